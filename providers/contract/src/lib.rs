@@ -1,0 +1,137 @@
+//! The contract between the Strata engine and its providers.
+//!
+//! A provider is a plug-in that manages one family of real objects (libvirt
+//! domains, OVS bridges, Ceph images...). The engine knows nothing about any of
+//! them: it only speaks through this crate. The crate holds
+//!
+//! - [`Value`], the dynamically typed values that flow between configuration,
+//!   state and providers, with the `Unknown` and `Sensitive` marks;
+//! - the [`schema`] a provider declares, including for every attribute the
+//!   [`Disruption`] a change to it causes (`live`, `restart`, `replace`,
+//!   `data-loss`), which is what lets a Strata plan say whether a change is
+//!   live, needs a reboot or loses data;
+//! - the async [`Provider`] trait and the [`ProviderFactory`] that makes one
+//!   instance per `provider` block.
+//!
+//! Identity is part of the contract: the engine gives every resource instance a
+//! UUID *before* it asks for the create, the provider tags the real object with
+//! it, and [`Provider::find_by_identity`] finds it again after a crash.
+
+pub mod schema;
+mod value;
+
+pub use schema::{Attribute, Block, Disruption, Nesting, Presence, ProviderSchema, Type};
+pub use value::{format_number, Value};
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// An error from a provider, shown to the user with the resource address.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(message: impl Into<String>) -> ProviderError {
+        ProviderError { message: message.into() }
+    }
+}
+
+pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
+
+/// The engine's proposal for one resource instance, for the provider to refine.
+#[derive(Debug, Clone)]
+pub struct PlanRequest<'a> {
+    pub type_name: &'a str,
+    /// The refreshed prior state, `None` for a create.
+    pub prior: Option<&'a Value>,
+    /// Configuration merged over prior computed values; computed attributes
+    /// the engine cannot know are `Value::Unknown`.
+    pub proposed: &'a Value,
+}
+
+/// A provider's refinement of a proposed change.
+#[derive(Debug, Clone, Default)]
+pub struct PlanResponse {
+    /// The planned new state; `None` keeps the engine's proposal.
+    pub planned: Option<Value>,
+    /// Per changed top-level attribute, a disruption that overrides the
+    /// schema's static `on_change` (e.g. growing a disk is `live`, shrinking it
+    /// is `data-loss`).
+    pub disruptions: BTreeMap<String, Disruption>,
+}
+
+/// One instance to refresh.
+#[derive(Debug, Clone)]
+pub struct Instance<'a> {
+    pub id: Uuid,
+    pub state: &'a Value,
+}
+
+/// An object adopted by `strata import`.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub state: Value,
+}
+
+/// A provider instance, configured from one `provider` block.
+///
+/// Every method may block on the outside world; the engine calls them
+/// concurrently from a tokio runtime, so implementations that call blocking
+/// APIs must move that work off the runtime (`spawn_blocking`).
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Receives the evaluated `provider` block.
+    async fn configure(&self, config: &Value) -> Result<()>;
+
+    /// Extra validation of a resource's configuration beyond its schema.
+    /// Returns `(attribute, message)` pairs; an empty vector means valid.
+    fn validate(&self, _type_name: &str, _config: &Value) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Refines the engine's proposed change. The default keeps the proposal.
+    async fn plan(&self, _req: PlanRequest<'_>) -> Result<PlanResponse> {
+        Ok(PlanResponse::default())
+    }
+
+    /// Creates the object, tagging it with `id`, and returns its full state.
+    async fn create(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Value>;
+
+    /// Reads current states in one call. Returns one entry per instance, in
+    /// order; `None` means the object no longer exists.
+    async fn read(&self, type_name: &str, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>>;
+
+    /// Changes the object in place to `planned` and returns its new state.
+    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value) -> Result<Value>;
+
+    /// Deletes the object. Deleting an object that is already gone succeeds.
+    async fn delete(&self, type_name: &str, id: Uuid, prior: &Value) -> Result<()>;
+
+    /// Finds the object tagged with `id`, if it exists. Used to reconcile an
+    /// operation that was interrupted before its outcome was recorded.
+    async fn find_by_identity(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Option<Value>>;
+
+    /// Adopts an existing object by a provider-specific identifier. The
+    /// provider should tag it with `id` where the object can carry one.
+    async fn import(&self, type_name: &str, _id: Uuid, import_id: &str) -> Result<Imported> {
+        Err(ProviderError::new(format!("{type_name} does not support import (asked for {import_id:?})")))
+    }
+
+    /// Reads a data source.
+    async fn read_data(&self, type_name: &str, _config: &Value) -> Result<Value> {
+        Err(ProviderError::new(format!("unknown data source {type_name}")))
+    }
+}
+
+/// Makes provider instances and tells their schema without configuring one.
+pub trait ProviderFactory: Send + Sync {
+    /// The name used in `provider "NAME"` blocks and as the resource type prefix.
+    fn name(&self) -> &'static str;
+    fn schema(&self) -> ProviderSchema;
+    fn instantiate(&self) -> Arc<dyn Provider>;
+}

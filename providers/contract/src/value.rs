@@ -1,0 +1,353 @@
+//! Values exchanged between configuration, engine, state and providers.
+
+use serde::de::Deserializer;
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A dynamically typed value, as HCL and Terraform know them, plus two marks:
+/// `Unknown` (not known until apply) and `Sensitive` (redacted whenever printed).
+///
+/// Objects and maps share one representation (`Map`); tuples, lists and sets
+/// share `List`. Type constraints (`Type`) give them their Terraform meaning.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    List(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+    /// A value that will only be known once the apply has run.
+    Unknown,
+    /// A value that must never be printed.
+    Sensitive(Box<Value>),
+}
+
+impl Value {
+    pub fn string(s: impl Into<String>) -> Value {
+        Value::String(s.into())
+    }
+
+    pub fn object<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Value {
+        Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.unmarked(), Value::Null)
+    }
+
+    /// True when the value, or anything inside it, is unknown.
+    pub fn contains_unknown(&self) -> bool {
+        match self {
+            Value::Unknown => true,
+            Value::Sensitive(v) => v.contains_unknown(),
+            Value::List(items) => items.iter().any(Value::contains_unknown),
+            Value::Map(m) => m.values().any(Value::contains_unknown),
+            _ => false,
+        }
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        matches!(self.unmarked(), Value::Unknown)
+    }
+
+    /// True when the value, or anything inside it, is sensitive.
+    pub fn contains_sensitive(&self) -> bool {
+        match self {
+            Value::Sensitive(_) => true,
+            Value::List(items) => items.iter().any(Value::contains_sensitive),
+            Value::Map(m) => m.values().any(Value::contains_sensitive),
+            _ => false,
+        }
+    }
+
+    pub fn is_sensitive(&self) -> bool {
+        matches!(self, Value::Sensitive(_))
+    }
+
+    /// The value without its outermost sensitive mark.
+    pub fn unmarked(&self) -> &Value {
+        match self {
+            Value::Sensitive(v) => v.unmarked(),
+            v => v,
+        }
+    }
+
+    /// Marks the value sensitive (idempotent).
+    pub fn into_sensitive(self) -> Value {
+        match self {
+            Value::Sensitive(_) => self,
+            v => Value::Sensitive(Box::new(v)),
+        }
+    }
+
+    /// Removes every sensitive mark, deeply. Used where the raw value is needed,
+    /// e.g. when a provider receives it.
+    pub fn deep_unmark(self) -> Value {
+        match self {
+            Value::Sensitive(v) => v.deep_unmark(),
+            Value::List(items) => Value::List(items.into_iter().map(Value::deep_unmark).collect()),
+            Value::Map(m) => Value::Map(m.into_iter().map(|(k, v)| (k, v.deep_unmark())).collect()),
+            v => v,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self.unmarked() {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.unmarked() {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self.unmarked() {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+        match self.unmarked() {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&[Value]> {
+        match self.unmarked() {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Looks up an attribute of an object value; `Null` for anything else.
+    pub fn get(&self, key: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        self.as_map().and_then(|m| m.get(key)).unwrap_or(&NULL)
+    }
+
+    /// A short name of the value's kind, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::List(_) => "list",
+            Value::Map(_) => "object",
+            Value::Unknown => "unknown",
+            Value::Sensitive(v) => v.kind(),
+        }
+    }
+
+    /// Renders the value in HCL literal syntax, redacting sensitive parts.
+    pub fn to_hcl(&self) -> String {
+        let mut out = String::new();
+        write_hcl(self, &mut out);
+        out
+    }
+
+    /// The string form used by string interpolation and `tostring`, if the
+    /// value is a primitive.
+    pub fn to_template_string(&self) -> Option<String> {
+        match self.unmarked() {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(format_number(*n)),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// Formats a number the way HCL prints it: integers without a fraction.
+pub fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e17 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+fn write_hcl(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&format_number(*n)),
+        Value::String(s) => {
+            out.push_str(&serde_json::to_string(s).expect("strings serialize"));
+        }
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_hcl(item, out);
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push('{');
+            for (i, (k, item)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push_str(" = ");
+                write_hcl(item, out);
+            }
+            out.push('}');
+        }
+        Value::Unknown => out.push_str("(known after apply)"),
+        Value::Sensitive(_) => out.push_str("(sensitive value)"),
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hcl())
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+impl From<f64> for Value {
+    fn from(n: f64) -> Value {
+        Value::Number(n)
+    }
+}
+impl From<i64> for Value {
+    fn from(n: i64) -> Value {
+        Value::Number(n as f64)
+    }
+}
+
+const UNKNOWN_KEY: &str = "$unknown";
+const SENSITIVE_KEY: &str = "$sensitive";
+
+/// Plain JSON, except for the two marks: `{"$unknown": true}` and
+/// `{"$sensitive": <value>}`. State never holds `Unknown`; saved plans do.
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Number(n) => {
+                if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                    s.serialize_i64(*n as i64)
+                } else {
+                    s.serialize_f64(*n)
+                }
+            }
+            Value::String(v) => s.serialize_str(v),
+            Value::List(items) => items.serialize(s),
+            Value::Map(m) => m.serialize(s),
+            Value::Unknown => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry(UNKNOWN_KEY, &true)?;
+                map.end()
+            }
+            Value::Sensitive(v) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry(SENSITIVE_KEY, v)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        let json = serde_json::Value::deserialize(d)?;
+        Ok(Value::from_json(json))
+    }
+}
+
+impl Value {
+    /// Converts JSON into a value, decoding the `$unknown`/`$sensitive` marks.
+    pub fn from_json(json: serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+            serde_json::Value::String(s) => Value::String(s),
+            serde_json::Value::Array(items) => {
+                Value::List(items.into_iter().map(Value::from_json).collect())
+            }
+            serde_json::Value::Object(mut m) => {
+                if m.len() == 1 {
+                    if m.contains_key(UNKNOWN_KEY) {
+                        return Value::Unknown;
+                    }
+                    if let Some(inner) = m.remove(SENSITIVE_KEY) {
+                        return Value::from_json(inner).into_sensitive();
+                    }
+                }
+                Value::Map(m.into_iter().map(|(k, v)| (k, Value::from_json(v))).collect())
+            }
+        }
+    }
+
+    /// Plain JSON for machine-readable output: sensitive values are redacted,
+    /// unknowns become `null` (callers report unknown-ness separately).
+    pub fn to_redacted_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null | Value::Unknown => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(n) => serde_json::to_value(Value::Number(*n)).unwrap_or_default(),
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::List(items) => items.iter().map(Value::to_redacted_json).collect(),
+            Value::Map(m) => serde_json::Value::Object(
+                m.iter().map(|(k, v)| (k.clone(), v.to_redacted_json())).collect(),
+            ),
+            Value::Sensitive(_) => serde_json::Value::String("(sensitive value)".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_round_trip_through_json() {
+        let v = Value::object([
+            ("a", Value::Unknown),
+            ("b", Value::from("x").into_sensitive()),
+            ("c", Value::List(vec![Value::from(1i64), Value::from(1.5)])),
+        ]);
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(text, r#"{"a":{"$unknown":true},"b":{"$sensitive":"x"},"c":[1,1.5]}"#);
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+    }
+
+    #[test]
+    fn hcl_rendering_redacts_sensitive() {
+        let v = Value::object([("pw", Value::from("hunter2").into_sensitive())]);
+        assert_eq!(v.to_hcl(), "{pw = (sensitive value)}");
+        assert!(!v.to_redacted_json().to_string().contains("hunter2"));
+    }
+}

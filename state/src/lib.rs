@@ -1,0 +1,172 @@
+//! Strata's state: what the engine knows it manages.
+//!
+//! The crate holds the state model ([`InstanceRecord`], [`Snapshot`]), the
+//! apply journal ([`Intent`]), lock records ([`LockInfo`]) and the
+//! [`StateStore`] trait every backend implements. The embedded default,
+//! [`LocalStore`], keeps everything in a redb database under `.strata/` and
+//! locks with a lock file beside it.
+//!
+//! Two properties the engine builds on:
+//! - **Per-operation writes.** A [`Write`] batch touches only the records it
+//!   names, in one durable transaction; the state is never rewritten whole
+//!   while an apply runs.
+//! - **Intent before action.** The engine records an [`Intent`] durably
+//!   before each provider call and resolves it in the same transaction that
+//!   records the call's effect on the state, so after a `kill -9` the pending
+//!   intents name exactly the calls whose outcome is unknown.
+
+mod local;
+mod lock;
+
+pub use local::LocalStore;
+pub use lock::{process_is_alive, LockInfo};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use strata_provider::Value;
+use uuid::Uuid;
+
+/// One managed resource instance as recorded in state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    /// The instance address, e.g. `strata_data.web["a"]`.
+    pub address: String,
+    /// The identity the engine gave the instance before creating it.
+    pub id: Uuid,
+    pub type_name: String,
+    /// Provider configuration address: `strata` or `strata.alias`.
+    pub provider: String,
+    /// The full state returned by the provider, with sensitive marks.
+    pub attributes: Value,
+    /// Addresses of the instances this one depended on when last applied, so
+    /// that an instance removed from configuration is still destroyed in the
+    /// right order.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    #[serde(default)]
+    pub create_before_destroy: bool,
+}
+
+/// State version bookkeeping, as in Terraform: `lineage` names the state's
+/// history, `serial` counts its versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub lineage: Uuid,
+    pub serial: u64,
+}
+
+/// The whole state at one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub meta: Meta,
+    pub instances: BTreeMap<String, InstanceRecord>,
+    pub outputs: BTreeMap<String, Value>,
+}
+
+/// The provider call an intent announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// A durable record, written before a provider call, of what the engine is
+/// about to do. Resolved by the write that records the call's effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    pub apply_id: Uuid,
+    pub operation: Operation,
+    pub address: String,
+    pub id: Uuid,
+    pub type_name: String,
+    pub provider: String,
+    /// For create and update: the planned values.
+    pub planned: Option<Value>,
+    /// For update and delete: the record before the call.
+    pub prior: Option<InstanceRecord>,
+    /// True when the call undoes an earlier one (rollback).
+    pub rollback: bool,
+    pub dependencies: Vec<String>,
+    pub create_before_destroy: bool,
+}
+
+/// One change to the store. A batch of writes is one durable transaction.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Record an intent under a sequence number from [`StateStore::next_seq`].
+    Intent { seq: u64, intent: Intent },
+    /// The intent's call finished (either way); forget it.
+    Resolve { seq: u64 },
+    PutInstance(InstanceRecord),
+    RemoveInstance { address: String },
+    /// Replace all outputs.
+    SetOutputs(BTreeMap<String, Value>),
+}
+
+/// One entry of `strata state history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub serial: u64,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    /// What produced the version: `apply`, `destroy`, `state rm`...
+    pub operation: String,
+    pub user: String,
+    pub instances: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the state is locked by {0}")]
+    Locked(Box<LockInfo>),
+    #[error("no lock with ID {0} is held")]
+    NoSuchLock(String),
+    #[error("the state's lineage {found} does not match the expected {expected}")]
+    Lineage { expected: Uuid, found: Uuid },
+    #[error("state version {0} is not kept")]
+    NoSuchVersion(u64),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("state database: {0}")]
+    Database(String),
+    #[error("state record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StateError> = std::result::Result<T, E>;
+
+/// A state backend. The embedded [`LocalStore`] is the default; remote
+/// backends (PostgreSQL for teams) implement the same trait.
+///
+/// Locking is separate from opening: [`StateStore::lock`] records who holds
+/// the state so a second writer fails at once with a message naming them.
+pub trait StateStore: Send + Sync {
+    /// Takes the state lock or fails with [`StateError::Locked`].
+    /// Returns the holder of a stale lock it broke (a dead process on this
+    /// host), so the caller can warn about it.
+    fn lock(&self, info: &LockInfo) -> Result<Option<LockInfo>>;
+    /// Releases a lock this process holds.
+    fn unlock(&self, info: &LockInfo) -> Result<()>;
+    /// Breaks a lock by its ID, whoever holds it.
+    fn force_unlock(&self, lock_id: &str) -> Result<LockInfo>;
+    /// The current holder, if any.
+    fn lock_holder(&self) -> Result<Option<LockInfo>>;
+
+    /// Loads the current version whole.
+    fn snapshot(&self) -> Result<Snapshot>;
+    /// Applies a batch of writes in one durable transaction.
+    fn commit(&self, writes: Vec<Write>) -> Result<()>;
+    /// Reserves `count` consecutive journal sequence numbers.
+    fn next_seq(&self, count: u64) -> Result<u64>;
+    /// Intents recorded but never resolved: calls interrupted by a crash.
+    fn pending_intents(&self) -> Result<Vec<(u64, Intent)>>;
+
+    /// Starts a new version: keeps the current one in history and bumps the
+    /// serial. Returns the new serial.
+    fn begin_version(&self, operation: &str, user: &str) -> Result<u64>;
+    fn history(&self) -> Result<Vec<VersionInfo>>;
+    /// A version kept in history.
+    fn version(&self, serial: u64) -> Result<Snapshot>;
+}
