@@ -1,0 +1,226 @@
+//! The fault-injecting `testing` provider: `testing_object`s are JSON files
+//! named by identity in the `dir` given in the provider block.
+
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use strata_provider::{
+    Attribute, Block, Disruption, Imported, Instance, PlanRequest, PlanResponse, Provider, ProviderError,
+    ProviderFactory, ProviderSchema, Result, Type, Value,
+};
+use uuid::Uuid;
+
+/// Factory of the `testing` provider.
+pub struct TestingFactory;
+
+impl ProviderFactory for TestingFactory {
+    fn name(&self) -> &'static str {
+        "testing"
+    }
+
+    fn schema(&self) -> ProviderSchema {
+        let provider = Block::new("Objects kept as files, with fault injection.")
+            .attr("dir", Attribute::required(Type::String).describe("Directory holding the objects."))
+            .attr("latency_ms", Attribute::optional(Type::Number).describe("Delay of every mutating call."))
+            .attr("fail_on_operation", Attribute::optional(Type::Number).describe("Fail the Nth mutating call (1-based)."))
+            .attr(
+                "fail_from_operation",
+                Attribute::optional(Type::Number).describe("Fail every mutating call from the Nth on, rollback included."),
+            );
+        let object = Block::new("An object stored as a file.")
+            .attr("name", Attribute::required(Type::String).on_change(Disruption::Replace))
+            .attr("value", Attribute::optional(Type::Any))
+            .attr("restart_value", Attribute::optional(Type::String).on_change(Disruption::Restart))
+            .attr("size", Attribute::optional(Type::Number).describe("Growing is live, shrinking loses data."))
+            .attr("secret", Attribute::optional(Type::String).sensitive())
+            .attr("fail", Attribute::optional(Type::Bool).describe("Create and update fail when true."))
+            .attr("id", Attribute::computed(Type::String))
+            .attr("generation", Attribute::computed(Type::Number).describe("Counts in-place updates."));
+        let mut schema = ProviderSchema { provider, ..ProviderSchema::default() };
+        schema.resources.insert("testing_object".into(), object);
+        schema
+    }
+
+    fn instantiate(&self) -> Arc<dyn Provider> {
+        Arc::new(TestingProvider::default())
+    }
+}
+
+#[derive(Default)]
+struct Settings {
+    dir: PathBuf,
+    latency: Duration,
+    fail_on: Option<u64>,
+    fail_from: Option<u64>,
+}
+
+#[derive(Default)]
+struct TestingProvider {
+    settings: Mutex<Settings>,
+    operations: AtomicU64,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl TestingProvider {
+    fn dir(&self) -> PathBuf {
+        self.settings.lock().expect("settings lock").dir.clone()
+    }
+
+    fn path(&self, id: Uuid) -> PathBuf {
+        self.dir().join(format!("{id}.json"))
+    }
+
+    /// Counts a mutating call, waits the configured latency, and fails it if
+    /// fault injection says so. Also records the highest concurrency seen in
+    /// `max_in_flight` in the directory, for the parallelism test.
+    async fn mutating_call(&self, what: &str) -> Result<InFlight<'_>> {
+        let n = self.operations.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let guard = InFlight(&self.in_flight);
+        let max = self.max_in_flight.fetch_max(now, Ordering::SeqCst).max(now);
+        let (latency, fail_on, fail_from, dir) = {
+            let s = self.settings.lock().expect("settings lock");
+            (s.latency, s.fail_on, s.fail_from, s.dir.clone())
+        };
+        let _ = std::fs::write(dir.join("max_in_flight"), max.to_string());
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        if fail_on == Some(n) || fail_from.is_some_and(|from| n >= from) {
+            return Err(ProviderError::new(format!("injected failure of operation {n} ({what})")));
+        }
+        Ok(guard)
+    }
+
+    fn write(&self, id: Uuid, state: &Value) -> Result<()> {
+        let path = self.path(id);
+        let tmp = path.with_extension("tmp");
+        let bytes = serde_json::to_vec(&state.clone().deep_unmark()).expect("values serialize");
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| ProviderError::new(format!("write {}: {e}", path.display())))
+    }
+
+    fn load(&self, id: Uuid) -> Result<Option<Value>> {
+        load(&self.path(id))
+    }
+}
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn load(path: &Path) -> Result<Option<Value>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ProviderError::new(format!("corrupt object {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ProviderError::new(format!("read {}: {e}", path.display()))),
+    }
+}
+
+fn object_state(id: Uuid, planned: &Value, generation: f64) -> Value {
+    let mut state = planned.clone().deep_unmark();
+    if let Value::Map(m) = &mut state {
+        m.insert("id".into(), Value::from(id.to_string()));
+        m.insert("generation".into(), Value::Number(generation));
+    }
+    state
+}
+
+fn check_type(type_name: &str) -> Result<()> {
+    if type_name == "testing_object" {
+        Ok(())
+    } else {
+        Err(ProviderError::new(format!("the testing provider has no resource type {type_name}")))
+    }
+}
+
+#[async_trait]
+impl Provider for TestingProvider {
+    async fn configure(&self, config: &Value) -> Result<()> {
+        let dir = config.get("dir").as_str().ok_or_else(|| ProviderError::new("dir must be a string"))?;
+        std::fs::create_dir_all(dir).map_err(|e| ProviderError::new(format!("create {dir}: {e}")))?;
+        let mut s = self.settings.lock().expect("settings lock");
+        s.dir = PathBuf::from(dir);
+        s.latency = Duration::from_millis(config.get("latency_ms").as_f64().unwrap_or(0.0) as u64);
+        s.fail_on = config.get("fail_on_operation").as_f64().map(|n| n as u64);
+        s.fail_from = config.get("fail_from_operation").as_f64().map(|n| n as u64);
+        Ok(())
+    }
+
+    async fn plan(&self, req: PlanRequest<'_>) -> Result<PlanResponse> {
+        let mut response = PlanResponse::default();
+        if let (Some(prior), Some(new)) = (req.prior.and_then(|p| p.get("size").as_f64()), req.proposed.get("size").as_f64()) {
+            if new < prior {
+                response.disruptions.insert("size".into(), Disruption::DataLoss);
+            }
+        }
+        Ok(response)
+    }
+
+    async fn create(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Value> {
+        check_type(type_name)?;
+        let _call = self.mutating_call("create").await?;
+        if planned.get("fail").as_bool() == Some(true) {
+            return Err(ProviderError::new(format!("object {} refuses to be created", planned.get("name"))));
+        }
+        let state = object_state(id, planned, 0.0);
+        self.write(id, &state)?;
+        Ok(state)
+    }
+
+    async fn read(&self, type_name: &str, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>> {
+        check_type(type_name)?;
+        instances.iter().map(|i| self.load(i.id)).collect()
+    }
+
+    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value) -> Result<Value> {
+        check_type(type_name)?;
+        let _call = self.mutating_call("update").await?;
+        if planned.get("fail").as_bool() == Some(true) {
+            return Err(ProviderError::new(format!("object {} refuses to be updated", planned.get("name"))));
+        }
+        if self.load(id)?.is_none() {
+            return Err(ProviderError::new(format!("object {id} does not exist")));
+        }
+        let generation = prior.get("generation").as_f64().unwrap_or(0.0) + 1.0;
+        let state = object_state(id, planned, generation);
+        self.write(id, &state)?;
+        Ok(state)
+    }
+
+    async fn delete(&self, type_name: &str, id: Uuid, _prior: &Value) -> Result<()> {
+        check_type(type_name)?;
+        let _call = self.mutating_call("delete").await?;
+        match std::fs::remove_file(self.path(id)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ProviderError::new(format!("delete {id}: {e}"))),
+        }
+    }
+
+    async fn find_by_identity(&self, type_name: &str, id: Uuid, _planned: &Value) -> Result<Option<Value>> {
+        check_type(type_name)?;
+        self.load(id)
+    }
+
+    async fn import(&self, type_name: &str, id: Uuid, import_id: &str) -> Result<Imported> {
+        check_type(type_name)?;
+        let existing = Uuid::parse_str(import_id).map_err(|e| ProviderError::new(format!("import ID {import_id:?}: {e}")))?;
+        let state = self.load(existing)?.ok_or_else(|| ProviderError::new(format!("no object {import_id}")))?;
+        // Re-tag the object with the engine's identity.
+        let state = object_state(id, &state, state.get("generation").as_f64().unwrap_or(0.0));
+        self.write(id, &state)?;
+        let _ = std::fs::remove_file(self.path(existing));
+        Ok(Imported { state })
+    }
+}

@@ -1,0 +1,186 @@
+//! Diagnostics: every problem in the configuration, with its place in the
+//! source, rendered by miette. Front-end functions return their results plus a
+//! list of diagnostics instead of stopping at the first problem.
+
+use miette::{LabeledSpan, NamedSource, SourceSpan};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Index of a source file in [`Sources`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FileId(pub u32);
+
+/// A place in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Span {
+    pub file: FileId,
+    pub range: Range<usize>,
+}
+
+impl Span {
+    pub fn new(file: FileId, range: Option<Range<usize>>) -> Span {
+        Span { file, range: range.unwrap_or(0..0) }
+    }
+}
+
+/// The text of every loaded configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    files: Vec<(PathBuf, Arc<str>)>,
+}
+
+impl Sources {
+    pub fn add(&mut self, path: PathBuf, text: String) -> FileId {
+        self.files.push((path, text.into()));
+        FileId(self.files.len() as u32 - 1)
+    }
+    pub fn path(&self, id: FileId) -> &Path {
+        &self.files[id.0 as usize].0
+    }
+    pub fn text(&self, id: FileId) -> &str {
+        &self.files[id.0 as usize].1
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &Path, &str)> {
+        self.files.iter().enumerate().map(|(i, (p, t))| (FileId(i as u32), p.as_path(), &**t))
+    }
+    /// One-based line and column of a byte offset.
+    pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
+        let text = self.text(file);
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+        (line, col)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem found in the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    /// Where; `None` for problems that belong to no file (e.g. `-var`).
+    pub span: Option<Span>,
+    /// What the label under the snippet says.
+    pub label: String,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>, span: Span, label: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span: Some(span),
+            label: label.into(),
+            help: None,
+        }
+    }
+    /// A problem with no place in the configuration files.
+    pub fn global(message: impl Into<String>) -> Diagnostic {
+        Diagnostic { severity: Severity::Error, message: message.into(), span: None, label: String::new(), help: None }
+    }
+    pub fn warning(mut self) -> Diagnostic {
+        self.severity = Severity::Warning;
+        self
+    }
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+    /// `file:line:col` of the diagnostic, if it has a place.
+    pub fn location(&self, sources: &Sources) -> Option<String> {
+        let span = self.span.as_ref()?;
+        let (line, col) = sources.line_col(span.file, span.range.start);
+        Some(format!("{}:{line}:{col}", sources.path(span.file).display()))
+    }
+    /// A miette report, with the source snippet, for rendering.
+    pub fn to_report(&self, sources: &Sources) -> miette::Report {
+        let report = Rendered {
+            message: match self.location(sources) {
+                Some(loc) => format!("{} (at {loc})", self.message),
+                None => self.message.clone(),
+            },
+            severity: self.severity,
+            help: self.help.clone(),
+            label: self.span.as_ref().map(|s| {
+                let len = s.range.end.saturating_sub(s.range.start);
+                LabeledSpan::new_with_span(Some(self.label.clone()), SourceSpan::from((s.range.start, len)))
+            }),
+        };
+        match &self.span {
+            Some(span) => {
+                let src = NamedSource::new(
+                    sources.path(span.file).display().to_string(),
+                    sources.text(span.file).to_owned(),
+                )
+                .with_language("hcl");
+                miette::Report::new(report).with_source_code(src)
+            }
+            None => miette::Report::new(report),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Rendered {
+    message: String,
+    severity: Severity,
+    help: Option<String>,
+    label: Option<LabeledSpan>,
+}
+
+impl fmt::Display for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Rendered {}
+
+impl miette::Diagnostic for Rendered {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.label.clone().map(|l| Box::new(std::iter::once(l)) as Box<dyn Iterator<Item = LabeledSpan>>)
+    }
+}
+
+/// A list of diagnostics, collected rather than returned one at a time.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diagnostic::is_error)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+    pub fn errors(&self) -> usize {
+        self.0.iter().filter(|d| d.is_error()).count()
+    }
+}

@@ -1,0 +1,667 @@
+//! The expression evaluator: hcl-edit expressions in, [`Value`]s out.
+//!
+//! Strata evaluates the syntax tree itself rather than through hcl-rs,
+//! because Terraform semantics need two things hcl-rs lacks: values that are
+//! not known until apply ([`Value::Unknown`]), which propagate through every
+//! operator, and sensitive marks, which stick to everything derived from a
+//! sensitive value. Names are resolved through a [`Resolver`], so the same
+//! evaluator serves validate, plan and apply.
+
+use super::functions;
+use super::types::{convert, key_string};
+use super::Expr;
+use crate::addr::{InstanceKey, Mode, ResourceAddr};
+use hcl::edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
+use hcl::edit::template::{Directive, Element, Template};
+use hcl::edit::Span as _;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use strata_provider::{Type, Value};
+
+/// An evaluation failure, with the byte range of the sub-expression at fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalError {
+    pub message: String,
+    pub range: Option<Range<usize>>,
+}
+
+impl EvalError {
+    fn at(expr: &Expression, message: impl Into<String>) -> EvalError {
+        EvalError { message: message.into(), range: expr.span() }
+    }
+}
+
+pub type EvalResult = Result<Value, EvalError>;
+
+/// Where names come from. Implemented by the planner (config-known values)
+/// and the applier (values of instances as they complete).
+pub trait Resolver {
+    fn variable(&self, name: &str) -> Option<Value>;
+    fn local(&self, name: &str) -> Result<Value, String>;
+    /// One instance (`key` = `Some`) or the whole expanded block (`None`: an
+    /// object, a list for `count`, a map for `for_each`).
+    fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String>;
+    fn path(&self, name: &str) -> Option<Value>;
+}
+
+/// A resolver that knows nothing: for constant expressions.
+pub struct NoNames;
+
+impl Resolver for NoNames {
+    fn variable(&self, _: &str) -> Option<Value> {
+        None
+    }
+    fn local(&self, name: &str) -> Result<Value, String> {
+        Err(format!("local.{name} is not available here"))
+    }
+    fn resource(&self, addr: &ResourceAddr, _: Option<&InstanceKey>) -> Result<Value, String> {
+        Err(format!("{addr} is not available here"))
+    }
+    fn path(&self, _: &str) -> Option<Value> {
+        None
+    }
+}
+
+/// The names visible to one expression.
+#[derive(Clone)]
+pub struct Scope<'a> {
+    pub resolver: &'a dyn Resolver,
+    pub count_index: Option<i64>,
+    pub each: Option<(Value, Value)>,
+    pub self_value: Option<Value>,
+    /// Variables of enclosing `for` expressions and template `for` directives.
+    bound: Vec<(String, Value)>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(resolver: &'a dyn Resolver) -> Scope<'a> {
+        Scope { resolver, count_index: None, each: None, self_value: None, bound: Vec::new() }
+    }
+
+    fn bind(&self, names: &[(&str, Value)]) -> Scope<'a> {
+        let mut s = self.clone();
+        for (n, v) in names {
+            s.bound.push(((*n).to_owned(), v.clone()));
+        }
+        s
+    }
+
+    fn bound(&self, name: &str) -> Option<&Value> {
+        self.bound.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// Evaluates an expression that may only use literals and functions.
+pub fn constant(expr: &Expr) -> EvalResult {
+    eval(&expr.expr, &Scope::new(&NoNames))
+}
+
+/// Evaluates `expr` in `scope`.
+pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
+    match expr {
+        Expression::Null(_) => Ok(Value::Null),
+        Expression::Bool(b) => Ok(Value::Bool(*b.value())),
+        Expression::Number(n) => {
+            n.value().as_f64().map(Value::Number).ok_or_else(|| EvalError::at(expr, "number out of range"))
+        }
+        Expression::String(s) => Ok(Value::String(s.value().to_string())),
+        Expression::Array(items) => items.iter().map(|e| eval(e, scope)).collect::<Result<_, _>>().map(Value::List),
+        Expression::Object(obj) => {
+            let mut out = BTreeMap::new();
+            let mut sensitive_key = false;
+            for (key, value) in obj.iter() {
+                let k = match key {
+                    ObjectKey::Ident(i) => Value::String(i.as_str().to_owned()),
+                    ObjectKey::Expression(e) => eval(e, scope)?,
+                };
+                if k.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                sensitive_key |= k.is_sensitive();
+                let k = key_string(&k)
+                    .ok_or_else(|| EvalError::at(value.expr(), format!("an object key must be a string, found {}", k.kind())))?;
+                out.insert(k, eval(value.expr(), scope)?);
+            }
+            Ok(mark(Value::Map(out), sensitive_key))
+        }
+        Expression::StringTemplate(t) => {
+            let elements: Vec<&Element> = t.iter().collect();
+            render_template(&elements, scope)
+        }
+        Expression::HeredocTemplate(h) => render(&h.template, scope),
+        Expression::Parenthesis(p) => eval(p.inner(), scope),
+        Expression::Variable(v) => match scope.bound(v.as_str()) {
+            Some(value) => Ok(value.clone()),
+            None => match v.as_str() {
+                "count" | "each" | "var" | "local" | "path" | "data" | "terraform" | "module" => {
+                    Err(EvalError::at(expr, format!("{} must be followed by an attribute", v.as_str())))
+                }
+                "self" => scope.self_value.clone().ok_or_else(|| EvalError::at(expr, "self is not available here")),
+                name => Err(EvalError::at(expr, format!("a reference to a resource type must be followed by a name: {name}.NAME"))),
+            },
+        },
+        Expression::Conditional(c) => {
+            let cond = eval(&c.cond_expr, scope)?;
+            if cond.is_unknown() {
+                return Ok(Value::Unknown);
+            }
+            let sensitive = cond.is_sensitive();
+            let b = convert(&cond, &Type::Bool)
+                .ok()
+                .and_then(|v| v.as_bool())
+                .ok_or_else(|| EvalError::at(&c.cond_expr, format!("the condition must be a bool, found {}", cond.kind())))?;
+            let result = if b { eval(&c.true_expr, scope)? } else { eval(&c.false_expr, scope)? };
+            Ok(mark(result, sensitive))
+        }
+        Expression::FuncCall(call) => {
+            let name = call.name.name.as_str();
+            let mut args = Vec::with_capacity(call.args.len());
+            for a in call.args.iter() {
+                args.push(eval(a, scope)?);
+            }
+            if call.args.expand_final() {
+                match args.pop().map(|v| v.unmarked().clone()) {
+                    Some(Value::List(rest)) => args.extend(rest),
+                    Some(Value::Unknown) => return Ok(Value::Unknown),
+                    _ => return Err(EvalError::at(expr, "the final argument of f(x...) must be a list")),
+                }
+            }
+            functions::call(name, args, &scope.resolver.path("module")).map_err(|m| EvalError::at(expr, format!("{name}: {m}")))
+        }
+        Expression::Traversal(t) => traversal(expr, &t.expr, &t.operators.iter().map(|o| o.value().clone()).collect::<Vec<_>>(), scope),
+        Expression::UnaryOp(op) => {
+            let v = eval(&op.expr, scope)?;
+            if v.is_unknown() {
+                return Ok(Value::Unknown);
+            }
+            let sensitive = v.is_sensitive();
+            let result = match op.operator.value() {
+                UnaryOperator::Neg => number(&v, &op.expr).map(|n| Value::Number(-n)),
+                UnaryOperator::Not => boolean(&v, &op.expr).map(|b| Value::Bool(!b)),
+            }?;
+            Ok(mark(result, sensitive))
+        }
+        Expression::BinaryOp(op) => binary(op.operator.value(), &op.lhs_expr, &op.rhs_expr, scope),
+        Expression::ForExpr(f) => for_expr(f, scope),
+    }
+}
+
+fn mark(v: Value, sensitive: bool) -> Value {
+    if sensitive {
+        v.into_sensitive()
+    } else {
+        v
+    }
+}
+
+fn number(v: &Value, at: &Expression) -> Result<f64, EvalError> {
+    convert(v, &Type::Number)
+        .ok()
+        .and_then(|v| v.as_f64())
+        .ok_or_else(|| EvalError::at(at, format!("expected a number, found {}", describe(v))))
+}
+
+fn boolean(v: &Value, at: &Expression) -> Result<bool, EvalError> {
+    convert(v, &Type::Bool)
+        .ok()
+        .and_then(|v| v.as_bool())
+        .ok_or_else(|| EvalError::at(at, format!("expected a bool, found {}", describe(v))))
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Sensitive(_) => "a sensitive value".into(),
+        Value::String(s) => format!("string {s:?}"),
+        v => v.kind().to_owned(),
+    }
+}
+
+fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope) -> EvalResult {
+    let l = eval(lhs, scope)?;
+    // `&&` and `||` short-circuit on a known left side, as in Terraform.
+    match (op, l.unmarked()) {
+        (BinaryOperator::And, Value::Bool(false)) => return Ok(mark(Value::Bool(false), l.is_sensitive())),
+        (BinaryOperator::Or, Value::Bool(true)) => return Ok(mark(Value::Bool(true), l.is_sensitive())),
+        _ => {}
+    }
+    let r = eval(rhs, scope)?;
+    if l.is_unknown() || r.is_unknown() {
+        return Ok(Value::Unknown);
+    }
+    let sensitive = l.is_sensitive() || r.is_sensitive();
+    let result = match op {
+        BinaryOperator::Eq => Value::Bool(l.clone().deep_unmark() == r.clone().deep_unmark()),
+        BinaryOperator::NotEq => Value::Bool(l.clone().deep_unmark() != r.clone().deep_unmark()),
+        BinaryOperator::And => Value::Bool(boolean(&l, lhs)? && boolean(&r, rhs)?),
+        BinaryOperator::Or => Value::Bool(boolean(&l, lhs)? || boolean(&r, rhs)?),
+        arith => {
+            let (a, b) = (number(&l, lhs)?, number(&r, rhs)?);
+            match arith {
+                BinaryOperator::Plus => Value::Number(a + b),
+                BinaryOperator::Minus => Value::Number(a - b),
+                BinaryOperator::Mul => Value::Number(a * b),
+                BinaryOperator::Div if b == 0.0 => return Err(EvalError::at(rhs, "division by zero")),
+                BinaryOperator::Div => Value::Number(a / b),
+                BinaryOperator::Mod if b == 0.0 => return Err(EvalError::at(rhs, "modulo by zero")),
+                BinaryOperator::Mod => Value::Number(a % b),
+                BinaryOperator::Less => Value::Bool(a < b),
+                BinaryOperator::LessEq => Value::Bool(a <= b),
+                BinaryOperator::Greater => Value::Bool(a > b),
+                BinaryOperator::GreaterEq => Value::Bool(a >= b),
+                BinaryOperator::Eq | BinaryOperator::NotEq | BinaryOperator::And | BinaryOperator::Or => {
+                    unreachable!("handled above")
+                }
+            }
+        }
+    };
+    Ok(mark(result, sensitive))
+}
+
+fn render(template: &Template, scope: &Scope) -> EvalResult {
+    let elements: Vec<&Element> = template.iter().collect();
+    render_template(&elements, scope)
+}
+
+/// Renders template elements, honouring `~` strip markers.
+fn render_template(elements: &[&Element], scope: &Scope) -> EvalResult {
+    let mut out = String::new();
+    let mut sensitive = false;
+    let mut strip_next = false;
+    for (i, element) in elements.iter().enumerate() {
+        let strip_before_next = elements.get(i + 1).is_some_and(|e| strips_before(e));
+        match element {
+            Element::Literal(lit) => {
+                let mut s: &str = lit.value();
+                if strip_next {
+                    s = s.trim_start();
+                }
+                if strip_before_next {
+                    s = s.trim_end();
+                }
+                out.push_str(s);
+            }
+            Element::Interpolation(interp) => {
+                let v = eval(&interp.expr, scope)?;
+                if v.contains_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                sensitive |= v.is_sensitive();
+                let s = v.to_template_string().ok_or_else(|| {
+                    EvalError::at(&interp.expr, format!("cannot include {} in a string template", describe(&v)))
+                })?;
+                out.push_str(&s);
+            }
+            Element::Directive(d) => match &**d {
+                Directive::If(ifd) => {
+                    let cond = eval(&ifd.if_expr.cond_expr, scope)?;
+                    if cond.is_unknown() {
+                        return Ok(Value::Unknown);
+                    }
+                    sensitive |= cond.is_sensitive();
+                                        let chosen = if boolean(&cond, &ifd.if_expr.cond_expr)? {
+                        let end = ifd.else_expr.as_ref().map_or(ifd.endif_expr.strip.strip_start(), |e| e.strip.strip_start());
+                        Some((&ifd.if_expr.template, ifd.if_expr.strip.strip_end(), end))
+                    } else {
+                        ifd.else_expr.as_ref().map(|e| (&e.template, e.strip.strip_end(), ifd.endif_expr.strip.strip_start()))
+                    };
+                    if let Some((t, trim_start, trim_end)) = chosen {
+                        let rendered = render(t, scope)?;
+                        if rendered.is_unknown() {
+                            return Ok(Value::Unknown);
+                        }
+                        push_rendered(&mut out, &mut sensitive, rendered, trim_start, trim_end);
+                    }
+                }
+                Directive::For(ford) => {
+                    let coll = eval(&ford.for_expr.collection_expr, scope)?;
+                    if coll.is_unknown() {
+                        return Ok(Value::Unknown);
+                    }
+                    sensitive |= coll.is_sensitive();
+                    let key_var = ford.for_expr.key_var.as_ref().map(|k| k.as_str());
+                    let value_var = ford.for_expr.value_var.as_str();
+                    for (k, v) in iterate(&coll, &ford.for_expr.collection_expr)? {
+                        let inner = match key_var {
+                            Some(kv) => scope.bind(&[(kv, k), (value_var, v)]),
+                            None => scope.bind(&[(value_var, v)]),
+                        };
+                        let rendered = render(&ford.for_expr.template, &inner)?;
+                        if rendered.is_unknown() {
+                            return Ok(Value::Unknown);
+                        }
+                        let (trim_start, trim_end) = (ford.for_expr.strip.strip_end(), ford.endfor_expr.strip.strip_start());
+                        push_rendered(&mut out, &mut sensitive, rendered, trim_start, trim_end);
+                    }
+                }
+            },
+        }
+        strip_next = strips_after(element);
+    }
+    Ok(mark(Value::String(out), sensitive))
+}
+
+/// Appends a rendered directive body, trimmed where `~` markers ask.
+fn push_rendered(out: &mut String, sensitive: &mut bool, v: Value, trim_start: bool, trim_end: bool) {
+    *sensitive |= v.is_sensitive();
+    let mut s = v.as_str().unwrap_or_default();
+    if trim_start {
+        s = s.trim_start();
+    }
+    if trim_end {
+        s = s.trim_end();
+    }
+    out.push_str(s);
+}
+
+fn strips_before(e: &Element) -> bool {
+    match e {
+        Element::Literal(_) => false,
+        Element::Interpolation(i) => i.strip.strip_start(),
+        Element::Directive(d) => match &**d {
+            Directive::If(i) => i.if_expr.strip.strip_start(),
+            Directive::For(f) => f.for_expr.strip.strip_start(),
+        },
+    }
+}
+
+fn strips_after(e: &Element) -> bool {
+    match e {
+        Element::Literal(_) => false,
+        Element::Interpolation(i) => i.strip.strip_end(),
+        Element::Directive(d) => match &**d {
+            Directive::If(i) => i.endif_expr.strip.strip_end(),
+            Directive::For(f) => f.endfor_expr.strip.strip_end(),
+        },
+    }
+}
+
+/// The (key, value) pairs a `for` iterates: indexes of a list, keys of a map.
+fn iterate(coll: &Value, at: &Expression) -> Result<Vec<(Value, Value)>, EvalError> {
+    let sensitive = coll.is_sensitive();
+    match coll.unmarked() {
+        Value::List(items) => Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Value::Number(i as f64), mark(v.clone(), sensitive)))
+            .collect()),
+        Value::Map(m) => Ok(m.iter().map(|(k, v)| (Value::String(k.clone()), mark(v.clone(), sensitive))).collect()),
+        Value::Null => Err(EvalError::at(at, "cannot iterate over null")),
+        other => Err(EvalError::at(at, format!("cannot iterate over a {}", other.kind()))),
+    }
+}
+
+fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
+    let coll = eval(&f.intro.collection_expr, scope)?;
+    if coll.is_unknown() {
+        return Ok(Value::Unknown);
+    }
+    let key_var = f.intro.key_var.as_ref().map(|k| k.as_str());
+    let value_var = f.intro.value_var.as_str();
+    let mut list = Vec::new();
+    let mut map: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, v) in iterate(&coll, &f.intro.collection_expr)? {
+        let inner = match key_var {
+            Some(kv) => scope.bind(&[(kv, k), (value_var, v)]),
+            None => scope.bind(&[(value_var, v)]),
+        };
+        if let Some(cond) = &f.cond {
+            let c = eval(&cond.expr, &inner)?;
+            if c.is_unknown() {
+                return Ok(Value::Unknown);
+            }
+            if !boolean(&c, &cond.expr)? {
+                continue;
+            }
+        }
+        let value = eval(&f.value_expr, &inner)?;
+        match &f.key_expr {
+            None => list.push(value),
+            Some(key_expr) => {
+                let key = eval(key_expr, &inner)?;
+                if key.is_unknown() {
+                    return Ok(Value::Unknown);
+                }
+                let key = key_string(&key)
+                    .ok_or_else(|| EvalError::at(key_expr, format!("a key must be a string, found {}", key.kind())))?;
+                if f.grouping {
+                    match map.entry(key).or_insert_with(|| Value::List(Vec::new())) {
+                        Value::List(items) => items.push(value),
+                        _ => unreachable!("grouped entries are lists"),
+                    }
+                } else if map.insert(key.clone(), value).is_some() {
+                    return Err(EvalError::at(
+                        key_expr,
+                        format!("duplicate key {key:?}; use `...` after the value to group values by key"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(if f.key_expr.is_some() { Value::Map(map) } else { Value::List(list) })
+}
+
+/// Evaluates a traversal, resolving its root name.
+fn traversal(whole: &Expression, root: &Expression, ops: &[TraversalOperator], scope: &Scope) -> EvalResult {
+    let attr = |i: usize| match ops.get(i) {
+        Some(TraversalOperator::GetAttr(a)) => Some(a.as_str()),
+        _ => None,
+    };
+    let (value, rest) = match root {
+        Expression::Variable(v) if scope.bound(v.as_str()).is_none() => match v.as_str() {
+            "var" => {
+                let name = attr(0).ok_or_else(|| EvalError::at(whole, "expected var.NAME"))?;
+                let value = scope
+                    .resolver
+                    .variable(name)
+                    .ok_or_else(|| EvalError::at(whole, format!("undeclared input variable var.{name}")))?;
+                (value, 1)
+            }
+            "local" => {
+                let name = attr(0).ok_or_else(|| EvalError::at(whole, "expected local.NAME"))?;
+                (scope.resolver.local(name).map_err(|m| EvalError::at(whole, m))?, 1)
+            }
+            "count" => match attr(0) {
+                Some("index") => {
+                    let i = scope.count_index.ok_or_else(|| {
+                        EvalError::at(whole, "count.index is only available in blocks that set count")
+                    })?;
+                    (Value::Number(i as f64), 1)
+                }
+                _ => return Err(EvalError::at(whole, "count has only the attribute index")),
+            },
+            "each" => {
+                let (k, v) = scope
+                    .each
+                    .clone()
+                    .ok_or_else(|| EvalError::at(whole, "each is only available in blocks that set for_each"))?;
+                match attr(0) {
+                    Some("key") => (k, 1),
+                    Some("value") => (v, 1),
+                    _ => return Err(EvalError::at(whole, "each has only the attributes key and value")),
+                }
+            }
+            "path" => {
+                let name = attr(0).unwrap_or_default();
+                let v = scope
+                    .resolver
+                    .path(name)
+                    .ok_or_else(|| EvalError::at(whole, format!("path.{name} does not exist (module, root, cwd)")))?;
+                (v, 1)
+            }
+            "terraform" | "strata" => match attr(0) {
+                Some("workspace") => (Value::from("default"), 1),
+                _ => return Err(EvalError::at(whole, "expected terraform.workspace")),
+            },
+            "self" => (scope.self_value.clone().ok_or_else(|| EvalError::at(whole, "self is not available here"))?, 0),
+            "module" => return Err(EvalError::at(whole, "modules are not supported yet")),
+            "data" => {
+                let (Some(t), Some(n)) = (attr(0), attr(1)) else {
+                    return Err(EvalError::at(whole, "expected data.TYPE.NAME"));
+                };
+                resource_value(whole, &ResourceAddr::new(Mode::Data, t, n), &ops[2..], scope).map(|(v, used)| (v, 2 + used))?
+            }
+            type_name => {
+                let Some(n) = attr(0) else {
+                    return Err(EvalError::at(whole, format!("expected {type_name}.NAME")));
+                };
+                resource_value(whole, &ResourceAddr::new(Mode::Managed, type_name, n), &ops[1..], scope)
+                    .map(|(v, used)| (v, 1 + used))?
+            }
+        },
+        other => (eval(other, scope)?, 0),
+    };
+    apply_ops(whole, value, &ops[rest..], scope)
+}
+
+/// Looks up a resource, asking for one instance when the next operator is an
+/// index, so that `r.name[count.index]` does not build the whole collection.
+fn resource_value(whole: &Expression, addr: &ResourceAddr, ops: &[TraversalOperator], scope: &Scope) -> Result<(Value, usize), EvalError> {
+    let index = match ops.first() {
+        Some(TraversalOperator::Index(e)) => Some(eval(e, scope)?),
+        Some(TraversalOperator::LegacyIndex(i)) => Some(Value::Number(*i.value() as f64)),
+        _ => None,
+    };
+    match index {
+        Some(Value::Unknown) => Ok((Value::Unknown, 1)),
+        Some(idx) => {
+            let key = match idx.unmarked() {
+                Value::Number(n) => InstanceKey::Index(*n as i64),
+                Value::String(s) => InstanceKey::Key(s.clone()),
+                other => return Err(EvalError::at(whole, format!("an instance key must be a number or a string, found {}", other.kind()))),
+            };
+            let v = scope.resolver.resource(addr, Some(&key)).map_err(|m| EvalError::at(whole, m))?;
+            Ok((v, 1))
+        }
+        None => Ok((scope.resolver.resource(addr, None).map_err(|m| EvalError::at(whole, m))?, 0)),
+    }
+}
+
+fn apply_ops(whole: &Expression, mut value: Value, ops: &[TraversalOperator], scope: &Scope) -> EvalResult {
+    for (i, op) in ops.iter().enumerate() {
+        if value.is_unknown() {
+            return Ok(Value::Unknown);
+        }
+        let sensitive = value.is_sensitive();
+        value = match op {
+            TraversalOperator::GetAttr(name) => match value.unmarked() {
+                Value::Map(m) => m
+                    .get(name.as_str())
+                    .cloned()
+                    .ok_or_else(|| EvalError::at(whole, format!("this object has no attribute {:?}", name.as_str())))?,
+                Value::Null => return Err(EvalError::at(whole, format!("cannot read attribute {:?} of null", name.as_str()))),
+                other => return Err(EvalError::at(whole, format!("cannot read attribute {:?} of a {}", name.as_str(), other.kind()))),
+            },
+            TraversalOperator::Index(e) => index(whole, &value, eval(e, scope)?)?,
+            TraversalOperator::LegacyIndex(n) => index(whole, &value, Value::Number(*n.value() as f64))?,
+            TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
+                let items = match value.unmarked() {
+                    Value::List(items) => items.clone(),
+                    Value::Null => Vec::new(),
+                    other => vec![other.clone()],
+                };
+                let rest = &ops[i + 1..];
+                let mapped = items
+                    .into_iter()
+                    .map(|item| apply_ops(whole, item, rest, scope))
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok(mark(Value::List(mapped), sensitive));
+            }
+        };
+        value = mark(value, sensitive);
+    }
+    Ok(value)
+}
+
+fn index(whole: &Expression, value: &Value, idx: Value) -> EvalResult {
+    if idx.is_unknown() {
+        return Ok(Value::Unknown);
+    }
+    match (value.unmarked(), idx.unmarked()) {
+        (Value::List(items), k) => {
+            let n = convert(k, &Type::Number)
+                .ok()
+                .and_then(|v| v.as_f64())
+                .ok_or_else(|| EvalError::at(whole, format!("a list index must be a number, found {}", k.kind())))?;
+            if n < 0.0 || n.fract() != 0.0 || n as usize >= items.len() {
+                return Err(EvalError::at(whole, format!("index {n} is out of range for a list of {} elements", items.len())));
+            }
+            Ok(items[n as usize].clone())
+        }
+        (Value::Map(m), k) => {
+            let k = key_string(k).ok_or_else(|| EvalError::at(whole, format!("a map key must be a string, found {}", k.kind())))?;
+            m.get(&k).cloned().ok_or_else(|| EvalError::at(whole, format!("no element with key {k:?}")))
+        }
+        (Value::Null, _) => Err(EvalError::at(whole, "cannot index null")),
+        (other, _) => Err(EvalError::at(whole, format!("cannot index a {}", other.kind()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Names;
+    impl Resolver for Names {
+        fn variable(&self, name: &str) -> Option<Value> {
+            match name {
+                "n" => Some(Value::Number(2.0)),
+                "pw" => Some(Value::from("hunter2").into_sensitive()),
+                "tags" => Some(Value::object([("env", Value::from("dev"))])),
+                _ => None,
+            }
+        }
+        fn local(&self, name: &str) -> Result<Value, String> {
+            Err(format!("no local {name}"))
+        }
+        fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String> {
+            let inst = |i: i64| Value::object([("name", Value::from(format!("{}-{i}", addr.name))), ("id", Value::Unknown)]);
+            match key {
+                Some(InstanceKey::Index(i)) => Ok(inst(*i)),
+                None => Ok(Value::List(vec![inst(0), inst(1)])),
+                Some(k) => Err(format!("no instance {k}")),
+            }
+        }
+        fn path(&self, _: &str) -> Option<Value> {
+            None
+        }
+    }
+
+    fn check(src: &str, expected: Value) {
+        let expr = hcl::edit::parser::parse_expr(src).unwrap();
+        let mut scope = Scope::new(&Names);
+        scope.count_index = Some(1);
+        assert_eq!(eval(&expr, &scope).unwrap(), expected, "{src}");
+    }
+
+    #[test]
+    fn expressions_evaluate_as_in_terraform() {
+        check("var.n * 3 + 1", Value::Number(7.0));
+        check(r#""1" + 1"#, Value::Number(2.0));
+        check(r#""web-${count.index}""#, Value::from("web-1"));
+        check("strata_data.a[count.index].name", Value::from("a-1"));
+        check("strata_data.a[*].name", Value::List(vec!["a-0".into(), "a-1".into()]));
+        check("[for i, s in [\"x\", \"y\"] : \"${i}${s}\" if s != \"x\"]", Value::List(vec!["1y".into()]));
+        check("{for k, v in var.tags : upper(k) => v}", Value::object([("ENV", Value::from("dev"))]));
+        check("var.n > 1 ? \"big\" : \"small\"", Value::from("big"));
+        check("\"a %{ if var.n == 2 ~} two %{~ endif } b\"", Value::from("a two b"));
+    }
+
+    #[test]
+    fn unknowns_and_secrets_propagate() {
+        check("strata_data.a[0].id", Value::Unknown);
+        check(r#""id-${strata_data.a[0].id}""#, Value::Unknown);
+        check("strata_data.a[0].id == \"x\" ? 1 : 2", Value::Unknown);
+        check(r#""pw=${var.pw}""#, Value::from("pw=hunter2").into_sensitive());
+        check("length(var.pw)", Value::Number(7.0).into_sensitive());
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let expr = hcl::edit::parser::parse_expr("var.nope + 1").unwrap();
+        let err = eval(&expr, &Scope::new(&Names)).unwrap_err();
+        assert_eq!(err.message, "undeclared input variable var.nope");
+        assert_eq!(err.range, Some(0..8));
+        let expr = hcl::edit::parser::parse_expr("var.tags.nope").unwrap();
+        assert!(eval(&expr, &Scope::new(&Names)).unwrap_err().message.contains("no attribute \"nope\""));
+    }
+}

@@ -1,0 +1,415 @@
+//! Lowering hcl-edit's syntax tree into the configuration model, reporting
+//! every structural problem (unknown blocks, missing labels, duplicates).
+
+use super::*;
+use hcl::edit::expr::{Expression, TraversalOperator};
+use hcl::edit::structure::{Block, Body, Structure};
+
+pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &mut Diagnostics) {
+    let body = match hcl::edit::parser::parse_body(text) {
+        Ok(body) => body,
+        Err(e) => {
+            let offset = e.location().offset();
+            let end = (offset + 1).min(text.len()).max(offset);
+            diags.push(Diagnostic::error(
+                format!("syntax error: {}", e.message()),
+                Span { file, range: offset..end },
+                e.message().to_owned(),
+            ));
+            return;
+        }
+    };
+    let mut cx = Lowerer { file, diags };
+    for structure in body.iter() {
+        match structure {
+            Structure::Attribute(attr) => cx.error(
+                format!("unexpected attribute {:?} at the top level", attr.key.as_str()),
+                attr.span(),
+                "attributes belong inside a block",
+            ),
+            Structure::Block(block) => cx.top_level_block(config, block),
+        }
+    }
+}
+
+struct Lowerer<'a> {
+    file: FileId,
+    diags: &'a mut Diagnostics,
+}
+
+impl Lowerer<'_> {
+    fn span(&self, range: Option<std::ops::Range<usize>>) -> Span {
+        Span::new(self.file, range)
+    }
+
+    fn error(&mut self, message: impl Into<String>, range: Option<std::ops::Range<usize>>, label: &str) {
+        let span = self.span(range);
+        self.diags.push(Diagnostic::error(message, span, label));
+    }
+
+    fn expr(&self, expr: &Expression) -> Expr {
+        Expr { expr: expr.clone(), file: self.file }
+    }
+
+    /// The block's labels, or a diagnostic if there are not exactly `n`.
+    fn labels<'b>(&mut self, block: &'b Block, n: usize, what: &str) -> Option<Vec<&'b str>> {
+        let labels: Vec<&str> = block.labels.iter().map(|l| l.as_str()).collect();
+        if labels.len() == n {
+            return Some(labels);
+        }
+        self.error(
+            format!("a {} block needs {n} label(s) ({what}), found {}", block.ident.as_str(), labels.len()),
+            block.ident.span(),
+            "here",
+        );
+        None
+    }
+
+    fn top_level_block(&mut self, config: &mut Config, block: &Block) {
+        match block.ident.as_str() {
+            "terraform" | "strata" => self.settings(config, block),
+            "provider" => self.provider(config, block),
+            "variable" => self.variable(config, block),
+            "locals" => self.locals(config, block),
+            "resource" => self.resource(config, block, Mode::Managed),
+            "data" => self.resource(config, block, Mode::Data),
+            "output" => self.output(config, block),
+            kind @ ("module" | "moved" | "import" | "removed" | "check") => self.error(
+                format!("{kind} blocks are not supported yet"),
+                block.ident.span(),
+                "not supported yet",
+            ),
+            other => self.error(
+                format!("unknown block type {other:?}"),
+                block.ident.span(),
+                "expected terraform, provider, variable, locals, resource, data or output",
+            ),
+        }
+    }
+
+    fn settings(&mut self, config: &mut Config, block: &Block) {
+        for structure in block.body.iter() {
+            let Structure::Block(inner) = structure else { continue };
+            match inner.ident.as_str() {
+                "backend" => {
+                    let Some(labels) = self.labels(inner, 1, "the backend type") else { continue };
+                    let path = inner.body.get_attribute("path").and_then(|a| match &a.value {
+                        Expression::String(s) => Some(s.value().to_string()),
+                        _ => None,
+                    });
+                    if labels[0] != "local" {
+                        self.error(
+                            format!("unknown backend {:?}", labels[0]),
+                            inner.labels[0].span(),
+                            "only the local backend exists so far",
+                        );
+                    }
+                    config.backend = Some(Backend { name: labels[0].to_owned(), path, span: self.span(inner.span()) });
+                }
+                "required_providers" | "required_version" => {}
+                other => self.error(format!("unknown block {other:?} in terraform settings"), inner.ident.span(), "here"),
+            }
+        }
+    }
+
+    fn provider(&mut self, config: &mut Config, block: &Block) {
+        let Some(labels) = self.labels(block, 1, "the provider name") else { return };
+        let mut body = self.body(&block.body);
+        let alias = match body.attrs.iter().position(|a| a.name == "alias") {
+            Some(i) => {
+                let attr = body.attrs.remove(i);
+                match &attr.expr.expr {
+                    Expression::String(s) => Some(s.value().to_string()),
+                    _ => {
+                        self.diags.push(Diagnostic::error("alias must be a string literal", attr.expr.span(), "here"));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let provider = ProviderBlock { name: labels[0].to_owned(), alias, body, span: self.span(block.span()) };
+        if config.provider_block(&provider.config_addr()).is_some() {
+            self.error(
+                format!("duplicate provider configuration {}", provider.config_addr()),
+                block.span(),
+                "configured again here",
+            );
+            return;
+        }
+        config.providers.push(provider);
+    }
+
+    fn variable(&mut self, config: &mut Config, block: &Block) {
+        let Some(labels) = self.labels(block, 1, "the variable name") else { return };
+        let name = labels[0].to_owned();
+        let mut var = Variable {
+            name: name.clone(),
+            ty: None,
+            default: None,
+            description: None,
+            sensitive: false,
+            nullable: true,
+            validations: Vec::new(),
+            span: self.span(block.span()),
+        };
+        for structure in block.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => match attr.key.as_str() {
+                    "type" => match types::parse_type_constraint(&attr.value) {
+                        Ok(ty) => var.ty = Some(ty),
+                        Err(msg) => self.error(msg, attr.value.span(), "not a type"),
+                    },
+                    "default" => var.default = Some(self.expr(&attr.value)),
+                    "description" => var.description = self.literal_string(&attr.value),
+                    "sensitive" => var.sensitive = self.literal_bool(&attr.value),
+                    "nullable" => var.nullable = self.literal_bool(&attr.value),
+                    other => self.error(format!("unexpected attribute {other:?} in variable"), attr.key.span(), "here"),
+                },
+                Structure::Block(inner) if inner.ident.as_str() == "validation" => {
+                    let condition = inner.body.get_attribute("condition");
+                    let message = inner.body.get_attribute("error_message");
+                    match (condition, message) {
+                        (Some(c), Some(m)) => var
+                            .validations
+                            .push(Validation { condition: self.expr(&c.value), error_message: self.expr(&m.value) }),
+                        _ => self.error(
+                            "a validation block needs condition and error_message",
+                            inner.ident.span(),
+                            "incomplete validation",
+                        ),
+                    }
+                }
+                Structure::Block(inner) => {
+                    self.error(format!("unexpected block {:?} in variable", inner.ident.as_str()), inner.ident.span(), "here")
+                }
+            }
+        }
+        if config.variables.contains_key(&name) {
+            self.error(format!("duplicate variable {name:?}"), block.span(), "declared again here");
+            return;
+        }
+        config.variables.insert(name, var);
+    }
+
+    fn locals(&mut self, config: &mut Config, block: &Block) {
+        for structure in block.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => {
+                    let name = attr.key.as_str().to_owned();
+                    if config.locals.contains_key(&name) {
+                        self.error(format!("duplicate local value {name:?}"), attr.span(), "defined again here");
+                        continue;
+                    }
+                    let local = Local { name: name.clone(), expr: self.expr(&attr.value), span: self.span(attr.span()) };
+                    config.locals.insert(name, local);
+                }
+                Structure::Block(inner) => {
+                    self.error("blocks are not allowed in locals", inner.ident.span(), "here")
+                }
+            }
+        }
+    }
+
+    fn resource(&mut self, config: &mut Config, block: &Block, mode: Mode) {
+        let Some(labels) = self.labels(block, 2, "the type and the name") else { return };
+        let addr = ResourceAddr::new(mode, labels[0], labels[1]);
+        let header_end = block.labels.last().and_then(|l| l.span()).map(|s| s.end);
+        let header = self.span(block.ident.span().map(|s| s.start..header_end.unwrap_or(s.end)));
+        let mut resource = Resource {
+            addr: addr.clone(),
+            count: None,
+            for_each: None,
+            depends_on: Vec::new(),
+            provider: None,
+            lifecycle: Lifecycle::default(),
+            body: BodyExprs::default(),
+            span: self.span(block.span()),
+            header,
+        };
+        for structure in block.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => match attr.key.as_str() {
+                    "count" => resource.count = Some(self.expr(&attr.value)),
+                    "for_each" => resource.for_each = Some(self.expr(&attr.value)),
+                    "depends_on" => resource.depends_on = self.expr_list(&attr.value),
+                    "provider" => resource.provider = self.provider_ref(&attr.value),
+                    _ => resource.body.attrs.push(AttrExpr {
+                        name: attr.key.as_str().to_owned(),
+                        expr: self.expr(&attr.value),
+                        span: self.span(attr.span()),
+                    }),
+                },
+                Structure::Block(inner) if inner.ident.as_str() == "lifecycle" => {
+                    resource.lifecycle = self.lifecycle(inner);
+                }
+                Structure::Block(inner) if inner.ident.as_str() == "dynamic" => self.error(
+                    "dynamic blocks are not supported yet",
+                    inner.ident.span(),
+                    "not supported yet",
+                ),
+                Structure::Block(inner) => resource.body.blocks.push(NestedBlockExpr {
+                    name: inner.ident.as_str().to_owned(),
+                    body: self.body(&inner.body),
+                    span: self.span(inner.span()),
+                }),
+            }
+        }
+        if resource.count.is_some() && resource.for_each.is_some() {
+            self.error(
+                "count and for_each cannot both be set",
+                block.ident.span(),
+                "choose one of count and for_each",
+            );
+        }
+        if config.resources.contains_key(&addr) {
+            self.error(format!("duplicate {} {addr}", block.ident.as_str()), block.span(), "declared again here");
+            return;
+        }
+        config.resources.insert(addr, resource);
+    }
+
+    fn lifecycle(&mut self, block: &Block) -> Lifecycle {
+        let mut lc = Lifecycle::default();
+        for structure in block.body.iter() {
+            let Structure::Attribute(attr) = structure else {
+                if let Structure::Block(b) = structure {
+                    self.error(
+                        format!("{} blocks in lifecycle are not supported yet", b.ident.as_str()),
+                        b.ident.span(),
+                        "not supported yet",
+                    );
+                }
+                continue;
+            };
+            match attr.key.as_str() {
+                "create_before_destroy" => lc.create_before_destroy = self.literal_bool(&attr.value),
+                "prevent_destroy" => lc.prevent_destroy = self.literal_bool(&attr.value),
+                "ignore_changes" => match &attr.value {
+                    Expression::Variable(v) if v.as_str() == "all" => lc.ignore_all_changes = true,
+                    value => {
+                        for e in self.expr_list(value) {
+                            match &e.expr {
+                                Expression::Variable(v) => lc.ignore_changes.push(v.as_str().to_owned()),
+                                Expression::Traversal(t) => match (&t.expr, t.operators.first().map(|o| o.value())) {
+                                    (Expression::Variable(v), _) => lc.ignore_changes.push(v.as_str().to_owned()),
+                                    (_, Some(TraversalOperator::GetAttr(_))) | (_, _) => self.diags.push(
+                                        Diagnostic::error("expected an attribute name", e.span(), "here"),
+                                    ),
+                                },
+                                _ => self.diags.push(Diagnostic::error("expected an attribute name", e.span(), "here")),
+                            }
+                        }
+                    }
+                },
+                "replace_triggered_by" => lc.replace_triggered_by = self.expr_list(&attr.value),
+                other => self.error(format!("unexpected attribute {other:?} in lifecycle"), attr.key.span(), "here"),
+            }
+        }
+        lc
+    }
+
+    fn output(&mut self, config: &mut Config, block: &Block) {
+        let Some(labels) = self.labels(block, 1, "the output name") else { return };
+        let name = labels[0].to_owned();
+        let mut value = None;
+        let mut output_sensitive = false;
+        let mut description = None;
+        let mut depends_on = Vec::new();
+        for structure in block.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => match attr.key.as_str() {
+                    "value" => value = Some(self.expr(&attr.value)),
+                    "sensitive" => output_sensitive = self.literal_bool(&attr.value),
+                    "description" => description = self.literal_string(&attr.value),
+                    "depends_on" => depends_on = self.expr_list(&attr.value),
+                    other => self.error(format!("unexpected attribute {other:?} in output"), attr.key.span(), "here"),
+                },
+                Structure::Block(inner) => {
+                    self.error(format!("unexpected block {:?} in output", inner.ident.as_str()), inner.ident.span(), "here")
+                }
+            }
+        }
+        let Some(value) = value else {
+            self.error(format!("output {name:?} has no value"), block.ident.span(), "missing `value = ...`");
+            return;
+        };
+        if config.outputs.contains_key(&name) {
+            self.error(format!("duplicate output {name:?}"), block.span(), "declared again here");
+            return;
+        }
+        let span = self.span(block.span());
+        config.outputs.insert(name.clone(), Output { name, value, sensitive: output_sensitive, description, depends_on, span });
+    }
+
+    fn body(&mut self, body: &Body) -> BodyExprs {
+        let mut out = BodyExprs::default();
+        for structure in body.iter() {
+            match structure {
+                Structure::Attribute(attr) => out.attrs.push(AttrExpr {
+                    name: attr.key.as_str().to_owned(),
+                    expr: self.expr(&attr.value),
+                    span: self.span(attr.span()),
+                }),
+                Structure::Block(inner) => out.blocks.push(NestedBlockExpr {
+                    name: inner.ident.as_str().to_owned(),
+                    body: self.body(&inner.body),
+                    span: self.span(inner.span()),
+                }),
+            }
+        }
+        out
+    }
+
+    fn provider_ref(&mut self, expr: &Expression) -> Option<(String, Option<String>, Span)> {
+        let span = self.span(expr.span());
+        match expr {
+            Expression::Variable(v) => Some((v.as_str().to_owned(), None, span.clone())),
+            Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
+                (Expression::Variable(v), [op]) => match op.value() {
+                    TraversalOperator::GetAttr(alias) => Some((v.as_str().to_owned(), Some(alias.as_str().to_owned()), span.clone())),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+        .or_else(|| {
+            self.diags.push(Diagnostic::error("expected a provider reference such as kvm.remote", span, "here"));
+            None
+        })
+    }
+
+    fn expr_list(&mut self, expr: &Expression) -> Vec<Expr> {
+        match expr {
+            Expression::Array(items) => items.iter().map(|e| self.expr(e)).collect(),
+            _ => {
+                self.diags.push(Diagnostic::error("expected a list", self.span(expr.span()), "here"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn literal_bool(&mut self, expr: &Expression) -> bool {
+        match expr {
+            Expression::Bool(b) => *b.value(),
+            _ => {
+                self.diags.push(Diagnostic::error("expected true or false", self.span(expr.span()), "here"));
+                false
+            }
+        }
+    }
+
+    fn literal_string(&mut self, expr: &Expression) -> Option<String> {
+        match expr {
+            Expression::String(s) => Some(s.value().to_string()),
+            Expression::HeredocTemplate(_) | Expression::StringTemplate(_) => {
+                super::eval::constant(&self.expr(expr)).ok().and_then(|v| v.as_str().map(str::to_owned))
+            }
+            _ => {
+                self.diags.push(Diagnostic::error("expected a string", self.span(expr.span()), "here"));
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The configuration language: loading `*.strata.hcl` files, lowering them
+//! into a typed model that keeps every expression unevaluated with its place in
+//! the source, evaluating expressions, and input variables.
+//!
+//! Everything here returns results plus [`Diagnostics`]; nothing stops at the
+//! first problem, so `strata validate` reports every problem at once.
+
+pub mod diag;
+pub mod eval;
+pub mod fmt;
+mod functions;
+mod lower;
+pub mod refs;
+pub mod types;
+pub mod vars;
+
+pub use diag::{Diagnostic, Diagnostics, FileId, Severity, Sources, Span};
+
+use crate::addr::{Mode, ResourceAddr};
+use hcl::edit::expr::Expression;
+use hcl::edit::Span as _;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use strata_provider::Type;
+
+/// Configuration files end with this, so they can sit beside Terraform's `.tf`.
+pub const CONFIG_SUFFIX: &str = ".strata.hcl";
+/// Variable files end with this; `*.auto.stratavars.hcl` load automatically.
+pub const VARS_SUFFIX: &str = ".stratavars.hcl";
+pub const AUTO_VARS_SUFFIX: &str = ".auto.stratavars.hcl";
+
+/// An unevaluated expression and the file it came from.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub expr: Expression,
+    pub file: FileId,
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        Span::new(self.file, self.expr.span())
+    }
+}
+
+/// An attribute inside a resource, provider or nested block.
+#[derive(Debug, Clone)]
+pub struct AttrExpr {
+    pub name: String,
+    pub expr: Expr,
+    /// The span of the whole `name = value`.
+    pub span: Span,
+}
+
+/// The attributes and nested blocks of a body, unevaluated.
+#[derive(Debug, Clone, Default)]
+pub struct BodyExprs {
+    pub attrs: Vec<AttrExpr>,
+    pub blocks: Vec<NestedBlockExpr>,
+}
+
+impl BodyExprs {
+    pub fn attr(&self, name: &str) -> Option<&AttrExpr> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NestedBlockExpr {
+    pub name: String,
+    pub body: BodyExprs,
+    pub span: Span,
+}
+
+/// `terraform { backend "NAME" { ... } }`.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: String,
+    pub path: Option<String>,
+    pub span: Span,
+}
+
+/// A `provider` block.
+#[derive(Debug, Clone)]
+pub struct ProviderBlock {
+    pub name: String,
+    pub alias: Option<String>,
+    pub body: BodyExprs,
+    pub span: Span,
+}
+
+impl ProviderBlock {
+    /// `name` or `name.alias`, as resources and state refer to it.
+    pub fn config_addr(&self) -> String {
+        provider_config_addr(&self.name, self.alias.as_deref())
+    }
+}
+
+pub fn provider_config_addr(name: &str, alias: Option<&str>) -> String {
+    match alias {
+        Some(a) => format!("{name}.{a}"),
+        None => name.to_owned(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub condition: Expr,
+    pub error_message: Expr,
+}
+
+/// A `variable` block.
+#[derive(Debug, Clone)]
+pub struct Variable {
+    pub name: String,
+    pub ty: Option<Type>,
+    pub default: Option<Expr>,
+    pub description: Option<String>,
+    pub sensitive: bool,
+    pub nullable: bool,
+    pub validations: Vec<Validation>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub name: String,
+    pub expr: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    pub create_before_destroy: bool,
+    pub prevent_destroy: bool,
+    /// Attribute names; `all` ignores every attribute.
+    pub ignore_changes: Vec<String>,
+    pub ignore_all_changes: bool,
+    /// References whose change replaces the instance.
+    pub replace_triggered_by: Vec<Expr>,
+}
+
+/// A `resource` or `data` block.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub addr: ResourceAddr,
+    pub count: Option<Expr>,
+    pub for_each: Option<Expr>,
+    pub depends_on: Vec<Expr>,
+    /// `provider = NAME` or `NAME.ALIAS`; `None` means the default
+    /// configuration of the provider named by the type's prefix.
+    pub provider: Option<(String, Option<String>, Span)>,
+    pub lifecycle: Lifecycle,
+    pub body: BodyExprs,
+    pub span: Span,
+    /// The span of the block header, for labels under diagnostics.
+    pub header: Span,
+}
+
+impl Resource {
+    /// The provider name implied by the type (`kvm_domain` → `kvm`) unless
+    /// `provider` says otherwise.
+    pub fn provider_name(&self) -> &str {
+        match &self.provider {
+            Some((name, _, _)) => name,
+            None => provider_for_type(&self.addr.type_name),
+        }
+    }
+    pub fn provider_config_addr(&self) -> String {
+        match &self.provider {
+            Some((name, alias, _)) => provider_config_addr(name, alias.as_deref()),
+            None => provider_for_type(&self.addr.type_name).to_owned(),
+        }
+    }
+}
+
+pub fn provider_for_type(type_name: &str) -> &str {
+    type_name.split('_').next().unwrap_or(type_name)
+}
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub name: String,
+    pub value: Expr,
+    pub sensitive: bool,
+    pub description: Option<String>,
+    pub depends_on: Vec<Expr>,
+    pub span: Span,
+}
+
+/// A whole configuration: every `*.strata.hcl` file of a directory.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub sources: Sources,
+    pub backend: Option<Backend>,
+    pub providers: Vec<ProviderBlock>,
+    pub variables: BTreeMap<String, Variable>,
+    pub locals: BTreeMap<String, Local>,
+    pub resources: BTreeMap<ResourceAddr, Resource>,
+    pub outputs: BTreeMap<String, Output>,
+}
+
+impl Config {
+    /// Loads every configuration file of `dir`, in name order.
+    pub fn load(dir: &Path) -> (Config, Diagnostics) {
+        let mut config = Config { dir: dir.to_owned(), ..Config::default() };
+        let mut diags = Diagnostics::default();
+        let files = match config_files(dir, CONFIG_SUFFIX) {
+            Ok(files) => files,
+            Err(e) => {
+                diags.push(Diagnostic::global(format!("cannot read {}: {e}", dir.display())));
+                return (config, diags);
+            }
+        };
+        if files.is_empty() {
+            diags.push(
+                Diagnostic::global(format!("no configuration files (*{CONFIG_SUFFIX}) in {}", dir.display()))
+                    .with_help("Strata reads *.strata.hcl files, not Terraform's *.tf"),
+            );
+        }
+        for path in files {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let display = path.strip_prefix(dir).map(Path::to_path_buf).unwrap_or(path);
+                    config.add_source(display, text, &mut diags);
+                }
+                Err(e) => diags.push(Diagnostic::global(format!("cannot read {}: {e}", path.display()))),
+            }
+        }
+        (config, diags)
+    }
+
+    /// Parses one file's text into the configuration (also used by tests and
+    /// the fuzz target).
+    pub fn add_source(&mut self, path: PathBuf, text: String, diags: &mut Diagnostics) {
+        let file = self.sources.add(path, text);
+        let text = self.sources.text(file).to_owned();
+        lower::lower_file(self, file, &text, diags);
+    }
+
+    /// All managed and data resources.
+    pub fn resource(&self, addr: &ResourceAddr) -> Option<&Resource> {
+        self.resources.get(addr)
+    }
+
+    pub fn managed(&self) -> impl Iterator<Item = &Resource> {
+        self.resources.values().filter(|r| r.addr.mode == Mode::Managed)
+    }
+
+    pub fn provider_block(&self, config_addr: &str) -> Option<&ProviderBlock> {
+        self.providers.iter().find(|p| p.config_addr() == config_addr)
+    }
+
+    /// A hash of every configuration file, so a saved plan can refuse to apply
+    /// to a configuration that changed since.
+    pub fn fingerprint(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (_, path, text) in self.sources.iter() {
+            path.hash(&mut h);
+            text.hash(&mut h);
+        }
+        format!("{:016x}", h.finish())
+    }
+}
+
+/// Files of `dir` whose names end with `suffix`, sorted by name.
+pub fn config_files(dir: &Path, suffix: &str) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(suffix)) && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,173 @@
+//! Type constraints (`type = list(string)`) and Terraform's automatic
+//! conversions between values and types.
+
+use hcl::edit::expr::{Expression, ObjectKey};
+use std::collections::BTreeMap;
+use strata_provider::{format_number, Type, Value};
+
+/// Reads a type constraint written as an expression: `string`, `list(number)`,
+/// `map(any)`, `object({ name = string })`, `tuple([...])`, `optional(T)`.
+pub fn parse_type_constraint(expr: &Expression) -> Result<Type, String> {
+    match expr {
+        Expression::Variable(v) => match v.as_str() {
+            "string" => Ok(Type::String),
+            "number" => Ok(Type::Number),
+            "bool" => Ok(Type::Bool),
+            "any" => Ok(Type::Any),
+            other => Err(format!("unknown type {other:?}")),
+        },
+        Expression::FuncCall(call) => {
+            let name = call.name.name.as_str();
+            let args: Vec<&Expression> = call.args.iter().collect();
+            let [arg] = args.as_slice() else {
+                return Err(format!("{name}(...) takes exactly one argument"));
+            };
+            match name {
+                "list" => Ok(Type::List(Box::new(parse_type_constraint(arg)?))),
+                "set" => Ok(Type::Set(Box::new(parse_type_constraint(arg)?))),
+                "map" => Ok(Type::Map(Box::new(parse_type_constraint(arg)?))),
+                // Defaults of optional attributes come with the language issue;
+                // the attribute's type is what matters for conversion.
+                "optional" => parse_type_constraint(arg),
+                "tuple" => match arg {
+                    Expression::Array(_) => Ok(Type::List(Box::new(Type::Any))),
+                    _ => Err("tuple(...) takes a list of types".into()),
+                },
+                "object" => match arg {
+                    Expression::Object(obj) => {
+                        let mut attrs = BTreeMap::new();
+                        for (key, value) in obj.iter() {
+                            let key = match key {
+                                ObjectKey::Ident(i) => i.as_str().to_owned(),
+                                ObjectKey::Expression(Expression::String(s)) => s.value().to_string(),
+                                _ => return Err("object attribute names must be identifiers".into()),
+                            };
+                            let inner = match value.expr() {
+                                Expression::FuncCall(c) if c.name.name.as_str() == "optional" => c
+                                    .args
+                                    .iter()
+                                    .next()
+                                    .map(parse_type_constraint)
+                                    .transpose()?
+                                    .unwrap_or(Type::Any),
+                                other => parse_type_constraint(other)?,
+                            };
+                            attrs.insert(key, inner);
+                        }
+                        Ok(Type::Object(attrs))
+                    }
+                    _ => Err("object(...) takes an object of attribute types".into()),
+                },
+                other => Err(format!("unknown type constructor {other:?}")),
+            }
+        }
+        _ => Err("expected a type such as string, number, bool, list(string) or object({...})".into()),
+    }
+}
+
+/// Converts `value` to `ty` as Terraform does (`"1"` → 1, `true` → `"true"`),
+/// or explains why it cannot. Unknown and null pass through; marks are kept.
+pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
+    if let Value::Sensitive(inner) = value {
+        return convert(inner, ty).map(Value::into_sensitive);
+    }
+    if matches!(value, Value::Null | Value::Unknown) || *ty == Type::Any {
+        return Ok(value.clone());
+    }
+    let mismatch = || format!("expected {ty}, found {}", value.kind());
+    match ty {
+        Type::String => value.to_template_string().map(Value::String).ok_or_else(mismatch),
+        Type::Number => match value {
+            Value::Number(_) => Ok(value.clone()),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .map(Value::Number)
+                .map_err(|_| format!("expected number, found string {s:?} that is not a number")),
+            _ => Err(mismatch()),
+        },
+        Type::Bool => match value {
+            Value::Bool(_) => Ok(value.clone()),
+            Value::String(s) if s == "true" => Ok(Value::Bool(true)),
+            Value::String(s) if s == "false" => Ok(Value::Bool(false)),
+            _ => Err(mismatch()),
+        },
+        Type::List(elem) | Type::Set(elem) => match value {
+            Value::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(convert(item, elem).map_err(|e| format!("element {i}: {e}"))?);
+                }
+                if matches!(ty, Type::Set(_)) {
+                    dedup_set(&mut out);
+                }
+                Ok(Value::List(out))
+            }
+            _ => Err(mismatch()),
+        },
+        Type::Map(elem) => match value {
+            Value::Map(m) => {
+                let mut out = BTreeMap::new();
+                for (k, v) in m {
+                    out.insert(k.clone(), convert(v, elem).map_err(|e| format!("key {k:?}: {e}"))?);
+                }
+                Ok(Value::Map(out))
+            }
+            _ => Err(mismatch()),
+        },
+        Type::Object(attrs) => match value {
+            Value::Map(m) => {
+                let mut out = BTreeMap::new();
+                for (name, attr_ty) in attrs {
+                    let v = m.get(name).cloned().unwrap_or(Value::Null);
+                    out.insert(name.clone(), convert(&v, attr_ty).map_err(|e| format!("attribute {name:?}: {e}"))?);
+                }
+                if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
+                    return Err(format!("unexpected attribute {extra:?}"));
+                }
+                Ok(Value::Map(out))
+            }
+            _ => Err(mismatch()),
+        },
+        Type::Any => Ok(value.clone()),
+    }
+}
+
+/// Sorts and removes duplicates, giving set semantics to a list.
+pub fn dedup_set(items: &mut Vec<Value>) {
+    items.sort_by(|a, b| a.to_hcl().cmp(&b.to_hcl()));
+    items.dedup();
+}
+
+/// The string form of a number key used by `for_each` over a set of numbers.
+pub fn key_string(v: &Value) -> Option<String> {
+    match v.unmarked() {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(format_number(*n)),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(src: &str) -> Type {
+        parse_type_constraint(&hcl::edit::parser::parse_expr(src).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn conversions_follow_terraform() {
+        assert_eq!(convert(&Value::from("1"), &Type::Number).unwrap(), Value::Number(1.0));
+        assert_eq!(convert(&Value::Bool(true), &Type::String).unwrap(), Value::from("true"));
+        assert_eq!(convert(&Value::Number(2.5), &Type::String).unwrap(), Value::from("2.5"));
+        assert!(convert(&Value::from("x"), &Type::Number).unwrap_err().contains("not a number"));
+        let obj = ty("object({ name = string, size = number })");
+        let v = Value::object([("name", Value::from("a")), ("size", Value::from("3"))]);
+        assert_eq!(convert(&v, &obj).unwrap().get("size"), &Value::Number(3.0));
+        let set = convert(&Value::List(vec!["b".into(), "a".into(), "b".into()]), &ty("set(string)")).unwrap();
+        assert_eq!(set, Value::List(vec!["a".into(), "b".into()]));
+        assert_eq!(ty("map(list(bool))").to_string(), "map(list(bool))");
+    }
+}

@@ -1,0 +1,219 @@
+//! Input variable values: defaults, `STRATA_VAR_name` environment variables,
+//! `*.auto.stratavars.hcl` files, then `-var` and `-var-file` in command-line
+//! order, later sources winning (Terraform's precedence). Values are converted
+//! to the declared type, checked against `nullable` and `validation` blocks,
+//! and marked sensitive where declared.
+
+use super::eval::{eval, Scope};
+use super::types::convert;
+use super::{config_files, Config, Diagnostic, Diagnostics, Expr, Span, Variable, AUTO_VARS_SUFFIX};
+use crate::addr::{InstanceKey, ResourceAddr};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use strata_provider::{Type, Value};
+
+/// A variable given on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VarArg {
+    /// `-var name=value`
+    Pair(String, String),
+    /// `-var-file path`
+    File(PathBuf),
+}
+
+impl std::str::FromStr for VarArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<VarArg, String> {
+        let (name, value) = s.split_once('=').ok_or_else(|| format!("-var expects NAME=VALUE, got {s:?}"))?;
+        Ok(VarArg::Pair(name.trim().to_owned(), value.to_owned()))
+    }
+}
+
+/// Where a value came from, for messages.
+enum Origin {
+    Raw(String),
+    Expr(Expr),
+}
+
+/// Resolves every declared variable. Variable files are added to the
+/// configuration's sources so that their diagnostics show snippets.
+pub fn resolve(config: &mut Config, args: &[VarArg], env: &[(String, String)]) -> (BTreeMap<String, Value>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut given: BTreeMap<String, (Origin, Option<Span>)> = BTreeMap::new();
+
+    for (key, value) in env {
+        if let Some(name) = key.strip_prefix("STRATA_VAR_") {
+            if config.variables.contains_key(name) {
+                given.insert(name.to_owned(), (Origin::Raw(value.clone()), None));
+            }
+        }
+    }
+    let mut files = config_files(&config.dir, AUTO_VARS_SUFFIX).unwrap_or_default();
+    let auto_count = files.len();
+    for arg in args {
+        if let VarArg::File(path) = arg {
+            files.push(path.clone());
+        }
+    }
+    // Auto files first, then command-line arguments in order.
+    let mut ordered: Vec<Either> = files[..auto_count].iter().cloned().map(Either::File).collect();
+    for arg in args {
+        ordered.push(match arg {
+            VarArg::File(p) => Either::File(p.clone()),
+            VarArg::Pair(n, v) => Either::Pair(n.clone(), v.clone()),
+        });
+    }
+    for item in ordered {
+        match item {
+            Either::Pair(name, raw) => {
+                if !config.variables.contains_key(&name) {
+                    diags.push(Diagnostic::global(format!("-var {name}=...: no variable {name:?} is declared")));
+                    continue;
+                }
+                given.insert(name, (Origin::Raw(raw), None));
+            }
+            Either::File(path) => load_file(config, &path, &mut given, &mut diags),
+        }
+    }
+
+    let mut values = BTreeMap::new();
+    let vars: Vec<Variable> = config.variables.values().cloned().collect();
+    for var in &vars {
+        let value = match given.remove(&var.name) {
+            Some((Origin::Raw(raw), _)) => from_raw(&raw, var.ty.as_ref()),
+            Some((Origin::Expr(expr), _)) => match super::eval::constant(&expr) {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    diags.push(Diagnostic::error(e.message, Span::new(expr.file, e.range), "here"));
+                    continue;
+                }
+            },
+            None => match &var.default {
+                Some(d) => match super::eval::constant(d) {
+                    Ok(v) => Ok(v),
+                    Err(e) => {
+                        diags.push(Diagnostic::error(e.message, Span::new(d.file, e.range), "in this default"));
+                        continue;
+                    }
+                },
+                None => {
+                    diags.push(
+                        Diagnostic::error(format!("no value for required variable {:?}", var.name), var.span.clone(), "declared here without a default")
+                            .with_help(format!("set it with -var {}=..., a *.stratavars.hcl file or STRATA_VAR_{}", var.name, var.name)),
+                    );
+                    continue;
+                }
+            },
+        };
+        let value = match value.and_then(|v| match &var.ty {
+            Some(ty) => convert(&v, ty),
+            None => Ok(v),
+        }) {
+            Ok(v) => v,
+            Err(e) => {
+                diags.push(Diagnostic::error(format!("invalid value for variable {:?}: {e}", var.name), var.span.clone(), "declared here"));
+                continue;
+            }
+        };
+        if value.is_null() && !var.nullable {
+            diags.push(Diagnostic::error(format!("variable {:?} must not be null", var.name), var.span.clone(), "declared with nullable = false"));
+            continue;
+        }
+        let value = if var.sensitive { value.into_sensitive() } else { value };
+        validate(var, &value, &mut diags);
+        values.insert(var.name.clone(), value);
+    }
+    (values, diags)
+}
+
+enum Either {
+    File(PathBuf),
+    Pair(String, String),
+}
+
+fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Origin, Option<Span>)>, diags: &mut Diagnostics) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::global(format!("cannot read variable file {}: {e}", path.display())));
+            return;
+        }
+    };
+    let display = path.strip_prefix(&config.dir).map(Path::to_path_buf).unwrap_or_else(|_| path.to_owned());
+    let file = config.sources.add(display, text.clone());
+    let body = match hcl::edit::parser::parse_body(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            let o = e.location().offset();
+            diags.push(Diagnostic::error(format!("syntax error: {}", e.message()), Span { file, range: o..o + 1 }, e.message().to_owned()));
+            return;
+        }
+    };
+    use hcl::edit::Span as _;
+    for attr in body.attributes() {
+        let name = attr.key.as_str().to_owned();
+        let span = Span::new(file, attr.span());
+        if !config.variables.contains_key(&name) {
+            diags.push(
+                Diagnostic::error(format!("value for undeclared variable {name:?}"), span, "no such variable").warning(),
+            );
+            continue;
+        }
+        given.insert(name, (Origin::Expr(Expr { expr: attr.value.clone(), file }), Some(span)));
+    }
+}
+
+/// A raw string from `-var` or the environment: taken as is for string (or
+/// untyped) variables, parsed as an HCL expression otherwise.
+fn from_raw(raw: &str, ty: Option<&Type>) -> Result<Value, String> {
+    match ty {
+        None | Some(Type::String) => Ok(Value::from(raw)),
+        Some(_) => {
+            let expr = hcl::edit::parser::parse_expr(raw).map_err(|e| format!("cannot parse {raw:?}: {}", e.message()))?;
+            eval(&expr, &Scope::new(&super::eval::NoNames)).map_err(|e| e.message)
+        }
+    }
+}
+
+/// Runs the variable's `validation` blocks, which may only use the variable.
+fn validate(var: &Variable, value: &Value, diags: &mut Diagnostics) {
+    struct OnlyThis<'a>(&'a str, &'a Value);
+    impl super::eval::Resolver for OnlyThis<'_> {
+        fn variable(&self, name: &str) -> Option<Value> {
+            (name == self.0).then(|| self.1.clone())
+        }
+        fn local(&self, name: &str) -> Result<Value, String> {
+            Err(format!("a validation may only refer to the variable itself, not local.{name}"))
+        }
+        fn resource(&self, addr: &ResourceAddr, _: Option<&InstanceKey>) -> Result<Value, String> {
+            Err(format!("a validation may only refer to the variable itself, not {addr}"))
+        }
+        fn path(&self, _: &str) -> Option<Value> {
+            None
+        }
+    }
+    let names = OnlyThis(&var.name, value);
+    for v in &var.validations {
+        let scope = Scope::new(&names);
+        match eval(&v.condition.expr, &scope) {
+            Ok(ok) if ok.as_bool() == Some(true) || ok.is_unknown() => {}
+            Ok(ok) if ok.as_bool() == Some(false) => {
+                let message = eval(&v.error_message.expr, &scope)
+                    .ok()
+                    .and_then(|m| if m.is_sensitive() { None } else { m.as_str().map(str::to_owned) })
+                    .unwrap_or_else(|| "validation failed".into());
+                diags.push(Diagnostic::error(
+                    format!("invalid value for variable {:?}: {message}", var.name),
+                    v.condition.span(),
+                    "this validation failed",
+                ));
+            }
+            Ok(other) => diags.push(Diagnostic::error(
+                format!("a validation condition must be a bool, found {}", other.kind()),
+                v.condition.span(),
+                "here",
+            )),
+            Err(e) => diags.push(Diagnostic::error(e.message, Span::new(v.condition.file, e.range), "here")),
+        }
+    }
+}
