@@ -15,3 +15,5 @@
 
 pub mod addr;
 pub mod config;
+pub mod graph;
+pub mod plan;

@@ -1,0 +1,763 @@
+//! The planner: configuration + (refreshed) state + provider schemas in, a
+//! [`Plan`] out. It does no I/O: refreshing, reading data sources and asking
+//! providers to refine changes are done by `ops`, which calls in here.
+
+mod model;
+mod world;
+
+pub use model::*;
+pub use world::{Expansion, World};
+
+use crate::addr::{InstanceAddr, InstanceKey, Mode, ResourceAddr, Target};
+use crate::config::eval::{eval, Scope};
+use crate::config::types::convert;
+use crate::config::{BodyExprs, Config, Diagnostic, Diagnostics, Resource, Span};
+use crate::graph::{self, Analysis, Node};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use strata_provider::{Block, Disruption, Nesting, Presence, ProviderSchema, Value};
+use strata_state::Snapshot;
+use uuid::Uuid;
+
+/// Provider schemas by provider name.
+#[derive(Debug, Clone, Default)]
+pub struct Schemas(pub BTreeMap<String, ProviderSchema>);
+
+impl Schemas {
+    pub fn resource(&self, provider: &str, mode: Mode, type_name: &str) -> Option<&Block> {
+        let p = self.0.get(provider)?;
+        match mode {
+            Mode::Managed => p.resources.get(type_name),
+            Mode::Data => p.data_sources.get(type_name),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub mode: PlanMode,
+    pub targets: Vec<Target>,
+    pub excludes: Vec<Target>,
+    pub replace: Vec<Target>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> PlanOptions {
+        PlanOptions { mode: PlanMode::Normal, targets: Vec::new(), excludes: Vec::new(), replace: Vec::new() }
+    }
+}
+
+/// Everything the planner reads.
+pub struct PlanInput<'a> {
+    pub config: &'a Config,
+    pub analysis: &'a Analysis,
+    pub variables: &'a BTreeMap<String, Value>,
+    /// State after refresh.
+    pub state: &'a Snapshot,
+    pub schemas: &'a Schemas,
+    pub options: &'a PlanOptions,
+    /// Data source results read so far, by instance address.
+    pub data: &'a BTreeMap<String, Value>,
+    pub drift: Vec<Drift>,
+    pub refreshed: BTreeMap<String, Option<Value>>,
+}
+
+/// Static checks that need no state: references, cycles, and every resource
+/// against its provider's schema.
+pub fn validate(config: &Config, schemas: &Schemas) -> (Analysis, Diagnostics) {
+    let (analysis, mut diags) = graph::analyze(config);
+    for r in config.resources.values() {
+        let provider = r.provider_name();
+        if !schemas.0.contains_key(provider) {
+            diags.push(Diagnostic::error(
+                format!("unknown provider {provider:?} for {}", r.addr),
+                r.header.clone(),
+                "no such provider",
+            ).with_help(format!("available providers: {}", schemas.0.keys().cloned().collect::<Vec<_>>().join(", "))));
+            continue;
+        }
+        let Some(schema) = schemas.resource(provider, r.addr.mode, &r.addr.type_name) else {
+            let kind = if r.addr.mode == Mode::Data { "data source" } else { "resource" };
+            diags.push(Diagnostic::error(
+                format!("the {provider} provider has no {kind} type {:?}", r.addr.type_name),
+                r.header.clone(),
+                "unknown type",
+            ));
+            continue;
+        };
+        check_body(&r.body, schema, &r.header, &r.addr.to_string(), &mut diags);
+        if let Some((name, alias, span)) = &r.provider {
+            if alias.is_some() && config.provider_block(&r.provider_config_addr()).is_none() {
+                diags.push(Diagnostic::error(
+                    format!("no provider configuration {}", r.provider_config_addr()),
+                    span.clone(),
+                    "not configured",
+                ).with_help(format!("add provider \"{name}\" {{ alias = \"{}\" }}", alias.as_deref().unwrap_or_default())));
+            }
+        }
+    }
+    for p in &config.providers {
+        match schemas.0.get(&p.name) {
+            None => diags.push(Diagnostic::error(format!("unknown provider {:?}", p.name), p.span.clone(), "no such provider")),
+            Some(schema) => check_body(&p.body, &schema.provider, &p.span, &format!("provider {}", p.name), &mut diags),
+        }
+    }
+    (analysis, diags)
+}
+
+/// Unknown attributes and blocks, and missing required attributes.
+fn check_body(body: &BodyExprs, schema: &Block, block_span: &Span, what: &str, diags: &mut Diagnostics) {
+    for a in &body.attrs {
+        match schema.attributes.get(&a.name) {
+            None => diags.push(
+                Diagnostic::error(format!("{what} has no attribute {:?}", a.name), a.span.clone(), "unknown attribute")
+                    .with_help(suggest(&a.name, schema.attributes.keys())),
+            ),
+            Some(attr) if attr.presence == Presence::Computed => diags.push(Diagnostic::error(
+                format!("{:?} of {what} is computed by the provider and cannot be set", a.name),
+                a.span.clone(),
+                "computed attribute",
+            )),
+            Some(_) => {}
+        }
+    }
+    for (name, attr) in &schema.attributes {
+        if attr.presence == Presence::Required && body.attr(name).is_none() {
+            diags.push(Diagnostic::error(
+                format!("{what} is missing the required attribute {name:?}"),
+                block_span.clone(),
+                format!("add `{name} = ...`"),
+            ));
+        }
+    }
+    for b in &body.blocks {
+        match schema.blocks.get(&b.name) {
+            None => diags.push(Diagnostic::error(format!("{what} has no block type {:?}", b.name), b.span.clone(), "unknown block")),
+            Some(nested) => check_body(&b.body, &nested.block, &b.span, &format!("{what}.{}", b.name), diags),
+        }
+        if schema.blocks.get(&b.name).is_some_and(|n| n.nesting == Nesting::Single)
+            && body.blocks.iter().filter(|o| o.name == b.name).count() > 1
+        {
+            diags.push(Diagnostic::error(format!("{what} allows at most one {:?} block", b.name), b.span.clone(), "repeated"));
+        }
+    }
+}
+
+fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a String>) -> String {
+    let list: Vec<&String> = candidates.collect();
+    let close = list.iter().find(|c| c.contains(name) || name.contains(c.as_str()) || edit_distance(c, name) <= 2);
+    match close {
+        Some(c) => format!("did you mean {c:?}?"),
+        None => format!("valid attributes: {}", list.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Evaluates a body against its schema into an object value: every schema
+/// attribute present (`null` when unset), nested blocks as objects or lists,
+/// values converted to their declared types and marked where sensitive.
+pub fn eval_body(body: &BodyExprs, schema: &Block, scope: &Scope, diags: &mut Diagnostics) -> Value {
+    let mut out = BTreeMap::new();
+    for (name, attr) in &schema.attributes {
+        let value = match body.attr(name) {
+            Some(a) => match eval(&a.expr.expr, scope) {
+                Ok(v) => match convert(&v, &attr.ty) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        diags.push(Diagnostic::error(format!("invalid value for {name:?}: {e}"), a.expr.span(), format!("expected {}", attr.ty)));
+                        Value::Null
+                    }
+                },
+                Err(e) => {
+                    diags.push(Diagnostic::error(e.message.clone(), Span::new(a.expr.file, e.range.or(Some(a.span.range.clone()))), "here"));
+                    Value::Null
+                }
+            },
+            None => Value::Null,
+        };
+        out.insert(name.clone(), if attr.sensitive && !value.is_null() { value.into_sensitive() } else { value });
+    }
+    for (name, nested) in &schema.blocks {
+        let blocks: Vec<Value> = body
+            .blocks
+            .iter()
+            .filter(|b| &b.name == name)
+            .map(|b| eval_body(&b.body, &nested.block, scope, diags))
+            .collect();
+        let value = match nested.nesting {
+            Nesting::Single => blocks.into_iter().next().unwrap_or(Value::Null),
+            Nesting::List => Value::List(blocks),
+        };
+        out.insert(name.clone(), value);
+    }
+    Value::Map(out)
+}
+
+/// Merges evaluated configuration with prior state: computed attributes keep
+/// their prior values (or are unknown for a create), so the result is what
+/// the instance will look like after apply as far as the engine knows.
+pub fn propose(config_value: &Value, prior: Option<&Value>, schema: &Block) -> Value {
+    let mut out = BTreeMap::new();
+    for (name, attr) in &schema.attributes {
+        let configured = config_value.get(name);
+        let prior_value = prior.map(|p| p.get(name).clone());
+        let v = match attr.presence {
+            Presence::Computed => prior_value.unwrap_or(Value::Unknown),
+            Presence::OptionalComputed if configured.is_null() => prior_value.unwrap_or(Value::Unknown),
+            _ => configured.clone(),
+        };
+        out.insert(name.clone(), v);
+    }
+    for name in schema.blocks.keys() {
+        out.insert(name.clone(), config_value.get(name).clone());
+    }
+    Value::Map(out)
+}
+
+/// The attributes whose values differ between prior and proposed, ignoring
+/// sensitive marks.
+pub fn changed_attributes(prior: &Value, proposed: &Value, schema: &Block) -> Vec<String> {
+    schema
+        .attributes
+        .keys()
+        .chain(schema.blocks.keys())
+        .filter(|name| prior.get(name).clone().deep_unmark() != proposed.get(name).clone().deep_unmark())
+        .cloned()
+        .collect()
+}
+
+/// Classifies a change from its changed attributes, the schema's static
+/// effects, and a provider's refinements.
+pub fn classify(
+    changed: &[String],
+    schema: &Block,
+    overrides: &BTreeMap<String, Disruption>,
+) -> (BTreeMap<String, Disruption>, Option<Disruption>) {
+    let mut per_attr = BTreeMap::new();
+    for name in changed {
+        let d = overrides.get(name).copied().unwrap_or_else(|| {
+            schema
+                .attributes
+                .get(name)
+                .map(|a| a.on_change)
+                .or_else(|| schema.blocks.get(name).map(|b| b.on_change))
+                .unwrap_or(Disruption::Replace)
+        });
+        per_attr.insert(name.clone(), d);
+    }
+    let max = per_attr.values().copied().max();
+    (per_attr, max)
+}
+
+/// Plans every instance. Returns the plan plus diagnostics; a plan with error
+/// diagnostics must not be applied.
+pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
+    let mut planner = Planner {
+        input: &input,
+        diags: Diagnostics::default(),
+        instances: HashMap::new(),
+        expansions: HashMap::new(),
+        changes: Vec::new(),
+        by_addr: HashMap::new(),
+    };
+    let state = input.state;
+    if input.options.mode != PlanMode::Destroy {
+        for node in &input.analysis.order {
+            if let Node::Resource(addr) = node {
+                if let Some(r) = input.config.resource(addr) {
+                    planner.plan_resource(r);
+                }
+            }
+        }
+    }
+    // Instances in state but not (or no longer) in configuration.
+    let planned: BTreeSet<String> = planner.changes.iter().map(|c| c.address.clone()).collect();
+    for (address, record) in &state.instances {
+        if planned.contains(address) {
+            continue;
+        }
+        let resource_addr = crate::addr::parse_instance(address.split('~').next().unwrap_or(address)).ok().map(|i| i.resource);
+        let block = resource_addr.as_ref().and_then(|r| input.config.resource(r));
+        let reason = if address.contains('~') {
+            "deposed object left by an earlier replacement".to_owned()
+        } else if input.options.mode == PlanMode::Destroy {
+            "destroy".to_owned()
+        } else if block.is_some() {
+            "its index is no longer in count/for_each".to_owned()
+        } else {
+            "it is no longer in the configuration".to_owned()
+        };
+        if let Some(b) = block {
+            if b.lifecycle.prevent_destroy && input.options.mode != PlanMode::RefreshOnly && !address.contains('~') {
+                planner.diags.push(Diagnostic::error(
+                    format!("{address} has lifecycle.prevent_destroy set, but the plan would destroy it"),
+                    b.header.clone(),
+                    "prevent_destroy is set",
+                ).with_help("remove prevent_destroy to destroy it, or leave it in the configuration"));
+            }
+        }
+        let change = ResourceChange {
+            address: address.clone(),
+            resource: resource_addr.map(|r| r.to_string()).unwrap_or_default(),
+            type_name: record.type_name.clone(),
+            provider: record.provider.clone(),
+            data: false,
+            action: Action::Delete,
+            id: record.id,
+            prior_id: None,
+            prior: Some(record.attributes.clone()),
+            planned: None,
+            replace_because: Vec::new(),
+            disruption: None,
+            attribute_disruptions: BTreeMap::new(),
+            reason: Some(reason),
+            dependencies: record.dependencies.iter().filter(|d| state.instances.contains_key(*d)).cloned().collect(),
+            create_before_destroy: record.create_before_destroy,
+            each_value: None,
+        };
+        planner.push(change);
+    }
+    planner.apply_targeting();
+    if input.options.mode == PlanMode::RefreshOnly {
+        for c in &mut planner.changes {
+            c.action = if c.prior.is_some() { Action::NoOp } else { c.action };
+            if c.prior.is_none() && !c.data {
+                c.action = Action::NoOp;
+            }
+        }
+        planner.changes.retain(|c| c.prior.is_some() || c.data);
+    }
+    let outputs = planner.plan_outputs();
+    let Planner { mut changes, diags, .. } = planner;
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    let plan = Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        mode: input.options.mode,
+        lineage: state.meta.lineage,
+        serial: state.meta.serial,
+        config_fingerprint: input.config.fingerprint(),
+        variables: input.variables.clone(),
+        changes,
+        outputs,
+        drift: input.drift.clone(),
+        refreshed: input.refreshed.clone(),
+    };
+    (plan, diags)
+}
+
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    diags: Diagnostics,
+    /// Planned values of every instance planned so far, for references.
+    instances: HashMap<InstanceAddr, Value>,
+    expansions: HashMap<ResourceAddr, Expansion>,
+    changes: Vec<ResourceChange>,
+    by_addr: HashMap<String, usize>,
+}
+
+impl Planner<'_> {
+    fn world(&self) -> World<'_> {
+        World::new(self.input.config, self.input.variables, &self.instances, &self.expansions)
+    }
+
+    fn push(&mut self, change: ResourceChange) {
+        self.by_addr.insert(change.address.clone(), self.changes.len());
+        self.changes.push(change);
+    }
+
+    /// Evaluates `count`/`for_each` into the instance keys (with each.value).
+    fn expand(&mut self, r: &Resource) -> Option<(Expansion, Vec<(InstanceKey, Option<Value>)>)> {
+        let world = self.world();
+        let scope = Scope::new(&world);
+        if let Some(count) = &r.count {
+            let v = match eval(&count.expr, &scope) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.diags.push(Diagnostic::error(e.message, Span::new(count.file, e.range), "in count"));
+                    return None;
+                }
+            };
+            if v.contains_unknown() {
+                self.diags.push(unknown_expansion("count", &r.addr, count.span()));
+                return None;
+            }
+            let n = match v.as_f64() {
+                Some(n) if n >= 0.0 && n.fract() == 0.0 => n as i64,
+                _ => {
+                    self.diags.push(Diagnostic::error(format!("count must be a whole number ≥ 0, found {}", v.to_hcl()), count.span(), "invalid count"));
+                    return None;
+                }
+            };
+            return Some((Expansion::Count(n), (0..n).map(|i| (InstanceKey::Index(i), None)).collect()));
+        }
+        if let Some(fe) = &r.for_each {
+            let v = match eval(&fe.expr, &scope) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.diags.push(Diagnostic::error(e.message, Span::new(fe.file, e.range), "in for_each"));
+                    return None;
+                }
+            };
+            if v.is_unknown() || matches!(v.unmarked(), Value::List(l) if l.iter().any(Value::contains_unknown)) {
+                self.diags.push(unknown_expansion("for_each", &r.addr, fe.span()));
+                return None;
+            }
+            if v.is_sensitive() {
+                self.diags.push(Diagnostic::error("for_each cannot use a sensitive value: its keys would appear in addresses", fe.span(), "sensitive"));
+                return None;
+            }
+            let entries: Vec<(String, Value)> = match v.unmarked() {
+                Value::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                Value::List(items) => {
+                    let mut keys = Vec::new();
+                    for item in items {
+                        match item.unmarked() {
+                            Value::String(s) => keys.push((s.clone(), item.clone())),
+                            other => {
+                                self.diags.push(Diagnostic::error(format!("for_each over a set needs strings, found {}", other.kind()), fe.span(), "use toset([...]) of strings or a map"));
+                                return None;
+                            }
+                        }
+                    }
+                    keys.sort_by(|a, b| a.0.cmp(&b.0));
+                    keys.dedup_by(|a, b| a.0 == b.0);
+                    keys
+                }
+                Value::Null => {
+                    self.diags.push(Diagnostic::error("for_each must not be null", fe.span(), "null"));
+                    return None;
+                }
+                other => {
+                    self.diags.push(Diagnostic::error(format!("for_each needs a map or a set of strings, found {}", other.kind()), fe.span(), "here"));
+                    return None;
+                }
+            };
+            let keys = entries.iter().map(|(k, _)| k.clone()).collect();
+            return Some((Expansion::ForEach(keys), entries.into_iter().map(|(k, v)| (InstanceKey::Key(k), Some(v))).collect()));
+        }
+        Some((Expansion::Single, vec![(InstanceKey::None, None)]))
+    }
+
+    fn plan_resource(&mut self, r: &Resource) {
+        let input = self.input;
+        let Some(schema) = input.schemas.resource(r.provider_name(), r.addr.mode, &r.addr.type_name) else { return };
+        let Some((expansion, keys)) = self.expand(r) else { return };
+        self.expansions.insert(r.addr.clone(), expansion);
+        let deps = input.analysis.resource_deps.get(&r.addr).cloned().unwrap_or_default();
+        for (key, each_value) in keys {
+            let addr = r.addr.instance(key.clone());
+            let address = addr.to_string();
+            let world = self.world();
+            let mut scope = Scope::new(&world);
+            if let InstanceKey::Index(i) = key {
+                scope.count_index = Some(i);
+            }
+            if let (InstanceKey::Key(k), Some(v)) = (&key, &each_value) {
+                scope.each = Some((Value::from(k.as_str()), v.clone()));
+            }
+            let mut diags = Diagnostics::default();
+            let config_value = eval_body(&r.body, schema, &scope, &mut diags);
+            // Dependencies: single instances where the index is known here.
+            let mut dependencies = BTreeSet::new();
+            for d in &deps {
+                let keys = self.dependency_keys(d, &scope);
+                for k in keys {
+                    dependencies.insert(d.addr.instance(k).to_string());
+                }
+            }
+            let triggered = self.replace_triggered(r, &scope);
+            drop(scope);
+            drop(world);
+            let failed = diags.has_errors();
+            self.diags.extend(diags);
+            if failed {
+                continue;
+            }
+            let change = if r.addr.mode == Mode::Data {
+                self.plan_data(r, &address, config_value, dependencies)
+            } else {
+                self.plan_managed(r, schema, &address, config_value, triggered, dependencies, each_value)
+            };
+            self.instances.insert(addr, change.planned.clone().unwrap_or(Value::Unknown));
+            self.push(change);
+        }
+    }
+
+    /// The instance keys of a dependency, narrowed by its index expression.
+    fn dependency_keys(&self, dep: &graph::ResourceDep, scope: &Scope) -> Vec<InstanceKey> {
+        let all = || self.expansions.get(&dep.addr).map(|e| e.keys()).unwrap_or_default();
+        let Some(index) = &dep.index else { return all() };
+        match eval(index, scope).map(|v| v.deep_unmark()) {
+            Ok(Value::Number(n)) if matches!(self.expansions.get(&dep.addr), Some(Expansion::Count(_))) => {
+                vec![InstanceKey::Index(n as i64)]
+            }
+            Ok(Value::String(s)) if matches!(self.expansions.get(&dep.addr), Some(Expansion::ForEach(_))) => {
+                vec![InstanceKey::Key(s)]
+            }
+            _ => all(),
+        }
+    }
+
+    /// Whether a `replace_triggered_by` reference changes in this plan.
+    fn replace_triggered(&self, r: &Resource, scope: &Scope) -> Option<String> {
+        for e in &r.lifecycle.replace_triggered_by {
+            for reference in crate::config::refs::references(&e.expr) {
+                let crate::config::refs::RefTarget::Resource { addr, index } = reference.target else { continue };
+                let dep = graph::ResourceDep { addr: addr.clone(), index };
+                for k in self.dependency_keys(&dep, scope) {
+                    let a = addr.instance(k).to_string();
+                    if let Some(&i) = self.by_addr.get(&a) {
+                        if matches!(self.changes[i].action, Action::Create | Action::Update | Action::Replace) {
+                            return Some(format!("replace_triggered_by: {a} changes"));
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn plan_data(&mut self, r: &Resource, address: &str, config_value: Value, dependencies: BTreeSet<String>) -> ResourceChange {
+        let (action, planned) = match self.input.data.get(address) {
+            Some(v) => (Action::NoOp, v.clone()),
+            None => (Action::Read, config_value),
+        };
+        ResourceChange {
+            address: address.to_owned(),
+            resource: r.addr.to_string(),
+            type_name: r.addr.type_name.clone(),
+            provider: r.provider_config_addr(),
+            data: true,
+            action,
+            id: Uuid::nil(),
+            prior_id: None,
+            prior: None,
+            planned: Some(planned),
+            replace_because: Vec::new(),
+            disruption: None,
+            attribute_disruptions: BTreeMap::new(),
+            reason: None,
+            dependencies: dependencies.into_iter().collect(),
+            create_before_destroy: false,
+            each_value: None,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_managed(
+        &mut self,
+        r: &Resource,
+        schema: &Block,
+        address: &str,
+        config_value: Value,
+        triggered: Option<String>,
+        dependencies: BTreeSet<String>,
+        each_value: Option<Value>,
+    ) -> ResourceChange {
+        let prior = self.input.state.instances.get(address);
+        let prior_value = prior.map(|p| &p.attributes);
+        let mut proposed = propose(&config_value, prior_value, schema);
+        // ignore_changes: keep the prior value of the ignored attributes.
+        if let (Some(p), Value::Map(m)) = (prior_value, &mut proposed) {
+            for (name, v) in m.iter_mut() {
+                if r.lifecycle.ignore_all_changes || r.lifecycle.ignore_changes.contains(name) {
+                    *v = p.get(name).clone();
+                }
+            }
+        }
+        let mut change = ResourceChange {
+            address: address.to_owned(),
+            resource: r.addr.to_string(),
+            type_name: r.addr.type_name.clone(),
+            provider: r.provider_config_addr(),
+            data: false,
+            action: Action::Create,
+            id: prior.map(|p| p.id).unwrap_or_else(Uuid::new_v4),
+            prior_id: None,
+            prior: prior_value.cloned(),
+            planned: Some(proposed.clone()),
+            replace_because: Vec::new(),
+            disruption: None,
+            attribute_disruptions: BTreeMap::new(),
+            reason: None,
+            dependencies: dependencies.into_iter().collect(),
+            create_before_destroy: r.lifecycle.create_before_destroy,
+            each_value,
+        };
+        let Some(prior_value) = prior_value else { return change };
+        let changed = changed_attributes(prior_value, &proposed, schema);
+        let forced = self.input.options.replace.iter().any(|t| t.to_string() == address || t.matches(&crate::addr::parse_instance(address).unwrap_or_else(|_| r.addr.instance(InstanceKey::None))));
+        refine(&mut change, schema, &changed, &BTreeMap::new());
+        if forced {
+            change.action = Action::Replace;
+            change.reason = Some("requested with -replace".into());
+        } else if let Some(reason) = triggered {
+            change.action = Action::Replace;
+            change.reason = Some(reason);
+        }
+        if change.action == Action::Replace {
+            self.mark_replacement(&mut change, schema, r);
+        } else if change.action == Action::Update {
+            // Computed attributes may change with the update.
+            if let Some(Value::Map(m)) = &mut change.planned {
+                for (name, attr) in &schema.attributes {
+                    if attr.presence == Presence::Computed && name != "id" {
+                        m.insert(name.clone(), Value::Unknown);
+                    }
+                }
+            }
+        }
+        change
+    }
+
+    fn mark_replacement(&mut self, change: &mut ResourceChange, schema: &Block, r: &Resource) {
+        change.prior_id = Some(change.id);
+        change.id = Uuid::new_v4();
+        change.planned = Some(propose(
+            change.planned.as_ref().expect("managed changes have planned values"),
+            None,
+            schema,
+        ));
+        if let Some(Value::Map(m)) = &mut change.planned {
+            for (name, attr) in &schema.attributes {
+                if attr.presence == Presence::Computed {
+                    m.insert(name.clone(), Value::Unknown);
+                }
+            }
+        }
+        if r.lifecycle.prevent_destroy {
+            self.diags.push(Diagnostic::error(
+                format!("{} has lifecycle.prevent_destroy set, but the plan would replace it", change.address),
+                r.header.clone(),
+                "prevent_destroy is set",
+            ));
+        }
+    }
+
+    fn apply_targeting(&mut self) {
+        let opts = self.input.options;
+        if opts.targets.is_empty() && opts.excludes.is_empty() {
+            return;
+        }
+        let matches = |targets: &[Target], address: &str| {
+            crate::addr::parse_instance(address.split('~').next().unwrap_or(address))
+                .is_ok_and(|a| targets.iter().any(|t| t.matches(&a)))
+        };
+        let mut keep: BTreeSet<String> = self.changes.iter().map(|c| c.address.clone()).collect();
+        if !opts.targets.is_empty() {
+            // Targets plus everything they depend on.
+            let mut stack: Vec<String> = keep.iter().filter(|a| matches(&opts.targets, a)).cloned().collect();
+            keep.clear();
+            while let Some(a) = stack.pop() {
+                if keep.insert(a.clone()) {
+                    if let Some(&i) = self.by_addr.get(&a) {
+                        stack.extend(self.changes[i].dependencies.iter().cloned());
+                    }
+                }
+            }
+        }
+        if !opts.excludes.is_empty() {
+            // Excluded instances and everything that depends on them.
+            let mut excluded: BTreeSet<String> = keep.iter().filter(|a| matches(&opts.excludes, a)).cloned().collect();
+            loop {
+                let more: Vec<String> = self
+                    .changes
+                    .iter()
+                    .filter(|c| !excluded.contains(&c.address) && c.dependencies.iter().any(|d| excluded.contains(d)))
+                    .map(|c| c.address.clone())
+                    .collect();
+                if more.is_empty() {
+                    break;
+                }
+                excluded.extend(more);
+            }
+            keep.retain(|a| !excluded.contains(a));
+        }
+        for c in &mut self.changes {
+            if !keep.contains(&c.address) {
+                c.action = Action::NoOp;
+                c.planned = c.prior.clone();
+                if let Some(prior_id) = c.prior_id.take() {
+                    c.id = prior_id;
+                }
+            }
+        }
+        self.changes.retain(|c| c.prior.is_some() || c.action != Action::NoOp);
+    }
+
+    fn plan_outputs(&mut self) -> BTreeMap<String, OutputChange> {
+        let mut out = BTreeMap::new();
+        if self.input.options.mode == PlanMode::Destroy {
+            return out;
+        }
+        let world = self.world();
+        let scope = Scope::new(&world);
+        let mut diags = Diagnostics::default();
+        for o in self.input.config.outputs.values() {
+            let value = match eval(&o.value.expr, &scope) {
+                Ok(v) => v,
+                Err(e) => {
+                    diags.push(Diagnostic::error(e.message, Span::new(o.value.file, e.range), "here"));
+                    continue;
+                }
+            };
+            if value.contains_sensitive() && !o.sensitive {
+                diags.push(Diagnostic::error(
+                    format!("output {:?} refers to sensitive values", o.name),
+                    o.value.span(),
+                    "sensitive",
+                ).with_help("set sensitive = true in the output block to confirm it may hold secrets"));
+                continue;
+            }
+            let value = if o.sensitive { value.into_sensitive() } else { value };
+            out.insert(
+                o.name.clone(),
+                OutputChange { before: self.input.state.outputs.get(&o.name).cloned(), after: value, sensitive: o.sensitive },
+            );
+        }
+        drop(scope);
+        drop(world);
+        self.diags.extend(diags);
+        out
+    }
+}
+
+/// Sets a change's action and disruption from its changed attributes.
+pub fn refine(change: &mut ResourceChange, schema: &Block, changed: &[String], overrides: &BTreeMap<String, Disruption>) {
+    if change.prior.is_none() || change.data {
+        return;
+    }
+    let (per_attr, max) = classify(changed, schema, overrides);
+    change.replace_because = per_attr.iter().filter(|(_, d)| **d == Disruption::Replace).map(|(n, _)| n.clone()).collect();
+    change.action = if !change.replace_because.is_empty() {
+        Action::Replace
+    } else if max.is_some() {
+        Action::Update
+    } else {
+        Action::NoOp
+    };
+    change.disruption = max;
+    change.attribute_disruptions = per_attr;
+}
+
+fn unknown_expansion(what: &str, addr: &ResourceAddr, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        format!("the {what} of {addr} depends on values that are not known until apply"),
+        span,
+        "not known until apply",
+    )
+    .with_help(format!(
+        "use values known at plan time, or first apply the resources this depends on with -target, then plan again"
+    ))
+}
