@@ -17,3 +17,4 @@ pub mod addr;
 pub mod config;
 pub mod graph;
 pub mod plan;
+pub mod apply;
