@@ -18,3 +18,6 @@ pub mod config;
 pub mod graph;
 pub mod plan;
 pub mod apply;
+pub mod ops;
+pub mod output;
+pub mod commands;

@@ -326,6 +326,28 @@ fn final_values(shared: &Shared, change: &ResourceChange, prior: Option<&Value>)
     Ok(values)
 }
 
+/// Marks a provider result: the schema's sensitive attributes, the marks of
+/// the planned values, and any attribute that echoes a sensitive planned
+/// value (a provider that copies a secret must not reveal it).
+fn mark_result(value: Value, planned: &Value, schema: &Block) -> Value {
+    let secrets: Vec<Value> = planned
+        .as_map()
+        .map(|m| m.values().filter(|v| v.contains_sensitive()).map(|v| v.clone().deep_unmark()).collect())
+        .unwrap_or_default();
+    let value = match mark_sensitive(value.with_marks_from(planned), schema) {
+        Value::Map(m) => Value::Map(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let echoes = !v.contains_sensitive() && secrets.iter().any(|s| *s == v.clone().deep_unmark());
+                    (k, if echoes { v.into_sensitive() } else { v })
+                })
+                .collect(),
+        ),
+        v => v,
+    };
+    value
+}
+
 /// Marks the schema's sensitive attributes in a provider result.
 fn mark_sensitive(value: Value, schema: &Block) -> Value {
     match value {
@@ -410,7 +432,7 @@ async fn main_node(shared: &Shared, change: &ResourceChange) -> Result<(), Strin
             };
             match journaled(shared, intent, call).await {
                 Ok((seq, value)) => {
-                    let current = record(change, change.id, mark_sensitive(value, &schema));
+                    let current = record(change, change.id, mark_result(value, &planned, &schema));
                     shared.cx.journal.commit(vec![Write::PutInstance(current.clone()), Write::Resolve { seq }]).await?;
                     shared.world.lock().expect("world lock").insert(addr, current.attributes.clone());
                     shared.undo.lock().expect("undo lock").push(Undo::Updated { prior, current });
@@ -420,7 +442,7 @@ async fn main_node(shared: &Shared, change: &ResourceChange) -> Result<(), Strin
                     // Record what the object looks like now, whatever happened.
                     let mut writes = vec![Write::Resolve { seq }];
                     if let Ok(Some(now)) = provider.find_by_identity(&change.type_name, change.id, &prior.attributes).await {
-                        let current = record(change, change.id, mark_sensitive(now, &schema));
+                        let current = record(change, change.id, mark_result(now, &planned, &schema));
                         writes.push(Write::PutInstance(current.clone()));
                         shared.undo.lock().expect("undo lock").push(Undo::Updated { prior, current });
                     }
@@ -479,7 +501,7 @@ async fn create_with(
     let call = async { provider.create(&change.type_name, id, &raw).await.map_err(|e| e.message) };
     match journaled(shared, intent, call).await {
         Ok((seq, value)) => {
-            let created = record(change, id, mark_sensitive(value, schema));
+            let created = record(change, id, mark_result(value, &planned, schema));
             let mut writes = vec![Write::PutInstance(created.clone())];
             writes.extend(deposed.map(Write::PutInstance));
             writes.push(Write::Resolve { seq });
@@ -491,7 +513,7 @@ async fn create_with(
             // nothing exists that the state does not know about.
             let mut writes = vec![Write::Resolve { seq }];
             if let Ok(Some(left)) = provider.find_by_identity(&change.type_name, id, &raw).await {
-                let created = record(change, id, mark_sensitive(left, schema));
+                let created = record(change, id, mark_result(left, &planned, schema));
                 writes.insert(0, Write::PutInstance(created.clone()));
                 writes.extend(deposed.map(Write::PutInstance));
                 shared.undo.lock().expect("undo lock").push(Undo::Created(created));
@@ -623,7 +645,7 @@ async fn undo_update(shared: &Shared, prior: &InstanceRecord, current: &Instance
     match journaled(shared, intent, call).await {
         Ok((seq, value)) => {
             let schema = schema(shared, &change)?;
-            let restored = InstanceRecord { attributes: mark_sensitive(value, schema), ..prior.clone() };
+            let restored = InstanceRecord { attributes: mark_result(value, &prior.attributes, schema), ..prior.clone() };
             shared.cx.journal.commit(vec![Write::PutInstance(restored), Write::Resolve { seq }]).await
         }
         Err((seq, e)) => {

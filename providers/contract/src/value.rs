@@ -95,6 +95,32 @@ impl Value {
         }
     }
 
+    /// Copies the sensitive marks of `template` onto `self`, recursively, so
+    /// a provider's (unmarked) result keeps the marks of what was planned.
+    pub fn with_marks_from(self, template: &Value) -> Value {
+        match (self, template) {
+            (v, Value::Sensitive(_)) => v.into_sensitive(),
+            (Value::Map(m), Value::Map(t)) => Value::Map(
+                m.into_iter()
+                    .map(|(k, v)| {
+                        let v = match t.get(&k) {
+                            Some(tv) => v.with_marks_from(tv),
+                            None => v,
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            (Value::List(items), Value::List(t)) => Value::List(
+                items.into_iter().enumerate().map(|(i, v)| match t.get(i) {
+                    Some(tv) => v.with_marks_from(tv),
+                    None => v,
+                }).collect(),
+            ),
+            (v, _) => v,
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self.unmarked() {
             Value::String(s) => Some(s),

@@ -1,0 +1,114 @@
+//! The one output channel. Everything Strata prints goes through [`Shell`]:
+//! results to stdout, diagnostics and progress to stderr, colour only on a
+//! terminal (and never with `-no-color`), JSON when asked.
+
+mod plan;
+mod progress;
+
+pub use plan::render_plan;
+pub use plan::render_value;
+pub use progress::{run as run_progress, Progress};
+
+use crate::config::{Diagnostics, Severity, Sources};
+use anstyle::{AnsiColor, Style};
+use std::io::{IsTerminal, Write};
+
+pub struct Shell {
+    color: bool,
+    pub json: bool,
+    stderr_tty: bool,
+}
+
+impl Shell {
+    pub fn new(no_color: bool, json: bool) -> Shell {
+        let tty = std::io::stdout().is_terminal();
+        let color = !no_color && tty && std::env::var_os("NO_COLOR").is_none();
+        Shell { color, json, stderr_tty: std::io::stderr().is_terminal() }
+    }
+
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    pub fn interactive(&self) -> bool {
+        self.stderr_tty && !self.json
+    }
+
+    /// A result on stdout.
+    pub fn out(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        if !text.ends_with('\n') {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
+    }
+
+    /// Text on stdout exactly as given (`output -raw`).
+    pub fn raw(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    /// A progress or status line on stderr.
+    pub fn status(&self, text: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+
+    pub fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub fn warn(&self, text: &str) {
+        let label = self.paint(AnsiColor::Yellow.on_default().bold(), "warning:");
+        self.status(&format!("{label} {text}"));
+    }
+
+    pub fn error(&self, text: &str) {
+        if self.json {
+            self.status(&serde_json::json!({"type": "error", "message": text}).to_string());
+            return;
+        }
+        let label = self.paint(AnsiColor::Red.on_default().bold(), "error:");
+        self.status(&format!("{label} {text}"));
+    }
+
+    /// Every diagnostic, each with its snippet, then a count.
+    pub fn diagnostics(&self, sources: &Sources, diags: &Diagnostics) {
+        if self.json {
+            for d in diags.iter() {
+                let obj = serde_json::json!({
+                    "type": "diagnostic",
+                    "severity": if d.is_error() { "error" } else { "warning" },
+                    "message": d.message,
+                    "location": d.location(sources),
+                    "help": d.help,
+                });
+                self.status(&obj.to_string());
+            }
+            return;
+        }
+        let handler = miette::GraphicalReportHandler::new_themed(if self.color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        });
+        let mut text = String::new();
+        for d in diags.iter() {
+            let report = d.to_report(sources);
+            let _ = handler.render_report(&mut text, report.as_ref());
+            text.push('\n');
+        }
+        let errors = diags.errors();
+        let warnings = diags.iter().filter(|d| d.severity == Severity::Warning).count();
+        if errors > 0 {
+            text.push_str(&format!("{errors} error(s){}\n", if warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() }));
+        }
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+}

@@ -1,0 +1,189 @@
+//! Human rendering of a plan, in the familiar `+ ~ - -/+` style.
+
+use super::Shell;
+use crate::plan::{Action, Plan, PlanMode, ResourceChange};
+use anstyle::AnsiColor;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use strata_provider::{Disruption, Value};
+
+pub fn render_plan(shell: &Shell, plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.drift.is_empty() {
+        out.push_str("Objects changed outside of Strata (found by refresh):\n\n");
+        for d in &plan.drift {
+            match &d.after {
+                Some(after) => {
+                    let _ = writeln!(out, "  # {} changed", d.address);
+                    for line in attribute_lines(shell, &d.before, after, &BTreeSet::new()) {
+                        let _ = writeln!(out, "      {line}");
+                    }
+                }
+                None => {
+                    let _ = writeln!(out, "  # {} was deleted", d.address);
+                }
+            }
+        }
+        out.push('\n');
+    }
+    if plan.mode == PlanMode::RefreshOnly {
+        if plan.drift.is_empty() {
+            out.push_str("No changes. The state matches the real objects.\n");
+        } else {
+            out.push_str("Applying this plan records these changes in state; nothing else changes.\n");
+        }
+        return out;
+    }
+    let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.is_change()).collect();
+    if changes.is_empty() && !plan.outputs.values().any(|o| o.before.as_ref() != Some(&o.after)) {
+        out.push_str("No changes. Your infrastructure matches the configuration.\n");
+        return out;
+    }
+    if !changes.is_empty() {
+        out.push_str("Strata will perform the following actions:\n\n");
+    }
+    for c in &changes {
+        render_change(shell, c, &mut out);
+        out.push('\n');
+    }
+    let adds = plan.count(Action::Create) + plan.count(Action::Replace);
+    let changes_n = plan.count(Action::Update);
+    let destroys = plan.count(Action::Delete) + plan.count(Action::Replace);
+    let mut summary = format!("Plan: {adds} to add, {changes_n} to change, {destroys} to destroy.");
+    let restarts = plan.count_disruption(Disruption::Restart);
+    let losses = plan.count_disruption(Disruption::DataLoss);
+    if restarts > 0 {
+        summary.push_str(&shell.paint(AnsiColor::Yellow.on_default().bold(), &format!(" {restarts} restart(s).")));
+    }
+    if losses > 0 {
+        summary.push_str(&shell.paint(
+            AnsiColor::Red.on_default().bold(),
+            &format!(" {losses} change(s) DESTROY DATA (needs --allow-data-loss)."),
+        ));
+    }
+    out.push_str(&summary);
+    out.push('\n');
+    let changed_outputs: Vec<_> = plan.outputs.iter().filter(|(_, o)| o.before.as_ref() != Some(&o.after)).collect();
+    if !changed_outputs.is_empty() {
+        out.push_str("\nChanges to outputs:\n");
+        for (name, o) in changed_outputs {
+            let after = render_value(&o.after);
+            match &o.before {
+                None => {
+                    let _ = writeln!(out, "  {} {name} = {after}", shell.paint(AnsiColor::Green.on_default(), "+"));
+                }
+                Some(before) => {
+                    let _ = writeln!(out, "  {} {name} = {} -> {after}", shell.paint(AnsiColor::Yellow.on_default(), "~"), render_value(before));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn render_change(shell: &Shell, c: &ResourceChange, out: &mut String) {
+    let what = match c.action {
+        Action::Create => "will be created".to_owned(),
+        Action::Update => format!("will be updated in place ({})", c.disruption.unwrap_or(Disruption::Live)),
+        Action::Replace if !c.replace_because.is_empty() => {
+            format!("must be replaced ({} forces replacement)", c.replace_because.join(", "))
+        }
+        Action::Replace => "must be replaced".to_owned(),
+        Action::Delete => "will be destroyed".to_owned(),
+        Action::Read => "will be read during apply".to_owned(),
+        Action::NoOp => "is unchanged".to_owned(),
+    };
+    let _ = write!(out, "  # {} {what}", c.address);
+    if let Some(reason) = &c.reason {
+        let _ = write!(out, " ({reason})");
+    }
+    if c.disruption == Some(Disruption::DataLoss) {
+        out.push_str(&shell.paint(AnsiColor::Red.on_default().bold(), " — DATA LOSS"));
+    }
+    out.push('\n');
+    let style = match c.action {
+        Action::Create => AnsiColor::Green,
+        Action::Update => AnsiColor::Yellow,
+        Action::Replace | Action::Delete => AnsiColor::Red,
+        _ => AnsiColor::Cyan,
+    };
+    let kind = if c.data { "data" } else { "resource" };
+    let name = c.resource.rsplit('.').next().unwrap_or(&c.resource);
+    let symbol = shell.paint(style.on_default(), c.action.symbol());
+    let _ = writeln!(out, "{symbol:>width$} {kind} {:?} {name:?} {{", c.type_name, width = if shell.color() { 3 + 9 } else { 3 });
+    let empty = Value::Map(Default::default());
+    let forcing: BTreeSet<String> = c.replace_because.iter().cloned().collect();
+    let (before, after) = match c.action {
+        Action::Create | Action::Read => (&empty, c.planned.as_ref().unwrap_or(&empty)),
+        Action::Delete => (c.prior.as_ref().unwrap_or(&empty), &empty),
+        _ => (c.prior.as_ref().unwrap_or(&empty), c.planned.as_ref().unwrap_or(&empty)),
+    };
+    for line in attribute_lines(shell, before, after, &forcing) {
+        let _ = writeln!(out, "      {line}");
+    }
+    out.push_str("    }\n");
+}
+
+/// One line (or a few, for multi-line strings) per attribute that is set.
+fn attribute_lines(shell: &Shell, before: &Value, after: &Value, forcing: &BTreeSet<String>) -> Vec<String> {
+    let empty = Default::default();
+    let b = before.as_map().unwrap_or(&empty);
+    let a = after.as_map().unwrap_or(&empty);
+    let names: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    let width = names.iter().filter(|n| !is_unset(b.get(**n)) || !is_unset(a.get(**n))).map(|n| n.len()).max().unwrap_or(0);
+    let mut lines = Vec::new();
+    for name in names {
+        let (old, new) = (b.get(name), a.get(name));
+        if is_unset(old) && is_unset(new) {
+            continue;
+        }
+        let suffix = if forcing.contains(name) { " # forces replacement" } else { "" };
+        let line = match (old, new) {
+            (o, Some(n)) if is_unset(o) => format!("{} {name:<width$} = {}", shell.paint(AnsiColor::Green.on_default(), "+"), render_value(n)),
+            (Some(o), n) if is_unset(n) => format!("{} {name:<width$} = {} -> null", shell.paint(AnsiColor::Red.on_default(), "-"), render_value(o)),
+            (Some(o), Some(n)) if o.clone().deep_unmark() == n.clone().deep_unmark() && !n.is_unknown() => {
+                format!("  {name:<width$} = {}", render_value(n))
+            }
+            (Some(o), Some(n)) => {
+                if let (Some(os), Some(ns)) = (plain_multiline(o), plain_multiline(n)) {
+                    let mut text = format!("{} {name:<width$} = <<-EOT{suffix}", shell.paint(AnsiColor::Yellow.on_default(), "~"));
+                    for change in similar::TextDiff::from_lines(os, ns).iter_all_changes() {
+                        let sign = match change.tag() {
+                            similar::ChangeTag::Delete => shell.paint(AnsiColor::Red.on_default(), "-"),
+                            similar::ChangeTag::Insert => shell.paint(AnsiColor::Green.on_default(), "+"),
+                            similar::ChangeTag::Equal => " ".into(),
+                        };
+                        let _ = write!(text, "\n        {sign} {}", change.value().trim_end_matches('\n'));
+                    }
+                    text.push_str("\n      EOT");
+                    lines.push(text);
+                    continue;
+                }
+                format!("{} {name:<width$} = {} -> {}", shell.paint(AnsiColor::Yellow.on_default(), "~"), render_value(o), render_value(n))
+            }
+            _ => continue,
+        };
+        lines.push(format!("{line}{suffix}"));
+    }
+    lines
+}
+
+fn is_unset(v: Option<&Value>) -> bool {
+    v.is_none_or(|v| matches!(v, Value::Null))
+}
+
+fn plain_multiline(v: &Value) -> Option<&str> {
+    match v {
+        Value::String(s) if s.contains('\n') => Some(s),
+        _ => None,
+    }
+}
+
+/// A value as the plan shows it: unknowns and secrets are never printed.
+pub fn render_value(v: &Value) -> String {
+    match v {
+        Value::Unknown => "(known after apply)".into(),
+        Value::Sensitive(_) => "(sensitive value)".into(),
+        other => other.to_hcl(),
+    }
+}
