@@ -1,4 +1,1208 @@
-//! Placeholder until the canonical formatter lands.
+//! Canonical formatting of HCL source, in the layout `terraform fmt` produces.
+//!
+//! hcl-edit keeps every bit of whitespace and every comment of the source as "decor" (prefix and
+//! suffix strings) around the nodes of its syntax tree, and prints the tree back verbatim. The
+//! formatter therefore only rewrites decor: indentation, blank lines, the spaces around `=` and
+//! in front of trailing comments. Tokens themselves (literals, templates, heredocs) are never
+//! touched, so formatting cannot change what a configuration means.
+//!
+//! Known differences from `terraform fmt`: spacing inside a line is kept as written (`[ 1,2 ]`
+//! stays, terraform would print `[1, 2]`), except around `=` and between block labels; trailing
+//! comments are aligned only across aligned `key = value` lines, not across `}` or block header
+//! lines; a line that closes a bracket after other content (`b)`) keeps the content's indent;
+//! widths count characters, not grapheme clusters. Through hcl-edit, escapes in quoted strings
+//! are normalised (`"\u00e9"` prints as `"é"`), which is the same string.
+
+use hcl::edit::expr::{
+    Array, BinaryOp, Expression, ForExpr, FuncCall, Object, ObjectKey, ObjectValueAssignment,
+    ObjectValueTerminator, Traversal, TraversalOperator,
+};
+use hcl::edit::parser;
+use hcl::edit::structure::{Attribute, Block, Body, Structure};
+use hcl::edit::{Decor, Decorate, Span};
+
+/// One level of indentation.
+const INDENT: &str = "  ";
+
+/// Formats HCL source in Strata's canonical layout (terraform fmt's): two-space indentation per
+/// nesting level (blocks and multi-line brackets alike), the `=` of consecutive single-line
+/// attributes and object items aligned, single spaces around `=` and between block labels,
+/// comments kept in place (trailing comments of aligned lines aligned too), runs of blank lines
+/// collapsed to one, no blank line right after an opening or before a closing bracket, no
+/// trailing whitespace, and a single final newline. Heredocs and other literals are kept exactly
+/// as written; the result is stable under reformatting.
+///
+/// # Errors
+///
+/// Returns the parser's error if `source` is not valid HCL.
 pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
-    hcl::edit::parser::parse_body(source).map(|b| b.to_string())
+    let mut body = parser::parse_body(source)?;
+    Formatter::new(source).file(&mut body);
+    // Drop what layout leaves after the last token or comment (line breaks, indentation before
+    // end of input), so that the file ends with exactly one newline.
+    let text = body.to_string();
+    let text = text.trim_end();
+    Ok(if text.is_empty() {
+        String::new()
+    } else {
+        format!("{text}\n")
+    })
+}
+
+/// Walks the tree in source order, rewriting decor.
+struct Formatter<'a> {
+    source: &'a str,
+    /// Indent level of the output line currently being written. Brackets opened on a line
+    /// indent their content one level deeper than that line, however many of them open there,
+    /// which is how terraform fmt indents `foo([` … `])`.
+    line_indent: usize,
+}
+
+impl<'a> Formatter<'a> {
+    fn new(source: &'a str) -> Self {
+        Formatter {
+            source,
+            line_indent: 0,
+        }
+    }
+
+    fn file(&mut self, body: &mut Body) {
+        body.set_prefer_omit_trailing_newline(false);
+        self.body(body, 0);
+        // Comments after the last structure end the file.
+        let end = Gap {
+            line_start: true,
+            inner: 0,
+            next: 0,
+            blank_before: !body.is_empty(),
+            blank_after: false,
+        };
+        self.suffix(body.decor_mut(), end);
+    }
+
+    fn body(&mut self, body: &mut Body, depth: usize) {
+        for index in 0..body.len() {
+            let Some(structure) = body.get_mut(index) else {
+                continue;
+            };
+            self.line_indent = depth;
+            // The prefix holds the comment lines and blank lines above the structure; the body
+            // already wrote the line break in front of it.
+            let above = Gap {
+                line_start: true,
+                inner: depth,
+                next: depth,
+                blank_before: index > 0,
+                blank_after: true,
+            };
+            self.prefix(structure.decor_mut(), above);
+            set_line_end_suffix(structure.decor_mut());
+            match structure {
+                Structure::Attribute(attr) => self.attribute(attr),
+                Structure::Block(block) => self.block(block, depth),
+            }
+        }
+        align_body(body);
+    }
+
+    fn attribute(&mut self, attr: &mut Attribute) {
+        set_inline_suffix(attr.key.decor_mut());
+        let value = attr.value.decor_mut();
+        set_inline_prefix(value);
+        set_line_end_suffix(value);
+        self.expr(&mut attr.value, self.line_indent + 1);
+    }
+
+    fn block(&mut self, block: &mut Block, depth: usize) {
+        set_inline_suffix(block.ident.decor_mut());
+        for label in &mut block.labels {
+            set_inline_suffix(label.decor_mut());
+        }
+        let body = &mut block.body;
+        if body.prefer_oneline() {
+            // `name { key = value }` and `name {}` stay on one line, as with terraform fmt.
+            if let Some(Structure::Attribute(attr)) = body.get_mut(0) {
+                let decor = attr.decor_mut();
+                set_inline_prefix(decor);
+                set_inline_suffix(decor);
+                self.attribute(attr);
+            }
+            let inside = body.decor().suffix().map_or("", |raw| raw);
+            if !has_comment(inside) {
+                body.decor_mut().set_suffix("");
+            }
+            return;
+        }
+        // The body's prefix is the rest of the `{` line: at most a trailing comment.
+        set_line_end_prefix(body.decor_mut());
+        self.body(body, depth + 1);
+        let close = Gap {
+            line_start: true,
+            inner: depth + 1,
+            next: depth,
+            blank_before: !body.is_empty(),
+            blank_after: false,
+        };
+        self.suffix(body.decor_mut(), close);
+    }
+
+    /// Lays out the decor inside `expr`. Its own prefix and suffix belong to the parent.
+    /// `inner` is the indent level of continuation lines in the innermost enclosing bracket.
+    fn expr(&mut self, expr: &mut Expression, inner: usize) {
+        let within = Gap::within(inner);
+        match expr {
+            Expression::Array(array) => self.array(array),
+            Expression::Object(object) => self.object(object),
+            Expression::FuncCall(call) => self.func_call(call, inner),
+            Expression::ForExpr(for_expr) => self.for_expr(for_expr),
+            Expression::Parenthesis(paren) => {
+                let base = self.line_indent;
+                self.bracketed(paren.inner_mut(), base);
+            }
+            Expression::Conditional(cond) => {
+                self.expr(&mut cond.cond_expr, inner);
+                self.suffix(cond.cond_expr.decor_mut(), within);
+                self.prefix(cond.true_expr.decor_mut(), within);
+                self.expr(&mut cond.true_expr, inner);
+                self.suffix(cond.true_expr.decor_mut(), within);
+                self.prefix(cond.false_expr.decor_mut(), within);
+                self.expr(&mut cond.false_expr, inner);
+            }
+            Expression::BinaryOp(op) => self.binary_op(op, inner),
+            Expression::UnaryOp(op) => self.expr(&mut op.expr, inner),
+            Expression::Traversal(traversal) => self.traversal(traversal, inner),
+            // Literals, variables and templates (quoted and heredoc) are kept verbatim.
+            _ => {}
+        }
+    }
+
+    /// The source between two offsets, if it holds only whitespace and comments.
+    fn trivia_between(&self, start: Option<usize>, end: Option<usize>) -> Option<&'a str> {
+        self.source.get(start?..end?).filter(|text| is_trivia(text))
+    }
+
+    fn binary_op(&mut self, op: &mut BinaryOp, inner: usize) {
+        // hcl-edit 0.10 leaves the decor around binary operators unresolved after parsing
+        // (its `despan` skips it), so it would print as single spaces and drop any comment
+        // there. Rebuild it from the source between the neighbouring tokens.
+        let operator = op.operator.span();
+        let before = self.trivia_between(
+            end_of(&op.lhs_expr),
+            operator.as_ref().map(|span| span.start),
+        );
+        let after = self.trivia_between(operator.map(|span| span.end), start_of(&op.rhs_expr));
+        let decor = op.operator.decor_mut();
+        if let Some(text) = before {
+            decor.set_prefix(text);
+        }
+        if let Some(text) = after {
+            decor.set_suffix(text);
+        }
+
+        let within = Gap::within(inner);
+        self.expr(&mut op.lhs_expr, inner);
+        self.suffix(op.lhs_expr.decor_mut(), within);
+        self.prefix(op.operator.decor_mut(), within);
+        self.suffix(op.operator.decor_mut(), within);
+        self.prefix(op.rhs_expr.decor_mut(), within);
+        self.expr(&mut op.rhs_expr, inner);
+    }
+
+    fn traversal(&mut self, traversal: &mut Traversal, inner: usize) {
+        // The same hcl-edit gap as for binary operators: the decor before each `.`/`[`.
+        let mut previous = end_of(&traversal.expr);
+        let within = Gap::within(inner);
+        self.expr(&mut traversal.expr, inner);
+        self.suffix(traversal.expr.decor_mut(), within);
+        for operator in &mut traversal.operators {
+            let span = operator.span();
+            if let Some(text) = self.trivia_between(previous, span.as_ref().map(|s| s.start)) {
+                operator.decor_mut().set_prefix(text);
+            }
+            previous = span.map(|span| span.end);
+            self.prefix(operator.decor_mut(), within);
+            match operator.value_mut() {
+                TraversalOperator::Index(index) => {
+                    let base = self.line_indent;
+                    self.bracketed(index, base);
+                }
+                TraversalOperator::GetAttr(ident) => self.prefix(ident.decor_mut(), within),
+                _ => {}
+            }
+        }
+    }
+
+    /// A single expression between brackets opened on a line indented at `base`.
+    fn bracketed(&mut self, expr: &mut Expression, base: usize) {
+        self.prefix(expr.decor_mut(), Gap::open(base));
+        self.expr(expr, base + 1);
+        self.suffix(expr.decor_mut(), Gap::close(base));
+    }
+
+    fn array(&mut self, array: &mut Array) {
+        let base = self.line_indent;
+        let inner = base + 1;
+        let count = array.len();
+        // With a trailing comma, the gap before `]` is the array's `trailing`, otherwise it is
+        // the suffix of the last element.
+        let trailing_comma = array.trailing_comma();
+        for (index, value) in array.iter_mut().enumerate() {
+            let before = if index == 0 {
+                Gap::open(base)
+            } else {
+                Gap::within(inner)
+            };
+            self.prefix(value.decor_mut(), before);
+            self.expr(value, inner);
+            let after = if index + 1 == count && !trailing_comma {
+                Gap::close(base)
+            } else {
+                Gap::within(inner)
+            };
+            self.suffix(value.decor_mut(), after);
+        }
+        let close = if count == 0 {
+            Gap::empty(base)
+        } else {
+            Gap::close(base)
+        };
+        if let Some(text) = self.gap(array.trailing(), close) {
+            array.set_trailing(text);
+        }
+    }
+
+    fn func_call(&mut self, call: &mut FuncCall, inner: usize) {
+        let within = Gap::within(inner);
+        for part in &mut call.name.namespace {
+            self.prefix(part.decor_mut(), within);
+            self.suffix(part.decor_mut(), within);
+        }
+        self.prefix(call.name.name.decor_mut(), within);
+        self.suffix(call.name.name.decor_mut(), within);
+
+        let args = &mut call.args;
+        let base = self.line_indent;
+        let count = args.len();
+        let trailer = args.trailing_comma() || args.expand_final();
+        for (index, arg) in args.iter_mut().enumerate() {
+            let before = if index == 0 {
+                Gap::open(base)
+            } else {
+                Gap::within(base + 1)
+            };
+            self.prefix(arg.decor_mut(), before);
+            self.expr(arg, base + 1);
+            let after = if index + 1 == count && !trailer {
+                Gap::close(base)
+            } else {
+                Gap::within(base + 1)
+            };
+            self.suffix(arg.decor_mut(), after);
+        }
+        let close = if count == 0 {
+            Gap::empty(base)
+        } else {
+            Gap::close(base)
+        };
+        if let Some(text) = self.gap(args.trailing(), close) {
+            args.set_trailing(text);
+        }
+    }
+
+    fn for_expr(&mut self, for_expr: &mut ForExpr) {
+        let base = self.line_indent;
+        let inner = base + 1;
+        let within = Gap::within(inner);
+        let intro = &mut for_expr.intro;
+        self.prefix(intro.decor_mut(), Gap::open(base));
+        if let Some(key_var) = &mut intro.key_var {
+            self.prefix(key_var.decor_mut(), within);
+            self.suffix(key_var.decor_mut(), within);
+        }
+        self.prefix(intro.value_var.decor_mut(), within);
+        self.suffix(intro.value_var.decor_mut(), within);
+        self.operand(&mut intro.collection_expr, within, inner);
+        if let Some(key_expr) = &mut for_expr.key_expr {
+            self.operand(key_expr, within, inner);
+        }
+
+        let value = &mut for_expr.value_expr;
+        self.prefix(value.decor_mut(), within);
+        self.expr(value, inner);
+        match &mut for_expr.cond {
+            Some(cond) => {
+                self.suffix(value.decor_mut(), within);
+                self.prefix(cond.decor_mut(), within);
+                self.prefix(cond.expr.decor_mut(), within);
+                self.expr(&mut cond.expr, inner);
+                self.suffix(cond.expr.decor_mut(), Gap::close(base));
+            }
+            // hcl-edit keeps the space after a grouping `...` in the for expression's own
+            // suffix, outside the brace; leave that case alone rather than guess.
+            None if for_expr.grouping => self.suffix(value.decor_mut(), within),
+            None => self.suffix(value.decor_mut(), Gap::close(base)),
+        }
+    }
+
+    /// An expression with both of its gaps inside the same bracket.
+    fn operand(&mut self, expr: &mut Expression, gap: Gap, inner: usize) {
+        self.prefix(expr.decor_mut(), gap);
+        self.expr(expr, inner);
+        self.suffix(expr.decor_mut(), gap);
+    }
+
+    fn object(&mut self, object: &mut Object) {
+        let base = self.line_indent;
+        let inner = base + 1;
+        let count = object.len();
+        // Items ended by a newline (rather than a comma) leave the next gap at a line start.
+        let mut line_start = false;
+        for (index, (mut key, value)) in object.iter_mut().enumerate() {
+            let mut before = if index == 0 {
+                Gap::open(base)
+            } else {
+                Gap::within(inner)
+            };
+            before.line_start = line_start;
+            self.prefix(key.decor_mut(), before);
+            if value.assignment() == ObjectValueAssignment::Equals {
+                set_inline_suffix(key.decor_mut());
+                set_inline_prefix(value.expr_mut().decor_mut());
+            }
+            self.expr(value.expr_mut(), inner);
+            let terminator = value.terminator();
+            let decor = value.expr_mut().decor_mut();
+            match terminator {
+                ObjectValueTerminator::Newline => set_line_end_suffix(decor),
+                ObjectValueTerminator::Comma => self.suffix(decor, Gap::within(inner)),
+                ObjectValueTerminator::None => self.suffix(decor, Gap::close(base)),
+            }
+            line_start = terminator == ObjectValueTerminator::Newline;
+        }
+        let mut close = if count == 0 {
+            Gap::empty(base)
+        } else {
+            Gap::close(base)
+        };
+        close.line_start = line_start;
+        if let Some(text) = self.gap(object.trailing(), close) {
+            object.set_trailing(text);
+        }
+        align_object(object);
+    }
+
+    /// Lays out one gap, keeping track of the line the following token lands on.
+    fn gap(&mut self, raw: &str, gap: Gap) -> Option<String> {
+        let laid = layout(raw, gap)?;
+        if laid.ends_with_break {
+            self.line_indent = gap.next;
+        }
+        Some(laid.text)
+    }
+
+    fn prefix(&mut self, decor: &mut Decor, gap: Gap) {
+        let raw = decor.prefix().map_or("", |raw| raw);
+        if let Some(text) = self.gap(raw, gap) {
+            decor.set_prefix(text);
+        }
+    }
+
+    fn suffix(&mut self, decor: &mut Decor, gap: Gap) {
+        let raw = decor.suffix().map_or("", |raw| raw);
+        if let Some(text) = self.gap(raw, gap) {
+            decor.set_suffix(text);
+        }
+    }
+}
+
+/// Where a gap between two tokens sits, which decides how it is laid out.
+#[derive(Clone, Copy)]
+struct Gap {
+    /// The gap starts a fresh line whose line break has already been written.
+    line_start: bool,
+    /// Indent level of comment lines inside the gap.
+    inner: usize,
+    /// Indent level of the token after the gap, if that token starts a line.
+    next: usize,
+    /// Whether a blank line may follow the token before the gap (not after an opening bracket).
+    blank_before: bool,
+    /// Whether a blank line may precede the token after the gap (not before a closing bracket).
+    blank_after: bool,
+}
+
+impl Gap {
+    /// Between two tokens inside a bracket whose content is indented at `inner`.
+    fn within(inner: usize) -> Gap {
+        Gap {
+            line_start: false,
+            inner,
+            next: inner,
+            blank_before: true,
+            blank_after: true,
+        }
+    }
+
+    /// Right after a bracket opened on a line indented at `base`.
+    fn open(base: usize) -> Gap {
+        Gap {
+            blank_before: false,
+            ..Gap::within(base + 1)
+        }
+    }
+
+    /// Right before the bracket closing one opened on a line indented at `base`.
+    fn close(base: usize) -> Gap {
+        Gap {
+            next: base,
+            blank_after: false,
+            ..Gap::within(base + 1)
+        }
+    }
+
+    /// Between an opening and its closing bracket, with nothing else between them.
+    fn empty(base: usize) -> Gap {
+        Gap {
+            blank_before: false,
+            ..Gap::close(base)
+        }
+    }
+}
+
+struct Laid {
+    text: String,
+    /// The token after the gap starts a new line.
+    ends_with_break: bool,
+}
+
+/// Rewrites one gap of whitespace and comments: comments keep their place (on their own line or
+/// trailing a token) with fresh indentation, blank lines shrink to at most one. `None` means the
+/// gap stays as written: spacing inside a line is the author's.
+fn layout(raw: &str, gap: Gap) -> Option<Laid> {
+    let pieces = trivia(raw);
+    if pieces.is_empty() && !gap.line_start {
+        return None;
+    }
+    let mut text = String::new();
+    // Line breaks seen since the last comment; one is already written when the gap starts a line.
+    let mut breaks = usize::from(gap.line_start);
+    let mut written = gap.line_start;
+    let mut seen_comment = false;
+    let mut last_is_block_comment = false;
+    for piece in pieces {
+        match piece {
+            Trivia::Newline => breaks += 1,
+            // Kept verbatim like a comment, should decor ever hold anything else.
+            Trivia::Comment(comment) | Trivia::Other(comment) => {
+                if breaks > 0 {
+                    // One blank line at most, and none right after an opening bracket.
+                    let most = 1 + usize::from(seen_comment || gap.blank_before);
+                    push_breaks(&mut text, breaks.min(most), &mut written);
+                    push_indent(&mut text, gap.inner);
+                    breaks = 0;
+                } else {
+                    // A trailing comment, or one following another on the same line.
+                    text.push(' ');
+                }
+                push_comment(&mut text, comment);
+                seen_comment = true;
+                last_is_block_comment = comment.starts_with("/*");
+            }
+        }
+    }
+    let ends_with_break = breaks > 0;
+    if ends_with_break {
+        // None right before a closing bracket either.
+        let blank = gap.blank_after && (seen_comment || gap.blank_before);
+        push_breaks(&mut text, breaks.min(1 + usize::from(blank)), &mut written);
+        push_indent(&mut text, gap.next);
+    } else if last_is_block_comment {
+        // `/* … */` followed by a token on the same line.
+        text.push(' ');
+    }
+    Some(Laid {
+        text,
+        ends_with_break,
+    })
+}
+
+fn push_breaks(text: &mut String, breaks: usize, written: &mut bool) {
+    let owed = breaks - usize::from(std::mem::take(written));
+    text.extend(std::iter::repeat_n('\n', owed));
+}
+
+fn push_indent(text: &mut String, level: usize) {
+    text.push_str(&INDENT.repeat(level));
+}
+
+/// Appends a comment without trailing whitespace on any of its lines.
+fn push_comment(text: &mut String, comment: &str) {
+    for (index, line) in comment.split('\n').enumerate() {
+        if index > 0 {
+            text.push('\n');
+        }
+        text.push_str(line.trim_end());
+    }
+}
+
+/// What is left of decor once plain spaces are dropped.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Trivia<'a> {
+    Newline,
+    /// A `#`/`//` line comment (without its line break) or a `/* */` comment.
+    Comment(&'a str),
+    /// Anything else: never produced from decor, which holds only whitespace and comments.
+    Other(&'a str),
+}
+
+fn trivia(raw: &str) -> Vec<Trivia<'_>> {
+    let mut pieces = Vec::new();
+    let mut rest = raw;
+    while let Some(ch) = rest.chars().next() {
+        let len = if ch == '\n' {
+            pieces.push(Trivia::Newline);
+            1
+        } else if ch.is_whitespace() {
+            ch.len_utf8()
+        } else if rest.starts_with('#') || rest.starts_with("//") {
+            let end = rest.find('\n').unwrap_or(rest.len());
+            pieces.push(Trivia::Comment(rest[..end].trim_end()));
+            end
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            let end = body.find("*/").map_or(rest.len(), |at| at + 4);
+            pieces.push(Trivia::Comment(&rest[..end]));
+            end
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            pieces.push(Trivia::Other(&rest[..end]));
+            end
+        };
+        rest = &rest[len..];
+    }
+    pieces
+}
+
+/// Whether `text` consists of whitespace and comments only.
+fn is_trivia(text: &str) -> bool {
+    trivia(text)
+        .iter()
+        .all(|piece| !matches!(piece, Trivia::Other(_)))
+}
+
+/// Source offset where `expr` and its suffix end, if known.
+fn end_of(expr: &Expression) -> Option<usize> {
+    let suffix = expr.decor().suffix().map_or(0, |raw| raw.len());
+    Some(expr.span()?.end + suffix)
+}
+
+/// Source offset where `expr` and its prefix start, if known.
+fn start_of(expr: &Expression) -> Option<usize> {
+    let prefix = expr.decor().prefix().map_or(0, |raw| raw.len());
+    expr.span()?.start.checked_sub(prefix)
+}
+
+fn has_comment(raw: &str) -> bool {
+    trivia(raw).iter().any(|piece| *piece != Trivia::Newline)
+}
+
+fn is_line_comment(comment: &str) -> bool {
+    comment.starts_with('#') || comment.starts_with("//")
+}
+
+/// A gap inside a line that needs exactly one space (around `=`, between block labels), with
+/// any `/* */` comments kept between single spaces.
+fn inline(raw: &str) -> String {
+    let pieces = trivia(raw);
+    let mut text = String::from(" ");
+    for piece in &pieces {
+        match piece {
+            Trivia::Comment(comment) if !is_line_comment(comment) => {
+                text.push_str(comment);
+                text.push(' ');
+            }
+            // Line breaks and line comments cannot occur here in valid HCL; keep them as they are.
+            _ => return raw.to_owned(),
+        }
+    }
+    text
+}
+
+/// A gap that ends a line: only a trailing comment survives, after one space.
+fn line_end(raw: &str) -> String {
+    let mut text = String::new();
+    for piece in trivia(raw) {
+        if let Trivia::Comment(comment) | Trivia::Other(comment) = piece {
+            text.push(' ');
+            push_comment(&mut text, comment);
+        }
+    }
+    text
+}
+
+fn set_inline_prefix(decor: &mut Decor) {
+    let text = inline(decor.prefix().map_or("", |raw| raw));
+    decor.set_prefix(text);
+}
+
+fn set_inline_suffix(decor: &mut Decor) {
+    let text = inline(decor.suffix().map_or("", |raw| raw));
+    decor.set_suffix(text);
+}
+
+fn set_line_end_prefix(decor: &mut Decor) {
+    let text = line_end(decor.prefix().map_or("", |raw| raw));
+    decor.set_prefix(text);
+}
+
+fn set_line_end_suffix(decor: &mut Decor) {
+    let text = line_end(decor.suffix().map_or("", |raw| raw));
+    decor.set_suffix(text);
+}
+
+/// One `key = value` line (or not) of a body or object, as seen by alignment.
+#[derive(Clone, Copy, Default)]
+struct Row {
+    /// The `key = value` line may take part in aligning `=` at all.
+    eligible: bool,
+    /// The line directly follows the previous row's line: no blank line or comment between.
+    adjacent: bool,
+    /// The value ends on the line it starts on, so the next line may continue the run.
+    single_line: bool,
+    key_width: usize,
+    value_width: usize,
+    /// The line ends with a `#` or `//` comment.
+    comment: bool,
+}
+
+impl Row {
+    fn new(key_width: usize, value: &Expression) -> Row {
+        let text = bare(value);
+        let single_line = !text.contains('\n');
+        Row {
+            // A heredoc's first line is complete, so terraform fmt aligns it with the lines above.
+            eligible: single_line || matches!(value, Expression::HeredocTemplate(_)),
+            single_line,
+            key_width,
+            value_width: width(&text),
+            ..Row::default()
+        }
+    }
+}
+
+/// Padding chosen for a row: spaces before `=` and before the trailing comment.
+#[derive(Clone, Copy)]
+struct Padding {
+    key: usize,
+    comment: usize,
+}
+
+/// Aligns `=` across runs of consecutive eligible rows (terraform fmt's "assign cells"), and
+/// within such a run the trailing comments of consecutive lines that have one.
+fn plan(rows: &[Row]) -> Vec<Padding> {
+    let mut padding = vec![Padding { key: 1, comment: 1 }; rows.len()];
+    let mut start = 0;
+    while start < rows.len() {
+        if !rows[start].eligible {
+            start += 1;
+            continue;
+        }
+        let mut end = start + 1;
+        while end < rows.len()
+            && rows[end].eligible
+            && rows[end].adjacent
+            && rows[end - 1].single_line
+        {
+            end += 1;
+        }
+        let run = &rows[start..end];
+        let key_width = run.iter().map(|row| row.key_width).max().unwrap_or(0);
+        for (pad, row) in padding[start..end].iter_mut().zip(run) {
+            pad.key = key_width - row.key_width + 1;
+        }
+        // Lines before a comment are `key`, padding, `= ` and the value: they differ only in
+        // their value's width.
+        let mut first = start;
+        while first < end {
+            let commented = |row: &Row| row.comment && row.single_line;
+            if !commented(&rows[first]) {
+                first += 1;
+                continue;
+            }
+            let mut last = first + 1;
+            while last < end && commented(&rows[last]) {
+                last += 1;
+            }
+            let comments = &rows[first..last];
+            let value_width = comments
+                .iter()
+                .map(|row| row.value_width)
+                .max()
+                .unwrap_or(0);
+            for (pad, row) in padding[first..last].iter_mut().zip(comments) {
+                pad.comment = value_width - row.value_width + 1;
+            }
+            first = last;
+        }
+        start = end;
+    }
+    padding
+}
+
+fn align_body(body: &mut Body) {
+    let rows: Vec<Row> = body
+        .iter()
+        .map(|structure| {
+            let Structure::Attribute(attr) = structure else {
+                return Row::default();
+            };
+            let mut row = Row::new(width(attr.key.as_str()), &attr.value);
+            row.eligible &= plain_assignment(attr.key.decor(), attr.value.decor());
+            row.adjacent = attr
+                .decor()
+                .prefix()
+                .is_none_or(|raw| raw.chars().all(|ch| ch == ' '));
+            row.comment = trailing_line_comment(attr.decor()).is_some();
+            row
+        })
+        .collect();
+    for (index, padding) in plan(&rows).into_iter().enumerate() {
+        if !rows[index].eligible {
+            continue;
+        }
+        if let Some(Structure::Attribute(attr)) = body.get_mut(index) {
+            attr.key.decor_mut().set_suffix(" ".repeat(padding.key));
+            align_comment(attr.decor_mut(), padding.comment);
+        }
+    }
+}
+
+fn align_object(object: &mut Object) {
+    let items: Vec<_> = object.iter().collect();
+    let rows: Vec<Row> = items
+        .iter()
+        .enumerate()
+        .map(|(index, (key, value))| {
+            let before = key.decor().prefix().map_or("", |raw| raw);
+            // The gap after an item holds the line break when the item ends with a comma.
+            let after = match items.get(index + 1) {
+                Some((next, _)) => next.decor().prefix().map_or("", |raw| raw),
+                None => object.trailing(),
+            };
+            // After an item ended by a newline, `before` starts on the next line already.
+            let after_newline =
+                index > 0 && items[index - 1].1.terminator() == ObjectValueTerminator::Newline;
+            let breaks = before.matches('\n').count() + usize::from(after_newline);
+            let ends_line = match value.terminator() {
+                ObjectValueTerminator::Newline => true,
+                ObjectValueTerminator::Comma => after.contains('\n'),
+                ObjectValueTerminator::None => false,
+            };
+            let mut row = Row::new(key_width(key), value.expr());
+            row.eligible &= value.assignment() == ObjectValueAssignment::Equals
+                && breaks > 0
+                && (ends_line || !row.single_line)
+                && plain_assignment(key.decor(), value.expr().decor());
+            row.adjacent = breaks == 1 && before.chars().all(|ch| ch == ' ' || ch == '\n');
+            row.comment = value.terminator() == ObjectValueTerminator::Newline
+                && trailing_line_comment(value.expr().decor()).is_some();
+            row
+        })
+        .collect();
+    let padding = plan(&rows);
+    for (index, (mut key, value)) in object.iter_mut().enumerate() {
+        if !rows[index].eligible {
+            continue;
+        }
+        key.decor_mut().set_suffix(" ".repeat(padding[index].key));
+        align_comment(value.expr_mut().decor_mut(), padding[index].comment);
+    }
+}
+
+/// Whether `key = value` has exactly one space on each side of `=` (no comments in the way).
+fn plain_assignment(key: &Decor, value: &Decor) -> bool {
+    key.suffix().is_some_and(|raw| &**raw == " ") && value.prefix().is_some_and(|raw| &**raw == " ")
+}
+
+/// The `#`/`//` comment ending a line, when it is all there is in a line-ending suffix.
+fn trailing_line_comment(decor: &Decor) -> Option<&str> {
+    match trivia(decor.suffix()?).as_slice() {
+        [Trivia::Comment(comment)] if is_line_comment(comment) => Some(comment),
+        _ => None,
+    }
+}
+
+fn align_comment(decor: &mut Decor, padding: usize) {
+    if let Some(comment) = trailing_line_comment(decor).map(str::to_owned) {
+        decor.set_suffix(format!("{}{comment}", " ".repeat(padding)));
+    }
+}
+
+fn key_width(key: &ObjectKey) -> usize {
+    match key {
+        ObjectKey::Ident(ident) => width(ident.as_str()),
+        ObjectKey::Expression(expr) => width(&bare(expr)),
+    }
+}
+
+/// An expression as printed, without its surrounding decor.
+fn bare(expr: &Expression) -> String {
+    let mut expr = expr.clone();
+    expr.decor_mut().clear();
+    expr.to_string()
+}
+
+/// Display width, counting characters as terraform fmt does.
+fn width(text: &str) -> usize {
+    text.chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_source;
+
+    /// Formats `input` and checks the result, and that formatting it again changes nothing.
+    /// Both texts are written as raw strings starting on the line after the opening quote.
+    #[track_caller]
+    fn check(input: &str, expected: &str) {
+        let input = input.strip_prefix('\n').unwrap_or(input);
+        let expected = expected.strip_prefix('\n').unwrap_or(expected);
+        let formatted = format_source(input).expect("input parses");
+        assert_eq!(formatted, expected, "formatting input:\n{input}");
+        let again = format_source(&formatted).expect("output parses");
+        assert_eq!(again, formatted, "formatting is not idempotent");
+    }
+
+    #[test]
+    fn aligns_equals_of_consecutive_single_line_attributes() {
+        check(
+            r#"
+a = 1
+long_name="two"
+mid    =    3
+"#,
+            r#"
+a         = 1
+long_name = "two"
+mid       = 3
+"#,
+        );
+    }
+
+    #[test]
+    fn alignment_runs_break_at_blank_lines_comments_blocks_and_multi_line_values() {
+        check(
+            r"
+a = 1
+bb = 2
+
+ccc = 3
+# note
+dddd = 4
+e = 5
+nested {}
+ffffff = 6
+g = [
+  1,
+]
+hh = 7
+",
+            r"
+a  = 1
+bb = 2
+
+ccc = 3
+# note
+dddd = 4
+e    = 5
+nested {}
+ffffff = 6
+g = [
+  1,
+]
+hh = 7
+",
+        );
+    }
+
+    #[test]
+    fn a_heredoc_line_joins_the_run_above_and_ends_it() {
+        check(
+            r#"
+ami = "x"
+user_data = <<EOT
+echo hi
+EOT
+count = 1
+"#,
+            r#"
+ami       = "x"
+user_data = <<EOT
+echo hi
+EOT
+count = 1
+"#,
+        );
+    }
+
+    #[test]
+    fn aligns_object_items_and_indents_nested_objects() {
+        check(
+            r#"
+tags = {
+Name = "web"
+"kubernetes.io/role" = "node"
+nested = {
+a = 1
+bbb = 2
+}
+Environment = "prod"
+Team = "core"
+
+Cost = 1
+}
+"#,
+            r#"
+tags = {
+  Name                 = "web"
+  "kubernetes.io/role" = "node"
+  nested = {
+    a   = 1
+    bbb = 2
+  }
+  Environment = "prod"
+  Team        = "core"
+
+  Cost = 1
+}
+"#,
+        );
+    }
+
+    #[test]
+    fn indents_nested_blocks_two_spaces_per_level() {
+        check(
+            r#"
+resource   "aws_instance"     "web" {
+ami = "ami-123"
+    lifecycle {
+            create_before_destroy = true
+      }
+dynamic "tag" {
+for_each = var.tags
+content {
+key = tag.key
+}
+}
+}
+"#,
+            r#"
+resource "aws_instance" "web" {
+  ami = "ami-123"
+  lifecycle {
+    create_before_destroy = true
+  }
+  dynamic "tag" {
+    for_each = var.tags
+    content {
+      key = tag.key
+    }
+  }
+}
+"#,
+        );
+    }
+
+    #[test]
+    fn indents_multi_line_brackets_by_the_line_that_opens_them() {
+        check(
+            r#"
+locals {
+names = [
+"a",
+    "b",
+]
+merged = merge(var.base, {
+      extra = true
+    })
+call = format(
+"%s-%s",
+var.a,
+        var.b
+)
+list = [for s in var.items :
+  upper(s)
+if s != ""]
+}
+"#,
+            r#"
+locals {
+  names = [
+    "a",
+    "b",
+  ]
+  merged = merge(var.base, {
+    extra = true
+  })
+  call = format(
+    "%s-%s",
+    var.a,
+    var.b
+  )
+  list = [for s in var.items :
+    upper(s)
+    if s != ""]
+}
+"#,
+        );
+    }
+
+    #[test]
+    fn keeps_full_line_and_trailing_comments() {
+        check(
+            r#"
+# Header comment.
+// Another style.
+/* A block
+   comment. */
+resource "x" "y" { # after brace
+    # inside
+  a = 1 # trailing
+    b = [ # after bracket
+      1, // one
+      # before two
+      2 /* two */
+    ]
+    # before closing brace
+} # after closing brace
+"#,
+            r#"
+# Header comment.
+// Another style.
+/* A block
+   comment. */
+resource "x" "y" { # after brace
+  # inside
+  a = 1 # trailing
+  b = [ # after bracket
+    1, // one
+    # before two
+    2 /* two */
+  ]
+  # before closing brace
+} # after closing brace
+"#,
+        );
+    }
+
+    #[test]
+    fn aligns_trailing_comments_of_aligned_lines() {
+        check(
+            r#"
+a = 1 # one
+bungle = "bonce" # two
+zebra = "striped"   # three
+"#,
+            r#"
+a      = 1         # one
+bungle = "bonce"   # two
+zebra  = "striped" # three
+"#,
+        );
+    }
+
+    #[test]
+    fn keeps_comments_around_operators() {
+        // hcl-edit itself drops these when printing; the formatter restores them.
+        check(
+            r"
+total = (
+  var.a + # first
+  var.b   /* second */ * 2
+)
+",
+            r"
+total = (
+  var.a + # first
+  var.b /* second */ * 2
+)
+",
+        );
+    }
+
+    #[test]
+    fn collapses_blank_lines_and_trims_whitespace() {
+        check(
+            "\n\n\na = 1   \n\n\n\nb {\n\n\n  c = 2\t\n\n\n  d = [\n\n    1,\n\n\n    2,\n\n  ]\n\n\n}\n\n\n",
+            "a = 1\n\nb {\n  c = 2\n\n  d = [\n    1,\n\n    2,\n  ]\n}\n",
+        );
+    }
+
+    #[test]
+    fn single_line_blocks_stay_on_one_line() {
+        check(
+            r#"
+output "ip" {value=aws_instance.web.private_ip}
+empty {   }
+"#,
+            r#"
+output "ip" { value = aws_instance.web.private_ip }
+empty {}
+"#,
+        );
+    }
+
+    #[test]
+    fn heredocs_are_kept_verbatim() {
+        let input = "resource \"x\" \"y\" {\nscript = <<EOT\n  keep   \n\n\n\tthis  exactly\nEOT\n    policy = <<-JSON\n      {\n          \"a\": 1\n      }\n      JSON\n}\n";
+        let expected = "resource \"x\" \"y\" {\n  script = <<EOT\n  keep   \n\n\n\tthis  exactly\nEOT\n  policy = <<-JSON\n      {\n          \"a\": 1\n      }\n      JSON\n}\n";
+        check(input, expected);
+    }
+
+    #[test]
+    fn ends_with_exactly_one_newline() {
+        check("a = 1", "a = 1\n");
+        check("a = 1\n\n\n", "a = 1\n");
+        check("", "");
+        check("\n \n", "");
+        check("# only a comment", "# only a comment\n");
+    }
+
+    #[test]
+    fn windows_line_endings_become_unix() {
+        check(
+            "a = 1\r\nb {\r\n  c = 2 # x\r\n}\r\n",
+            "a = 1\nb {\n  c = 2 # x\n}\n",
+        );
+    }
+
+    #[test]
+    fn formatting_is_idempotent() {
+        let input = r#"
+variable "tags" {
+    type = map(string)
+    default = {
+        Name = "web" # name
+        Environment = "production"   # env
+    }
+}
+locals {
+  ids = [for k, v in var.things : v.id
+         if v.enabled]
+  by_key = { for k, v in var.things :
+             k => v }
+  x = var.enabled ? (
+      var.count
+  ) : 0
+}
+"#;
+        let once = format_source(input).unwrap();
+        assert_eq!(format_source(&once).unwrap(), once);
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        assert!(format_source("a = \n").is_err());
+        assert!(format_source("resource \"x\" {\n").is_err());
+        assert!(format_source("a = [1, 2\n").is_err());
+        assert!(format_source("= 1\n").is_err());
+    }
 }
