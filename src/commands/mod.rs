@@ -601,7 +601,7 @@ fn output_cmd(shell: &Shell, ws: &Workspace, name: Option<String>, json: bool, r
                 let s = v.unmarked().to_template_string().ok_or_else(|| "-raw works only with string, number and bool outputs".to_owned())?;
                 shell.raw(&s);
             } else if json {
-                shell.out(&v.clone().deep_unmark().to_redacted_json().to_string());
+                shell.out(&v.to_redacted_json().to_string());
             } else {
                 shell.out(&output::render_value(v));
             }
@@ -610,7 +610,7 @@ fn output_cmd(shell: &Shell, ws: &Workspace, name: Option<String>, json: bool, r
             let all: serde_json::Map<_, _> = snap
                 .outputs
                 .iter()
-                .map(|(k, v)| (k.clone(), serde_json::json!({"sensitive": v.is_sensitive(), "value": v.clone().deep_unmark().to_redacted_json()})))
+                .map(|(k, v)| (k.clone(), serde_json::json!({"sensitive": v.is_sensitive(), "value": v.to_redacted_json()})))
                 .collect();
             shell.out(&serde_json::Value::Object(all).to_string());
         }
