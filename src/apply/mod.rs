@@ -330,22 +330,27 @@ fn final_values(shared: &Shared, change: &ResourceChange, prior: Option<&Value>)
 /// the planned values, and any attribute that echoes a sensitive planned
 /// value (a provider that copies a secret must not reveal it).
 fn mark_result(value: Value, planned: &Value, schema: &Block) -> Value {
-    let secrets: Vec<Value> = planned
-        .as_map()
-        .map(|m| m.values().filter(|v| v.contains_sensitive()).map(|v| v.clone().deep_unmark()).collect())
-        .unwrap_or_default();
-    let value = match mark_sensitive(value.with_marks_from(planned), schema) {
+    let secrets: Vec<&Value> =
+        planned.as_map().map(|m| m.values().filter(|v| v.contains_sensitive()).collect()).unwrap_or_default();
+    match mark_sensitive(value.with_marks_from(planned), schema) {
         Value::Map(m) => Value::Map(
             m.into_iter()
                 .map(|(k, v)| {
-                    let echoes = !v.contains_sensitive() && secrets.iter().any(|s| *s == v.clone().deep_unmark());
-                    (k, if echoes { v.into_sensitive() } else { v })
+                    let plain = v.clone().deep_unmark();
+                    let source: Option<Value> = if v.contains_sensitive() {
+                        None
+                    } else {
+                        secrets.iter().find(|s| (**s).clone().deep_unmark() == plain).map(|s| (*s).clone())
+                    };
+                    match source {
+                        Some(source) => (k, v.with_marks_from(&source)),
+                        None => (k, v),
+                    }
                 })
                 .collect(),
         ),
         v => v,
-    };
-    value
+    }
 }
 
 /// Marks the schema's sensitive attributes in a provider result.
