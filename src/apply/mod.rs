@@ -21,7 +21,7 @@ pub use journal::Journal;
 use crate::addr::{parse_instance, InstanceAddr, InstanceKey, ResourceAddr};
 use crate::config::eval::Scope;
 use crate::config::{Config, Diagnostics};
-use crate::plan::{eval_body, propose, Action, Expansion, Plan, ResourceChange, Schemas, World};
+use crate::plan::{eval_body, mark_result, mark_sensitive, propose, Action, Expansion, Plan, ResourceChange, Schemas, World};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -324,48 +324,6 @@ fn final_values(shared: &Shared, change: &ResourceChange, prior: Option<&Value>)
         return Err(format!("{} still has unknown values at apply time", change.address));
     }
     Ok(values)
-}
-
-/// Marks a provider result: the schema's sensitive attributes, the marks of
-/// the planned values, and any attribute that echoes a sensitive planned
-/// value (a provider that copies a secret must not reveal it).
-fn mark_result(value: Value, planned: &Value, schema: &Block) -> Value {
-    let secrets: Vec<&Value> =
-        planned.as_map().map(|m| m.values().filter(|v| v.contains_sensitive()).collect()).unwrap_or_default();
-    match mark_sensitive(value.with_marks_from(planned), schema) {
-        Value::Map(m) => Value::Map(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let plain = v.clone().deep_unmark();
-                    let source: Option<Value> = if v.contains_sensitive() {
-                        None
-                    } else {
-                        secrets.iter().find(|s| (**s).clone().deep_unmark() == plain).map(|s| (*s).clone())
-                    };
-                    match source {
-                        Some(source) => (k, v.with_marks_from(&source)),
-                        None => (k, v),
-                    }
-                })
-                .collect(),
-        ),
-        v => v,
-    }
-}
-
-/// Marks the schema's sensitive attributes in a provider result.
-fn mark_sensitive(value: Value, schema: &Block) -> Value {
-    match value {
-        Value::Map(m) => Value::Map(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let v = if schema.is_sensitive(&k) && !v.is_null() { v.into_sensitive() } else { v };
-                    (k, v)
-                })
-                .collect(),
-        ),
-        v => v,
-    }
 }
 
 fn record(change: &ResourceChange, id: Uuid, attributes: Value) -> InstanceRecord {

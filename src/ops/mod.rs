@@ -49,7 +49,12 @@ impl Workspace {
     /// The workspace in `dir`, with state in `.strata/` (or the local
     /// backend's `path`).
     pub fn open(dir: &Path) -> Workspace {
-        let state_dir = dir.join(".strata");
+        // `terraform { backend "local" { path = "..." } }` moves the state.
+        let (config, _) = Config::load(dir);
+        let state_dir = match config.backend.and_then(|b| b.path) {
+            Some(path) => dir.join(path),
+            None => dir.join(".strata"),
+        };
         Workspace {
             dir: dir.to_owned(),
             store: Arc::new(LocalStore::new(&state_dir)),
@@ -332,20 +337,28 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
 /// Lets each provider refine its updates (e.g. a disk shrink is data-loss).
 async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &HashMap<String, Arc<dyn Provider>>) -> OpResult<()> {
     for change in &mut plan.changes {
-        if change.data || !matches!(change.action, Action::Update | Action::Replace) || change.reason.is_some() {
+        if change.data || !matches!(change.action, Action::Create | Action::Update | Action::Replace) {
             continue;
         }
-        let (Some(prior), Some(planned)) = (change.prior.clone(), change.planned.clone()) else { continue };
+        let Some(planned) = change.planned.clone() else { continue };
         let provider_name = change.provider.split('.').next().unwrap_or_default().to_owned();
         let Some(schema) = schemas.resource(&provider_name, crate::addr::Mode::Managed, &change.type_name) else { continue };
         let Some(provider) = providers.get(&change.provider) else { continue };
-        let prior_raw = prior.clone().deep_unmark();
+        let prior_raw = change.prior.clone().map(Value::deep_unmark);
         let proposed_raw = planned.clone().deep_unmark();
         let response = provider
-            .plan(strata_provider::PlanRequest { type_name: &change.type_name, prior: Some(&prior_raw), proposed: &proposed_raw })
+            .plan(strata_provider::PlanRequest { type_name: &change.type_name, prior: prior_raw.as_ref(), proposed: &proposed_raw })
             .await
             .map_err(|e| format!("planning {}: {e}", change.address))?;
-        if response.disruptions.is_empty() && response.planned.is_none() {
+        // The provider saw unmarked values; its planned values get the marks back.
+        let refined_planned = response.planned.map(|p| plan::mark_result(p, &planned, schema));
+        let (Some(prior), false) = (change.prior.clone(), change.reason.is_some() || change.action == Action::Create) else {
+            if let Some(p) = refined_planned {
+                change.planned = Some(p);
+            }
+            continue;
+        };
+        if response.disruptions.is_empty() && refined_planned.is_none() {
             continue;
         }
         let compare_to = if change.action == Action::Replace { plan::propose(&planned, Some(&prior), schema) } else { planned.clone() };
@@ -358,7 +371,7 @@ async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &H
                 change.id = prior_id;
             }
         }
-        if let Some(p) = response.planned {
+        if let Some(p) = refined_planned {
             change.planned = Some(p);
         }
     }

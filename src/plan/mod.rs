@@ -733,6 +733,48 @@ impl Planner<'_> {
     }
 }
 
+/// Marks a provider result: the schema's sensitive attributes, the marks of
+/// the planned values, and any attribute that echoes a sensitive planned
+/// value (a provider that copies a secret must not reveal it).
+pub fn mark_result(value: Value, planned: &Value, schema: &Block) -> Value {
+    let secrets: Vec<&Value> =
+        planned.as_map().map(|m| m.values().filter(|v| v.contains_sensitive()).collect()).unwrap_or_default();
+    match mark_sensitive(value.with_marks_from(planned), schema) {
+        Value::Map(m) => Value::Map(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let plain = v.clone().deep_unmark();
+                    let source: Option<Value> = if v.contains_sensitive() {
+                        None
+                    } else {
+                        secrets.iter().find(|s| (**s).clone().deep_unmark() == plain).map(|s| (*s).clone())
+                    };
+                    match source {
+                        Some(source) => (k, v.with_marks_from(&source)),
+                        None => (k, v),
+                    }
+                })
+                .collect(),
+        ),
+        v => v,
+    }
+}
+
+/// Marks the schema's sensitive attributes in a provider result.
+pub fn mark_sensitive(value: Value, schema: &Block) -> Value {
+    match value {
+        Value::Map(m) => Value::Map(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = if schema.is_sensitive(&k) && !v.is_null() { v.into_sensitive() } else { v };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        v => v,
+    }
+}
+
 /// Sets a change's action and disruption from its changed attributes.
 pub fn refine(change: &mut ResourceChange, schema: &Block, changed: &[String], overrides: &BTreeMap<String, Disruption>) {
     if change.prior.is_none() || change.data {

@@ -70,6 +70,16 @@ impl Provider for StrataProvider {
         Ok(())
     }
 
+    async fn plan(&self, req: strata_provider::PlanRequest<'_>) -> Result<strata_provider::PlanResponse> {
+        check_type(req.type_name)?;
+        // `output` echoes `input`, so it is known whenever `input` is.
+        let mut planned = req.proposed.clone();
+        if let Value::Map(m) = &mut planned {
+            m.insert("output".into(), req.proposed.get("input").clone());
+        }
+        Ok(strata_provider::PlanResponse { planned: Some(planned), ..Default::default() })
+    }
+
     async fn create(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Value> {
         check_type(type_name)?;
         Ok(data_state(id, planned))
