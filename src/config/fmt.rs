@@ -18,6 +18,7 @@ use hcl::edit::expr::{
     ObjectValueTerminator, Traversal, TraversalOperator,
 };
 use hcl::edit::parser;
+use hcl::edit::visit_mut::{visit_expr_mut, VisitMut};
 use hcl::edit::structure::{Attribute, Block, Body, Structure};
 use hcl::edit::{Decor, Decorate, Span};
 
@@ -37,16 +38,53 @@ const INDENT: &str = "  ";
 /// Returns the parser's error if `source` is not valid HCL.
 pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
     let mut body = parser::parse_body(source)?;
+    // hcl-edit dedents `<<-` heredocs when parsing and re-indents them when printing, which
+    // loses text (fuzzing found lines cut short and unstable indentation). Heredocs therefore
+    // leave the tree as placeholders and come back verbatim from the source.
+    let mut heredocs = HeredocStash { source, originals: Vec::new() };
+    heredocs.visit_body_mut(&mut body);
     Formatter::new(source).file(&mut body);
     // Drop what layout leaves after the last token or comment (line breaks, indentation before
     // end of input), so that the file ends with exactly one newline.
-    let text = body.to_string();
+    let mut text = body.to_string();
+    for (i, original) in heredocs.originals.iter().enumerate().rev() {
+        text = text.replacen(&format!("\"{}\"", placeholder(i)), original, 1);
+    }
     let text = text.trim_end();
     Ok(if text.is_empty() {
         String::new()
     } else {
         format!("{text}\n")
     })
+}
+
+/// Placeholders start with a private-use character no configuration contains.
+const HEREDOC_MARK: &str = "\u{E000}strata-heredoc-";
+
+fn placeholder(i: usize) -> String {
+    format!("{HEREDOC_MARK}{i}\u{E000}")
+}
+
+/// Replaces every heredoc with a placeholder string, keeping its source text.
+struct HeredocStash<'a> {
+    source: &'a str,
+    originals: Vec<String>,
+}
+
+impl VisitMut for HeredocStash<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expression) {
+        if matches!(expr, Expression::HeredocTemplate(_)) {
+            if let Some(text) = expr.span().and_then(|range| self.source.get(range)) {
+                let decor = expr.decor().clone();
+                let mut stand_in = Expression::from(placeholder(self.originals.len()));
+                *stand_in.decor_mut() = decor;
+                self.originals.push(text.to_owned());
+                *expr = stand_in;
+            }
+            return;
+        }
+        visit_expr_mut(self, expr);
+    }
 }
 
 /// Walks the tree in source order, rewriting decor.
@@ -676,10 +714,12 @@ struct Row {
 impl Row {
     fn new(key_width: usize, value: &Expression) -> Row {
         let text = bare(value);
-        let single_line = !text.contains('\n');
+        // Heredocs stand in the tree as placeholders (see `HeredocStash`); they span lines.
+        let heredoc = matches!(value, Expression::String(s) if s.value().starts_with(HEREDOC_MARK));
+        let single_line = !text.contains('\n') && !heredoc;
         Row {
             // A heredoc's first line is complete, so terraform fmt aligns it with the lines above.
-            eligible: single_line || matches!(value, Expression::HeredocTemplate(_)),
+            eligible: single_line || heredoc,
             single_line,
             key_width,
             value_width: width(&text),

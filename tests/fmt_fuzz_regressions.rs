@@ -1,0 +1,27 @@
+//! Regressions found by the fuzz target: formatting is idempotent and never
+//! changes what a heredoc means.
+
+use strata::config::fmt::format_source;
+
+fn check_stable(input: &str) {
+    let Ok(once) = format_source(input) else { return };
+    let twice = format_source(&once).unwrap_or_else(|e| panic!("output does not parse again: {e}\ninput: {input:?}\nonce: {once:?}"));
+    assert_eq!(once, twice, "not idempotent for {input:?}");
+    let before = hcl::parse(input).ok();
+    let after = hcl::parse(&once).ok();
+    assert_eq!(before, after, "formatting changed the meaning of {input:?}");
+}
+
+#[test]
+fn heredoc_cases_found_by_fuzzing() {
+    for input in [
+        "t=<<-EOT\n %{foru inl\n}%{endfor}\nEOT",
+        "d = <<-EOT\n  ${e}\nabcdef\nEOT\n",
+        "a{\nd=<<-EOT\n    ${e}\nl<<-EOT\nEOT\n}",
+        "s=<<-E\n \nE",
+        "d = <<-EOT\n    a\nxEOT\nEOT\n",
+        "l = <<-EOT\n\x0bon\nEOT\n",
+    ] {
+        check_stable(input);
+    }
+}
