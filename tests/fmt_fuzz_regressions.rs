@@ -25,3 +25,10 @@ fn heredoc_cases_found_by_fuzzing() {
         check_stable(input);
     }
 }
+
+#[test]
+fn quoted_template_cases_found_by_fuzzing() {
+    let crash = "provider \"testing\" {\n name  = \"web-${coun0sers }${u}% { endfor }\n    %{ if length(local.users) > 1 }matrata {\n  backend \"/ocal\" {\n    path = \"state.jindex%{ else }one%{ endif }\n  EO.index}\"\n  size  = count.inex * 10 .web[*].sensitnamcunt.index * 10 .web[*].name\n}\n";
+    check_stable(crash);
+    check_stable("a = \"x${b}\\u00e9 %{ if c }\\\"q\\\"%{ endif }\"\n");
+}

@@ -39,16 +39,17 @@ const INDENT: &str = "  ";
 pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
     let mut body = parser::parse_body(source)?;
     // hcl-edit dedents `<<-` heredocs when parsing and re-indents them when printing, which
-    // loses text (fuzzing found lines cut short and unstable indentation). Heredocs therefore
-    // leave the tree as placeholders and come back verbatim from the source.
+    // loses text (fuzzing found lines cut short and unstable indentation), and re-escapes
+    // quoted templates inside directives on every pass. Templates therefore leave the tree as
+    // placeholders and come back verbatim from the source.
     let mut heredocs = HeredocStash { source, originals: Vec::new() };
     heredocs.visit_body_mut(&mut body);
     Formatter::new(source).file(&mut body);
     // Drop what layout leaves after the last token or comment (line breaks, indentation before
     // end of input), so that the file ends with exactly one newline.
     let mut text = body.to_string();
-    for (i, original) in heredocs.originals.iter().enumerate().rev() {
-        text = text.replacen(&format!("\"{}\"", placeholder(i)), original, 1);
+    for (i, (kind, original)) in heredocs.originals.iter().enumerate().rev() {
+        text = text.replacen(&format!("\"{}\"", placeholder(kind, i)), original, 1);
     }
     let text = text.trim_end();
     Ok(if text.is_empty() {
@@ -60,30 +61,33 @@ pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
 
 /// Placeholders start with a private-use character no configuration contains.
 const HEREDOC_MARK: &str = "\u{E000}strata-heredoc-";
+const TEMPLATE_MARK: &str = "\u{E000}strata-template-";
 
-fn placeholder(i: usize) -> String {
-    format!("{HEREDOC_MARK}{i}\u{E000}")
+fn placeholder(kind: &str, i: usize) -> String {
+    format!("{kind}{i}\u{E000}")
 }
 
-/// Replaces every heredoc with a placeholder string, keeping its source text.
+/// Replaces every template (heredoc or quoted) with a placeholder string, keeping its source
+/// text.
 struct HeredocStash<'a> {
     source: &'a str,
-    originals: Vec<String>,
+    originals: Vec<(&'static str, String)>,
 }
 
 impl VisitMut for HeredocStash<'_> {
     fn visit_expr_mut(&mut self, expr: &mut Expression) {
-        if matches!(expr, Expression::HeredocTemplate(_)) {
-            if let Some(text) = expr.span().and_then(|range| self.source.get(range)) {
-                let decor = expr.decor().clone();
-                let mut stand_in = Expression::from(placeholder(self.originals.len()));
-                *stand_in.decor_mut() = decor;
-                self.originals.push(text.to_owned());
-                *expr = stand_in;
-            }
-            return;
+        let kind = match expr {
+            Expression::HeredocTemplate(_) => HEREDOC_MARK,
+            Expression::StringTemplate(_) => TEMPLATE_MARK,
+            _ => return visit_expr_mut(self, expr),
+        };
+        if let Some(text) = expr.span().and_then(|range| self.source.get(range)) {
+            let decor = expr.decor().clone();
+            let mut stand_in = Expression::from(placeholder(kind, self.originals.len()));
+            *stand_in.decor_mut() = decor;
+            self.originals.push((kind, text.to_owned()));
+            *expr = stand_in;
         }
-        visit_expr_mut(self, expr);
     }
 }
 
