@@ -111,3 +111,24 @@ fn graph_targets_and_destroy() {
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
     assert!(state(dir.path()).is_empty());
 }
+
+#[test]
+fn data_sources_are_read_at_plan_time_and_providers_validate() {
+    let dir = scratch();
+    write(dir.path(), "main.strata.hcl", DISK);
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let mut config = DISK.to_owned();
+    config.push_str(
+        "data \"testing_object\" \"disk\" {\n  name = testing_object.disk.name\n}\nresource \"strata_data\" \"copy\" {\n  input = data.testing_object.disk.id\n}\noutput \"disk_id\" {\n  value = data.testing_object.disk.id\n}\n",
+    );
+    write(dir.path(), "main.strata.hcl", &config);
+    let id = state(dir.path())["testing_object.disk"].0.clone();
+    let out = expect(dir.path(), &["plan"], 0);
+    assert!(stdout(&out).contains(&format!("input  = \"{id}\"")), "the data source's value is known at plan:\n{}", stdout(&out));
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_eq!(stdout(&expect(dir.path(), &["output", "-raw", "disk_id"], 0)), id);
+
+    write(dir.path(), "main.strata.hcl", &DISK.replace("name = \"disk\"", "name = \"a/b\""));
+    let out = expect(dir.path(), &["plan"], 1);
+    assert!(stderr(&out).contains("must not contain '/'") && stderr(&out).contains("main.strata.hcl:"), "{}", stderr(&out));
+}

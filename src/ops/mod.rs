@@ -311,7 +311,8 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
             drift: drift.clone(),
             refreshed: refreshed.clone(),
         };
-        let (plan, diags) = plan::plan(input);
+        let (plan, mut diags) = plan::plan(input);
+        validate_with_providers(&plan, &loaded, &providers, &mut diags);
         if diags.has_errors() {
             return Err(OpError::Config(Box::new(loaded.config.sources.clone()), diags));
         }
@@ -332,6 +333,25 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
     };
     refine_with_providers(&mut plan, &loaded.schemas, &providers).await?;
     Ok(Planned { plan, loaded, providers, state, reconciled })
+}
+
+/// Provider-specific validation of every planned instance, reported at the
+/// resource's block.
+fn validate_with_providers(plan: &Plan, loaded: &Loaded, providers: &HashMap<String, Arc<dyn Provider>>, diags: &mut Diagnostics) {
+    for change in &plan.changes {
+        let (Some(planned), Some(provider)) = (&change.planned, providers.get(&change.provider)) else { continue };
+        if !change.is_change() {
+            continue;
+        }
+        for (attr, message) in provider.validate(&change.type_name, &planned.clone().deep_unmark()) {
+            let span = crate::addr::parse_instance(&change.address)
+                .ok()
+                .and_then(|a| loaded.config.resource(&a.resource))
+                .map(|r| r.body.attr(&attr).map(|a| a.span.clone()).unwrap_or(r.header.clone()))
+                .unwrap_or_default();
+            diags.push(config::Diagnostic::error(format!("{}: {message}", change.address), span, format!("invalid {attr}")));
+        }
+    }
 }
 
 /// Lets each provider refine its updates (e.g. a disk shrink is data-loss).

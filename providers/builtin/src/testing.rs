@@ -38,8 +38,13 @@ impl ProviderFactory for TestingFactory {
             .attr("fail", Attribute::optional(Type::Bool).describe("Create and update fail when true."))
             .attr("id", Attribute::computed(Type::String))
             .attr("generation", Attribute::computed(Type::Number).describe("Counts in-place updates."));
+        let lookup = Block::new("Finds an object by name.")
+            .attr("name", Attribute::required(Type::String))
+            .attr("id", Attribute::computed(Type::String))
+            .attr("value", Attribute::computed(Type::Any));
         let mut schema = ProviderSchema { provider, ..ProviderSchema::default() };
         schema.resources.insert("testing_object".into(), object);
+        schema.data_sources.insert("testing_object".into(), lookup);
         schema
     }
 
@@ -155,6 +160,37 @@ impl Provider for TestingProvider {
         s.fail_on = config.get("fail_on_operation").as_f64().map(|n| n as u64);
         s.fail_from = config.get("fail_from_operation").as_f64().map(|n| n as u64);
         Ok(())
+    }
+
+    fn validate(&self, type_name: &str, config: &Value) -> Vec<(String, String)> {
+        match config.get("name").as_str() {
+            Some(name) if type_name == "testing_object" && name.contains('/') => {
+                vec![("name".into(), format!("{name:?} must not contain '/'"))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    async fn read_data(&self, type_name: &str, config: &Value) -> Result<Value> {
+        if type_name != "testing_object" {
+            return Err(ProviderError::new(format!("the testing provider has no data source {type_name}")));
+        }
+        let name = config.get("name").as_str().ok_or_else(|| ProviderError::new("name must be a string"))?;
+        let entries = std::fs::read_dir(self.dir()).map_err(|e| ProviderError::new(e.to_string()))?;
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|x| x == "json") {
+                if let Some(obj) = load(&entry.path())? {
+                    if obj.get("name").as_str() == Some(name) {
+                        return Ok(Value::object([
+                            ("name", Value::from(name)),
+                            ("id", obj.get("id").clone()),
+                            ("value", obj.get("value").clone()),
+                        ]));
+                    }
+                }
+            }
+        }
+        Err(ProviderError::new(format!("no object named {name:?}")))
     }
 
     async fn plan(&self, req: PlanRequest<'_>) -> Result<PlanResponse> {
