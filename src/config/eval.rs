@@ -16,7 +16,7 @@ use hcl::edit::template::{Directive, Element, Template};
 use hcl::edit::Span as _;
 use std::collections::BTreeMap;
 use std::ops::Range;
-use strata_provider::{Type, Value};
+use strata_provider::{Number, Type, Value};
 
 /// An evaluation failure, with the byte range of the sub-expression at fault.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +102,7 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
         Expression::Null(_) => Ok(Value::Null),
         Expression::Bool(b) => Ok(Value::Bool(*b.value())),
         Expression::Number(n) => {
-            n.value().as_f64().map(Value::Number).ok_or_else(|| EvalError::at(expr, "number out of range"))
+            n.value().to_string().parse::<Number>().map(Value::Number).map_err(|e| EvalError::at(expr, e))
         }
         Expression::String(s) => Ok(Value::String(s.value().to_string())),
         Expression::Array(items) => items.iter().map(|e| eval(e, scope)).collect::<Result<_, _>>().map(Value::List),
@@ -176,7 +176,7 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
             }
             let sensitive = v.is_sensitive();
             let result = match op.operator.value() {
-                UnaryOperator::Neg => number(&v, &op.expr).map(|n| Value::Number(-n)),
+                UnaryOperator::Neg => number(&v, &op.expr).map(|n| Value::Number(n.neg())),
                 UnaryOperator::Not => boolean(&v, &op.expr).map(|b| Value::Bool(!b)),
             }?;
             Ok(mark(result, sensitive))
@@ -194,10 +194,10 @@ fn mark(v: Value, sensitive: bool) -> Value {
     }
 }
 
-fn number(v: &Value, at: &Expression) -> Result<f64, EvalError> {
+fn number(v: &Value, at: &Expression) -> Result<Number, EvalError> {
     convert(v, &Type::Number)
         .ok()
-        .and_then(|v| v.as_f64())
+        .and_then(|v| v.as_number().cloned())
         .ok_or_else(|| EvalError::at(at, format!("expected a number, found {}", describe(v))))
 }
 
@@ -237,13 +237,11 @@ fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope
         arith => {
             let (a, b) = (number(&l, lhs)?, number(&r, rhs)?);
             match arith {
-                BinaryOperator::Plus => Value::Number(a + b),
-                BinaryOperator::Minus => Value::Number(a - b),
-                BinaryOperator::Mul => Value::Number(a * b),
-                BinaryOperator::Div if b == 0.0 => return Err(EvalError::at(rhs, "division by zero")),
-                BinaryOperator::Div => Value::Number(a / b),
-                BinaryOperator::Mod if b == 0.0 => return Err(EvalError::at(rhs, "modulo by zero")),
-                BinaryOperator::Mod => Value::Number(a % b),
+                BinaryOperator::Plus => Value::Number(a.add(&b)),
+                BinaryOperator::Minus => Value::Number(a.sub(&b)),
+                BinaryOperator::Mul => Value::Number(a.mul(&b)),
+                BinaryOperator::Div => Value::Number(a.div(&b).ok_or_else(|| EvalError::at(rhs, "division by zero"))?),
+                BinaryOperator::Mod => Value::Number(a.rem(&b).ok_or_else(|| EvalError::at(rhs, "modulo by zero"))?),
                 BinaryOperator::Less => Value::Bool(a < b),
                 BinaryOperator::LessEq => Value::Bool(a <= b),
                 BinaryOperator::Greater => Value::Bool(a > b),
@@ -382,7 +380,7 @@ fn iterate(coll: &Value, at: &Expression) -> Result<Vec<(Value, Value)>, EvalErr
         Value::List(items) => Ok(items
             .iter()
             .enumerate()
-            .map(|(i, v)| (Value::Number(i as f64), mark(v.clone(), sensitive)))
+            .map(|(i, v)| (Value::from(i as i64), mark(v.clone(), sensitive)))
             .collect()),
         Value::Map(m) => Ok(m.iter().map(|(k, v)| (Value::String(k.clone()), mark(v.clone(), sensitive))).collect()),
         Value::Null => Err(EvalError::at(at, "cannot iterate over null")),
@@ -465,7 +463,7 @@ fn traversal(whole: &Expression, root: &Expression, ops: &[TraversalOperator], s
                     let i = scope.count_index.ok_or_else(|| {
                         EvalError::at(whole, "count.index is only available in blocks that set count")
                     })?;
-                    (Value::Number(i as f64), 1)
+                    (Value::from(i), 1)
                 }
                 _ => return Err(EvalError::at(whole, "count has only the attribute index")),
             },
@@ -518,14 +516,16 @@ fn traversal(whole: &Expression, root: &Expression, ops: &[TraversalOperator], s
 fn resource_value(whole: &Expression, addr: &ResourceAddr, ops: &[TraversalOperator], scope: &Scope) -> Result<(Value, usize), EvalError> {
     let index = match ops.first() {
         Some(TraversalOperator::Index(e)) => Some(eval(e, scope)?),
-        Some(TraversalOperator::LegacyIndex(i)) => Some(Value::Number(*i.value() as f64)),
+        Some(TraversalOperator::LegacyIndex(i)) => Some(Value::from(*i.value() as i64)),
         _ => None,
     };
     match index {
         Some(Value::Unknown) => Ok((Value::Unknown, 1)),
         Some(idx) => {
             let key = match idx.unmarked() {
-                Value::Number(n) => InstanceKey::Index(*n as i64),
+                Value::Number(n) => InstanceKey::Index(
+                    n.to_i64().ok_or_else(|| EvalError::at(whole, format!("an instance index must be a whole number, found {n}")))?,
+                ),
                 Value::String(s) => InstanceKey::Key(s.clone()),
                 other => return Err(EvalError::at(whole, format!("an instance key must be a number or a string, found {}", other.kind()))),
             };
@@ -552,7 +552,7 @@ fn apply_ops(whole: &Expression, mut value: Value, ops: &[TraversalOperator], sc
                 other => return Err(EvalError::at(whole, format!("cannot read attribute {:?} of a {}", name.as_str(), other.kind()))),
             },
             TraversalOperator::Index(e) => index(whole, &value, eval(e, scope)?)?,
-            TraversalOperator::LegacyIndex(n) => index(whole, &value, Value::Number(*n.value() as f64))?,
+            TraversalOperator::LegacyIndex(n) => index(whole, &value, Value::from(*n.value() as i64))?,
             TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
                 let items = match value.unmarked() {
                     Value::List(items) => items.clone(),
@@ -580,12 +580,12 @@ fn index(whole: &Expression, value: &Value, idx: Value) -> EvalResult {
         (Value::List(items), k) => {
             let n = convert(k, &Type::Number)
                 .ok()
-                .and_then(|v| v.as_f64())
+                .and_then(|v| v.as_number().cloned())
                 .ok_or_else(|| EvalError::at(whole, format!("a list index must be a number, found {}", k.kind())))?;
-            if n < 0.0 || n.fract() != 0.0 || n as usize >= items.len() {
-                return Err(EvalError::at(whole, format!("index {n} is out of range for a list of {} elements", items.len())));
+            match n.to_i64().and_then(|i| usize::try_from(i).ok()).filter(|i| *i < items.len()) {
+                Some(i) => Ok(items[i].clone()),
+                None => Err(EvalError::at(whole, format!("index {n} is out of range for a list of {} elements", items.len()))),
             }
-            Ok(items[n as usize].clone())
         }
         (Value::Map(m), k) => {
             let k = key_string(k).ok_or_else(|| EvalError::at(whole, format!("a map key must be a string, found {}", k.kind())))?;
@@ -604,7 +604,7 @@ mod tests {
     impl Resolver for Names {
         fn variable(&self, name: &str) -> Option<Value> {
             match name {
-                "n" => Some(Value::Number(2.0)),
+                "n" => Some(Value::from(2i64)),
                 "pw" => Some(Value::from("hunter2").into_sensitive()),
                 "tags" => Some(Value::object([("env", Value::from("dev"))])),
                 _ => None,
@@ -635,8 +635,9 @@ mod tests {
 
     #[test]
     fn expressions_evaluate_as_in_terraform() {
-        check("var.n * 3 + 1", Value::Number(7.0));
-        check(r#""1" + 1"#, Value::Number(2.0));
+        check("var.n * 3 + 1", Value::from(7i64));
+        check("0.1 + 0.2 == 0.3", Value::Bool(true));
+        check(r#""1" + 1"#, Value::from(2i64));
         check(r#""web-${count.index}""#, Value::from("web-1"));
         check("strata_data.a[count.index].name", Value::from("a-1"));
         check("strata_data.a[*].name", Value::List(vec!["a-0".into(), "a-1".into()]));
@@ -652,7 +653,7 @@ mod tests {
         check(r#""id-${strata_data.a[0].id}""#, Value::Unknown);
         check("strata_data.a[0].id == \"x\" ? 1 : 2", Value::Unknown);
         check(r#""pw=${var.pw}""#, Value::from("pw=hunter2").into_sensitive());
-        check("length(var.pw)", Value::Number(7.0).into_sensitive());
+        check("length(var.pw)", Value::from(7i64).into_sensitive());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use super::types::{convert, dedup_set};
 use std::collections::BTreeMap;
-use strata_provider::{format_number, Type, Value};
+use strata_provider::{Number, Type, Value};
 
 type Args = Vec<Value>;
 
@@ -28,7 +28,7 @@ pub fn call(name: &str, args: Args, module_path: &Option<Value>) -> Result<Value
                 Value::String(s) => s.chars().count(),
                 other => return Err(format!("cannot take the length of a {}", other.kind())),
             };
-            let n = Value::Number(n as f64);
+            let n = Value::from(n as i64);
             return Ok(if sensitive { n.into_sensitive() } else { n });
         }
         _ => {}
@@ -130,7 +130,7 @@ fn pure(name: &str, args: Args, module_path: &Option<Value>) -> Result<Value, St
             let mut out = Vec::new();
             let mut x = start;
             while (step > 0.0 && x < end) || (step < 0.0 && x > end) {
-                out.push(Value::Number(x));
+                out.push(Value::from(x));
                 x += step;
                 if out.len() > 1_024_000 {
                     return Err("more than 1024000 elements".into());
@@ -167,13 +167,13 @@ fn pure(name: &str, args: Args, module_path: &Option<Value>) -> Result<Value, St
             .find(|v| !v.is_null() && v.as_str() != Some(""))
             .ok_or("no non-null, non-empty argument")?,
         "min" | "max" => {
-            let nums = args.iter().map(num).collect::<Result<Vec<_>, _>>()?;
-            let pick = if name == "min" { f64::min } else { f64::max };
-            Value::Number(nums.into_iter().reduce(pick).ok_or("expects at least one number")?)
+            let nums = args.iter().map(number).collect::<Result<Vec<_>, _>>()?;
+            let picked = if name == "min" { nums.into_iter().min() } else { nums.into_iter().max() };
+            Value::Number(picked.ok_or("expects at least one number")?)
         }
-        "abs" => Value::Number(num(&one(args)?)?.abs()),
-        "ceil" => Value::Number(num(&one(args)?)?.ceil()),
-        "floor" => Value::Number(num(&one(args)?)?.floor()),
+        "abs" => Value::Number(number(&one(args)?)?.abs()),
+        "ceil" => Value::Number(number(&one(args)?)?.ceil()),
+        "floor" => Value::Number(number(&one(args)?)?.floor()),
         "tostring" => to(one(args)?, &Type::String)?,
         "tonumber" => to(one(args)?, &Type::Number)?,
         "tobool" => to(one(args)?, &Type::Bool)?,
@@ -220,6 +220,10 @@ fn string(v: &Value) -> Result<String, String> {
     v.to_template_string().ok_or_else(|| format!("expected a string, found {}", v.kind()))
 }
 
+fn number(v: &Value) -> Result<Number, String> {
+    convert(v, &Type::Number)?.as_number().cloned().ok_or_else(|| format!("expected a number, found {}", v.kind()))
+}
+
 fn num(v: &Value) -> Result<f64, String> {
     convert(v, &Type::Number)?.as_f64().ok_or_else(|| format!("expected a number, found {}", v.kind()))
 }
@@ -251,7 +255,7 @@ fn format(args: Args) -> Result<Value, String> {
         let arg = args.next().ok_or_else(|| format!("not enough arguments for %{verb}"))?;
         match verb {
             's' | 'v' => out.push_str(&string(&arg).unwrap_or_else(|_| arg.to_hcl())),
-            'd' => out.push_str(&format_number(num(&arg)?.trunc())),
+            'd' => out.push_str(&number(&arg)?.trunc().to_string()),
             'q' => out.push_str(&serde_json::to_string(&string(&arg)?).expect("strings serialize")),
             other => return Err(format!("unsupported verb %{other}")),
         }

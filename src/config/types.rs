@@ -3,7 +3,7 @@
 
 use hcl::edit::expr::{Expression, ObjectKey};
 use std::collections::BTreeMap;
-use strata_provider::{format_number, Type, Value};
+use strata_provider::{Number, Type, Value};
 
 /// Reads a type constraint written as an expression: `string`, `list(number)`,
 /// `map(any)`, `object({ name = string })`, `tuple([...])`, `optional(T)`.
@@ -81,7 +81,7 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
             Value::Number(_) => Ok(value.clone()),
             Value::String(s) => s
                 .trim()
-                .parse::<f64>()
+                .parse::<Number>()
                 .map(Value::Number)
                 .map_err(|_| format!("expected number, found string {s:?} that is not a number")),
             _ => Err(mismatch()),
@@ -143,7 +143,7 @@ pub fn dedup_set(items: &mut Vec<Value>) {
 pub fn key_string(v: &Value) -> Option<String> {
     match v.unmarked() {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(format_number(*n)),
+        Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
@@ -159,13 +159,13 @@ mod tests {
 
     #[test]
     fn conversions_follow_terraform() {
-        assert_eq!(convert(&Value::from("1"), &Type::Number).unwrap(), Value::Number(1.0));
+        assert_eq!(convert(&Value::from("1"), &Type::Number).unwrap(), Value::from(1i64));
         assert_eq!(convert(&Value::Bool(true), &Type::String).unwrap(), Value::from("true"));
-        assert_eq!(convert(&Value::Number(2.5), &Type::String).unwrap(), Value::from("2.5"));
+        assert_eq!(convert(&Value::from(2.5), &Type::String).unwrap(), Value::from("2.5"));
         assert!(convert(&Value::from("x"), &Type::Number).unwrap_err().contains("not a number"));
         let obj = ty("object({ name = string, size = number })");
         let v = Value::object([("name", Value::from("a")), ("size", Value::from("3"))]);
-        assert_eq!(convert(&v, &obj).unwrap().get("size"), &Value::Number(3.0));
+        assert_eq!(convert(&v, &obj).unwrap().get("size"), &Value::from(3i64));
         let set = convert(&Value::List(vec!["b".into(), "a".into(), "b".into()]), &ty("set(string)")).unwrap();
         assert_eq!(set, Value::List(vec!["a".into(), "b".into()]));
         assert_eq!(ty("map(list(bool))").to_string(), "map(list(bool))");

@@ -392,8 +392,8 @@ impl Planner<'_> {
                 self.diags.push(unknown_expansion("count", &r.addr, count.span()));
                 return None;
             }
-            let n = match v.as_f64() {
-                Some(n) if n >= 0.0 && n.fract() == 0.0 => n as i64,
+            let n = match v.as_i64() {
+                Some(n) if n >= 0 => n,
                 _ => {
                     self.diags.push(Diagnostic::error(format!("count must be a whole number ≥ 0, found {}", v.to_hcl()), count.span(), "invalid count"));
                     return None;
@@ -499,8 +499,8 @@ impl Planner<'_> {
         let all = || self.expansions.get(&dep.addr).map(|e| e.keys()).unwrap_or_default();
         let Some(index) = &dep.index else { return all() };
         match eval(index, scope).map(|v| v.deep_unmark()) {
-            Ok(Value::Number(n)) if matches!(self.expansions.get(&dep.addr), Some(Expansion::Count(_))) => {
-                vec![InstanceKey::Index(n as i64)]
+            Ok(Value::Number(n)) if matches!(self.expansions.get(&dep.addr), Some(Expansion::Count(_))) && n.is_integer() => {
+                vec![InstanceKey::Index(n.to_i64().unwrap_or(-1))]
             }
             Ok(Value::String(s)) if matches!(self.expansions.get(&dep.addr), Some(Expansion::ForEach(_))) => {
                 vec![InstanceKey::Key(s)]

@@ -136,7 +136,7 @@ fn object_state(id: Uuid, planned: &Value, generation: f64) -> Value {
     let mut state = planned.clone().deep_unmark();
     if let Value::Map(m) = &mut state {
         m.insert("id".into(), Value::from(id.to_string()));
-        m.insert("generation".into(), Value::Number(generation));
+        m.insert("generation".into(), Value::from(generation));
     }
     state
 }

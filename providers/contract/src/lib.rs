@@ -17,11 +17,13 @@
 //! UUID *before* it asks for the create, the provider tags the real object with
 //! it, and [`Provider::find_by_identity`] finds it again after a crash.
 
+mod number;
 pub mod schema;
 mod value;
 
 pub use schema::{Attribute, Block, Disruption, Nesting, Presence, ProviderSchema, Type};
-pub use value::{format_number, Value};
+pub use number::Number;
+pub use value::Value;
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;

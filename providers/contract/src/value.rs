@@ -5,6 +5,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use crate::Number;
 
 /// A dynamically typed value, as HCL and Terraform know them, plus two marks:
 /// `Unknown` (not known until apply) and `Sensitive` (redacted whenever printed).
@@ -16,7 +17,7 @@ pub enum Value {
     #[default]
     Null,
     Bool(bool),
-    Number(f64),
+    Number(Number),
     String(String),
     List(Vec<Value>),
     Map(BTreeMap<String, Value>),
@@ -135,11 +136,24 @@ impl Value {
         }
     }
 
+    /// The number as an `f64` (for providers; precision may be lost).
     pub fn as_f64(&self) -> Option<f64> {
         match self.unmarked() {
-            Value::Number(n) => Some(*n),
+            Value::Number(n) => Some(n.to_f64()),
             _ => None,
         }
+    }
+
+    pub fn as_number(&self) -> Option<&Number> {
+        match self.unmarked() {
+            Value::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The number as an integer, if it is a whole number that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        self.as_number().and_then(Number::to_i64)
     }
 
     pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
@@ -188,19 +202,10 @@ impl Value {
     pub fn to_template_string(&self) -> Option<String> {
         match self.unmarked() {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(format_number(*n)),
+            Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
             _ => None,
         }
-    }
-}
-
-/// Formats a number the way HCL prints it: integers without a fraction.
-pub fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e17 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n}")
     }
 }
 
@@ -208,7 +213,7 @@ fn write_hcl(v: &Value, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&format_number(*n)),
+        Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => {
             out.push_str(&serde_json::to_string(s).expect("strings serialize"));
         }
@@ -260,14 +265,20 @@ impl From<bool> for Value {
         Value::Bool(b)
     }
 }
+/// Non-finite floats have no HCL value: they become null.
 impl From<f64> for Value {
     fn from(n: f64) -> Value {
-        Value::Number(n)
+        Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)
     }
 }
 impl From<i64> for Value {
     fn from(n: i64) -> Value {
-        Value::Number(n as f64)
+        Value::Number(Number::from_i64(n))
+    }
+}
+impl From<Number> for Value {
+    fn from(n: Number) -> Value {
+        Value::Number(n)
     }
 }
 
@@ -281,13 +292,12 @@ impl Serialize for Value {
         match self {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
-            Value::Number(n) => {
-                if n.fract() == 0.0 && n.abs() < 9.0e15 {
-                    s.serialize_i64(*n as i64)
-                } else {
-                    s.serialize_f64(*n)
-                }
-            }
+            // JSON numbers here are i64 or f64: integers stay exact, very
+            // long fractions are rounded to f64 when stored.
+            Value::Number(n) => match n.to_i64() {
+                Some(i) => s.serialize_i64(i),
+                None => s.serialize_f64(n.to_f64()),
+            },
             Value::String(v) => s.serialize_str(v),
             Value::List(items) => items.serialize(s),
             Value::Map(m) => m.serialize(s),
@@ -318,7 +328,10 @@ impl Value {
         match json {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(b),
-            serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::from(i),
+                None => Value::from(n.as_f64().unwrap_or(f64::NAN)),
+            },
             serde_json::Value::String(s) => Value::String(s),
             serde_json::Value::Array(items) => {
                 Value::List(items.into_iter().map(Value::from_json).collect())
@@ -343,7 +356,7 @@ impl Value {
         match self {
             Value::Null | Value::Unknown => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Number(n) => serde_json::to_value(Value::Number(*n)).unwrap_or_default(),
+            Value::Number(n) => serde_json::to_value(Value::Number(n.clone())).unwrap_or_default(),
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::List(items) => items.iter().map(Value::to_redacted_json).collect(),
             Value::Map(m) => serde_json::Value::Object(
