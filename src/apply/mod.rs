@@ -299,7 +299,7 @@ fn final_values(shared: &Shared, change: &ResourceChange, prior: Option<&Value>)
     let addr = parse_instance(&change.address)?;
     let resource = shared.cx.config.resource(&addr.resource).ok_or_else(|| format!("{} is not in the configuration", addr.resource))?;
     let world = shared.world.lock().expect("world lock");
-    let names = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions);
+    let names = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions).applying();
     let mut scope = Scope::new(&names);
     match &addr.key {
         InstanceKey::Index(i) => scope.count_index = Some(*i),
@@ -622,7 +622,7 @@ async fn undo_update(shared: &Shared, prior: &InstanceRecord, current: &Instance
 
 fn evaluate_outputs(shared: &Shared) -> BTreeMap<String, Value> {
     let world = shared.world.lock().expect("world lock");
-    let names = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions);
+    let names = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions).applying();
     let scope = Scope::new(&names);
     let mut out = BTreeMap::new();
     for o in shared.cx.config.outputs.values() {

@@ -42,6 +42,11 @@ pub trait Resolver {
     /// object, a list for `count`, a map for `for_each`).
     fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String>;
     fn path(&self, name: &str) -> Option<Value>;
+    /// What functions may know: the module directory and the phase.
+    fn functions(&self) -> functions::FunctionContext {
+        let base_dir = self.path("module").and_then(|p| p.as_str().map(std::path::PathBuf::from)).unwrap_or_default();
+        functions::FunctionContext { base_dir, apply: false }
+    }
 }
 
 /// A resolver that knows nothing: for constant expressions.
@@ -166,7 +171,7 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
                     _ => return Err(EvalError::at(expr, "the final argument of f(x...) must be a list")),
                 }
             }
-            functions::call(name, args, &scope.resolver.path("module")).map_err(|m| EvalError::at(expr, format!("{name}: {m}")))
+            functions::call(name, args, &scope.resolver.functions()).map_err(|m| EvalError::at(expr, format!("{name}: {m}")))
         }
         Expression::Traversal(t) => traversal(expr, &t.expr, &t.operators.iter().map(|o| o.value().clone()).collect::<Vec<_>>(), scope),
         Expression::UnaryOp(op) => {

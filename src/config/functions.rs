@@ -10,8 +10,19 @@ use strata_provider::{Number, Type, Value};
 
 type Args = Vec<Value>;
 
-/// Calls the function `name`. `module_path` resolves relative paths of `file`.
-pub fn call(name: &str, args: Args, module_path: &Option<Value>) -> Result<Value, String> {
+/// What functions may know about where and when they run.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionContext {
+    /// The directory of the module being evaluated (`path.module`): relative
+    /// paths of the filesystem functions start there.
+    pub base_dir: std::path::PathBuf,
+    /// True while applying: `timestamp()` and `uuid()` are unknown during
+    /// plan and known during apply, as in Terraform.
+    pub apply: bool,
+}
+
+/// Calls the function `name`.
+pub fn call(name: &str, args: Args, cx: &FunctionContext) -> Result<Value, String> {
     match name {
         "sensitive" => return one(args).map(Value::into_sensitive),
         "nonsensitive" => return one(args).map(Value::deep_unmark),
@@ -38,11 +49,11 @@ pub fn call(name: &str, args: Args, module_path: &Option<Value>) -> Result<Value
     }
     let sensitive = args.iter().any(Value::contains_sensitive);
     let args: Args = args.into_iter().map(Value::deep_unmark).collect();
-    let result = pure(name, args, module_path)?;
+    let result = pure(name, args, cx)?;
     Ok(if sensitive { result.into_sensitive() } else { result })
 }
 
-fn pure(name: &str, args: Args, module_path: &Option<Value>) -> Result<Value, String> {
+fn pure(name: &str, args: Args, cx: &FunctionContext) -> Result<Value, String> {
     Ok(match name {
         "upper" => Value::String(string(&one(args)?)?.to_uppercase()),
         "lower" => Value::String(string(&one(args)?)?.to_lowercase()),
@@ -191,8 +202,7 @@ fn pure(name: &str, args: Args, module_path: &Option<Value>) -> Result<Value, St
         }
         "file" => {
             let rel = string(&one(args)?)?;
-            let base = module_path.as_ref().and_then(|p| p.as_str().map(std::path::PathBuf::from)).unwrap_or_default();
-            let path = base.join(&rel);
+            let path = cx.base_dir.join(&rel);
             Value::String(std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
         }
         other => return Err(format!("there is no function named {other:?}")),

@@ -8,7 +8,7 @@
 pub mod diag;
 pub mod eval;
 pub mod fmt;
-mod functions;
+pub mod functions;
 mod lower;
 pub mod refs;
 pub mod types;

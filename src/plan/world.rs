@@ -35,6 +35,8 @@ pub struct World<'a> {
     /// Locals are evaluated on first use and remembered; the analysis has
     /// already rejected cycles, so the recursion ends.
     locals: RefCell<HashMap<String, Value>>,
+    /// Evaluating during apply: `timestamp()` and friends become known.
+    apply: bool,
 }
 
 impl<'a> World<'a> {
@@ -44,7 +46,13 @@ impl<'a> World<'a> {
         instances: &'a HashMap<InstanceAddr, Value>,
         expansions: &'a HashMap<ResourceAddr, Expansion>,
     ) -> World<'a> {
-        World { config, variables, instances, expansions, locals: RefCell::new(HashMap::new()) }
+        World { config, variables, instances, expansions, locals: RefCell::new(HashMap::new()), apply: false }
+    }
+
+    /// The same, for evaluating during apply.
+    pub fn applying(mut self) -> World<'a> {
+        self.apply = true;
+        self
     }
 }
 
@@ -81,6 +89,10 @@ impl Resolver for World<'_> {
             (Expansion::ForEach(keys), Some(InstanceKey::Key(k))) if keys.contains(k) => Ok(instance(InstanceKey::Key(k.clone()))),
             (Expansion::ForEach(_), Some(k)) => Err(format!("{addr}{k} does not exist in its for_each")),
         }
+    }
+
+    fn functions(&self) -> crate::config::functions::FunctionContext {
+        crate::config::functions::FunctionContext { base_dir: self.config.dir.clone(), apply: self.apply }
     }
 
     fn path(&self, name: &str) -> Option<Value> {
