@@ -83,6 +83,11 @@ impl<'a> Scope<'a> {
         Scope { resolver, count_index: None, each: None, self_value: None, bound: Vec::new() }
     }
 
+    /// A scope with `name` bound to `value` (dynamic block iterators).
+    pub fn with_bound(&self, name: &str, value: Value) -> Scope<'a> {
+        self.bind(&[(name, value)])
+    }
+
     fn bind(&self, names: &[(&str, Value)]) -> Scope<'a> {
         let mut s = self.clone();
         for (n, v) in names {
@@ -157,6 +162,29 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
                 .ok_or_else(|| EvalError::at(&c.cond_expr, format!("the condition must be a bool, found {}", cond.kind())))?;
             let result = if b { eval(&c.true_expr, scope)? } else { eval(&c.false_expr, scope)? };
             Ok(mark(result, sensitive))
+        }
+        Expression::FuncCall(call) if matches!(call.name.name.as_str(), "can" | "try") => {
+            // Both need their arguments unevaluated: an error in an argument
+            // is their input, not a failure.
+            let name = call.name.name.as_str();
+            let args: Vec<&Expression> = call.args.iter().collect();
+            if name == "can" {
+                let [arg] = args.as_slice() else { return Err(EvalError::at(expr, "can: expects 1 argument")) };
+                return Ok(match eval(arg, scope) {
+                    Ok(v) if v.contains_unknown() => Value::Unknown,
+                    Ok(_) => Value::Bool(true),
+                    Err(_) => Value::Bool(false),
+                });
+            }
+            let mut errors = Vec::new();
+            for arg in &args {
+                match eval(arg, scope) {
+                    Ok(v) if v.contains_unknown() => return Ok(Value::Unknown),
+                    Ok(v) => return Ok(v),
+                    Err(e) => errors.push(e.message),
+                }
+            }
+            Err(EvalError::at(expr, format!("try: no argument succeeded: {}", errors.join("; "))))
         }
         Expression::FuncCall(call) => {
             let name = call.name.name.as_str();
@@ -650,6 +678,10 @@ mod tests {
         check("{for k, v in var.tags : upper(k) => v}", Value::object([("ENV", Value::from("dev"))]));
         check("var.n > 1 ? \"big\" : \"small\"", Value::from("big"));
         check("\"a %{ if var.n == 2 ~} two %{~ endif } b\"", Value::from("a two b"));
+        check("try(var.tags.nope, \"fallback\")", Value::from("fallback"));
+        check("can(var.tags.env)", Value::Bool(true));
+        check("can(var.tags.nope)", Value::Bool(false));
+        check("try(strata_data.a[0].id, 1)", Value::Unknown);
     }
 
     #[test]

@@ -26,9 +26,7 @@ pub fn parse_type_constraint(expr: &Expression) -> Result<Type, String> {
                 "list" => Ok(Type::List(Box::new(parse_type_constraint(arg)?))),
                 "set" => Ok(Type::Set(Box::new(parse_type_constraint(arg)?))),
                 "map" => Ok(Type::Map(Box::new(parse_type_constraint(arg)?))),
-                // Defaults of optional attributes come with the language issue;
-                // the attribute's type is what matters for conversion.
-                "optional" => parse_type_constraint(arg),
+                "optional" => Err("optional(...) is only allowed for attributes of object(...)".into()),
                 "tuple" => match arg {
                     Expression::Array(_) => Ok(Type::List(Box::new(Type::Any))),
                     _ => Err("tuple(...) takes a list of types".into()),
@@ -43,13 +41,20 @@ pub fn parse_type_constraint(expr: &Expression) -> Result<Type, String> {
                                 _ => return Err("object attribute names must be identifiers".into()),
                             };
                             let inner = match value.expr() {
-                                Expression::FuncCall(c) if c.name.name.as_str() == "optional" => c
-                                    .args
-                                    .iter()
-                                    .next()
-                                    .map(parse_type_constraint)
-                                    .transpose()?
-                                    .unwrap_or(Type::Any),
+                                Expression::FuncCall(c) if c.name.name.as_str() == "optional" => {
+                                    let args: Vec<&Expression> = c.args.iter().collect();
+                                    let (ty, default) = match args.as_slice() {
+                                        [ty] => (parse_type_constraint(ty)?, None),
+                                        [ty, default] => {
+                                            let scope = super::eval::Scope::new(&super::eval::NoNames);
+                                            let d = super::eval::eval(default, &scope)
+                                                .map_err(|e| format!("the default of optional(...) must be a constant: {}", e.message))?;
+                                            (parse_type_constraint(ty)?, Some(Box::new(d)))
+                                        }
+                                        _ => return Err("optional(type) or optional(type, default)".into()),
+                                    };
+                                    Type::Optional(Box::new(ty), default)
+                                }
                                 other => parse_type_constraint(other)?,
                             };
                             attrs.insert(key, inner);
@@ -119,7 +124,12 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
             Value::Map(m) => {
                 let mut out = BTreeMap::new();
                 for (name, attr_ty) in attrs {
-                    let v = m.get(name).cloned().unwrap_or(Value::Null);
+                    let v = match (m.get(name), attr_ty) {
+                        (None | Some(Value::Null), Type::Optional(_, Some(default))) => (**default).clone(),
+                        (None, Type::Optional(_, None)) => Value::Null,
+                        (None, _) => return Err(format!("attribute {name:?} is required")),
+                        (Some(v), _) => v.clone(),
+                    };
                     out.insert(name.clone(), convert(&v, attr_ty).map_err(|e| format!("attribute {name:?}: {e}"))?);
                 }
                 if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
@@ -130,6 +140,7 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
             _ => Err(mismatch()),
         },
         Type::Any => Ok(value.clone()),
+        Type::Optional(inner, _) => convert(value, inner),
     }
 }
 
@@ -169,5 +180,10 @@ mod tests {
         let set = convert(&Value::List(vec!["b".into(), "a".into(), "b".into()]), &ty("set(string)")).unwrap();
         assert_eq!(set, Value::List(vec!["a".into(), "b".into()]));
         assert_eq!(ty("map(list(bool))").to_string(), "map(list(bool))");
+        let opt = ty("object({ name = string, size = optional(number, 10), tag = optional(string) })");
+        let v = convert(&Value::object([("name", Value::from("a"))]), &opt).unwrap();
+        assert_eq!(v.get("size"), &Value::from(10i64));
+        assert_eq!(v.get("tag"), &Value::Null);
+        assert!(convert(&Value::object([("size", Value::from(1i64))]), &opt).unwrap_err().contains("\"name\" is required"));
     }
 }

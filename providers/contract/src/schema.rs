@@ -18,6 +18,9 @@ pub enum Type {
     Object(BTreeMap<String, Type>),
     /// Any type at all (Terraform's `any` / dynamic pseudo-type).
     Any,
+    /// An object attribute that may be left out (`optional(T, default)` in a
+    /// variable's type constraint); it then takes the default, or null.
+    Optional(Box<Type>, Option<Box<crate::Value>>),
 }
 
 impl fmt::Display for Type {
@@ -40,6 +43,8 @@ impl fmt::Display for Type {
                 f.write_str("})")
             }
             Type::Any => f.write_str("any"),
+            Type::Optional(t, None) => write!(f, "optional({t})"),
+            Type::Optional(t, Some(d)) => write!(f, "optional({t}, {d})"),
         }
     }
 }
