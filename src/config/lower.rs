@@ -243,16 +243,11 @@ impl Lowerer<'_> {
                 Structure::Block(inner) if inner.ident.as_str() == "lifecycle" => {
                     resource.lifecycle = self.lifecycle(inner);
                 }
-                Structure::Block(inner) if inner.ident.as_str() == "dynamic" => self.error(
-                    "dynamic blocks are not supported yet",
-                    inner.ident.span(),
-                    "not supported yet",
-                ),
-                Structure::Block(inner) => resource.body.blocks.push(NestedBlockExpr {
-                    name: inner.ident.as_str().to_owned(),
-                    body: self.body(&inner.body),
-                    span: self.span(inner.span()),
-                }),
+                Structure::Block(inner) => {
+                    if let Some(block) = self.nested_block(inner) {
+                        resource.body.blocks.push(block);
+                    }
+                }
             }
         }
         if resource.count.is_some() && resource.for_each.is_some() {
@@ -351,14 +346,53 @@ impl Lowerer<'_> {
                     expr: self.expr(&attr.value),
                     span: self.span(attr.span()),
                 }),
-                Structure::Block(inner) => out.blocks.push(NestedBlockExpr {
-                    name: inner.ident.as_str().to_owned(),
-                    body: self.body(&inner.body),
-                    span: self.span(inner.span()),
-                }),
+                Structure::Block(inner) => {
+                    if let Some(block) = self.nested_block(inner) {
+                        out.blocks.push(block);
+                    }
+                }
             }
         }
         out
+    }
+
+    /// A nested block, or a `dynamic` block that generates them.
+    fn nested_block(&mut self, block: &Block) -> Option<NestedBlockExpr> {
+        if block.ident.as_str() != "dynamic" {
+            return Some(NestedBlockExpr {
+                name: block.ident.as_str().to_owned(),
+                body: self.body(&block.body),
+                span: self.span(block.span()),
+                dynamic: None,
+            });
+        }
+        let labels = self.labels(block, 1, "the type of the generated blocks")?;
+        let name = labels[0].to_owned();
+        let mut for_each = None;
+        let mut iterator = name.clone();
+        let mut content = None;
+        for structure in block.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => match attr.key.as_str() {
+                    "for_each" => for_each = Some(self.expr(&attr.value)),
+                    "iterator" => match &attr.value {
+                        Expression::Variable(v) => iterator = v.as_str().to_owned(),
+                        other => self.error("iterator must be a name", other.span(), "not a name"),
+                    },
+                    "labels" => {}
+                    other => self.error(format!("unexpected attribute {other:?} in dynamic block"), attr.key.span(), "here"),
+                },
+                Structure::Block(inner) if inner.ident.as_str() == "content" => content = Some(self.body(&inner.body)),
+                Structure::Block(inner) => {
+                    self.error(format!("unexpected block {:?} in dynamic block", inner.ident.as_str()), inner.ident.span(), "expected content { ... }")
+                }
+            }
+        }
+        let (Some(for_each), Some(body)) = (for_each, content) else {
+            self.error("a dynamic block needs for_each and a content block", block.ident.span(), "incomplete dynamic block");
+            return None;
+        };
+        Some(NestedBlockExpr { name, body, span: self.span(block.span()), dynamic: Some(Dynamic { for_each, iterator }) })
     }
 
     fn provider_ref(&mut self, expr: &Expression) -> Option<(String, Option<String>, Span)> {

@@ -69,6 +69,17 @@ pub struct NestedBlockExpr {
     pub name: String,
     pub body: BodyExprs,
     pub span: Span,
+    /// Set for `dynamic "name" { for_each = ..., content { ... } }`: `body`
+    /// is the content, generated once per element.
+    pub dynamic: Option<Dynamic>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dynamic {
+    pub for_each: Expr,
+    /// The name the content uses for the element (`iterator`, or the block
+    /// name): `NAME.key`, `NAME.value`.
+    pub iterator: String,
 }
 
 /// `terraform { backend "NAME" { ... } }`.

@@ -79,8 +79,13 @@ pub fn analyze(config: &Config) -> (Analysis, Diagnostics) {
 
     // Direct references of every block: (from, to, index-expression).
     let mut direct: BTreeMap<Node, Vec<(Node, Option<Expression>)>> = BTreeMap::new();
-    let mut check = |from: &Node, expr: &Expr, in_resource: Option<&crate::config::Resource>, diags: &mut Diagnostics| {
+    let mut check = |from: &Node, expr: &Expr, bound: &[String], in_resource: Option<&crate::config::Resource>, diags: &mut Diagnostics| {
         for r in references(&expr.expr) {
+            if let RefTarget::Resource { addr, .. } = &r.target {
+                if addr.mode == Mode::Managed && bound.contains(&addr.type_name) {
+                    continue;
+                }
+            }
             let span = Span::new(expr.file, r.range.clone());
             let to = match r.target {
                 RefTarget::Variable(name) => {
@@ -127,21 +132,24 @@ pub fn analyze(config: &Config) -> (Analysis, Diagnostics) {
         }
     };
     for l in config.locals.values() {
-        check(&Node::Local(l.name.clone()), &l.expr, None, &mut diags);
+        check(&Node::Local(l.name.clone()), &l.expr, &[], None, &mut diags);
     }
     for r in config.resources.values() {
         let from = Node::Resource(r.addr.clone());
         for e in r.count.iter().chain(&r.for_each) {
-            check(&from, e, None, &mut diags);
+            check(&from, e, &[], None, &mut diags);
         }
-        for e in all_body_exprs(&r.body).into_iter().chain(r.depends_on.iter()).chain(&r.lifecycle.replace_triggered_by) {
-            check(&from, e, Some(r), &mut diags);
+        for (e, bound) in all_body_exprs(&r.body) {
+            check(&from, e, &bound, Some(r), &mut diags);
+        }
+        for e in r.depends_on.iter().chain(&r.lifecycle.replace_triggered_by) {
+            check(&from, e, &[], Some(r), &mut diags);
         }
     }
     for o in config.outputs.values() {
         let from = Node::Output(o.name.clone());
         for e in std::iter::once(&o.value).chain(&o.depends_on) {
-            check(&from, e, None, &mut diags);
+            check(&from, e, &[], None, &mut diags);
         }
     }
     for p in &config.providers {
@@ -227,13 +235,28 @@ pub fn analyze(config: &Config) -> (Analysis, Diagnostics) {
     (analysis, diags)
 }
 
-/// Every attribute expression of a body, nested blocks included.
-pub fn all_body_exprs(body: &crate::config::BodyExprs) -> Vec<&Expr> {
-    let mut out: Vec<&Expr> = body.attrs.iter().map(|a| &a.expr).collect();
-    for b in &body.blocks {
-        out.extend(all_body_exprs(&b.body));
-    }
+/// Every attribute expression of a body, nested and dynamic blocks included,
+/// with the iterator names of enclosing dynamic blocks (which are not
+/// references).
+pub fn all_body_exprs(body: &crate::config::BodyExprs) -> Vec<(&Expr, Vec<String>)> {
+    let mut out = Vec::new();
+    collect_body_exprs(body, &mut Vec::new(), &mut out);
     out
+}
+
+fn collect_body_exprs<'a>(body: &'a crate::config::BodyExprs, bound: &mut Vec<String>, out: &mut Vec<(&'a Expr, Vec<String>)>) {
+    out.extend(body.attrs.iter().map(|a| (&a.expr, bound.clone())));
+    for b in &body.blocks {
+        match &b.dynamic {
+            Some(d) => {
+                out.push((&d.for_each, bound.clone()));
+                bound.push(d.iterator.clone());
+                collect_body_exprs(&b.body, bound, out);
+                bound.pop();
+            }
+            None => collect_body_exprs(&b.body, bound, out),
+        }
+    }
 }
 
 /// Renders the instance graph of a plan in Graphviz DOT.

@@ -189,12 +189,41 @@ pub fn eval_body(body: &BodyExprs, schema: &Block, scope: &Scope, diags: &mut Di
         out.insert(name.clone(), if attr.sensitive && !value.is_null() { value.into_sensitive() } else { value });
     }
     for (name, nested) in &schema.blocks {
-        let blocks: Vec<Value> = body
-            .blocks
-            .iter()
-            .filter(|b| &b.name == name)
-            .map(|b| eval_body(&b.body, &nested.block, scope, diags))
-            .collect();
+        let mut blocks: Vec<Value> = Vec::new();
+        let mut unknown = false;
+        for b in body.blocks.iter().filter(|b| &b.name == name) {
+            let Some(dynamic) = &b.dynamic else {
+                blocks.push(eval_body(&b.body, &nested.block, scope, diags));
+                continue;
+            };
+            let elements = match eval(&dynamic.for_each.expr, scope) {
+                Ok(v) if v.is_unknown() => {
+                    unknown = true;
+                    continue;
+                }
+                Ok(v) => match v.unmarked() {
+                    Value::List(items) => items.iter().enumerate().map(|(i, v)| (Value::from(i as i64), v.clone())).collect(),
+                    Value::Map(m) => m.iter().map(|(k, v)| (Value::from(k.as_str()), v.clone())).collect::<Vec<_>>(),
+                    Value::Null => Vec::new(),
+                    other => {
+                        diags.push(Diagnostic::error(format!("for_each of a dynamic block needs a collection, found {}", other.kind()), dynamic.for_each.span(), "here"));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    diags.push(Diagnostic::error(e.message, Span::new(dynamic.for_each.file, e.range), "in for_each"));
+                    continue;
+                }
+            };
+            for (key, value) in elements {
+                let inner = scope.with_bound(&dynamic.iterator, Value::object([("key", key), ("value", value)]));
+                blocks.push(eval_body(&b.body, &nested.block, &inner, diags));
+            }
+        }
+        if unknown {
+            out.insert(name.clone(), Value::Unknown);
+            continue;
+        }
         let value = match nested.nesting {
             Nesting::Single => blocks.into_iter().next().unwrap_or(Value::Null),
             Nesting::List => Value::List(blocks),
