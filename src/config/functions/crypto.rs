@@ -1,0 +1,76 @@
+//! Hash and UUID functions. Hashes are of the string's UTF-8 bytes.
+
+use super::{arity, one, str_value, string, Args, Function, FunctionContext, Result, Table};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+use strata_provider::Value;
+use uuid::Uuid;
+
+pub(super) const FUNCTIONS: Table = &[
+    ("base64sha256", Function::Pure(base64sha256)),
+    ("base64sha512", Function::Pure(base64sha512)),
+    ("md5", Function::Pure(md5_fn)),
+    ("sha1", Function::Pure(sha1_fn)),
+    ("sha256", Function::Pure(sha256)),
+    ("sha512", Function::Pure(sha512)),
+    ("uuid", Function::Raw(uuid_fn)),
+    ("uuidv5", Function::Pure(uuidv5)),
+];
+
+fn digest<D: Digest>(args: Args) -> Result<Vec<u8>> {
+    Ok(D::digest(string(&one(args)?)?.as_bytes()).to_vec())
+}
+
+fn hex(bytes: Vec<u8>) -> Result {
+    str_value(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn base64sha256(args: Args) -> Result {
+    str_value(STANDARD.encode(digest::<Sha256>(args)?))
+}
+
+fn base64sha512(args: Args) -> Result {
+    str_value(STANDARD.encode(digest::<Sha512>(args)?))
+}
+
+fn md5_fn(args: Args) -> Result {
+    hex(digest::<Md5>(args)?)
+}
+
+fn sha1_fn(args: Args) -> Result {
+    hex(digest::<Sha1>(args)?)
+}
+
+fn sha256(args: Args) -> Result {
+    hex(digest::<Sha256>(args)?)
+}
+
+fn sha512(args: Args) -> Result {
+    hex(digest::<Sha512>(args)?)
+}
+
+/// Unknown during plan, a random v4 UUID during apply.
+fn uuid_fn(args: Args, cx: &FunctionContext) -> Result {
+    arity::<0>(args)?;
+    if !cx.apply {
+        return Ok(Value::Unknown);
+    }
+    str_value(Uuid::new_v4().to_string())
+}
+
+/// The namespace is `dns`, `url`, `oid`, `x500` or a UUID.
+fn uuidv5(args: Args) -> Result {
+    let [ns, name] = arity(args)?;
+    let (ns, name) = (string(&ns)?, string(&name)?);
+    let namespace = match ns.as_str() {
+        "dns" => Uuid::NAMESPACE_DNS,
+        "url" => Uuid::NAMESPACE_URL,
+        "oid" => Uuid::NAMESPACE_OID,
+        "x500" => Uuid::NAMESPACE_X500,
+        other => Uuid::parse_str(other).map_err(|e| format!("uuidv5() doesn't support namespace {other} ({e})"))?,
+    };
+    str_value(Uuid::new_v5(&namespace, name.as_bytes()).to_string())
+}

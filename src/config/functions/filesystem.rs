@@ -1,0 +1,207 @@
+//! Filesystem functions. Relative paths start at the module directory
+//! (`FunctionContext::base_dir`), except `abspath`, which resolves against
+//! the working directory as in Terraform. Paths are returned with `/`.
+
+use super::{arity, map, one, str_value, string, Args, Function, FunctionContext, Result, Table};
+use crate::addr::{InstanceKey, ResourceAddr};
+use crate::config::eval::{eval, Resolver, Scope};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use std::path::{Path, PathBuf};
+use strata_provider::Value;
+
+pub(super) const FUNCTIONS: Table = &[
+    ("abspath", Function::Pure(abspath)),
+    ("basename", Function::Pure(basename)),
+    ("dirname", Function::Pure(dirname)),
+    ("file", Function::WithContext(file)),
+    ("filebase64", Function::WithContext(filebase64)),
+    ("fileexists", Function::WithContext(fileexists)),
+    ("fileset", Function::WithContext(fileset)),
+    ("pathexpand", Function::Pure(pathexpand)),
+    ("templatefile", Function::WithContext(templatefile)),
+];
+
+/// Lexically simplifies a `/`-separated path, as Go's `filepath.Clean`.
+fn clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if rooted => {}
+            p => parts.push(p),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+fn slashes(p: &Path) -> String {
+    p.to_string_lossy().replace('\\', "/")
+}
+
+fn abspath(args: Args) -> Result {
+    let p = string(&one(args)?)?;
+    let path = Path::new(&p);
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| format!("cannot determine the working directory: {e}"))?.join(path)
+    };
+    str_value(clean(&slashes(&abs)))
+}
+
+/// The last element of the path, as Go's `filepath.Base`.
+fn basename(args: Args) -> Result {
+    let p = string(&one(args)?)?;
+    if p.is_empty() {
+        return str_value(".");
+    }
+    let trimmed = p.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return str_value("/");
+    }
+    str_value(trimmed.rsplit('/').next().unwrap_or(trimmed))
+}
+
+/// Everything but the last element, as Go's `filepath.Dir`.
+fn dirname(args: Args) -> Result {
+    let p = string(&one(args)?)?;
+    match p.rfind('/') {
+        Some(i) => str_value(clean(&p[..=i])),
+        None => str_value("."),
+    }
+}
+
+fn resolve(cx: &FunctionContext, path: &str) -> Result<PathBuf> {
+    let expanded = expand_home(path)?;
+    Ok(cx.base_dir.join(expanded))
+}
+
+fn read(cx: &FunctionContext, path: &str) -> Result<Vec<u8>> {
+    let full = resolve(cx, path)?;
+    std::fs::read(&full).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "no file exists at {path:?}; this function works only with files that are distributed as part of the configuration source code"
+        ),
+        _ => format!("failed to read {path:?}: {e}"),
+    })
+}
+
+fn file(args: Args, cx: &FunctionContext) -> Result {
+    let path = string(&one(args)?)?;
+    String::from_utf8(read(cx, &path)?).map(Value::String).map_err(|_| {
+        format!("contents of {path:?} are not valid UTF-8; use the filebase64 function to obtain the Base64 encoded contents")
+    })
+}
+
+fn filebase64(args: Args, cx: &FunctionContext) -> Result {
+    let path = string(&one(args)?)?;
+    str_value(STANDARD.encode(read(cx, &path)?))
+}
+
+/// False when nothing is there; an error when something other than a
+/// regular file is.
+fn fileexists(args: Args, cx: &FunctionContext) -> Result {
+    let path = string(&one(args)?)?;
+    match std::fs::metadata(resolve(cx, &path)?) {
+        Ok(m) if m.is_file() => Ok(Value::Bool(true)),
+        Ok(_) => Err(format!("{path:?} exists but is not a regular file")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Value::Bool(false)),
+        Err(e) => Err(format!("failed to stat {path:?}: {e}")),
+    }
+}
+
+/// Files (not directories) under `path` matching `pattern`, relative to
+/// `path`, sorted. Deviation: `{a,b}` alternatives are not supported.
+fn fileset(args: Args, cx: &FunctionContext) -> Result {
+    let [base, pattern] = arity(args)?;
+    let (base, pattern) = (string(&base)?, string(&pattern)?);
+    let root = resolve(cx, &base)?;
+    let full = format!("{}/{}", glob::Pattern::escape(&slashes(&root)), pattern);
+    let entries = glob::glob(&full).map_err(|e| format!("failed to glob pattern {pattern:?}: {e}"))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let p = entry.map_err(|e| format!("failed to glob pattern {pattern:?}: {e}"))?;
+        if p.is_file() {
+            let rel = p.strip_prefix(&root).unwrap_or(&p);
+            out.push(slashes(rel));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(Value::List(out.into_iter().map(Value::String).collect()))
+}
+
+fn expand_home(path: &str) -> Result<String> {
+    let rest = match path.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+        _ => return Ok(path.to_owned()),
+    };
+    let home = std::env::var("HOME").map_err(|_| "cannot expand ~: HOME is not set".to_owned())?;
+    Ok(format!("{home}{rest}"))
+}
+
+fn pathexpand(args: Args) -> Result {
+    str_value(expand_home(&string(&one(args)?)?)?)
+}
+
+/// Templates see only their variables (bound names) and functions.
+struct TemplateScope<'a> {
+    cx: &'a FunctionContext,
+}
+
+impl Resolver for TemplateScope<'_> {
+    fn variable(&self, _: &str) -> Option<Value> {
+        None
+    }
+    fn local(&self, name: &str) -> Result {
+        Err(format!("local.{name} is not available in a template"))
+    }
+    fn resource(&self, addr: &ResourceAddr, _: Option<&InstanceKey>) -> Result {
+        Err(format!("{addr} is not available in a template; pass it as a template variable"))
+    }
+    fn path(&self, _: &str) -> Option<Value> {
+        None
+    }
+    fn functions(&self) -> FunctionContext {
+        self.cx.clone()
+    }
+}
+
+fn valid_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Renders a template file with the given variables, which the template
+/// reads as bare names. Deviation: recursive `templatefile` calls are not
+/// rejected up front (Terraform forbids them).
+fn templatefile(args: Args, cx: &FunctionContext) -> Result {
+    let [path, vars] = arity(args)?;
+    let path = string(&path)?;
+    let vars = map(&vars).map_err(|_| "the vars argument must be a map or an object".to_owned())?;
+    let source = String::from_utf8(read(cx, &path)?).map_err(|_| format!("contents of {path:?} are not valid UTF-8"))?;
+    let template = hcl::edit::parser::parse_template(&source).map_err(|e| format!("failed to parse {path:?}: {e}"))?;
+    let expr = hcl::edit::expr::Expression::from(hcl::edit::template::StringTemplate::from(template));
+    let resolver = TemplateScope { cx };
+    let mut scope = Scope::new(&resolver);
+    for (name, value) in vars {
+        if !valid_identifier(name) {
+            return Err(format!(
+                "invalid template variable name {name:?}: must start with a letter, followed by zero or more letters, digits, and underscores"
+            ));
+        }
+        scope = scope.with_bound(name, value.clone());
+    }
+    eval(&expr, &scope).map_err(|e| format!("{path}: {}", e.message))
+}
