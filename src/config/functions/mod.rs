@@ -115,20 +115,21 @@ fn split_args(mut args: Args, required: usize) -> Result<(Args, Args)> {
     Ok((args, rest))
 }
 
-fn not_null(v: &Value, what: &str) -> Result<()> {
+/// Terraform rejects null for every parameter that does not ask for it.
+fn not_null(v: &Value) -> Result<()> {
     if v.is_null() {
-        return Err(format!("argument {what} must not be null"));
+        return Err("argument must not be null".into());
     }
     Ok(())
 }
 
 fn string(v: &Value) -> Result<String> {
-    not_null(v, "")?;
+    not_null(v)?;
     v.to_template_string().ok_or_else(|| format!("expected a string, found {}", v.kind()))
 }
 
 fn number(v: &Value) -> Result<Number> {
-    not_null(v, "")?;
+    not_null(v)?;
     convert(v, &Type::Number)?.as_number().cloned().ok_or_else(|| format!("expected a number, found {}", v.kind()))
 }
 
@@ -142,12 +143,12 @@ fn integer(v: &Value) -> Result<i64> {
 }
 
 fn boolean(v: &Value) -> Result<bool> {
-    not_null(v, "")?;
+    not_null(v)?;
     convert(v, &Type::Bool)?.as_bool().ok_or_else(|| format!("expected a bool, found {}", v.kind()))
 }
 
 fn list(v: &Value) -> Result<&[Value]> {
-    not_null(v, "")?;
+    not_null(v)?;
     v.as_list().ok_or_else(|| format!("expected a list, set or tuple, found {}", v.kind()))
 }
 
@@ -160,7 +161,7 @@ fn into_list(v: Value) -> Result<Vec<Value>> {
 }
 
 fn map(v: &Value) -> Result<&BTreeMap<String, Value>> {
-    not_null(v, "")?;
+    not_null(v)?;
     v.as_map().ok_or_else(|| format!("expected a map or object, found {}", v.kind()))
 }
 

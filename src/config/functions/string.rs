@@ -188,11 +188,21 @@ fn title(args: Args) -> Result {
         s.chars()
             .flat_map(|c| {
                 let out: Vec<char> = if prev_sep { c.to_uppercase().collect() } else { vec![c] };
-                prev_sep = !(c.is_alphanumeric() || c == '_' || c == '\'');
+                prev_sep = is_separator(c);
                 out
             })
             .collect()
     })
+}
+
+/// Go's word separators for `strings.Title`: ASCII other than letters,
+/// digits and `_`; beyond ASCII, spaces only.
+fn is_separator(c: char) -> bool {
+    if c.is_ascii() {
+        !(c.is_ascii_alphanumeric() || c == '_')
+    } else {
+        c.is_whitespace()
+    }
 }
 
 /// Removes every character of `cutset` from both ends.
