@@ -279,6 +279,8 @@ pub struct Planned {
     pub providers: HashMap<String, Arc<dyn Provider>>,
     pub state: strata_state::Snapshot,
     pub reconciled: Vec<String>,
+    /// Warnings of planning (failed `check` assertions...).
+    pub warnings: Diagnostics,
 }
 
 /// Reconciles, refreshes and plans. The caller holds the lock.
@@ -299,6 +301,7 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
     // Read data sources whose configuration is known, then plan again so
     // their values flow into dependents; repeat while new reads appear.
     let mut data: BTreeMap<String, Value> = BTreeMap::new();
+    let mut warnings = Diagnostics::default();
     let mut plan = loop {
         let input = PlanInput {
             config: &loaded.config,
@@ -322,6 +325,7 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
             .filter(|c| c.action == Action::Read && !c.planned.as_ref().is_some_and(Value::contains_unknown))
             .collect();
         if reads.is_empty() || req.options.mode == PlanMode::Destroy {
+            warnings = diags;
             break plan;
         }
         for c in reads {
@@ -332,7 +336,7 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
         }
     };
     refine_with_providers(&mut plan, &loaded.schemas, &providers).await?;
-    Ok(Planned { plan, loaded, providers, state, reconciled })
+    Ok(Planned { plan, loaded, providers, state, reconciled, warnings })
 }
 
 /// Provider-specific validation of every planned instance, reported at the
@@ -486,7 +490,7 @@ pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
     let state = ws.store.snapshot()?;
     let extra: Vec<String> = state.instances.values().map(|r| r.provider.clone()).collect();
     let providers = configure_providers(ws, &loaded, extra).await?;
-    Ok(Planned { plan: saved, loaded, providers, state, reconciled: Vec::new() })
+    Ok(Planned { plan: saved, loaded, providers, state, reconciled: Vec::new(), warnings: Diagnostics::default() })
 }
 
 /// `strata import ADDR ID`: adopts an existing object into state.

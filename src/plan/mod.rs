@@ -368,6 +368,7 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
         planner.changes.retain(|c| c.prior.is_some() || c.data);
     }
     let outputs = planner.plan_outputs();
+    planner.run_checks();
     let Planner { mut changes, diags, .. } = planner;
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     let plan = Plan {
@@ -506,6 +507,9 @@ impl Planner<'_> {
                 }
             }
             let triggered = self.replace_triggered(r, &scope);
+            for v in &r.lifecycle.preconditions {
+                condition_diagnostic(&address, "precondition", v, &scope, &mut diags);
+            }
             drop(scope);
             drop(world);
             let failed = diags.has_errors();
@@ -518,6 +522,23 @@ impl Planner<'_> {
             } else {
                 self.plan_managed(r, schema, &address, config_value, triggered, dependencies, each_value)
             };
+            if !r.lifecycle.postconditions.is_empty() {
+                if let Some(planned) = change.planned.clone() {
+                    let world = self.world();
+                    let mut scope = Scope::new(&world);
+                    scope.self_value = Some(planned);
+                    if let InstanceKey::Index(i) = key {
+                        scope.count_index = Some(i);
+                    }
+                    let mut diags = Diagnostics::default();
+                    for v in &r.lifecycle.postconditions {
+                        condition_diagnostic(&address, "postcondition", v, &scope, &mut diags);
+                    }
+                    drop(scope);
+                    drop(world);
+                    self.diags.extend(diags);
+                }
+            }
             self.instances.insert(addr, change.planned.clone().unwrap_or(Value::Unknown));
             self.push(change);
         }
@@ -725,6 +746,29 @@ impl Planner<'_> {
         self.changes.retain(|c| c.prior.is_some() || c.action != Action::NoOp);
     }
 
+    /// `check` blocks: a failed assertion is a warning, never an error.
+    fn run_checks(&mut self) {
+        let world = self.world();
+        let scope = Scope::new(&world);
+        let mut diags = Diagnostics::default();
+        for c in &self.input.config.checks {
+            for v in &c.asserts {
+                match crate::config::eval::condition(v, &scope) {
+                    crate::config::eval::Condition::Failed(message) => diags.push(
+                        Diagnostic::error(format!("check {:?} failed: {message}", c.name), v.condition.span(), "this assertion is false").warning(),
+                    ),
+                    crate::config::eval::Condition::Error(e) => diags.push(
+                        Diagnostic::error(format!("check {:?} could not be evaluated: {}", c.name, e.message), Span::new(v.condition.file, e.range), "here").warning(),
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        drop(scope);
+        drop(world);
+        self.diags.extend(diags);
+    }
+
     fn plan_outputs(&mut self) -> BTreeMap<String, OutputChange> {
         let mut out = BTreeMap::new();
         if self.input.options.mode == PlanMode::Destroy {
@@ -801,6 +845,19 @@ pub fn mark_sensitive(value: Value, schema: &Block) -> Value {
                 .collect(),
         ),
         v => v,
+    }
+}
+
+/// Reports a failed or broken pre/postcondition; unknown ones wait for apply.
+fn condition_diagnostic(address: &str, kind: &str, v: &crate::config::Validation, scope: &Scope, diags: &mut Diagnostics) {
+    match crate::config::eval::condition(v, scope) {
+        crate::config::eval::Condition::Failed(message) => {
+            diags.push(Diagnostic::error(format!("{kind} of {address} failed: {message}"), v.condition.span(), "this condition is false"))
+        }
+        crate::config::eval::Condition::Error(e) => {
+            diags.push(Diagnostic::error(format!("{kind} of {address}: {}", e.message), Span::new(v.condition.file, e.range), "here"))
+        }
+        _ => {}
     }
 }
 
