@@ -64,3 +64,104 @@ fn a_failed_postcondition_fails_the_apply_and_rolls_it_back() {
     assert!(before.contains_key(id));
     assert_no_orphans(dir.path());
 }
+
+const OBJECTS: &str = r#"
+provider "testing" {
+  dir = "${path.root}/world"
+}
+resource "testing_object" "a" {
+  count = 2
+  name  = "a-${count.index}"
+}
+"#;
+
+#[test]
+fn moved_blocks_rename_in_state_without_touching_objects() {
+    let dir = scratch();
+    write(dir.path(), "main.strata.hcl", OBJECTS);
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let before = world(dir.path());
+    let renamed = r#"
+provider "testing" {
+  dir = "${path.root}/world"
+}
+resource "testing_object" "b" {
+  for_each = toset(["first", "second"])
+  name     = each.key == "first" ? "a-0" : "a-1"
+}
+moved {
+  from = testing_object.a[0]
+  to   = testing_object.b["first"]
+}
+moved {
+  from = testing_object.a[1]
+  to   = testing_object.b["second"]
+}
+"#;
+    write(dir.path(), "main.strata.hcl", renamed);
+    let out = expect(dir.path(), &["plan"], 0);
+    assert!(stdout(&out).contains("(moved from testing_object.a[0])"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 to add, 0 to change, 0 to destroy. 2 to move."), "{}", stdout(&out));
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_eq!(world(dir.path()), before, "no object was touched");
+    let keys: Vec<String> = state(dir.path()).into_keys().collect();
+    assert_eq!(keys, ["testing_object.b[\"first\"]", "testing_object.b[\"second\"]"]);
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+}
+
+#[test]
+fn removed_blocks_forget_and_import_blocks_adopt() {
+    let dir = scratch();
+    write(dir.path(), "main.strata.hcl", OBJECTS);
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let ids: Vec<String> = state(dir.path()).into_values().map(|(id, _)| id).collect();
+    let forget = r#"
+provider "testing" {
+  dir = "${path.root}/world"
+}
+removed {
+  from = testing_object.a
+  lifecycle {
+    destroy = false
+  }
+}
+"#;
+    write(dir.path(), "main.strata.hcl", forget);
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("will be removed from state; the object itself stays"), "{}", stdout(&out));
+    assert!(state(dir.path()).is_empty());
+    assert_eq!(world(dir.path()).len(), 2, "forgotten, not destroyed");
+
+    let adopt = format!(
+        r#"
+provider "testing" {{
+  dir = "${{path.root}}/world"
+}}
+resource "testing_object" "kept" {{
+  name = "a-0"
+}}
+import {{
+  to = testing_object.kept
+  id = "{}"
+}}
+"#,
+        ids[0]
+    );
+    write(dir.path(), "main.strata.hcl", &adopt);
+    let out = expect(dir.path(), &["plan"], 0);
+    assert!(stdout(&out).contains("imported from"), "{}", stdout(&out));
+    assert_eq!(world(dir.path()).len(), 2, "plan changes nothing");
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_eq!(state(dir.path()).len(), 1);
+    assert_eq!(world(dir.path()).len(), 2, "adopted, not created");
+    assert_no_orphans_among(dir.path(), 1);
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+}
+
+/// Like `assert_no_orphans`, but `unmanaged` objects are expected outside state.
+fn assert_no_orphans_among(dir: &std::path::Path, unmanaged: usize) {
+    let world = world(dir);
+    let state = state(dir);
+    let known = world.keys().filter(|id| state.values().any(|(sid, _)| sid == *id)).count();
+    assert_eq!(world.len() - known, unmanaged, "world: {world:#?}\nstate: {state:#?}");
+}

@@ -164,7 +164,8 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
     }
 
     // Cleanup: plain deletes, plus deposed objects of create_before_destroy.
-    let mut cleanup: Vec<ResourceChange> = plan.changes.iter().filter(|c| c.action == Action::Delete).cloned().collect();
+    let mut cleanup: Vec<ResourceChange> =
+        plan.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Forget)).cloned().collect();
     for c in &plan.changes {
         if c.action == Action::Replace && c.create_before_destroy {
             if let (Some(prior_id), Some(prior)) = (c.prior_id, &c.prior) {
@@ -468,7 +469,7 @@ async fn main_node(shared: &Shared, change: &ResourceChange) -> Result<(), Strin
             shared.undo.lock().expect("undo lock").push(undo);
             check_conditions(shared, change, Some(new_state))
         }
-        Action::NoOp | Action::Delete => Ok(()),
+        Action::NoOp | Action::Delete | Action::Forget => Ok(()),
     }
 }
 
@@ -544,6 +545,9 @@ async fn destroy(shared: &Shared, provider: &Arc<dyn Provider>, change: &Resourc
 }
 
 async fn destroy_node(shared: &Shared, change: &ResourceChange) -> Result<(), String> {
+    if change.action == Action::Forget {
+        return shared.cx.journal.commit(vec![Write::RemoveInstance { address: change.address.clone() }]).await;
+    }
     let provider = provider(shared, change)?.clone();
     let prior = InstanceRecord {
         address: change.address.clone(),
@@ -607,6 +611,8 @@ fn change_for(shared: &Shared, rec: &InstanceRecord) -> ResourceChange {
         dependencies: rec.dependencies.clone(),
         create_before_destroy: rec.create_before_destroy,
         each_value: None,
+        moved_from: None,
+        importing: None,
     })
 }
 

@@ -257,6 +257,12 @@ impl Provider for TestingProvider {
         self.load(id)
     }
 
+    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Value>> {
+        check_type(type_name)?;
+        let existing = Uuid::parse_str(import_id).map_err(|e| ProviderError::new(format!("import ID {import_id:?}: {e}")))?;
+        self.load(existing)
+    }
+
     async fn import(&self, type_name: &str, id: Uuid, import_id: &str) -> Result<Imported> {
         check_type(type_name)?;
         let existing = Uuid::parse_str(import_id).map_err(|e| ProviderError::new(format!("import ID {import_id:?}: {e}")))?;
