@@ -183,8 +183,9 @@ fn attribute_lines(shell: &Shell, before: &Value, after: &Value, forcing: &BTree
     lines
 }
 
+/// Null, or no nested blocks: nothing worth a line.
 fn is_unset(v: Option<&Value>) -> bool {
-    v.is_none_or(|v| matches!(v, Value::Null))
+    v.is_none_or(|v| matches!(v, Value::Null) || matches!(v, Value::List(items) if items.is_empty()))
 }
 
 fn plain_multiline(v: &Value) -> Option<&str> {
