@@ -83,6 +83,11 @@ fn sensitive() {
 }
 
 #[test]
+fn dynamic() {
+    check("dynamic");
+}
+
+#[test]
 fn secrets_never_appear_in_any_output() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plans/sensitive/main.strata.hcl");
     let dir = scratch();

@@ -164,7 +164,8 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
     }
 
     // Cleanup: plain deletes, plus deposed objects of create_before_destroy.
-    let mut cleanup: Vec<ResourceChange> = plan.changes.iter().filter(|c| c.action == Action::Delete).cloned().collect();
+    let mut cleanup: Vec<ResourceChange> =
+        plan.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Forget)).cloned().collect();
     for c in &plan.changes {
         if c.action == Action::Replace && c.create_before_destroy {
             if let (Some(prior_id), Some(prior)) = (c.prior_id, &c.prior) {
@@ -292,6 +293,38 @@ fn schema<'a>(shared: &'a Shared, change: &ResourceChange) -> Result<&'a Block, 
     shared.cx.schemas.resource(provider_name, mode, &change.type_name).ok_or_else(|| format!("no schema for {}", change.type_name))
 }
 
+/// Checks the instance's preconditions (`self_value` = `None`) or
+/// postconditions (`self_value` = its new state) with real values.
+fn check_conditions(shared: &Shared, change: &ResourceChange, self_value: Option<Value>) -> Result<(), String> {
+    let addr = parse_instance(&change.address)?;
+    let Some(resource) = shared.cx.config.resource(&addr.resource) else { return Ok(()) };
+    let (kind, conditions) = match self_value {
+        None => ("precondition", &resource.lifecycle.preconditions),
+        Some(_) => ("postcondition", &resource.lifecycle.postconditions),
+    };
+    if conditions.is_empty() {
+        return Ok(());
+    }
+    let world = shared.world.lock().expect("world lock");
+    let names = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions).applying();
+    let mut scope = Scope::new(&names);
+    scope.self_value = self_value;
+    match &addr.key {
+        InstanceKey::Index(i) => scope.count_index = Some(*i),
+        InstanceKey::Key(k) => scope.each = Some((Value::from(k.as_str()), change.each_value.clone().unwrap_or_default())),
+        InstanceKey::None => {}
+    }
+    for v in conditions {
+        match crate::config::eval::condition(v, &scope) {
+            crate::config::eval::Condition::Failed(message) => return Err(format!("{kind} failed: {message}")),
+            crate::config::eval::Condition::Error(e) => return Err(format!("{kind} could not be evaluated: {}", e.message)),
+            crate::config::eval::Condition::Unknown => return Err(format!("{kind} is still unknown after apply")),
+            crate::config::eval::Condition::Passed => {}
+        }
+    }
+    Ok(())
+}
+
 /// Re-evaluates the instance's configuration now that its dependencies have
 /// their real values, and merges it over the prior state.
 fn final_values(shared: &Shared, change: &ResourceChange, prior: Option<&Value>) -> Result<Value, String> {
@@ -377,14 +410,16 @@ async fn main_node(shared: &Shared, change: &ResourceChange) -> Result<(), Strin
         }
         Action::Create => {
             let planned = final_values(shared, change, None)?;
+            check_conditions(shared, change, None)?;
             let created = create(shared, &provider, &schema, change, change.id, planned).await?;
             shared.world.lock().expect("world lock").insert(addr, created.attributes.clone());
-            shared.undo.lock().expect("undo lock").push(Undo::Created(created));
-            Ok(())
+            shared.undo.lock().expect("undo lock").push(Undo::Created(created.clone()));
+            check_conditions(shared, change, Some(created.attributes))
         }
         Action::Update => {
             let prior = shared.cx.store_record(change)?;
             let planned = final_values(shared, change, Some(&prior.attributes))?;
+            check_conditions(shared, change, None)?;
             if planned.clone().deep_unmark() == prior.attributes.clone().deep_unmark() {
                 return Ok(()); // The plan's unknowns resolved to the prior values.
             }
@@ -398,8 +433,8 @@ async fn main_node(shared: &Shared, change: &ResourceChange) -> Result<(), Strin
                     let current = record(change, change.id, mark_result(value, &planned, &schema));
                     shared.cx.journal.commit(vec![Write::PutInstance(current.clone()), Write::Resolve { seq }]).await?;
                     shared.world.lock().expect("world lock").insert(addr, current.attributes.clone());
-                    shared.undo.lock().expect("undo lock").push(Undo::Updated { prior, current });
-                    Ok(())
+                    shared.undo.lock().expect("undo lock").push(Undo::Updated { prior, current: current.clone() });
+                    check_conditions(shared, change, Some(current.attributes))
                 }
                 Err((seq, e)) => {
                     // Record what the object looks like now, whatever happened.
@@ -422,17 +457,19 @@ async fn main_node(shared: &Shared, change: &ResourceChange) -> Result<(), Strin
                 shared.undo.lock().expect("undo lock").push(Undo::Destroyed(prior.clone()));
             }
             let planned = final_values(shared, change, None)?;
+            check_conditions(shared, change, None)?;
             let deposed = change.create_before_destroy.then(|| InstanceRecord { address: deposed_key(&change.address, old_id), ..prior.clone() });
             let created = create_with(shared, &provider, &schema, change, change.id, planned, deposed.clone()).await?;
             shared.world.lock().expect("world lock").insert(addr, created.attributes.clone());
+            let new_state = created.attributes.clone();
             let undo = match deposed {
                 Some(_) => Undo::Replaced { old: prior, new: created },
                 None => Undo::Created(created),
             };
             shared.undo.lock().expect("undo lock").push(undo);
-            Ok(())
+            check_conditions(shared, change, Some(new_state))
         }
-        Action::NoOp | Action::Delete => Ok(()),
+        Action::NoOp | Action::Delete | Action::Forget => Ok(()),
     }
 }
 
@@ -508,6 +545,9 @@ async fn destroy(shared: &Shared, provider: &Arc<dyn Provider>, change: &Resourc
 }
 
 async fn destroy_node(shared: &Shared, change: &ResourceChange) -> Result<(), String> {
+    if change.action == Action::Forget {
+        return shared.cx.journal.commit(vec![Write::RemoveInstance { address: change.address.clone() }]).await;
+    }
     let provider = provider(shared, change)?.clone();
     let prior = InstanceRecord {
         address: change.address.clone(),
@@ -571,6 +611,8 @@ fn change_for(shared: &Shared, rec: &InstanceRecord) -> ResourceChange {
         dependencies: rec.dependencies.clone(),
         create_before_destroy: rec.create_before_destroy,
         each_value: None,
+        moved_from: None,
+        importing: None,
     })
 }
 

@@ -360,8 +360,10 @@ async fn make_plan(shell: &Shell, ws: &Workspace, flags: &PlanFlags, destroy: bo
     for line in &planned.reconciled {
         shell.warn(&format!("crash recovery: {line}"));
     }
-    if !planned.loaded.warnings.0.is_empty() {
-        shell.diagnostics(&planned.loaded.config.sources, &planned.loaded.warnings);
+    let mut warnings = planned.loaded.warnings.clone();
+    warnings.extend(planned.warnings.clone());
+    if !warnings.0.is_empty() {
+        shell.diagnostics(&planned.loaded.config.sources, &warnings);
     }
     Ok((planned, guard))
 }

@@ -101,6 +101,37 @@ impl<'a> Scope<'a> {
     }
 }
 
+/// What a `condition` + `error_message` pair came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Passed,
+    /// The condition is false; the evaluated error message.
+    Failed(String),
+    /// Not known until apply.
+    Unknown,
+    Error(EvalError),
+}
+
+/// Evaluates a validation, precondition, postcondition or check assertion.
+pub fn condition(v: &super::Validation, scope: &Scope) -> Condition {
+    match eval(&v.condition.expr, scope) {
+        Ok(c) if c.is_unknown() => Condition::Unknown,
+        Ok(c) => match convert(&c, &Type::Bool).ok().and_then(|b| b.as_bool()) {
+            Some(true) => Condition::Passed,
+            Some(false) => {
+                let message = match eval(&v.error_message.expr, scope) {
+                    Ok(m) if m.contains_sensitive() => "(the error message refers to sensitive values)".to_owned(),
+                    Ok(m) => m.as_str().map(str::to_owned).unwrap_or_else(|| m.to_hcl()),
+                    Err(e) => format!("condition failed, and its error message does not evaluate: {}", e.message),
+                };
+                Condition::Failed(message)
+            }
+            None => Condition::Error(EvalError::at(&v.condition.expr, format!("a condition must be a bool, found {}", c.kind()))),
+        },
+        Err(e) => Condition::Error(e),
+    }
+}
+
 /// Evaluates an expression that may only use literals and functions.
 pub fn constant(expr: &Expr) -> EvalResult {
     eval(&expr.expr, &Scope::new(&NoNames))

@@ -74,7 +74,11 @@ impl Lowerer<'_> {
             "resource" => self.resource(config, block, Mode::Managed),
             "data" => self.resource(config, block, Mode::Data),
             "output" => self.output(config, block),
-            kind @ ("module" | "moved" | "import" | "removed" | "check") => self.error(
+            "check" => self.check(config, block),
+            "moved" => self.moved(config, block),
+            "removed" => self.removed(config, block),
+            "import" => self.import(config, block),
+            kind @ "module" => self.error(
                 format!("{kind} blocks are not supported yet"),
                 block.ident.span(),
                 "not supported yet",
@@ -269,11 +273,11 @@ impl Lowerer<'_> {
         for structure in block.body.iter() {
             let Structure::Attribute(attr) = structure else {
                 if let Structure::Block(b) = structure {
-                    self.error(
-                        format!("{} blocks in lifecycle are not supported yet", b.ident.as_str()),
-                        b.ident.span(),
-                        "not supported yet",
-                    );
+                    match b.ident.as_str() {
+                        "precondition" => lc.preconditions.extend(self.condition(b, "condition")),
+                        "postcondition" => lc.postconditions.extend(self.condition(b, "condition")),
+                        other => self.error(format!("unexpected block {other:?} in lifecycle"), b.ident.span(), "here"),
+                    }
                 }
                 continue;
             };
@@ -302,6 +306,91 @@ impl Lowerer<'_> {
             }
         }
         lc
+    }
+
+    /// A block with a condition and an error message.
+    fn condition(&mut self, block: &Block, condition_key: &str) -> Option<Validation> {
+        let condition = block.body.get_attribute(condition_key);
+        let message = block.body.get_attribute("error_message");
+        match (condition, message) {
+            (Some(c), Some(m)) => Some(Validation { condition: self.expr(&c.value), error_message: self.expr(&m.value) }),
+            _ => {
+                self.error(
+                    format!("a {} block needs {condition_key} and error_message", block.ident.as_str()),
+                    block.ident.span(),
+                    "incomplete",
+                );
+                None
+            }
+        }
+    }
+
+    fn check(&mut self, config: &mut Config, block: &Block) {
+        let Some(labels) = self.labels(block, 1, "the check name") else { return };
+        let mut asserts = Vec::new();
+        for structure in block.body.iter() {
+            match structure {
+                Structure::Block(b) if b.ident.as_str() == "assert" => asserts.extend(self.condition(b, "condition")),
+                Structure::Block(b) => self.error(
+                    format!("{:?} blocks in check are not supported (only assert)", b.ident.as_str()),
+                    b.ident.span(),
+                    "here",
+                ),
+                Structure::Attribute(a) => self.error("unexpected attribute in check", a.key.span(), "here"),
+            }
+        }
+        config.checks.push(Check { name: labels[0].to_owned(), asserts, span: self.span(block.span()) });
+    }
+
+    /// An address written as a traversal (`strata_data.a[0]`), not a string.
+    fn address(&mut self, block: &Block, key: &str) -> Option<crate::addr::Target> {
+        let Some(attr) = block.body.get_attribute(key) else {
+            self.error(format!("a {} block needs {key}", block.ident.as_str()), block.ident.span(), "incomplete");
+            return None;
+        };
+        let text = attr.value.to_string();
+        match text.trim().parse::<crate::addr::Target>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.error(e, attr.value.span(), "not a resource address");
+                None
+            }
+        }
+    }
+
+    fn moved(&mut self, config: &mut Config, block: &Block) {
+        let (Some(from), Some(to)) = (self.address(block, "from"), self.address(block, "to")) else { return };
+        let same_kind = matches!((&from, &to), (crate::addr::Target::Resource(_), crate::addr::Target::Resource(_)) | (crate::addr::Target::Instance(_), crate::addr::Target::Instance(_)));
+        if !same_kind {
+            self.error("moved needs from and to of the same kind: two resources, or two instances", block.ident.span(), "mismatched");
+            return;
+        }
+        config.moved.push(crate::config::Moved { from, to, span: self.span(block.span()) });
+    }
+
+    fn removed(&mut self, config: &mut Config, block: &Block) {
+        let Some(from) = self.address(block, "from") else { return };
+        let mut destroy = true;
+        for b in block.body.get_blocks("lifecycle") {
+            if let Some(attr) = b.body.get_attribute("destroy") {
+                destroy = self.literal_bool(&attr.value);
+            }
+        }
+        config.removed.push(crate::config::Removed { from, destroy, span: self.span(block.span()) });
+    }
+
+    fn import(&mut self, config: &mut Config, block: &Block) {
+        let Some(to) = self.address(block, "to") else { return };
+        let to = match to {
+            crate::addr::Target::Instance(i) => i,
+            crate::addr::Target::Resource(r) => r.instance(crate::addr::InstanceKey::None),
+        };
+        let Some(id) = block.body.get_attribute("id") else {
+            self.error("an import block needs id", block.ident.span(), "incomplete");
+            return;
+        };
+        let id = self.expr(&id.value);
+        config.imports.push(crate::config::Import { to, id, span: self.span(block.span()) });
     }
 
     fn output(&mut self, config: &mut Config, block: &Block) {

@@ -113,10 +113,44 @@ pub fn provider_config_addr(name: &str, alias: Option<&str>) -> String {
     }
 }
 
+/// A `condition` with its `error_message`: variable validations,
+/// preconditions, postconditions and check assertions.
 #[derive(Debug, Clone)]
 pub struct Validation {
     pub condition: Expr,
     pub error_message: Expr,
+}
+
+/// A `check` block: assertions reported as warnings.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub asserts: Vec<Validation>,
+    pub span: Span,
+}
+
+/// `moved { from = ..., to = ... }`: a rename in state.
+#[derive(Debug, Clone)]
+pub struct Moved {
+    pub from: crate::addr::Target,
+    pub to: crate::addr::Target,
+    pub span: Span,
+}
+
+/// `removed { from = ..., lifecycle { destroy = false } }`.
+#[derive(Debug, Clone)]
+pub struct Removed {
+    pub from: crate::addr::Target,
+    pub destroy: bool,
+    pub span: Span,
+}
+
+/// `import { to = ..., id = ... }`: adopt an existing object at plan time.
+#[derive(Debug, Clone)]
+pub struct Import {
+    pub to: crate::addr::InstanceAddr,
+    pub id: Expr,
+    pub span: Span,
 }
 
 /// A `variable` block.
@@ -148,6 +182,8 @@ pub struct Lifecycle {
     pub ignore_all_changes: bool,
     /// References whose change replaces the instance.
     pub replace_triggered_by: Vec<Expr>,
+    pub preconditions: Vec<Validation>,
+    pub postconditions: Vec<Validation>,
 }
 
 /// A `resource` or `data` block.
@@ -209,6 +245,10 @@ pub struct Config {
     pub locals: BTreeMap<String, Local>,
     pub resources: BTreeMap<ResourceAddr, Resource>,
     pub outputs: BTreeMap<String, Output>,
+    pub checks: Vec<Check>,
+    pub moved: Vec<Moved>,
+    pub removed: Vec<Removed>,
+    pub imports: Vec<Import>,
 }
 
 impl Config {

@@ -20,6 +20,7 @@ pub enum Node {
     Local(String),
     Resource(ResourceAddr),
     Output(String),
+    Check(String),
 }
 
 impl fmt::Display for Node {
@@ -29,6 +30,7 @@ impl fmt::Display for Node {
             Node::Local(l) => write!(f, "local.{l}"),
             Node::Resource(r) => r.fmt(f),
             Node::Output(o) => write!(f, "output.{o}"),
+            Node::Check(c) => write!(f, "check.{c}"),
         }
     }
 }
@@ -75,6 +77,9 @@ pub fn analyze(config: &Config) -> (Analysis, Diagnostics) {
     }
     for o in config.outputs.values() {
         add(&mut graph, Node::Output(o.name.clone()));
+    }
+    for c in &config.checks {
+        add(&mut graph, Node::Check(c.name.clone()));
     }
 
     // Direct references of every block: (from, to, index-expression).
@@ -145,11 +150,22 @@ pub fn analyze(config: &Config) -> (Analysis, Diagnostics) {
         for e in r.depends_on.iter().chain(&r.lifecycle.replace_triggered_by) {
             check(&from, e, &[], Some(r), &mut diags);
         }
+        for v in r.lifecycle.preconditions.iter().chain(&r.lifecycle.postconditions) {
+            check(&from, &v.condition, &[], Some(r), &mut diags);
+            check(&from, &v.error_message, &[], Some(r), &mut diags);
+        }
     }
     for o in config.outputs.values() {
         let from = Node::Output(o.name.clone());
         for e in std::iter::once(&o.value).chain(&o.depends_on) {
             check(&from, e, &[], None, &mut diags);
+        }
+    }
+    for c in &config.checks {
+        let from = Node::Check(c.name.clone());
+        for v in &c.asserts {
+            check(&from, &v.condition, &[], None, &mut diags);
+            check(&from, &v.error_message, &[], None, &mut diags);
         }
     }
     for p in &config.providers {

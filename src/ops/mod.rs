@@ -279,6 +279,8 @@ pub struct Planned {
     pub providers: HashMap<String, Arc<dyn Provider>>,
     pub state: strata_state::Snapshot,
     pub reconciled: Vec<String>,
+    /// Warnings of planning (failed `check` assertions...).
+    pub warnings: Diagnostics,
 }
 
 /// Reconciles, refreshes and plans. The caller holds the lock.
@@ -296,10 +298,14 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
     let state = if reconciled.is_empty() { prior } else { ws.store.snapshot()? };
     let (state, drift, refreshed) = if req.refresh { refresh(&state, &providers).await? } else { (state, Vec::new(), BTreeMap::new()) };
 
+    let mut state = state;
+    let moved = plan::apply_moves(&loaded.config, &mut state);
+    let importing = lookup_imports(&loaded, &providers, &mut state).await?;
+
     // Read data sources whose configuration is known, then plan again so
     // their values flow into dependents; repeat while new reads appear.
     let mut data: BTreeMap<String, Value> = BTreeMap::new();
-    let mut plan = loop {
+    let (mut plan, warnings) = loop {
         let input = PlanInput {
             config: &loaded.config,
             analysis: &loaded.analysis,
@@ -310,6 +316,8 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
             data: &data,
             drift: drift.clone(),
             refreshed: refreshed.clone(),
+            moved: &moved,
+            importing: &importing,
         };
         let (plan, mut diags) = plan::plan(input);
         validate_with_providers(&plan, &loaded, &providers, &mut diags);
@@ -322,7 +330,7 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
             .filter(|c| c.action == Action::Read && !c.planned.as_ref().is_some_and(Value::contains_unknown))
             .collect();
         if reads.is_empty() || req.options.mode == PlanMode::Destroy {
-            break plan;
+            break (plan, diags);
         }
         for c in reads {
             let provider = providers.get(&c.provider).ok_or_else(|| format!("provider {} is not configured", c.provider))?;
@@ -332,7 +340,61 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
         }
     };
     refine_with_providers(&mut plan, &loaded.schemas, &providers).await?;
-    Ok(Planned { plan, loaded, providers, state, reconciled })
+    Ok(Planned { plan, loaded, providers, state, reconciled, warnings })
+}
+
+/// Finds the objects `import` blocks name and puts them in the planning
+/// state under fresh identities. Nothing is changed until apply.
+async fn lookup_imports(
+    loaded: &Loaded,
+    providers: &HashMap<String, Arc<dyn Provider>>,
+    state: &mut strata_state::Snapshot,
+) -> OpResult<BTreeMap<String, String>> {
+    let mut importing = BTreeMap::new();
+    for import in &loaded.config.imports {
+        let address = import.to.to_string();
+        if state.instances.contains_key(&address) {
+            continue; // Already managed: the block has done its work.
+        }
+        let resource = loaded.config.resource(&import.to.resource).ok_or_else(|| {
+            OpError::Config(
+                Box::new(loaded.config.sources.clone()),
+                Diagnostics(vec![config::Diagnostic::error(
+                    format!("import into {address}, which is not in the configuration"),
+                    import.span.clone(),
+                    "add a resource block for it",
+                )]),
+            )
+        })?;
+        let instances = HashMap::new();
+        let expansions = HashMap::new();
+        let names = plan::World::new(&loaded.config, &loaded.variables, &instances, &expansions);
+        let id = config::eval::eval(&import.id.expr, &config::eval::Scope::new(&names))
+            .ok()
+            .and_then(|v| v.to_template_string())
+            .ok_or_else(|| format!("the id of the import into {address} must be a string known at plan time"))?;
+        let provider_addr = resource.provider_config_addr();
+        let provider = providers.get(&provider_addr).ok_or_else(|| format!("provider {provider_addr} is not configured"))?;
+        let found = provider
+            .lookup(&import.to.resource.type_name, &id)
+            .await
+            .map_err(|e| format!("import into {address}: {e}"))?
+            .ok_or_else(|| format!("import into {address}: no object with ID {id:?}"))?;
+        state.instances.insert(
+            address.clone(),
+            InstanceRecord {
+                address: address.clone(),
+                id: uuid::Uuid::new_v4(),
+                type_name: import.to.resource.type_name.clone(),
+                provider: provider_addr,
+                attributes: found,
+                dependencies: Vec::new(),
+                create_before_destroy: resource.lifecycle.create_before_destroy,
+            },
+        );
+        importing.insert(address, id);
+    }
+    Ok(importing)
 }
 
 /// Provider-specific validation of every planned instance, reported at the
@@ -448,7 +510,33 @@ pub async fn apply(ws: &Workspace, planned: &Planned, opts: ApplyOptions, events
             _ => {}
         }
     }
+    // Renames from `moved` blocks, then adoptions from `import` blocks.
+    for change in plan.changes.iter().filter(|c| c.moved_from.is_some()) {
+        let from = change.moved_from.clone().expect("filtered on moved_from");
+        if let Some(record) = planned.state.instances.get(&change.address) {
+            writes.push(Write::RemoveInstance { address: from });
+            writes.push(Write::PutInstance(record.clone()));
+        }
+    }
     ws.store.commit(writes)?;
+    for change in plan.changes.iter().filter(|c| c.importing.is_some()) {
+        let import_id = change.importing.as_deref().expect("filtered on importing");
+        let provider = planned.providers.get(&change.provider).ok_or_else(|| format!("provider {} is not configured", change.provider))?;
+        let imported = provider
+            .import(&change.type_name, change.id, import_id)
+            .await
+            .map_err(|e| format!("importing {}: {e}", change.address))?;
+        let record = InstanceRecord {
+            address: change.address.clone(),
+            id: change.id,
+            type_name: change.type_name.clone(),
+            provider: change.provider.clone(),
+            attributes: imported.state,
+            dependencies: change.dependencies.clone(),
+            create_before_destroy: change.create_before_destroy,
+        };
+        ws.store.commit(vec![Write::PutInstance(record)])?;
+    }
     if plan.mode == PlanMode::RefreshOnly {
         return Ok(ApplyReport::default());
     }
@@ -486,7 +574,7 @@ pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
     let state = ws.store.snapshot()?;
     let extra: Vec<String> = state.instances.values().map(|r| r.provider.clone()).collect();
     let providers = configure_providers(ws, &loaded, extra).await?;
-    Ok(Planned { plan: saved, loaded, providers, state, reconciled: Vec::new() })
+    Ok(Planned { plan: saved, loaded, providers, state, reconciled: Vec::new(), warnings: Diagnostics::default() })
 }
 
 /// `strata import ADDR ID`: adopts an existing object into state.

@@ -46,10 +46,18 @@ pub fn render_plan(shell: &Shell, plan: &Plan) -> String {
         render_change(shell, c, &mut out);
         out.push('\n');
     }
+    let imports = plan.changes.iter().filter(|c| c.importing.is_some()).count();
+    let moves = plan.changes.iter().filter(|c| c.moved_from.is_some()).count();
+    let forgets = plan.count(Action::Forget);
     let adds = plan.count(Action::Create) + plan.count(Action::Replace);
     let changes_n = plan.count(Action::Update);
     let destroys = plan.count(Action::Delete) + plan.count(Action::Replace);
     let mut summary = format!("Plan: {adds} to add, {changes_n} to change, {destroys} to destroy.");
+    for (n, what) in [(imports, "to import"), (moves, "to move"), (forgets, "to forget")] {
+        if n > 0 {
+            summary.push_str(&format!(" {n} {what}."));
+        }
+    }
     let restarts = plan.count_disruption(Disruption::Restart);
     let losses = plan.count_disruption(Disruption::DataLoss);
     if restarts > 0 {
@@ -90,12 +98,19 @@ fn render_change(shell: &Shell, c: &ResourceChange, out: &mut String) {
         }
         Action::Replace => "must be replaced".to_owned(),
         Action::Delete => "will be destroyed".to_owned(),
+        Action::Forget => "will be removed from state; the object itself stays".to_owned(),
         Action::Read => "will be read during apply".to_owned(),
         Action::NoOp => "is unchanged".to_owned(),
     };
     let _ = write!(out, "  # {} {what}", c.address);
     if let Some(reason) = &c.reason {
         let _ = write!(out, " ({reason})");
+    }
+    if let Some(from) = &c.moved_from {
+        let _ = write!(out, "\n  # (moved from {from})");
+    }
+    if let Some(id) = &c.importing {
+        let _ = write!(out, "\n  # (imported from {id:?})");
     }
     if c.disruption == Some(Disruption::DataLoss) {
         out.push_str(&shell.paint(AnsiColor::Red.on_default().bold(), " — DATA LOSS"));
@@ -168,8 +183,9 @@ fn attribute_lines(shell: &Shell, before: &Value, after: &Value, forcing: &BTree
     lines
 }
 
+/// Null, or no nested blocks: nothing worth a line.
 fn is_unset(v: Option<&Value>) -> bool {
-    v.is_none_or(|v| matches!(v, Value::Null))
+    v.is_none_or(|v| matches!(v, Value::Null) || matches!(v, Value::List(items) if items.is_empty()))
 }
 
 fn plain_multiline(v: &Value) -> Option<&str> {

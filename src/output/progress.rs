@@ -23,6 +23,7 @@ fn verb(action: Action) -> (&'static str, &'static str) {
         Action::Delete => ("Destroying", "Destruction complete"),
         Action::Read => ("Reading", "Read complete"),
         Action::NoOp => ("Checking", "Done"),
+        Action::Forget => ("Forgetting", "Removed from state"),
     }
 }
 

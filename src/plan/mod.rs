@@ -59,6 +59,11 @@ pub struct PlanInput<'a> {
     pub data: &'a BTreeMap<String, Value>,
     pub drift: Vec<Drift>,
     pub refreshed: BTreeMap<String, Option<Value>>,
+    /// New address → old address, for instances `moved` blocks renamed in
+    /// `state` (see [`apply_moves`]).
+    pub moved: &'a BTreeMap<String, String>,
+    /// Address → import ID, for instances `import` blocks put in `state`.
+    pub importing: &'a BTreeMap<String, String>,
 }
 
 /// Static checks that need no state: references, cycles, and every resource
@@ -93,6 +98,19 @@ pub fn validate(config: &Config, schemas: &Schemas) -> (Analysis, Diagnostics) {
                     "not configured",
                 ).with_help(format!("add provider \"{name}\" {{ alias = \"{}\" }}", alias.as_deref().unwrap_or_default())));
             }
+        }
+    }
+    for rm in &config.removed {
+        let addr = match &rm.from {
+            Target::Resource(r) => r.clone(),
+            Target::Instance(i) => i.resource.clone(),
+        };
+        if config.resources.contains_key(&addr) {
+            diags.push(Diagnostic::error(
+                format!("removed block for {addr}, which is still in the configuration"),
+                rm.span.clone(),
+                "remove the resource block, or this removed block",
+            ));
         }
     }
     for p in &config.providers {
@@ -336,13 +354,23 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
                 ).with_help("remove prevent_destroy to destroy it, or leave it in the configuration"));
             }
         }
+        let removed = resource_addr.as_ref().and_then(|r| {
+            let instance = crate::addr::parse_instance(address.split('~').next().unwrap_or(address)).ok()?;
+            input.config.removed.iter().find(|rm| rm.from.matches(&instance) && &instance.resource == r)
+        });
+        let (action, reason) = match removed {
+            Some(rm) if !rm.destroy && input.options.mode != PlanMode::Destroy => {
+                (Action::Forget, "a removed block with destroy = false".to_owned())
+            }
+            _ => (Action::Delete, reason),
+        };
         let change = ResourceChange {
             address: address.clone(),
             resource: resource_addr.map(|r| r.to_string()).unwrap_or_default(),
             type_name: record.type_name.clone(),
             provider: record.provider.clone(),
             data: false,
-            action: Action::Delete,
+            action,
             id: record.id,
             prior_id: None,
             prior: Some(record.attributes.clone()),
@@ -354,6 +382,8 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
             dependencies: record.dependencies.iter().filter(|d| state.instances.contains_key(*d)).cloned().collect(),
             create_before_destroy: record.create_before_destroy,
             each_value: None,
+            moved_from: None,
+            importing: None,
         };
         planner.push(change);
     }
@@ -368,6 +398,7 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
         planner.changes.retain(|c| c.prior.is_some() || c.data);
     }
     let outputs = planner.plan_outputs();
+    planner.run_checks();
     let Planner { mut changes, diags, .. } = planner;
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     let plan = Plan {
@@ -506,6 +537,9 @@ impl Planner<'_> {
                 }
             }
             let triggered = self.replace_triggered(r, &scope);
+            for v in &r.lifecycle.preconditions {
+                condition_diagnostic(&address, "precondition", v, &scope, &mut diags);
+            }
             drop(scope);
             drop(world);
             let failed = diags.has_errors();
@@ -518,6 +552,23 @@ impl Planner<'_> {
             } else {
                 self.plan_managed(r, schema, &address, config_value, triggered, dependencies, each_value)
             };
+            if !r.lifecycle.postconditions.is_empty() {
+                if let Some(planned) = change.planned.clone() {
+                    let world = self.world();
+                    let mut scope = Scope::new(&world);
+                    scope.self_value = Some(planned);
+                    if let InstanceKey::Index(i) = key {
+                        scope.count_index = Some(i);
+                    }
+                    let mut diags = Diagnostics::default();
+                    for v in &r.lifecycle.postconditions {
+                        condition_diagnostic(&address, "postcondition", v, &scope, &mut diags);
+                    }
+                    drop(scope);
+                    drop(world);
+                    self.diags.extend(diags);
+                }
+            }
             self.instances.insert(addr, change.planned.clone().unwrap_or(Value::Unknown));
             self.push(change);
         }
@@ -580,6 +631,8 @@ impl Planner<'_> {
             dependencies: dependencies.into_iter().collect(),
             create_before_destroy: false,
             each_value: None,
+            moved_from: None,
+            importing: None,
         }
     }
 
@@ -623,6 +676,8 @@ impl Planner<'_> {
             dependencies: dependencies.into_iter().collect(),
             create_before_destroy: r.lifecycle.create_before_destroy,
             each_value,
+            moved_from: self.input.moved.get(address).cloned(),
+            importing: self.input.importing.get(address).cloned(),
         };
         let Some(prior_value) = prior_value else { return change };
         let changed = changed_attributes(prior_value, &proposed, schema);
@@ -725,6 +780,29 @@ impl Planner<'_> {
         self.changes.retain(|c| c.prior.is_some() || c.action != Action::NoOp);
     }
 
+    /// `check` blocks: a failed assertion is a warning, never an error.
+    fn run_checks(&mut self) {
+        let world = self.world();
+        let scope = Scope::new(&world);
+        let mut diags = Diagnostics::default();
+        for c in &self.input.config.checks {
+            for v in &c.asserts {
+                match crate::config::eval::condition(v, &scope) {
+                    crate::config::eval::Condition::Failed(message) => diags.push(
+                        Diagnostic::error(format!("check {:?} failed: {message}", c.name), v.condition.span(), "this assertion is false").warning(),
+                    ),
+                    crate::config::eval::Condition::Error(e) => diags.push(
+                        Diagnostic::error(format!("check {:?} could not be evaluated: {}", c.name, e.message), Span::new(v.condition.file, e.range), "here").warning(),
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        drop(scope);
+        drop(world);
+        self.diags.extend(diags);
+    }
+
     fn plan_outputs(&mut self) -> BTreeMap<String, OutputChange> {
         let mut out = BTreeMap::new();
         if self.input.options.mode == PlanMode::Destroy {
@@ -801,6 +879,51 @@ pub fn mark_sensitive(value: Value, schema: &Block) -> Value {
                 .collect(),
         ),
         v => v,
+    }
+}
+
+/// Renames state records as the configuration's `moved` blocks say: an
+/// instance moves when its old address is in state and its new one is not.
+/// Returns new address → old address.
+pub fn apply_moves(config: &Config, state: &mut Snapshot) -> BTreeMap<String, String> {
+    let mut moved = BTreeMap::new();
+    for m in &config.moved {
+        let pairs: Vec<(String, String)> = match (&m.from, &m.to) {
+            (Target::Resource(from), Target::Resource(to)) => state
+                .instances
+                .keys()
+                .filter_map(|a| crate::addr::parse_instance(a).ok())
+                .filter(|i| &i.resource == from)
+                .map(|i| (i.to_string(), to.instance(i.key.clone()).to_string()))
+                .collect(),
+            (Target::Instance(from), Target::Instance(to)) => vec![(from.to_string(), to.to_string())],
+            _ => Vec::new(),
+        };
+        for (from, to) in pairs {
+            if state.instances.contains_key(&to) {
+                continue;
+            }
+            if let Some(mut record) = state.instances.remove(&from) {
+                record.address = to.clone();
+                state.instances.insert(to.clone(), record);
+                let origin = moved.remove(&from).unwrap_or(from);
+                moved.insert(to, origin);
+            }
+        }
+    }
+    moved
+}
+
+/// Reports a failed or broken pre/postcondition; unknown ones wait for apply.
+fn condition_diagnostic(address: &str, kind: &str, v: &crate::config::Validation, scope: &Scope, diags: &mut Diagnostics) {
+    match crate::config::eval::condition(v, scope) {
+        crate::config::eval::Condition::Failed(message) => {
+            diags.push(Diagnostic::error(format!("{kind} of {address} failed: {message}"), v.condition.span(), "this condition is false"))
+        }
+        crate::config::eval::Condition::Error(e) => {
+            diags.push(Diagnostic::error(format!("{kind} of {address}: {}", e.message), Span::new(v.condition.file, e.range), "here"))
+        }
+        _ => {}
     }
 }
 

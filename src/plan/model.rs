@@ -19,6 +19,8 @@ pub enum Action {
     Delete,
     /// Read a data source at apply time.
     Read,
+    /// Drop from state without destroying (`removed` with `destroy = false`).
+    Forget,
 }
 
 impl Action {
@@ -30,6 +32,7 @@ impl Action {
             Action::Replace => "-/+",
             Action::Delete => "-",
             Action::Read => "<=",
+            Action::Forget => ".",
         }
     }
 }
@@ -72,11 +75,17 @@ pub struct ResourceChange {
     pub create_before_destroy: bool,
     /// For `for_each` instances, `each.value` (needed to re-evaluate at apply).
     pub each_value: Option<Value>,
+    /// The address this instance had in state before a `moved` block.
+    #[serde(default)]
+    pub moved_from: Option<String>,
+    /// The import ID when an `import` block adopts the object in this apply.
+    #[serde(default)]
+    pub importing: Option<String>,
 }
 
 impl ResourceChange {
     pub fn is_change(&self) -> bool {
-        self.action != Action::NoOp
+        self.action != Action::NoOp || self.moved_from.is_some() || self.importing.is_some()
     }
 }
 

@@ -106,6 +106,12 @@ impl Provider for StrataProvider {
         Ok(None)
     }
 
+    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Value>> {
+        check_type(type_name)?;
+        let planned = Value::object([("input", Value::from(import_id))]);
+        Ok(Some(data_state(Uuid::nil(), &planned)))
+    }
+
     async fn import(&self, type_name: &str, id: Uuid, import_id: &str) -> Result<strata_provider::Imported> {
         check_type(type_name)?;
         let planned = Value::object([("input", Value::from(import_id))]);

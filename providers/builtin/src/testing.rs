@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_provider::{
-    Attribute, Block, Disruption, Imported, Instance, PlanRequest, PlanResponse, Provider, ProviderError,
+    Attribute, Block, Disruption, Imported, Nesting, Instance, PlanRequest, PlanResponse, Provider, ProviderError,
     ProviderFactory, ProviderSchema, Result, Type, Value,
 };
 use uuid::Uuid;
@@ -37,7 +37,15 @@ impl ProviderFactory for TestingFactory {
             .attr("secret", Attribute::optional(Type::String).sensitive())
             .attr("fail", Attribute::optional(Type::Bool).describe("Create and update fail when true."))
             .attr("id", Attribute::computed(Type::String))
-            .attr("generation", Attribute::computed(Type::Number).describe("Counts in-place updates."));
+            .attr("generation", Attribute::computed(Type::Number).describe("Counts in-place updates."))
+            .block(
+                "disk",
+                Nesting::List,
+                Block::new("A disk, to exercise nested and dynamic blocks.")
+                    .attr("label", Attribute::required(Type::String))
+                    .attr("size", Attribute::optional(Type::Number)),
+                Disruption::Live,
+            );
         let lookup = Block::new("Finds an object by name.")
             .attr("name", Attribute::required(Type::String))
             .attr("id", Attribute::computed(Type::String))
@@ -247,6 +255,12 @@ impl Provider for TestingProvider {
     async fn find_by_identity(&self, type_name: &str, id: Uuid, _planned: &Value) -> Result<Option<Value>> {
         check_type(type_name)?;
         self.load(id)
+    }
+
+    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Value>> {
+        check_type(type_name)?;
+        let existing = Uuid::parse_str(import_id).map_err(|e| ProviderError::new(format!("import ID {import_id:?}: {e}")))?;
+        self.load(existing)
     }
 
     async fn import(&self, type_name: &str, id: Uuid, import_id: &str) -> Result<Imported> {

@@ -124,6 +124,12 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::new(format!("{type_name} does not support import (asked for {import_id:?})")))
     }
 
+    /// Finds an existing object by a provider-specific identifier without
+    /// changing it (for `import` blocks at plan time). `None`: no such object.
+    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Value>> {
+        Err(ProviderError::new(format!("{type_name} does not support import (asked for {import_id:?})")))
+    }
+
     /// Reads a data source.
     async fn read_data(&self, type_name: &str, _config: &Value) -> Result<Value> {
         Err(ProviderError::new(format!("unknown data source {type_name}")))

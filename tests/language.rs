@@ -1,0 +1,167 @@
+//! Language features end to end: conditions, checks, refactoring blocks.
+
+mod common;
+
+use common::*;
+
+const BASE: &str = r#"
+variable "size" {
+  type    = number
+  default = 10
+}
+variable "want_generation" {
+  type    = number
+  default = 0
+}
+provider "testing" {
+  dir = "${path.root}/world"
+}
+resource "testing_object" "disk" {
+  name = "disk"
+  size = var.size
+  lifecycle {
+    precondition {
+      condition     = var.size <= 100
+      error_message = "Disks are at most 100 GiB, not ${var.size}."
+    }
+    postcondition {
+      condition     = self.generation == var.want_generation
+      error_message = "Generation is ${self.generation}, expected ${var.want_generation}."
+    }
+  }
+}
+check "small" {
+  assert {
+    condition     = var.size < 50
+    error_message = "This disk is large."
+  }
+}
+"#;
+
+#[test]
+fn preconditions_fail_the_plan_and_checks_only_warn() {
+    let dir = scratch();
+    write(dir.path(), "main.strata.hcl", BASE);
+    let out = expect(dir.path(), &["plan", "-var", "size=200"], 1);
+    assert!(stderr(&out).contains("Disks are at most 100 GiB, not 200."), "{}", stderr(&out));
+    let out = expect(dir.path(), &["plan", "-var", "size=60"], 0);
+    assert!(stderr(&out).contains("check \"small\" failed: This disk is large."), "{}", stderr(&out));
+}
+
+#[test]
+fn a_failed_postcondition_fails_the_apply_and_rolls_it_back() {
+    let dir = scratch();
+    write(dir.path(), "main.strata.hcl", BASE);
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let before = world(dir.path());
+    // An update makes generation 1, which the postcondition rejects.
+    let out = expect(dir.path(), &["apply", "-auto-approve", "-var", "size=20"], 1);
+    assert!(stderr(&out).contains("postcondition failed: Generation is 1, expected 0."), "{}", stderr(&out));
+    let after = world(dir.path());
+    assert_eq!(after.len(), 1);
+    let (id, obj) = after.iter().next().unwrap();
+    assert_eq!(obj["size"], 10, "the update was rolled back");
+    assert!(before.contains_key(id));
+    assert_no_orphans(dir.path());
+}
+
+const OBJECTS: &str = r#"
+provider "testing" {
+  dir = "${path.root}/world"
+}
+resource "testing_object" "a" {
+  count = 2
+  name  = "a-${count.index}"
+}
+"#;
+
+#[test]
+fn moved_blocks_rename_in_state_without_touching_objects() {
+    let dir = scratch();
+    write(dir.path(), "main.strata.hcl", OBJECTS);
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let before = world(dir.path());
+    let renamed = r#"
+provider "testing" {
+  dir = "${path.root}/world"
+}
+resource "testing_object" "b" {
+  for_each = toset(["first", "second"])
+  name     = each.key == "first" ? "a-0" : "a-1"
+}
+moved {
+  from = testing_object.a[0]
+  to   = testing_object.b["first"]
+}
+moved {
+  from = testing_object.a[1]
+  to   = testing_object.b["second"]
+}
+"#;
+    write(dir.path(), "main.strata.hcl", renamed);
+    let out = expect(dir.path(), &["plan"], 0);
+    assert!(stdout(&out).contains("(moved from testing_object.a[0])"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 to add, 0 to change, 0 to destroy. 2 to move."), "{}", stdout(&out));
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_eq!(world(dir.path()), before, "no object was touched");
+    let keys: Vec<String> = state(dir.path()).into_keys().collect();
+    assert_eq!(keys, ["testing_object.b[\"first\"]", "testing_object.b[\"second\"]"]);
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+}
+
+#[test]
+fn removed_blocks_forget_and_import_blocks_adopt() {
+    let dir = scratch();
+    write(dir.path(), "main.strata.hcl", OBJECTS);
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let ids: Vec<String> = state(dir.path()).into_values().map(|(id, _)| id).collect();
+    let forget = r#"
+provider "testing" {
+  dir = "${path.root}/world"
+}
+removed {
+  from = testing_object.a
+  lifecycle {
+    destroy = false
+  }
+}
+"#;
+    write(dir.path(), "main.strata.hcl", forget);
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("will be removed from state; the object itself stays"), "{}", stdout(&out));
+    assert!(state(dir.path()).is_empty());
+    assert_eq!(world(dir.path()).len(), 2, "forgotten, not destroyed");
+
+    let adopt = format!(
+        r#"
+provider "testing" {{
+  dir = "${{path.root}}/world"
+}}
+resource "testing_object" "kept" {{
+  name = "a-0"
+}}
+import {{
+  to = testing_object.kept
+  id = "{}"
+}}
+"#,
+        ids[0]
+    );
+    write(dir.path(), "main.strata.hcl", &adopt);
+    let out = expect(dir.path(), &["plan"], 0);
+    assert!(stdout(&out).contains("imported from"), "{}", stdout(&out));
+    assert_eq!(world(dir.path()).len(), 2, "plan changes nothing");
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_eq!(state(dir.path()).len(), 1);
+    assert_eq!(world(dir.path()).len(), 2, "adopted, not created");
+    assert_no_orphans_among(dir.path(), 1);
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+}
+
+/// Like `assert_no_orphans`, but `unmanaged` objects are expected outside state.
+fn assert_no_orphans_among(dir: &std::path::Path, unmanaged: usize) {
+    let world = world(dir);
+    let state = state(dir);
+    let known = world.keys().filter(|id| state.values().any(|(sid, _)| sid == *id)).count();
+    assert_eq!(world.len() - known, unmanaged, "world: {world:#?}\nstate: {state:#?}");
+}
