@@ -360,9 +360,13 @@ impl Lowerer<'_> {
 
     fn moved(&mut self, config: &mut Config, block: &Block) {
         let (Some(from), Some(to)) = (self.address(block, "from"), self.address(block, "to")) else { return };
-        let same_kind = matches!((&from, &to), (crate::addr::Target::Resource(_), crate::addr::Target::Resource(_)) | (crate::addr::Target::Instance(_), crate::addr::Target::Instance(_)));
+        let same_kind = from.resource.is_some() == to.resource.is_some() && from.key.is_some() == to.key.is_some();
         if !same_kind {
-            self.error("moved needs from and to of the same kind: two resources, or two instances", block.ident.span(), "mismatched");
+            self.error(
+                "moved needs from and to of the same kind: two modules, two resources, or two instances",
+                block.ident.span(),
+                "mismatched",
+            );
             return;
         }
         config.moved.push(crate::config::Moved { from, to, span: self.span(block.span()) });
@@ -381,9 +385,9 @@ impl Lowerer<'_> {
 
     fn import(&mut self, config: &mut Config, block: &Block) {
         let Some(to) = self.address(block, "to") else { return };
-        let to = match to {
-            crate::addr::Target::Instance(i) => i,
-            crate::addr::Target::Resource(r) => r.instance(crate::addr::InstanceKey::None),
+        let Some(to) = to.as_instance() else {
+            self.error("import needs a resource instance address in to", block.ident.span(), "not an instance");
+            return;
         };
         let Some(id) = block.body.get_attribute("id") else {
             self.error("an import block needs id", block.ident.span(), "incomplete");

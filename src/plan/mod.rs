@@ -101,10 +101,7 @@ pub fn validate(config: &Config, schemas: &Schemas) -> (Analysis, Diagnostics) {
         }
     }
     for rm in &config.removed {
-        let addr = match &rm.from {
-            Target::Resource(r) => r.clone(),
-            Target::Instance(i) => i.resource.clone(),
-        };
+        let Some(addr) = rm.from.resource.clone().filter(|_| rm.from.module.is_empty()) else { continue };
         if config.resources.contains_key(&addr) {
             diags.push(Diagnostic::error(
                 format!("removed block for {addr}, which is still in the configuration"),
@@ -888,17 +885,12 @@ pub fn mark_sensitive(value: Value, schema: &Block) -> Value {
 pub fn apply_moves(config: &Config, state: &mut Snapshot) -> BTreeMap<String, String> {
     let mut moved = BTreeMap::new();
     for m in &config.moved {
-        let pairs: Vec<(String, String)> = match (&m.from, &m.to) {
-            (Target::Resource(from), Target::Resource(to)) => state
-                .instances
-                .keys()
-                .filter_map(|a| crate::addr::parse_instance(a).ok())
-                .filter(|i| &i.resource == from)
-                .map(|i| (i.to_string(), to.instance(i.key.clone()).to_string()))
-                .collect(),
-            (Target::Instance(from), Target::Instance(to)) => vec![(from.to_string(), to.to_string())],
-            _ => Vec::new(),
-        };
+        let pairs: Vec<(String, String)> = state
+            .instances
+            .keys()
+            .filter_map(|a| crate::addr::parse_instance(a).ok())
+            .filter_map(|i| retarget(&i, &m.from, &m.to).map(|to| (i.to_string(), to.to_string())))
+            .collect();
         for (from, to) in pairs {
             if state.instances.contains_key(&to) {
                 continue;
@@ -912,6 +904,29 @@ pub fn apply_moves(config: &Config, state: &mut Snapshot) -> BTreeMap<String, St
         }
     }
     moved
+}
+
+/// Where `addr` goes when `from` moves to `to`, if `from` covers it.
+fn retarget(addr: &InstanceAddr, from: &Target, to: &Target) -> Option<InstanceAddr> {
+    if !from.matches(addr) {
+        return None;
+    }
+    let mut module: Vec<(String, InstanceKey)> = to
+        .module
+        .iter()
+        .enumerate()
+        .map(|(i, (name, key))| (name.clone(), key.clone().or_else(|| addr.module.0.get(i).map(|(_, k)| k.clone())).unwrap_or(InstanceKey::None)))
+        .collect();
+    if from.resource.is_none() {
+        // A whole module moves: what is inside it comes along.
+        module.extend(addr.module.0[from.module.len()..].iter().cloned());
+        return Some(InstanceAddr { module: crate::addr::ModuleInstance(module), ..addr.clone() });
+    }
+    let key = match &from.key {
+        Some(_) => to.key.clone().unwrap_or(InstanceKey::None),
+        None => addr.key.clone(),
+    };
+    Some(InstanceAddr { module: crate::addr::ModuleInstance(module), resource: to.resource.clone()?, key })
 }
 
 /// Reports a failed or broken pre/postcondition; unknown ones wait for apply.

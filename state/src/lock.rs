@@ -81,15 +81,32 @@ impl LockFile {
 
     pub(crate) fn acquire(&self, info: &LockInfo) -> Result<Option<LockInfo>> {
         let mut broken = None;
+        // The record is written to a private file first and then linked into
+        // place: `link` fails if the lock exists, and a lock file is never
+        // seen half-written, even after a kill -9.
+        let tmp = self.path.with_extension(format!("{}.{}", std::process::id(), info.id));
+        {
+            let mut file = std::fs::File::create(&tmp).map_err(|e| self.io("write", e))?;
+            let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
+            file.write_all(&body).and_then(|_| file.sync_all()).map_err(|e| self.io("write", e))?;
+        }
+        let result = self.link_in(&tmp, &mut broken);
+        let _ = std::fs::remove_file(&tmp);
+        result.map(|()| broken)
+    }
+
+    fn link_in(&self, tmp: &Path, broken: &mut Option<LockInfo>) -> Result<()> {
         for _ in 0..3 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&self.path) {
-                Ok(mut file) => {
-                    let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
-                    file.write_all(&body).and_then(|_| file.sync_all()).map_err(|e| self.io("write", e))?;
-                    return Ok(broken);
-                }
+            match std::fs::hard_link(tmp, &self.path) {
+                Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let Some(holder) = self.holder()? else { continue };
+                    let Some(holder) = self.holder()? else {
+                        // Gone since, or left empty by a writer killed mid-write.
+                        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() == 0) {
+                            let _ = std::fs::remove_file(&self.path);
+                        }
+                        continue;
+                    };
                     if !holder.holder_is_dead() {
                         return Err(StateError::Locked(Box::new(holder)));
                     }
@@ -98,7 +115,7 @@ impl LockFile {
                     let tomb = self.path.with_extension(format!("stale.{}", std::process::id()));
                     if std::fs::rename(&self.path, &tomb).is_ok() {
                         let _ = std::fs::remove_file(&tomb);
-                        broken = Some(holder);
+                        *broken = Some(holder);
                     }
                 }
                 Err(e) => return Err(self.io("create", e)),
