@@ -39,7 +39,7 @@ impl fmt::Display for ResourceAddr {
 
 /// Which instance of an expanded block: none for a block without `count` or
 /// `for_each`, an index for `count`, a key for `for_each`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum InstanceKey {
     None,
     Index(i64),
@@ -58,7 +58,7 @@ impl fmt::Display for InstanceKey {
 
 /// A module instance: the path of module calls (with their instance keys)
 /// from the root. The root module is the empty path.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ModuleInstance(pub Vec<(String, InstanceKey)>);
 
 impl ModuleInstance {

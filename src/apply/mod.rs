@@ -97,7 +97,8 @@ struct Shared {
     plan_changes: HashMap<String, ResourceChange>,
     /// Current values of every instance, for evaluating dependents.
     world: Mutex<HashMap<InstanceAddr, Value>>,
-    expansions: HashMap<ResourceAddr, Expansion>,
+    expansions: HashMap<(crate::addr::ModuleInstance, ResourceAddr), Expansion>,
+    calls: crate::plan::Calls,
     variables: BTreeMap<String, Value>,
     undo: Mutex<Vec<Undo>>,
 }
@@ -110,7 +111,7 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
             world.insert(addr, record.attributes.clone());
         }
     }
-    let mut expansions: HashMap<ResourceAddr, Vec<InstanceKey>> = HashMap::new();
+    let mut expansions: HashMap<(crate::addr::ModuleInstance, ResourceAddr), Vec<InstanceKey>> = HashMap::new();
     for c in &plan.changes {
         if c.action == Action::Delete {
             continue;
@@ -121,7 +122,7 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
                     world.insert(addr.clone(), v.clone());
                 }
             }
-            expansions.entry(addr.resource).or_default().push(addr.key);
+            expansions.entry((addr.module, addr.resource)).or_default().push(addr.key);
         }
     }
     let expansions = expansions
@@ -142,6 +143,7 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
         plan_changes: plan.changes.iter().map(|c| (c.address.clone(), c.clone())).collect(),
         world: Mutex::new(world),
         expansions,
+        calls: plan.module_calls.iter().map(|(m, name, c)| ((m.clone(), name.clone()), c.clone())).collect(),
         variables: plan.variables.clone(),
         undo: Mutex::new(Vec::new()),
         cx,
@@ -297,7 +299,9 @@ fn schema<'a>(shared: &'a Shared, change: &ResourceChange) -> Result<&'a Block, 
 /// postconditions (`self_value` = its new state) with real values.
 fn check_conditions(shared: &Shared, change: &ResourceChange, self_value: Option<Value>) -> Result<(), String> {
     let addr = parse_instance(&change.address)?;
-    let Some(resource) = shared.cx.config.resource(&addr.resource) else { return Ok(()) };
+    let Some(resource) = shared.cx.config.module(&addr.module.static_path()).and_then(|c| c.resource(&addr.resource)) else {
+        return Ok(());
+    };
     let (kind, conditions) = match self_value {
         None => ("precondition", &resource.lifecycle.preconditions),
         Some(_) => ("postcondition", &resource.lifecycle.postconditions),
@@ -306,7 +310,8 @@ fn check_conditions(shared: &Shared, change: &ResourceChange, self_value: Option
         return Ok(());
     }
     let world = shared.world.lock().expect("world lock");
-    let names = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions).applying();
+    let root = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions, &shared.calls).applying();
+    let names = root.at(&addr.module).ok_or_else(|| format!("module {} is not in the configuration", addr.module))?;
     let mut scope = Scope::new(&names);
     scope.self_value = self_value;
     match &addr.key {
@@ -330,9 +335,15 @@ fn check_conditions(shared: &Shared, change: &ResourceChange, self_value: Option
 fn final_values(shared: &Shared, change: &ResourceChange, prior: Option<&Value>) -> Result<Value, String> {
     let schema = schema(shared, change)?;
     let addr = parse_instance(&change.address)?;
-    let resource = shared.cx.config.resource(&addr.resource).ok_or_else(|| format!("{} is not in the configuration", addr.resource))?;
+    let resource = shared
+        .cx
+        .config
+        .module(&addr.module.static_path())
+        .and_then(|c| c.resource(&addr.resource))
+        .ok_or_else(|| format!("{} is not in the configuration", change.address))?;
     let world = shared.world.lock().expect("world lock");
-    let names = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions).applying();
+    let root = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions, &shared.calls).applying();
+    let names = root.at(&addr.module).ok_or_else(|| format!("module {} is not in the configuration", addr.module))?;
     let mut scope = Scope::new(&names);
     match &addr.key {
         InstanceKey::Index(i) => scope.count_index = Some(*i),
@@ -664,7 +675,7 @@ async fn undo_update(shared: &Shared, prior: &InstanceRecord, current: &Instance
 
 fn evaluate_outputs(shared: &Shared) -> BTreeMap<String, Value> {
     let world = shared.world.lock().expect("world lock");
-    let names = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions).applying();
+    let names = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions, &shared.calls).applying();
     let scope = Scope::new(&names);
     let mut out = BTreeMap::new();
     for o in shared.cx.config.outputs.values() {

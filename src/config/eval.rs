@@ -42,6 +42,11 @@ pub trait Resolver {
     /// object, a list for `count`, a map for `for_each`).
     fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String>;
     fn path(&self, name: &str) -> Option<Value>;
+    /// The outputs of a module call: an object, or a list/map of objects for
+    /// `count`/`for_each`; `key` selects one instance.
+    fn module(&self, name: &str, _key: Option<&InstanceKey>) -> Result<Value, String> {
+        Err(format!("module.{name} is not available here"))
+    }
     /// What functions may know: the module directory and the phase.
     fn functions(&self) -> functions::FunctionContext {
         let base_dir = self.path("module").and_then(|p| p.as_str().map(std::path::PathBuf::from)).unwrap_or_default();
@@ -555,7 +560,26 @@ fn traversal(whole: &Expression, root: &Expression, ops: &[TraversalOperator], s
                 _ => return Err(EvalError::at(whole, "expected terraform.workspace")),
             },
             "self" => (scope.self_value.clone().ok_or_else(|| EvalError::at(whole, "self is not available here"))?, 0),
-            "module" => return Err(EvalError::at(whole, "modules are not supported yet")),
+            "module" => {
+                let Some(name) = attr(0) else { return Err(EvalError::at(whole, "expected module.NAME")) };
+                let key = match ops.get(1) {
+                    Some(TraversalOperator::Index(e)) => Some(eval(e, scope)?),
+                    Some(TraversalOperator::LegacyIndex(i)) => Some(Value::from(*i.value() as i64)),
+                    _ => None,
+                };
+                match key {
+                    Some(k) if k.is_unknown() => return Ok(Value::Unknown),
+                    Some(k) => {
+                        let key = match k.unmarked() {
+                            Value::Number(n) => InstanceKey::Index(n.to_i64().unwrap_or(-1)),
+                            Value::String(s) => InstanceKey::Key(s.clone()),
+                            other => return Err(EvalError::at(whole, format!("a module key must be a number or a string, found {}", other.kind()))),
+                        };
+                        (scope.resolver.module(name, Some(&key)).map_err(|m| EvalError::at(whole, m))?, 2)
+                    }
+                    None => (scope.resolver.module(name, None).map_err(|m| EvalError::at(whole, m))?, 1),
+                }
+            }
             "data" => {
                 let (Some(t), Some(n)) = (attr(0), attr(1)) else {
                     return Err(EvalError::at(whole, "expected data.TYPE.NAME"));

@@ -78,11 +78,7 @@ impl Lowerer<'_> {
             "moved" => self.moved(config, block),
             "removed" => self.removed(config, block),
             "import" => self.import(config, block),
-            kind @ "module" => self.error(
-                format!("{kind} blocks are not supported yet"),
-                block.ident.span(),
-                "not supported yet",
-            ),
+            "module" => self.module_call(config, block),
             other => self.error(
                 format!("unknown block type {other:?}"),
                 block.ident.span(),
@@ -395,6 +391,58 @@ impl Lowerer<'_> {
         };
         let id = self.expr(&id.value);
         config.imports.push(crate::config::Import { to, id, span: self.span(block.span()) });
+    }
+
+    fn module_call(&mut self, config: &mut Config, block: &Block) {
+        let Some(labels) = self.labels(block, 1, "the module name") else { return };
+        let name = labels[0].to_owned();
+        let header_end = block.labels.last().and_then(|l| l.span()).map(|s| s.end);
+        let header = self.span(block.ident.span().map(|s| s.start..header_end.unwrap_or(s.end)));
+        let mut call = ModuleCall {
+            name: name.clone(),
+            source: String::new(),
+            count: None,
+            for_each: None,
+            depends_on: Vec::new(),
+            inputs: Vec::new(),
+            span: self.span(block.span()),
+            header,
+        };
+        for structure in block.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => match attr.key.as_str() {
+                    "source" => match &attr.value {
+                        Expression::String(s) => call.source = s.value().to_string(),
+                        other => self.error("source must be a string literal", other.span(), "not a literal"),
+                    },
+                    "version" => self.error("module versions need a registry, which is not supported yet", attr.span(), "here"),
+                    "providers" => {} // Providers pass down implicitly.
+                    "count" => call.count = Some(self.expr(&attr.value)),
+                    "for_each" => call.for_each = Some(self.expr(&attr.value)),
+                    "depends_on" => call.depends_on = self.expr_list(&attr.value),
+                    _ => call.inputs.push(AttrExpr {
+                        name: attr.key.as_str().to_owned(),
+                        expr: self.expr(&attr.value),
+                        span: self.span(attr.span()),
+                    }),
+                },
+                Structure::Block(inner) => {
+                    self.error(format!("unexpected block {:?} in module", inner.ident.as_str()), inner.ident.span(), "here")
+                }
+            }
+        }
+        if call.source.is_empty() {
+            self.error(format!("module {name:?} has no source"), block.ident.span(), "add source = \"./path\"");
+            return;
+        }
+        if call.count.is_some() && call.for_each.is_some() {
+            self.error("count and for_each cannot both be set", block.ident.span(), "choose one");
+        }
+        if config.module_calls.contains_key(&name) {
+            self.error(format!("duplicate module {name:?}"), block.span(), "declared again here");
+            return;
+        }
+        config.module_calls.insert(name, call);
     }
 
     fn output(&mut self, config: &mut Config, block: &Block) {

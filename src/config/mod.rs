@@ -234,7 +234,26 @@ pub struct Output {
     pub span: Span,
 }
 
-/// A whole configuration: every `*.strata.hcl` file of a directory.
+/// `module "name" { source = "./dir" ... }`: a call of a child module.
+#[derive(Debug, Clone)]
+pub struct ModuleCall {
+    pub name: String,
+    /// Local path, relative to the calling module's directory.
+    pub source: String,
+    pub count: Option<Expr>,
+    pub for_each: Option<Expr>,
+    pub depends_on: Vec<Expr>,
+    /// Values for the child's variables.
+    pub inputs: Vec<AttrExpr>,
+    pub span: Span,
+    pub header: Span,
+}
+
+/// How deep modules may nest (also stops a module that calls itself).
+const MAX_MODULE_DEPTH: usize = 16;
+
+/// A whole configuration: every `*.strata.hcl` file of a directory, and the
+/// modules it calls. Every module's files are in the root's `sources`.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub dir: PathBuf,
@@ -249,35 +268,19 @@ pub struct Config {
     pub moved: Vec<Moved>,
     pub removed: Vec<Removed>,
     pub imports: Vec<Import>,
+    pub module_calls: BTreeMap<String, ModuleCall>,
+    /// The configuration of each called module, by call name.
+    pub children: BTreeMap<String, Config>,
 }
 
 impl Config {
-    /// Loads every configuration file of `dir`, in name order.
+    /// Loads every configuration file of `dir`, in name order, and the
+    /// modules they call.
     pub fn load(dir: &Path) -> (Config, Diagnostics) {
-        let mut config = Config { dir: dir.to_owned(), ..Config::default() };
         let mut diags = Diagnostics::default();
-        let files = match config_files(dir, CONFIG_SUFFIX) {
-            Ok(files) => files,
-            Err(e) => {
-                diags.push(Diagnostic::global(format!("cannot read {}: {e}", dir.display())));
-                return (config, diags);
-            }
-        };
-        if files.is_empty() {
-            diags.push(
-                Diagnostic::global(format!("no configuration files (*{CONFIG_SUFFIX}) in {}", dir.display()))
-                    .with_help("Strata reads *.strata.hcl files, not Terraform's *.tf"),
-            );
-        }
-        for path in files {
-            match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    let display = path.strip_prefix(dir).map(Path::to_path_buf).unwrap_or(path);
-                    config.add_source(display, text, &mut diags);
-                }
-                Err(e) => diags.push(Diagnostic::global(format!("cannot read {}: {e}", path.display()))),
-            }
-        }
+        let mut sources = Sources::default();
+        let mut config = load_module(dir, dir, &mut sources, &mut diags, 0);
+        config.sources = sources;
         (config, diags)
     }
 
@@ -287,6 +290,26 @@ impl Config {
         let file = self.sources.add(path, text);
         let text = self.sources.text(file).to_owned();
         lower::lower_file(self, file, &text, diags);
+    }
+
+    /// The configuration a module path runs (`[]` is this one).
+    pub fn module(&self, path: &[String]) -> Option<&Config> {
+        match path.split_first() {
+            None => Some(self),
+            Some((first, rest)) => self.children.get(first)?.module(rest),
+        }
+    }
+
+    /// Every module configuration with its path, this one first.
+    pub fn modules(&self) -> Vec<(Vec<String>, &Config)> {
+        let mut out = vec![(Vec::new(), self)];
+        for (name, child) in &self.children {
+            for (mut path, c) in child.modules() {
+                path.insert(0, name.clone());
+                out.push((path, c));
+            }
+        }
+        out
     }
 
     /// All managed and data resources.
@@ -313,6 +336,67 @@ impl Config {
         }
         format!("{:016x}", h.finish())
     }
+}
+
+/// Loads one module directory and, recursively, the modules it calls.
+fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagnostics, depth: usize) -> Config {
+    let mut config = Config { dir: dir.to_owned(), ..Config::default() };
+    let files = match config_files(dir, CONFIG_SUFFIX) {
+        Ok(files) => files,
+        Err(e) => {
+            diags.push(Diagnostic::global(format!("cannot read {}: {e}", dir.display())));
+            return config;
+        }
+    };
+    if files.is_empty() {
+        diags.push(
+            Diagnostic::global(format!("no configuration files (*{CONFIG_SUFFIX}) in {}", dir.display()))
+                .with_help("Strata reads *.strata.hcl files, not Terraform's *.tf"),
+        );
+    }
+    for path in files {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let display = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or(path);
+                let file = sources.add(display, text);
+                let text = sources.text(file).to_owned();
+                lower::lower_file(&mut config, file, &text, diags);
+            }
+            Err(e) => diags.push(Diagnostic::global(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+    let calls: Vec<ModuleCall> = config.module_calls.values().cloned().collect();
+    for call in calls {
+        let local = call.source.starts_with("./") || call.source.starts_with("../");
+        if !local {
+            diags.push(Diagnostic::error(
+                format!("module source {:?} is not a local path", call.source),
+                call.header.clone(),
+                "only ./ and ../ sources are supported so far",
+            ));
+            continue;
+        }
+        if depth >= MAX_MODULE_DEPTH {
+            diags.push(Diagnostic::error(
+                format!("modules nest more than {MAX_MODULE_DEPTH} deep (does a module call itself?)"),
+                call.header.clone(),
+                "here",
+            ));
+            continue;
+        }
+        let child_dir = dir.join(&call.source);
+        if !child_dir.is_dir() {
+            diags.push(Diagnostic::error(
+                format!("module {:?}: {} is not a directory", call.name, child_dir.display()),
+                call.header.clone(),
+                "source not found",
+            ));
+            continue;
+        }
+        let child = load_module(&child_dir, root, sources, diags, depth + 1);
+        config.children.insert(call.name.clone(), child);
+    }
+    config
 }
 
 /// Files of `dir` whose names end with `suffix`, sorted by name.

@@ -14,6 +14,8 @@ pub enum RefTarget {
     /// A resource or data block; `index` is the expression in
     /// `type.name[index]`, if any, so the graph can link single instances.
     Resource { addr: ResourceAddr, index: Option<Expression> },
+    /// `module.NAME` or `module.NAME.OUTPUT` (possibly with an instance key).
+    Module { name: String, output: Option<String> },
     CountIndex,
     Each,
     SelfRef,
@@ -143,7 +145,11 @@ fn root(expr: &Expression, name: &str, ops: &[&TraversalOperator], bound: &[Stri
         "count" => Some(RefTarget::CountIndex),
         "each" => Some(RefTarget::Each),
         "self" => Some(RefTarget::SelfRef),
-        "path" | "terraform" | "strata" | "module" => Some(RefTarget::Other(name.to_owned())),
+        "module" => attr(0).map(|m| {
+            let output = if index_at(1).is_some() { attr(2) } else { attr(1) };
+            RefTarget::Module { name: m, output }
+        }),
+        "path" | "terraform" | "strata" => Some(RefTarget::Other(name.to_owned())),
         "data" => match (attr(0), attr(1)) {
             (Some(t), Some(n)) => {
                 Some(RefTarget::Resource { addr: ResourceAddr::new(Mode::Data, &t, &n), index: index_at(2) })

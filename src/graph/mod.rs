@@ -21,171 +21,270 @@ pub enum Node {
     Resource(ResourceAddr),
     Output(String),
     Check(String),
+    /// A `module` block of the calling module.
+    ModuleCall(String),
 }
 
-impl fmt::Display for Node {
+/// A node within its module (static path: module call names from the root).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GNode {
+    pub module: Vec<String>,
+    pub node: Node,
+}
+
+impl GNode {
+    fn new(module: &[String], node: Node) -> GNode {
+        GNode { module: module.to_vec(), node }
+    }
+}
+
+impl fmt::Display for GNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        for m in &self.module {
+            write!(f, "module.{m}.")?;
+        }
+        match &self.node {
             Node::Variable(v) => write!(f, "var.{v}"),
             Node::Local(l) => write!(f, "local.{l}"),
             Node::Resource(r) => r.fmt(f),
             Node::Output(o) => write!(f, "output.{o}"),
             Node::Check(c) => write!(f, "check.{c}"),
+            Node::ModuleCall(m) => write!(f, "module.{m}"),
         }
     }
 }
 
-/// A dependency of a resource on another resource, directly or through locals.
+/// A dependency of a resource on another resource, directly or through
+/// locals, variables, module calls and module outputs.
 #[derive(Debug, Clone)]
 pub struct ResourceDep {
+    /// The module (static path) the depended-on resource is in.
+    pub module: Vec<String>,
     pub addr: ResourceAddr,
-    /// The index in `addr[index]` when referenced directly with one; lets the
-    /// planner link single instances instead of whole blocks.
+    /// The index in `addr[index]` when referenced directly, in the same
+    /// module, with one; lets the planner link single instances.
     pub index: Option<Expression>,
 }
 
 /// The result of analysing a configuration's references.
 #[derive(Debug, Default)]
 pub struct Analysis {
-    /// Evaluation order of the blocks (dependencies first).
-    pub order: Vec<Node>,
-    /// Resources each resource depends on, through any path of locals.
-    pub resource_deps: BTreeMap<ResourceAddr, Vec<ResourceDep>>,
-    /// Resources each output depends on.
-    pub output_deps: BTreeMap<String, Vec<ResourceAddr>>,
+    /// Evaluation order of the blocks of every module (dependencies first).
+    pub order: Vec<GNode>,
+    /// Resources each resource (by module and address) depends on.
+    pub resource_deps: BTreeMap<(Vec<String>, ResourceAddr), Vec<ResourceDep>>,
+    /// Resources each module call depends on (its inputs, count, for_each
+    /// and depends_on), so the module's resources wait for them.
+    pub module_call_deps: BTreeMap<(Vec<String>, String), Vec<ResourceDep>>,
 }
 
-/// Checks every reference of the configuration, orders the blocks, and reports
-/// undeclared names and cycles (naming every member).
-pub fn analyze(config: &Config) -> (Analysis, Diagnostics) {
+/// Checks every reference of the configuration and its modules, orders the
+/// blocks, and reports undeclared names and cycles (naming every member).
+pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     let mut diags = Diagnostics::default();
-    let mut graph: DiGraph<Node, ()> = DiGraph::new();
-    let mut index: HashMap<Node, NodeIndex> = HashMap::new();
-    let mut spans: HashMap<Node, Span> = HashMap::new();
-    let mut add = |g: &mut DiGraph<Node, ()>, n: Node| *index.entry(n.clone()).or_insert_with(|| g.add_node(n));
-
-    for v in config.variables.values() {
-        add(&mut graph, Node::Variable(v.name.clone()));
-    }
-    for l in config.locals.values() {
-        add(&mut graph, Node::Local(l.name.clone()));
-        spans.insert(Node::Local(l.name.clone()), l.span.clone());
-    }
-    for r in config.resources.values() {
-        add(&mut graph, Node::Resource(r.addr.clone()));
-        spans.insert(Node::Resource(r.addr.clone()), r.header.clone());
-    }
-    for o in config.outputs.values() {
-        add(&mut graph, Node::Output(o.name.clone()));
-    }
-    for c in &config.checks {
-        add(&mut graph, Node::Check(c.name.clone()));
+    let mut graph: DiGraph<GNode, ()> = DiGraph::new();
+    let mut index: HashMap<GNode, NodeIndex> = HashMap::new();
+    let mut spans: HashMap<GNode, Span> = HashMap::new();
+    let modules = root.modules();
+    for (path, config) in &modules {
+        let mut add = |n: Node, span: Option<Span>| {
+            let g = GNode::new(path, n);
+            if let Some(s) = span {
+                spans.insert(g.clone(), s);
+            }
+            let i = graph.add_node(g.clone());
+            index.insert(g, i);
+        };
+        for v in config.variables.values() {
+            add(Node::Variable(v.name.clone()), Some(v.span.clone()));
+        }
+        for l in config.locals.values() {
+            add(Node::Local(l.name.clone()), Some(l.span.clone()));
+        }
+        for r in config.resources.values() {
+            add(Node::Resource(r.addr.clone()), Some(r.header.clone()));
+        }
+        for o in config.outputs.values() {
+            add(Node::Output(o.name.clone()), Some(o.span.clone()));
+        }
+        for c in &config.checks {
+            add(Node::Check(c.name.clone()), Some(c.span.clone()));
+        }
+        for m in config.module_calls.values() {
+            add(Node::ModuleCall(m.name.clone()), Some(m.header.clone()));
+        }
     }
 
     // Direct references of every block: (from, to, index-expression).
-    let mut direct: BTreeMap<Node, Vec<(Node, Option<Expression>)>> = BTreeMap::new();
-    let mut check = |from: &Node, expr: &Expr, bound: &[String], in_resource: Option<&crate::config::Resource>, diags: &mut Diagnostics| {
-        for r in references(&expr.expr) {
-            if let RefTarget::Resource { addr, .. } = &r.target {
-                if addr.mode == Mode::Managed && bound.contains(&addr.type_name) {
-                    continue;
+    let mut direct: BTreeMap<GNode, Vec<(GNode, Option<Expression>)>> = BTreeMap::new();
+    let mut call_edges: Vec<(GNode, GNode)> = Vec::new();
+    for (path, config) in &modules {
+        let mut check = |from: &GNode, expr: &Expr, bound: &[String], counted: Option<(bool, bool)>, diags: &mut Diagnostics| {
+            for r in references(&expr.expr) {
+                let span = Span::new(expr.file, r.range.clone());
+                let targets: Vec<(GNode, Option<Expression>)> = match r.target {
+                    RefTarget::Variable(name) => {
+                        if !config.variables.contains_key(&name) {
+                            diags.push(Diagnostic::error(format!("reference to undeclared input variable var.{name}"), span, "not declared").with_help(format!("declare it with variable \"{name}\" {{}}")));
+                            continue;
+                        }
+                        vec![(GNode::new(path, Node::Variable(name)), None)]
+                    }
+                    RefTarget::Local(name) => {
+                        if !config.locals.contains_key(&name) {
+                            diags.push(Diagnostic::error(format!("reference to undeclared local value local.{name}"), span, "not declared"));
+                            continue;
+                        }
+                        vec![(GNode::new(path, Node::Local(name)), None)]
+                    }
+                    RefTarget::Resource { addr, index } => {
+                        if addr.mode == Mode::Managed && bound.contains(&addr.type_name) {
+                            continue;
+                        }
+                        if !config.resources.contains_key(&addr) {
+                            let what = if addr.mode == Mode::Data { "data source" } else { "resource" };
+                            diags.push(Diagnostic::error(format!("reference to undeclared {what} {addr}"), span, "not declared"));
+                            continue;
+                        }
+                        vec![(GNode::new(path, Node::Resource(addr)), index)]
+                    }
+                    RefTarget::Module { name, output } => {
+                        let Some(child) = config.children.get(&name) else {
+                            if !config.module_calls.contains_key(&name) {
+                                diags.push(Diagnostic::error(format!("reference to undeclared module module.{name}"), span, "not declared"));
+                            }
+                            continue;
+                        };
+                        let mut child_path = path.clone();
+                        child_path.push(name.clone());
+                        match output {
+                            Some(o) if !child.outputs.contains_key(&o) => {
+                                diags.push(Diagnostic::error(format!("module {name:?} has no output {o:?}"), span, "no such output"));
+                                continue;
+                            }
+                            Some(o) => vec![(GNode::new(&child_path, Node::Output(o)), None)],
+                            None => child.outputs.keys().map(|o| (GNode::new(&child_path, Node::Output(o.clone())), None)).collect(),
+                        }
+                    }
+                    RefTarget::CountIndex => {
+                        if !counted.is_some_and(|(count, _)| count) {
+                            diags.push(Diagnostic::error("count.index is only available in blocks that set count", span, "here"));
+                        }
+                        continue;
+                    }
+                    RefTarget::Each => {
+                        if !counted.is_some_and(|(_, each)| each) {
+                            diags.push(Diagnostic::error("each is only available in blocks that set for_each", span, "here"));
+                        }
+                        continue;
+                    }
+                    RefTarget::SelfRef | RefTarget::Other(_) => continue,
+                };
+                for to in targets {
+                    if &to.0 == from {
+                        diags.push(Diagnostic::error(format!("{from} refers to itself"), span.clone(), "self-reference"));
+                        continue;
+                    }
+                    direct.entry(from.clone()).or_default().push(to);
                 }
             }
-            let span = Span::new(expr.file, r.range.clone());
-            let to = match r.target {
-                RefTarget::Variable(name) => {
-                    if !config.variables.contains_key(&name) {
-                        diags.push(Diagnostic::error(format!("reference to undeclared input variable var.{name}"), span, "not declared").with_help(format!("declare it with variable \"{name}\" {{}}")));
-                        continue;
-                    }
-                    (Node::Variable(name), None)
-                }
-                RefTarget::Local(name) => {
-                    if !config.locals.contains_key(&name) {
-                        diags.push(Diagnostic::error(format!("reference to undeclared local value local.{name}"), span, "not declared"));
-                        continue;
-                    }
-                    (Node::Local(name), None)
-                }
-                RefTarget::Resource { addr, index } => {
-                    if !config.resources.contains_key(&addr) {
-                        let what = if addr.mode == Mode::Data { "data source" } else { "resource" };
-                        diags.push(Diagnostic::error(format!("reference to undeclared {what} {addr}"), span, "not declared"));
-                        continue;
-                    }
-                    (Node::Resource(addr), index)
-                }
-                RefTarget::CountIndex => {
-                    if !in_resource.is_some_and(|r| r.count.is_some()) {
-                        diags.push(Diagnostic::error("count.index is only available in resources that set count", span, "here"));
-                    }
-                    continue;
-                }
-                RefTarget::Each => {
-                    if !in_resource.is_some_and(|r| r.for_each.is_some()) {
-                        diags.push(Diagnostic::error("each is only available in resources that set for_each", span, "here"));
-                    }
-                    continue;
-                }
-                RefTarget::SelfRef | RefTarget::Other(_) => continue,
-            };
-            if &to.0 == from {
-                diags.push(Diagnostic::error(format!("{from} refers to itself"), span, "self-reference"));
-                continue;
+        };
+        for l in config.locals.values() {
+            check(&GNode::new(path, Node::Local(l.name.clone())), &l.expr, &[], None, &mut diags);
+        }
+        for r in config.resources.values() {
+            let from = GNode::new(path, Node::Resource(r.addr.clone()));
+            let counted = Some((r.count.is_some(), r.for_each.is_some()));
+            for e in r.count.iter().chain(&r.for_each) {
+                check(&from, e, &[], None, &mut diags);
             }
-            direct.entry(from.clone()).or_default().push(to);
+            for (e, bound) in all_body_exprs(&r.body) {
+                check(&from, e, &bound, counted, &mut diags);
+            }
+            for e in r.depends_on.iter().chain(&r.lifecycle.replace_triggered_by) {
+                check(&from, e, &[], counted, &mut diags);
+            }
+            for v in r.lifecycle.preconditions.iter().chain(&r.lifecycle.postconditions) {
+                check(&from, &v.condition, &[], counted, &mut diags);
+                check(&from, &v.error_message, &[], counted, &mut diags);
+            }
         }
-    };
-    for l in config.locals.values() {
-        check(&Node::Local(l.name.clone()), &l.expr, &[], None, &mut diags);
-    }
-    for r in config.resources.values() {
-        let from = Node::Resource(r.addr.clone());
-        for e in r.count.iter().chain(&r.for_each) {
-            check(&from, e, &[], None, &mut diags);
+        for o in config.outputs.values() {
+            let from = GNode::new(path, Node::Output(o.name.clone()));
+            for e in std::iter::once(&o.value).chain(&o.depends_on) {
+                check(&from, e, &[], None, &mut diags);
+            }
         }
-        for (e, bound) in all_body_exprs(&r.body) {
-            check(&from, e, &bound, Some(r), &mut diags);
+        for c in &config.checks {
+            let from = GNode::new(path, Node::Check(c.name.clone()));
+            for v in &c.asserts {
+                check(&from, &v.condition, &[], None, &mut diags);
+                check(&from, &v.error_message, &[], None, &mut diags);
+            }
         }
-        for e in r.depends_on.iter().chain(&r.lifecycle.replace_triggered_by) {
-            check(&from, e, &[], Some(r), &mut diags);
-        }
-        for v in r.lifecycle.preconditions.iter().chain(&r.lifecycle.postconditions) {
-            check(&from, &v.condition, &[], Some(r), &mut diags);
-            check(&from, &v.error_message, &[], Some(r), &mut diags);
-        }
-    }
-    for o in config.outputs.values() {
-        let from = Node::Output(o.name.clone());
-        for e in std::iter::once(&o.value).chain(&o.depends_on) {
-            check(&from, e, &[], None, &mut diags);
-        }
-    }
-    for c in &config.checks {
-        let from = Node::Check(c.name.clone());
-        for v in &c.asserts {
-            check(&from, &v.condition, &[], None, &mut diags);
-            check(&from, &v.error_message, &[], None, &mut diags);
-        }
-    }
-    for p in &config.providers {
-        for a in &p.body.attrs {
-            for r in references(&a.expr.expr) {
-                if let RefTarget::Resource { addr, .. } = r.target {
+        for call in config.module_calls.values() {
+            let from = GNode::new(path, Node::ModuleCall(call.name.clone()));
+            let counted = Some((call.count.is_some(), call.for_each.is_some()));
+            for e in call.count.iter().chain(&call.for_each) {
+                check(&from, e, &[], None, &mut diags);
+            }
+            for e in call.inputs.iter().map(|a| &a.expr).chain(&call.depends_on) {
+                check(&from, e, &[], counted, &mut diags);
+            }
+            // The child's variables take their values from this call.
+            let Some(child) = config.children.get(&call.name) else { continue };
+            let mut child_path = path.clone();
+            child_path.push(call.name.clone());
+            for v in child.variables.values() {
+                call_edges.push((GNode::new(&child_path, Node::Variable(v.name.clone())), from.clone()));
+                if v.default.is_none() && !call.inputs.iter().any(|a| a.name == v.name) {
                     diags.push(Diagnostic::error(
-                        format!("provider configuration cannot refer to {addr}: it must be known before any resource"),
-                        Span::new(a.expr.file, r.range),
-                        "not allowed here",
+                        format!("module {:?} needs a value for its variable {:?}", call.name, v.name),
+                        call.header.clone(),
+                        format!("add `{} = ...`", v.name),
+                    ));
+                }
+            }
+            for input in &call.inputs {
+                if !child.variables.contains_key(&input.name) {
+                    diags.push(Diagnostic::error(
+                        format!("module {:?} has no variable {:?}", call.name, input.name),
+                        input.span.clone(),
+                        "not declared in the module",
                     ));
                 }
             }
         }
+        for p in &config.providers {
+            for a in &p.body.attrs {
+                for r in references(&a.expr.expr) {
+                    if let RefTarget::Resource { addr, .. } = r.target {
+                        diags.push(Diagnostic::error(
+                            format!("provider configuration cannot refer to {addr}: it must be known before any resource"),
+                            Span::new(a.expr.file, r.range),
+                            "not allowed here",
+                        ));
+                    }
+                }
+            }
+            if !path.is_empty() {
+                diags.push(Diagnostic::error(
+                    "configure providers in the root module; modules use the root's configurations",
+                    p.span.clone(),
+                    "provider block in a module",
+                ));
+            }
+        }
     }
 
+    for (var, call) in call_edges {
+        direct.entry(var).or_default().push((call, None));
+    }
     for (from, tos) in &direct {
         for (to, _) in tos {
-            let (a, b) = (index[to], index[from]);
-            graph.update_edge(a, b, ());
+            if let (Some(&a), Some(&b)) = (index.get(to), index.get(from)) {
+                graph.update_edge(a, b, ());
+            }
         }
     }
 
@@ -197,7 +296,7 @@ pub fn analyze(config: &Config) -> (Analysis, Diagnostics) {
                 if scc.len() < 2 {
                     continue;
                 }
-                let mut members: Vec<&Node> = scc.iter().map(|i| &graph[*i]).collect();
+                let mut members: Vec<&GNode> = scc.iter().map(|i| &graph[*i]).collect();
                 members.sort();
                 let names: Vec<String> = members.iter().map(|n| n.to_string()).collect();
                 let span = members.iter().find_map(|n| spans.get(*n)).cloned().unwrap_or_default();
@@ -211,42 +310,39 @@ pub fn analyze(config: &Config) -> (Analysis, Diagnostics) {
         }
     }
 
-    // Resource-to-resource dependencies, following locals transitively.
-    let mut local_resources: HashMap<String, BTreeSet<ResourceAddr>> = HashMap::new();
-    for node in &analysis.order {
-        if let Node::Local(name) = node {
-            let mut set = BTreeSet::new();
-            for (to, _) in direct.get(node).into_iter().flatten() {
-                match to {
-                    Node::Resource(r) => {
-                        set.insert(r.clone());
-                    }
-                    Node::Local(l) => set.extend(local_resources.get(l).cloned().unwrap_or_default()),
-                    _ => {}
-                }
-            }
-            local_resources.insert(name.clone(), set);
-        }
-    }
-    let deps_of = |node: &Node| -> Vec<ResourceDep> {
+    // Resource-to-resource dependencies, following every other kind of node.
+    let mut reach: HashMap<&GNode, BTreeSet<(Vec<String>, ResourceAddr)>> = HashMap::new();
+    let deps_of = |node: &GNode, reach: &HashMap<&GNode, BTreeSet<(Vec<String>, ResourceAddr)>>| -> Vec<ResourceDep> {
         let mut out = Vec::new();
         for (to, index) in direct.get(node).into_iter().flatten() {
-            match to {
-                Node::Resource(r) => out.push(ResourceDep { addr: r.clone(), index: index.clone() }),
-                Node::Local(l) => out.extend(
-                    local_resources.get(l).into_iter().flatten().map(|r| ResourceDep { addr: r.clone(), index: None }),
+            match &to.node {
+                Node::Resource(r) => out.push(ResourceDep {
+                    module: to.module.clone(),
+                    addr: r.clone(),
+                    index: if to.module == node.module { index.clone() } else { None },
+                }),
+                _ => out.extend(
+                    reach.get(to).into_iter().flatten().map(|(m, r)| ResourceDep { module: m.clone(), addr: r.clone(), index: None }),
                 ),
-                _ => {}
             }
         }
         out
     };
-    for r in config.resources.keys() {
-        analysis.resource_deps.insert(r.clone(), deps_of(&Node::Resource(r.clone())));
-    }
-    for o in config.outputs.keys() {
-        let deps = deps_of(&Node::Output(o.clone())).into_iter().map(|d| d.addr).collect();
-        analysis.output_deps.insert(o.clone(), deps);
+    for node in &analysis.order {
+        let deps = deps_of(node, &reach);
+        match &node.node {
+            Node::Resource(r) => {
+                analysis.resource_deps.insert((node.module.clone(), r.clone()), deps);
+                // Anything that depends on this resource depends on it alone.
+                let _ = r;
+            }
+            other => {
+                if let Node::ModuleCall(name) = other {
+                    analysis.module_call_deps.insert((node.module.clone(), name.clone()), deps.clone());
+                }
+                reach.insert(node, deps.into_iter().map(|d| (d.module, d.addr)).collect());
+            }
+        }
     }
     (analysis, diags)
 }

@@ -134,7 +134,12 @@ pub async fn configure_providers(
     loaded: &Loaded,
     extra: impl IntoIterator<Item = String>,
 ) -> OpResult<HashMap<String, Arc<dyn Provider>>> {
-    let mut wanted: BTreeSet<String> = loaded.config.resources.values().map(|r| r.provider_config_addr()).collect();
+    let mut wanted: BTreeSet<String> = loaded
+        .config
+        .modules()
+        .into_iter()
+        .flat_map(|(_, c)| c.resources.values().map(|r| r.provider_config_addr()).collect::<Vec<_>>())
+        .collect();
     wanted.extend(loaded.config.providers.iter().map(|p| p.config_addr()));
     wanted.extend(extra);
     let mut out = HashMap::new();
@@ -147,7 +152,8 @@ pub async fn configure_providers(
             Some(block) => {
                 let world_instances = HashMap::new();
                 let expansions = HashMap::new();
-                let names = plan::World::new(&loaded.config, &loaded.variables, &world_instances, &expansions);
+                let calls = HashMap::new();
+                let names = plan::World::new(&loaded.config, &loaded.variables, &world_instances, &expansions, &calls);
                 let scope = config::eval::Scope::new(&names);
                 let mut diags = Diagnostics::default();
                 let v = plan::eval_body(&block.body, &schema.provider, &scope, &mut diags);
@@ -368,7 +374,8 @@ async fn lookup_imports(
         })?;
         let instances = HashMap::new();
         let expansions = HashMap::new();
-        let names = plan::World::new(&loaded.config, &loaded.variables, &instances, &expansions);
+        let calls = HashMap::new();
+        let names = plan::World::new(&loaded.config, &loaded.variables, &instances, &expansions, &calls);
         let id = config::eval::eval(&import.id.expr, &config::eval::Scope::new(&names))
             .ok()
             .and_then(|v| v.to_template_string())
@@ -408,7 +415,7 @@ fn validate_with_providers(plan: &Plan, loaded: &Loaded, providers: &HashMap<Str
         for (attr, message) in provider.validate(&change.type_name, &planned.clone().deep_unmark()) {
             let span = crate::addr::parse_instance(&change.address)
                 .ok()
-                .and_then(|a| loaded.config.resource(&a.resource))
+                .and_then(|a| loaded.config.module(&a.module.static_path()).and_then(|c| c.resource(&a.resource)))
                 .map(|r| r.body.attr(&attr).map(|a| a.span.clone()).unwrap_or(r.header.clone()))
                 .unwrap_or_default();
             diags.push(config::Diagnostic::error(format!("{}: {message}", change.address), span, format!("invalid {attr}")));

@@ -6,9 +6,9 @@ mod model;
 mod world;
 
 pub use model::*;
-pub use world::{Expansion, World};
+pub use world::{CallExpansion, Calls, Expansion, World};
 
-use crate::addr::{InstanceAddr, InstanceKey, Mode, ResourceAddr, Target};
+use crate::addr::{InstanceAddr, InstanceKey, ModuleInstance, Mode, ResourceAddr, Target};
 use crate::config::eval::{eval, Scope};
 use crate::config::types::convert;
 use crate::config::{BodyExprs, Config, Diagnostic, Diagnostics, Resource, Span};
@@ -70,7 +70,7 @@ pub struct PlanInput<'a> {
 /// against its provider's schema.
 pub fn validate(config: &Config, schemas: &Schemas) -> (Analysis, Diagnostics) {
     let (analysis, mut diags) = graph::analyze(config);
-    for r in config.resources.values() {
+    for r in config.modules().into_iter().flat_map(|(_, c)| c.resources.values()) {
         let provider = r.provider_name();
         if !schemas.0.contains_key(provider) {
             diags.push(Diagnostic::error(
@@ -312,16 +312,32 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
         diags: Diagnostics::default(),
         instances: HashMap::new(),
         expansions: HashMap::new(),
+        calls: HashMap::new(),
+        module_instances: HashMap::from([(Vec::new(), vec![ModuleInstance::root()])]),
         changes: Vec::new(),
         by_addr: HashMap::new(),
     };
     let state = input.state;
     if input.options.mode != PlanMode::Destroy {
         for node in &input.analysis.order {
-            if let Node::Resource(addr) = node {
-                if let Some(r) = input.config.resource(addr) {
-                    planner.plan_resource(r);
+            let Some(config) = input.config.module(&node.module) else { continue };
+            let instances = planner.module_instances.get(&node.module).cloned().unwrap_or_default();
+            match &node.node {
+                Node::Resource(addr) => {
+                    if let Some(r) = config.resource(addr) {
+                        for m in &instances {
+                            planner.plan_resource(m, r);
+                        }
+                    }
                 }
+                Node::ModuleCall(name) => {
+                    if let Some(call) = config.module_calls.get(name) {
+                        for m in &instances {
+                            planner.expand_call(m, call);
+                        }
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -331,8 +347,12 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
         if planned.contains(address) {
             continue;
         }
-        let resource_addr = crate::addr::parse_instance(address.split('~').next().unwrap_or(address)).ok().map(|i| i.resource);
-        let block = resource_addr.as_ref().and_then(|r| input.config.resource(r));
+        let instance_addr = crate::addr::parse_instance(address.split('~').next().unwrap_or(address)).ok();
+        let resource_addr = instance_addr.as_ref().map(|i| i.resource.clone());
+        let block = instance_addr
+            .as_ref()
+            .and_then(|i| input.config.module(&i.module.static_path()))
+            .and_then(|c| resource_addr.as_ref().and_then(|r| c.resource(r)));
         let reason = if address.contains('~') {
             "deposed object left by an earlier replacement".to_owned()
         } else if input.options.mode == PlanMode::Destroy {
@@ -351,10 +371,7 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
                 ).with_help("remove prevent_destroy to destroy it, or leave it in the configuration"));
             }
         }
-        let removed = resource_addr.as_ref().and_then(|r| {
-            let instance = crate::addr::parse_instance(address.split('~').next().unwrap_or(address)).ok()?;
-            input.config.removed.iter().find(|rm| rm.from.matches(&instance) && &instance.resource == r)
-        });
+        let removed = instance_addr.as_ref().and_then(|instance| input.config.removed.iter().find(|rm| rm.from.matches(instance)));
         let (action, reason) = match removed {
             Some(rm) if !rm.destroy && input.options.mode != PlanMode::Destroy => {
                 (Action::Forget, "a removed block with destroy = false".to_owned())
@@ -363,7 +380,10 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
         };
         let change = ResourceChange {
             address: address.clone(),
-            resource: resource_addr.map(|r| r.to_string()).unwrap_or_default(),
+            resource: instance_addr
+                .as_ref()
+                .map(|i| InstanceAddr { key: InstanceKey::None, ..i.clone() }.to_string())
+                .unwrap_or_default(),
             type_name: record.type_name.clone(),
             provider: record.provider.clone(),
             data: false,
@@ -396,7 +416,10 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
     }
     let outputs = planner.plan_outputs();
     planner.run_checks();
-    let Planner { mut changes, diags, .. } = planner;
+    let Planner { mut changes, diags, calls, .. } = planner;
+    let mut module_calls: Vec<(ModuleInstance, String, CallExpansion)> =
+        calls.into_iter().map(|((m, name), c)| (m, name, c)).collect();
+    module_calls.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -409,6 +432,7 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
         outputs,
         drift: input.drift.clone(),
         refreshed: input.refreshed.clone(),
+        module_calls,
     };
     (plan, diags)
 }
@@ -418,14 +442,76 @@ struct Planner<'a> {
     diags: Diagnostics,
     /// Planned values of every instance planned so far, for references.
     instances: HashMap<InstanceAddr, Value>,
-    expansions: HashMap<ResourceAddr, Expansion>,
+    expansions: HashMap<(ModuleInstance, ResourceAddr), Expansion>,
+    calls: Calls,
+    /// Instances of each module (by static path) expanded so far.
+    module_instances: HashMap<Vec<String>, Vec<ModuleInstance>>,
     changes: Vec<ResourceChange>,
     by_addr: HashMap<String, usize>,
 }
 
 impl Planner<'_> {
     fn world(&self) -> World<'_> {
-        World::new(self.input.config, self.input.variables, &self.instances, &self.expansions)
+        World::new(self.input.config, self.input.variables, &self.instances, &self.expansions, &self.calls)
+    }
+
+    fn world_at(&self, module: &ModuleInstance) -> World<'_> {
+        self.world().at(module).expect("planned module instances have configurations")
+    }
+
+    /// Expands a module call in one module instance.
+    fn expand_call(&mut self, module: &ModuleInstance, call: &crate::config::ModuleCall) {
+        let what = format!("module.{}", call.name);
+        let Some((expansion, keys)) = self.expand(module, call.count.as_ref(), call.for_each.as_ref(), &what) else { return };
+        let each: BTreeMap<String, Value> = keys
+            .iter()
+            .filter_map(|(k, v)| match (k, v) {
+                (InstanceKey::Key(k), Some(v)) => Some((k.clone(), v.clone())),
+                _ => None,
+            })
+            .collect();
+        self.calls.insert((module.clone(), call.name.clone()), CallExpansion { expansion, each });
+        let mut path = module.static_path();
+        path.push(call.name.clone());
+        // Report errors in the arguments here, where they are written.
+        let mut diags = Diagnostics::default();
+        {
+            let world = self.world_at(module);
+            for (key, _) in &keys {
+                let scope = world.call_scope(Scope::new(&world), module, &call.name, key);
+                for input in &call.inputs {
+                    if let Err(e) = eval(&input.expr.expr, &scope) {
+                        diags.push(Diagnostic::error(e.message, Span::new(input.expr.file, e.range), format!("in module {:?}", call.name)));
+                    }
+                }
+            }
+        }
+        self.diags.extend(diags);
+        let children = self.module_instances.entry(path).or_default();
+        children.extend(keys.into_iter().map(|(k, _)| module.child(&call.name, k)));
+    }
+
+    /// Whether module instance `other` belongs with `module`: their keys
+    /// agree wherever their paths go through the same calls.
+    fn compatible(module: &ModuleInstance, other: &ModuleInstance) -> bool {
+        module.0.iter().zip(&other.0).take_while(|(a, b)| a.0 == b.0).all(|(a, b)| a.1 == b.1)
+    }
+
+    /// The planned instances of a resource dependency, as seen from `module`.
+    fn dependency_instances(&self, module: &ModuleInstance, dep: &graph::ResourceDep, scope: &Scope) -> Vec<InstanceAddr> {
+        if dep.module == module.static_path() {
+            return self.dependency_keys(module, dep, scope).into_iter().map(|k| InstanceAddr::in_module(module, &dep.addr, k)).collect();
+        }
+        let mut out = Vec::new();
+        for other in self.module_instances.get(&dep.module).into_iter().flatten() {
+            if !Self::compatible(module, other) {
+                continue;
+            }
+            if let Some(e) = self.expansions.get(&(other.clone(), dep.addr.clone())) {
+                out.extend(e.keys().into_iter().map(|k| InstanceAddr::in_module(other, &dep.addr, k)));
+            }
+        }
+        out
     }
 
     fn push(&mut self, change: ResourceChange) {
@@ -434,10 +520,16 @@ impl Planner<'_> {
     }
 
     /// Evaluates `count`/`for_each` into the instance keys (with each.value).
-    fn expand(&mut self, r: &Resource) -> Option<(Expansion, Vec<(InstanceKey, Option<Value>)>)> {
-        let world = self.world();
+    fn expand(
+        &mut self,
+        module: &ModuleInstance,
+        count: Option<&crate::config::Expr>,
+        for_each: Option<&crate::config::Expr>,
+        what: &str,
+    ) -> Option<(Expansion, Vec<(InstanceKey, Option<Value>)>)> {
+        let world = self.world_at(module);
         let scope = Scope::new(&world);
-        if let Some(count) = &r.count {
+        if let Some(count) = count {
             let v = match eval(&count.expr, &scope) {
                 Ok(v) => v,
                 Err(e) => {
@@ -446,7 +538,7 @@ impl Planner<'_> {
                 }
             };
             if v.contains_unknown() {
-                self.diags.push(unknown_expansion("count", &r.addr, count.span()));
+                self.diags.push(unknown_expansion("count", what, count.span()));
                 return None;
             }
             let n = match v.as_i64() {
@@ -458,7 +550,7 @@ impl Planner<'_> {
             };
             return Some((Expansion::Count(n), (0..n).map(|i| (InstanceKey::Index(i), None)).collect()));
         }
-        if let Some(fe) = &r.for_each {
+        if let Some(fe) = for_each {
             let v = match eval(&fe.expr, &scope) {
                 Ok(v) => v,
                 Err(e) => {
@@ -467,7 +559,7 @@ impl Planner<'_> {
                 }
             };
             if v.is_unknown() || matches!(v.unmarked(), Value::List(l) if l.iter().any(Value::contains_unknown)) {
-                self.diags.push(unknown_expansion("for_each", &r.addr, fe.span()));
+                self.diags.push(unknown_expansion("for_each", what, fe.span()));
                 return None;
             }
             if v.is_sensitive() {
@@ -506,16 +598,23 @@ impl Planner<'_> {
         Some((Expansion::Single, vec![(InstanceKey::None, None)]))
     }
 
-    fn plan_resource(&mut self, r: &Resource) {
+    fn plan_resource(&mut self, module: &ModuleInstance, r: &Resource) {
         let input = self.input;
         let Some(schema) = input.schemas.resource(r.provider_name(), r.addr.mode, &r.addr.type_name) else { return };
-        let Some((expansion, keys)) = self.expand(r) else { return };
-        self.expansions.insert(r.addr.clone(), expansion);
-        let deps = input.analysis.resource_deps.get(&r.addr).cloned().unwrap_or_default();
+        let what = InstanceAddr::in_module(module, &r.addr, InstanceKey::None).to_string();
+        let Some((expansion, keys)) = self.expand(module, r.count.as_ref(), r.for_each.as_ref(), &what) else { return };
+        self.expansions.insert((module.clone(), r.addr.clone()), expansion);
+        let static_path = module.static_path();
+        let mut deps = input.analysis.resource_deps.get(&(static_path.clone(), r.addr.clone())).cloned().unwrap_or_default();
+        // Resources in a module also wait for what its calls depend on.
+        for depth in 0..static_path.len() {
+            let key = (static_path[..depth].to_vec(), static_path[depth].clone());
+            deps.extend(input.analysis.module_call_deps.get(&key).cloned().unwrap_or_default());
+        }
         for (key, each_value) in keys {
-            let addr = r.addr.instance(key.clone());
+            let addr = InstanceAddr::in_module(module, &r.addr, key.clone());
             let address = addr.to_string();
-            let world = self.world();
+            let world = self.world_at(module);
             let mut scope = Scope::new(&world);
             if let InstanceKey::Index(i) = key {
                 scope.count_index = Some(i);
@@ -528,12 +627,9 @@ impl Planner<'_> {
             // Dependencies: single instances where the index is known here.
             let mut dependencies = BTreeSet::new();
             for d in &deps {
-                let keys = self.dependency_keys(d, &scope);
-                for k in keys {
-                    dependencies.insert(d.addr.instance(k).to_string());
-                }
+                dependencies.extend(self.dependency_instances(module, d, &scope).into_iter().map(|a| a.to_string()));
             }
-            let triggered = self.replace_triggered(r, &scope);
+            let triggered = self.replace_triggered(module, r, &scope);
             for v in &r.lifecycle.preconditions {
                 condition_diagnostic(&address, "precondition", v, &scope, &mut diags);
             }
@@ -544,14 +640,15 @@ impl Planner<'_> {
             if failed {
                 continue;
             }
-            let change = if r.addr.mode == Mode::Data {
+            let mut change = if r.addr.mode == Mode::Data {
                 self.plan_data(r, &address, config_value, dependencies)
             } else {
                 self.plan_managed(r, schema, &address, config_value, triggered, dependencies, each_value)
             };
+            change.resource = what.clone();
             if !r.lifecycle.postconditions.is_empty() {
                 if let Some(planned) = change.planned.clone() {
-                    let world = self.world();
+                    let world = self.world_at(module);
                     let mut scope = Scope::new(&world);
                     scope.self_value = Some(planned);
                     if let InstanceKey::Index(i) = key {
@@ -571,29 +668,29 @@ impl Planner<'_> {
         }
     }
 
-    /// The instance keys of a dependency, narrowed by its index expression.
-    fn dependency_keys(&self, dep: &graph::ResourceDep, scope: &Scope) -> Vec<InstanceKey> {
-        let all = || self.expansions.get(&dep.addr).map(|e| e.keys()).unwrap_or_default();
+    /// The instance keys of a dependency in the same module instance,
+    /// narrowed by its index expression.
+    fn dependency_keys(&self, module: &ModuleInstance, dep: &graph::ResourceDep, scope: &Scope) -> Vec<InstanceKey> {
+        let expansion = self.expansions.get(&(module.clone(), dep.addr.clone()));
+        let all = || expansion.map(|e| e.keys()).unwrap_or_default();
         let Some(index) = &dep.index else { return all() };
         match eval(index, scope).map(|v| v.deep_unmark()) {
-            Ok(Value::Number(n)) if matches!(self.expansions.get(&dep.addr), Some(Expansion::Count(_))) && n.is_integer() => {
+            Ok(Value::Number(n)) if matches!(expansion, Some(Expansion::Count(_))) && n.is_integer() => {
                 vec![InstanceKey::Index(n.to_i64().unwrap_or(-1))]
             }
-            Ok(Value::String(s)) if matches!(self.expansions.get(&dep.addr), Some(Expansion::ForEach(_))) => {
-                vec![InstanceKey::Key(s)]
-            }
+            Ok(Value::String(s)) if matches!(expansion, Some(Expansion::ForEach(_))) => vec![InstanceKey::Key(s)],
             _ => all(),
         }
     }
 
     /// Whether a `replace_triggered_by` reference changes in this plan.
-    fn replace_triggered(&self, r: &Resource, scope: &Scope) -> Option<String> {
+    fn replace_triggered(&self, module: &ModuleInstance, r: &Resource, scope: &Scope) -> Option<String> {
         for e in &r.lifecycle.replace_triggered_by {
             for reference in crate::config::refs::references(&e.expr) {
                 let crate::config::refs::RefTarget::Resource { addr, index } = reference.target else { continue };
-                let dep = graph::ResourceDep { addr: addr.clone(), index };
-                for k in self.dependency_keys(&dep, scope) {
-                    let a = addr.instance(k).to_string();
+                let dep = graph::ResourceDep { module: module.static_path(), addr: addr.clone(), index };
+                for k in self.dependency_keys(module, &dep, scope) {
+                    let a = InstanceAddr::in_module(module, &addr, k).to_string();
                     if let Some(&i) = self.by_addr.get(&a) {
                         if matches!(self.changes[i].action, Action::Create | Action::Update | Action::Replace) {
                             return Some(format!("replace_triggered_by: {a} changes"));
@@ -960,7 +1057,7 @@ pub fn refine(change: &mut ResourceChange, schema: &Block, changed: &[String], o
     change.attribute_disruptions = per_attr;
 }
 
-fn unknown_expansion(what: &str, addr: &ResourceAddr, span: Span) -> Diagnostic {
+fn unknown_expansion(what: &str, addr: &str, span: Span) -> Diagnostic {
     Diagnostic::error(
         format!("the {what} of {addr} depends on values that are not known until apply"),
         span,

@@ -122,6 +122,10 @@ pub struct Plan {
     /// The refreshed state of instances whose refresh found drift, applied to
     /// state by an apply (this is all `-refresh-only` applies).
     pub refreshed: BTreeMap<String, Option<Value>>,
+    /// How every module call expanded, for evaluating module instances at
+    /// apply time.
+    #[serde(default)]
+    pub module_calls: Vec<(crate::addr::ModuleInstance, String, super::CallExpansion)>,
 }
 
 impl Plan {

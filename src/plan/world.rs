@@ -1,15 +1,22 @@
 //! Name resolution over planned (or applied) instance values: the
 //! [`Resolver`] the planner and the applier evaluate expressions with.
+//!
+//! A [`World`] sees the names of one module instance. Module variables are
+//! evaluated lazily from the calling module's arguments, and module outputs
+//! from the child's output expressions, so the same resolver serves plan time
+//! (planned values, unknowns) and apply time (real values as they arrive).
 
-use crate::addr::{InstanceAddr, InstanceKey, ResourceAddr};
+use crate::addr::{InstanceAddr, InstanceKey, ModuleInstance, ResourceAddr};
 use crate::config::eval::{eval, Resolver, Scope};
+use crate::config::types::convert;
 use crate::config::Config;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use strata_provider::Value;
 
-/// How a resource block expanded into instances.
-#[derive(Debug, Clone, PartialEq)]
+/// How a resource block or a module call expanded into instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Expansion {
     Single,
     Count(i64),
@@ -26,27 +33,56 @@ impl Expansion {
     }
 }
 
-/// Values of variables, locals and resource instances.
+/// The expansion of one module call in one module instance, with the
+/// `each.value` of every `for_each` key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallExpansion {
+    pub expansion: Expansion,
+    pub each: BTreeMap<String, Value>,
+}
+
+/// Module call expansions, by calling module instance and call name.
+pub type Calls = HashMap<(ModuleInstance, String), CallExpansion>;
+
+/// Values of variables, locals, resource instances and module outputs, as
+/// seen from one module instance.
 pub struct World<'a> {
+    root: &'a Config,
     config: &'a Config,
+    module: ModuleInstance,
     variables: &'a BTreeMap<String, Value>,
     instances: &'a HashMap<InstanceAddr, Value>,
-    expansions: &'a HashMap<ResourceAddr, Expansion>,
-    /// Locals are evaluated on first use and remembered; the analysis has
-    /// already rejected cycles, so the recursion ends.
+    expansions: &'a HashMap<(ModuleInstance, ResourceAddr), Expansion>,
+    calls: &'a Calls,
+    /// Locals and module variables are evaluated on first use and
+    /// remembered; the analysis has already rejected cycles.
     locals: RefCell<HashMap<String, Value>>,
+    module_vars: RefCell<HashMap<String, Value>>,
     /// Evaluating during apply: `timestamp()` and friends become known.
     apply: bool,
 }
 
 impl<'a> World<'a> {
+    /// The root module's view.
     pub fn new(
-        config: &'a Config,
+        root: &'a Config,
         variables: &'a BTreeMap<String, Value>,
         instances: &'a HashMap<InstanceAddr, Value>,
-        expansions: &'a HashMap<ResourceAddr, Expansion>,
+        expansions: &'a HashMap<(ModuleInstance, ResourceAddr), Expansion>,
+        calls: &'a Calls,
     ) -> World<'a> {
-        World { config, variables, instances, expansions, locals: RefCell::new(HashMap::new()), apply: false }
+        World {
+            root,
+            config: root,
+            module: ModuleInstance::root(),
+            variables,
+            instances,
+            expansions,
+            calls,
+            locals: RefCell::new(HashMap::new()),
+            module_vars: RefCell::new(HashMap::new()),
+            apply: false,
+        }
     }
 
     /// The same, for evaluating during apply.
@@ -54,11 +90,90 @@ impl<'a> World<'a> {
         self.apply = true;
         self
     }
+
+    /// The view of another module instance. `None` if its configuration is
+    /// not loaded.
+    pub fn at(&self, module: &ModuleInstance) -> Option<World<'a>> {
+        let config = self.root.module(&module.static_path())?;
+        Some(World {
+            config,
+            module: module.clone(),
+            locals: RefCell::new(HashMap::new()),
+            module_vars: RefCell::new(HashMap::new()),
+            ..*self
+        })
+    }
+
+    pub fn module_instance(&self) -> &ModuleInstance {
+        &self.module
+    }
+
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    /// `count.index` and `each` of the module call that made this instance.
+    pub fn call_scope<'s>(&self, mut scope: Scope<'s>, call_owner: &ModuleInstance, name: &str, key: &InstanceKey) -> Scope<'s> {
+        match key {
+            InstanceKey::Index(i) => scope.count_index = Some(*i),
+            InstanceKey::Key(k) => {
+                let each = self.calls.get(&(call_owner.clone(), name.to_owned())).and_then(|c| c.each.get(k)).cloned();
+                scope.each = Some((Value::from(k.as_str()), each.unwrap_or(Value::Unknown)));
+            }
+            InstanceKey::None => {}
+        }
+        scope
+    }
+
+    /// The value of a variable of a (non-root) module instance, from the
+    /// calling module's argument or the variable's default.
+    fn module_variable(&self, name: &str) -> Option<Value> {
+        let decl = self.config.variables.get(name)?;
+        if let Some(v) = self.module_vars.borrow().get(name) {
+            return Some(v.clone());
+        }
+        let (parent, call_name, key) = self.module.parent()?;
+        let parent_world = self.at(&parent)?;
+        let call = parent_world.config.module_calls.get(call_name)?;
+        let value = match call.inputs.iter().find(|a| a.name == name) {
+            Some(input) => {
+                let scope = parent_world.call_scope(Scope::new(&parent_world), &parent, call_name, key);
+                eval(&input.expr.expr, &scope).unwrap_or(Value::Unknown)
+            }
+            None => match &decl.default {
+                Some(d) => crate::config::eval::constant(d).unwrap_or(Value::Unknown),
+                None => Value::Null,
+            },
+        };
+        let value = match &decl.ty {
+            Some(ty) => convert(&value, ty).unwrap_or(Value::Unknown),
+            None => value,
+        };
+        let value = if decl.sensitive { value.into_sensitive() } else { value };
+        self.module_vars.borrow_mut().insert(name.to_owned(), value.clone());
+        Some(value)
+    }
+
+    /// The outputs of one child module instance, as an object.
+    fn outputs_of(&self, child: &ModuleInstance) -> Result<Value, String> {
+        let Some(world) = self.at(child) else { return Ok(Value::Unknown) };
+        let scope = Scope::new(&world);
+        let mut out = BTreeMap::new();
+        for o in world.config.outputs.values() {
+            let v = eval(&o.value.expr, &scope).map_err(|e| format!("in output {:?} of {child}: {}", o.name, e.message))?;
+            out.insert(o.name.clone(), if o.sensitive { v.into_sensitive() } else { v });
+        }
+        Ok(Value::Map(out))
+    }
 }
 
 impl Resolver for World<'_> {
     fn variable(&self, name: &str) -> Option<Value> {
-        self.variables.get(name).cloned()
+        if self.module.is_root() {
+            self.variables.get(name).cloned()
+        } else {
+            self.module_variable(name)
+        }
     }
 
     fn local(&self, name: &str) -> Result<Value, String> {
@@ -72,11 +187,13 @@ impl Resolver for World<'_> {
     }
 
     fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String> {
-        let Some(expansion) = self.expansions.get(addr) else {
+        let Some(expansion) = self.expansions.get(&(self.module.clone(), addr.clone())) else {
             // Not planned (an earlier error, or excluded): nothing is known.
             return Ok(Value::Unknown);
         };
-        let instance = |k: InstanceKey| self.instances.get(&addr.instance(k)).cloned().unwrap_or(Value::Unknown);
+        let instance = |k: InstanceKey| {
+            self.instances.get(&InstanceAddr::in_module(&self.module, addr, k)).cloned().unwrap_or(Value::Unknown)
+        };
         match (expansion, key) {
             (Expansion::Single, None) => Ok(instance(InstanceKey::None)),
             (Expansion::Count(_), None) => Ok(Value::List(expansion.keys().into_iter().map(instance).collect())),
@@ -91,13 +208,32 @@ impl Resolver for World<'_> {
         }
     }
 
+    fn module(&self, name: &str, key: Option<&InstanceKey>) -> Result<Value, String> {
+        let Some(call) = self.calls.get(&(self.module.clone(), name.to_owned())) else {
+            return if self.config.module_calls.contains_key(name) { Ok(Value::Unknown) } else { Err(format!("no module {name:?}")) };
+        };
+        let child = |k: InstanceKey| self.outputs_of(&self.module.child(name, k));
+        match (&call.expansion, key) {
+            (Expansion::Single, None) => child(InstanceKey::None),
+            (Expansion::Count(_), None) => call.expansion.keys().into_iter().map(child).collect::<Result<_, _>>().map(Value::List),
+            (Expansion::ForEach(keys), None) => keys
+                .iter()
+                .map(|k| child(InstanceKey::Key(k.clone())).map(|v| (k.clone(), v)))
+                .collect::<Result<_, _>>()
+                .map(Value::Map),
+            (_, Some(k)) if call.expansion.keys().contains(k) => child(k.clone()),
+            (_, Some(k)) => Err(format!("module.{name}{k} does not exist")),
+        }
+    }
+
     fn functions(&self) -> crate::config::functions::FunctionContext {
         crate::config::functions::FunctionContext { base_dir: self.config.dir.clone(), apply: self.apply }
     }
 
     fn path(&self, name: &str) -> Option<Value> {
         match name {
-            "module" | "root" => Some(Value::from(self.config.dir.display().to_string())),
+            "module" => Some(Value::from(self.config.dir.display().to_string())),
+            "root" => Some(Value::from(self.root.dir.display().to_string())),
             "cwd" => std::env::current_dir().ok().map(|d| Value::from(d.display().to_string())),
             _ => None,
         }
