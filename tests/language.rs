@@ -165,3 +165,46 @@ fn assert_no_orphans_among(dir: &std::path::Path, unmanaged: usize) {
     let known = world.keys().filter(|id| state.values().any(|(sid, _)| sid == *id)).count();
     assert_eq!(world.len() - known, unmanaged, "world: {world:#?}\nstate: {state:#?}");
 }
+
+#[test]
+fn modules_apply_target_and_move_into_a_module() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("modules/pair")).unwrap();
+    write(
+        &dir.path().join("modules/pair"),
+        "main.strata.hcl",
+        "variable \"prefix\" {\n  type = string\n}\nresource \"testing_object\" \"o\" {\n  count = 2\n  name  = \"${var.prefix}-${count.index}\"\n}\noutput \"ids\" {\n  value = testing_object.o[*].id\n}\n",
+    );
+    let root = |extra: &str| {
+        format!(
+            "provider \"testing\" {{\n  dir = \"${{path.root}}/world\"\n}}\nmodule \"pair\" {{\n  source   = \"./modules/pair\"\n  for_each = toset([\"x\", \"y\"])\n  prefix   = each.key\n}}\nresource \"strata_data\" \"ids\" {{\n  input = module.pair[\"x\"].ids\n}}\n{extra}"
+        )
+    };
+    write(dir.path(), "main.strata.hcl", &root(""));
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_eq!(world(dir.path()).len(), 4);
+    let ids = &state(dir.path())["strata_data.ids"].1["input"];
+    assert_eq!(ids.as_array().unwrap().len(), 2, "module outputs flow to the root: {ids}");
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+
+    // Destroying one module instance takes what depends on it along.
+    let out = expect(dir.path(), &["plan", "-destroy", "-target", "module.pair[\"x\"]"], 0);
+    assert!(stdout(&out).contains("0 to add, 0 to change, 3 to destroy."), "{}", stdout(&out));
+
+    // A root resource moves into a module instance without being recreated.
+    write(dir.path(), "solo.strata.hcl", "resource \"testing_object\" \"solo\" {\n  name = \"solo\"\n}\n");
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let solo_id = state(dir.path())["testing_object.solo"].0.clone();
+    std::fs::remove_file(dir.path().join("solo.strata.hcl")).unwrap();
+    std::fs::create_dir_all(dir.path().join("modules/solo")).unwrap();
+    write(&dir.path().join("modules/solo"), "main.strata.hcl", "resource \"testing_object\" \"solo\" {\n  name = \"solo\"\n}\n");
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        &root("module \"solo\" {\n  source = \"./modules/solo\"\n}\nmoved {\n  from = testing_object.solo\n  to   = module.solo.testing_object.solo\n}\n"),
+    );
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("0 to add, 0 to change, 0 to destroy. 1 to move."), "{}", stdout(&out));
+    assert_eq!(state(dir.path())["module.solo.testing_object.solo"].0, solo_id);
+    assert_no_orphans(dir.path());
+}

@@ -16,7 +16,7 @@ fn check(case: &str) {
         std::fs::copy(src.join("prior.strata.hcl"), dir.path().join("main.strata.hcl")).unwrap();
         expect(dir.path(), &["apply", "-auto-approve"], 0);
     }
-    std::fs::copy(src.join("main.strata.hcl"), dir.path().join("main.strata.hcl")).unwrap();
+    copy_case(&src, dir.path());
     let out = run(dir.path(), &["plan", "-no-color"]);
     let actual = normalise(&format!(
         "exit: {}\n--- stdout\n{}--- stderr\n{}",
@@ -34,6 +34,23 @@ fn check(case: &str) {
     if expected != actual {
         let diff = similar::TextDiff::from_lines(&expected, &actual).unified_diff().header("expected", "actual").to_string();
         panic!("plan of {case} differs from expected.txt:\n{diff}");
+    }
+}
+
+/// Copies a case directory (modules and templates too), minus the test's own files.
+fn copy_case(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "expected.txt" || name == "prior.strata.hcl" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(to.join(&name)).unwrap();
+            copy_case(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
     }
 }
 
@@ -80,6 +97,11 @@ fn cycle() {
 #[test]
 fn sensitive() {
     check("sensitive");
+}
+
+#[test]
+fn lab() {
+    check("lab");
 }
 
 #[test]

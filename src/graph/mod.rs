@@ -235,8 +235,19 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
             let Some(child) = config.children.get(&call.name) else { continue };
             let mut child_path = path.clone();
             child_path.push(call.name.clone());
+            // Everything in the child module comes after the call expands it.
+            let child_nodes = child
+                .variables
+                .keys()
+                .map(|n| Node::Variable(n.clone()))
+                .chain(child.locals.keys().map(|n| Node::Local(n.clone())))
+                .chain(child.resources.keys().map(|a| Node::Resource(a.clone())))
+                .chain(child.outputs.keys().map(|n| Node::Output(n.clone())))
+                .chain(child.module_calls.keys().map(|n| Node::ModuleCall(n.clone())));
+            for node in child_nodes {
+                call_edges.push((GNode::new(&child_path, node), from.clone()));
+            }
             for v in child.variables.values() {
-                call_edges.push((GNode::new(&child_path, Node::Variable(v.name.clone())), from.clone()));
                 if v.default.is_none() && !call.inputs.iter().any(|a| a.name == v.name) {
                     diags.push(Diagnostic::error(
                         format!("module {:?} needs a value for its variable {:?}", call.name, v.name),

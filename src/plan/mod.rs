@@ -834,14 +834,18 @@ impl Planner<'_> {
         };
         let mut keep: BTreeSet<String> = self.changes.iter().map(|c| c.address.clone()).collect();
         if !opts.targets.is_empty() {
-            // Targets plus everything they depend on.
+            // Targets plus everything they depend on; when destroying,
+            // targets plus everything that depends on them.
             let mut stack: Vec<String> = keep.iter().filter(|a| matches(&opts.targets, a)).cloned().collect();
             keep.clear();
             while let Some(a) = stack.pop() {
-                if keep.insert(a.clone()) {
-                    if let Some(&i) = self.by_addr.get(&a) {
-                        stack.extend(self.changes[i].dependencies.iter().cloned());
-                    }
+                if !keep.insert(a.clone()) {
+                    continue;
+                }
+                if opts.mode == PlanMode::Destroy {
+                    stack.extend(self.changes.iter().filter(|c| c.dependencies.contains(&a)).map(|c| c.address.clone()));
+                } else if let Some(&i) = self.by_addr.get(&a) {
+                    stack.extend(self.changes[i].dependencies.iter().cloned());
                 }
             }
         }
