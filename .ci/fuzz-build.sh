@@ -32,7 +32,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-TARGET=config
+TARGETS="${FUZZ_TARGETS:-config eval}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== installing cargo-fuzz"
@@ -40,31 +40,26 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 cargo fuzz --version
 
-echo "== building fuzz target $TARGET (stable, --sanitizer none)"
+echo "== building fuzz targets (stable, --sanitizer none)"
 start=$(date +%s)
-RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none "$TARGET"
+RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none
 echo "== build took $(( $(date +%s) - start ))s"
 
-triple="$(rustc -vV | sed -n 's/^host: //p')"
-bin="fuzz/target/$triple/release/$TARGET"
-if [[ ! -x "$bin" ]]; then
-    echo "no runnable fuzzer at $bin; build only" >&2
-    exit 0
-fi
-if [[ "$FUZZ_SECONDS" == 0 ]]; then
-    echo "== replaying the seeds of $TARGET"
-    RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$TARGET" "fuzz/seeds/$TARGET" -- -runs=0
-    exit 0
-fi
-
-# Working corpus under fuzz/corpus (gitignored), seeded from the committed
-# fuzz/seeds. New inputs go into the first directory only.
-corpus="fuzz/corpus/$TARGET"
-mkdir -p "$corpus" "fuzz/artifacts/$TARGET"
-echo "== fuzzing $TARGET for ${FUZZ_SECONDS}s"
-start=$(date +%s)
-RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$TARGET" \
-    "$corpus" "fuzz/seeds/$TARGET" -- \
-    -max_total_time="$FUZZ_SECONDS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1
-echo "== fuzzing took $(( $(date +%s) - start ))s, no crash"
+for TARGET in $TARGETS; do
+    if [[ "$FUZZ_SECONDS" == 0 ]]; then
+        echo "== replaying the seeds of $TARGET"
+        RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$TARGET" "fuzz/seeds/$TARGET" -- -runs=0
+        continue
+    fi
+    # Working corpus under fuzz/corpus (gitignored), seeded from the committed
+    # fuzz/seeds. New inputs go into the first directory only.
+    corpus="fuzz/corpus/$TARGET"
+    mkdir -p "$corpus" "fuzz/artifacts/$TARGET"
+    echo "== fuzzing $TARGET for ${FUZZ_SECONDS}s"
+    start=$(date +%s)
+    RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$TARGET" \
+        "$corpus" "fuzz/seeds/$TARGET" -- \
+        -max_total_time="$FUZZ_SECONDS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1
+    echo "== fuzzing $TARGET took $(( $(date +%s) - start ))s, no crash"
+done

@@ -208,3 +208,27 @@ fn modules_apply_target_and_move_into_a_module() {
     assert_eq!(state(dir.path())["module.solo.testing_object.solo"].0, solo_id);
     assert_no_orphans(dir.path());
 }
+
+#[test]
+fn console_evaluates_against_configuration_and_state() {
+    let dir = scratch();
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        "variable \"pw\" {\n  default   = \"s3cret\"\n  sensitive = true\n}\nresource \"strata_data\" \"a\" {\n  input = { name = \"a\", pw = var.pw }\n}\n",
+    );
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let mut child = command(dir.path(), &["console"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"strata_data.a.output.name\ncidrhost(\"10.0.0.0/24\", 5)\nvar.pw\nupper(var.pw)\n0.1 + 0.2 == 0.3\nstrata_data.b.id\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the undeclared reference fails the session");
+    assert_eq!(stdout(&out), "\"a\"\n\"10.0.0.5\"\n(sensitive value)\n(sensitive value)\ntrue\n");
+    assert!(stderr(&out).contains("strata_data.b is not declared"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("s3cret") && !stderr(&out).contains("s3cret"));
+}

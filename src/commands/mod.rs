@@ -116,6 +116,12 @@ pub enum Command {
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<VarArg>,
     },
+    /// Evaluate expressions against the configuration and state.
+    #[command(after_help = "Examples:\n  strata console\n  echo 'cidrsubnet(\"10.0.0.0/16\", 8, 2)' | strata console")]
+    Console {
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<VarArg>,
+    },
     /// Print the dependency graph of the plan's instances as DOT.
     #[command(after_help = "Example:\n  strata graph | dot -Tsvg > graph.svg")]
     Graph {
@@ -250,6 +256,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::State(cmd) => state_cmd(&shell, &ws, cmd),
         Command::Import { address, id, vars } => import(&shell, &ws, &address, &id, &vars).await,
         Command::Graph { plan } => graph(&shell, &ws, &plan).await,
+        Command::Console { vars } => console(&shell, &ws, &vars),
         Command::ForceUnlock { lock_id } => ws
             .store
             .force_unlock(&lock_id)
@@ -289,6 +296,9 @@ fn init(shell: &Shell, ws: &Workspace) -> ops::OpResult<i32> {
     let snap = ws.store.snapshot()?;
     if !diags.0.is_empty() {
         shell.diagnostics(&Default::default(), &diags);
+    }
+    for (address, dir) in ops::modules(ws) {
+        shell.status(&format!("- {address} from {}", dir.display()));
     }
     shell.status(&format!(
         "Strata is initialized in {} (state version {}, lineage {}).\nKeep .strata/ out of git: it is this directory's state.",
@@ -663,6 +673,37 @@ async fn import(shell: &Shell, ws: &Workspace, address: &str, id: &str, vars: &[
     let record = ops::import(ws, vars, address, id).await?;
     shell.status(&format!("Imported {address} (identity {}). Run strata plan to compare it with the configuration.", record.id));
     Ok(0)
+}
+
+fn console(shell: &Shell, ws: &Workspace, vars: &[VarArg]) -> ops::OpResult<i32> {
+    let console = ops::Console::open(ws, vars)?;
+    let interactive = std::io::stdin().is_terminal();
+    let mut failed = false;
+    loop {
+        if interactive {
+            shell.raw("> ");
+        }
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).map_err(|e| format!("reading input: {e}"))? == 0 {
+            break;
+        }
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "exit" {
+            break;
+        }
+        match console.eval(line) {
+            // to_hcl redacts secrets and unknowns wherever they sit.
+            Ok(v) => shell.out(&v.to_hcl()),
+            Err(e) => {
+                failed = true;
+                shell.error(&e);
+            }
+        }
+    }
+    Ok(if failed && !interactive { 1 } else { 0 })
 }
 
 async fn graph(shell: &Shell, ws: &Workspace, flags: &PlanFlags) -> ops::OpResult<i32> {

@@ -384,7 +384,8 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
             ));
             continue;
         }
-        let child_dir = dir.join(&call.source);
+        // Lexically normalised, so "./modules/x" shows as ".../modules/x".
+        let child_dir: PathBuf = dir.join(&call.source).components().collect();
         if !child_dir.is_dir() {
             diags.push(Diagnostic::error(
                 format!("module {:?}: {} is not a directory", call.name, child_dir.display()),

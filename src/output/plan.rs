@@ -203,3 +203,4 @@ pub fn render_value(v: &Value) -> String {
         other => other.to_hcl(),
     }
 }
+

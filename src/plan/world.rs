@@ -187,6 +187,9 @@ impl Resolver for World<'_> {
     }
 
     fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String> {
+        if !self.config.resources.contains_key(addr) {
+            return Err(format!("{addr} is not declared"));
+        }
         let Some(expansion) = self.expansions.get(&(self.module.clone(), addr.clone())) else {
             // Not planned (an earlier error, or excluded): nothing is known.
             return Ok(Value::Unknown);

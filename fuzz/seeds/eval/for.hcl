@@ -1,0 +1,1 @@
+[for i, v in var.list : "${i}-${v}" if i > 0]

@@ -1,0 +1,1 @@
+format("%05.2f|%-4s|%q", 3.14159, "ab", var.obj.a) == "" ? jsonencode(var.list) : sha256(join(",", ["x"]))

@@ -1,0 +1,1 @@
+{ a = upper(var.secret), b = try(var.obj.c, length(var.list)) }
