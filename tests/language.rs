@@ -232,3 +232,18 @@ fn console_evaluates_against_configuration_and_state() {
     assert!(stderr(&out).contains("strata_data.b is not declared"), "{}", stderr(&out));
     assert!(!stdout(&out).contains("s3cret") && !stderr(&out).contains("s3cret"));
 }
+
+#[test]
+fn count_from_an_unknown_value_names_it_and_suggests_target() {
+    let dir = scratch();
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        "resource \"strata_data\" \"n\" {\n  input = 3\n}\nresource \"strata_data\" \"copies\" {\n  count = length(strata_data.n.id)\n  input = count.index\n}\n",
+    );
+    let out = expect(dir.path(), &["plan"], 1);
+    let err = stderr(&out);
+    assert!(err.contains("the count of strata_data.copies depends on values that are not known until apply (strata_data.n)"), "{err}");
+    assert!(err.contains("-target strata_data.n"), "{err}");
+    assert!(err.contains("main.strata.hcl:5:11"), "{err}");
+}

@@ -144,9 +144,13 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
     }
 }
 
-/// Sorts and removes duplicates, giving set semantics to a list.
+/// Sorts and removes duplicates, giving set semantics to a list: numbers in
+/// numeric order, everything else by its HCL text.
 pub fn dedup_set(items: &mut Vec<Value>) {
-    items.sort_by(|a, b| a.to_hcl().cmp(&b.to_hcl()));
+    items.sort_by(|a, b| match (a.as_number(), b.as_number()) {
+        (Some(x), Some(y)) => x.cmp(y),
+        _ => a.to_hcl().cmp(&b.to_hcl()),
+    });
     items.dedup();
 }
 

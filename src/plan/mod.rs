@@ -538,7 +538,7 @@ impl Planner<'_> {
                 }
             };
             if v.contains_unknown() {
-                self.diags.push(unknown_expansion("count", what, count.span()));
+                self.diags.push(unknown_expansion("count", what, count));
                 return None;
             }
             let n = match v.as_i64() {
@@ -559,7 +559,7 @@ impl Planner<'_> {
                 }
             };
             if v.is_unknown() || matches!(v.unmarked(), Value::List(l) if l.iter().any(Value::contains_unknown)) {
-                self.diags.push(unknown_expansion("for_each", what, fe.span()));
+                self.diags.push(unknown_expansion("for_each", what, fe));
                 return None;
             }
             if v.is_sensitive() {
@@ -1061,13 +1061,27 @@ pub fn refine(change: &mut ResourceChange, schema: &Block, changed: &[String], o
     change.attribute_disruptions = per_attr;
 }
 
-fn unknown_expansion(what: &str, addr: &str, span: Span) -> Diagnostic {
+fn unknown_expansion(what: &str, addr: &str, expr: &crate::config::Expr) -> Diagnostic {
+    // Name what is unknown: the resources and modules the expression reads.
+    let mut sources: Vec<String> = crate::config::refs::references(&expr.expr)
+        .into_iter()
+        .filter_map(|r| match r.target {
+            crate::config::refs::RefTarget::Resource { addr, .. } => Some(addr.to_string()),
+            crate::config::refs::RefTarget::Module { name, output } => {
+                Some(format!("module.{name}{}", output.map(|o| format!(".{o}")).unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect();
+    sources.dedup();
+    let from = if sources.is_empty() { String::new() } else { format!(" ({})", sources.join(", ")) };
     Diagnostic::error(
-        format!("the {what} of {addr} depends on values that are not known until apply"),
-        span,
+        format!("the {what} of {addr} depends on values that are not known until apply{from}"),
+        expr.span(),
         "not known until apply",
     )
     .with_help(format!(
-        "use values known at plan time, or first apply the resources this depends on with -target, then plan again"
+        "use values known at plan time, or first apply what it depends on with -target{}, then plan again",
+        sources.first().map(|s| format!(" {s}")).unwrap_or_default()
     ))
 }
