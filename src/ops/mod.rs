@@ -58,7 +58,7 @@ impl Workspace {
         Workspace {
             dir: dir.to_owned(),
             store: Arc::new(LocalStore::new(&state_dir)),
-            factories: strata_provider_builtin::factories(),
+            factories: providers(),
         }
     }
 
@@ -69,6 +69,13 @@ impl Workspace {
     fn factory(&self, name: &str) -> Option<&Arc<dyn ProviderFactory>> {
         self.factories.iter().find(|f| f.name() == name)
     }
+}
+
+/// Every provider this build of Strata knows.
+fn providers() -> Vec<Arc<dyn ProviderFactory>> {
+    let mut all = strata_provider_builtin::factories();
+    all.push(Arc::new(strata_provider_kvm::KvmFactory));
+    all
 }
 
 /// A configuration loaded, checked and with its variables resolved.
@@ -403,10 +410,10 @@ async fn lookup_imports(
             address.clone(),
             InstanceRecord {
                 address: address.clone(),
-                id: uuid::Uuid::new_v4(),
+                id: found.id.unwrap_or_else(uuid::Uuid::new_v4),
                 type_name: import.to.resource.type_name.clone(),
                 provider: provider_addr,
-                attributes: found,
+                attributes: found.state,
                 dependencies: Vec::new(),
                 create_before_destroy: resource.lifecycle.create_before_destroy,
             },
@@ -615,7 +622,7 @@ pub async fn import(ws: &Workspace, vars: &[VarArg], address: &str, import_id: &
     let imported = provider.import(&addr.resource.type_name, id, import_id).await.map_err(|e| format!("importing {address}: {e}"))?;
     let record = InstanceRecord {
         address: address.to_owned(),
-        id,
+        id: imported.id.unwrap_or(id),
         type_name: addr.resource.type_name.clone(),
         provider: provider_addr,
         attributes: imported.state,

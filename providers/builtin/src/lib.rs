@@ -106,16 +106,16 @@ impl Provider for StrataProvider {
         Ok(None)
     }
 
-    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Value>> {
+    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<strata_provider::Imported>> {
         check_type(type_name)?;
         let planned = Value::object([("input", Value::from(import_id))]);
-        Ok(Some(data_state(Uuid::nil(), &planned)))
+        Ok(Some(strata_provider::Imported { state: data_state(Uuid::nil(), &planned), id: None }))
     }
 
     async fn import(&self, type_name: &str, id: Uuid, import_id: &str) -> Result<strata_provider::Imported> {
         check_type(type_name)?;
         let planned = Value::object([("input", Value::from(import_id))]);
-        Ok(strata_provider::Imported { state: data_state(id, &planned) })
+        Ok(strata_provider::Imported { state: data_state(id, &planned), id: None })
     }
 }
 

@@ -257,10 +257,10 @@ impl Provider for TestingProvider {
         self.load(id)
     }
 
-    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Value>> {
+    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Imported>> {
         check_type(type_name)?;
         let existing = Uuid::parse_str(import_id).map_err(|e| ProviderError::new(format!("import ID {import_id:?}: {e}")))?;
-        self.load(existing)
+        Ok(self.load(existing)?.map(|state| Imported { state, id: None }))
     }
 
     async fn import(&self, type_name: &str, id: Uuid, import_id: &str) -> Result<Imported> {
@@ -271,6 +271,6 @@ impl Provider for TestingProvider {
         let state = object_state(id, &state, state.get("generation").as_f64().unwrap_or(0.0));
         self.write(id, &state)?;
         let _ = std::fs::remove_file(self.path(existing));
-        Ok(Imported { state })
+        Ok(Imported { state, id: None })
     }
 }

@@ -74,10 +74,14 @@ pub struct Instance<'a> {
     pub state: &'a Value,
 }
 
-/// An object adopted by `strata import`.
+/// An object adopted by `strata import` or an `import` block.
 #[derive(Debug, Clone)]
 pub struct Imported {
     pub state: Value,
+    /// The identity the object already carries (e.g. a libvirt UUID), which
+    /// the engine adopts; `None` when the provider tagged it with the
+    /// engine's or identifies it otherwise (by name).
+    pub id: Option<Uuid>,
 }
 
 /// A provider instance, configured from one `provider` block.
@@ -126,7 +130,7 @@ pub trait Provider: Send + Sync {
 
     /// Finds an existing object by a provider-specific identifier without
     /// changing it (for `import` blocks at plan time). `None`: no such object.
-    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Value>> {
+    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Imported>> {
         Err(ProviderError::new(format!("{type_name} does not support import (asked for {import_id:?})")))
     }
 

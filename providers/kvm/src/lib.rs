@@ -1,0 +1,239 @@
+//! Strata's KVM provider: libvirt networks, storage pools and volumes (and, as
+//! the provider grows, domains), managed through the `virt` crate.
+//!
+//! Design points:
+//! - **Identity.** Networks and pools take the engine's instance UUID as
+//!   their libvirt UUID, so an interrupted create is found again by UUID.
+//!   Volumes are found by pool and name.
+//! - **Batch refresh.** `read` lists all objects of a kind in one call and
+//!   matches them to instances, instead of one lookup per instance.
+//! - **Blocking calls stay off the runtime.** Every libvirt call runs in
+//!   `spawn_blocking`; libvirt's default error printer is disabled, so its
+//!   messages reach the user only through Strata's diagnostics.
+//! - **Live where libvirt allows.** DHCP hosts and DNS hosts of a network
+//!   change with `virNetworkUpdate`; growing a volume is a live resize,
+//!   shrinking it is classed `data-loss`.
+
+mod network;
+mod pool;
+mod volume;
+mod xml;
+
+use async_trait::async_trait;
+use std::sync::{Arc, Mutex};
+use strata_provider::{
+    Attribute, Block, Imported, Instance, PlanRequest, PlanResponse, Provider, ProviderError, ProviderFactory,
+    ProviderSchema, Result, Type, Value,
+};
+use uuid::Uuid;
+use virt::connect::Connect;
+
+pub const DEFAULT_URI: &str = "qemu:///system";
+
+/// Factory of the `kvm` provider.
+pub struct KvmFactory;
+
+impl ProviderFactory for KvmFactory {
+    fn name(&self) -> &'static str {
+        "kvm"
+    }
+
+    fn schema(&self) -> ProviderSchema {
+        let provider = Block::new("A libvirt connection.").attr(
+            "uri",
+            Attribute::optional(Type::String)
+                .describe("libvirt URI; default qemu:///system. Remote URIs such as qemu+ssh://host/system work the same."),
+        );
+        let mut schema = ProviderSchema { provider, ..ProviderSchema::default() };
+        schema.resources.insert("kvm_network".into(), network::schema());
+        schema.resources.insert("kvm_pool".into(), pool::schema());
+        schema.resources.insert("kvm_volume".into(), volume::schema());
+        schema.data_sources.insert("kvm_host".into(), host_schema());
+        schema
+    }
+
+    fn instantiate(&self) -> Arc<dyn Provider> {
+        Arc::new(KvmProvider::default())
+    }
+}
+
+#[derive(Default)]
+struct KvmProvider {
+    conn: Mutex<Option<Arc<Connect>>>,
+    uri: Mutex<String>,
+}
+
+/// A libvirt error as the user sees it: libvirt's own message.
+pub(crate) fn err(e: virt::error::Error) -> ProviderError {
+    ProviderError::new(e.message())
+}
+
+/// True when libvirt says the object does not exist.
+pub(crate) fn is_missing(e: &virt::error::Error) -> bool {
+    use virt::enumutil::Enum;
+    use virt::error::ErrorNumber as N;
+    matches!(e.code(), Enum::Known(N::NoNetwork | N::NoStoragePool | N::NoStorageVolume | N::NoDomain))
+}
+
+impl KvmProvider {
+    fn conn(&self) -> Result<Arc<Connect>> {
+        self.conn.lock().expect("connection lock").clone().ok_or_else(|| ProviderError::new("the kvm provider is not configured"))
+    }
+
+    /// Runs blocking libvirt work on the blocking pool.
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Connect) -> Result<T> + Send + 'static) -> Result<T> {
+        let conn = self.conn()?;
+        tokio::task::spawn_blocking(move || f(&conn))
+            .await
+            .map_err(|e| ProviderError::new(format!("libvirt call panicked: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Provider for KvmProvider {
+    async fn configure(&self, config: &Value) -> Result<()> {
+        let uri = config.get("uri").as_str().unwrap_or(DEFAULT_URI).to_owned();
+        virt::error::clear_error_callback();
+        let open_uri = uri.clone();
+        let conn = tokio::task::spawn_blocking(move || Connect::open(Some(&open_uri)))
+            .await
+            .map_err(|e| ProviderError::new(e.to_string()))?
+            .map_err(|e| ProviderError::new(format!("cannot connect to {uri}: {}", e.message())))?;
+        *self.conn.lock().expect("connection lock") = Some(Arc::new(conn));
+        *self.uri.lock().expect("uri lock") = uri;
+        Ok(())
+    }
+
+    fn validate(&self, type_name: &str, config: &Value) -> Vec<(String, String)> {
+        match type_name {
+            "kvm_network" => network::validate(config),
+            "kvm_volume" => volume::validate(config),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn plan(&self, req: PlanRequest<'_>) -> Result<PlanResponse> {
+        Ok(match req.type_name {
+            "kvm_volume" => volume::plan(req.prior, req.proposed),
+            _ => PlanResponse::default(),
+        })
+    }
+
+    async fn create(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Value> {
+        let planned = planned.clone();
+        match type_name {
+            "kvm_network" => self.blocking(move |c| network::create(c, id, &planned)).await,
+            "kvm_pool" => self.blocking(move |c| pool::create(c, id, &planned)).await,
+            "kvm_volume" => self.blocking(move |c| volume::create(c, &planned)).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn read(&self, type_name: &str, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>> {
+        let wanted: Vec<(Uuid, Value)> = instances.iter().map(|i| (i.id, i.state.clone())).collect();
+        match type_name {
+            "kvm_network" => self.blocking(move |c| network::read_all(c, &wanted)).await,
+            "kvm_pool" => self.blocking(move |c| pool::read_all(c, &wanted)).await,
+            "kvm_volume" => self.blocking(move |c| volume::read_all(c, &wanted)).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value) -> Result<Value> {
+        let (prior, planned) = (prior.clone(), planned.clone());
+        match type_name {
+            "kvm_network" => self.blocking(move |c| network::update(c, id, &prior, &planned)).await,
+            "kvm_pool" => Err(ProviderError::new("kvm_pool changes replace the pool")),
+            "kvm_volume" => self.blocking(move |c| volume::update(c, &prior, &planned)).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn delete(&self, type_name: &str, id: Uuid, prior: &Value) -> Result<()> {
+        let prior = prior.clone();
+        match type_name {
+            "kvm_network" => self.blocking(move |c| network::delete(c, id)).await,
+            "kvm_pool" => self.blocking(move |c| pool::delete(c, id)).await,
+            "kvm_volume" => self.blocking(move |c| volume::delete(c, &prior)).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn find_by_identity(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Option<Value>> {
+        let planned = planned.clone();
+        match type_name {
+            "kvm_network" => self.blocking(move |c| Ok(network::read_all(c, &[(id, planned)])?.remove(0))).await,
+            "kvm_pool" => self.blocking(move |c| Ok(pool::read_all(c, &[(id, planned)])?.remove(0))).await,
+            "kvm_volume" => self.blocking(move |c| Ok(volume::read_all(c, &[(id, planned)])?.remove(0))).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Imported>> {
+        let import_id = import_id.to_owned();
+        match type_name {
+            "kvm_network" => self.blocking(move |c| network::lookup(c, &import_id)).await,
+            "kvm_pool" => self.blocking(move |c| pool::lookup(c, &import_id)).await,
+            "kvm_volume" => self.blocking(move |c| volume::lookup(c, &import_id)).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn import(&self, type_name: &str, _id: Uuid, import_id: &str) -> Result<Imported> {
+        self.lookup(type_name, import_id)
+            .await?
+            .ok_or_else(|| ProviderError::new(format!("no {type_name} {import_id:?} to import")))
+    }
+
+    async fn read_data(&self, type_name: &str, _config: &Value) -> Result<Value> {
+        match type_name {
+            "kvm_host" => {
+                let local = self.uri.lock().expect("uri lock").contains(":///");
+                self.blocking(move |c| host(c, local)).await
+            }
+            other => Err(ProviderError::new(format!("the kvm provider has no data source {other}"))),
+        }
+    }
+}
+
+fn unknown(type_name: &str) -> ProviderError {
+    ProviderError::new(format!("the kvm provider has no resource type {type_name}"))
+}
+
+fn host_schema() -> Block {
+    Block::new("Facts about the libvirt host.")
+        .attr("arch", Attribute::computed(Type::String))
+        .attr("cpus", Attribute::computed(Type::Number))
+        .attr("memory", Attribute::computed(Type::Number).describe("Bytes."))
+        .attr("kvm", Attribute::computed(Type::Bool).describe("Whether libvirt offers KVM acceleration."))
+        .attr(
+            "domain_type",
+            Attribute::computed(Type::String)
+                .describe("The domain type guests should use: kvm when it can boot a guest here, else qemu (TCG)."),
+        )
+}
+
+/// `kvm_host`: node info and capabilities.
+fn host(conn: &Connect, local: bool) -> Result<Value> {
+    let info = conn.node_info().map_err(err)?;
+    let caps = conn.capabilities().map_err(err)?;
+    let doc = roxmltree::Document::parse(&caps).map_err(|e| ProviderError::new(format!("capabilities XML: {e}")))?;
+    let arch = doc
+        .descendants()
+        .find(|n| n.has_tag_name("arch") && n.parent().is_some_and(|p| p.has_tag_name("cpu")))
+        .and_then(|n| n.text())
+        .unwrap_or_default()
+        .to_owned();
+    let kvm = doc.descendants().any(|n| n.has_tag_name("domain") && n.attribute("type") == Some("kvm"));
+    // A paravirtual nested KVM (kvm_pvm) starts domains but cannot boot a
+    // real kernel; guests must use TCG there.
+    let pvm = local && std::path::Path::new("/sys/module/kvm_pvm").exists();
+    let domain_type = if kvm && !pvm { "kvm" } else { "qemu" };
+    Ok(Value::object([
+        ("arch", Value::from(arch)),
+        ("cpus", Value::from(info.cpus as i64)),
+        ("memory", Value::from(info.memory as i64 * 1024)),
+        ("kvm", Value::Bool(kvm)),
+        ("domain_type", Value::from(domain_type)),
+    ]))
+}

@@ -1,0 +1,115 @@
+//! `kvm_pool`: a libvirt storage pool. Directory pools for now; the `type`
+//! attribute leaves room for RBD pools backed by Ceph.
+
+use crate::xml::{self, esc};
+use crate::{err, is_missing};
+use std::collections::BTreeMap;
+use strata_provider::{Attribute, Block, Disruption, Imported, ProviderError, Result, Type, Value};
+use uuid::Uuid;
+use virt::connect::Connect;
+use virt::storage_pool::StoragePool;
+
+pub fn schema() -> Block {
+    Block::new("A libvirt storage pool.")
+        .attr("name", Attribute::required(Type::String).on_change(Disruption::Replace))
+        .attr("type", Attribute::optional(Type::String).on_change(Disruption::Replace).describe("dir (the default)."))
+        .attr(
+            "path",
+            Attribute::required(Type::String).on_change(Disruption::Replace).describe("Directory of a dir pool; created if missing."),
+        )
+        .attr("capacity", Attribute::computed(Type::Number).describe("Bytes."))
+        .attr("available", Attribute::computed(Type::Number).describe("Bytes."))
+        .attr("id", Attribute::computed(Type::String).describe("The libvirt UUID (the instance's identity)."))
+}
+
+pub fn create(conn: &Connect, id: Uuid, planned: &Value) -> Result<Value> {
+    let kind = planned.get("type").as_str().unwrap_or("dir");
+    if kind != "dir" {
+        return Err(ProviderError::new(format!("pool type {kind:?} is not supported yet (dir is)")));
+    }
+    let xml = format!(
+        "<pool type='dir'>\n  <name>{}</name>\n  <uuid>{id}</uuid>\n  <target>\n    <path>{}</path>\n  </target>\n</pool>\n",
+        esc(planned.get("name").as_str().unwrap_or_default()),
+        esc(planned.get("path").as_str().unwrap_or_default()),
+    );
+    let pool = conn.define_storage_pool_xml(&xml, 0).map_err(err)?;
+    // A pool that cannot be built or started is undefined again.
+    let started = pool.build(0).and_then(|_| pool.create(0)).and_then(|_| pool.set_autostart(true));
+    if let Err(e) = started {
+        let _ = pool.destroy();
+        let _ = pool.undefine();
+        return Err(err(e));
+    }
+    state(&pool, planned)
+}
+
+fn state(pool: &StoragePool, config: &Value) -> Result<Value> {
+    let desc = pool.xml_desc(0).map_err(err)?;
+    let doc = xml::parse(&desc)?;
+    let info = pool.info().map_err(err)?;
+    let kind = doc.root_element().attribute("type").unwrap_or("dir");
+    Ok(Value::Map(BTreeMap::from([
+        ("name".to_owned(), Value::from(pool.name().map_err(err)?)),
+        ("type".to_owned(), if config.get("type").is_null() && kind == "dir" { Value::Null } else { Value::from(kind) }),
+        ("path".to_owned(), xml::text(&doc, "path").map(Value::from).unwrap_or(Value::Null)),
+        ("capacity".to_owned(), Value::from(info.capacity as i64)),
+        ("available".to_owned(), Value::from(info.available as i64)),
+        ("id".to_owned(), Value::from(pool.uuid().map_err(err)?.to_string())),
+    ])))
+}
+
+pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<Value>>> {
+    let all = conn.list_all_storage_pools(0).map_err(err)?;
+    let by_uuid: BTreeMap<Uuid, &StoragePool> = all.iter().filter_map(|p| p.uuid().ok().map(|u| (u, p))).collect();
+    wanted
+        .iter()
+        .map(|(id, prior)| {
+            // Capacity and free space move with every write: compare them
+            // against what was there, not as drift.
+            by_uuid.get(id).map(|p| state(p, prior)).transpose().map(|s| s.map(|s| keep_volatile(s, prior)))
+        })
+        .collect()
+}
+
+/// Keeps the prior `capacity` and `available`, which change on their own.
+fn keep_volatile(mut state: Value, prior: &Value) -> Value {
+    if let Value::Map(m) = &mut state {
+        for key in ["capacity", "available"] {
+            if !prior.get(key).is_null() {
+                m.insert(key.to_owned(), prior.get(key).clone());
+            }
+        }
+    }
+    state
+}
+
+pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
+    let pool = match conn.lookup_storage_pool_by_uuid(id) {
+        Ok(p) => p,
+        Err(e) if is_missing(&e) => return Ok(()),
+        Err(e) => return Err(err(e)),
+    };
+    if pool.is_active().map_err(err)? {
+        pool.destroy().map_err(err)?;
+    }
+    // Removes the directory when it is empty; a directory with files in it
+    // that Strata does not manage is left alone.
+    let _ = pool.delete(0);
+    pool.undefine().map_err(err)
+}
+
+/// Finds a pool by name or UUID for `import`.
+pub fn lookup(conn: &Connect, import_id: &str) -> Result<Option<Imported>> {
+    let found = match Uuid::parse_str(import_id) {
+        Ok(u) => conn.lookup_storage_pool_by_uuid(u),
+        Err(_) => conn.lookup_storage_pool_by_name(import_id),
+    };
+    match found {
+        Ok(pool) => {
+            let id = pool.uuid().map_err(err)?;
+            Ok(Some(Imported { state: state(&pool, &Value::Null)?, id: Some(id) }))
+        }
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}

@@ -1,0 +1,173 @@
+//! The KVM provider against a real libvirtd with QEMU, through the CLI, and
+//! checked with `virsh`. `scripts/libvirt-up.sh` installs and starts
+//! libvirtd; these tests fail loudly when it is not running.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn virsh(args: &[&str]) -> String {
+    let out = Command::new("virsh").arg("-c").arg("qemu:///system").args(args).output().expect("run virsh");
+    assert!(out.status.success(), "virsh {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn require_libvirt() {
+    let ok = Command::new("virsh").args(["-c", "qemu:///system", "version"]).output().is_ok_and(|o| o.status.success());
+    assert!(ok, "libvirtd is not reachable at qemu:///system: run `bash scripts/libvirt-up.sh` first");
+}
+
+/// A name and a /24 no other test uses at the same time.
+fn unique(tag: &str, octet: u8) -> (String, String) {
+    let n = std::process::id() % 10_000;
+    (format!("st{n}-{tag}"), format!("10.{}.{}.0/24", 200 + octet, n % 250))
+}
+
+fn lab(dir: &Path, name: &str, cidr: &str, hosts: &[(&str, &str)], clone_size: u64) -> String {
+    let hosts: Vec<String> = hosts.iter().map(|(mac, ip)| format!("{{ mac = \"{mac}\", ip = \"{ip}\" }}")).collect();
+    format!(
+        r#"
+data "kvm_host" "this" {{}}
+
+resource "kvm_network" "lab" {{
+  name       = "{name}-net"
+  addresses  = ["{cidr}"]
+  dhcp       = true
+  dhcp_hosts = [{hosts}]
+}}
+
+resource "kvm_pool" "lab" {{
+  name = "{name}-pool"
+  path = "{pool}"
+}}
+
+resource "kvm_volume" "base" {{
+  pool   = kvm_pool.lab.name
+  name   = "base.raw"
+  format = "raw"
+  size   = 16777216
+}}
+
+resource "kvm_volume" "clone" {{
+  pool        = kvm_pool.lab.name
+  name        = "clone.qcow2"
+  base_volume = kvm_volume.base.name
+  size        = {clone_size}
+}}
+
+output "domain_type" {{
+  value = data.kvm_host.this.domain_type
+}}
+"#,
+        hosts = hosts.join(", "),
+        pool = dir.join("pool").display(),
+    )
+}
+
+#[test]
+fn networks_pools_and_volumes_live_on_real_libvirt() {
+    require_libvirt();
+    let dir = scratch();
+    let (name, cidr) = unique("lab", 1);
+    let prefix = cidr.trim_end_matches("0/24");
+    let host1 = ("52:54:00:aa:00:01", format!("{prefix}10"));
+    let host2 = ("52:54:00:aa:00:02", format!("{prefix}11"));
+    write(dir.path(), "main.strata.hcl", &lab(dir.path(), &name, &cidr, &[(host1.0, &host1.1)], 33554432));
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+
+    let net = format!("{name}-net");
+    let state = state(dir.path());
+    let uuid = state["kvm_network.lab"].0.clone();
+    assert_eq!(virsh(&["net-uuid", &net]).trim(), uuid, "the network carries the instance's identity");
+    assert!(virsh(&["net-info", &net]).contains("Active:         yes"));
+    assert!(virsh(&["net-dumpxml", &net]).contains(&format!("ip='{}'", host1.1)));
+    assert!(virsh(&["pool-info", &format!("{name}-pool")]).contains("running"));
+    let vols = virsh(&["vol-list", &format!("{name}-pool")]);
+    assert!(vols.contains("base.raw") && vols.contains("clone.qcow2"), "{vols}");
+    assert!(virsh(&["vol-dumpxml", "--pool", &format!("{name}-pool"), "clone.qcow2"]).contains("<backingStore>"));
+    let types = stdout(&expect(dir.path(), &["output", "-raw", "domain_type"], 0));
+    assert!(types == "qemu" || types == "kvm", "{types}");
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+
+    // A new static lease is a live update: same network, still active.
+    write(dir.path(), "main.strata.hcl", &lab(dir.path(), &name, &cidr, &[(host1.0, &host1.1), (host2.0, &host2.1)], 33554432));
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("kvm_network.lab will be updated in place (live)"), "{}", stdout(&out));
+    assert_eq!(virsh(&["net-uuid", &net]).trim(), uuid);
+    assert!(virsh(&["net-dumpxml", &net]).contains(&format!("ip='{}'", host2.1)));
+
+    // Growing a volume is live; shrinking it needs consent.
+    write(dir.path(), "main.strata.hcl", &lab(dir.path(), &name, &cidr, &[(host1.0, &host1.1), (host2.0, &host2.1)], 67108864));
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("kvm_volume.clone will be updated in place (live)"), "{}", stdout(&out));
+    assert!(virsh(&["vol-info", "--pool", &format!("{name}-pool"), "clone.qcow2"]).contains("64.00 MiB"));
+    write(dir.path(), "main.strata.hcl", &lab(dir.path(), &name, &cidr, &[(host1.0, &host1.1), (host2.0, &host2.1)], 33554432));
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 1);
+    assert!(stderr(&out).contains("--allow-data-loss"), "{}", stderr(&out));
+
+    // Drift: a resize behind Strata's back shows in the next plan.
+    virsh(&["vol-resize", "--pool", &format!("{name}-pool"), "base.raw", "32M"]);
+    let out = expect(dir.path(), &["plan", "-detailed-exitcode"], 2);
+    assert!(stdout(&out).contains("changed outside of Strata"), "{}", stdout(&out));
+
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert!(!virsh(&["net-list", "--all", "--name"]).lines().any(|l| l.trim() == net));
+    assert!(!virsh(&["pool-list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-pool")));
+}
+
+#[test]
+fn a_failed_apply_leaves_libvirt_as_it_was() {
+    require_libvirt();
+    let dir = scratch();
+    let (name, cidr) = unique("rb", 2);
+    let nets_before = virsh(&["net-list", "--all", "--name"]);
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        &format!(
+            r#"
+resource "kvm_network" "n" {{
+  name      = "{name}-net"
+  addresses = ["{cidr}"]
+}}
+resource "kvm_volume" "v" {{
+  pool = "{name}-no-such-pool"
+  name = "v.qcow2"
+  size = 1048576
+  depends_on = [kvm_network.n]
+}}
+"#
+        ),
+    );
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 1);
+    assert!(stderr(&out).contains("no-such-pool"), "libvirt's message reaches the user: {}", stderr(&out));
+    assert!(stderr(&out).contains("Rolled back 1 operation(s): kvm_network.n"), "{}", stderr(&out));
+    assert_eq!(virsh(&["net-list", "--all", "--name"]), nets_before, "the network created before the failure is gone");
+    assert!(state(dir.path()).is_empty());
+}
+
+#[test]
+fn existing_networks_are_imported_with_their_identity() {
+    require_libvirt();
+    let dir = scratch();
+    let (name, cidr) = unique("imp", 3);
+    let gateway = cidr.replace("0/24", "1");
+    let xml = dir.path().join("net.xml");
+    std::fs::write(&xml, format!("<network><name>{name}-net</name><ip address='{gateway}' prefix='24'/></network>")).unwrap();
+    virsh(&["net-define", &xml.display().to_string()]);
+    virsh(&["net-start", &format!("{name}-net")]);
+    let uuid = virsh(&["net-uuid", &format!("{name}-net")]).trim().to_owned();
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        &format!("resource \"kvm_network\" \"n\" {{\n  name      = \"{name}-net\"\n  addresses = [\"{cidr}\"]\n}}\n"),
+    );
+    expect(dir.path(), &["import", "kvm_network.n", &format!("{name}-net")], 0);
+    assert_eq!(state(dir.path())["kvm_network.n"].0, uuid);
+    let out = expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+    assert!(stdout(&out).contains("No changes"), "{}", stdout(&out));
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert!(!virsh(&["net-list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-net")));
+}
