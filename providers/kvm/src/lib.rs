@@ -14,6 +14,8 @@
 //!   change with `virNetworkUpdate`; growing a volume is a live resize,
 //!   shrinking it is classed `data-loss`.
 
+mod cloudinit;
+mod domain;
 mod network;
 mod pool;
 mod volume;
@@ -48,6 +50,8 @@ impl ProviderFactory for KvmFactory {
         schema.resources.insert("kvm_network".into(), network::schema());
         schema.resources.insert("kvm_pool".into(), pool::schema());
         schema.resources.insert("kvm_volume".into(), volume::schema());
+        schema.resources.insert("kvm_cloudinit_disk".into(), cloudinit::schema());
+        schema.resources.insert("kvm_domain".into(), domain::schema());
         schema.data_sources.insert("kvm_host".into(), host_schema());
         schema
     }
@@ -61,6 +65,8 @@ impl ProviderFactory for KvmFactory {
 struct KvmProvider {
     conn: Mutex<Option<Arc<Connect>>>,
     uri: Mutex<String>,
+    /// `kvm` where it can boot a guest on this host, else `qemu`.
+    domain_type: Mutex<String>,
 }
 
 /// A libvirt error as the user sees it: libvirt's own message.
@@ -78,6 +84,10 @@ pub(crate) fn is_missing(e: &virt::error::Error) -> bool {
 impl KvmProvider {
     fn conn(&self) -> Result<Arc<Connect>> {
         self.conn.lock().expect("connection lock").clone().ok_or_else(|| ProviderError::new("the kvm provider is not configured"))
+    }
+
+    fn domain_type(&self) -> String {
+        self.domain_type.lock().expect("type lock").clone()
     }
 
     /// Runs blocking libvirt work on the blocking pool.
@@ -99,7 +109,16 @@ impl Provider for KvmProvider {
             .await
             .map_err(|e| ProviderError::new(e.to_string()))?
             .map_err(|e| ProviderError::new(format!("cannot connect to {uri}: {}", e.message())))?;
-        *self.conn.lock().expect("connection lock") = Some(Arc::new(conn));
+        let local = uri.contains(":///");
+        let facts = tokio::task::spawn_blocking({
+            let conn = Arc::new(conn);
+            let c = conn.clone();
+            move || host(&c, local).map(|h| (conn, h))
+        })
+        .await
+        .map_err(|e| ProviderError::new(e.to_string()))??;
+        *self.domain_type.lock().expect("type lock") = facts.1.get("domain_type").as_str().unwrap_or("qemu").to_owned();
+        *self.conn.lock().expect("connection lock") = Some(facts.0);
         *self.uri.lock().expect("uri lock") = uri;
         Ok(())
     }
@@ -108,6 +127,7 @@ impl Provider for KvmProvider {
         match type_name {
             "kvm_network" => network::validate(config),
             "kvm_volume" => volume::validate(config),
+            "kvm_domain" => domain::validate(config),
             _ => Vec::new(),
         }
     }
@@ -115,6 +135,7 @@ impl Provider for KvmProvider {
     async fn plan(&self, req: PlanRequest<'_>) -> Result<PlanResponse> {
         Ok(match req.type_name {
             "kvm_volume" => volume::plan(req.prior, req.proposed),
+            "kvm_domain" => domain::plan(req.prior, req.proposed),
             _ => PlanResponse::default(),
         })
     }
@@ -125,6 +146,11 @@ impl Provider for KvmProvider {
             "kvm_network" => self.blocking(move |c| network::create(c, id, &planned)).await,
             "kvm_pool" => self.blocking(move |c| pool::create(c, id, &planned)).await,
             "kvm_volume" => self.blocking(move |c| volume::create(c, &planned)).await,
+            "kvm_cloudinit_disk" => self.blocking(move |c| cloudinit::create(c, &planned)).await,
+            "kvm_domain" => {
+                let t = self.domain_type();
+                self.blocking(move |c| domain::create(c, id, &planned, &t)).await
+            }
             other => Err(unknown(other)),
         }
     }
@@ -135,6 +161,8 @@ impl Provider for KvmProvider {
             "kvm_network" => self.blocking(move |c| network::read_all(c, &wanted)).await,
             "kvm_pool" => self.blocking(move |c| pool::read_all(c, &wanted)).await,
             "kvm_volume" => self.blocking(move |c| volume::read_all(c, &wanted)).await,
+            "kvm_cloudinit_disk" => self.blocking(move |c| cloudinit::read_all(c, &wanted)).await,
+            "kvm_domain" => self.blocking(move |c| domain::read_all(c, &wanted)).await,
             other => Err(unknown(other)),
         }
     }
@@ -145,6 +173,11 @@ impl Provider for KvmProvider {
             "kvm_network" => self.blocking(move |c| network::update(c, id, &prior, &planned)).await,
             "kvm_pool" => Err(ProviderError::new("kvm_pool changes replace the pool")),
             "kvm_volume" => self.blocking(move |c| volume::update(c, &prior, &planned)).await,
+            "kvm_cloudinit_disk" => Err(ProviderError::new("kvm_cloudinit_disk changes replace the seed")),
+            "kvm_domain" => {
+                let t = self.domain_type();
+                self.blocking(move |c| domain::update(c, id, &prior, &planned, &t)).await
+            }
             other => Err(unknown(other)),
         }
     }
@@ -155,6 +188,8 @@ impl Provider for KvmProvider {
             "kvm_network" => self.blocking(move |c| network::delete(c, id)).await,
             "kvm_pool" => self.blocking(move |c| pool::delete(c, id)).await,
             "kvm_volume" => self.blocking(move |c| volume::delete(c, &prior)).await,
+            "kvm_cloudinit_disk" => self.blocking(move |c| cloudinit::delete(c, &prior)).await,
+            "kvm_domain" => self.blocking(move |c| domain::delete(c, id)).await,
             other => Err(unknown(other)),
         }
     }
@@ -165,6 +200,8 @@ impl Provider for KvmProvider {
             "kvm_network" => self.blocking(move |c| Ok(network::read_all(c, &[(id, planned)])?.remove(0))).await,
             "kvm_pool" => self.blocking(move |c| Ok(pool::read_all(c, &[(id, planned)])?.remove(0))).await,
             "kvm_volume" => self.blocking(move |c| Ok(volume::read_all(c, &[(id, planned)])?.remove(0))).await,
+            "kvm_cloudinit_disk" => self.blocking(move |c| Ok(cloudinit::read_all(c, &[(id, planned)])?.remove(0))).await,
+            "kvm_domain" => self.blocking(move |c| Ok(domain::read_all(c, &[(id, planned)])?.remove(0))).await,
             other => Err(unknown(other)),
         }
     }
@@ -175,6 +212,7 @@ impl Provider for KvmProvider {
             "kvm_network" => self.blocking(move |c| network::lookup(c, &import_id)).await,
             "kvm_pool" => self.blocking(move |c| pool::lookup(c, &import_id)).await,
             "kvm_volume" => self.blocking(move |c| volume::lookup(c, &import_id)).await,
+            "kvm_domain" => self.blocking(move |c| domain::lookup(c, &import_id)).await,
             other => Err(unknown(other)),
         }
     }

@@ -1,0 +1,127 @@
+//! `kvm_cloudinit_disk`: a NoCloud seed (user-data, meta-data,
+//! network-config) built into an ISO and uploaded into a pool as a volume.
+
+use crate::{err, is_missing};
+use std::collections::BTreeMap;
+use std::process::Command;
+use strata_provider::{Attribute, Block, Disruption, ProviderError, Result, Type, Value};
+use virt::connect::Connect;
+use virt::storage_vol::StorageVol;
+use virt::stream::Stream;
+
+const NOTE: &str = "A change builds a new seed ISO and replaces the volume; cloud-init in an existing guest will not run again.";
+
+pub fn schema() -> Block {
+    Block::new("A cloud-init NoCloud seed ISO in a storage pool.")
+        .attr("pool", Attribute::required(Type::String).on_change(Disruption::Replace))
+        .attr("name", Attribute::required(Type::String).on_change(Disruption::Replace))
+        .attr("user_data", Attribute::required(Type::String).on_change(Disruption::Replace).describe(NOTE))
+        .attr(
+            "meta_data",
+            Attribute::optional(Type::String).on_change(Disruption::Replace).describe("Default: instance-id and local-hostname from name."),
+        )
+        .attr("network_config", Attribute::optional(Type::String).on_change(Disruption::Replace).describe(NOTE))
+        .attr("path", Attribute::computed(Type::String))
+        .attr("id", Attribute::computed(Type::String).describe("The libvirt volume key."))
+}
+
+fn meta_data(v: &Value) -> String {
+    match v.get("meta_data").as_str() {
+        Some(m) => m.to_owned(),
+        None => {
+            let name = v.get("name").as_str().unwrap_or("seed").trim_end_matches(".iso");
+            format!("instance-id: {name}\nlocal-hostname: {name}\n")
+        }
+    }
+}
+
+/// Builds the ISO with genisoimage (volume label `cidata`, as NoCloud wants).
+fn build_iso(v: &Value) -> Result<Vec<u8>> {
+    let dir = std::env::temp_dir().join(format!("strata-seed-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).map_err(|e| ProviderError::new(format!("seed directory: {e}")))?;
+    let result = (|| {
+        let mut files = vec!["user-data", "meta-data"];
+        std::fs::write(dir.join("user-data"), v.get("user_data").as_str().unwrap_or_default())?;
+        std::fs::write(dir.join("meta-data"), meta_data(v))?;
+        if let Some(nc) = v.get("network_config").as_str() {
+            std::fs::write(dir.join("network-config"), nc)?;
+            files.push("network-config");
+        }
+        let out = Command::new("genisoimage")
+            .current_dir(&dir)
+            .args(["-quiet", "-output", "seed.iso", "-volid", "cidata", "-joliet", "-rock"])
+            .args(&files)
+            .output()?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(String::from_utf8_lossy(&out.stderr).into_owned()));
+        }
+        std::fs::read(dir.join("seed.iso"))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map_err(|e| ProviderError::new(format!("building the seed ISO (genisoimage): {e}")))
+}
+
+pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
+    let iso = build_iso(planned)?;
+    let pool_name = planned.get("pool").as_str().unwrap_or_default();
+    let pool = conn.lookup_storage_pool_by_name(pool_name).map_err(|e| ProviderError::new(format!("pool {pool_name:?}: {}", e.message())))?;
+    let xml = format!(
+        "<volume><name>{}</name><capacity unit='bytes'>{}</capacity><target><format type='raw'/></target></volume>",
+        crate::xml::esc(planned.get("name").as_str().unwrap_or_default()),
+        iso.len()
+    );
+    let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(err)?;
+    if let Err(e) = upload(conn, &vol, &iso) {
+        let _ = vol.delete(0);
+        return Err(e);
+    }
+    state(&vol, planned)
+}
+
+fn upload(conn: &Connect, vol: &StorageVol, data: &[u8]) -> Result<()> {
+    let stream = Stream::new(conn, 0).map_err(err)?;
+    vol.upload(&stream, 0, data.len() as u64, 0).map_err(err)?;
+    let mut sent = 0;
+    while sent < data.len() {
+        let end = (sent + (1 << 20)).min(data.len());
+        sent += stream.send(&data[sent..end]).map_err(err)? as usize;
+    }
+    stream.finish().map_err(err)
+}
+
+fn state(vol: &StorageVol, config: &Value) -> Result<Value> {
+    // The ISO's content cannot be read back cheaply; it is what was built.
+    Ok(Value::Map(BTreeMap::from([
+        ("pool".to_owned(), config.get("pool").clone()),
+        ("name".to_owned(), Value::from(vol.name().map_err(err)?)),
+        ("user_data".to_owned(), config.get("user_data").clone()),
+        ("meta_data".to_owned(), config.get("meta_data").clone()),
+        ("network_config".to_owned(), config.get("network_config").clone()),
+        ("path".to_owned(), Value::from(vol.path().map_err(err)?)),
+        ("id".to_owned(), Value::from(vol.key().map_err(err)?)),
+    ])))
+}
+
+fn find(conn: &Connect, v: &Value) -> Result<Option<StorageVol>> {
+    let pool = match conn.lookup_storage_pool_by_name(v.get("pool").as_str().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) => return Err(err(e)),
+    };
+    match pool.lookup_storage_vol_by_name(v.get("name").as_str().unwrap_or_default()) {
+        Ok(vol) => Ok(Some(vol)),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}
+
+pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Option<Value>>> {
+    wanted.iter().map(|(_, v)| find(conn, v)?.map(|vol| state(&vol, v)).transpose()).collect()
+}
+
+pub fn delete(conn: &Connect, prior: &Value) -> Result<()> {
+    match find(conn, prior)? {
+        Some(vol) => vol.delete(0).map_err(err),
+        None => Ok(()),
+    }
+}

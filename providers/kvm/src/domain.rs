@@ -1,0 +1,446 @@
+//! `kvm_domain`: a libvirt domain (virtual machine).
+//!
+//! Changes are applied the least disruptive way libvirt allows: memory up to
+//! `max_memory` (balloon) and vCPUs up to `max_vcpus` (hot-plug) change live,
+//! disks and interfaces appended or removed at the end are hot-plugged, the
+//! power state changes live; everything else updates the persistent
+//! definition and restarts the guest gracefully (ACPI, then destroy after
+//! `shutdown_timeout`). The definition is replaced with `defineXML` on the
+//! same UUID, never undefined first, so it is never lost mid-update.
+
+use crate::xml::{self, esc};
+use crate::{err, is_missing};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use strata_provider::{Attribute, Block, Disruption, Imported, PlanResponse, ProviderError, Result, Type, Value};
+use uuid::Uuid;
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::sys;
+
+const RESTART: &str = "Changing it restarts the guest (graceful shutdown, then start).";
+
+pub fn schema() -> Block {
+    let disk = Type::Object(BTreeMap::from([
+        ("pool".into(), Type::String),
+        ("volume".into(), Type::String),
+        ("readonly".into(), Type::Optional(Box::new(Type::Bool), Some(Box::new(Value::Bool(false))))),
+    ]));
+    let interface = Type::Object(BTreeMap::from([
+        ("network".into(), Type::String),
+        ("mac".into(), Type::Optional(Box::new(Type::String), None)),
+    ]));
+    Block::new("A libvirt domain (virtual machine).")
+        .attr("name", Attribute::required(Type::String).on_change(Disruption::Replace))
+        .attr(
+            "type",
+            Attribute::optional_computed(Type::String)
+                .on_change(Disruption::Restart)
+                .describe("kvm or qemu; by default kvm where it can boot a guest on this host, else qemu (TCG)."),
+        )
+        .attr("vcpus", Attribute::optional(Type::Number).describe("Online vCPUs (default 1); up to max_vcpus changes live."))
+        .attr("max_vcpus", Attribute::optional(Type::Number).on_change(Disruption::Restart).describe(RESTART))
+        .attr("memory", Attribute::required(Type::Number).describe("MiB; up to max_memory changes live (balloon)."))
+        .attr("max_memory", Attribute::optional(Type::Number).on_change(Disruption::Restart).describe(RESTART))
+        .attr("machine", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
+        .attr("kernel", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("Direct kernel boot; changing it restarts the guest."))
+        .attr("initrd", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
+        .attr("cmdline", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
+        .attr(
+            "disks",
+            Attribute::optional(Type::List(Box::new(disk)))
+                .describe("Volumes as vda, vdb...; adding or removing the last ones is hot-plugged, other changes restart."),
+        )
+        .attr(
+            "interfaces",
+            Attribute::optional(Type::List(Box::new(interface)))
+                .describe("NICs on kvm_networks; adding or removing the last ones is hot-plugged, other changes restart."),
+        )
+        .attr("serial_log", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("File the serial console is written to."))
+        .attr("running", Attribute::optional(Type::Bool).describe("Desired power state (default true); changed live."))
+        .attr("autostart", Attribute::optional(Type::Bool))
+        .attr("shutdown_timeout", Attribute::optional(Type::Number).describe("Seconds to wait for an ACPI shutdown before forcing it (default 60)."))
+        .attr("wait_for_ip", Attribute::optional(Type::Number).describe("Seconds to wait for a DHCP lease after start (default 0: do not wait)."))
+        .attr("id", Attribute::computed(Type::String).describe("The libvirt UUID (the instance's identity)."))
+        .attr("macs", Attribute::computed(Type::List(Box::new(Type::String))))
+        .attr("ip_addresses", Attribute::computed(Type::List(Box::new(Type::String))).describe("From the networks' DHCP leases."))
+}
+
+fn num(v: &Value, key: &str, default: i64) -> i64 {
+    v.get(key).as_i64().unwrap_or(default)
+}
+
+pub fn validate(config: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let (vcpus, max_vcpus) = (num(config, "vcpus", 1), num(config, "max_vcpus", num(config, "vcpus", 1)));
+    if vcpus > max_vcpus {
+        out.push(("vcpus".into(), format!("vcpus ({vcpus}) exceeds max_vcpus ({max_vcpus})")));
+    }
+    let memory = num(config, "memory", 0);
+    if memory > num(config, "max_memory", memory) {
+        out.push(("memory".into(), "memory exceeds max_memory".into()));
+    }
+    if let Some(t) = config.get("type").as_str() {
+        if t != "kvm" && t != "qemu" {
+            out.push(("type".into(), format!("type must be kvm or qemu, not {t:?}")));
+        }
+    }
+    out
+}
+
+/// Live, restart or hot-plug, from what changes.
+pub fn plan(prior: Option<&Value>, proposed: &Value) -> PlanResponse {
+    let mut response = PlanResponse::default();
+    let Some(prior) = prior else { return response };
+    let within = |key: &str, max_key: &str| {
+        let max_same = prior.get(max_key) == proposed.get(max_key);
+        let new = num(proposed, key, 1);
+        max_same && new <= num(proposed, max_key, new)
+    };
+    for (key, max_key) in [("memory", "max_memory"), ("vcpus", "max_vcpus")] {
+        if prior.get(key) != proposed.get(key) {
+            let d = if within(key, max_key) && !proposed.get(max_key).is_null() { Disruption::Live } else { Disruption::Restart };
+            response.disruptions.insert(key.into(), d);
+        }
+    }
+    for key in ["disks", "interfaces"] {
+        if prior.get(key) != proposed.get(key) {
+            let d = if tail_change(prior.get(key), proposed.get(key)).is_some() { Disruption::Live } else { Disruption::Restart };
+            response.disruptions.insert(key.into(), d);
+        }
+    }
+    if proposed.get("type").is_unknown() {
+        let mut planned = proposed.clone();
+        if let Value::Map(m) = &mut planned {
+            m.insert("type".into(), prior.get("type").clone());
+        }
+        response.planned = Some(planned);
+    }
+    response
+}
+
+/// `(added, removed)` when `new` differs from `old` only at the end.
+fn tail_change(old: &Value, new: &Value) -> Option<(Vec<Value>, Vec<Value>)> {
+    let (old, new) = (old.as_list().unwrap_or_default(), new.as_list().unwrap_or_default());
+    let common = old.len().min(new.len());
+    (old[..common] == new[..common]).then(|| (new[common..].to_vec(), old[common..].to_vec()))
+}
+
+fn target(i: usize) -> String {
+    format!("vd{}", (b'a' + i as u8) as char)
+}
+
+fn disk_xml(conn: &Connect, i: usize, d: &Value) -> Result<String> {
+    let pool = d.get("pool").as_str().unwrap_or_default();
+    let volume = d.get("volume").as_str().unwrap_or_default();
+    // The driver type must match the volume's format.
+    let format = conn
+        .lookup_storage_pool_by_name(pool)
+        .and_then(|p| p.lookup_storage_vol_by_name(volume))
+        .and_then(|v| v.xml_desc(0))
+        .ok()
+        .and_then(|x| {
+            let doc = roxmltree::Document::parse(&x).ok()?;
+            let f = doc.descendants().find(|n| n.has_tag_name("format"))?.attribute("type")?.to_owned();
+            Some(f)
+        })
+        .unwrap_or_else(|| "raw".into());
+    let format = if format == "iso" { "raw".to_owned() } else { format };
+    let readonly = if d.get("readonly").as_bool() == Some(true) { "<readonly/>" } else { "" };
+    Ok(format!(
+        "<disk type='volume' device='disk'><driver name='qemu' type='{}'/><source pool='{}' volume='{}'/><target dev='{}' bus='virtio'/>{readonly}</disk>",
+        esc(&format),
+        esc(pool),
+        esc(volume),
+        target(i)
+    ))
+}
+
+fn interface_xml(n: &Value) -> String {
+    let mac = n.get("mac").as_str().map(|m| format!("<mac address='{}'/>", esc(m))).unwrap_or_default();
+    format!("<interface type='network'><source network='{}'/>{mac}<model type='virtio'/></interface>", esc(n.get("network").as_str().unwrap_or_default()))
+}
+
+fn domain_xml(conn: &Connect, id: Uuid, v: &Value, domain_type: &str) -> Result<String> {
+    let memory = num(v, "memory", 128);
+    let max_memory = num(v, "max_memory", memory);
+    let vcpus = num(v, "vcpus", 1);
+    let max_vcpus = num(v, "max_vcpus", vcpus);
+    let machine = v.get("machine").as_str().unwrap_or("pc");
+    let mut os = format!("<type arch='x86_64' machine='{}'>hvm</type>", esc(machine));
+    for key in ["kernel", "initrd", "cmdline"] {
+        if let Some(s) = v.get(key).as_str() {
+            os.push_str(&format!("<{key}>{}</{key}>", esc(s)));
+        }
+    }
+    if v.get("kernel").is_null() {
+        os.push_str("<boot dev='hd'/>");
+    }
+    let mut devices = String::new();
+    for (i, d) in v.get("disks").as_list().unwrap_or_default().iter().enumerate() {
+        devices.push_str(&disk_xml(conn, i, d)?);
+    }
+    for n in v.get("interfaces").as_list().unwrap_or_default() {
+        devices.push_str(&interface_xml(n));
+    }
+    let log = v.get("serial_log").as_str().map(|p| format!("<log file='{}' append='off'/>", esc(p))).unwrap_or_default();
+    devices.push_str(&format!("<serial type='pty'>{log}<target port='0'/></serial><console type='pty'><target type='serial' port='0'/></console>"));
+    devices.push_str("<memballoon model='virtio'/>");
+    Ok(format!(
+        "<domain type='{domain_type}'><name>{}</name><uuid>{id}</uuid>\
+         <memory unit='MiB'>{max_memory}</memory><currentMemory unit='MiB'>{memory}</currentMemory>\
+         <vcpu placement='static' current='{vcpus}'>{max_vcpus}</vcpu>\
+         <os>{os}</os><features><acpi/><apic/></features>\
+         <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>\
+         <devices>{devices}</devices></domain>",
+        esc(v.get("name").as_str().unwrap_or_default())
+    ))
+}
+
+pub fn create(conn: &Connect, id: Uuid, planned: &Value, default_type: &str) -> Result<Value> {
+    let domain_type = planned.get("type").as_str().unwrap_or(default_type).to_owned();
+    let dom = conn.define_domain_xml(&domain_xml(conn, id, planned, &domain_type)?).map_err(err)?;
+    let started = (|| {
+        dom.set_autostart(planned.get("autostart").as_bool().unwrap_or(false)).map_err(err)?;
+        if planned.get("running").as_bool() != Some(false) {
+            dom.create().map_err(err)?;
+            wait_for_ip(&dom, planned)?;
+        }
+        Ok(())
+    })();
+    // A domain that cannot start is removed again: nothing half-made stays.
+    if let Err(e) = started {
+        let _ = dom.destroy();
+        let _ = dom.undefine_flags(sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
+        return Err(e);
+    }
+    state(&dom, planned)
+}
+
+fn wait_for_ip(dom: &Domain, v: &Value) -> Result<()> {
+    let seconds = num(v, "wait_for_ip", 0);
+    if seconds <= 0 || v.get("interfaces").as_list().unwrap_or_default().is_empty() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds as u64);
+    while Instant::now() < deadline {
+        if !addresses(dom).is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(ProviderError::new(format!("no DHCP lease within {seconds} s (wait_for_ip)")))
+}
+
+fn addresses(dom: &Domain) -> Vec<Value> {
+    let mut out: Vec<Value> = dom
+        .interface_addresses(sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|i| i.addrs.into_iter().map(|a| Value::from(a.addr)))
+        .collect();
+    out.sort_by_key(|v| v.to_hcl());
+    out
+}
+
+fn state(dom: &Domain, config: &Value) -> Result<Value> {
+    // The persistent definition: what the domain will be after a restart.
+    let desc = dom.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(err)?;
+    let doc = xml::parse(&desc)?;
+    let running = dom.is_active().map_err(err)?;
+    let kib = |tag: &str| doc.descendants().find(|n| n.has_tag_name(tag)).and_then(|n| n.text()).and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+    let vcpu = doc.descendants().find(|n| n.has_tag_name("vcpu"));
+    let max_vcpus = vcpu.and_then(|n| n.text()).and_then(|t| t.parse::<i64>().ok()).unwrap_or(1);
+    let vcpus = vcpu.and_then(|n| n.attribute("current")).and_then(|t| t.parse::<i64>().ok()).unwrap_or(max_vcpus);
+    let machine = xml::attr(&doc, "type", "machine").unwrap_or_default();
+    let text = |tag: &str| xml::text(&doc, tag).map(Value::from).unwrap_or(Value::Null);
+    let mut disks = Vec::new();
+    for d in doc.descendants().filter(|n| n.has_tag_name("disk")) {
+        let Some(src) = d.children().find(|c| c.has_tag_name("source")) else { continue };
+        disks.push(Value::object([
+            ("pool", Value::from(src.attribute("pool").unwrap_or_default())),
+            ("volume", Value::from(src.attribute("volume").unwrap_or_default())),
+            ("readonly", Value::Bool(d.children().any(|c| c.has_tag_name("readonly")))),
+        ]));
+    }
+    let config_ifaces = config.get("interfaces").as_list().unwrap_or_default();
+    let mut interfaces = Vec::new();
+    let mut macs = Vec::new();
+    for (i, n) in doc.descendants().filter(|n| n.has_tag_name("interface")).enumerate() {
+        let network = n.children().find(|c| c.has_tag_name("source")).and_then(|s| s.attribute("network")).unwrap_or_default();
+        let mac = n.children().find(|c| c.has_tag_name("mac")).and_then(|m| m.attribute("address")).unwrap_or_default();
+        macs.push(Value::from(mac));
+        // A MAC libvirt picked is reported in `macs`, not as drift.
+        let configured = config_ifaces.get(i).map(|c| !c.get("mac").is_null()).unwrap_or(true);
+        interfaces.push(Value::object([
+            ("network", Value::from(network)),
+            ("mac", if configured { Value::from(mac) } else { Value::Null }),
+        ]));
+    }
+    let keep = |key: &str| config.get(key).clone();
+    let listed = |list: Vec<Value>, key: &str| if list.is_empty() && config.get(key).is_null() { Value::Null } else { Value::List(list) };
+    let or_default = |value: i64, key: &str, default: i64| {
+        if config.get(key).is_null() && value == default { Value::Null } else { Value::from(value) }
+    };
+    let memory = kib("currentMemory") / 1024;
+    let max_memory = kib("memory") / 1024;
+    Ok(Value::Map(BTreeMap::from([
+        ("name".to_owned(), Value::from(dom.name().map_err(err)?)),
+        ("type".to_owned(), Value::from(doc.root_element().attribute("type").unwrap_or("kvm"))),
+        ("vcpus".to_owned(), or_default(vcpus, "vcpus", 1)),
+        ("max_vcpus".to_owned(), or_default(max_vcpus, "max_vcpus", vcpus)),
+        ("memory".to_owned(), Value::from(memory)),
+        ("max_memory".to_owned(), or_default(max_memory, "max_memory", memory)),
+        // libvirt expands `pc` to `pc-i440fx-7.2`: a prefix is a match.
+        ("machine".to_owned(), match config.get("machine").as_str() {
+            Some(m) if machine.starts_with(m) => Value::from(m),
+            None if machine.starts_with("pc") => Value::Null,
+            _ => Value::from(machine),
+        }),
+        ("kernel".to_owned(), text("kernel")),
+        ("initrd".to_owned(), text("initrd")),
+        ("cmdline".to_owned(), text("cmdline")),
+        ("disks".to_owned(), listed(disks, "disks")),
+        ("interfaces".to_owned(), listed(interfaces, "interfaces")),
+        ("serial_log".to_owned(), xml::attr(&doc, "log", "file").map(Value::from).unwrap_or(Value::Null)),
+        ("running".to_owned(), if config.get("running").is_null() && running { Value::Null } else { Value::Bool(running) }),
+        ("autostart".to_owned(), {
+            let on = dom.autostart().map_err(err)?;
+            if !on && config.get("autostart").is_null() { Value::Null } else { Value::Bool(on) }
+        }),
+        ("shutdown_timeout".to_owned(), keep("shutdown_timeout")),
+        ("wait_for_ip".to_owned(), keep("wait_for_ip")),
+        ("id".to_owned(), Value::from(dom.uuid().map_err(err)?.to_string())),
+        ("macs".to_owned(), Value::List(macs)),
+        ("ip_addresses".to_owned(), Value::List(if running { addresses(dom) } else { Vec::new() })),
+    ])))
+}
+
+pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<Value>>> {
+    let all = conn.list_all_domains(0).map_err(err)?;
+    let by_uuid: BTreeMap<Uuid, &Domain> = all.iter().filter_map(|d| d.uuid().ok().map(|u| (u, d))).collect();
+    wanted
+        .iter()
+        .map(|(id, prior)| by_uuid.get(id).map(|d| state(d, prior).map(|s| keep_leases(s, prior))).transpose())
+        .collect()
+}
+
+/// Lease addresses come and go with DHCP renewals; they are reported, not
+/// compared.
+fn keep_leases(mut state: Value, prior: &Value) -> Value {
+    if let (Value::Map(m), false) = (&mut state, prior.get("ip_addresses").is_null()) {
+        if m.get("ip_addresses").and_then(|v| v.as_list()).is_some_and(|l| l.is_empty()) {
+            m.insert("ip_addresses".into(), prior.get("ip_addresses").clone());
+        }
+    }
+    state
+}
+
+pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_type: &str) -> Result<Value> {
+    let dom = conn.lookup_domain_by_uuid(id).map_err(err)?;
+    let domain_type = planned.get("type").as_str().or(prior.get("type").as_str()).unwrap_or(default_type).to_owned();
+    let running = dom.is_active().map_err(err)?;
+    let disruptions = plan(Some(prior), planned).disruptions;
+    let restart_keys = ["type", "max_vcpus", "max_memory", "machine", "kernel", "initrd", "cmdline", "serial_log"];
+    let needs_restart = restart_keys.iter().any(|k| prior.get(k) != planned.get(k))
+        || disruptions.values().any(|d| *d == Disruption::Restart);
+    // The new persistent definition replaces the old one in one call.
+    conn.define_domain_xml(&domain_xml(conn, id, planned, &domain_type)?).map_err(err)?;
+    if running && needs_restart {
+        shutdown(&dom, planned)?;
+        dom.create().map_err(err)?;
+        wait_for_ip(&dom, planned)?;
+    } else if running {
+        let live = sys::VIR_DOMAIN_AFFECT_LIVE;
+        if prior.get("memory") != planned.get("memory") {
+            dom.set_memory_flags(num(planned, "memory", 128) as u64 * 1024, live).map_err(err)?;
+        }
+        if prior.get("vcpus") != planned.get("vcpus") {
+            dom.set_vcpus_flags(num(planned, "vcpus", 1) as u32, live).map_err(err)?;
+        }
+        if let Some((added, removed)) = tail_change(prior.get("disks"), planned.get("disks")) {
+            let base = prior.get("disks").as_list().map(|l| l.len()).unwrap_or(0) - removed.len();
+            for (i, d) in removed.iter().enumerate() {
+                dom.detach_device_flags(&disk_xml(conn, base + i, d)?, live).map_err(err)?;
+            }
+            for (i, d) in added.iter().enumerate() {
+                dom.attach_device_flags(&disk_xml(conn, base + i, d)?, live).map_err(err)?;
+            }
+        }
+        if let Some((added, removed)) = tail_change(prior.get("interfaces"), planned.get("interfaces")) {
+            let live_xml = dom.xml_desc(0).map_err(err)?;
+            let live_doc = xml::parse(&live_xml)?;
+            let live_macs: Vec<String> = live_doc
+                .descendants()
+                .filter(|n| n.has_tag_name("interface"))
+                .filter_map(|n| n.children().find(|c| c.has_tag_name("mac")).and_then(|m| m.attribute("address")).map(str::to_owned))
+                .collect();
+            let keep = live_macs.len().saturating_sub(removed.len());
+            for mac in &live_macs[keep..] {
+                let xml = format!("<interface type='network'><mac address='{mac}'/></interface>");
+                dom.detach_device_flags(&xml, live).map_err(err)?;
+            }
+            for n in &added {
+                dom.attach_device_flags(&interface_xml(n), live).map_err(err)?;
+            }
+        }
+    }
+    match (dom.is_active().map_err(err)?, planned.get("running").as_bool() != Some(false)) {
+        (false, true) => {
+            dom.create().map_err(err)?;
+            wait_for_ip(&dom, planned)?;
+        }
+        (true, false) => shutdown(&dom, planned)?,
+        _ => {}
+    }
+    if prior.get("autostart") != planned.get("autostart") {
+        dom.set_autostart(planned.get("autostart").as_bool().unwrap_or(false)).map_err(err)?;
+    }
+    state(&dom, planned)
+}
+
+/// ACPI shutdown, then destroy when the guest does not stop in time.
+fn shutdown(dom: &Domain, v: &Value) -> Result<()> {
+    let timeout = Duration::from_secs(num(v, "shutdown_timeout", 60).max(0) as u64);
+    let _ = dom.shutdown_flags(sys::VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if !dom.is_active().map_err(err)? {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    if dom.is_active().map_err(err)? {
+        dom.destroy().map_err(err)?;
+    }
+    Ok(())
+}
+
+pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
+    let dom = match conn.lookup_domain_by_uuid(id) {
+        Ok(d) => d,
+        Err(e) if is_missing(&e) => return Ok(()),
+        Err(e) => return Err(err(e)),
+    };
+    if dom.is_active().map_err(err)? {
+        dom.destroy().map_err(err)?;
+    }
+    dom.undefine_flags(sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | sys::VIR_DOMAIN_UNDEFINE_NVRAM)
+        .map_err(err)
+}
+
+/// Finds a domain by name or UUID for `import`.
+pub fn lookup(conn: &Connect, import_id: &str) -> Result<Option<Imported>> {
+    let found = match Uuid::parse_str(import_id) {
+        Ok(u) => conn.lookup_domain_by_uuid(u),
+        Err(_) => conn.lookup_domain_by_name(import_id),
+    };
+    match found {
+        Ok(dom) => {
+            let id = dom.uuid().map_err(err)?;
+            Ok(Some(Imported { state: state(&dom, &Value::Null)?, id: Some(id) }))
+        }
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}

@@ -1,0 +1,160 @@
+//! A real guest created by `strata apply` boots on real libvirt/QEMU: its
+//! serial console prints the tiny guest's markers, it gets a DHCP lease from
+//! a Strata-managed network and sees its disks; memory and vCPUs change live
+//! (same domain ID, no reboot), a kernel command-line change restarts it.
+//! `scripts/libvirt-up.sh` starts libvirtd; `scripts/tiny-guest.sh` builds
+//! the guest from Debian packages (cached in target/tiny-guest).
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn virsh(args: &[&str]) -> String {
+    let out = Command::new("virsh").arg("-c").arg("qemu:///system").args(args).output().expect("run virsh");
+    assert!(out.status.success(), "virsh {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tiny_guest() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(root.join("scripts/tiny-guest.sh"))
+        .arg(root.join("target/tiny-guest"))
+        .output()
+        .expect("run scripts/tiny-guest.sh");
+    assert!(out.status.success(), "building the tiny guest failed: {}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default())
+}
+
+fn config(dir: &Path, guest: &Path, name: &str, net: &str, memory: u64, vcpus: u64, cmdline: &str) -> String {
+    format!(
+        r##"
+resource "kvm_network" "lab" {{
+  name      = "{name}-net"
+  addresses = ["{net}"]
+  dhcp      = true
+}}
+
+resource "kvm_pool" "lab" {{
+  name = "{name}-pool"
+  path = "{dir}/pool"
+}}
+
+resource "kvm_volume" "data" {{
+  pool   = kvm_pool.lab.name
+  name   = "data.raw"
+  format = "raw"
+  size   = 8388608
+}}
+
+resource "kvm_cloudinit_disk" "seed" {{
+  pool      = kvm_pool.lab.name
+  name      = "seed.iso"
+  user_data = "#cloud-config\nhostname: {name}\n"
+}}
+
+resource "kvm_domain" "vm" {{
+  name       = "{name}-vm"
+  memory     = {memory}
+  max_memory = 256
+  vcpus      = {vcpus}
+  max_vcpus  = 2
+  kernel     = "{guest}/vmlinuz"
+  initrd     = "{guest}/initrd.img"
+  cmdline    = "{cmdline}"
+  disks = [
+    {{ pool = kvm_pool.lab.name, volume = kvm_volume.data.name }},
+    {{ pool = kvm_pool.lab.name, volume = kvm_cloudinit_disk.seed.name, readonly = true }},
+  ]
+  interfaces       = [{{ network = kvm_network.lab.name }}]
+  serial_log       = "{dir}/console.log"
+  wait_for_ip      = 120
+  shutdown_timeout = 30
+}}
+
+output "ip" {{
+  value = kvm_domain.vm.ip_addresses
+}}
+"##,
+        dir = dir.display(),
+        guest = guest.display(),
+    )
+}
+
+fn console(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("console.log")).unwrap_or_default()
+}
+
+fn wait_for(dir: &Path, marker: &str, seconds: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let log = console(dir);
+        if log.contains(marker) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_domain_boots_gets_a_lease_and_changes_live() {
+    let ok = Command::new("virsh").args(["-c", "qemu:///system", "version"]).output().is_ok_and(|o| o.status.success());
+    assert!(ok, "libvirtd is not reachable at qemu:///system: run `bash scripts/libvirt-up.sh` first");
+    let guest = tiny_guest();
+    let scratch = scratch();
+    let dir = scratch.path();
+    // QEMU runs as libvirt-qemu: it must reach the pool and the log.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let n = std::process::id() % 10_000;
+    let name = format!("st{n}-boot");
+    let net = format!("198.19.{}.0/24", n % 250);
+    let cmdline = "console=ttyS0 panic=-1";
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, 128, 1, cmdline));
+    let out = expect(dir, &["apply", "-auto-approve"], 0);
+
+    let log = wait_for(dir, "GUEST-READY", 60);
+    assert!(log.contains("GUEST-UP"), "the guest booted:\n{log}\n{}", stderr(&out));
+    assert!(log.contains("GUEST-DISK vda"), "it sees its data disk:\n{log}");
+    assert!(log.contains("GUEST-SEED instance-id: seed local-hostname: seed"), "it reads the cloud-init seed:\n{log}");
+    let prefix = net.trim_end_matches("0/24");
+    assert!(log.contains(&format!("GUEST-LEASE {prefix}")), "it got a lease from the Strata network:\n{log}");
+    let ips = stdout(&expect(dir, &["output", "-json", "ip"], 0));
+    assert!(ips.contains(prefix), "the lease is in state: {ips}");
+    expect(dir, &["plan", "-detailed-exitcode"], 0);
+
+    let vm = format!("{name}-vm");
+    let domid = virsh(&["domid", &vm]).trim().to_owned();
+
+    // Memory and vCPUs within their maximums change live: same domain, no reboot.
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, 96, 2, cmdline));
+    let out = expect(dir, &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("kvm_domain.vm will be updated in place (live)"), "{}", stdout(&out));
+    assert_eq!(virsh(&["domid", &vm]).trim(), domid, "the domain kept running");
+    assert_eq!(console(dir).matches("GUEST-UP").count(), 1, "the guest did not reboot");
+    // The balloon driver hands the memory back within moments.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !virsh(&["dominfo", &vm]).contains("Used memory:    98304 KiB") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(virsh(&["dominfo", &vm]).contains("Used memory:    98304 KiB"), "{}", virsh(&["dominfo", &vm]));
+    assert_eq!(virsh(&["vcpucount", &vm, "--live", "--active"]).trim(), "2");
+    expect(dir, &["plan", "-detailed-exitcode"], 0);
+
+    // A kernel command-line change needs a restart, and says so.
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, 96, 2, "console=ttyS0 panic=-1 quiet"));
+    let out = expect(dir, &["plan"], 0);
+    assert!(stdout(&out).contains("updated in place (restart)") && stdout(&out).contains("1 restart(s)"), "{}", stdout(&out));
+    expect(dir, &["apply", "-auto-approve"], 0);
+    assert_ne!(virsh(&["domid", &vm]).trim(), domid, "the domain restarted");
+    assert!(virsh(&["dumpxml", &vm]).contains("panic=-1 quiet"));
+    assert!(wait_for(dir, "GUEST-UP", 60).contains("GUEST-UP"), "it came back up");
+
+    expect(dir, &["destroy", "-auto-approve"], 0);
+    assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == vm));
+    assert!(!virsh(&["net-list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-net")));
+    assert!(!virsh(&["pool-list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-pool")));
+}
