@@ -22,7 +22,8 @@ fn require_libvirt() {
 /// A name and a /24 no other test uses at the same time.
 fn unique(tag: &str, octet: u8) -> (String, String) {
     let n = std::process::id() % 10_000;
-    (format!("st{n}-{tag}"), format!("10.{}.{}.0/24", 200 + octet, n % 250))
+    // 198.18.0.0/15 is reserved for network tests (RFC 2544).
+    (format!("st{n}-{tag}"), format!("198.18.{}.0/24", (n + octet as u32 * 80) % 250))
 }
 
 fn lab(dir: &Path, name: &str, cidr: &str, hosts: &[(&str, &str)], clone_size: u64) -> String {
