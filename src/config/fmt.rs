@@ -2,24 +2,34 @@
 //!
 //! hcl-edit keeps every bit of whitespace and every comment of the source as "decor" (prefix and
 //! suffix strings) around the nodes of its syntax tree, and prints the tree back verbatim. The
-//! formatter therefore only rewrites decor: indentation, blank lines, the spaces around `=` and
-//! in front of trailing comments. Tokens themselves (literals, templates, heredocs) are never
-//! touched, so formatting cannot change what a configuration means.
+//! formatter therefore only rewrites decor: indentation, blank lines, and the spaces between
+//! tokens within a line, following hclwrite's `spaceAfterToken` (what `terraform fmt` uses):
+//! one space around binary operators, `=`, `?`, `:`, `=>` and after commas; none after unary
+//! operators, around `.` and `::`, before commas and `...`, just inside `(…)` and `[…]`, or
+//! between a name and its `(` or `[`; one space just inside non-empty `{…}`. A gap is only
+//! respaced when it holds nothing but spaces, so comments stay put and line breaks are left to
+//! the indentation logic. Tokens themselves (literals, templates, heredocs) are never touched,
+//! so formatting cannot change what a configuration means; the one exception is a negative
+//! number, which hcl-edit reads as one token spaces included (`- 1`), re-read without them.
+//! Comments ending consecutive lines are aligned as terraform fmt aligns them, whatever the lines
+//! hold (see `align_comments`).
 //!
-//! Known differences from `terraform fmt`: spacing inside a line is kept as written (`[ 1,2 ]`
-//! stays, terraform would print `[1, 2]`), except around `=` and between block labels; trailing
-//! comments are aligned only across aligned `key = value` lines, not across `}` or block header
-//! lines; a line that closes a bracket after other content (`b)`) keeps the content's indent;
+//! Known differences from `terraform fmt`: the inside of quoted templates and heredocs is kept
+//! as written (terraform prints `"${ a+b }"` as `"${a + b}"`); a grouping `for` expression with
+//! no `if` ends `v...}` (terraform: `v... }`; hcl-edit has no place for that space); the inside
+//! of a parenthesised object key (`(var.k) = 1`) keeps its spacing; terraform fmt's rewrites
+//! beyond layout (unwrapping `"${var.x}"`, `list` to `list(any)` in variable types) are not
+//! done; a line that closes a bracket after other content (`b)`) keeps the content's indent;
 //! widths count characters, not grapheme clusters. Through hcl-edit, escapes in quoted strings
 //! are normalised (`"\u00e9"` prints as `"é"`), which is the same string.
 
 use hcl::edit::expr::{
     Array, BinaryOp, Expression, ForExpr, FuncCall, Object, ObjectKey, ObjectValueAssignment,
-    ObjectValueTerminator, Traversal, TraversalOperator,
+    ObjectValueTerminator, Traversal, TraversalOperator, UnaryOperator,
 };
 use hcl::edit::parser;
-use hcl::edit::visit_mut::{visit_expr_mut, VisitMut};
 use hcl::edit::structure::{Attribute, Block, Body, Structure};
+use hcl::edit::visit_mut::{visit_expr_mut, VisitMut};
 use hcl::edit::{Decor, Decorate, Span};
 
 /// One level of indentation.
@@ -27,8 +37,8 @@ const INDENT: &str = "  ";
 
 /// Formats HCL source in Strata's canonical layout (terraform fmt's): two-space indentation per
 /// nesting level (blocks and multi-line brackets alike), the `=` of consecutive single-line
-/// attributes and object items aligned, single spaces around `=` and between block labels,
-/// comments kept in place (trailing comments of aligned lines aligned too), runs of blank lines
+/// attributes and object items aligned, hclwrite's spacing between the tokens of a line,
+/// comments kept in place (trailing comments of consecutive lines aligned), runs of blank lines
 /// collapsed to one, no blank line right after an opening or before a closing bracket, no
 /// trailing whitespace, and a single final newline. Heredocs and other literals are kept exactly
 /// as written; the result is stable under reformatting.
@@ -42,7 +52,10 @@ pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
     // loses text (fuzzing found lines cut short and unstable indentation), and re-escapes
     // quoted templates inside directives on every pass. Templates therefore leave the tree as
     // placeholders and come back verbatim from the source.
-    let mut heredocs = HeredocStash { source, originals: Vec::new() };
+    let mut heredocs = HeredocStash {
+        source,
+        originals: Vec::new(),
+    };
     heredocs.visit_body_mut(&mut body);
     Formatter::new(source).file(&mut body);
     // Drop what layout leaves after the last token or comment (line breaks, indentation before
@@ -51,6 +64,7 @@ pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
     for (i, (kind, original)) in heredocs.originals.iter().enumerate().rev() {
         text = text.replacen(&format!("\"{}\"", placeholder(kind, i)), original, 1);
     }
+    let text = align_comments(&text);
     let text = text.trim_end();
     Ok(if text.is_empty() {
         String::new()
@@ -62,6 +76,47 @@ pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
 /// Placeholders start with a private-use character no configuration contains.
 const HEREDOC_MARK: &str = "\u{E000}strata-heredoc-";
 const TEMPLATE_MARK: &str = "\u{E000}strata-template-";
+/// Stands for the spaces in front of a `#`/`//` comment that ends a line after other tokens,
+/// until `align_comments` knows how many there are.
+const COMMENT_MARK: &str = "\u{E000}strata-comment\u{E000}";
+
+/// Aligns the comments ending consecutive lines, as terraform fmt does (hclwrite's "comment
+/// cells"): each run of lines that end with a `#`/`//` comment after other tokens gets its
+/// comments one column after the longest line of the run, whatever the lines hold (attributes,
+/// block headers, closing brackets).
+fn align_comments(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    // The line's text in front of its trailing comment and the comment, where there is one.
+    let split: Vec<Option<(&str, &str)>> = lines
+        .iter()
+        .map(|line| {
+            let (code, comment) = line.split_once(COMMENT_MARK)?;
+            (comment.starts_with('#') || comment.starts_with("//"))
+                .then(|| (code.trim_end(), comment))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(lines.len());
+    let mut start = 0;
+    while start < lines.len() {
+        if split[start].is_none() {
+            out.push(lines[start].to_owned());
+            start += 1;
+            continue;
+        }
+        let mut end = start;
+        while end < lines.len() && split[end].is_some() {
+            end += 1;
+        }
+        let run: Vec<(&str, &str)> = split[start..end].iter().flatten().copied().collect();
+        let column = run.iter().map(|(code, _)| width(code)).max().unwrap_or(0);
+        for (code, comment) in run {
+            let padding = " ".repeat(column - width(code) + 1);
+            out.push(format!("{code}{padding}{comment}"));
+        }
+        start = end;
+    }
+    out.join("\n")
+}
 
 fn placeholder(kind: &str, i: usize) -> String {
     format!("{kind}{i}\u{E000}")
@@ -200,6 +255,9 @@ impl<'a> Formatter<'a> {
             Expression::Parenthesis(paren) => {
                 let base = self.line_indent;
                 self.bracketed(paren.inner_mut(), base);
+                // No spaces just inside brackets.
+                space1(paren.inner_mut().decor_mut(), Side::Prefix, false);
+                space1(paren.inner_mut().decor_mut(), Side::Suffix, false);
             }
             Expression::Conditional(cond) => {
                 self.expr(&mut cond.cond_expr, inner);
@@ -209,10 +267,19 @@ impl<'a> Formatter<'a> {
                 self.suffix(cond.true_expr.decor_mut(), within);
                 self.prefix(cond.false_expr.decor_mut(), within);
                 self.expr(&mut cond.false_expr, inner);
+                space1(cond.cond_expr.decor_mut(), Side::Suffix, true);
+                space1(cond.true_expr.decor_mut(), Side::Prefix, true);
+                space1(cond.true_expr.decor_mut(), Side::Suffix, true);
+                space1(cond.false_expr.decor_mut(), Side::Prefix, true);
             }
             Expression::BinaryOp(op) => self.binary_op(op, inner),
-            Expression::UnaryOp(op) => self.expr(&mut op.expr, inner),
+            Expression::UnaryOp(op) => {
+                self.expr(&mut op.expr, inner);
+                // `!x`, `-x`: see `space_after_leading_minus` for hclwrite's exceptions.
+                space1(op.expr.decor_mut(), Side::Prefix, false);
+            }
             Expression::Traversal(traversal) => self.traversal(traversal, inner),
+            Expression::Number(_) => respace_negative_number(expr, false),
             // Literals, variables and templates (quoted and heredoc) are kept verbatim.
             _ => {}
         }
@@ -248,6 +315,23 @@ impl<'a> Formatter<'a> {
         self.suffix(op.operator.decor_mut(), within);
         self.prefix(op.rhs_expr.decor_mut(), within);
         self.expr(&mut op.rhs_expr, inner);
+        // Binary operators get one space on each side.
+        let operator = op.operator.decor_mut();
+        space2(
+            op.lhs_expr.decor_mut(),
+            Side::Suffix,
+            operator,
+            Side::Prefix,
+            true,
+        );
+        let operator = op.operator.decor_mut();
+        space2(
+            operator,
+            Side::Suffix,
+            op.rhs_expr.decor_mut(),
+            Side::Prefix,
+            true,
+        );
     }
 
     fn traversal(&mut self, traversal: &mut Traversal, inner: usize) {
@@ -272,6 +356,7 @@ impl<'a> Formatter<'a> {
                 _ => {}
             }
         }
+        traversal_spacing(traversal);
     }
 
     /// A single expression between brackets opened on a line indented at `base`.
@@ -309,6 +394,11 @@ impl<'a> Formatter<'a> {
             Gap::close(base)
         };
         if let Some(text) = self.gap(array.trailing(), close) {
+            array.set_trailing(text);
+        }
+        let trailing = array.trailing().to_string();
+        let text = list_spacing(array.iter_mut(), trailing_comma, &trailing);
+        if let Some(text) = text {
             array.set_trailing(text);
         }
     }
@@ -349,6 +439,23 @@ impl<'a> Formatter<'a> {
         if let Some(text) = self.gap(args.trailing(), close) {
             args.set_trailing(text);
         }
+        // No space between the name and `(`, nor around `::`.
+        for part in &mut call.name.namespace {
+            space1(part.decor_mut(), Side::Prefix, false);
+            space1(part.decor_mut(), Side::Suffix, false);
+        }
+        space1(call.name.name.decor_mut(), Side::Prefix, false);
+        space1(call.name.name.decor_mut(), Side::Suffix, false);
+        let args = &mut call.args;
+        space1(args.decor_mut(), Side::Prefix, false);
+        let expand_final = args.expand_final();
+        // `f(a, b...)`: nothing after `...` but `)`.
+        let comma = args.trailing_comma() && !expand_final;
+        let trailing = args.trailing().to_string();
+        let text = list_spacing(args.iter_mut(), comma, &trailing);
+        if let Some(text) = text {
+            args.set_trailing(text);
+        }
     }
 
     fn for_expr(&mut self, for_expr: &mut ForExpr) {
@@ -384,6 +491,7 @@ impl<'a> Formatter<'a> {
             None if for_expr.grouping => self.suffix(value.decor_mut(), within),
             None => self.suffix(value.decor_mut(), Gap::close(base)),
         }
+        for_spacing(for_expr);
     }
 
     /// An expression with both of its gaps inside the same bracket.
@@ -407,10 +515,9 @@ impl<'a> Formatter<'a> {
             };
             before.line_start = line_start;
             self.prefix(key.decor_mut(), before);
-            if value.assignment() == ObjectValueAssignment::Equals {
-                set_inline_suffix(key.decor_mut());
-                set_inline_prefix(value.expr_mut().decor_mut());
-            }
+            // One space around `=` and `:` alike.
+            set_inline_suffix(key.decor_mut());
+            set_inline_prefix(value.expr_mut().decor_mut());
             self.expr(value.expr_mut(), inner);
             let terminator = value.terminator();
             let decor = value.expr_mut().decor_mut();
@@ -430,6 +537,7 @@ impl<'a> Formatter<'a> {
         if let Some(text) = self.gap(object.trailing(), close) {
             object.set_trailing(text);
         }
+        object_spacing(object);
         align_object(object);
     }
 
@@ -518,7 +626,7 @@ struct Laid {
 
 /// Rewrites one gap of whitespace and comments: comments keep their place (on their own line or
 /// trailing a token) with fresh indentation, blank lines shrink to at most one. `None` means the
-/// gap stays as written: spacing inside a line is the author's.
+/// gap stays as written: spacing inside a line is set afterwards, by the `space*` helpers.
 fn layout(raw: &str, gap: Gap) -> Option<Laid> {
     let pieces = trivia(raw);
     if pieces.is_empty() && !gap.line_start {
@@ -541,6 +649,9 @@ fn layout(raw: &str, gap: Gap) -> Option<Laid> {
                     push_breaks(&mut text, breaks.min(most), &mut written);
                     push_indent(&mut text, gap.inner);
                     breaks = 0;
+                } else if is_line_comment(comment) {
+                    // A comment ending a line after a token: aligned later.
+                    text.push_str(COMMENT_MARK);
                 } else {
                     // A trailing comment, or one following another on the same line.
                     text.push(' ');
@@ -603,6 +714,9 @@ fn trivia(raw: &str) -> Vec<Trivia<'_>> {
         let len = if ch == '\n' {
             pieces.push(Trivia::Newline);
             1
+        } else if rest.starts_with(COMMENT_MARK) {
+            // Stands for spaces.
+            COMMENT_MARK.len()
         } else if ch.is_whitespace() {
             ch.len_utf8()
         } else if rest.starts_with('#') || rest.starts_with("//") {
@@ -673,7 +787,11 @@ fn line_end(raw: &str) -> String {
     let mut text = String::new();
     for piece in trivia(raw) {
         if let Trivia::Comment(comment) | Trivia::Other(comment) = piece {
-            text.push(' ');
+            if is_line_comment(comment) {
+                text.push_str(COMMENT_MARK);
+            } else {
+                text.push(' ');
+            }
             push_comment(&mut text, comment);
         }
     }
@@ -700,6 +818,279 @@ fn set_line_end_suffix(decor: &mut Decor) {
     decor.set_suffix(text);
 }
 
+/// Which side of a node its decor is on.
+#[derive(Clone, Copy)]
+enum Side {
+    Prefix,
+    Suffix,
+}
+
+fn raw(decor: &Decor, side: Side) -> &str {
+    let raw = match side {
+        Side::Prefix => decor.prefix(),
+        Side::Suffix => decor.suffix(),
+    };
+    raw.map_or("", |raw| raw)
+}
+
+fn set_raw(decor: &mut Decor, side: Side, text: &str) {
+    match side {
+        Side::Prefix => decor.set_prefix(text),
+        Side::Suffix => decor.set_suffix(text),
+    }
+}
+
+/// Whether a gap holds only spaces inside a line: no line break, no comment. Only such gaps get
+/// their spacing normalised; anything else is the layout's business.
+fn blank(raw: &str) -> bool {
+    trivia(raw).is_empty()
+}
+
+fn spaces(space: bool) -> &'static str {
+    if space {
+        " "
+    } else {
+        ""
+    }
+}
+
+/// Sets the spacing of a gap held by one decor side, if it is blank.
+fn space1(decor: &mut Decor, side: Side, space: bool) {
+    if blank(raw(decor, side)) {
+        set_raw(decor, side, spaces(space));
+    }
+}
+
+/// Sets the spacing of a gap split over two decor sides (the first written first), if both are
+/// blank.
+fn space2(first: &mut Decor, first_side: Side, second: &mut Decor, second_side: Side, space: bool) {
+    if blank(raw(first, first_side)) && blank(raw(second, second_side)) {
+        set_raw(first, first_side, spaces(space));
+        set_raw(second, second_side, "");
+    }
+}
+
+/// Sets the spacing of a gap made of a decor side followed by a container's `trailing`.
+fn space_trailing(
+    decor: Option<(&mut Decor, Side)>,
+    trailing: &str,
+    space: bool,
+) -> Option<String> {
+    match decor {
+        Some((decor, side)) => {
+            if blank(raw(decor, side)) && blank(trailing) {
+                set_raw(decor, side, spaces(space));
+                Some(String::new())
+            } else {
+                None
+            }
+        }
+        None => blank(trailing).then(|| spaces(space).to_owned()),
+    }
+}
+
+/// Spacing of a list or argument list within a line: none inside the brackets or before a
+/// comma, one space after a comma (a trailing one too, as hclwrite does: `[1, 2, ]`). Returns the
+/// new `trailing`, if it changes.
+fn list_spacing<'e>(
+    items: impl Iterator<Item = &'e mut Expression>,
+    trailing_comma: bool,
+    trailing: &str,
+) -> Option<String> {
+    let mut items: Vec<&mut Expression> = items.collect();
+    let count = items.len();
+    for (index, item) in items.iter_mut().enumerate() {
+        space1(item.decor_mut(), Side::Prefix, index > 0);
+        if index + 1 < count || trailing_comma {
+            space1(item.decor_mut(), Side::Suffix, false);
+        }
+    }
+    match items.pop() {
+        None => space_trailing(None, trailing, false),
+        Some(_) if trailing_comma => space_trailing(None, trailing, true),
+        Some(last) => space_trailing(Some((last.decor_mut(), Side::Suffix)), trailing, false),
+    }
+}
+
+/// Spacing of an object within a line: one space inside the braces (none in `{}`), none before
+/// a comma, one after it.
+fn object_spacing(object: &mut Object) {
+    let trailing = object.trailing().to_string();
+    let mut new_trailing = None;
+    // After an item ended by a line break, the next gap starts with indentation.
+    let mut line_start = false;
+    let mut last = None;
+    for (mut key, value) in object.iter_mut() {
+        if !line_start {
+            space1(key.decor_mut(), Side::Prefix, true);
+        }
+        let terminator = value.terminator();
+        let decor = value.expr_mut().decor_mut();
+        match terminator {
+            ObjectValueTerminator::Comma => space1(decor, Side::Suffix, false),
+            ObjectValueTerminator::None => {
+                new_trailing = space_trailing(Some((decor, Side::Suffix)), &trailing, true);
+            }
+            ObjectValueTerminator::Newline => {}
+        }
+        line_start = terminator == ObjectValueTerminator::Newline;
+        last = Some(terminator);
+    }
+    match last {
+        None => new_trailing = space_trailing(None, &trailing, false),
+        Some(ObjectValueTerminator::Comma) => new_trailing = space_trailing(None, &trailing, true),
+        _ => {}
+    }
+    if let Some(text) = new_trailing {
+        object.set_trailing(text);
+    }
+}
+
+/// Spacing of `[for k, v in coll : value if cond]` and `{for k, v in coll : key => value if
+/// cond}` within a line.
+fn for_spacing(for_expr: &mut ForExpr) {
+    let object = for_expr.key_expr.is_some();
+    let intro = &mut for_expr.intro;
+    space1(intro.decor_mut(), Side::Prefix, object);
+    if let Some(key_var) = &mut intro.key_var {
+        space1(key_var.decor_mut(), Side::Prefix, true);
+        space1(key_var.decor_mut(), Side::Suffix, false);
+    }
+    space1(intro.value_var.decor_mut(), Side::Prefix, true);
+    space1(intro.value_var.decor_mut(), Side::Suffix, true);
+    space1(intro.collection_expr.decor_mut(), Side::Prefix, true);
+    space1(intro.collection_expr.decor_mut(), Side::Suffix, true);
+    space_after_leading_minus(&mut intro.collection_expr);
+    match &mut for_expr.key_expr {
+        Some(key_expr) => {
+            space2(
+                intro.decor_mut(),
+                Side::Suffix,
+                key_expr.decor_mut(),
+                Side::Prefix,
+                true,
+            );
+            space1(key_expr.decor_mut(), Side::Suffix, true);
+            space1(for_expr.value_expr.decor_mut(), Side::Prefix, true);
+            space_after_leading_minus(&mut for_expr.value_expr);
+        }
+        None => {
+            let value = for_expr.value_expr.decor_mut();
+            space2(intro.decor_mut(), Side::Suffix, value, Side::Prefix, true);
+        }
+    }
+    let value = for_expr.value_expr.decor_mut();
+    match &mut for_expr.cond {
+        Some(cond) => {
+            if for_expr.grouping {
+                space1(value, Side::Suffix, false);
+                space1(cond.decor_mut(), Side::Prefix, true);
+            } else {
+                space2(value, Side::Suffix, cond.decor_mut(), Side::Prefix, true);
+            }
+            space1(cond.expr.decor_mut(), Side::Prefix, true);
+            space_after_leading_minus(&mut cond.expr);
+            let expr = cond.expr.decor_mut();
+            if blank(raw(expr, Side::Suffix)) {
+                // Before the closing bracket.
+                set_raw(expr, Side::Suffix, spaces(object));
+            }
+        }
+        // The gap after `...` is out of reach (see `Formatter::for_expr`); the one before it
+        // is empty.
+        None if for_expr.grouping => space1(value, Side::Suffix, false),
+        None => space1(value, Side::Suffix, object),
+    }
+}
+
+/// Spacing of a traversal within a line: none around `.` or inside `[…]`, and none before `[`
+/// except where hclwrite puts one (after a quoted string and after `.*`).
+fn traversal_spacing(traversal: &mut Traversal) {
+    let string_like = matches!(
+        traversal.expr,
+        Expression::String(_) | Expression::StringTemplate(_) | Expression::HeredocTemplate(_)
+    );
+    let mut before_blank = blank(raw(traversal.expr.decor(), Side::Suffix));
+    let mut after_attr_splat = false;
+    for (index, operator) in traversal.operators.iter_mut().enumerate() {
+        let bracket = matches!(
+            operator.value(),
+            TraversalOperator::Index(_) | TraversalOperator::FullSplat(_)
+        );
+        let space = bracket && ((index == 0 && string_like) || after_attr_splat);
+        if before_blank && blank(raw(operator.decor(), Side::Prefix)) {
+            if index == 0 {
+                set_raw(traversal.expr.decor_mut(), Side::Suffix, "");
+            }
+            set_raw(operator.decor_mut(), Side::Prefix, spaces(space));
+        }
+        let inner = match operator.value_mut() {
+            TraversalOperator::AttrSplat(splat) | TraversalOperator::FullSplat(splat) => {
+                splat.decor_mut()
+            }
+            TraversalOperator::GetAttr(ident) => ident.decor_mut(),
+            TraversalOperator::Index(expr) => expr.decor_mut(),
+            TraversalOperator::LegacyIndex(index) => index.decor_mut(),
+        };
+        space1(inner, Side::Prefix, false);
+        space1(inner, Side::Suffix, false);
+        space1(operator.decor_mut(), Side::Suffix, false);
+        before_blank = blank(raw(operator.decor(), Side::Suffix));
+        after_attr_splat = matches!(operator.value(), TraversalOperator::AttrSplat(_));
+    }
+}
+
+/// The term an expression starts with: what follows the gap in front of the expression.
+fn leading_term(expr: &mut Expression) -> &mut Expression {
+    match expr {
+        Expression::BinaryOp(op) => leading_term(&mut op.lhs_expr),
+        Expression::Conditional(cond) => leading_term(&mut cond.cond_expr),
+        Expression::Traversal(traversal) => leading_term(&mut traversal.expr),
+        _ => expr,
+    }
+}
+
+/// hclwrite guesses whether `-` negates from the token before it; after a word (`in`, `if`) or
+/// `=>` it guesses subtraction and keeps a space after the minus.
+fn space_after_leading_minus(expr: &mut Expression) {
+    let term = leading_term(expr);
+    match term {
+        Expression::UnaryOp(op) if op.operator.value() == &UnaryOperator::Neg => {
+            space1(op.expr.decor_mut(), Side::Prefix, true);
+        }
+        _ => respace_negative_number(term, true),
+    }
+}
+
+/// hcl-edit reads `- 1` as one number token, spaces included; gives it `space` spaces after the
+/// minus instead.
+fn respace_negative_number(expr: &mut Expression, space: bool) {
+    let Expression::Number(number) = expr else {
+        return;
+    };
+    let Some(repr) = number.as_repr() else {
+        return;
+    };
+    let Some(digits) = repr.strip_prefix('-') else {
+        return;
+    };
+    let text = format!(
+        "-{}{}",
+        spaces(space),
+        digits.trim_start_matches([' ', '\t'])
+    );
+    if text == **repr {
+        return;
+    }
+    // The only way to set a number's text is to parse it.
+    if let Ok(mut parsed) = parser::parse_expr(&text) {
+        if matches!(parsed, Expression::Number(_)) {
+            *parsed.decor_mut() = number.decor().clone();
+            *expr = parsed;
+        }
+    }
+}
+
 /// One `key = value` line (or not) of a body or object, as seen by alignment.
 #[derive(Clone, Copy, Default)]
 struct Row {
@@ -710,39 +1101,28 @@ struct Row {
     /// The value ends on the line it starts on, so the next line may continue the run.
     single_line: bool,
     key_width: usize,
-    value_width: usize,
-    /// The line ends with a `#` or `//` comment.
-    comment: bool,
 }
 
 impl Row {
     fn new(key_width: usize, value: &Expression) -> Row {
-        let text = bare(value);
         // Heredocs stand in the tree as placeholders (see `HeredocStash`); they span lines.
         let heredoc = matches!(value, Expression::String(s) if s.value().starts_with(HEREDOC_MARK));
-        let single_line = !text.contains('\n') && !heredoc;
+        let single_line = !bare(value).contains('\n') && !heredoc;
         Row {
             // A heredoc's first line is complete, so terraform fmt aligns it with the lines above.
             eligible: single_line || heredoc,
             single_line,
             key_width,
-            value_width: width(&text),
             ..Row::default()
         }
     }
 }
 
-/// Padding chosen for a row: spaces before `=` and before the trailing comment.
-#[derive(Clone, Copy)]
-struct Padding {
-    key: usize,
-    comment: usize,
-}
-
-/// Aligns `=` across runs of consecutive eligible rows (terraform fmt's "assign cells"), and
-/// within such a run the trailing comments of consecutive lines that have one.
-fn plan(rows: &[Row]) -> Vec<Padding> {
-    let mut padding = vec![Padding { key: 1, comment: 1 }; rows.len()];
+/// Aligns `=` across runs of consecutive eligible rows (terraform fmt's "assign cells"): the
+/// spaces to put before each row's `=`. Trailing comments are aligned on the finished text (see
+/// `align_comments`).
+fn plan(rows: &[Row]) -> Vec<usize> {
+    let mut padding = vec![1; rows.len()];
     let mut start = 0;
     while start < rows.len() {
         if !rows[start].eligible {
@@ -760,31 +1140,7 @@ fn plan(rows: &[Row]) -> Vec<Padding> {
         let run = &rows[start..end];
         let key_width = run.iter().map(|row| row.key_width).max().unwrap_or(0);
         for (pad, row) in padding[start..end].iter_mut().zip(run) {
-            pad.key = key_width - row.key_width + 1;
-        }
-        // Lines before a comment are `key`, padding, `= ` and the value: they differ only in
-        // their value's width.
-        let mut first = start;
-        while first < end {
-            let commented = |row: &Row| row.comment && row.single_line;
-            if !commented(&rows[first]) {
-                first += 1;
-                continue;
-            }
-            let mut last = first + 1;
-            while last < end && commented(&rows[last]) {
-                last += 1;
-            }
-            let comments = &rows[first..last];
-            let value_width = comments
-                .iter()
-                .map(|row| row.value_width)
-                .max()
-                .unwrap_or(0);
-            for (pad, row) in padding[first..last].iter_mut().zip(comments) {
-                pad.comment = value_width - row.value_width + 1;
-            }
-            first = last;
+            *pad = key_width - row.key_width + 1;
         }
         start = end;
     }
@@ -804,7 +1160,6 @@ fn align_body(body: &mut Body) {
                 .decor()
                 .prefix()
                 .is_none_or(|raw| raw.chars().all(|ch| ch == ' '));
-            row.comment = trailing_line_comment(attr.decor()).is_some();
             row
         })
         .collect();
@@ -813,8 +1168,7 @@ fn align_body(body: &mut Body) {
             continue;
         }
         if let Some(Structure::Attribute(attr)) = body.get_mut(index) {
-            attr.key.decor_mut().set_suffix(" ".repeat(padding.key));
-            align_comment(attr.decor_mut(), padding.comment);
+            attr.key.decor_mut().set_suffix(" ".repeat(padding));
         }
     }
 }
@@ -846,38 +1200,21 @@ fn align_object(object: &mut Object) {
                 && (ends_line || !row.single_line)
                 && plain_assignment(key.decor(), value.expr().decor());
             row.adjacent = breaks == 1 && before.chars().all(|ch| ch == ' ' || ch == '\n');
-            row.comment = value.terminator() == ObjectValueTerminator::Newline
-                && trailing_line_comment(value.expr().decor()).is_some();
             row
         })
         .collect();
     let padding = plan(&rows);
-    for (index, (mut key, value)) in object.iter_mut().enumerate() {
+    for (index, (mut key, _)) in object.iter_mut().enumerate() {
         if !rows[index].eligible {
             continue;
         }
-        key.decor_mut().set_suffix(" ".repeat(padding[index].key));
-        align_comment(value.expr_mut().decor_mut(), padding[index].comment);
+        key.decor_mut().set_suffix(" ".repeat(padding[index]));
     }
 }
 
 /// Whether `key = value` has exactly one space on each side of `=` (no comments in the way).
 fn plain_assignment(key: &Decor, value: &Decor) -> bool {
     key.suffix().is_some_and(|raw| &**raw == " ") && value.prefix().is_some_and(|raw| &**raw == " ")
-}
-
-/// The `#`/`//` comment ending a line, when it is all there is in a line-ending suffix.
-fn trailing_line_comment(decor: &Decor) -> Option<&str> {
-    match trivia(decor.suffix()?).as_slice() {
-        [Trivia::Comment(comment)] if is_line_comment(comment) => Some(comment),
-        _ => None,
-    }
-}
-
-fn align_comment(decor: &mut Decor, padding: usize) {
-    if let Some(comment) = trailing_line_comment(decor).map(str::to_owned) {
-        decor.set_suffix(format!("{}{comment}", " ".repeat(padding)));
-    }
 }
 
 fn key_width(key: &ObjectKey) -> usize {
@@ -1099,6 +1436,8 @@ locals {
         );
     }
 
+    /// Consecutive lines ending in comments get them aligned, as with terraform fmt: `1,` lines
+    /// up with the two lines above.
     #[test]
     fn keeps_full_line_and_trailing_comments() {
         check(
@@ -1127,7 +1466,7 @@ resource "x" "y" { # after brace
   # inside
   a = 1 # trailing
   b = [ # after bracket
-    1, // one
+    1,  // one
     # before two
     2 /* two */
   ]
