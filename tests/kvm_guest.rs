@@ -30,7 +30,21 @@ fn tiny_guest() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default())
 }
 
-fn config(dir: &Path, guest: &Path, name: &str, net: &str, memory: u64, vcpus: u64, cmdline: &str) -> String {
+/// What the tests vary in the guest's configuration.
+#[derive(Clone, Copy)]
+struct Shape<'a> {
+    memory: u64,
+    vcpus: u64,
+    cmdline: &'a str,
+    data_size: u64,
+    nics: usize,
+}
+
+const START: Shape = Shape { memory: 128, vcpus: 1, cmdline: "console=ttyS0 panic=-1", data_size: 8388608, nics: 1 };
+
+fn config(dir: &Path, guest: &Path, name: &str, net: &str, shape: Shape) -> String {
+    let Shape { memory, vcpus, cmdline, data_size, nics } = shape;
+    let interfaces = vec!["{ network = kvm_network.lab.name }"; nics].join(", ");
     format!(
         r##"
 resource "kvm_network" "lab" {{
@@ -48,7 +62,7 @@ resource "kvm_volume" "data" {{
   pool   = kvm_pool.lab.name
   name   = "data.raw"
   format = "raw"
-  size   = 8388608
+  size   = {data_size}
 }}
 
 resource "kvm_cloudinit_disk" "seed" {{
@@ -70,7 +84,7 @@ resource "kvm_domain" "vm" {{
     {{ pool = kvm_pool.lab.name, volume = kvm_volume.data.name }},
     {{ pool = kvm_pool.lab.name, volume = kvm_cloudinit_disk.seed.name, readonly = true }},
   ]
-  interfaces       = [{{ network = kvm_network.lab.name }}]
+  interfaces       = [{interfaces}]
   serial_log       = "{dir}/console.log"
   wait_for_ip      = 120
   shutdown_timeout = 30
@@ -112,8 +126,7 @@ fn a_domain_boots_gets_a_lease_and_changes_live() {
     let n = std::process::id() % 10_000;
     let name = format!("st{n}-boot");
     let net = format!("198.19.{}.0/24", n % 250);
-    let cmdline = "console=ttyS0 panic=-1";
-    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, 128, 1, cmdline));
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, START));
     let out = expect(dir, &["apply", "-auto-approve"], 0);
 
     let log = wait_for(dir, "GUEST-READY", 60);
@@ -130,7 +143,8 @@ fn a_domain_boots_gets_a_lease_and_changes_live() {
     let domid = virsh(&["domid", &vm]).trim().to_owned();
 
     // Memory and vCPUs within their maximums change live: same domain, no reboot.
-    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, 96, 2, cmdline));
+    let live = Shape { memory: 96, vcpus: 2, ..START };
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, live));
     let out = expect(dir, &["apply", "-auto-approve"], 0);
     assert!(stdout(&out).contains("kvm_domain.vm will be updated in place (live)"), "{}", stdout(&out));
     assert_eq!(virsh(&["domid", &vm]).trim(), domid, "the domain kept running");
@@ -144,8 +158,37 @@ fn a_domain_boots_gets_a_lease_and_changes_live() {
     assert_eq!(virsh(&["vcpucount", &vm, "--live", "--active"]).trim(), "2");
     expect(dir, &["plan", "-detailed-exitcode"], 0);
 
+    // A NIC is hot-plugged and unplugged live.
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, Shape { nics: 2, ..live }));
+    let out = expect(dir, &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("kvm_domain.vm will be updated in place (live)"), "{}", stdout(&out));
+    assert_eq!(virsh(&["domiflist", &vm]).matches("virtio").count(), 2);
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, live));
+    expect(dir, &["apply", "-auto-approve"], 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while virsh(&["domiflist", &vm]).matches("virtio").count() != 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(virsh(&["domiflist", &vm]).matches("virtio").count(), 1, "the NIC was unplugged");
+
+    // Growing the disk of a running guest is live: the guest sees the size.
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, Shape { data_size: 16777216, ..live }));
+    let out = expect(dir, &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("kvm_volume.data will be updated in place (live)"), "{}", stdout(&out));
+    assert!(virsh(&["domblkinfo", &vm, "vda"]).contains("Capacity:       16777216"), "{}", virsh(&["domblkinfo", &vm, "vda"]));
+    assert_eq!(virsh(&["domid", &vm]).trim(), domid, "still the same running domain");
+    assert_eq!(console(dir).matches("GUEST-UP").count(), 1, "no reboot through all of that");
+
+    // Drift: memory changed with virsh shows in the next plan.
+    virsh(&["setmem", &vm, "112M", "--config"]);
+    let live = Shape { data_size: 16777216, ..live };
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, live));
+    let out = expect(dir, &["plan", "-detailed-exitcode"], 2);
+    assert!(stdout(&out).contains("changed outside of Strata") && stdout(&out).contains("memory"), "{}", stdout(&out));
+    expect(dir, &["apply", "-auto-approve"], 0);
+
     // A kernel command-line change needs a restart, and says so.
-    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, 96, 2, "console=ttyS0 panic=-1 quiet"));
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, Shape { cmdline: "console=ttyS0 panic=-1 quiet", ..live }));
     let out = expect(dir, &["plan"], 0);
     assert!(stdout(&out).contains("updated in place (restart)") && stdout(&out).contains("1 restart(s)"), "{}", stdout(&out));
     expect(dir, &["apply", "-auto-approve"], 0);

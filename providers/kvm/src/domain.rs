@@ -370,15 +370,12 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_
         if let Some((added, removed)) = tail_change(prior.get("interfaces"), planned.get("interfaces")) {
             let live_xml = dom.xml_desc(0).map_err(err)?;
             let live_doc = xml::parse(&live_xml)?;
-            let live_macs: Vec<String> = live_doc
-                .descendants()
-                .filter(|n| n.has_tag_name("interface"))
-                .filter_map(|n| n.children().find(|c| c.has_tag_name("mac")).and_then(|m| m.attribute("address")).map(str::to_owned))
-                .collect();
-            let keep = live_macs.len().saturating_sub(removed.len());
-            for mac in &live_macs[keep..] {
-                let xml = format!("<interface type='network'><mac address='{mac}'/></interface>");
-                dom.detach_device_flags(&xml, live).map_err(err)?;
+            // Detach with the device's own live XML: libvirt matches on it.
+            let live_ifaces: Vec<&str> =
+                live_doc.descendants().filter(|n| n.has_tag_name("interface")).map(|n| &live_xml[n.range()]).collect();
+            let keep = live_ifaces.len().saturating_sub(removed.len());
+            for xml in &live_ifaces[keep..] {
+                dom.detach_device_flags(xml, live).map_err(err)?;
             }
             for n in &added {
                 dom.attach_device_flags(&interface_xml(n), live).map_err(err)?;

@@ -154,9 +154,34 @@ pub fn update(conn: &Connect, prior: &Value, planned: &Value) -> Result<Value> {
         if new != old {
             let flags = if new < old { sys::VIR_STORAGE_VOL_RESIZE_SHRINK } else { 0 };
             vol.resize(new as u64, flags).map_err(err)?;
+            if new > old {
+                resize_in_running_guests(conn, &vol, new as u64)?;
+            }
         }
     }
     state(&vol, planned)
+}
+
+/// Tells every running guest that uses the volume about its new size, so
+/// the guest sees the bigger disk without a restart.
+fn resize_in_running_guests(conn: &Connect, vol: &StorageVol, size: u64) -> Result<()> {
+    let name = vol.name().map_err(err)?;
+    let pool = vol.lookup_storage_pool().and_then(|p| p.name()).map_err(err)?;
+    let path = vol.path().map_err(err)?;
+    for dom in conn.list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE).map_err(err)? {
+        let desc = dom.xml_desc(0).map_err(err)?;
+        let doc = xml::parse(&desc)?;
+        for disk in doc.descendants().filter(|n| n.has_tag_name("disk")) {
+            let Some(source) = disk.children().find(|c| c.has_tag_name("source")) else { continue };
+            let uses = (source.attribute("pool") == Some(pool.as_str()) && source.attribute("volume") == Some(name.as_str()))
+                || source.attribute("file") == Some(path.as_str());
+            let target = disk.children().find(|c| c.has_tag_name("target")).and_then(|t| t.attribute("dev"));
+            if let (true, Some(dev)) = (uses, target) {
+                dom.block_resize(dev, size, sys::VIR_DOMAIN_BLOCK_RESIZE_BYTES).map_err(err)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn delete(conn: &Connect, prior: &Value) -> Result<()> {
