@@ -172,3 +172,33 @@ fn existing_networks_are_imported_with_their_identity() {
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
     assert!(!virsh(&["net-list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-net")));
 }
+
+#[test]
+fn kill_9_during_a_domain_create_then_rerun_adopts_it() {
+    require_libvirt();
+    let mut adopted = 0;
+    for round in 0..8u64 {
+        let dir = scratch();
+        let (name, _) = unique(&format!("k{round}"), 4);
+        write(
+            dir.path(),
+            "main.strata.hcl",
+            &format!("resource \"kvm_domain\" \"vm\" {{\n  name   = \"{name}-vm\"\n  type   = \"qemu\"\n  memory = 64\n}}\n"),
+        );
+        let mut child = spawn(dir.path(), &["apply", "-auto-approve"]);
+        std::thread::sleep(std::time::Duration::from_millis(100 + round * 120));
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = expect(dir.path(), &["apply", "-auto-approve"], 0);
+        if stderr(&out).contains("adopted kvm_domain.vm") {
+            adopted += 1;
+        }
+        let named: Vec<String> = virsh(&["list", "--all", "--name"]).lines().filter(|l| l.trim() == format!("{name}-vm")).map(str::to_owned).collect();
+        assert_eq!(named.len(), 1, "exactly one domain {name}-vm");
+        assert_eq!(virsh(&["domuuid", &format!("{name}-vm")]).trim(), state(dir.path())["kvm_domain.vm"].0, "state knows the domain by its identity");
+        expect(dir.path(), &["destroy", "-auto-approve"], 0);
+        assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-vm")));
+    }
+    eprintln!("{adopted} of 8 rounds were killed while the create was in flight and adopted the domain");
+    assert!(adopted > 0, "no round hit the create in flight, so adoption was not exercised");
+}
