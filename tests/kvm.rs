@@ -202,3 +202,69 @@ fn kill_9_during_a_domain_create_then_rerun_adopts_it() {
     eprintln!("{adopted} of 8 rounds were killed while the create was in flight and adopted the domain");
     assert!(adopted > 0, "no round hit the create in flight, so adoption was not exercised");
 }
+
+#[test]
+fn domain_definitions_carry_every_attribute_and_read_back_without_drift() {
+    require_libvirt();
+    let dir = scratch();
+    let (name, cidr) = unique("def", 5);
+    let config = |tag: &str| {
+        format!(
+            r#"
+resource "kvm_network" "n" {{
+  name      = "{name}-net"
+  addresses = ["{cidr}"]
+}}
+resource "kvm_pool" "p" {{
+  name = "{name}-pool"
+  path = "{dir}/pool"
+}}
+resource "kvm_volume" "root" {{
+  pool = kvm_pool.p.name
+  name = "root.qcow2"
+  size = 1048576
+}}
+resource "kvm_domain" "vm" {{
+  name         = "{name}-vm"
+  type         = "qemu"
+  memory       = 64
+  running      = false
+  cpu_mode     = "custom"
+  cpu_model    = "qemu64"
+  vcpus        = 2
+  vcpu_pinning = {{ "0" = "0", "1" = "0-1" }}
+  hugepages    = true
+  graphics     = "vnc"
+  tags         = {{ owner = "{tag}" }}
+  disks        = [{{ pool = kvm_pool.p.name, volume = kvm_volume.root.name, bus = "sata", boot_order = 1 }}]
+  interfaces   = [{{ network = kvm_network.n.name, model = "e1000", mac = "52:54:00:12:34:56" }}]
+}}
+"#,
+            dir = dir.path().display()
+        )
+    };
+    write(dir.path(), "main.strata.hcl", &config("ops"));
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let xml = virsh(&["dumpxml", "--inactive", &format!("{name}-vm")]);
+    for want in [
+        "<model fallback='allow'>qemu64</model>",
+        "<vcpupin vcpu='1' cpuset='0-1'/>",
+        "<hugepages/>",
+        "<graphics type='vnc'",
+        "<tag name=\"owner\">ops</tag>",
+        "<target dev='sda' bus='sata'/>",
+        "<boot order='1'/>",
+        "<model type='e1000'/>",
+        "<mac address='52:54:00:12:34:56'/>",
+    ] {
+        assert!(xml.contains(want), "{want} missing from\n{xml}");
+    }
+    let out = expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+    assert!(stdout(&out).contains("No changes"), "state reads back exactly what was configured: {}", stdout(&out));
+    write(dir.path(), "main.strata.hcl", &config("dev"));
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("updated in place (live)"), "tags change live: {}", stdout(&out));
+    assert!(virsh(&["dumpxml", "--inactive", &format!("{name}-vm")]).contains("<tag name=\"owner\">dev</tag>"));
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-vm")));
+}

@@ -187,8 +187,20 @@ fn a_domain_boots_gets_a_lease_and_changes_live() {
     assert!(stdout(&out).contains("changed outside of Strata") && stdout(&out).contains("memory"), "{}", stdout(&out));
     expect(dir, &["apply", "-auto-approve"], 0);
 
+    // Recreating the network says so, and the running guest is re-attached.
+    std::fs::write(dir.join("main.strata.hcl"), config(dir, &guest, &name, &net, live).replace("  dhcp      = true\n", "  dhcp      = true\n  mtu       = 1400\n")).unwrap();
+    let out = expect(dir, &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("kvm_network.lab must be replaced (mtu forces replacement)"), "{}", stdout(&out));
+    let bridge = virsh(&["net-info", &format!("{name}-net")]).lines().find_map(|l| l.strip_prefix("Bridge:").map(|b| b.trim().to_owned())).unwrap();
+    let ports = String::from_utf8_lossy(&Command::new("ip").args(["-o", "link", "show", "master", &bridge]).output().unwrap().stdout).into_owned();
+    assert!(ports.contains("vnet"), "the guest's NIC is on the new bridge {bridge}: {ports}");
+    assert_eq!(virsh(&["domid", &vm]).trim(), domid, "the guest kept running");
+    let live_config = config(dir, &guest, &name, &net, live).replace("  dhcp      = true\n", "  dhcp      = true\n  mtu       = 1400\n");
+
     // A kernel command-line change needs a restart, and says so.
-    write(dir, "main.strata.hcl", &config(dir, &guest, &name, &net, Shape { cmdline: "console=ttyS0 panic=-1 quiet", ..live }));
+    let restart = config(dir, &guest, &name, &net, Shape { cmdline: "console=ttyS0 panic=-1 quiet", ..live });
+    assert!(live_config.contains("mtu"));
+    write(dir, "main.strata.hcl", &restart.replace("  dhcp      = true\n", "  dhcp      = true\n  mtu       = 1400\n"));
     let out = expect(dir, &["plan"], 0);
     assert!(stdout(&out).contains("updated in place (restart)") && stdout(&out).contains("1 restart(s)"), "{}", stdout(&out));
     expect(dir, &["apply", "-auto-approve"], 0);

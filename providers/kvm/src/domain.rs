@@ -21,14 +21,21 @@ use virt::sys;
 const RESTART: &str = "Changing it restarts the guest (graceful shutdown, then start).";
 
 pub fn schema() -> Block {
+    let opt = |t: Type| Type::Optional(Box::new(t), None);
     let disk = Type::Object(BTreeMap::from([
         ("pool".into(), Type::String),
         ("volume".into(), Type::String),
         ("readonly".into(), Type::Optional(Box::new(Type::Bool), Some(Box::new(Value::Bool(false))))),
+        ("bus".into(), opt(Type::String)),
+        ("boot_order".into(), opt(Type::Number)),
     ]));
     let interface = Type::Object(BTreeMap::from([
-        ("network".into(), Type::String),
-        ("mac".into(), Type::Optional(Box::new(Type::String), None)),
+        ("network".into(), opt(Type::String)),
+        ("bridge".into(), opt(Type::String)),
+        ("openvswitch".into(), opt(Type::Bool)),
+        ("vlan".into(), opt(Type::Number)),
+        ("mac".into(), opt(Type::String)),
+        ("model".into(), opt(Type::String)),
     ]));
     Block::new("A libvirt domain (virtual machine).")
         .attr("name", Attribute::required(Type::String).on_change(Disruption::Replace))
@@ -43,18 +50,30 @@ pub fn schema() -> Block {
         .attr("memory", Attribute::required(Type::Number).describe("MiB; up to max_memory changes live (balloon)."))
         .attr("max_memory", Attribute::optional(Type::Number).on_change(Disruption::Restart).describe(RESTART))
         .attr("machine", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
+        .attr("cpu_mode", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("host-passthrough, host-model or custom (with cpu_model)."))
+        .attr("cpu_model", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
+        .attr(
+            "vcpu_pinning",
+            Attribute::optional(Type::Map(Box::new(Type::String))).on_change(Disruption::Restart).describe("vCPU index → host CPU set, e.g. { \"0\" = \"0-1\" }."),
+        )
+        .attr("hugepages", Attribute::optional(Type::Bool).on_change(Disruption::Restart).describe("Back guest memory with huge pages."))
+        .attr("firmware", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("bios (default) or uefi (needs OVMF on the host)."))
+        .attr("graphics", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("none (default), vnc or spice, listening on 127.0.0.1."))
+        .attr("tags", Attribute::optional(Type::Map(Box::new(Type::String))).describe("User tags, kept in the domain's metadata; changed live."))
         .attr("kernel", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("Direct kernel boot; changing it restarts the guest."))
         .attr("initrd", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
         .attr("cmdline", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
         .attr(
             "disks",
-            Attribute::optional(Type::List(Box::new(disk)))
-                .describe("Volumes as vda, vdb...; adding or removing the last ones is hot-plugged, other changes restart."),
+            Attribute::optional(Type::List(Box::new(disk))).describe(
+                "Volumes (pool, volume, readonly, bus virtio/sata/scsi, boot_order); adding or removing the last ones is hot-plugged, other changes restart.",
+            ),
         )
         .attr(
             "interfaces",
-            Attribute::optional(Type::List(Box::new(interface)))
-                .describe("NICs on kvm_networks; adding or removing the last ones is hot-plugged, other changes restart."),
+            Attribute::optional(Type::List(Box::new(interface))).describe(
+                "NICs on a kvm_network (network), a host bridge (bridge), or an Open vSwitch bridge (bridge + openvswitch, optional vlan); mac, model (virtio). Adding or removing the last ones is hot-plugged, other changes restart.",
+            ),
         )
         .attr("serial_log", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("File the serial console is written to."))
         .attr("running", Attribute::optional(Type::Bool).describe("Desired power state (default true); changed live."))
@@ -79,6 +98,24 @@ pub fn validate(config: &Value) -> Vec<(String, String)> {
     let memory = num(config, "memory", 0);
     if memory > num(config, "max_memory", memory) {
         out.push(("memory".into(), "memory exceeds max_memory".into()));
+    }
+    for (i, n) in config.get("interfaces").as_list().unwrap_or_default().iter().enumerate() {
+        if n.get("network").is_null() == n.get("bridge").is_null() {
+            out.push(("interfaces".into(), format!("interface {i} needs exactly one of network and bridge")));
+        }
+        if n.get("openvswitch").as_bool() != Some(true) && !n.get("vlan").is_null() {
+            out.push(("interfaces".into(), format!("interface {i}: vlan needs openvswitch = true")));
+        }
+    }
+    if let Some(f) = config.get("firmware").as_str() {
+        if f != "bios" && f != "uefi" {
+            out.push(("firmware".into(), format!("firmware must be bios or uefi, not {f:?}")));
+        }
+    }
+    if let Some(g) = config.get("graphics").as_str() {
+        if !matches!(g, "none" | "vnc" | "spice") {
+            out.push(("graphics".into(), format!("graphics must be none, vnc or spice, not {g:?}")));
+        }
     }
     if let Some(t) = config.get("type").as_str() {
         if t != "kvm" && t != "qemu" {
@@ -126,8 +163,10 @@ fn tail_change(old: &Value, new: &Value) -> Option<(Vec<Value>, Vec<Value>)> {
     (old[..common] == new[..common]).then(|| (new[common..].to_vec(), old[common..].to_vec()))
 }
 
-fn target(i: usize) -> String {
-    format!("vd{}", (b'a' + i as u8) as char)
+/// The device name of the `i`th disk on `bus`: vda... for virtio, sda... else.
+fn target(i: usize, bus: &str) -> String {
+    let prefix = if bus == "virtio" { "vd" } else { "sd" };
+    format!("{prefix}{}", (b'a' + i as u8) as char)
 }
 
 fn disk_xml(conn: &Connect, i: usize, d: &Value) -> Result<String> {
@@ -147,18 +186,41 @@ fn disk_xml(conn: &Connect, i: usize, d: &Value) -> Result<String> {
         .unwrap_or_else(|| "raw".into());
     let format = if format == "iso" { "raw".to_owned() } else { format };
     let readonly = if d.get("readonly").as_bool() == Some(true) { "<readonly/>" } else { "" };
+    let bus = d.get("bus").as_str().unwrap_or("virtio");
+    let boot = d.get("boot_order").as_i64().map(|o| format!("<boot order='{o}'/>")).unwrap_or_default();
     Ok(format!(
-        "<disk type='volume' device='disk'><driver name='qemu' type='{}'/><source pool='{}' volume='{}'/><target dev='{}' bus='virtio'/>{readonly}</disk>",
+        "<disk type='volume' device='disk'><driver name='qemu' type='{}'/><source pool='{}' volume='{}'/><target dev='{}' bus='{}'/>{boot}{readonly}</disk>",
         esc(&format),
         esc(pool),
         esc(volume),
-        target(i)
+        target(i, bus),
+        esc(bus)
     ))
 }
 
 fn interface_xml(n: &Value) -> String {
     let mac = n.get("mac").as_str().map(|m| format!("<mac address='{}'/>", esc(m))).unwrap_or_default();
-    format!("<interface type='network'><source network='{}'/>{mac}<model type='virtio'/></interface>", esc(n.get("network").as_str().unwrap_or_default()))
+    let model = esc(n.get("model").as_str().unwrap_or("virtio"));
+    match n.get("bridge").as_str() {
+        Some(bridge) => {
+            let ovs = if n.get("openvswitch").as_bool() == Some(true) { "<virtualport type='openvswitch'/>" } else { "" };
+            let vlan = n.get("vlan").as_i64().map(|t| format!("<vlan><tag id='{t}'/></vlan>")).unwrap_or_default();
+            format!("<interface type='bridge'><source bridge='{}'/>{ovs}{vlan}{mac}<model type='{model}'/></interface>", esc(bridge))
+        }
+        None => format!(
+            "<interface type='network'><source network='{}'/>{mac}<model type='{model}'/></interface>",
+            esc(n.get("network").as_str().unwrap_or_default())
+        ),
+    }
+}
+
+/// Strata's namespace for user tags in a domain's metadata.
+const TAGS_URI: &str = "https://strata.dev/xmlns/tags/1";
+
+/// The `<tag>` elements of the user tags, if any are set.
+fn tag_elements(v: &Value) -> Option<String> {
+    let tags = v.get("tags").as_map()?;
+    Some(tags.iter().map(|(k, t)| format!("<tag name='{}'>{}</tag>", esc(k), esc(t.as_str().unwrap_or_default()))).collect())
 }
 
 fn domain_xml(conn: &Connect, id: Uuid, v: &Value, domain_type: &str) -> Result<String> {
@@ -168,13 +230,32 @@ fn domain_xml(conn: &Connect, id: Uuid, v: &Value, domain_type: &str) -> Result<
     let max_vcpus = num(v, "max_vcpus", vcpus);
     let machine = v.get("machine").as_str().unwrap_or("pc");
     let mut os = format!("<type arch='x86_64' machine='{}'>hvm</type>", esc(machine));
+    let firmware = if v.get("firmware").as_str() == Some("uefi") { " firmware='efi'" } else { "" };
     for key in ["kernel", "initrd", "cmdline"] {
         if let Some(s) = v.get(key).as_str() {
             os.push_str(&format!("<{key}>{}</{key}>", esc(s)));
         }
     }
-    if v.get("kernel").is_null() {
+    let boot_orders = v.get("disks").as_list().unwrap_or_default().iter().any(|d| !d.get("boot_order").is_null());
+    if v.get("kernel").is_null() && !boot_orders {
         os.push_str("<boot dev='hd'/>");
+    }
+    let mut extra = String::new();
+    match (v.get("cpu_mode").as_str(), v.get("cpu_model").as_str()) {
+        (Some(mode), Some(model)) => extra.push_str(&format!("<cpu mode='{}'><model>{}</model></cpu>", esc(mode), esc(model))),
+        (Some(mode), None) => extra.push_str(&format!("<cpu mode='{}'/>", esc(mode))),
+        (None, Some(model)) => extra.push_str(&format!("<cpu mode='custom'><model>{}</model></cpu>", esc(model))),
+        (None, None) => {}
+    }
+    if let Some(pins) = v.get("vcpu_pinning").as_map() {
+        let pins: String = pins.iter().map(|(vcpu, set)| format!("<vcpupin vcpu='{}' cpuset='{}'/>", esc(vcpu), esc(set.as_str().unwrap_or_default()))).collect();
+        extra.push_str(&format!("<cputune>{pins}</cputune>"));
+    }
+    if v.get("hugepages").as_bool() == Some(true) {
+        extra.push_str("<memoryBacking><hugepages/></memoryBacking>");
+    }
+    if let Some(tags) = tag_elements(v) {
+        extra.push_str(&format!("<metadata><strata:tags xmlns:strata='{TAGS_URI}'>{tags}</strata:tags></metadata>"));
     }
     let mut devices = String::new();
     for (i, d) in v.get("disks").as_list().unwrap_or_default().iter().enumerate() {
@@ -185,12 +266,17 @@ fn domain_xml(conn: &Connect, id: Uuid, v: &Value, domain_type: &str) -> Result<
     }
     let log = v.get("serial_log").as_str().map(|p| format!("<log file='{}' append='off'/>", esc(p))).unwrap_or_default();
     devices.push_str(&format!("<serial type='pty'>{log}<target port='0'/></serial><console type='pty'><target type='serial' port='0'/></console>"));
+    match v.get("graphics").as_str() {
+        Some("vnc") => devices.push_str("<graphics type='vnc' autoport='yes' listen='127.0.0.1'/>"),
+        Some("spice") => devices.push_str("<graphics type='spice' autoport='yes' listen='127.0.0.1'/>"),
+        _ => {}
+    }
     devices.push_str("<memballoon model='virtio'/>");
     Ok(format!(
         "<domain type='{domain_type}'><name>{}</name><uuid>{id}</uuid>\
          <memory unit='MiB'>{max_memory}</memory><currentMemory unit='MiB'>{memory}</currentMemory>\
          <vcpu placement='static' current='{vcpus}'>{max_vcpus}</vcpu>\
-         <os>{os}</os><features><acpi/><apic/></features>\
+         {extra}<os{firmware}>{os}</os><features><acpi/><apic/></features>\
          <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>\
          <devices>{devices}</devices></domain>",
         esc(v.get("name").as_str().unwrap_or_default())
@@ -254,29 +340,63 @@ fn state(dom: &Domain, config: &Value) -> Result<Value> {
     let vcpus = vcpu.and_then(|n| n.attribute("current")).and_then(|t| t.parse::<i64>().ok()).unwrap_or(max_vcpus);
     let machine = xml::attr(&doc, "type", "machine").unwrap_or_default();
     let text = |tag: &str| xml::text(&doc, tag).map(Value::from).unwrap_or(Value::Null);
+    // Attributes the configuration leaves unset are not managed, so they
+    // read as null rather than as libvirt's defaults (no perpetual diffs).
+    let observed = |configured: &Value, actual: Option<Value>| if configured.is_null() { Value::Null } else { actual.unwrap_or(Value::Null) };
+    let config_disks = config.get("disks").as_list().unwrap_or_default();
     let mut disks = Vec::new();
-    for d in doc.descendants().filter(|n| n.has_tag_name("disk")) {
+    for (i, d) in doc.descendants().filter(|n| n.has_tag_name("disk")).enumerate() {
         let Some(src) = d.children().find(|c| c.has_tag_name("source")) else { continue };
+        let want = config_disks.get(i).cloned().unwrap_or_default();
+        let bus = d.children().find(|c| c.has_tag_name("target")).and_then(|t| t.attribute("bus")).map(Value::from);
+        let boot = d.children().find(|c| c.has_tag_name("boot")).and_then(|b| b.attribute("order")).and_then(|o| o.parse::<i64>().ok()).map(Value::from);
         disks.push(Value::object([
             ("pool", Value::from(src.attribute("pool").unwrap_or_default())),
             ("volume", Value::from(src.attribute("volume").unwrap_or_default())),
             ("readonly", Value::Bool(d.children().any(|c| c.has_tag_name("readonly")))),
+            ("bus", observed(want.get("bus"), bus)),
+            ("boot_order", observed(want.get("boot_order"), boot)),
         ]));
     }
     let config_ifaces = config.get("interfaces").as_list().unwrap_or_default();
     let mut interfaces = Vec::new();
     let mut macs = Vec::new();
     for (i, n) in doc.descendants().filter(|n| n.has_tag_name("interface")).enumerate() {
-        let network = n.children().find(|c| c.has_tag_name("source")).and_then(|s| s.attribute("network")).unwrap_or_default();
+        let source = n.children().find(|c| c.has_tag_name("source"));
         let mac = n.children().find(|c| c.has_tag_name("mac")).and_then(|m| m.attribute("address")).unwrap_or_default();
         macs.push(Value::from(mac));
+        let want = config_ifaces.get(i).cloned().unwrap_or_default();
+        let ovs = n.children().any(|c| c.has_tag_name("virtualport") && c.attribute("type") == Some("openvswitch"));
+        let vlan = n
+            .descendants()
+            .find(|c| c.has_tag_name("tag") && c.parent().is_some_and(|p| p.has_tag_name("vlan")))
+            .and_then(|t| t.attribute("id"))
+            .and_then(|t| t.parse::<i64>().ok())
+            .map(Value::from);
+        let model = n.children().find(|c| c.has_tag_name("model")).and_then(|m| m.attribute("type")).map(Value::from);
         // A MAC libvirt picked is reported in `macs`, not as drift.
-        let configured = config_ifaces.get(i).map(|c| !c.get("mac").is_null()).unwrap_or(true);
         interfaces.push(Value::object([
-            ("network", Value::from(network)),
-            ("mac", if configured { Value::from(mac) } else { Value::Null }),
+            ("network", source.and_then(|s| s.attribute("network")).map(Value::from).unwrap_or(Value::Null)),
+            ("bridge", source.and_then(|s| s.attribute("bridge")).map(Value::from).unwrap_or(Value::Null)),
+            ("openvswitch", observed(want.get("openvswitch"), Some(Value::Bool(ovs)))),
+            ("vlan", observed(want.get("vlan"), vlan)),
+            ("mac", observed(want.get("mac"), Some(Value::from(mac)))),
+            ("model", observed(want.get("model"), model)),
         ]));
     }
+    let cpu = doc.root_element().children().find(|c| c.has_tag_name("cpu"));
+    let pins: BTreeMap<String, Value> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("vcpupin"))
+        .filter_map(|n| Some((n.attribute("vcpu")?.to_owned(), Value::from(n.attribute("cpuset")?))))
+        .collect();
+    let tags: BTreeMap<String, Value> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("tag") && n.parent().is_some_and(|p| p.tag_name().namespace() == Some(TAGS_URI)))
+        .filter_map(|n| Some((n.attribute("name")?.to_owned(), Value::from(n.text().unwrap_or_default()))))
+        .collect();
+    let graphics = doc.descendants().find(|n| n.has_tag_name("graphics")).and_then(|g| g.attribute("type")).unwrap_or("none");
+    let firmware = if xml::attr(&doc, "os", "firmware") == Some("efi") { "uefi" } else { "bios" };
     let keep = |key: &str| config.get(key).clone();
     let listed = |list: Vec<Value>, key: &str| if list.is_empty() && config.get(key).is_null() { Value::Null } else { Value::List(list) };
     let or_default = |value: i64, key: &str, default: i64| {
@@ -297,6 +417,13 @@ fn state(dom: &Domain, config: &Value) -> Result<Value> {
             None if machine.starts_with("pc") => Value::Null,
             _ => Value::from(machine),
         }),
+        ("cpu_mode".to_owned(), observed(config.get("cpu_mode"), cpu.and_then(|c| c.attribute("mode")).map(Value::from))),
+        ("cpu_model".to_owned(), observed(config.get("cpu_model"), cpu.and_then(|c| c.children().find(|m| m.has_tag_name("model"))).and_then(|m| m.text()).map(Value::from))),
+        ("vcpu_pinning".to_owned(), observed(config.get("vcpu_pinning"), Some(Value::Map(pins)))),
+        ("hugepages".to_owned(), observed(config.get("hugepages"), Some(Value::Bool(doc.descendants().any(|n| n.has_tag_name("hugepages")))))),
+        ("firmware".to_owned(), observed(config.get("firmware"), Some(Value::from(firmware)))),
+        ("graphics".to_owned(), observed(config.get("graphics"), Some(Value::from(graphics)))),
+        ("tags".to_owned(), observed(config.get("tags"), Some(Value::Map(tags)))),
         ("kernel".to_owned(), text("kernel")),
         ("initrd".to_owned(), text("initrd")),
         ("cmdline".to_owned(), text("cmdline")),
@@ -341,7 +468,10 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_
     let domain_type = planned.get("type").as_str().or(prior.get("type").as_str()).unwrap_or(default_type).to_owned();
     let running = dom.is_active().map_err(err)?;
     let disruptions = plan(Some(prior), planned).disruptions;
-    let restart_keys = ["type", "max_vcpus", "max_memory", "machine", "kernel", "initrd", "cmdline", "serial_log"];
+    let restart_keys = [
+        "type", "max_vcpus", "max_memory", "machine", "kernel", "initrd", "cmdline", "serial_log", "cpu_mode", "cpu_model",
+        "vcpu_pinning", "hugepages", "firmware", "graphics",
+    ];
     let needs_restart = restart_keys.iter().any(|k| prior.get(k) != planned.get(k))
         || disruptions.values().any(|d| *d == Disruption::Restart);
     // The new persistent definition replaces the old one in one call.
@@ -392,6 +522,11 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_
     }
     if prior.get("autostart") != planned.get("autostart") {
         dom.set_autostart(planned.get("autostart").as_bool().unwrap_or(false)).map_err(err)?;
+    }
+    if prior.get("tags") != planned.get("tags") && dom.is_active().map_err(err)? {
+        let tags = tag_elements(planned).map(|t| format!("<tags>{t}</tags>"));
+        dom.set_metadata(sys::VIR_DOMAIN_METADATA_ELEMENT as i32, tags.as_deref(), Some("strata"), Some(TAGS_URI), sys::VIR_DOMAIN_AFFECT_LIVE)
+            .map_err(err)?;
     }
     state(&dom, planned)
 }

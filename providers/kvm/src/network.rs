@@ -181,7 +181,40 @@ pub fn create(conn: &Connect, id: Uuid, planned: &Value) -> Result<Value> {
     }
     let autostart = planned.get("autostart").as_bool().unwrap_or(false);
     net.set_autostart(autostart).map_err(err)?;
+    reattach_guests(conn, planned.get("name").as_str().unwrap_or_default())?;
     state(&net, planned)
+}
+
+/// Running guests whose NICs use this network lost their link when an
+/// earlier network of the same name was destroyed (a replacement):
+/// unplugging and plugging each NIC again connects it to the new bridge.
+fn reattach_guests(conn: &Connect, network: &str) -> Result<()> {
+    let live = sys::VIR_DOMAIN_AFFECT_LIVE;
+    for dom in conn.list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE).map_err(err)? {
+        let desc = dom.xml_desc(0).map_err(err)?;
+        let doc = xml::parse(&desc)?;
+        for iface in doc.descendants().filter(|n| n.has_tag_name("interface") && n.attribute("type") == Some("network")) {
+            let uses = iface.children().any(|c| c.has_tag_name("source") && c.attribute("network") == Some(network));
+            if !uses {
+                continue;
+            }
+            let xml = &desc[iface.range()];
+            dom.detach_device_flags(xml, live).map_err(err)?;
+            // The guest acknowledges the unplug asynchronously.
+            let mac = iface.children().find(|c| c.has_tag_name("mac")).and_then(|m| m.attribute("address")).unwrap_or_default();
+            for _ in 0..100 {
+                if !dom.xml_desc(0).map_err(err)?.contains(mac) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let mac_xml = format!("<mac address='{mac}'/>");
+            let model = iface.children().find(|c| c.has_tag_name("model")).and_then(|m| m.attribute("type")).unwrap_or("virtio");
+            let fresh = format!("<interface type='network'><source network='{}'/>{mac_xml}<model type='{}'/></interface>", esc(network), esc(model));
+            dom.attach_device_flags(&fresh, live).map_err(err)?;
+        }
+    }
+    Ok(())
 }
 
 /// The state of a network, read back from libvirt. `config` supplies the
