@@ -268,3 +268,26 @@ resource "kvm_domain" "vm" {{
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
     assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-vm")));
 }
+
+#[test]
+fn a_source_image_is_uploaded_through_a_stream() {
+    require_libvirt();
+    let dir = scratch();
+    let (name, _) = unique("up", 6);
+    let image: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("image.raw"), &image).unwrap();
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        &format!(
+            "resource \"kvm_pool\" \"p\" {{\n  name = \"{name}-pool\"\n  path = \"{d}/pool\"\n}}\nresource \"kvm_volume\" \"img\" {{\n  pool   = kvm_pool.p.name\n  name   = \"image.raw\"\n  source = \"{d}/image.raw\"\n}}\n",
+            d = dir.path().display()
+        ),
+    );
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let back = dir.path().join("back.raw");
+    virsh(&["vol-download", "--pool", &format!("{name}-pool"), "image.raw", &back.display().to_string()]);
+    assert!(std::fs::read(&back).unwrap() == image, "the volume holds the uploaded bytes");
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+}

@@ -7,7 +7,6 @@ use std::process::Command;
 use strata_provider::{Attribute, Block, Disruption, ProviderError, Result, Type, Value};
 use virt::connect::Connect;
 use virt::storage_vol::StorageVol;
-use virt::stream::Stream;
 
 const NOTE: &str = "A change builds a new seed ISO and replaces the volume; cloud-init in an existing guest will not run again.";
 
@@ -71,22 +70,11 @@ pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
         iso.len()
     );
     let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(err)?;
-    if let Err(e) = upload(conn, &vol, &iso) {
+    if let Err(e) = crate::volume::upload(conn, &vol, &iso) {
         let _ = vol.delete(0);
         return Err(e);
     }
     state(&vol, planned)
-}
-
-fn upload(conn: &Connect, vol: &StorageVol, data: &[u8]) -> Result<()> {
-    let stream = Stream::new(conn, 0).map_err(err)?;
-    vol.upload(&stream, 0, data.len() as u64, 0).map_err(err)?;
-    let mut sent = 0;
-    while sent < data.len() {
-        let end = (sent + (1 << 20)).min(data.len());
-        sent += stream.send(&data[sent..end]).map_err(err)? as usize;
-    }
-    stream.finish().map_err(err)
 }
 
 fn state(vol: &StorageVol, config: &Value) -> Result<Value> {

@@ -26,6 +26,12 @@ pub fn schema() -> Block {
                 .on_change(Disruption::Replace)
                 .describe("Name of a volume in the same pool to make a thin qcow2 clone of."),
         )
+        .attr(
+            "source",
+            Attribute::optional(Type::String)
+                .on_change(Disruption::Replace)
+                .describe("A local image file uploaded into the volume through a libvirt stream (qcow2 is detected)."),
+        )
         .attr("path", Attribute::computed(Type::String).describe("The volume's file."))
         .attr("id", Attribute::computed(Type::String).describe("The libvirt volume key."))
 }
@@ -39,8 +45,11 @@ pub fn validate(config: &Value) -> Vec<(String, String)> {
     if config.get("base_volume").as_str().is_some() && config.get("format").as_str() == Some("raw") {
         out.push(("base_volume".into(), "a thin clone needs format qcow2".into()));
     }
-    if config.get("size").is_null() && config.get("base_volume").is_null() {
-        out.push(("size".into(), "size is required unless the volume clones a base_volume".into()));
+    if config.get("size").is_null() && config.get("base_volume").is_null() && config.get("source").is_null() {
+        out.push(("size".into(), "size is required unless the volume clones a base_volume or uploads a source".into()));
+    }
+    if !config.get("source").is_null() && !config.get("base_volume").is_null() {
+        out.push(("source".into(), "a volume is either uploaded from a source or cloned from a base_volume".into()));
     }
     out
 }
@@ -63,6 +72,9 @@ fn pool_of(conn: &Connect, v: &Value) -> Result<StoragePool> {
 pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
     let pool = pool_of(conn, planned)?;
     let name = planned.get("name").as_str().unwrap_or_default();
+    if let Some(source) = planned.get("source").as_str() {
+        return create_from_source(conn, &pool, name, source, planned);
+    }
     let format = planned.get("format").as_str().unwrap_or("qcow2");
     let (capacity, backing) = match planned.get("base_volume").as_str() {
         Some(base_name) => {
@@ -86,6 +98,36 @@ pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
     state(&vol, planned)
 }
 
+/// Creates a volume from a local image file, streamed into it.
+fn create_from_source(conn: &Connect, pool: &StoragePool, name: &str, source: &str, planned: &Value) -> Result<Value> {
+    let data = std::fs::read(source).map_err(|e| ProviderError::new(format!("source {source}: {e}")))?;
+    let detected = if data.starts_with(b"QFI\xfb") { "qcow2" } else { "raw" };
+    let format = planned.get("format").as_str().unwrap_or(detected);
+    let capacity = (planned.get("size").as_f64().unwrap_or(0.0) as u64).max(data.len() as u64);
+    let xml = format!(
+        "<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{capacity}</capacity>\n  <target>\n    <format type='{format}'/>\n  </target>\n</volume>\n",
+        esc(name)
+    );
+    let vol = StorageVol::create_xml(pool, &xml, 0).map_err(err)?;
+    if let Err(e) = upload(conn, &vol, &data) {
+        let _ = vol.delete(0);
+        return Err(e);
+    }
+    state(&vol, planned)
+}
+
+/// Streams `data` into the volume.
+pub(crate) fn upload(conn: &Connect, vol: &StorageVol, data: &[u8]) -> Result<()> {
+    let stream = virt::stream::Stream::new(conn, 0).map_err(err)?;
+    vol.upload(&stream, 0, data.len() as u64, 0).map_err(err)?;
+    let mut sent = 0;
+    while sent < data.len() {
+        let end = (sent + (1 << 20)).min(data.len());
+        sent += stream.send(&data[sent..end]).map_err(err)? as usize;
+    }
+    stream.finish().map_err(err)
+}
+
 fn state(vol: &StorageVol, config: &Value) -> Result<Value> {
     let info = vol.info().map_err(err)?;
     let desc = vol.xml_desc(0).map_err(err)?;
@@ -99,9 +141,15 @@ fn state(vol: &StorageVol, config: &Value) -> Result<Value> {
     Ok(Value::Map(BTreeMap::from([
         ("pool".to_owned(), Value::from(pool.name().map_err(err)?)),
         ("name".to_owned(), Value::from(vol.name().map_err(err)?)),
-        ("size".to_owned(), Value::from(info.capacity as i64)),
-        ("format".to_owned(), if config.get("format").is_null() && format == "qcow2" { Value::Null } else { Value::from(format) }),
+        // An uploaded image defines its own size unless one was asked for.
+        ("size".to_owned(), if !config.get("source").is_null() && config.get("size").is_null() { Value::Null } else { Value::from(info.capacity as i64) }),
+        ("format".to_owned(), {
+            // Unset means qcow2, or whatever was detected in a source.
+            let implied = config.get("source").is_null() && format == "qcow2" || !config.get("source").is_null();
+            if config.get("format").is_null() && implied { Value::Null } else { Value::from(format) }
+        }),
         ("base_volume".to_owned(), config.get("base_volume").clone()),
+        ("source".to_owned(), config.get("source").clone()),
         ("path".to_owned(), Value::from(vol.path().map_err(err)?)),
         ("id".to_owned(), Value::from(vol.key().map_err(err)?)),
     ])))
