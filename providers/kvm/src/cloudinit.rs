@@ -1,7 +1,7 @@
 //! `kvm_cloudinit_disk`: a NoCloud seed (user-data, meta-data,
 //! network-config) built into an ISO and uploaded into a pool as a volume.
 
-use crate::{err, is_missing};
+use crate::err;
 use std::collections::BTreeMap;
 use std::process::Command;
 use strata_provider::{Attribute, Block, Disruption, ProviderError, Result, Type, Value};
@@ -90,25 +90,12 @@ fn state(vol: &StorageVol, config: &Value) -> Result<Value> {
     ])))
 }
 
-fn find(conn: &Connect, v: &Value) -> Result<Option<StorageVol>> {
-    let pool = match conn.lookup_storage_pool_by_name(v.get("pool").as_str().unwrap_or_default()) {
-        Ok(p) => p,
-        Err(e) if is_missing(&e) => return Ok(None),
-        Err(e) => return Err(err(e)),
-    };
-    match pool.lookup_storage_vol_by_name(v.get("name").as_str().unwrap_or_default()) {
-        Ok(vol) => Ok(Some(vol)),
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(err(e)),
-    }
-}
-
 pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Option<Value>>> {
-    wanted.iter().map(|(_, v)| find(conn, v)?.map(|vol| state(&vol, v)).transpose()).collect()
+    wanted.iter().map(|(_, v)| crate::volume::find(conn, v)?.map(|vol| state(&vol, v)).transpose()).collect()
 }
 
 pub fn delete(conn: &Connect, prior: &Value) -> Result<()> {
-    match find(conn, prior)? {
+    match crate::volume::find(conn, prior)? {
         Some(vol) => vol.delete(0).map_err(err),
         None => Ok(()),
     }

@@ -183,7 +183,8 @@ pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Op
         .collect()
 }
 
-fn find(conn: &Connect, v: &Value) -> Result<Option<StorageVol>> {
+/// A volume by pool and name (its identity).
+pub(crate) fn find(conn: &Connect, v: &Value) -> Result<Option<StorageVol>> {
     let pool = match conn.lookup_storage_pool_by_name(v.get("pool").as_str().unwrap_or_default()) {
         Ok(p) => p,
         Err(e) if is_missing(&e) => return Ok(None),
