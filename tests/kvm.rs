@@ -123,29 +123,44 @@ fn a_failed_apply_leaves_libvirt_as_it_was() {
     require_libvirt();
     let dir = scratch();
     let (name, cidr) = unique("rb", 2);
+    // The network and the pool are made first; the domain then names a
+    // volume that does not exist, which libvirt rejects.
     write(
         dir.path(),
         "main.strata.hcl",
         &format!(
             r#"
 resource "kvm_network" "n" {{
-  name      = "{name}-net"
-  addresses = ["{cidr}"]
+  name        = "{name}-net"
+  addresses   = ["{cidr}"]
+  dhcp        = true
+  dhcp_ranges = [{{ start = "{start}", end = "{end}" }}]
 }}
-resource "kvm_volume" "v" {{
-  pool = "{name}-no-such-pool"
-  name = "v.qcow2"
-  size = 1048576
-  depends_on = [kvm_network.n]
+resource "kvm_pool" "p" {{
+  name = "{name}-pool"
+  path = "{dir}/pool"
 }}
-"#
+resource "kvm_domain" "vm" {{
+  name       = "{name}-vm"
+  type       = "qemu"
+  memory     = 64
+  disks      = [{{ pool = kvm_pool.p.name, volume = "missing.qcow2" }}]
+  interfaces = [{{ network = kvm_network.n.name }}]
+}}
+"#,
+            dir = dir.path().display(),
+            start = cidr.replace("0/24", "100"),
+            end = cidr.replace("0/24", "150"),
         ),
     );
     let out = expect(dir.path(), &["apply", "-auto-approve"], 1);
-    assert!(stderr(&out).contains("no-such-pool"), "libvirt's message reaches the user: {}", stderr(&out));
-    assert!(stderr(&out).contains("Rolled back 1 operation(s): kvm_network.n"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("kvm_domain.vm") && stderr(&out).contains("missing.qcow2"), "libvirt's message, with the address: {}", stderr(&out));
+    assert!(stderr(&out).contains("Rolled back 2 operation(s)"), "{}", stderr(&out));
     let nets = virsh(&["net-list", "--all", "--name"]);
-    assert!(!nets.lines().any(|l| l.trim() == format!("{name}-net")), "the network created before the failure is gone: {nets}");
+    assert!(!nets.lines().any(|l| l.trim() == format!("{name}-net")), "the network is gone: {nets}");
+    let pools = virsh(&["pool-list", "--all", "--name"]);
+    assert!(!pools.lines().any(|l| l.trim() == format!("{name}-pool")), "the pool is gone: {pools}");
+    assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-vm")), "no domain is left");
     assert!(state(dir.path()).is_empty());
 }
 

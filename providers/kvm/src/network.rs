@@ -44,6 +44,15 @@ pub fn schema() -> Block {
             Attribute::optional(Type::Bool).on_change(Disruption::Replace).describe("Serve DHCP on the first IPv4 address."),
         )
         .attr(
+            "dhcp_ranges",
+            Attribute::optional(Type::List(Box::new(Type::Object(BTreeMap::from([
+                ("start".into(), Type::String),
+                ("end".into(), Type::String),
+            ])))))
+            .on_change(Disruption::Replace)
+            .describe("Address ranges DHCP hands out; default: the whole first IPv4 subnet but the gateway."),
+        )
+        .attr(
             "dhcp_hosts",
             Attribute::optional(Type::List(Box::new(host)))
                 .describe("Static leases (mac, ip, name); changed live with virNetworkUpdate."),
@@ -142,8 +151,19 @@ fn network_xml(id: Uuid, v: &Value) -> String {
         x.push_str(&format!("  <ip address='{gateway}' prefix='{prefix}'{family}>\n"));
         if addr.is_ipv4() && !dhcp_done && v.get("dhcp").as_bool() == Some(true) {
             dhcp_done = true;
-            let (start, end) = (offset(addr, prefix, 2, false), offset(addr, prefix, 1, true));
-            x.push_str(&format!("    <dhcp>\n      <range start='{start}' end='{end}'/>\n"));
+            x.push_str("    <dhcp>\n");
+            match v.get("dhcp_ranges").as_list().filter(|r| !r.is_empty()) {
+                Some(ranges) => {
+                    for r in ranges {
+                        let (start, end) = (r.get("start").as_str().unwrap_or_default(), r.get("end").as_str().unwrap_or_default());
+                        x.push_str(&format!("      <range start='{}' end='{}'/>\n", esc(start), esc(end)));
+                    }
+                }
+                None => {
+                    let (start, end) = (offset(addr, prefix, 2, false), offset(addr, prefix, 1, true));
+                    x.push_str(&format!("      <range start='{start}' end='{end}'/>\n"));
+                }
+            }
             for h in v.get("dhcp_hosts").as_list().unwrap_or_default() {
                 x.push_str(&format!("      {}\n", dhcp_host_xml(h)));
             }
@@ -234,6 +254,7 @@ fn state(net: &Network, config: &Value) -> Result<Value> {
     let mut addresses = Vec::new();
     let mut dhcp = false;
     let mut hosts = Vec::new();
+    let mut ranges = Vec::new();
     for ip in doc.descendants().filter(|n| n.has_tag_name("ip")) {
         let (Some(a), Some(p)) = (ip.attribute("address").and_then(|a| a.parse::<IpAddr>().ok()), ip.attribute("prefix").and_then(|p| p.parse::<u8>().ok())) else {
             continue;
@@ -241,6 +262,12 @@ fn state(net: &Network, config: &Value) -> Result<Value> {
         addresses.push(Value::from(format!("{}/{p}", offset(a, p, 0, false))));
         if let Some(d) = ip.children().find(|n| n.has_tag_name("dhcp")) {
             dhcp = true;
+            for r in d.children().filter(|n| n.has_tag_name("range")) {
+                ranges.push(Value::object([
+                    ("start", Value::from(r.attribute("start").unwrap_or_default())),
+                    ("end", Value::from(r.attribute("end").unwrap_or_default())),
+                ]));
+            }
             for h in d.children().filter(|n| n.has_tag_name("host")) {
                 let mut m = BTreeMap::new();
                 m.insert("mac".to_owned(), Value::from(h.attribute("mac").unwrap_or_default()));
@@ -266,6 +293,8 @@ fn state(net: &Network, config: &Value) -> Result<Value> {
         ("addresses", keep_null(addresses, "addresses")),
         ("dhcp", if !dhcp && config.get("dhcp").is_null() { Value::Null } else { Value::Bool(dhcp) }),
         ("dhcp_hosts", keep_null(hosts, "dhcp_hosts")),
+        // The default range is implied by `dhcp`; only explicit ranges are managed.
+        ("dhcp_ranges", if config.get("dhcp_ranges").is_null() { Value::Null } else { Value::List(ranges) }),
         ("dns_hosts", keep_null(dns, "dns_hosts")),
         ("domain", xml::attr(&doc, "domain", "name").map(Value::from).unwrap_or(Value::Null)),
         ("mtu", xml::attr(&doc, "mtu", "size").and_then(|s| s.parse::<i64>().ok()).map(Value::from).unwrap_or(Value::Null)),
