@@ -3,10 +3,12 @@
 # the distribution kernel and a busybox initramfs whose init prints markers on
 # the serial console, loads virtio modules, reads its disks, takes a DHCP
 # lease and powers off on an ACPI power-button press.
-# Usage: scripts/tiny-guest.sh [OUT_DIR]   (default: target/tiny-guest)
+# Usage: scripts/tiny-guest.sh [OUT_DIR]   (default: /var/cache/strata/tiny-guest)
 # Prints the directory holding vmlinuz and initrd.img. Cached between runs.
+# The default lies outside any checkout because QEMU runs as libvirt-qemu and
+# must be able to reach the files (a checkout may sit in a private directory).
 set -euo pipefail
-out="$(realpath -m "${1:-target/tiny-guest}")"
+out="$(realpath -m "${1:-/var/cache/strata/tiny-guest}")"
 if [[ -s "$out/vmlinuz" && -s "$out/initrd.img" ]]; then echo "$out"; exit 0; fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -58,6 +60,7 @@ INIT
 chmod +x root/init
 (cd root && find . | ../root/bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 > ../initrd.img)
 mkdir -p "$out"
+chmod 755 "$out" "$(dirname "$out")"
 cp x/boot/vmlinuz-* "$out/vmlinuz"
 cp initrd.img "$out/initrd.img"
 chmod 644 "$out/vmlinuz" "$out/initrd.img"

@@ -3,7 +3,7 @@
 //! a Strata-managed network and sees its disks; memory and vCPUs change live
 //! (same domain ID, no reboot), a kernel command-line change restarts it.
 //! `scripts/libvirt-up.sh` starts libvirtd; `scripts/tiny-guest.sh` builds
-//! the guest from Debian packages (cached in target/tiny-guest).
+//! the guest from Debian packages (cached in /var/cache/strata/tiny-guest).
 
 mod common;
 
@@ -23,7 +23,6 @@ fn tiny_guest() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("bash")
         .arg(root.join("scripts/tiny-guest.sh"))
-        .arg(root.join("target/tiny-guest"))
         .output()
         .expect("run scripts/tiny-guest.sh");
     assert!(out.status.success(), "building the tiny guest failed: {}", String::from_utf8_lossy(&out.stderr));
