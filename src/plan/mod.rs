@@ -437,6 +437,9 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
     (plan, diags)
 }
 
+/// One instance of an expanded block: its key and, for `for_each`, `each.value`.
+type Expanded = (InstanceKey, Option<Value>);
+
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
     diags: Diagnostics,
@@ -526,7 +529,7 @@ impl Planner<'_> {
         count: Option<&crate::config::Expr>,
         for_each: Option<&crate::config::Expr>,
         what: &str,
-    ) -> Option<(Expansion, Vec<(InstanceKey, Option<Value>)>)> {
+    ) -> Option<(Expansion, Vec<Expanded>)> {
         let world = self.world_at(module);
         let scope = Scope::new(&world);
         if let Some(count) = count {
