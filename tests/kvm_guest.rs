@@ -190,6 +190,7 @@ fn a_domain_boots_gets_a_lease_and_changes_live() {
     std::fs::write(dir.join("main.strata.hcl"), config(dir, &guest, &name, &net, live).replace("  dhcp      = true\n", "  dhcp      = true\n  mtu       = 1400\n")).unwrap();
     let out = expect(dir, &["apply", "-auto-approve"], 0);
     assert!(stdout(&out).contains("kvm_network.lab must be replaced (mtu forces replacement)"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("# note: the network is recreated: running guests attached to it lose their link"), "{}", stdout(&out));
     let bridge = virsh(&["net-info", &format!("{name}-net")]).lines().find_map(|l| l.strip_prefix("Bridge:").map(|b| b.trim().to_owned())).unwrap();
     let ports = String::from_utf8_lossy(&Command::new("ip").args(["-o", "link", "show", "master", &bridge]).output().unwrap().stdout).into_owned();
     assert!(ports.contains("vnet"), "the guest's NIC is on the new bridge {bridge}: {ports}");

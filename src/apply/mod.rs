@@ -624,6 +624,7 @@ fn change_for(shared: &Shared, rec: &InstanceRecord) -> ResourceChange {
         each_value: None,
         moved_from: None,
         importing: None,
+        notes: Vec::new(),
     })
 }
 

@@ -458,6 +458,7 @@ async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &H
             .plan(strata_provider::PlanRequest { type_name: &change.type_name, prior: prior_raw.as_ref(), proposed: &proposed_raw })
             .await
             .map_err(|e| format!("planning {}: {e}", change.address))?;
+        change.notes = response.notes;
         // The provider saw unmarked values; its planned values get the marks back.
         let refined_planned = response.planned.map(|p| plan::mark_result(p, &planned, schema));
         let (Some(prior), false) = (change.prior.clone(), change.reason.is_some() || change.action == Action::Create) else {

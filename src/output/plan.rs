@@ -116,6 +116,9 @@ fn render_change(shell: &Shell, c: &ResourceChange, out: &mut String) {
         out.push_str(&shell.paint(AnsiColor::Red.on_default().bold(), " — DATA LOSS"));
     }
     out.push('\n');
+    for note in &c.notes {
+        let _ = writeln!(out, "  # note: {note}");
+    }
     let style = match c.action {
         Action::Create => AnsiColor::Green,
         Action::Update => AnsiColor::Yellow,

@@ -401,6 +401,7 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
             each_value: None,
             moved_from: None,
             importing: None,
+            notes: Vec::new(),
         };
         planner.push(change);
     }
@@ -730,6 +731,7 @@ impl Planner<'_> {
             each_value: None,
             moved_from: None,
             importing: None,
+            notes: Vec::new(),
         }
     }
 
@@ -775,6 +777,7 @@ impl Planner<'_> {
             each_value,
             moved_from: self.input.moved.get(address).cloned(),
             importing: self.input.importing.get(address).cloned(),
+            notes: Vec::new(),
         };
         let Some(prior_value) = prior_value else { return change };
         let changed = changed_attributes(prior_value, &proposed, schema);

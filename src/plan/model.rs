@@ -81,6 +81,9 @@ pub struct ResourceChange {
     /// The import ID when an `import` block adopts the object in this apply.
     #[serde(default)]
     pub importing: Option<String>,
+    /// The provider's notes on this change.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl ResourceChange {

@@ -65,6 +65,9 @@ pub struct PlanResponse {
     /// schema's static `on_change` (e.g. growing a disk is `live`, shrinking it
     /// is `data-loss`).
     pub disruptions: BTreeMap<String, Disruption>,
+    /// What the user should know about this change, shown under it in the
+    /// plan (e.g. "attached guests lose their link").
+    pub notes: Vec<String>,
 }
 
 /// One instance to refresh.

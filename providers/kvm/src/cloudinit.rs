@@ -24,6 +24,15 @@ pub fn schema() -> Block {
         .attr("id", Attribute::computed(Type::String).describe("The libvirt volume key."))
 }
 
+/// A new seed does not re-run cloud-init in guests that already booted.
+pub fn plan(prior: Option<&Value>, proposed: &Value) -> strata_provider::PlanResponse {
+    let mut response = strata_provider::PlanResponse::default();
+    if prior.is_some_and(|p| ["user_data", "meta_data", "network_config"].iter().any(|k| p.get(k) != proposed.get(k))) {
+        response.notes.push("a new seed ISO replaces this one: cloud-init in an existing guest will not run again".into());
+    }
+    response
+}
+
 fn meta_data(v: &Value) -> String {
     match v.get("meta_data").as_str() {
         Some(m) => m.to_owned(),

@@ -136,6 +136,8 @@ impl Provider for KvmProvider {
         Ok(match req.type_name {
             "kvm_volume" => volume::plan(req.prior, req.proposed),
             "kvm_domain" => domain::plan(req.prior, req.proposed),
+            "kvm_network" => network::plan(req.prior, req.proposed),
+            "kvm_cloudinit_disk" => cloudinit::plan(req.prior, req.proposed),
             _ => PlanResponse::default(),
         })
     }

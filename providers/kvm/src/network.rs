@@ -67,6 +67,20 @@ pub fn schema() -> Block {
         .attr("id", Attribute::computed(Type::String).describe("The libvirt UUID (the instance's identity)."))
 }
 
+/// Says what a replacement means for the guests on the network.
+pub fn plan(prior: Option<&Value>, proposed: &Value) -> strata_provider::PlanResponse {
+    let mut response = strata_provider::PlanResponse::default();
+    let replaced = ["name", "mode", "bridge", "addresses", "dhcp", "dhcp_ranges", "domain", "mtu"]
+        .iter()
+        .any(|k| prior.is_some_and(|p| p.get(k) != proposed.get(k) && !proposed.get(k).is_unknown()));
+    if replaced {
+        response.notes.push(
+            "the network is recreated: running guests attached to it lose their link until Strata re-attaches them to the new network".into(),
+        );
+    }
+    response
+}
+
 pub fn validate(config: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mode = config.get("mode").as_str().unwrap_or("isolated");
