@@ -7,7 +7,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 need=(libvirt-daemon-system libvirt-clients libvirt-dev pkg-config qemu-system-x86
-      dnsmasq-base iptables genisoimage)
+      dnsmasq-base iptables genisoimage ovmf)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

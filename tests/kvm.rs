@@ -306,3 +306,29 @@ fn a_source_image_is_uploaded_through_a_stream() {
     expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
 }
+
+#[test]
+fn uefi_domains_start_and_existing_domains_are_imported() {
+    require_libvirt();
+    let dir = scratch();
+    let (name, _) = unique("efi", 7);
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        &format!("resource \"kvm_domain\" \"vm\" {{\n  name     = \"{name}-vm\"\n  type     = \"qemu\"\n  memory   = 128\n  machine  = \"q35\"\n  firmware = \"uefi\"\n}}\n"),
+    );
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let xml = virsh(&["dumpxml", &format!("{name}-vm")]);
+    assert!(xml.contains("<loader") && xml.contains("OVMF"), "libvirt picked UEFI firmware:\n{xml}");
+    assert!(virsh(&["domstate", &format!("{name}-vm")]).contains("running"));
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+
+    // Forget it, then adopt it again by name: the same UUID comes back.
+    let uuid = state(dir.path())["kvm_domain.vm"].0.clone();
+    expect(dir.path(), &["state", "rm", "kvm_domain.vm"], 0);
+    expect(dir.path(), &["import", "kvm_domain.vm", &format!("{name}-vm")], 0);
+    assert_eq!(state(dir.path())["kvm_domain.vm"].0, uuid);
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-vm")));
+}

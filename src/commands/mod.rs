@@ -361,8 +361,8 @@ fn fmt(shell: &Shell, dir: &std::path::Path, check: bool, diff: bool, paths: Vec
     Ok(if check && unformatted > 0 { 3 } else { 0 })
 }
 
-async fn make_plan(shell: &Shell, ws: &Workspace, flags: &PlanFlags, destroy: bool) -> ops::OpResult<(Planned, ops::LockGuard)> {
-    let (guard, warning) = ops::lock(ws, if destroy { "destroy" } else { "plan" })?;
+async fn make_plan(shell: &Shell, ws: &Workspace, flags: &PlanFlags, destroy: bool, operation: &str) -> ops::OpResult<(Planned, ops::LockGuard)> {
+    let (guard, warning) = ops::lock(ws, operation)?;
     if let Some(w) = warning {
         shell.warn(&w);
     }
@@ -379,7 +379,7 @@ async fn make_plan(shell: &Shell, ws: &Workspace, flags: &PlanFlags, destroy: bo
 }
 
 async fn plan_cmd(shell: &Shell, ws: &Workspace, flags: &PlanFlags, out: Option<PathBuf>, detailed: bool) -> ops::OpResult<i32> {
-    let (planned, _guard) = make_plan(shell, ws, flags, false).await?;
+    let (planned, _guard) = make_plan(shell, ws, flags, false, "plan").await?;
     if flags.json {
         shell.out(&plan_json(&planned.plan).to_string());
     } else {
@@ -444,7 +444,7 @@ async fn apply_cmd(shell: &Shell, ws: &Workspace, plan_file: Option<PathBuf>, fl
             }
             (ops::load_saved_plan(ws, path).await?, guard)
         }
-        None => make_plan(shell, ws, flags, destroy).await?,
+        None => make_plan(shell, ws, flags, destroy, if destroy { "destroy" } else { "apply" }).await?,
     };
     if !flags.json {
         shell.out(&render_plan(shell, &planned.plan));
@@ -709,7 +709,7 @@ fn console(shell: &Shell, ws: &Workspace, vars: &[VarArg]) -> ops::OpResult<i32>
 async fn graph(shell: &Shell, ws: &Workspace, flags: &PlanFlags) -> ops::OpResult<i32> {
     let mut flags = flags.clone();
     flags.refresh = false;
-    let (planned, _guard) = make_plan(shell, ws, &flags, false).await?;
+    let (planned, _guard) = make_plan(shell, ws, &flags, false, "graph").await?;
     let nodes: Vec<(String, Vec<String>)> = planned.plan.changes.iter().map(|c| (c.address.clone(), c.dependencies.clone())).collect();
     shell.out(&crate::graph::to_dot(&nodes));
     Ok(0)

@@ -49,17 +49,17 @@ pub fn schema() -> Block {
         .attr("max_vcpus", Attribute::optional(Type::Number).on_change(Disruption::Restart).describe(RESTART))
         .attr("memory", Attribute::required(Type::Number).describe("MiB; up to max_memory changes live (balloon)."))
         .attr("max_memory", Attribute::optional(Type::Number).on_change(Disruption::Restart).describe(RESTART))
-        .attr("machine", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
-        .attr("cpu_mode", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("host-passthrough, host-model or custom (with cpu_model)."))
-        .attr("cpu_model", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
+        .attr("machine", Attribute::optional_computed(Type::String).on_change(Disruption::Restart).describe(RESTART))
+        .attr("cpu_mode", Attribute::optional_computed(Type::String).on_change(Disruption::Restart).describe("host-passthrough, host-model or custom (with cpu_model)."))
+        .attr("cpu_model", Attribute::optional_computed(Type::String).on_change(Disruption::Restart).describe(RESTART))
         .attr(
             "vcpu_pinning",
-            Attribute::optional(Type::Map(Box::new(Type::String))).on_change(Disruption::Restart).describe("vCPU index → host CPU set, e.g. { \"0\" = \"0-1\" }."),
+            Attribute::optional_computed(Type::Map(Box::new(Type::String))).on_change(Disruption::Restart).describe("vCPU index → host CPU set, e.g. { \"0\" = \"0-1\" }."),
         )
-        .attr("hugepages", Attribute::optional(Type::Bool).on_change(Disruption::Restart).describe("Back guest memory with huge pages."))
-        .attr("firmware", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("bios (default) or uefi (needs OVMF on the host)."))
-        .attr("graphics", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("none (default), vnc or spice, listening on 127.0.0.1."))
-        .attr("tags", Attribute::optional(Type::Map(Box::new(Type::String))).describe("User tags, kept in the domain's metadata; changed live."))
+        .attr("hugepages", Attribute::optional_computed(Type::Bool).on_change(Disruption::Restart).describe("Back guest memory with huge pages."))
+        .attr("firmware", Attribute::optional_computed(Type::String).on_change(Disruption::Restart).describe("bios (default) or uefi (needs OVMF on the host)."))
+        .attr("graphics", Attribute::optional_computed(Type::String).on_change(Disruption::Restart).describe("none (default), vnc or spice, listening on 127.0.0.1."))
+        .attr("tags", Attribute::optional_computed(Type::Map(Box::new(Type::String))).describe("User tags, kept in the domain's metadata; changed live."))
         .attr("kernel", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("Direct kernel boot; changing it restarts the guest."))
         .attr("initrd", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
         .attr("cmdline", Attribute::optional(Type::String).on_change(Disruption::Restart).describe(RESTART))
@@ -219,7 +219,7 @@ const TAGS_URI: &str = "https://strata.dev/xmlns/tags/1";
 
 /// The `<tag>` elements of the user tags, if any are set.
 fn tag_elements(v: &Value) -> Option<String> {
-    let tags = v.get("tags").as_map()?;
+    let tags = v.get("tags").as_map().filter(|t| !t.is_empty())?;
     Some(tags.iter().map(|(k, t)| format!("<tag name='{}'>{}</tag>", esc(k), esc(t.as_str().unwrap_or_default()))).collect())
 }
 
@@ -247,7 +247,7 @@ fn domain_xml(conn: &Connect, id: Uuid, v: &Value, domain_type: &str) -> Result<
         (None, Some(model)) => extra.push_str(&format!("<cpu mode='custom'><model>{}</model></cpu>", esc(model))),
         (None, None) => {}
     }
-    if let Some(pins) = v.get("vcpu_pinning").as_map() {
+    if let Some(pins) = v.get("vcpu_pinning").as_map().filter(|p| !p.is_empty()) {
         let pins: String = pins.iter().map(|(vcpu, set)| format!("<vcpupin vcpu='{}' cpuset='{}'/>", esc(vcpu), esc(set.as_str().unwrap_or_default()))).collect();
         extra.push_str(&format!("<cputune>{pins}</cputune>"));
     }
@@ -303,6 +303,16 @@ pub fn create(conn: &Connect, id: Uuid, planned: &Value, default_type: &str) -> 
     state(&dom, planned)
 }
 
+/// Whether libvirt's machine type `actual` is what the alias `wanted` names.
+fn machine_matches(wanted: &str, actual: &str) -> bool {
+    let alias = match wanted {
+        "pc" => "pc-i440fx",
+        "q35" => "pc-q35",
+        other => other,
+    };
+    actual == wanted || actual == alias || actual.starts_with(&format!("{alias}-"))
+}
+
 fn wait_for_ip(dom: &Domain, v: &Value) -> Result<()> {
     let seconds = num(v, "wait_for_ip", 0);
     if seconds <= 0 || v.get("interfaces").as_list().unwrap_or_default().is_empty() {
@@ -340,22 +350,31 @@ fn state(dom: &Domain, config: &Value) -> Result<Value> {
     let vcpus = vcpu.and_then(|n| n.attribute("current")).and_then(|t| t.parse::<i64>().ok()).unwrap_or(max_vcpus);
     let machine = xml::attr(&doc, "type", "machine").unwrap_or_default();
     let text = |tag: &str| xml::text(&doc, tag).map(Value::from).unwrap_or(Value::Null);
-    // Attributes the configuration leaves unset are not managed, so they
-    // read as null rather than as libvirt's defaults (no perpetual diffs).
-    let observed = |configured: &Value, actual: Option<Value>| if configured.is_null() { Value::Null } else { actual.unwrap_or(Value::Null) };
-    let config_disks = config.get("disks").as_list().unwrap_or_default();
+    // What libvirt reports, except that libvirt's defaults read as null, as
+    // an unset attribute does: no perpetual diffs, and an imported domain
+    // shows what it really has.
+    let observed = |default: Value, actual: Option<Value>| match actual {
+        Some(v) if v != default => v,
+        _ => Value::Null,
+    };
+    // Inside disks and interfaces: what the configuration manages (during an
+    // import there is none yet, so everything but defaults).
+    let importing = config.is_null();
+    let nested = |want: &Value, key: &str, default: Value, actual: Option<Value>| {
+        if importing || !want.get(key).is_null() { observed(default, actual) } else { Value::Null }
+    };
     let mut disks = Vec::new();
-    for (i, d) in doc.descendants().filter(|n| n.has_tag_name("disk")).enumerate() {
+    for d in doc.descendants().filter(|n| n.has_tag_name("disk")) {
         let Some(src) = d.children().find(|c| c.has_tag_name("source")) else { continue };
-        let want = config_disks.get(i).cloned().unwrap_or_default();
         let bus = d.children().find(|c| c.has_tag_name("target")).and_then(|t| t.attribute("bus")).map(Value::from);
         let boot = d.children().find(|c| c.has_tag_name("boot")).and_then(|b| b.attribute("order")).and_then(|o| o.parse::<i64>().ok()).map(Value::from);
+        let want = config.get("disks").as_list().and_then(|l| l.get(disks.len())).cloned().unwrap_or_default();
         disks.push(Value::object([
             ("pool", Value::from(src.attribute("pool").unwrap_or_default())),
             ("volume", Value::from(src.attribute("volume").unwrap_or_default())),
             ("readonly", Value::Bool(d.children().any(|c| c.has_tag_name("readonly")))),
-            ("bus", observed(want.get("bus"), bus)),
-            ("boot_order", observed(want.get("boot_order"), boot)),
+            ("bus", nested(&want, "bus", Value::from("virtio"), bus)),
+            ("boot_order", nested(&want, "boot_order", Value::Null, boot)),
         ]));
     }
     let config_ifaces = config.get("interfaces").as_list().unwrap_or_default();
@@ -378,10 +397,10 @@ fn state(dom: &Domain, config: &Value) -> Result<Value> {
         interfaces.push(Value::object([
             ("network", source.and_then(|s| s.attribute("network")).map(Value::from).unwrap_or(Value::Null)),
             ("bridge", source.and_then(|s| s.attribute("bridge")).map(Value::from).unwrap_or(Value::Null)),
-            ("openvswitch", observed(want.get("openvswitch"), Some(Value::Bool(ovs)))),
-            ("vlan", observed(want.get("vlan"), vlan)),
-            ("mac", observed(want.get("mac"), Some(Value::from(mac)))),
-            ("model", observed(want.get("model"), model)),
+            ("openvswitch", nested(&want, "openvswitch", Value::Bool(false), Some(Value::Bool(ovs)))),
+            ("vlan", nested(&want, "vlan", Value::Null, vlan)),
+            ("mac", if want.get("mac").is_null() && !config.is_null() { Value::Null } else { Value::from(mac) }),
+            ("model", nested(&want, "model", Value::from("virtio"), model)),
         ]));
     }
     let cpu = doc.root_element().children().find(|c| c.has_tag_name("cpu"));
@@ -411,19 +430,21 @@ fn state(dom: &Domain, config: &Value) -> Result<Value> {
         ("max_vcpus".to_owned(), or_default(max_vcpus, "max_vcpus", vcpus)),
         ("memory".to_owned(), Value::from(memory)),
         ("max_memory".to_owned(), or_default(max_memory, "max_memory", memory)),
-        // libvirt expands `pc` to `pc-i440fx-7.2`: a prefix is a match.
+        // libvirt expands aliases (`pc` to `pc-i440fx-7.2`, `q35` to
+        // `pc-q35-7.2`): the alias names the expanded machine.
         ("machine".to_owned(), match config.get("machine").as_str() {
-            Some(m) if machine.starts_with(m) => Value::from(m),
-            None if machine.starts_with("pc") => Value::Null,
+            Some(m) if machine_matches(m, machine) => Value::from(m),
+            _ if machine_matches("pc", machine) => Value::from("pc"),
+            _ if machine_matches("q35", machine) => Value::from("q35"),
             _ => Value::from(machine),
         }),
-        ("cpu_mode".to_owned(), observed(config.get("cpu_mode"), cpu.and_then(|c| c.attribute("mode")).map(Value::from))),
-        ("cpu_model".to_owned(), observed(config.get("cpu_model"), cpu.and_then(|c| c.children().find(|m| m.has_tag_name("model"))).and_then(|m| m.text()).map(Value::from))),
-        ("vcpu_pinning".to_owned(), observed(config.get("vcpu_pinning"), Some(Value::Map(pins)))),
-        ("hugepages".to_owned(), observed(config.get("hugepages"), Some(Value::Bool(doc.descendants().any(|n| n.has_tag_name("hugepages")))))),
-        ("firmware".to_owned(), observed(config.get("firmware"), Some(Value::from(firmware)))),
-        ("graphics".to_owned(), observed(config.get("graphics"), Some(Value::from(graphics)))),
-        ("tags".to_owned(), observed(config.get("tags"), Some(Value::Map(tags)))),
+        ("cpu_mode".to_owned(), cpu.and_then(|c| c.attribute("mode")).map(Value::from).unwrap_or(Value::Null)),
+        ("cpu_model".to_owned(), cpu.and_then(|c| c.children().find(|m| m.has_tag_name("model"))).and_then(|m| m.text()).map(Value::from).unwrap_or(Value::Null)),
+        ("vcpu_pinning".to_owned(), Value::Map(pins)),
+        ("hugepages".to_owned(), Value::Bool(doc.descendants().any(|n| n.has_tag_name("hugepages")))),
+        ("firmware".to_owned(), Value::from(firmware)),
+        ("graphics".to_owned(), Value::from(graphics)),
+        ("tags".to_owned(), Value::Map(tags)),
         ("kernel".to_owned(), text("kernel")),
         ("initrd".to_owned(), text("initrd")),
         ("cmdline".to_owned(), text("cmdline")),

@@ -22,6 +22,7 @@ mod volume;
 mod xml;
 
 use async_trait::async_trait;
+use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex};
 use strata_provider::{
     Attribute, Block, Imported, Instance, PlanRequest, PlanResponse, Provider, ProviderError, ProviderFactory,
@@ -63,7 +64,11 @@ impl ProviderFactory for KvmFactory {
 
 #[derive(Default)]
 struct KvmProvider {
-    conn: Mutex<Option<Arc<Connect>>>,
+    /// Never closed: the connection lives as long as the process, and
+    /// `virt`'s `Drop` for it (virConnectClose) was seen to abort in glibc's
+    /// malloc when the process ended; libvirtd drops the connection itself
+    /// when the process exits.
+    conn: Mutex<Option<Arc<ManuallyDrop<Connect>>>>,
     uri: Mutex<String>,
     /// `kvm` where it can boot a guest on this host, else `qemu`.
     domain_type: Mutex<String>,
@@ -82,7 +87,7 @@ pub(crate) fn is_missing(e: &virt::error::Error) -> bool {
 }
 
 impl KvmProvider {
-    fn conn(&self) -> Result<Arc<Connect>> {
+    fn conn(&self) -> Result<Arc<ManuallyDrop<Connect>>> {
         self.conn.lock().expect("connection lock").clone().ok_or_else(|| ProviderError::new("the kvm provider is not configured"))
     }
 
@@ -111,7 +116,7 @@ impl Provider for KvmProvider {
             .map_err(|e| ProviderError::new(format!("cannot connect to {uri}: {}", e.message())))?;
         let local = uri.contains(":///");
         let facts = tokio::task::spawn_blocking({
-            let conn = Arc::new(conn);
+            let conn = Arc::new(ManuallyDrop::new(conn));
             let c = conn.clone();
             move || host(&c, local).map(|h| (conn, h))
         })
