@@ -9,7 +9,7 @@
 //! same UUID, never undefined first, so it is never lost mid-update.
 
 use crate::xml::{self, esc};
-use crate::{err, is_missing};
+use crate::err;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use strata_provider::{Attribute, Block, Disruption, Imported, PlanResponse, ProviderError, Result, Type, Value};
@@ -570,10 +570,8 @@ fn shutdown(dom: &Domain, v: &Value) -> Result<()> {
 }
 
 pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
-    let dom = match conn.lookup_domain_by_uuid(id) {
-        Ok(d) => d,
-        Err(e) if is_missing(&e) => return Ok(()),
-        Err(e) => return Err(err(e)),
+    let Some(dom) = crate::found(conn.lookup_domain_by_uuid(id))? else {
+        return Ok(());
     };
     if dom.is_active().map_err(err)? {
         dom.destroy().map_err(err)?;
@@ -584,16 +582,9 @@ pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
 
 /// Finds a domain by name or UUID for `import`.
 pub fn lookup(conn: &Connect, import_id: &str) -> Result<Option<Imported>> {
-    let found = match Uuid::parse_str(import_id) {
-        Ok(u) => conn.lookup_domain_by_uuid(u),
-        Err(_) => conn.lookup_domain_by_name(import_id),
+    let Some(dom) = crate::by_uuid_or_name(import_id, |u| conn.lookup_domain_by_uuid(u), |n| conn.lookup_domain_by_name(n))? else {
+        return Ok(None);
     };
-    match found {
-        Ok(dom) => {
-            let id = dom.uuid().map_err(err)?;
-            Ok(Some(Imported { state: state(&dom, &Value::Null)?, id: Some(id) }))
-        }
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(err(e)),
-    }
+    let id = dom.uuid().map_err(err)?;
+    Ok(Some(Imported { state: state(&dom, &Value::Null)?, id: Some(id) }))
 }

@@ -86,6 +86,27 @@ pub(crate) fn is_missing(e: &virt::error::Error) -> bool {
     matches!(e.code(), Enum::Known(N::NoNetwork | N::NoStoragePool | N::NoStorageVolume | N::NoDomain))
 }
 
+/// A lookup's result, with "no such object" as `None`.
+pub(crate) fn found<T>(r: std::result::Result<T, virt::error::Error>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// For `import`: an object by UUID when `import_id` is one, else by name.
+pub(crate) fn by_uuid_or_name<T>(
+    import_id: &str,
+    by_uuid: impl FnOnce(Uuid) -> std::result::Result<T, virt::error::Error>,
+    by_name: impl FnOnce(&str) -> std::result::Result<T, virt::error::Error>,
+) -> Result<Option<T>> {
+    found(match Uuid::parse_str(import_id) {
+        Ok(u) => by_uuid(u),
+        Err(_) => by_name(import_id),
+    })
+}
+
 impl KvmProvider {
     fn conn(&self) -> Result<Arc<ManuallyDrop<Connect>>> {
         self.conn.lock().expect("connection lock").clone().ok_or_else(|| ProviderError::new("the kvm provider is not configured"))

@@ -1,10 +1,10 @@
 //! `kvm_network`: a libvirt virtual network.
 
 use crate::xml::{self, esc};
-use crate::{err, is_missing};
+use crate::err;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use strata_provider::{Attribute, Block, Disruption, Imported, ProviderError, Result, Type, Value};
+use strata_provider::{Attribute, Block, Disruption, Imported, Result, Type, Value};
 use uuid::Uuid;
 use virt::connect::Connect;
 use virt::network::Network;
@@ -361,10 +361,8 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value) -> Resul
 }
 
 pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
-    let net = match conn.lookup_network_by_uuid(id) {
-        Ok(n) => n,
-        Err(e) if is_missing(&e) => return Ok(()),
-        Err(e) => return Err(err(e)),
+    let Some(net) = crate::found(conn.lookup_network_by_uuid(id))? else {
+        return Ok(());
     };
     if net.is_active().map_err(err)? {
         net.destroy().map_err(err)?;
@@ -374,18 +372,11 @@ pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
 
 /// Finds a network by name or UUID for `import`.
 pub fn lookup(conn: &Connect, import_id: &str) -> Result<Option<Imported>> {
-    let found = match Uuid::parse_str(import_id) {
-        Ok(u) => conn.lookup_network_by_uuid(u),
-        Err(_) => conn.lookup_network_by_name(import_id),
+    let Some(net) = crate::by_uuid_or_name(import_id, |u| conn.lookup_network_by_uuid(u), |n| conn.lookup_network_by_name(n))? else {
+        return Ok(None);
     };
-    match found {
-        Ok(net) => {
-            let id = net.uuid().map_err(err)?;
-            Ok(Some(Imported { state: state(&net, &Value::Null)?, id: Some(id) }))
-        }
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(ProviderError::new(e.message())),
-    }
+    let id = net.uuid().map_err(err)?;
+    Ok(Some(Imported { state: state(&net, &Value::Null)?, id: Some(id) }))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! attribute leaves room for RBD pools backed by Ceph.
 
 use crate::xml::{self, esc};
-use crate::{err, is_missing};
+use crate::err;
 use std::collections::BTreeMap;
 use strata_provider::{Attribute, Block, Disruption, Imported, ProviderError, Result, Type, Value};
 use uuid::Uuid;
@@ -84,10 +84,8 @@ fn keep_volatile(mut state: Value, prior: &Value) -> Value {
 }
 
 pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
-    let pool = match conn.lookup_storage_pool_by_uuid(id) {
-        Ok(p) => p,
-        Err(e) if is_missing(&e) => return Ok(()),
-        Err(e) => return Err(err(e)),
+    let Some(pool) = crate::found(conn.lookup_storage_pool_by_uuid(id))? else {
+        return Ok(());
     };
     if pool.is_active().map_err(err)? {
         pool.destroy().map_err(err)?;
@@ -100,16 +98,9 @@ pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
 
 /// Finds a pool by name or UUID for `import`.
 pub fn lookup(conn: &Connect, import_id: &str) -> Result<Option<Imported>> {
-    let found = match Uuid::parse_str(import_id) {
-        Ok(u) => conn.lookup_storage_pool_by_uuid(u),
-        Err(_) => conn.lookup_storage_pool_by_name(import_id),
+    let Some(pool) = crate::by_uuid_or_name(import_id, |u| conn.lookup_storage_pool_by_uuid(u), |n| conn.lookup_storage_pool_by_name(n))? else {
+        return Ok(None);
     };
-    match found {
-        Ok(pool) => {
-            let id = pool.uuid().map_err(err)?;
-            Ok(Some(Imported { state: state(&pool, &Value::Null)?, id: Some(id) }))
-        }
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(err(e)),
-    }
+    let id = pool.uuid().map_err(err)?;
+    Ok(Some(Imported { state: state(&pool, &Value::Null)?, id: Some(id) }))
 }

@@ -2,7 +2,7 @@
 //! Growing it is a live resize; shrinking it loses data.
 
 use crate::xml::{self, esc};
-use crate::{err, is_missing};
+use crate::err;
 use std::collections::BTreeMap;
 use strata_provider::{Attribute, Block, Disruption, Imported, PlanResponse, ProviderError, Result, Type, Value};
 use virt::connect::Connect;
@@ -163,13 +163,12 @@ pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Op
         if pools.contains_key(&name) {
             continue;
         }
-        let vols = match conn.lookup_storage_pool_by_name(&name) {
-            Ok(p) => {
+        let vols = match crate::found(conn.lookup_storage_pool_by_name(&name))? {
+            Some(p) => {
                 let _ = p.refresh(0);
                 Some(p.list_all_volumes(0).map_err(err)?)
             }
-            Err(e) if is_missing(&e) => None,
-            Err(e) => return Err(err(e)),
+            None => None,
         };
         pools.insert(name, vols);
     }
@@ -185,16 +184,10 @@ pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Op
 
 /// A volume by pool and name (its identity).
 pub(crate) fn find(conn: &Connect, v: &Value) -> Result<Option<StorageVol>> {
-    let pool = match conn.lookup_storage_pool_by_name(v.get("pool").as_str().unwrap_or_default()) {
-        Ok(p) => p,
-        Err(e) if is_missing(&e) => return Ok(None),
-        Err(e) => return Err(err(e)),
+    let Some(pool) = crate::found(conn.lookup_storage_pool_by_name(v.get("pool").as_str().unwrap_or_default()))? else {
+        return Ok(None);
     };
-    match pool.lookup_storage_vol_by_name(v.get("name").as_str().unwrap_or_default()) {
-        Ok(vol) => Ok(Some(vol)),
-        Err(e) if is_missing(&e) => Ok(None),
-        Err(e) => Err(err(e)),
-    }
+    crate::found(pool.lookup_storage_vol_by_name(v.get("name").as_str().unwrap_or_default()))
 }
 
 pub fn update(conn: &Connect, prior: &Value, planned: &Value) -> Result<Value> {
@@ -246,11 +239,7 @@ pub fn lookup(conn: &Connect, import_id: &str) -> Result<Option<Imported>> {
         Some((pool, name)) if !import_id.starts_with('/') => {
             find(conn, &Value::object([("pool", Value::from(pool)), ("name", Value::from(name))]))?
         }
-        _ => match conn.lookup_storage_vol_by_path(import_id) {
-            Ok(v) => Some(v),
-            Err(e) if is_missing(&e) => None,
-            Err(e) => return Err(err(e)),
-        },
+        _ => crate::found(conn.lookup_storage_vol_by_path(import_id))?,
     };
     vol.map(|v| Ok(Imported { state: state(&v, &Value::Null)?, id: None })).transpose()
 }
