@@ -217,7 +217,12 @@ fn a_second_apply_fails_at_once_naming_the_lock_holder() {
     let dir = scratch();
     write(dir.path(), "main.strata.hcl", &independent(6, 400));
     let mut first = spawn(dir.path(), &["apply", "-auto-approve", "-parallelism", "1"]);
-    std::thread::sleep(Duration::from_millis(600));
+    // Wait until the first apply holds the lock (a loaded machine starts it slowly).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.path().join(".strata/lock.json").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(dir.path().join(".strata/lock.json").exists(), "the first apply took the lock");
     let start = Instant::now();
     let out = run(dir.path(), &["apply", "-auto-approve"]);
     assert_eq!(out.status.code(), Some(1));
