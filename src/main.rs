@@ -9,5 +9,13 @@ fn main() {
     let code = runtime.block_on(run(cli));
     // Providers may hold blocking threads; do not wait for them.
     runtime.shutdown_background();
-    std::process::exit(code);
+    // Everything is durable and printed by now. End without running exit-time
+    // cleanup: with worker threads still inside C libraries (libvirt's
+    // thread-local errors), glibc's exit handlers raced them and corrupted
+    // the heap (malloc_consolidate aborts, seen in the KVM tests).
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit ends the process at once; nothing runs after it.
+    unsafe { libc::_exit(code) }
 }
