@@ -395,6 +395,7 @@ fn intent(shared: &Shared, change: &ResourceChange, op: Operation, id: Uuid, pla
         rollback,
         dependencies: change.dependencies.clone(),
         create_before_destroy: change.create_before_destroy,
+        undo: None,
     }
 }
 
@@ -437,7 +438,7 @@ async fn main_node(shared: &Shared, change: &ResourceChange) -> Result<(), Strin
             let intent = intent(shared, change, Operation::Update, change.id, Some(planned.clone()), Some(prior.clone()), false);
             let unmarked_prior = prior.attributes.clone().deep_unmark();
             let call = async {
-                provider.update(&change.type_name, change.id, &unmarked_prior, &planned.clone().deep_unmark()).await.map_err(|e| e.message)
+                provider.update(&change.type_name, change.id, &unmarked_prior, &planned.clone().deep_unmark(), None).await.map_err(|e| e.message)
             };
             match journaled(shared, intent, call).await {
                 Ok((seq, value)) => {
@@ -658,7 +659,7 @@ async fn undo_update(shared: &Shared, prior: &InstanceRecord, current: &Instance
     let provider = provider(shared, &change)?.clone();
     let intent = intent(shared, &change, Operation::Update, prior.id, Some(prior.attributes.clone()), Some(current.clone()), true);
     let (from, to) = (current.attributes.clone().deep_unmark(), prior.attributes.clone().deep_unmark());
-    let call = async { provider.update(&prior.type_name, prior.id, &from, &to).await.map_err(|e| e.message) };
+    let call = async { provider.update(&prior.type_name, prior.id, &from, &to, None).await.map_err(|e| e.message) };
     match journaled(shared, intent, call).await {
         Ok((seq, value)) => {
             let schema = schema(shared, &change)?;

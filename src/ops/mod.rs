@@ -240,6 +240,7 @@ pub async fn reconcile(ws: &Workspace, providers: &HashMap<String, Arc<dyn Provi
                 format!("{} no longer exists; removed from state", intent.address)
             }
             (Operation::Delete, Some(_)) => format!("{} still exists after an interrupted delete; it stays in state", intent.address),
+            (op, _) => format!("{} had an interrupted {op:?}", intent.address),
         };
         writes.push(Write::Resolve { seq });
         ws.store.commit(writes)?;

@@ -14,6 +14,11 @@
 //!   before each provider call and resolves it in the same transaction that
 //!   records the call's effect on the state, so after a `kill -9` the pending
 //!   intents name exactly the calls whose outcome is unknown.
+//! - **An apply is a transaction.** While an apply runs, the store keeps its
+//!   [`ApplyRecord`] (which phase it is in) and one [`UndoStep`] per
+//!   completed main-phase operation, written in the same transaction as the
+//!   operation's outcome. Rollback, and recovery after a crash, work from
+//!   this log, so a crash even during rollback ends in the pre-apply state.
 
 mod local;
 mod lock;
@@ -23,7 +28,7 @@ pub use lock::{process_is_alive, LockInfo};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use strata_provider::Value;
+use strata_provider::{UndoRecord, Value};
 use uuid::Uuid;
 
 /// One managed resource instance as recorded in state.
@@ -70,6 +75,13 @@ pub enum Operation {
     Create,
     Update,
     Delete,
+    /// Adopting an existing object (`import` blocks, `strata import`); the
+    /// provider may re-tag it with the intent's identity.
+    Import,
+    /// Restoring an object from an undo record (rollback).
+    Undo,
+    /// Removing an undo point once the apply no longer needs it.
+    DiscardUndo,
 }
 
 /// A durable record, written before a provider call, of what the engine is
@@ -90,6 +102,65 @@ pub struct Intent {
     pub rollback: bool,
     pub dependencies: Vec<String>,
     pub create_before_destroy: bool,
+    /// The provider's undo record for this call (see
+    /// `strata_provider::UndoRecord`), journaled before the call is made.
+    #[serde(default)]
+    pub undo: Option<UndoRecord>,
+}
+
+/// Where an apply is: what recovery must do if it finds the apply still
+/// recorded after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyPhase {
+    /// Creating and changing: everything done so far can still be undone.
+    /// Recovery rolls it back (unless the apply ran with `--no-rollback`).
+    Main,
+    /// The main phase succeeded and destroys run: the changes stand; recovery
+    /// discards the undo points.
+    Cleanup,
+    /// Undoing the main phase: recovery finishes the rollback.
+    RollingBack,
+}
+
+/// The apply in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyRecord {
+    pub apply_id: Uuid,
+    pub phase: ApplyPhase,
+    /// False for `--no-rollback`: a crash keeps what was done.
+    pub rollback: bool,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+    pub pid: u32,
+}
+
+/// One completed main-phase operation of the apply in progress, as rollback
+/// needs it to undo the operation. Written with the operation's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndoStep {
+    /// Undo: delete the object.
+    Created { record: InstanceRecord },
+    /// Undo: the provider's record, or else re-apply `prior`'s values.
+    Updated { prior: InstanceRecord, current: InstanceRecord, undo: Option<UndoRecord> },
+    /// A `create_before_destroy` replacement: `new` is at the address, `old`
+    /// deposed. Undo: delete `new`, put `old` back.
+    Replaced { old: InstanceRecord, new: InstanceRecord },
+    /// The first half of a replacement without `create_before_destroy`: the
+    /// old object was retired (kept aside, with `undo`) or, without a record,
+    /// destroyed. Undo: bring it back from the record; impossible without.
+    Retired { prior: InstanceRecord, undo: Option<UndoRecord> },
+    /// An object adopted by an `import` block. Undo: forget it again.
+    Imported { record: InstanceRecord },
+}
+
+/// The journaled apply in progress: its record and its completed steps in
+/// the order they completed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyLog {
+    pub record: ApplyRecord,
+    pub steps: Vec<(u64, UndoStep)>,
 }
 
 /// One change to the store. A batch of writes is one durable transaction.
@@ -103,6 +174,17 @@ pub enum Write {
     RemoveInstance { address: String },
     /// Replace all outputs.
     SetOutputs(BTreeMap<String, Value>),
+    /// Start journaling an apply (there is at most one).
+    BeginApply(ApplyRecord),
+    /// Move the apply in progress to another phase.
+    SetApplyPhase(ApplyPhase),
+    /// The apply is over: forget its record and any steps left.
+    EndApply,
+    /// Record a completed main-phase operation, under the sequence number of
+    /// its intent (steps are undone in reverse order of these numbers).
+    PutStep { seq: u64, step: UndoStep },
+    /// The step was undone (or its undo point discarded).
+    RemoveStep { seq: u64 },
 }
 
 /// One entry of `strata state history`.
@@ -162,6 +244,8 @@ pub trait StateStore: Send + Sync {
     fn next_seq(&self, count: u64) -> Result<u64>;
     /// Intents recorded but never resolved: calls interrupted by a crash.
     fn pending_intents(&self) -> Result<Vec<(u64, Intent)>>;
+    /// The apply in progress (or interrupted by a crash), if any.
+    fn apply_log(&self) -> Result<Option<ApplyLog>>;
 
     /// Starts a new version: keeps the current one in history and bumps the
     /// serial. Returns the new serial.

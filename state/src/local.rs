@@ -3,7 +3,8 @@
 
 use crate::lock::LockFile;
 use crate::{
-    Intent, InstanceRecord, LockInfo, Meta, Result, Snapshot, StateError, StateStore, VersionInfo, Write,
+    ApplyLog, ApplyRecord, Intent, InstanceRecord, LockInfo, Meta, Result, Snapshot, StateError, StateStore, UndoStep,
+    VersionInfo, Write,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,11 @@ const INSTANCES: TableDefinition<&str, &[u8]> = TableDefinition::new("instances"
 const OUTPUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("outputs");
 const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
 const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
+/// The apply in progress (key [`APPLY_KEY`]) and its undo steps by sequence.
+const APPLY: TableDefinition<&str, &[u8]> = TableDefinition::new("apply");
+const STEPS: TableDefinition<u64, &[u8]> = TableDefinition::new("steps");
+
+const APPLY_KEY: &str = "current";
 
 const META_KEY: &str = "meta";
 const CURRENT_VERSION_KEY: &str = "current_version";
@@ -98,6 +104,8 @@ fn init(db: &Database) -> Result<()> {
         tx.open_table(OUTPUTS).map_err(db_err)?;
         tx.open_table(JOURNAL).map_err(db_err)?;
         tx.open_table(HISTORY).map_err(db_err)?;
+        tx.open_table(APPLY).map_err(db_err)?;
+        tx.open_table(STEPS).map_err(db_err)?;
     }
     tx.commit().map_err(db_err)
 }
@@ -164,6 +172,8 @@ impl StateStore for LocalStore {
         {
             let mut instances = tx.open_table(INSTANCES).map_err(db_err)?;
             let mut journal = tx.open_table(JOURNAL).map_err(db_err)?;
+            let mut apply = tx.open_table(APPLY).map_err(db_err)?;
+            let mut steps = tx.open_table(STEPS).map_err(db_err)?;
             for write in writes {
                 match write {
                     Write::Intent { seq, intent } => {
@@ -185,6 +195,27 @@ impl StateStore for LocalStore {
                             table.insert(name.as_str(), encode(value).as_slice()).map_err(db_err)?;
                         }
                     }
+                    Write::BeginApply(record) => {
+                        apply.insert(APPLY_KEY, encode(&record).as_slice()).map_err(db_err)?;
+                        steps.retain(|_, _| false).map_err(db_err)?;
+                    }
+                    Write::SetApplyPhase(phase) => {
+                        let current = apply.get(APPLY_KEY).map_err(db_err)?.map(|b| decode::<ApplyRecord>(b.value()));
+                        if let Some(record) = current {
+                            let record = ApplyRecord { phase, ..record? };
+                            apply.insert(APPLY_KEY, encode(&record).as_slice()).map_err(db_err)?;
+                        }
+                    }
+                    Write::EndApply => {
+                        apply.remove(APPLY_KEY).map_err(db_err)?;
+                        steps.retain(|_, _| false).map_err(db_err)?;
+                    }
+                    Write::PutStep { seq, step } => {
+                        steps.insert(seq, encode(&step).as_slice()).map_err(db_err)?;
+                    }
+                    Write::RemoveStep { seq } => {
+                        steps.remove(seq).map_err(db_err)?;
+                    }
                 }
             }
         }
@@ -205,6 +236,19 @@ impl StateStore for LocalStore {
             out.push((k.value(), decode(v.value())?));
         }
         Ok(out)
+    }
+
+    fn apply_log(&self) -> Result<Option<ApplyLog>> {
+        let tx = self.db()?.begin_read().map_err(db_err)?;
+        let apply = tx.open_table(APPLY).map_err(db_err)?;
+        let Some(bytes) = apply.get(APPLY_KEY).map_err(db_err)? else { return Ok(None) };
+        let record: ApplyRecord = decode(bytes.value())?;
+        let mut steps = Vec::new();
+        for entry in tx.open_table(STEPS).map_err(db_err)?.iter().map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            steps.push((k.value(), decode::<UndoStep>(v.value())?));
+        }
+        Ok(Some(ApplyLog { record, steps }))
     }
 
     fn begin_version(&self, operation: &str, user: &str) -> Result<u64> {
@@ -313,6 +357,7 @@ mod tests {
             rollback: false,
             dependencies: vec![],
             create_before_destroy: false,
+            undo: None,
         };
         store.commit(vec![Write::Intent { seq, intent: intent.clone() }]).unwrap();
         store.commit(vec![Write::PutInstance(record("strata_data.b"))]).unwrap();

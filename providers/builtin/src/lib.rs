@@ -91,7 +91,7 @@ impl Provider for StrataProvider {
         Ok(instances.iter().map(|i| Some(i.state.clone())).collect())
     }
 
-    async fn update(&self, type_name: &str, id: Uuid, _prior: &Value, planned: &Value) -> Result<Value> {
+    async fn update(&self, type_name: &str, id: Uuid, _prior: &Value, planned: &Value, _undo: Option<&strata_provider::UndoRecord>) -> Result<Value> {
         check_type(type_name)?;
         Ok(data_state(id, planned))
     }

@@ -1,5 +1,12 @@
 //! The fault-injecting `testing` provider: `testing_object`s are JSON files
 //! named by identity in the `dir` given in the provider block.
+//!
+//! It implements the whole undo contract the way a real provider should: an
+//! update with an undo record first copies the object to `ID.undo-TOKEN`, a
+//! retired object is renamed to `ID.retired-TOKEN`; `testing_plain` is the
+//! same object without undo support, for the cases rollback cannot restore.
+//! Faults: fail the Nth mutating call, or end the process (as `kill -9`
+//! would) just before or just after the Nth call takes effect.
 
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
@@ -7,8 +14,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_provider::{
-    Attribute, Block, Disruption, Imported, Nesting, Instance, PlanRequest, PlanResponse, Provider, ProviderError,
-    ProviderFactory, ProviderSchema, Result, Type, Value,
+    Attribute, Block, Disruption, Imported, Instance, Nesting, PlanRequest, PlanResponse, Provider, ProviderError,
+    ProviderFactory, ProviderSchema, Result, Type, UndoRecord, UndoSupport, Undoable, Value,
 };
 use uuid::Uuid;
 
@@ -28,6 +35,15 @@ impl ProviderFactory for TestingFactory {
             .attr(
                 "fail_from_operation",
                 Attribute::optional(Type::Number).describe("Fail every mutating call from the Nth on, rollback included."),
+            )
+            .attr(
+                "crash_on_operation",
+                Attribute::optional(Type::Number).describe("End the process abruptly at the Nth mutating call (1-based)."),
+            )
+            .attr(
+                "crash_point",
+                Attribute::optional(Type::String)
+                    .describe("`before` (default) or `after` the Nth call takes effect: where crash_on_operation ends the process."),
             );
         let object = Block::new("An object stored as a file.")
             .attr("name", Attribute::required(Type::String).on_change(Disruption::Replace))
@@ -51,7 +67,9 @@ impl ProviderFactory for TestingFactory {
             .attr("id", Attribute::computed(Type::String))
             .attr("value", Attribute::computed(Type::Any));
         let mut schema = ProviderSchema { provider, ..ProviderSchema::default() };
+        schema.resources.insert("testing_plain".into(), object.clone());
         schema.resources.insert("testing_object".into(), object);
+        schema.undo.insert("testing_object".into(), UndoSupport { data_loss: true, retire: true });
         schema.data_sources.insert("testing_object".into(), lookup);
         schema
     }
@@ -67,6 +85,8 @@ struct Settings {
     latency: Duration,
     fail_on: Option<u64>,
     fail_from: Option<u64>,
+    crash_on: Option<u64>,
+    crash_after: bool,
 }
 
 #[derive(Default)]
@@ -88,19 +108,23 @@ impl TestingProvider {
 
     /// Counts a mutating call, waits the configured latency, and fails it if
     /// fault injection says so. Also records the highest concurrency seen in
-    /// `max_in_flight` in the directory, for the parallelism test.
+    /// `max_in_flight` in the directory, for the parallelism test. The guard
+    /// ends the process after the call took effect if asked to.
     async fn mutating_call(&self, what: &str) -> Result<InFlight<'_>> {
         let n = self.operations.fetch_add(1, Ordering::SeqCst) + 1;
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        let guard = InFlight(&self.in_flight);
-        let max = self.max_in_flight.fetch_max(now, Ordering::SeqCst).max(now);
-        let (latency, fail_on, fail_from, dir) = {
+        let (latency, fail_on, fail_from, crash_on, crash_after, dir) = {
             let s = self.settings.lock().expect("settings lock");
-            (s.latency, s.fail_on, s.fail_from, s.dir.clone())
+            (s.latency, s.fail_on, s.fail_from, s.crash_on, s.crash_after, s.dir.clone())
         };
+        let guard = InFlight { count: &self.in_flight, crash_after: crash_after && crash_on == Some(n) };
+        let max = self.max_in_flight.fetch_max(now, Ordering::SeqCst).max(now);
         let _ = std::fs::write(dir.join("max_in_flight"), max.to_string());
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
+        }
+        if crash_on == Some(n) && !crash_after {
+            crash();
         }
         if fail_on == Some(n) || fail_from.is_some_and(|from| n >= from) {
             return Err(ProviderError::new(format!("injected failure of operation {n} ({what})")));
@@ -122,11 +146,32 @@ impl TestingProvider {
     }
 }
 
-struct InFlight<'a>(&'a AtomicUsize);
+struct InFlight<'a> {
+    count: &'a AtomicUsize,
+    /// End the process once the call's effect is done (the guard is dropped).
+    crash_after: bool,
+}
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        if self.crash_after {
+            crash();
+        }
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Ends the process at once, with no cleanup, as `kill -9` would.
+fn crash() -> ! {
+    // SAFETY: _exit ends the process; nothing runs after it.
+    unsafe { libc::_exit(137) }
+}
+
+/// What a testing undo record says: where the copy of the object is kept.
+fn undo_path(dir: &Path, undo: &UndoRecord) -> Result<PathBuf> {
+    match undo.0.get("file").as_str() {
+        Some(name) if !name.contains('/') => Ok(dir.join(name)),
+        _ => Err(ProviderError::new(format!("malformed undo record {}", undo.0))),
     }
 }
 
@@ -150,7 +195,7 @@ fn object_state(id: Uuid, planned: &Value, generation: f64) -> Value {
 }
 
 fn check_type(type_name: &str) -> Result<()> {
-    if type_name == "testing_object" {
+    if type_name == "testing_object" || type_name == "testing_plain" {
         Ok(())
     } else {
         Err(ProviderError::new(format!("the testing provider has no resource type {type_name}")))
@@ -167,6 +212,12 @@ impl Provider for TestingProvider {
         s.latency = Duration::from_millis(config.get("latency_ms").as_f64().unwrap_or(0.0) as u64);
         s.fail_on = config.get("fail_on_operation").as_f64().map(|n| n as u64);
         s.fail_from = config.get("fail_from_operation").as_f64().map(|n| n as u64);
+        s.crash_on = config.get("crash_on_operation").as_f64().map(|n| n as u64);
+        s.crash_after = match config.get("crash_point").as_str() {
+            None | Some("before") => false,
+            Some("after") => true,
+            Some(other) => return Err(ProviderError::new(format!("crash_point must be \"before\" or \"after\", not {other:?}"))),
+        };
         Ok(())
     }
 
@@ -227,7 +278,7 @@ impl Provider for TestingProvider {
         instances.iter().map(|i| self.load(i.id)).collect()
     }
 
-    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value) -> Result<Value> {
+    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value, undo: Option<&UndoRecord>) -> Result<Value> {
         check_type(type_name)?;
         let _call = self.mutating_call("update").await?;
         if planned.get("fail").as_bool() == Some(true) {
@@ -235,6 +286,13 @@ impl Provider for TestingProvider {
         }
         if self.load(id)?.is_none() {
             return Err(ProviderError::new(format!("object {id} does not exist")));
+        }
+        if let Some(undo) = undo {
+            // Secure the undo point before changing anything.
+            let copy = undo_path(&self.dir(), undo)?;
+            if !copy.exists() {
+                std::fs::copy(self.path(id), &copy).map_err(|e| ProviderError::new(format!("keep undo copy of {id}: {e}")))?;
+            }
         }
         let generation = prior.get("generation").as_f64().unwrap_or(0.0) + 1.0;
         let state = object_state(id, planned, generation);
@@ -255,6 +313,52 @@ impl Provider for TestingProvider {
     async fn find_by_identity(&self, type_name: &str, id: Uuid, _planned: &Value) -> Result<Option<Value>> {
         check_type(type_name)?;
         self.load(id)
+    }
+
+    async fn prepare_undo(&self, type_name: &str, id: Uuid, change: Undoable<'_>) -> Result<Option<UndoRecord>> {
+        check_type(type_name)?;
+        if type_name == "testing_plain" {
+            return Ok(None);
+        }
+        let kind = match change {
+            Undoable::Update { .. } => "undo",
+            Undoable::Retire { .. } => "retired",
+        };
+        let file = format!("{id}.{kind}-{}", Uuid::new_v4().simple());
+        Ok(Some(UndoRecord(Value::object([("file", Value::from(file))]))))
+    }
+
+    async fn retire(&self, type_name: &str, id: Uuid, _prior: &Value, undo: &UndoRecord) -> Result<()> {
+        check_type(type_name)?;
+        let _call = self.mutating_call("retire").await?;
+        let aside = undo_path(&self.dir(), undo)?;
+        match std::fs::rename(self.path(id), &aside) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ProviderError::new(format!("retire {id}: {e}"))),
+        }
+    }
+
+    async fn undo(&self, type_name: &str, id: Uuid, undo: &UndoRecord) -> Result<Value> {
+        check_type(type_name)?;
+        let _call = self.mutating_call("undo").await?;
+        let copy = undo_path(&self.dir(), undo)?;
+        // The copy is the object as it was; without one the operation never
+        // secured its undo point, so it never changed the object either.
+        if copy.exists() {
+            std::fs::rename(&copy, self.path(id)).map_err(|e| ProviderError::new(format!("restore {id}: {e}")))?;
+        }
+        self.load(id)?.ok_or_else(|| ProviderError::new(format!("object {id} is gone and has no undo copy")))
+    }
+
+    async fn discard_undo(&self, type_name: &str, _id: Uuid, undo: &UndoRecord) -> Result<()> {
+        check_type(type_name)?;
+        let _call = self.mutating_call("discard").await?;
+        match std::fs::remove_file(undo_path(&self.dir(), undo)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ProviderError::new(format!("discard undo copy: {e}"))),
+        }
     }
 
     async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Imported>> {

@@ -19,10 +19,12 @@
 
 mod number;
 pub mod schema;
+mod undo;
 mod value;
 
 pub use schema::{Attribute, Block, Disruption, Nesting, Presence, ProviderSchema, Type};
 pub use number::Number;
+pub use undo::{UndoRecord, UndoSupport, Undoable};
 pub use value::Value;
 
 use async_trait::async_trait;
@@ -116,14 +118,61 @@ pub trait Provider: Send + Sync {
     async fn read(&self, type_name: &str, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>>;
 
     /// Changes the object in place to `planned` and returns its new state.
-    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value) -> Result<Value>;
+    /// With `undo` (what [`Provider::prepare_undo`] returned for this change,
+    /// already journaled), the provider first secures the undo point the
+    /// record names, then changes the object.
+    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value, undo: Option<&UndoRecord>) -> Result<Value>;
 
     /// Deletes the object. Deleting an object that is already gone succeeds.
     async fn delete(&self, type_name: &str, id: Uuid, prior: &Value) -> Result<()>;
 
     /// Finds the object tagged with `id`, if it exists. Used to reconcile an
     /// operation that was interrupted before its outcome was recorded.
+    ///
+    /// Only objects this engine can prove it created may be returned: an
+    /// object that carries `id`, or (for objects that cannot carry it, found
+    /// by name) one whose name [`Provider::name_is_free`] confirmed free just
+    /// before the create.
     async fn find_by_identity(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Option<Value>>;
+
+    /// For objects that cannot carry the instance identity and are found
+    /// again by name: whether the name `planned` would take is free. The
+    /// engine asks just before it journals a create; `Ok(false)` fails the
+    /// create, before anything is touched, with an error that suggests
+    /// `strata import`. Objects that carry the identity keep the default.
+    async fn name_is_free(&self, _type_name: &str, _planned: &Value) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Says how this change could be undone exactly, without changing
+    /// anything (see [`Undoable`] and the protocol in [`UndoRecord`]'s
+    /// module). `None`: rollback re-applies the prior values of an update, and
+    /// a replaced object is deleted outright.
+    async fn prepare_undo(&self, _type_name: &str, _id: Uuid, _change: Undoable<'_>) -> Result<Option<UndoRecord>> {
+        Ok(None)
+    }
+
+    /// Removes a replaced object from its place but keeps it aside as
+    /// `undo` says, so that [`Provider::undo`] can bring it back and
+    /// [`Provider::discard_undo`] can remove it for good.
+    async fn retire(&self, type_name: &str, id: Uuid, prior: &Value, _undo: &UndoRecord) -> Result<()> {
+        self.delete(type_name, id, prior).await
+    }
+
+    /// Undoes an operation from its record: restores the state before the
+    /// update, or brings a retired object back. Returns the object's state
+    /// once restored. Idempotent; tolerates an operation that never ran or
+    /// stopped half-way. The undo point itself is discarded afterwards.
+    async fn undo(&self, type_name: &str, _id: Uuid, _undo: &UndoRecord) -> Result<Value> {
+        Err(ProviderError::new(format!("{type_name} cannot undo from a record")))
+    }
+
+    /// Forgets an undo point once it is no longer needed (the apply
+    /// succeeded, or its changes are kept): removes the snapshot, deletes the
+    /// retired object for good. Idempotent.
+    async fn discard_undo(&self, _type_name: &str, _id: Uuid, _undo: &UndoRecord) -> Result<()> {
+        Ok(())
+    }
 
     /// Adopts an existing object by a provider-specific identifier. The
     /// provider should tag it with `id` where the object can carry one.

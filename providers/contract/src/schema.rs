@@ -183,4 +183,8 @@ pub struct ProviderSchema {
     pub provider: Block,
     pub resources: BTreeMap<String, Block>,
     pub data_sources: BTreeMap<String, Block>,
+    /// What rollback restores exactly, per resource type; types not listed
+    /// support neither (see [`crate::UndoSupport`]).
+    #[serde(default)]
+    pub undo: BTreeMap<String, crate::UndoSupport>,
 }

@@ -195,7 +195,7 @@ impl Provider for KvmProvider {
         }
     }
 
-    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value) -> Result<Value> {
+    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value, _undo: Option<&strata_provider::UndoRecord>) -> Result<Value> {
         let (prior, planned) = (prior.clone(), planned.clone());
         match type_name {
             "kvm_network" => self.blocking(move |c| network::update(c, id, &prior, &planned)).await,
