@@ -1,0 +1,240 @@
+//! `plan`: reconcile, refresh, look up imports, plan (pure), read data
+//! sources, let providers refine; and saved plan files.
+
+use super::*;
+
+pub struct PlanRequest {
+    pub vars: Vec<VarArg>,
+    pub options: PlanOptions,
+    pub refresh: bool,
+}
+
+/// The result of planning, with what it took to make it.
+pub struct Planned {
+    pub plan: Plan,
+    pub loaded: Loaded,
+    pub providers: HashMap<String, Arc<dyn Provider>>,
+    pub state: strata_state::Snapshot,
+    pub reconciled: Vec<String>,
+    /// Warnings of planning (failed `check` assertions...).
+    pub warnings: Diagnostics,
+}
+
+/// Reconciles, refreshes and plans. The caller holds the lock.
+pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
+    let loaded = load(ws, &req.vars)?;
+    let prior = ws.store.snapshot()?;
+    let extra: Vec<String> = prior
+        .instances
+        .values()
+        .map(|r| r.provider.clone())
+        .chain(ws.store.pending_intents()?.into_iter().map(|(_, i)| i.provider))
+        .collect();
+    let providers = configure_providers(ws, &loaded, extra).await?;
+    let reconciled = reconcile(ws, &providers).await?;
+    let state = if reconciled.is_empty() { prior } else { ws.store.snapshot()? };
+    let (state, drift, refreshed) = if req.refresh { refresh(&state, &providers).await? } else { (state, Vec::new(), BTreeMap::new()) };
+
+    let mut state = state;
+    let moved = plan::apply_moves(&loaded.config, &mut state);
+    let importing = lookup_imports(&loaded, &providers, &mut state).await?;
+
+    // Read data sources whose configuration is known, then plan again so
+    // their values flow into dependents; repeat while new reads appear.
+    let mut data: BTreeMap<String, Value> = BTreeMap::new();
+    let (mut plan, warnings) = loop {
+        let input = PlanInput {
+            config: &loaded.config,
+            analysis: &loaded.analysis,
+            variables: &loaded.variables,
+            state: &state,
+            schemas: &loaded.schemas,
+            options: &req.options,
+            data: &data,
+            drift: drift.clone(),
+            refreshed: refreshed.clone(),
+            moved: &moved,
+            importing: &importing,
+        };
+        let (plan, mut diags) = plan::plan(input);
+        validate_with_providers(&plan, &loaded, &providers, &mut diags);
+        if diags.has_errors() {
+            return Err(OpError::Config(Box::new(loaded.config.sources.clone()), diags));
+        }
+        let reads: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Read && !c.planned.as_ref().is_some_and(Value::contains_unknown))
+            .collect();
+        if reads.is_empty() || req.options.mode == PlanMode::Destroy {
+            break (plan, diags);
+        }
+        for c in reads {
+            let provider = providers.get(&c.provider).ok_or_else(|| format!("provider {} is not configured", c.provider))?;
+            let config = c.planned.clone().unwrap_or_default().deep_unmark();
+            let value = provider.read_data(&c.type_name, &config).await.map_err(|e| format!("reading {}: {e}", c.address))?;
+            data.insert(c.address.clone(), value);
+        }
+    };
+    refine_with_providers(&mut plan, &loaded.schemas, &providers).await?;
+    Ok(Planned { plan, loaded, providers, state, reconciled, warnings })
+}
+
+/// Finds the objects `import` blocks name and puts them in the planning
+/// state under fresh identities. Nothing is changed until apply.
+async fn lookup_imports(
+    loaded: &Loaded,
+    providers: &HashMap<String, Arc<dyn Provider>>,
+    state: &mut strata_state::Snapshot,
+) -> OpResult<BTreeMap<String, String>> {
+    let mut importing = BTreeMap::new();
+    for import in &loaded.config.imports {
+        let address = import.to.to_string();
+        if state.instances.contains_key(&address) {
+            continue; // Already managed: the block has done its work.
+        }
+        let resource = loaded.config.resource(&import.to.resource).ok_or_else(|| {
+            OpError::Config(
+                Box::new(loaded.config.sources.clone()),
+                Diagnostics(vec![config::Diagnostic::error(
+                    format!("import into {address}, which is not in the configuration"),
+                    import.span.clone(),
+                    "add a resource block for it",
+                )]),
+            )
+        })?;
+        let instances = HashMap::new();
+        let expansions = HashMap::new();
+        let calls = HashMap::new();
+        let names = plan::World::new(&loaded.config, &loaded.variables, &instances, &expansions, &calls);
+        let id = config::eval::eval(&import.id.expr, &config::eval::Scope::new(&names))
+            .ok()
+            .and_then(|v| v.to_template_string())
+            .ok_or_else(|| format!("the id of the import into {address} must be a string known at plan time"))?;
+        let provider_addr = resource.provider_config_addr();
+        let provider = providers.get(&provider_addr).ok_or_else(|| format!("provider {provider_addr} is not configured"))?;
+        let found = provider
+            .lookup(&import.to.resource.type_name, &id)
+            .await
+            .map_err(|e| format!("import into {address}: {e}"))?
+            .ok_or_else(|| format!("import into {address}: no object with ID {id:?}"))?;
+        state.instances.insert(
+            address.clone(),
+            InstanceRecord {
+                address: address.clone(),
+                id: found.id.unwrap_or_else(uuid::Uuid::new_v4),
+                type_name: import.to.resource.type_name.clone(),
+                provider: provider_addr,
+                attributes: found.state,
+                dependencies: Vec::new(),
+                create_before_destroy: resource.lifecycle.create_before_destroy,
+            },
+        );
+        importing.insert(address, id);
+    }
+    Ok(importing)
+}
+
+/// Provider-specific validation of every planned instance, reported at the
+/// resource's block.
+fn validate_with_providers(plan: &Plan, loaded: &Loaded, providers: &HashMap<String, Arc<dyn Provider>>, diags: &mut Diagnostics) {
+    for change in &plan.changes {
+        let (Some(planned), Some(provider)) = (&change.planned, providers.get(&change.provider)) else { continue };
+        if !change.is_change() {
+            continue;
+        }
+        for (attr, message) in provider.validate(&change.type_name, &planned.clone().deep_unmark()) {
+            let span = crate::addr::parse_instance(&change.address)
+                .ok()
+                .and_then(|a| loaded.config.module(&a.module.static_path()).and_then(|c| c.resource(&a.resource)))
+                .map(|r| r.body.attr(&attr).map(|a| a.span.clone()).unwrap_or(r.header.clone()))
+                .unwrap_or_default();
+            diags.push(config::Diagnostic::error(format!("{}: {message}", change.address), span, format!("invalid {attr}")));
+        }
+    }
+}
+
+/// Lets each provider refine its updates (e.g. a disk shrink is data-loss).
+async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &HashMap<String, Arc<dyn Provider>>) -> OpResult<()> {
+    for change in &mut plan.changes {
+        if change.data || !matches!(change.action, Action::Create | Action::Update | Action::Replace) {
+            continue;
+        }
+        let Some(planned) = change.planned.clone() else { continue };
+        let provider_name = change.provider.split('.').next().unwrap_or_default().to_owned();
+        let Some(schema) = schemas.resource(&provider_name, crate::addr::Mode::Managed, &change.type_name) else { continue };
+        let Some(provider) = providers.get(&change.provider) else { continue };
+        let prior_raw = change.prior.clone().map(Value::deep_unmark);
+        let proposed_raw = planned.clone().deep_unmark();
+        let response = provider
+            .plan(strata_provider::PlanRequest { type_name: &change.type_name, prior: prior_raw.as_ref(), proposed: &proposed_raw })
+            .await
+            .map_err(|e| format!("planning {}: {e}", change.address))?;
+        change.notes = response.notes;
+        // The provider saw unmarked values; its planned values get the marks back.
+        let refined_planned = response.planned.map(|p| plan::mark_result(p, &planned, schema));
+        let (Some(prior), false) = (change.prior.clone(), change.reason.is_some() || change.action == Action::Create) else {
+            if let Some(p) = refined_planned {
+                change.planned = Some(p);
+            }
+            continue;
+        };
+        if response.disruptions.is_empty() && refined_planned.is_none() {
+            continue;
+        }
+        let compare_to = if change.action == Action::Replace { plan::propose(&planned, Some(&prior), schema) } else { planned.clone() };
+        let changed = plan::changed_attributes(&prior, &compare_to, schema);
+        let was_replace = change.action == Action::Replace;
+        plan::refine(change, schema, &changed, &response.disruptions);
+        if was_replace && change.action != Action::Replace {
+            // The provider can do it in place after all: keep the identity.
+            if let Some(prior_id) = change.prior_id.take() {
+                change.id = prior_id;
+            }
+        }
+        if let Some(p) = refined_planned {
+            change.planned = Some(p);
+        }
+    }
+    Ok(())
+}
+
+/// Re-plans from a saved plan file's variables and checks it still holds.
+pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read plan {}: {e}", path.display()))?;
+    let saved: Plan = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a Strata plan: {e}", path.display()))?;
+    if saved.format_version != plan::PLAN_FORMAT_VERSION {
+        return Err(OpError::Message(format!("plan format {} is not supported", saved.format_version)));
+    }
+    let (mut config, mut diags) = Config::load(&ws.dir);
+    let schemas = ws.schemas();
+    let (analysis, more) = plan::validate(&config, &schemas);
+    diags.extend(more);
+    if diags.has_errors() {
+        return Err(OpError::Config(Box::new(std::mem::take(&mut config.sources)), diags));
+    }
+    let loaded = Loaded { config: Arc::new(config), analysis, variables: saved.variables.clone(), schemas, warnings: diags };
+    let state = ws.store.snapshot()?;
+    let extra: Vec<String> = state.instances.values().map(|r| r.provider.clone()).collect();
+    let providers = configure_providers(ws, &loaded, extra).await?;
+    Ok(Planned { plan: saved, loaded, providers, state, reconciled: Vec::new(), warnings: Diagnostics::default() })
+}
+
+/// Writes a plan file (mode 0600: it holds variable values).
+pub fn save_plan(plan: &Plan, path: &Path) -> OpResult<()> {
+    let bytes = serde_json::to_vec_pretty(plan).map_err(|e| format!("encoding plan: {e}"))?;
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write as _;
+        #[cfg(unix)]
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        opts.mode(0o600);
+        let mut f = opts.open(&tmp).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
