@@ -1,0 +1,130 @@
+//! `strata apply` and `strata destroy`: confirm, run, report progress and the outcome (rollback included).
+
+use super::*;
+
+pub(super) async fn apply_cmd(shell: &Shell, ws: &Workspace, plan_file: Option<PathBuf>, flags: &PlanFlags, opts: &ApplyFlags, destroy: bool) -> ops::OpResult<i32> {
+    let (planned, _guard) = match &plan_file {
+        Some(path) => {
+            let (guard, warning) = ops::lock(ws, "apply")?;
+            if let Some(w) = warning {
+                shell.warn(&w);
+            }
+            (ops::load_saved_plan(ws, path).await?, guard)
+        }
+        None => make_plan(shell, ws, flags, destroy, if destroy { "destroy" } else { "apply" }).await?,
+    };
+    if !flags.json {
+        shell.out(&render_plan(shell, &planned.plan));
+    }
+    if !planned.plan.has_changes() {
+        return Ok(0);
+    }
+    if plan_file.is_none() && !opts.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return Err(OpError::Message("apply needs confirmation: run it on a terminal, or pass -auto-approve".into()));
+        }
+        shell.status("Do you want to perform these actions? Only 'yes' will be accepted.");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            shell.status("Apply cancelled.");
+            return Ok(1);
+        }
+    }
+    let cancel = CancellationToken::new();
+    let in_flight = Arc::new(Mutex::new(BTreeSet::new()));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mode = if flags.json {
+        Progress::Json
+    } else if shell.interactive() {
+        Progress::Live
+    } else {
+        Progress::Lines
+    };
+    let printer = tokio::spawn(output::run_progress(mode, rx));
+    let interrupt = spawn_interrupt_handler(cancel.clone(), in_flight.clone(), tx.clone());
+    let report = ops::apply(
+        ws,
+        &planned,
+        ops::ApplyOptions { parallelism: opts.parallelism, rollback: !opts.no_rollback, allow_data_loss: opts.allow_data_loss, cancel, in_flight },
+        tx,
+    )
+    .await;
+    interrupt.abort();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = printer.await;
+            return Err(e);
+        }
+    };
+    let _ = printer.await;
+    Ok(summarize(shell, &report, destroy, flags.json))
+}
+
+/// First Ctrl-C: stop starting work. Second: say what is still in flight.
+pub(super) fn spawn_interrupt_handler(
+    cancel: CancellationToken,
+    in_flight: Arc<Mutex<BTreeSet<String>>>,
+    events: tokio::sync::mpsc::UnboundedSender<Event>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut count = 0;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            count += 1;
+            let list: Vec<String> = in_flight.lock().expect("in-flight lock").iter().cloned().collect();
+            if count == 1 {
+                cancel.cancel();
+                let _ = events.send(Event::Interrupted { in_flight: list });
+            } else {
+                let _ = events.send(Event::Interrupted { in_flight: list });
+            }
+        }
+    })
+}
+
+pub(super) fn summarize(shell: &Shell, report: &ApplyReport, destroy: bool, json: bool) -> i32 {
+    if json {
+        shell.out(
+            &serde_json::json!({
+                "type": "summary",
+                "succeeded": report.succeeded(),
+                "completed": report.completed.len(),
+                "failed": report.failed,
+                "rolled_back": report.rolled_back,
+                "not_rolled_back": report.not_rolled_back,
+                "interrupted": report.interrupted,
+            })
+            .to_string(),
+        );
+    }
+    if report.interrupted {
+        shell.error(&format!(
+            "apply interrupted after {} operation(s); what finished is recorded in state. Run apply again to continue.",
+            report.completed.len()
+        ));
+        return 130;
+    }
+    if !report.failed.is_empty() {
+        for (addr, e) in &report.failed {
+            shell.error(&format!("{addr}: {e}"));
+        }
+        if !report.rolled_back.is_empty() {
+            shell.status(&format!("Rolled back {} operation(s): {}", report.rolled_back.len(), report.rolled_back.join(", ")));
+        }
+        for (addr, why) in &report.not_rolled_back {
+            shell.error(&format!("{addr} could not be rolled back: {why}"));
+        }
+        return 1;
+    }
+    let verb = if destroy { "Destroy" } else { "Apply" };
+    shell.status(&format!("{verb} complete: {} operation(s).", report.completed.len()));
+    if !report.outputs.is_empty() && !json {
+        let mut text = String::from("\nOutputs:\n\n");
+        for (k, v) in &report.outputs {
+            text.push_str(&format!("{k} = {}\n", output::render_value(v)));
+        }
+        shell.out(&text);
+    }
+    0
+}
