@@ -93,6 +93,8 @@ pub(super) fn summarize(shell: &Shell, report: &ApplyReport, destroy: bool, json
                 "failed": report.failed,
                 "rolled_back": report.rolled_back,
                 "not_rolled_back": report.not_rolled_back,
+                "cleanup_failed": report.cleanup_failed,
+                "left_to_clean": report.left_to_clean,
                 "interrupted": report.interrupted,
             })
             .to_string(),
@@ -105,6 +107,17 @@ pub(super) fn summarize(shell: &Shell, report: &ApplyReport, destroy: bool, json
         ));
         return 130;
     }
+    if report.cleanup_failed {
+        for (addr, e) in &report.failed {
+            shell.error(&format!("{addr}: {e}"));
+        }
+        shell.error(&format!(
+            "the cleanup phase failed: the {} change(s) before it stand and were not rolled back; left to clean up:\n  {}",
+            report.completed.len(),
+            report.left_to_clean.join("\n  ")
+        ));
+        return 1;
+    }
     if !report.failed.is_empty() {
         for (addr, e) in &report.failed {
             shell.error(&format!("{addr}: {e}"));
@@ -115,6 +128,15 @@ pub(super) fn summarize(shell: &Shell, report: &ApplyReport, destroy: bool, json
         for (addr, why) in &report.not_rolled_back {
             shell.error(&format!("{addr} could not be rolled back: {why}"));
         }
+        for what in &report.left_to_clean {
+            shell.error(&format!("left to clean up: {what}"));
+        }
+        return 1;
+    }
+    for what in &report.left_to_clean {
+        shell.error(&format!("left to clean up: {what}"));
+    }
+    if !report.left_to_clean.is_empty() {
         return 1;
     }
     let verb = if destroy { "Destroy" } else { "Apply" };

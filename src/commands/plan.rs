@@ -50,6 +50,7 @@ pub(super) fn plan_json(plan: &crate::plan::Plan) -> serde_json::Value {
                 "attribute_disruptions": c.attribute_disruptions,
                 "replace_because": c.replace_because,
                 "reason": c.reason,
+                "rollback_cannot_restore": c.irreversible,
                 "before": c.prior.as_ref().map(|v| v.to_redacted_json()),
                 "after": c.planned.as_ref().map(|v| v.to_redacted_json()),
                 "after_unknown": c.planned.as_ref().map(unknown_paths),

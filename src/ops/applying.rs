@@ -62,24 +62,7 @@ pub async fn apply(ws: &Workspace, planned: &Planned, opts: ApplyOptions, events
         }
     }
     ws.store.commit(writes)?;
-    for change in plan.changes.iter().filter(|c| c.importing.is_some()) {
-        let import_id = change.importing.as_deref().expect("filtered on importing");
-        let provider = planned.providers.get(&change.provider).ok_or_else(|| format!("provider {} is not configured", change.provider))?;
-        let imported = provider
-            .import(&change.type_name, change.id, import_id)
-            .await
-            .map_err(|e| format!("importing {}: {e}", change.address))?;
-        let record = InstanceRecord {
-            address: change.address.clone(),
-            id: change.id,
-            type_name: change.type_name.clone(),
-            provider: change.provider.clone(),
-            attributes: imported.state,
-            dependencies: change.dependencies.clone(),
-            create_before_destroy: change.create_before_destroy,
-        };
-        ws.store.commit(vec![Write::PutInstance(record)])?;
-    }
+    // Imports run inside the apply, journaled like every other change.
     if plan.mode == PlanMode::RefreshOnly {
         return Ok(ApplyReport::default());
     }

@@ -24,14 +24,8 @@ pub struct Planned {
 pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
     let loaded = load(ws, &req.vars)?;
     let prior = ws.store.snapshot()?;
-    let extra: Vec<String> = prior
-        .instances
-        .values()
-        .map(|r| r.provider.clone())
-        .chain(ws.store.pending_intents()?.into_iter().map(|(_, i)| i.provider))
-        .collect();
-    let providers = configure_providers(ws, &loaded, extra).await?;
-    let reconciled = reconcile(ws, &providers).await?;
+    let providers = configure_providers(ws, &loaded, providers_in_use(ws, &prior)?).await?;
+    let reconciled = reconcile(ws, &providers, &loaded.schemas).await?;
     let state = if reconciled.is_empty() { prior } else { ws.store.snapshot()? };
     let (state, drift, refreshed) = if req.refresh { refresh(&state, &providers).await? } else { (state, Vec::new(), BTreeMap::new()) };
 
@@ -77,6 +71,7 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
         }
     };
     refine_with_providers(&mut plan, &loaded.schemas, &providers).await?;
+    plan::mark_irreversible(&mut plan, &loaded.schemas);
     Ok(Planned { plan, loaded, providers, state, reconciled, warnings })
 }
 
@@ -215,9 +210,32 @@ pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
     }
     let loaded = Loaded { config: Arc::new(config), analysis, variables: saved.variables.clone(), schemas, warnings: diags };
     let state = ws.store.snapshot()?;
-    let extra: Vec<String> = state.instances.values().map(|r| r.provider.clone()).collect();
-    let providers = configure_providers(ws, &loaded, extra).await?;
-    Ok(Planned { plan: saved, loaded, providers, state, reconciled: Vec::new(), warnings: Diagnostics::default() })
+    let providers = configure_providers(ws, &loaded, providers_in_use(ws, &state)?).await?;
+    let reconciled = reconcile(ws, &providers, &loaded.schemas).await?;
+    if !reconciled.is_empty() {
+        return Err(OpError::Message(format!(
+            "an interrupted apply was recovered first:\n{}\nso the saved plan no longer matches the state; plan again",
+            reconciled.join("\n")
+        )));
+    }
+    Ok(Planned { plan: saved, loaded, providers, state, reconciled, warnings: Diagnostics::default() })
+}
+
+/// The provider configurations that state, pending intents and an
+/// interrupted apply's log refer to (beyond those the configuration uses).
+fn providers_in_use(ws: &Workspace, state: &strata_state::Snapshot) -> OpResult<Vec<String>> {
+    let mut out: Vec<String> = state.instances.values().map(|r| r.provider.clone()).collect();
+    out.extend(ws.store.pending_intents()?.into_iter().map(|(_, i)| i.provider));
+    if let Some(log) = ws.store.apply_log()? {
+        for (_, step) in log.steps {
+            out.push(match step {
+                strata_state::UndoStep::Created { record } | strata_state::UndoStep::Imported { record } => record.provider,
+                strata_state::UndoStep::Replaced { new, .. } => new.provider,
+                strata_state::UndoStep::Updated { prior, .. } | strata_state::UndoStep::Retired { prior, .. } => prior.provider,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Writes a plan file (mode 0600: it holds variable values).

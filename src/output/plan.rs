@@ -119,6 +119,10 @@ fn render_change(shell: &Shell, c: &ResourceChange, out: &mut String) {
     for note in &c.notes {
         let _ = writeln!(out, "  # note: {note}");
     }
+    if let Some(why) = &c.irreversible {
+        let warning = format!("  # rollback cannot restore this: {why}");
+        let _ = writeln!(out, "{}", shell.paint(AnsiColor::Red.on_default(), &warning));
+    }
     let style = match c.action {
         Action::Create => AnsiColor::Green,
         Action::Update => AnsiColor::Yellow,

@@ -402,6 +402,7 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
             moved_from: None,
             importing: None,
             notes: Vec::new(),
+            irreversible: None,
         };
         planner.push(change);
     }
@@ -732,6 +733,7 @@ impl Planner<'_> {
             moved_from: None,
             importing: None,
             notes: Vec::new(),
+            irreversible: None,
         }
     }
 
@@ -778,6 +780,7 @@ impl Planner<'_> {
             moved_from: self.input.moved.get(address).cloned(),
             importing: self.input.importing.get(address).cloned(),
             notes: Vec::new(),
+            irreversible: None,
         };
         let Some(prior_value) = prior_value else { return change };
         let changed = changed_attributes(prior_value, &proposed, schema);
@@ -1046,6 +1049,30 @@ fn condition_diagnostic(address: &str, kind: &str, v: &crate::config::Validation
             diags.push(Diagnostic::error(format!("{kind} of {address}: {}", e.message), Span::new(v.condition.file, e.range), "here"))
         }
         _ => {}
+    }
+}
+
+/// Says, per change, what a rollback of this apply could not restore, from
+/// each resource type's declared `UndoSupport`: a replacement without
+/// `create_before_destroy` whose type cannot keep the old object aside, and a
+/// `data-loss` update whose type cannot undo it exactly. Run once the
+/// disruptions are final (after providers refined them).
+pub fn mark_irreversible(plan: &mut Plan, schemas: &Schemas) {
+    for change in plan.changes.iter_mut().filter(|c| !c.data) {
+        let provider = change.provider.split('.').next().unwrap_or_default();
+        let support = schemas.0.get(provider).and_then(|p| p.undo.get(&change.type_name)).copied().unwrap_or_default();
+        change.irreversible = match change.action {
+            Action::Replace if !change.create_before_destroy && !support.retire => Some(format!(
+                "the old object is destroyed before its replacement is created and {} cannot keep it aside; \
+                 create_before_destroy = true avoids this",
+                change.type_name
+            )),
+            Action::Update | Action::Replace if change.disruption == Some(Disruption::DataLoss) && !support.data_loss => Some(format!(
+                "{} cannot undo this data-loss change exactly; rollback restores its settings, not the lost data",
+                change.type_name
+            )),
+            _ => None,
+        };
     }
 }
 

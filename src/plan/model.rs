@@ -84,6 +84,10 @@ pub struct ResourceChange {
     /// The provider's notes on this change.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Why rollback could not undo this change, when it could not (see
+    /// [`crate::plan::mark_irreversible`]).
+    #[serde(default)]
+    pub irreversible: Option<String>,
 }
 
 impl ResourceChange {
