@@ -86,19 +86,6 @@ fn no_rollback_keeps_what_succeeded() {
     assert_no_orphans(dir.path());
 }
 
-/// `generation` counts in-place updates, so an update and its rollback
-/// leave it two higher: everything else must be as before.
-fn strip(mut v: serde_json::Value) -> serde_json::Value {
-    if let Some(m) = v.as_object_mut() {
-        m.remove("generation");
-    }
-    v
-}
-
-fn without_generation(w: BTreeMap<String, serde_json::Value>) -> BTreeMap<String, serde_json::Value> {
-    w.into_iter().map(|(k, v)| (k, strip(v))).collect()
-}
-
 fn independent(n: usize, latency_ms: u64) -> String {
     format!(
         r#"

@@ -9,6 +9,35 @@ use tokio::sync::oneshot;
 
 type Request = (Vec<Write>, oneshot::Sender<Result<(), String>>);
 
+/// Test hook of the fault-injection suite: `STRATA_TEST_CRASH_COMMIT` set to
+/// `before:N` or `after:N` ends the process abruptly (as `kill -9` would)
+/// just before or just after the Nth commit of this process's journal. Only
+/// honoured together with `STRATA_ENABLE_TEST_PROVIDER=1`.
+#[derive(Clone, Copy, Default)]
+struct CrashPoint {
+    at: Option<(u64, bool)>,
+}
+
+impl CrashPoint {
+    fn from_env() -> CrashPoint {
+        if std::env::var("STRATA_ENABLE_TEST_PROVIDER").as_deref() != Ok("1") {
+            return CrashPoint::default();
+        }
+        let at = std::env::var("STRATA_TEST_CRASH_COMMIT").ok().and_then(|v| {
+            let (when, n) = v.split_once(':')?;
+            Some((n.parse().ok()?, when == "after"))
+        });
+        CrashPoint { at }
+    }
+
+    fn check(&self, commit: u64, after: bool) {
+        if self.at == Some((commit, after)) {
+            // SAFETY: _exit ends the process at once; nothing runs after it.
+            unsafe { libc::_exit(137) }
+        }
+    }
+}
+
 /// A handle to the journal thread. Cloning shares the thread.
 #[derive(Clone)]
 pub struct Journal {
@@ -19,16 +48,21 @@ impl Journal {
     /// Starts the writer thread over `store`.
     pub fn start(store: Arc<dyn StateStore>) -> Journal {
         let (tx, rx) = mpsc::channel::<Request>();
+        let crash = CrashPoint::from_env();
         std::thread::Builder::new()
             .name("strata-journal".into())
             .spawn(move || {
+                let mut commits = 0u64;
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     while let Ok(more) = rx.try_recv() {
                         batch.push(more);
                     }
                     let writes: Vec<Write> = batch.iter_mut().flat_map(|(w, _)| std::mem::take(w)).collect();
+                    commits += 1;
+                    crash.check(commits, false);
                     let result = store.commit(writes).map_err(|e: StateError| e.to_string());
+                    crash.check(commits, true);
                     for (_, ack) in batch {
                         let _ = ack.send(result.clone());
                     }

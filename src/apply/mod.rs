@@ -225,11 +225,7 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
             }
         }
     }
-    match undoer(&shared).keep().await {
-        Ok(outcome) => report.left_to_clean.extend(outcome.failed.into_iter().map(|(a, why)| format!("{a}: {why}"))),
-        Err(e) => report.failed.push(("state".into(), e)),
-    }
-
+    // Outputs first, so that a crash after them leaves only the discards.
     if report.failed.is_empty() && !report.interrupted && plan.mode != crate::plan::PlanMode::Destroy {
         report.outputs = evaluate_outputs(&shared);
         let outputs = report.outputs.clone();
@@ -239,6 +235,14 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
     } else if plan.mode == crate::plan::PlanMode::Destroy && report.failed.is_empty() {
         let _ = shared.cx.journal.commit(vec![Write::SetOutputs(BTreeMap::new())]).await;
     }
+    match undoer(&shared).keep().await {
+        Ok(outcome) => {
+            report.cleanup_failed |= !outcome.failed.is_empty();
+            report.left_to_clean.extend(outcome.failed.into_iter().map(|(a, why)| format!("{a}: {why}")));
+        }
+        Err(e) => report.failed.push(("state".into(), e)),
+    }
+
     report
 }
 

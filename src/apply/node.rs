@@ -387,7 +387,12 @@ pub(super) async fn import_node(shared: &Shared, change: &ResourceChange) -> Res
     let import_id = change.importing.clone().unwrap_or_default();
     let provider = provider(shared, change)?.clone();
     let planned = Value::object([("import_id", Value::from(import_id.as_str()))]);
-    let intent = intent(shared, change, Operation::Import, change.id, Some(planned), None);
+    let undo = provider
+        .prepare_undo(&change.type_name, change.id, Undoable::Import { import_id: &import_id })
+        .await
+        .map_err(|e| e.message)?;
+    let mut intent = intent(shared, change, Operation::Import, change.id, Some(planned), None);
+    intent.undo = undo.clone();
     let call = async { provider.import(&change.type_name, change.id, &import_id).await.map_err(|e| format!("importing {}: {}", change.address, e.message)) };
     match journaled(shared, intent, call).await {
         Ok((seq, imported)) => {
@@ -398,7 +403,7 @@ pub(super) async fn import_node(shared: &Shared, change: &ResourceChange) -> Res
             if let Ok(addr) = parse_instance(&change.address) {
                 shared.world.lock().expect("world lock").insert(addr, adopted.attributes.clone());
             }
-            let step = UndoStep::Imported { record: adopted.clone() };
+            let step = UndoStep::Imported { record: adopted.clone(), undo };
             shared.cx.journal.commit(vec![Write::PutInstance(adopted), Write::PutStep { seq, step }, Write::Resolve { seq }]).await
         }
         Err((seq, e)) => {

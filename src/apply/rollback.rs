@@ -79,6 +79,7 @@ impl Undoer<'_> {
             let (record, undo) = match &step {
                 UndoStep::Updated { current, undo: Some(undo), .. } => (current, undo),
                 UndoStep::Retired { prior, undo: Some(undo) } => (prior, undo),
+                UndoStep::Imported { record, undo: Some(undo) } => (record, undo),
                 _ => continue,
             };
             let intent = step_intent(log.record.apply_id, Operation::DiscardUndo, record, None, Some(undo.clone()));
@@ -93,10 +94,19 @@ impl Undoer<'_> {
                     self.journal.commit(vec![Write::RemoveStep { seq }, Write::Resolve { seq: done_seq }]).await?;
                     outcome.done.push((record.address.clone(), "undo point discarded".into()));
                 }
-                Err(error) => outcome.failed.push((record.address.clone(), format!("its undo point could not be removed: {error}"))),
+                Err(error) => outcome.failed.push((
+                    record.address.clone(),
+                    format!("its undo point could not be removed ({error}); the next command retries"),
+                )),
             }
         }
-        self.journal.commit(vec![Write::EndApply]).await?;
+        // With undo points left, the log stays (in its cleanup phase), so the
+        // next command's recovery retries discarding them.
+        if outcome.failed.is_empty() {
+            self.journal.commit(vec![Write::EndApply]).await?;
+        } else {
+            self.journal.commit(vec![Write::SetApplyPhase(strata_state::ApplyPhase::Cleanup)]).await?;
+        }
         Ok(outcome)
     }
 
@@ -205,9 +215,18 @@ impl Undoer<'_> {
                     prior.type_name
                 ))
             }
-            UndoStep::Imported { record } => {
-                self.journal.commit(vec![Write::RemoveInstance { address: record.address.clone() }, Write::RemoveStep { seq }]).await?;
-                Ok("import forgotten (the object itself is untouched)".into())
+            UndoStep::Imported { record, undo } => {
+                let mut writes = vec![Write::RemoveInstance { address: record.address.clone() }, Write::RemoveStep { seq }];
+                if let Some(undo) = undo {
+                    let provider = self.provider(record)?;
+                    let intent = step_intent(apply_id, Operation::Undo, record, None, Some(undo.clone()));
+                    let (done, _) = self
+                        .journaled_value(intent, async { provider.undo(&record.type_name, record.id, undo).await.map_err(|e| e.message) })
+                        .await?;
+                    writes.push(Write::Resolve { seq: done });
+                }
+                self.journal.commit(writes).await?;
+                Ok("import undone (the object is unmanaged again, as before)".into())
             }
         }
     }
@@ -224,7 +243,7 @@ impl Undoer<'_> {
 
 fn step_address(step: &UndoStep) -> &str {
     match step {
-        UndoStep::Created { record } | UndoStep::Imported { record } => &record.address,
+        UndoStep::Created { record } | UndoStep::Imported { record, .. } => &record.address,
         UndoStep::Replaced { new, .. } => &new.address,
         UndoStep::Updated { prior, .. } | UndoStep::Retired { prior, .. } => &prior.address,
     }

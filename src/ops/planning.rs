@@ -229,7 +229,7 @@ fn providers_in_use(ws: &Workspace, state: &strata_state::Snapshot) -> OpResult<
     if let Some(log) = ws.store.apply_log()? {
         for (_, step) in log.steps {
             out.push(match step {
-                strata_state::UndoStep::Created { record } | strata_state::UndoStep::Imported { record } => record.provider,
+                strata_state::UndoStep::Created { record } | strata_state::UndoStep::Imported { record, .. } => record.provider,
                 strata_state::UndoStep::Replaced { new, .. } => new.provider,
                 strata_state::UndoStep::Updated { prior, .. } | strata_state::UndoStep::Retired { prior, .. } => prior.provider,
             });

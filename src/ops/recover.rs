@@ -49,8 +49,9 @@ pub async fn reconcile(ws: &Workspace, providers: &HashMap<String, Arc<dyn Provi
             report.extend(outcome.done.into_iter().map(|(a, what)| format!("  {a}: rolled back ({what})")));
             report.extend(outcome.failed.into_iter().map(|(a, why)| format!("  {a}: could NOT be rolled back: {why}")));
         }
-        ApplyPhase::Main | ApplyPhase::Cleanup => {
-            report.push(format!("{started} was interrupted; its changes stand (the plan shows what remains)"));
+        phase @ (ApplyPhase::Main | ApplyPhase::Cleanup) => {
+            let what = if phase == ApplyPhase::Cleanup { "did not finish its cleanup" } else { "was interrupted (with --no-rollback)" };
+            report.push(format!("{started} {what}; its changes stand, and its undo points are discarded (the plan shows what remains)"));
             let outcome = undoer.keep().await?;
             report.extend(outcome.failed.into_iter().map(|(a, why)| format!("  {a}: {why}")));
         }
@@ -121,7 +122,7 @@ async fn resolve(
         (Operation::Import, Some(state)) => {
             let adopted = record(state);
             writes.push(Write::PutInstance(adopted.clone()));
-            writes.extend(step(UndoStep::Imported { record: adopted }));
+            writes.extend(step(UndoStep::Imported { record: adopted, undo: intent.undo.clone() }));
             format!("adopted {} ({}), imported by an interrupted apply", intent.address, intent.id)
         }
         (Operation::Import, None) => format!("{} was not imported by the interrupted apply", intent.address),

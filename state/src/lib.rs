@@ -151,8 +151,13 @@ pub enum UndoStep {
     /// old object was retired (kept aside, with `undo`) or, without a record,
     /// destroyed. Undo: bring it back from the record; impossible without.
     Retired { prior: InstanceRecord, undo: Option<UndoRecord> },
-    /// An object adopted by an `import` block. Undo: forget it again.
-    Imported { record: InstanceRecord },
+    /// An object adopted by an `import` block. Undo: the provider's record
+    /// (a re-tag taken back), then forget it again.
+    Imported {
+        record: InstanceRecord,
+        #[serde(default)]
+        undo: Option<UndoRecord>,
+    },
 }
 
 /// The journaled apply in progress: its record and its completed steps in

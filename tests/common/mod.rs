@@ -115,3 +115,16 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `generation` counts in-place updates, so an update and its rollback
+/// leave it two higher: everything else must be as before.
+pub fn strip(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(m) = v.as_object_mut() {
+        m.remove("generation");
+    }
+    v
+}
+
+pub fn without_generation(w: BTreeMap<String, serde_json::Value>) -> BTreeMap<String, serde_json::Value> {
+    w.into_iter().map(|(k, v)| (k, strip(v))).collect()
+}

@@ -323,6 +323,11 @@ impl Provider for TestingProvider {
         let kind = match change {
             Undoable::Update { .. } => "undo",
             Undoable::Retire { .. } => "retired",
+            Undoable::Import { import_id } => {
+                // Undo takes the re-tag back: the object returns to its old name.
+                let existing = Uuid::parse_str(import_id).map_err(|e| ProviderError::new(format!("import ID {import_id:?}: {e}")))?;
+                return Ok(Some(UndoRecord(Value::object([("retag", Value::from(existing.to_string()))]))));
+            }
         };
         let file = format!("{id}.{kind}-{}", Uuid::new_v4().simple());
         Ok(Some(UndoRecord(Value::object([("file", Value::from(file))]))))
@@ -342,6 +347,15 @@ impl Provider for TestingProvider {
     async fn undo(&self, type_name: &str, id: Uuid, undo: &UndoRecord) -> Result<Value> {
         check_type(type_name)?;
         let _call = self.mutating_call("undo").await?;
+        if let Some(existing) = undo.0.get("retag").as_str() {
+            let existing = Uuid::parse_str(existing).map_err(|e| ProviderError::new(format!("malformed undo record: {e}")))?;
+            if let Some(state) = self.load(id)? {
+                let state = object_state(existing, &state, state.get("generation").as_f64().unwrap_or(0.0));
+                self.write(existing, &state)?;
+                std::fs::remove_file(self.path(id)).map_err(|e| ProviderError::new(format!("take back re-tag of {existing}: {e}")))?;
+            }
+            return self.load(existing)?.ok_or_else(|| ProviderError::new(format!("object {existing} is gone")));
+        }
         let copy = undo_path(&self.dir(), undo)?;
         // The copy is the object as it was; without one the operation never
         // secured its undo point, so it never changed the object either.
@@ -353,6 +367,9 @@ impl Provider for TestingProvider {
 
     async fn discard_undo(&self, type_name: &str, _id: Uuid, undo: &UndoRecord) -> Result<()> {
         check_type(type_name)?;
+        if undo.0.get("retag").as_str().is_some() {
+            return Ok(()); // Nothing was kept for an import.
+        }
         let _call = self.mutating_call("discard").await?;
         match std::fs::remove_file(undo_path(&self.dir(), undo)?) {
             Ok(()) => Ok(()),
@@ -371,10 +388,12 @@ impl Provider for TestingProvider {
         check_type(type_name)?;
         let existing = Uuid::parse_str(import_id).map_err(|e| ProviderError::new(format!("import ID {import_id:?}: {e}")))?;
         let state = self.load(existing)?.ok_or_else(|| ProviderError::new(format!("no object {import_id}")))?;
-        // Re-tag the object with the engine's identity.
+        // Re-tag the object with the engine's identity: one atomic rename,
+        // so that a crash leaves it under exactly one identity.
+        let _call = self.mutating_call("import").await?;
+        std::fs::rename(self.path(existing), self.path(id)).map_err(|e| ProviderError::new(format!("re-tag {import_id}: {e}")))?;
         let state = object_state(id, &state, state.get("generation").as_f64().unwrap_or(0.0));
         self.write(id, &state)?;
-        let _ = std::fs::remove_file(self.path(existing));
         Ok(Imported { state, id: None })
     }
 }

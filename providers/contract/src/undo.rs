@@ -39,6 +39,10 @@ pub enum Undoable<'a> {
     /// record, the engine calls [`crate::Provider::retire`] instead of
     /// `delete`: the object is kept aside until the apply succeeds.
     Retire { prior: &'a Value },
+    /// Adopting an existing object (`import`), which the provider may re-tag
+    /// with the instance identity. Undo puts the object back as it was, so
+    /// that a rolled-back import leaves it exactly as unmanaged as before.
+    Import { import_id: &'a str },
 }
 
 /// What rollback can restore for one resource type, declared in the schema so
