@@ -143,6 +143,9 @@ fn comparable(state: BTreeMap<String, (String, serde_json::Value)>) -> BTreeMap<
     state.into_iter().map(|(a, (id, v))| (a, (id, strip(v)))).collect()
 }
 
+/// The world and the state before the apply under test.
+type Before = (BTreeMap<String, serde_json::Value>, BTreeMap<String, (String, serde_json::Value)>);
+
 struct Case<'a> {
     label: String,
     env: Vec<(&'a str, String)>,
@@ -155,7 +158,7 @@ fn run_case(
     base: &Path,
     foreign: &str,
     case: &Case<'_>,
-    before: &(BTreeMap<String, serde_json::Value>, BTreeMap<String, (String, serde_json::Value)>),
+    before: &Before,
     rolled_back: &std::cell::Cell<usize>,
 ) -> bool {
     let dir = scratch();
