@@ -71,6 +71,8 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
         }
     };
     refine_with_providers(&mut plan, &loaded.schemas, &providers).await?;
+    let mut warnings = warnings;
+    warnings.extend(review_with_providers(&mut plan, &loaded, &providers).await?);
     plan::mark_irreversible(&mut plan, &loaded.schemas);
     Ok(Planned { plan, loaded, providers, state, reconciled, warnings })
 }
@@ -147,6 +149,66 @@ fn validate_with_providers(plan: &Plan, loaded: &Loaded, providers: &HashMap<Str
             diags.push(config::Diagnostic::error(format!("{}: {message}", change.address), span, format!("invalid {attr}")));
         }
     }
+}
+
+/// Lets each provider review its part of the plan as a whole: errors refuse
+/// the plan (reported at the resource's block); warnings become notes under
+/// the change, or warnings of the plan when the instance does not change.
+async fn review_with_providers(plan: &mut Plan, loaded: &Loaded, providers: &HashMap<String, Arc<dyn Provider>>) -> OpResult<Diagnostics> {
+    use strata_provider::{ChangeAction, ReviewedChange};
+    let mut diags = Diagnostics::default();
+    let mut notes: Vec<(String, String)> = Vec::new();
+    for (addr, provider) in providers {
+        let changes: Vec<ReviewedChange> = plan
+            .changes
+            .iter()
+            .filter(|c| !c.data && &c.provider == addr)
+            .map(|c| ReviewedChange {
+                address: &c.address,
+                type_name: &c.type_name,
+                action: match c.action {
+                    Action::Create => ChangeAction::Create,
+                    Action::Update => ChangeAction::Update,
+                    Action::Replace => ChangeAction::Replace,
+                    Action::Delete | Action::Forget => ChangeAction::Delete,
+                    Action::NoOp | Action::Read => ChangeAction::NoOp,
+                },
+                prior: c.prior.as_ref(),
+                planned: c.planned.as_ref(),
+            })
+            .collect();
+        if changes.is_empty() {
+            continue;
+        }
+        // Providers see values without marks, as everywhere else.
+        let unmarked: Vec<(Option<Value>, Option<Value>)> =
+            changes.iter().map(|c| (c.prior.cloned().map(Value::deep_unmark), c.planned.cloned().map(Value::deep_unmark))).collect();
+        let changes: Vec<ReviewedChange> = changes
+            .iter()
+            .zip(&unmarked)
+            .map(|(c, (prior, planned))| ReviewedChange { prior: prior.as_ref(), planned: planned.as_ref(), ..c.clone() })
+            .collect();
+        let review = provider.review_plan(&changes).await.map_err(|e| format!("reviewing the plan with provider {addr}: {e}"))?;
+        for (address, message) in review.errors {
+            let span = crate::addr::parse_instance(&address)
+                .ok()
+                .and_then(|a| loaded.config.module(&a.module.static_path()).and_then(|c| c.resource(&a.resource)).map(|r| r.header.clone()))
+                .unwrap_or_default();
+            diags.push(config::Diagnostic::error(format!("{address}: {message}"), span, "refused by its provider"));
+        }
+        notes.extend(review.warnings);
+    }
+    if diags.has_errors() {
+        return Err(OpError::Config(Box::new(loaded.config.sources.clone()), diags));
+    }
+    let mut warnings = Diagnostics::default();
+    for (address, note) in notes {
+        match plan.changes.iter_mut().find(|c| c.address == address && c.is_change()) {
+            Some(change) => change.notes.push(note),
+            None => warnings.push(config::Diagnostic::error(format!("{address}: {note}"), Default::default(), "").warning()),
+        }
+    }
+    Ok(warnings)
 }
 
 /// Lets each provider refine its updates (e.g. a disk shrink is data-loss).

@@ -72,6 +72,37 @@ pub struct PlanResponse {
     pub notes: Vec<String>,
 }
 
+/// What a planned change does, as a provider's plan review sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAction {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    /// Unchanged: listed so that a review sees every instance it manages.
+    NoOp,
+}
+
+/// One planned change, for [`Provider::review_plan`].
+#[derive(Debug, Clone)]
+pub struct ReviewedChange<'a> {
+    pub address: &'a str,
+    pub type_name: &'a str,
+    pub action: ChangeAction,
+    /// The refreshed state before the change; `None` for a create.
+    pub prior: Option<&'a Value>,
+    /// The planned state; `None` for a delete. May hold unknowns.
+    pub planned: Option<&'a Value>,
+}
+
+/// A provider's verdict on a whole plan: per instance address, errors that
+/// refuse the plan and warnings shown under the change.
+#[derive(Debug, Clone, Default)]
+pub struct Review {
+    pub errors: Vec<(String, String)>,
+    pub warnings: Vec<(String, String)>,
+}
+
 /// One instance to refresh.
 #[derive(Debug, Clone)]
 pub struct Instance<'a> {
@@ -108,6 +139,14 @@ pub trait Provider: Send + Sync {
     /// Refines the engine's proposed change. The default keeps the proposal.
     async fn plan(&self, _req: PlanRequest<'_>) -> Result<PlanResponse> {
         Ok(PlanResponse::default())
+    }
+
+    /// Looks at every planned change of this provider together, for rules no
+    /// single change shows: a pool that would be destroyed while images stay
+    /// in it, thin provisioning that over-commits a pool. Called once per
+    /// plan, after [`Provider::plan`]; must not change anything.
+    async fn review_plan(&self, _changes: &[ReviewedChange<'_>]) -> Result<Review> {
+        Ok(Review::default())
     }
 
     /// Creates the object, tagging it with `id`, and returns its full state.
