@@ -11,7 +11,8 @@
 //! - [`plan`]: the pure planner: configuration + state + schemas → plan;
 //! - [`graph`]: the dependency graph of resource instances;
 //! - [`apply`]: executing a plan on that graph with a journal and rollback;
-//! - [`config`]: the configuration language.
+//! - [`config`]: the configuration language;
+//! - [`redact`]: keeping secrets out of error messages.
 
 pub mod addr;
 pub mod config;
@@ -20,4 +21,6 @@ pub mod plan;
 pub mod apply;
 pub mod ops;
 pub mod output;
+pub mod private_file;
+pub mod redact;
 pub mod commands;

@@ -159,7 +159,7 @@ pub(super) async fn main_node(shared: &Shared, change: &ResourceChange) -> Resul
     match change.action {
         Action::Read => {
             let config = final_values(shared, change, None)?;
-            let value = provider.read_data(&change.type_name, &config.clone().deep_unmark()).await.map_err(|e| e.message)?;
+            let value = provider.read_data(&change.type_name, &config.clone().deep_unmark()).await.map_err(|e| crate::redact::provider_error(e, [&config]))?;
             shared.world.lock().expect("world lock").insert(addr, mark_sensitive(value, &schema));
             Ok(())
         }
@@ -220,7 +220,7 @@ async fn create(
     replacing: Option<(InstanceRecord, InstanceRecord)>,
 ) -> Result<InstanceRecord, String> {
     let raw = planned.clone().deep_unmark();
-    if !provider.name_is_free(&change.type_name, &raw).await.map_err(|e| e.message)? {
+    if !provider.name_is_free(&change.type_name, &raw).await.map_err(|e| crate::redact::provider_error(e, [&planned]))? {
         return Err(format!(
             "a {} with this name already exists and Strata did not create it; it is left untouched. \
              To manage it, adopt it with `strata import {} ID` (or an import block), or choose another name",
@@ -229,7 +229,7 @@ async fn create(
     }
     let id = change.id;
     let intent = intent(shared, change, Operation::Create, id, Some(planned.clone()), None);
-    let call = async { provider.create(&change.type_name, id, &raw).await.map_err(|e| e.message) };
+    let call = async { provider.create(&change.type_name, id, &raw).await.map_err(|e| crate::redact::provider_error(e, [&planned])) };
     let (seq, outcome) = match journaled(shared, intent, call).await {
         Ok((seq, value)) => (seq, Ok(value)),
         Err((seq, e)) => (seq, Err(e)),
@@ -282,10 +282,10 @@ async fn update(
     let undo: Option<UndoRecord> = provider
         .prepare_undo(&change.type_name, change.id, Undoable::Update { prior: &raw_prior, planned: &raw_planned })
         .await
-        .map_err(|e| e.message)?;
+        .map_err(|e| crate::redact::provider_error(e, [&planned, &prior.attributes]))?;
     let mut intent = intent(shared, change, Operation::Update, change.id, Some(planned.clone()), Some(prior.clone()));
     intent.undo = undo.clone();
-    let call = async { provider.update(&change.type_name, change.id, &raw_prior, &raw_planned, undo.as_ref()).await.map_err(|e| e.message) };
+    let call = async { provider.update(&change.type_name, change.id, &raw_prior, &raw_planned, undo.as_ref()).await.map_err(|e| crate::redact::provider_error(e, [&planned, &prior.attributes])) };
     match journaled(shared, intent, call).await {
         Ok((seq, value)) => {
             let current = record(change, change.id, mark_result(value, &planned, schema));
@@ -325,7 +325,7 @@ async fn retire(shared: &Shared, provider: &Arc<dyn Provider>, change: &Resource
     let undo = provider
         .prepare_undo(&prior.type_name, prior.id, Undoable::Retire { prior: &attrs })
         .await
-        .map_err(|e| e.message)?;
+        .map_err(|e| crate::redact::provider_error(e, [&prior.attributes]))?;
     let mut intent = intent(shared, change, Operation::Delete, prior.id, None, Some(prior.clone()));
     intent.undo = undo.clone();
     let call = async {
@@ -333,7 +333,7 @@ async fn retire(shared: &Shared, provider: &Arc<dyn Provider>, change: &Resource
             Some(undo) => provider.retire(&prior.type_name, prior.id, &attrs, undo).await,
             None => provider.delete(&prior.type_name, prior.id, &attrs).await,
         }
-        .map_err(|e| e.message)
+        .map_err(|e| crate::redact::provider_error(e, [&prior.attributes]))
     };
     match journaled(shared, intent, call).await {
         Ok((seq, ())) => {
@@ -353,7 +353,7 @@ async fn retire(shared: &Shared, provider: &Arc<dyn Provider>, change: &Resource
 async fn destroy(shared: &Shared, provider: &Arc<dyn Provider>, change: &ResourceChange, prior: &InstanceRecord) -> Result<(), String> {
     let intent = intent(shared, change, Operation::Delete, prior.id, None, Some(prior.clone()));
     let attrs = prior.attributes.clone().deep_unmark();
-    let call = async { provider.delete(&prior.type_name, prior.id, &attrs).await.map_err(|e| e.message) };
+    let call = async { provider.delete(&prior.type_name, prior.id, &attrs).await.map_err(|e| crate::redact::provider_error(e, [&prior.attributes])) };
     match journaled(shared, intent, call).await {
         Ok((seq, ())) => {
             shared.cx.journal.commit(vec![Write::RemoveInstance { address: prior.address.clone() }, Write::Resolve { seq }]).await

@@ -86,7 +86,7 @@ impl Undoer<'_> {
             let result = self
                 .journaled(intent, async {
                     let provider = self.provider(record)?;
-                    provider.discard_undo(&record.type_name, record.id, undo).await.map_err(|e| e.message)
+                    provider.discard_undo(&record.type_name, record.id, undo).await.map_err(|e| crate::redact::provider_error(e, [&record.attributes]))
                 })
                 .await;
             match result {
@@ -180,7 +180,7 @@ impl Undoer<'_> {
                     Some(undo) => {
                         let intent = step_intent(apply_id, Operation::Undo, current, Some(prior.attributes.clone()), Some(undo.clone()));
                         self.journaled_value(intent, async {
-                            provider.undo(&prior.type_name, prior.id, undo).await.map_err(|e| e.message)
+                            provider.undo(&prior.type_name, prior.id, undo).await.map_err(|e| crate::redact::provider_error(e, [&prior.attributes, &current.attributes]))
                         })
                         .await?
                     }
@@ -188,7 +188,7 @@ impl Undoer<'_> {
                         let intent = step_intent(apply_id, Operation::Update, current, Some(prior.attributes.clone()), None);
                         let (from, to) = (current.attributes.clone().deep_unmark(), prior.attributes.clone().deep_unmark());
                         self.journaled_value(intent, async {
-                            provider.update(&prior.type_name, prior.id, &from, &to, None).await.map_err(|e| e.message)
+                            provider.update(&prior.type_name, prior.id, &from, &to, None).await.map_err(|e| crate::redact::provider_error(e, [&prior.attributes, &current.attributes]))
                         })
                         .await?
                     }
@@ -201,7 +201,7 @@ impl Undoer<'_> {
                 let provider = self.provider(prior)?;
                 let intent = step_intent(apply_id, Operation::Undo, prior, Some(prior.attributes.clone()), Some(undo.clone()));
                 let (done, value) = self
-                    .journaled_value(intent, async { provider.undo(&prior.type_name, prior.id, undo).await.map_err(|e| e.message) })
+                    .journaled_value(intent, async { provider.undo(&prior.type_name, prior.id, undo).await.map_err(|e| crate::redact::provider_error(e, [&prior.attributes])) })
                     .await?;
                 let restored = InstanceRecord { attributes: self.marked(value, prior), ..prior.clone() };
                 self.journal.commit(vec![Write::PutInstance(restored), Write::RemoveStep { seq }, Write::Resolve { seq: done }]).await?;
@@ -221,7 +221,7 @@ impl Undoer<'_> {
                     let provider = self.provider(record)?;
                     let intent = step_intent(apply_id, Operation::Undo, record, None, Some(undo.clone()));
                     let (done, _) = self
-                        .journaled_value(intent, async { provider.undo(&record.type_name, record.id, undo).await.map_err(|e| e.message) })
+                        .journaled_value(intent, async { provider.undo(&record.type_name, record.id, undo).await.map_err(|e| crate::redact::provider_error(e, [&record.attributes])) })
                         .await?;
                     writes.push(Write::Resolve { seq: done });
                 }
@@ -237,7 +237,7 @@ impl Undoer<'_> {
         let provider = self.provider(record)?;
         let intent = step_intent(apply_id, Operation::Delete, record, None, None);
         let attrs = record.attributes.clone().deep_unmark();
-        self.journaled(intent, async { provider.delete(&record.type_name, record.id, &attrs).await.map_err(|e| e.message) }).await
+        self.journaled(intent, async { provider.delete(&record.type_name, record.id, &attrs).await.map_err(|e| crate::redact::provider_error(e, [&record.attributes])) }).await
     }
 }
 

@@ -229,13 +229,20 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
                 args.push(eval(a, scope)?);
             }
             if call.args.expand_final() {
-                match args.pop().map(|v| v.unmarked().clone()) {
-                    Some(Value::List(rest)) => args.extend(rest),
-                    Some(Value::Unknown) => return Ok(Value::Unknown),
+                let last = args.pop().unwrap_or_default();
+                let sensitive = last.is_sensitive();
+                match last.unmarked() {
+                    Value::List(rest) => args.extend(rest.iter().map(|v| mark(v.clone(), sensitive))),
+                    Value::Unknown => return Ok(Value::Unknown),
                     _ => return Err(EvalError::at(expr, "the final argument of f(x...) must be a list")),
                 }
             }
-            functions::call(name, args, &scope.resolver.functions()).map_err(|m| EvalError::at(expr, format!("{name}: {m}")))
+            let sensitive_args: Vec<usize> =
+                args.iter().enumerate().filter(|(_, a)| a.contains_sensitive()).map(|(i, _)| i + 1).collect();
+            functions::call(name, args, &scope.resolver.functions()).map_err(|m| {
+                let message = if sensitive_args.is_empty() { format!("{name}: {m}") } else { withheld(name, &sensitive_args) };
+                EvalError::at(expr, message)
+            })
         }
         Expression::Traversal(t) => traversal(expr, &t.expr, &t.operators.iter().map(|o| o.value().clone()).collect::<Vec<_>>(), scope),
         Expression::UnaryOp(op) => {
@@ -253,6 +260,15 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
         Expression::BinaryOp(op) => binary(op.operator.value(), &op.lhs_expr, &op.rhs_expr, scope),
         Expression::ForExpr(f) => for_expr(f, scope),
     }
+}
+
+/// The message of a function that failed on sensitive arguments. Its own
+/// message is withheld, not scrubbed: functions quote their arguments
+/// decoded, parsed or normalised, which no text replacement recognises.
+fn withheld(name: &str, positions: &[usize]) -> String {
+    let which = positions.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+    let (noun, verb) = if positions.len() == 1 { ("argument", "is") } else { ("arguments", "are") };
+    format!("{name}: the call failed; its error is not shown because {noun} {which} {verb} sensitive")
 }
 
 fn mark(v: Value, sensitive: bool) -> Value {
@@ -449,9 +465,10 @@ fn iterate(coll: &Value, at: &Expression) -> Result<Vec<(Value, Value)>, EvalErr
         Value::List(items) => Ok(items
             .iter()
             .enumerate()
-            .map(|(i, v)| (Value::from(i as i64), mark(v.clone(), sensitive)))
+            .map(|(i, v)| (mark(Value::from(i as i64), sensitive), mark(v.clone(), sensitive)))
             .collect()),
-        Value::Map(m) => Ok(m.iter().map(|(k, v)| (Value::String(k.clone()), mark(v.clone(), sensitive))).collect()),
+        // The keys of a sensitive map are as secret as its values.
+        Value::Map(m) => Ok(m.iter().map(|(k, v)| (mark(Value::String(k.clone()), sensitive), mark(v.clone(), sensitive))).collect()),
         Value::Null => Err(EvalError::at(at, "cannot iterate over null")),
         other => Err(EvalError::at(at, format!("cannot iterate over a {}", other.kind()))),
     }
@@ -466,6 +483,11 @@ fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
     let value_var = f.intro.value_var.as_str();
     let mut list = Vec::new();
     let mut map: BTreeMap<String, Value> = BTreeMap::new();
+    // A map key is plain text and cannot carry a mark: a map with a key made
+    // from a sensitive value is sensitive as a whole (as in Terraform). So is
+    // a result filtered by a sensitive condition or made from a sensitive
+    // collection: which elements it has tells about the secret.
+    let mut sensitive = coll.is_sensitive();
     for (k, v) in iterate(&coll, &f.intro.collection_expr)? {
         let inner = match key_var {
             Some(kv) => scope.bind(&[(kv, k), (value_var, v)]),
@@ -476,6 +498,7 @@ fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
             if c.is_unknown() {
                 return Ok(Value::Unknown);
             }
+            sensitive |= c.is_sensitive();
             if !boolean(&c, &cond.expr)? {
                 continue;
             }
@@ -488,6 +511,8 @@ fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
                 if key.is_unknown() {
                     return Ok(Value::Unknown);
                 }
+                let secret_key = key.is_sensitive();
+                sensitive |= secret_key;
                 let key = key_string(&key)
                     .ok_or_else(|| EvalError::at(key_expr, format!("a key must be a string, found {}", key.kind())))?;
                 if f.grouping {
@@ -496,15 +521,16 @@ fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
                         _ => unreachable!("grouped entries are lists"),
                     }
                 } else if map.insert(key.clone(), value).is_some() {
+                    let which = if secret_key { "a sensitive key".to_owned() } else { format!("key {key:?}") };
                     return Err(EvalError::at(
                         key_expr,
-                        format!("duplicate key {key:?}; use `...` after the value to group values by key"),
+                        format!("duplicate {which}; use `...` after the value to group values by key"),
                     ));
                 }
             }
         }
     }
-    Ok(if f.key_expr.is_some() { Value::Map(map) } else { Value::List(list) })
+    Ok(mark(if f.key_expr.is_some() { Value::Map(map) } else { Value::List(list) }, sensitive))
 }
 
 /// Evaluates a traversal, resolving its root name.
@@ -575,7 +601,8 @@ fn traversal(whole: &Expression, root: &Expression, ops: &[TraversalOperator], s
                             Value::String(s) => InstanceKey::Key(s.clone()),
                             other => return Err(EvalError::at(whole, format!("a module key must be a number or a string, found {}", other.kind()))),
                         };
-                        (scope.resolver.module(name, Some(&key)).map_err(|m| EvalError::at(whole, m))?, 2)
+                        let v = scope.resolver.module(name, Some(&key)).map_err(|m| EvalError::at(whole, crate::redact::scrub(&m, [&k])))?;
+                        (mark(v, k.is_sensitive()), 2)
                     }
                     None => (scope.resolver.module(name, None).map_err(|m| EvalError::at(whole, m))?, 1),
                 }
@@ -617,8 +644,8 @@ fn resource_value(whole: &Expression, addr: &ResourceAddr, ops: &[TraversalOpera
                 Value::String(s) => InstanceKey::Key(s.clone()),
                 other => return Err(EvalError::at(whole, format!("an instance key must be a number or a string, found {}", other.kind()))),
             };
-            let v = scope.resolver.resource(addr, Some(&key)).map_err(|m| EvalError::at(whole, m))?;
-            Ok((v, 1))
+            let v = scope.resolver.resource(addr, Some(&key)).map_err(|m| EvalError::at(whole, crate::redact::scrub(&m, [&idx])))?;
+            Ok((mark(v, idx.is_sensitive()), 1))
         }
         None => Ok((scope.resolver.resource(addr, None).map_err(|m| EvalError::at(whole, m))?, 0)),
     }
@@ -660,28 +687,39 @@ fn apply_ops(whole: &Expression, mut value: Value, ops: &[TraversalOperator], sc
     Ok(value)
 }
 
+/// Indexes a list or map. A sensitive key marks the element it selects, and
+/// neither a sensitive key nor the length of a sensitive list is quoted in
+/// an error.
 fn index(whole: &Expression, value: &Value, idx: Value) -> EvalResult {
     if idx.is_unknown() {
         return Ok(Value::Unknown);
     }
-    match (value.unmarked(), idx.unmarked()) {
+    let secret_key = idx.contains_sensitive();
+    let element = match (value.unmarked(), idx.unmarked()) {
         (Value::List(items), k) => {
             let n = convert(k, &Type::Number)
                 .ok()
                 .and_then(|v| v.as_number().cloned())
                 .ok_or_else(|| EvalError::at(whole, format!("a list index must be a number, found {}", k.kind())))?;
             match n.to_i64().and_then(|i| usize::try_from(i).ok()).filter(|i| *i < items.len()) {
-                Some(i) => Ok(items[i].clone()),
-                None => Err(EvalError::at(whole, format!("index {n} is out of range for a list of {} elements", items.len()))),
+                Some(i) => items[i].clone(),
+                None if secret_key => return Err(EvalError::at(whole, "the sensitive index is out of range for this list")),
+                None if value.is_sensitive() => return Err(EvalError::at(whole, format!("index {n} is out of range for this sensitive list"))),
+                None => return Err(EvalError::at(whole, format!("index {n} is out of range for a list of {} elements", items.len()))),
             }
         }
         (Value::Map(m), k) => {
             let k = key_string(k).ok_or_else(|| EvalError::at(whole, format!("a map key must be a string, found {}", k.kind())))?;
-            m.get(&k).cloned().ok_or_else(|| EvalError::at(whole, format!("no element with key {k:?}")))
+            match m.get(&k) {
+                Some(v) => v.clone(),
+                None if secret_key => return Err(EvalError::at(whole, "no element with this sensitive key")),
+                None => return Err(EvalError::at(whole, format!("no element with key {k:?}"))),
+            }
         }
-        (Value::Null, _) => Err(EvalError::at(whole, "cannot index null")),
-        (other, _) => Err(EvalError::at(whole, format!("cannot index a {}", other.kind()))),
-    }
+        (Value::Null, _) => return Err(EvalError::at(whole, "cannot index null")),
+        (other, _) => return Err(EvalError::at(whole, format!("cannot index a {}", other.kind()))),
+    };
+    Ok(mark(element, secret_key))
 }
 
 #[cfg(test)]

@@ -74,7 +74,10 @@ pub fn parse_type_constraint(expr: &Expression) -> Result<Type, String> {
 /// or explains why it cannot. Unknown and null pass through; marks are kept.
 pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
     if let Value::Sensitive(inner) = value {
-        return convert(inner, ty).map(Value::into_sensitive);
+        // The reason would quote the value (or a key or element of it).
+        return convert(inner, ty)
+            .map(Value::into_sensitive)
+            .map_err(|_| format!("expected {ty}, found a sensitive {} that does not convert", inner.kind()));
     }
     if matches!(value, Value::Null | Value::Unknown) || *ty == Type::Any {
         return Ok(value.clone());

@@ -24,7 +24,8 @@ pub enum VarArg {
 impl std::str::FromStr for VarArg {
     type Err = String;
     fn from_str(s: &str) -> Result<VarArg, String> {
-        let (name, value) = s.split_once('=').ok_or_else(|| format!("-var expects NAME=VALUE, got {s:?}"))?;
+        // The argument is not quoted back: it may be a secret with a typo.
+        let (name, value) = s.split_once('=').ok_or_else(|| "-var expects NAME=VALUE, and the argument has no \"=\"".to_owned())?;
         Ok(VarArg::Pair(name.trim().to_owned(), value.to_owned()))
     }
 }
@@ -79,12 +80,13 @@ pub fn resolve(config: &mut Config, args: &[VarArg], env: &[(String, String)]) -
     let mut values = BTreeMap::new();
     let vars: Vec<Variable> = config.variables.values().cloned().collect();
     for var in &vars {
+        let declared = declaration(config, var);
         let value = match given.remove(&var.name) {
-            Some((Origin::Raw(raw), _)) => from_raw(&raw, var.ty.as_ref()),
+            Some((Origin::Raw(raw), _)) => from_raw(&raw, var.ty.as_ref(), var.sensitive),
             Some((Origin::Expr(expr), _)) => match super::eval::constant(&expr) {
                 Ok(v) => Ok(v),
                 Err(e) => {
-                    diags.push(Diagnostic::error(e.message, Span::new(expr.file, e.range), "here"));
+                    diags.push(value_error(config, var, &expr, e, "here"));
                     continue;
                 }
             },
@@ -92,38 +94,70 @@ pub fn resolve(config: &mut Config, args: &[VarArg], env: &[(String, String)]) -
                 Some(d) => match super::eval::constant(d) {
                     Ok(v) => Ok(v),
                     Err(e) => {
-                        diags.push(Diagnostic::error(e.message, Span::new(d.file, e.range), "in this default"));
+                        diags.push(value_error(config, var, d, e, "in this default"));
                         continue;
                     }
                 },
                 None => {
                     diags.push(
-                        Diagnostic::error(format!("no value for required variable {:?}", var.name), var.span.clone(), "declared here without a default")
+                        Diagnostic::error(format!("no value for required variable {:?}", var.name), declared, "declared here without a default")
                             .with_help(format!("set it with -var {}=..., a *.stratavars.hcl file or STRATA_VAR_{}", var.name, var.name)),
                     );
                     continue;
                 }
             },
         };
+        // Marked before conversion, so that a conversion error cannot quote it.
+        let value = value.map(|v| if var.sensitive { v.into_sensitive() } else { v });
         let value = match value.and_then(|v| match &var.ty {
             Some(ty) => convert(&v, ty),
             None => Ok(v),
         }) {
             Ok(v) => v,
             Err(e) => {
-                diags.push(Diagnostic::error(format!("invalid value for variable {:?}: {e}", var.name), var.span.clone(), "declared here"));
+                diags.push(Diagnostic::error(format!("invalid value for variable {:?}: {e}", var.name), declared, "declared here"));
                 continue;
             }
         };
         if value.is_null() && !var.nullable {
-            diags.push(Diagnostic::error(format!("variable {:?} must not be null", var.name), var.span.clone(), "declared with nullable = false"));
+            diags.push(Diagnostic::error(format!("variable {:?} must not be null", var.name), declared, "declared with nullable = false"));
             continue;
         }
-        let value = if var.sensitive { value.into_sensitive() } else { value };
         validate(var, &value, &mut diags);
         values.insert(var.name.clone(), value);
     }
     (values, diags)
+}
+
+/// Where a diagnostic about the variable points: its block, or for a
+/// sensitive variable only the block's first line, since the snippet of the
+/// whole block would show its default.
+fn declaration(config: &Config, var: &Variable) -> Span {
+    let span = var.span.clone();
+    if !var.sensitive {
+        return span;
+    }
+    let text = config.sources.text(span.file);
+    let start = span.range.start.min(text.len());
+    let end = text[start..].find('\n').map_or(span.range.end, |n| (start + n).min(span.range.end));
+    Span { file: span.file, range: start..end }
+}
+
+/// An error in the expression that gives a variable its value (in a
+/// variable file or its default). For a sensitive variable it names the
+/// place without a snippet and without the evaluator's message, both of
+/// which would show the literal secret.
+fn value_error(config: &Config, var: &Variable, expr: &Expr, e: super::eval::EvalError, label: &str) -> Diagnostic {
+    if !var.sensitive {
+        return Diagnostic::error(e.message, Span::new(expr.file, e.range), label);
+    }
+    let offset = e.range.map_or(0, |r| r.start);
+    let (line, col) = config.sources.line_col(expr.file, offset);
+    Diagnostic::global(format!(
+        "invalid value for the sensitive variable {:?} ({}:{line}:{col}); the details are not shown because they could reveal the value",
+        var.name,
+        config.sources.path(expr.file).display(),
+    ))
 }
 
 enum Either {
@@ -164,13 +198,22 @@ fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Ori
 }
 
 /// A raw string from `-var` or the environment: taken as is for string (or
-/// untyped) variables, parsed as an HCL expression otherwise.
-fn from_raw(raw: &str, ty: Option<&Type>) -> Result<Value, String> {
+/// untyped) variables, parsed as an HCL expression otherwise. For a
+/// sensitive variable, errors do not quote the text.
+fn from_raw(raw: &str, ty: Option<&Type>, sensitive: bool) -> Result<Value, String> {
     match ty {
         None | Some(Type::String) => Ok(Value::from(raw)),
-        Some(_) => {
-            let expr = hcl::edit::parser::parse_expr(raw).map_err(|e| format!("cannot parse {raw:?}: {}", e.message()))?;
-            eval(&expr, &Scope::new(&super::eval::NoNames)).map_err(|e| e.message)
+        Some(ty) => {
+            let parsed = hcl::edit::parser::parse_expr(raw)
+                .map_err(|e| format!("cannot parse {raw:?}: {}", e.message()))
+                .and_then(|expr| eval(&expr, &Scope::new(&super::eval::NoNames)).map_err(|e| e.message));
+            parsed.map_err(|e| {
+                if sensitive {
+                    format!("the value given is not an expression of type {ty} (the details are not shown because the variable is sensitive)")
+                } else {
+                    e
+                }
+            })
         }
     }
 }

@@ -200,9 +200,9 @@ pub async fn configure_providers(
             None => Value::Map(BTreeMap::new()),
         };
         provider
-            .configure(&config_value.deep_unmark())
+            .configure(&config_value.clone().deep_unmark())
             .await
-            .map_err(|e| format!("configuring provider {addr}: {e}"))?;
+            .map_err(|e| format!("configuring provider {addr}: {}", crate::redact::provider_error(e, [&config_value])))?;
         out.insert(addr, provider);
     }
     Ok(out)

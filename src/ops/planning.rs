@@ -66,7 +66,7 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
         for c in reads {
             let provider = providers.get(&c.provider).ok_or_else(|| format!("provider {} is not configured", c.provider))?;
             let config = c.planned.clone().unwrap_or_default().deep_unmark();
-            let value = provider.read_data(&c.type_name, &config).await.map_err(|e| format!("reading {}: {e}", c.address))?;
+            let value = provider.read_data(&c.type_name, &config).await.map_err(|e| format!("reading {}: {}", c.address, crate::redact::provider_error(e, c.planned.iter())))?;
             data.insert(c.address.clone(), value);
         }
     };
@@ -146,6 +146,7 @@ fn validate_with_providers(plan: &Plan, loaded: &Loaded, providers: &HashMap<Str
                 .and_then(|a| loaded.config.module(&a.module.static_path()).and_then(|c| c.resource(&a.resource)))
                 .map(|r| r.body.attr(&attr).map(|a| a.span.clone()).unwrap_or(r.header.clone()))
                 .unwrap_or_default();
+            let message = crate::redact::scrub(&message, [planned]);
             diags.push(config::Diagnostic::error(format!("{}: {message}", change.address), span, format!("invalid {attr}")));
         }
     }
@@ -180,6 +181,8 @@ async fn review_with_providers(plan: &mut Plan, loaded: &Loaded, providers: &Has
         if changes.is_empty() {
             continue;
         }
+        // What the provider's messages must not quote.
+        let secrets: Vec<&Value> = changes.iter().flat_map(|c| c.prior.into_iter().chain(c.planned)).collect();
         // Providers see values without marks, as everywhere else.
         let unmarked: Vec<(Option<Value>, Option<Value>)> =
             changes.iter().map(|c| (c.prior.cloned().map(Value::deep_unmark), c.planned.cloned().map(Value::deep_unmark))).collect();
@@ -188,15 +191,19 @@ async fn review_with_providers(plan: &mut Plan, loaded: &Loaded, providers: &Has
             .zip(&unmarked)
             .map(|(c, (prior, planned))| ReviewedChange { prior: prior.as_ref(), planned: planned.as_ref(), ..c.clone() })
             .collect();
-        let review = provider.review_plan(&changes).await.map_err(|e| format!("reviewing the plan with provider {addr}: {e}"))?;
+        let review = provider
+            .review_plan(&changes)
+            .await
+            .map_err(|e| format!("reviewing the plan with provider {addr}: {}", crate::redact::provider_error(e, secrets.iter().copied())))?;
         for (address, message) in review.errors {
+            let message = crate::redact::scrub(&message, secrets.iter().copied());
             let span = crate::addr::parse_instance(&address)
                 .ok()
                 .and_then(|a| loaded.config.module(&a.module.static_path()).and_then(|c| c.resource(&a.resource)).map(|r| r.header.clone()))
                 .unwrap_or_default();
             diags.push(config::Diagnostic::error(format!("{address}: {message}"), span, "refused by its provider"));
         }
-        notes.extend(review.warnings);
+        notes.extend(review.warnings.into_iter().map(|(address, note)| (address, crate::redact::scrub(&note, secrets.iter().copied()))));
     }
     if diags.has_errors() {
         return Err(OpError::Config(Box::new(loaded.config.sources.clone()), diags));
@@ -226,8 +233,8 @@ async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &H
         let response = provider
             .plan(strata_provider::PlanRequest { type_name: &change.type_name, prior: prior_raw.as_ref(), proposed: &proposed_raw })
             .await
-            .map_err(|e| format!("planning {}: {e}", change.address))?;
-        change.notes = response.notes;
+            .map_err(|e| format!("planning {}: {}", change.address, crate::redact::provider_error(e, [&planned].into_iter().chain(change.prior.as_ref()))))?;
+        change.notes = response.notes.iter().map(|n| crate::redact::scrub(n, [&planned].into_iter().chain(change.prior.as_ref()))).collect();
         // The provider saw unmarked values; its planned values get the marks back.
         let refined_planned = response.planned.map(|p| plan::mark_result(p, &planned, schema));
         let (Some(prior), false) = (change.prior.clone(), change.reason.is_some() || change.action == Action::Create) else {
@@ -303,18 +310,6 @@ fn providers_in_use(ws: &Workspace, state: &strata_state::Snapshot) -> OpResult<
 /// Writes a plan file (mode 0600: it holds variable values).
 pub fn save_plan(plan: &Plan, path: &Path) -> OpResult<()> {
     let bytes = serde_json::to_vec_pretty(plan).map_err(|e| format!("encoding plan: {e}"))?;
-    let tmp = path.with_extension("tmp");
-    {
-        use std::io::Write as _;
-        #[cfg(unix)]
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        opts.mode(0o600);
-        let mut f = opts.open(&tmp).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    crate::private_file::write_private(path, &bytes)?;
     Ok(())
 }

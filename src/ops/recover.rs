@@ -82,7 +82,7 @@ async fn resolve(
     let found = provider
         .find_by_identity(&intent.type_name, intent.id, &planned)
         .await
-        .map_err(|e| format!("reconciling {}: {e}", intent.address))?;
+        .map_err(|e| format!("reconciling {}: {}", intent.address, crate::redact::provider_error(e, intent.planned.iter().chain(intent.prior.as_ref().map(|p| &p.attributes)))))?;
     // Steps are only recorded while the interrupted apply's log is there.
     let in_apply = log.is_some_and(|l| l.record.apply_id == intent.apply_id);
     let main_phase = log.is_some_and(|l| l.record.apply_id == intent.apply_id && l.record.phase == ApplyPhase::Main);

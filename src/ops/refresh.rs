@@ -20,7 +20,7 @@ pub async fn refresh(
         let provider = providers.get(&provider_addr).ok_or_else(|| format!("provider {provider_addr} is not configured"))?;
         let unmarked: Vec<Value> = records.iter().map(|r| r.attributes.clone().deep_unmark()).collect();
         let instances: Vec<Instance> = records.iter().zip(&unmarked).map(|(r, s)| Instance { id: r.id, state: s }).collect();
-        let results = provider.read(&type_name, &instances).await.map_err(|e| format!("refreshing {type_name}: {e}"))?;
+        let results = provider.read(&type_name, &instances).await.map_err(|e| format!("refreshing {type_name}: {}", crate::redact::provider_error(e, records.iter().map(|r| &r.attributes))))?;
         for (record, now) in records.iter().zip(results) {
             match now {
                 Some(now) if now == record.attributes.clone().deep_unmark() => {}

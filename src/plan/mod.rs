@@ -216,11 +216,16 @@ pub fn eval_body(body: &BodyExprs, schema: &Block, scope: &Scope, diags: &mut Di
                     unknown = true;
                     continue;
                 }
-                Ok(v) => match v.unmarked() {
-                    Value::List(items) => items.iter().enumerate().map(|(i, v)| (Value::from(i as i64), v.clone())).collect(),
-                    Value::Map(m) => m.iter().map(|(k, v)| (Value::from(k.as_str()), v.clone())).collect::<Vec<_>>(),
-                    Value::Null => Vec::new(),
-                    other => {
+                // The elements of a sensitive collection, keys included, keep its mark.
+                Ok(v) => match (v.unmarked(), v.is_sensitive()) {
+                    (Value::List(items), secret) => {
+                        items.iter().enumerate().map(|(i, v)| (marked(Value::from(i as i64), secret), marked(v.clone(), secret))).collect()
+                    }
+                    (Value::Map(m), secret) => {
+                        m.iter().map(|(k, v)| (marked(Value::from(k.as_str()), secret), marked(v.clone(), secret))).collect::<Vec<_>>()
+                    }
+                    (Value::Null, _) => Vec::new(),
+                    (other, _) => {
                         diags.push(Diagnostic::error(format!("for_each of a dynamic block needs a collection, found {}", other.kind()), dynamic.for_each.span(), "here"));
                         continue;
                     }
@@ -246,6 +251,14 @@ pub fn eval_body(body: &BodyExprs, schema: &Block, scope: &Scope, diags: &mut Di
         out.insert(name.clone(), value);
     }
     Value::Map(out)
+}
+
+fn marked(v: Value, sensitive: bool) -> Value {
+    if sensitive {
+        v.into_sensitive()
+    } else {
+        v
+    }
 }
 
 /// Merges evaluated configuration with prior state: computed attributes keep
@@ -567,7 +580,13 @@ impl Planner<'_> {
                 self.diags.push(unknown_expansion("for_each", what, fe));
                 return None;
             }
-            if v.is_sensitive() {
+            // A map's keys carry no marks of their own (a map keyed by
+            // secrets is marked as a whole); a set's elements are its keys.
+            let sensitive_keys = match v.unmarked() {
+                Value::List(items) => items.iter().any(Value::is_sensitive),
+                _ => false,
+            };
+            if v.is_sensitive() || sensitive_keys {
                 self.diags.push(Diagnostic::error("for_each cannot use a sensitive value: its keys would appear in addresses", fe.span(), "sensitive"));
                 return None;
             }

@@ -22,6 +22,7 @@
 
 mod local;
 mod lock;
+mod private;
 
 pub use local::LocalStore;
 pub use lock::{process_is_alive, LockInfo};

@@ -62,10 +62,7 @@ impl LocalStore {
         if let Some(db) = self.db.get() {
             return Ok(db);
         }
-        std::fs::create_dir_all(&self.dir).map_err(|source| StateError::Io {
-            context: format!("create state directory {}", self.dir.display()),
-            source,
-        })?;
+        crate::private::create_dir(&self.dir)?;
         let path = self.dir.join("state.redb");
         let db = Database::create(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => match self.lock.holder() {
@@ -74,6 +71,7 @@ impl LocalStore {
             },
             e => StateError::Database(format!("{}: {e}", path.display())),
         })?;
+        crate::private::restrict_file(&path);
         init(&db)?;
         let next = {
             let tx = db.begin_read().map_err(db_err)?;
@@ -128,10 +126,7 @@ fn now() -> u64 {
 
 impl StateStore for LocalStore {
     fn lock(&self, info: &LockInfo) -> Result<Option<LockInfo>> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| StateError::Io {
-            context: format!("create state directory {}", self.dir.display()),
-            source,
-        })?;
+        crate::private::create_dir(&self.dir)?;
         self.lock.acquire(info)
     }
 

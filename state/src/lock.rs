@@ -84,15 +84,18 @@ impl LockFile {
         // The record is written to a private file first and then linked into
         // place: `link` fails if the lock exists, and a lock file is never
         // seen half-written, even after a kill -9.
-        let tmp = self.path.with_extension(format!("{}.{}", std::process::id(), info.id));
-        {
-            let mut file = std::fs::File::create(&tmp).map_err(|e| self.io("write", e))?;
-            let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
-            file.write_all(&body).and_then(|_| file.sync_all()).map_err(|e| self.io("write", e))?;
-        }
-        let result = self.link_in(&tmp, &mut broken);
-        let _ = std::fs::remove_file(&tmp);
-        result.map(|()| broken)
+        // The private file is created exclusively (0600, random name): an
+        // existing file or symlink is never written through. Dropping it
+        // removes its name on every path; the lock keeps the inode.
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!("lock.{}.", std::process::id()))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| self.io("write", e))?;
+        let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
+        tmp.write_all(&body).and_then(|_| tmp.as_file().sync_all()).map_err(|e| self.io("write", e))?;
+        self.link_in(tmp.path(), &mut broken).map(|()| broken)
     }
 
     fn link_in(&self, tmp: &Path, broken: &mut Option<LockInfo>) -> Result<()> {

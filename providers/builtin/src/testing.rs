@@ -132,13 +132,16 @@ impl TestingProvider {
         Ok(guard)
     }
 
+    /// Replaces the object's file atomically through a private temporary
+    /// file (exclusive, 0600, random name, removed if anything fails).
     fn write(&self, id: Uuid, state: &Value) -> Result<()> {
+        use std::io::Write as _;
         let path = self.path(id);
-        let tmp = path.with_extension("tmp");
         let bytes = serde_json::to_vec(&state.clone().deep_unmark()).expect("values serialize");
-        std::fs::write(&tmp, bytes)
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .map_err(|e| ProviderError::new(format!("write {}: {e}", path.display())))
+        let fail = |e: std::io::Error| ProviderError::new(format!("write {}: {e}", path.display()));
+        let mut tmp = tempfile::Builder::new().prefix(&format!("{id}.")).suffix(".tmp").tempfile_in(self.dir()).map_err(fail)?;
+        tmp.write_all(&bytes).map_err(fail)?;
+        tmp.persist(&path).map(drop).map_err(|e| fail(e.error))
     }
 
     fn load(&self, id: Uuid) -> Result<Option<Value>> {
@@ -192,6 +195,14 @@ fn object_state(id: Uuid, planned: &Value, generation: f64) -> Value {
         m.insert("generation".into(), Value::from(generation));
     }
     state
+}
+
+/// The error of a `fail = true` object. It echoes everything it was given,
+/// as careless providers do, so that tests can prove the engine keeps the
+/// secrets among it out of what the user sees.
+fn refusal(what: &str, planned: &Value) -> ProviderError {
+    let given = serde_json::to_string(planned).unwrap_or_default();
+    ProviderError::new(format!("object {} refuses to be {what} (it was given {given})", planned.get("name")))
 }
 
 fn check_type(type_name: &str) -> Result<()> {
@@ -266,7 +277,7 @@ impl Provider for TestingProvider {
         check_type(type_name)?;
         let _call = self.mutating_call("create").await?;
         if planned.get("fail").as_bool() == Some(true) {
-            return Err(ProviderError::new(format!("object {} refuses to be created", planned.get("name"))));
+            return Err(refusal("created", planned));
         }
         let state = object_state(id, planned, 0.0);
         self.write(id, &state)?;
@@ -282,7 +293,7 @@ impl Provider for TestingProvider {
         check_type(type_name)?;
         let _call = self.mutating_call("update").await?;
         if planned.get("fail").as_bool() == Some(true) {
-            return Err(ProviderError::new(format!("object {} refuses to be updated", planned.get("name"))));
+            return Err(refusal("updated", planned));
         }
         if self.load(id)?.is_none() {
             return Err(ProviderError::new(format!("object {id} does not exist")));

@@ -122,6 +122,34 @@ impl Value {
         }
     }
 
+    /// The text of every string and number under a sensitive mark, map keys
+    /// included, so that an error message can be scrubbed of them. Empty
+    /// strings, bools and null are left out: they reveal nothing by text.
+    pub fn sensitive_strings(&self) -> Vec<String> {
+        fn walk(v: &Value, inside: bool, out: &mut Vec<String>) {
+            match v {
+                Value::Sensitive(inner) => walk(inner, true, out),
+                Value::String(s) if inside && !s.is_empty() => out.push(s.clone()),
+                Value::Number(n) if inside => out.push(n.to_string()),
+                Value::List(items) => items.iter().for_each(|item| walk(item, inside, out)),
+                Value::Map(m) => {
+                    for (k, item) in m {
+                        if inside && !k.is_empty() {
+                            out.push(k.clone());
+                        }
+                        walk(item, inside, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, false, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self.unmarked() {
             Value::String(s) => Some(s),
@@ -388,5 +416,16 @@ mod tests {
         let v = Value::object([("pw", Value::from("hunter2").into_sensitive())]);
         assert_eq!(v.to_hcl(), "{pw = (sensitive value)}");
         assert!(!v.to_redacted_json().to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn sensitive_strings_are_found_wherever_they_sit() {
+        let v = Value::object([
+            ("plain", Value::from("visible")),
+            ("pw", Value::from("hunter2").into_sensitive()),
+            ("deep", Value::List(vec![Value::object([("k", Value::from(42i64).into_sensitive())])])),
+            ("keys", Value::object([("secret-key", Value::Bool(true))]).into_sensitive()),
+        ]);
+        assert_eq!(v.sensitive_strings(), vec!["42", "hunter2", "secret-key"]);
     }
 }

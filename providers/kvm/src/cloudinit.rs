@@ -3,7 +3,12 @@
 
 use crate::err;
 use std::collections::BTreeMap;
-use std::process::Command;
+use rustix::fs::{memfd_create, MemfdFlags};
+use std::fs::File;
+use std::io::Write as _;
+use std::os::fd::AsRawFd as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::{Command, Stdio};
 use strata_provider::{Attribute, Block, Disruption, ProviderError, Result, Type, Value};
 use virt::connect::Connect;
 use virt::storage_vol::StorageVol;
@@ -43,30 +48,41 @@ fn meta_data(v: &Value) -> String {
     }
 }
 
-/// Builds the ISO with genisoimage (volume label `cidata`, as NoCloud wants).
+/// Builds the ISO with genisoimage (volume label `cidata`, as NoCloud wants)
+/// without writing anything to disk: user-data may hold secrets, and a
+/// temporary directory would outlive a killed process. Each file is an
+/// anonymous in-memory file (memfd, mode 0600) that genisoimage reads through
+/// this process's `/proc/PID/fd/N`; the image comes back on its stdout.
 fn build_iso(v: &Value) -> Result<Vec<u8>> {
-    let dir = std::env::temp_dir().join(format!("strata-seed-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).map_err(|e| ProviderError::new(format!("seed directory: {e}")))?;
-    let result = (|| {
-        let mut files = vec!["user-data", "meta-data"];
-        std::fs::write(dir.join("user-data"), v.get("user_data").as_str().unwrap_or_default())?;
-        std::fs::write(dir.join("meta-data"), meta_data(v))?;
-        if let Some(nc) = v.get("network_config").as_str() {
-            std::fs::write(dir.join("network-config"), nc)?;
-            files.push("network-config");
-        }
-        let out = Command::new("genisoimage")
-            .current_dir(&dir)
-            .args(["-quiet", "-output", "seed.iso", "-volid", "cidata", "-joliet", "-rock"])
-            .args(&files)
-            .output()?;
-        if !out.status.success() {
-            return Err(std::io::Error::other(String::from_utf8_lossy(&out.stderr).into_owned()));
-        }
-        std::fs::read(dir.join("seed.iso"))
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result.map_err(|e| ProviderError::new(format!("building the seed ISO (genisoimage): {e}")))
+    let fail = |e: std::io::Error| ProviderError::new(format!("building the seed ISO (genisoimage): {e}"));
+    let mut files = vec![
+        ("user-data", memory_file("user-data", v.get("user_data").as_str().unwrap_or_default()).map_err(fail)?),
+        ("meta-data", memory_file("meta-data", &meta_data(v)).map_err(fail)?),
+    ];
+    if let Some(nc) = v.get("network_config").as_str() {
+        files.push(("network-config", memory_file("network-config", nc).map_err(fail)?));
+    }
+    let pid = std::process::id();
+    let grafts = files.iter().map(|(name, file)| format!("{name}=/proc/{pid}/fd/{}", file.as_raw_fd()));
+    let out = Command::new("genisoimage")
+        .args(["-quiet", "-volid", "cidata", "-joliet", "-rock", "-graft-points", "-follow-links"])
+        .args(grafts)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(fail)?;
+    if !out.status.success() || out.stdout.is_empty() {
+        return Err(fail(std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_owned())));
+    }
+    Ok(out.stdout)
+}
+
+/// An anonymous file holding `content`, gone when it is dropped (or the
+/// process dies). Close-on-exec: no child inherits it.
+fn memory_file(name: &str, content: &str) -> std::io::Result<File> {
+    let mut file = File::from(memfd_create(name, MemfdFlags::CLOEXEC)?);
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(content.as_bytes())?;
+    Ok(file)
 }
 
 pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
