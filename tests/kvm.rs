@@ -332,3 +332,67 @@ fn uefi_domains_start_and_existing_domains_are_imported() {
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
     assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{name}-vm")));
 }
+
+/// The cloud-init seed is built in memory: with TMPDIR pointing at a regular
+/// file, where no temporary file or directory can be made, the apply still
+/// succeeds, and the ISO libvirt holds carries the (sensitive) user-data.
+/// Nothing of the secret is printed.
+#[test]
+fn a_cloud_init_seed_with_secrets_never_touches_the_disk() {
+    require_libvirt();
+    let dir = scratch();
+    let (name, _) = unique("seed", 7);
+    let canary = format!("seed-canary-{}", uuid_like());
+    let user_data = format!("#cloud-config\npassword: {canary}\n");
+    let not_a_dir = dir.path().join("not-a-dir");
+    std::fs::write(&not_a_dir, "").unwrap();
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        &format!(
+            r#"
+variable "user_data" {{
+  type      = string
+  sensitive = true
+}}
+
+resource "kvm_pool" "p" {{
+  name = "{name}-pool"
+  path = "{d}/pool"
+}}
+
+resource "kvm_cloudinit_disk" "seed" {{
+  pool      = kvm_pool.p.name
+  name      = "seed.iso"
+  user_data = var.user_data
+}}
+"#,
+            d = dir.path().display()
+        ),
+    );
+    let apply = |args: &[&str]| {
+        let out = command(dir.path(), args).env("TMPDIR", &not_a_dir).env("STRATA_VAR_user_data", &user_data).output().unwrap();
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(out.status.success(), "strata {args:?}:\n{text}");
+        assert!(!text.contains(&canary), "the secret was printed:\n{text}");
+    };
+    apply(&["apply", "-auto-approve"]);
+    let iso = dir.path().join("seed.iso");
+    virsh(&["vol-download", "--pool", &format!("{name}-pool"), "seed.iso", &iso.display().to_string()]);
+    let isoinfo = |args: &[&str]| {
+        let out = Command::new("isoinfo").arg("-i").arg(&iso).args(args).output().expect("run isoinfo");
+        assert!(out.status.success(), "isoinfo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(isoinfo(&["-d"]).contains("Volume id: cidata"), "a NoCloud seed");
+    assert_eq!(isoinfo(&["-R", "-x", "/user-data"]), user_data);
+    assert_eq!(isoinfo(&["-R", "-x", "/meta-data"]), "instance-id: seed\nlocal-hostname: seed\n");
+    assert!(isoinfo(&["-R", "-l"]).lines().filter(|l| l.contains("-data")).all(|l| l.starts_with("-rw-------")), "{}", isoinfo(&["-R", "-l"]));
+    apply(&["plan", "-detailed-exitcode"]);
+    apply(&["destroy", "-auto-approve"]);
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{:x}{:x}", std::process::id(), nanos)
+}
