@@ -784,6 +784,21 @@ mod tests {
         check("strata_data.a[0].id == \"x\" ? 1 : 2", Value::Unknown);
         check(r#""pw=${var.pw}""#, Value::from("pw=hunter2").into_sensitive());
         check("length(var.pw)", Value::from(7i64).into_sensitive());
+        // Map keys cannot carry a mark: a map keyed by a secret is marked whole.
+        check("{for k, v in {x = var.pw} : v => k}", Value::object([("hunter2", Value::from("x"))]).into_sensitive());
+        check("{(var.pw) = 1}", Value::object([("hunter2", Value::from(1i64))]).into_sensitive());
+        check("[for k, v in sensitive({a = 1}) : k]", Value::List(vec![Value::from("a").into_sensitive()]).into_sensitive());
+        check("{a = 1, hunter2 = 2}[var.pw]", Value::from(2i64).into_sensitive());
+        check("concat(sensitive([[\"a\"]])...)", Value::List(vec![Value::from("a")]).into_sensitive());
+    }
+
+    #[test]
+    fn errors_never_quote_a_secret() {
+        for src in ["tonumber(var.pw)", "{a = 1}[var.pw]", "[1][var.pw]", "{for k in [var.pw, var.pw] : k => 1}", "var.pw + 1"] {
+            let expr = hcl::edit::parser::parse_expr(src).unwrap();
+            let err = eval(&expr, &Scope::new(&Names)).unwrap_err();
+            assert!(!err.message.contains("hunter2"), "{src}: {}", err.message);
+        }
     }
 
     #[test]
