@@ -1,33 +1,46 @@
 //! The embedded state store: a redb database in `.strata/state.redb`, locked
 //! by `.strata/lock.json`.
+//!
+//! What keeps it honest when the file is damaged, lost or the disk is full:
+//! - every record is checksummed and every table digested ([`crate::tables`]);
+//!   a writable open also runs redb's own page check;
+//! - `state.meta` keeps the lineage and version outside the database, so a
+//!   missing or emptied database is refused, never taken for a new state;
+//! - `state.redb.backup` is written before each change ([`StateStore::begin_version`]);
+//! - a panic inside redb becomes an error ([`crate::guard`]);
+//! - `state.reserve` holds disk space that a write finding the disk full
+//!   frees, so rollback's writes still fit; after that the store refuses to
+//!   start new work.
+//!
+//! Read-only commands open it with [`LocalStore::read_only`]: nothing is
+//! written, a read-only directory works, and so does reading while another
+//! process applies (redb's single-writer mode lets readers follow its commits).
 
+use crate::files::{self, Reserve, Sidecar};
 use crate::lock::LockFile;
+use crate::tables::{self, db_err, decode, Format, Writer};
+use crate::tables::{APPLY, APPLY_KEY, CURRENT_VERSION_KEY, DIGESTS, HISTORY, INSTANCES, JOURNAL, META, META_KEY, OUTPUTS, STEPS};
 use crate::{
-    ApplyLog, ApplyRecord, Intent, InstanceRecord, LockInfo, Meta, Result, Snapshot, StateError, StateStore, UndoStep,
-    VersionInfo, Write,
+    guard, ApplyLog, ApplyRecord, BrokenLock, InstanceRecord, Intent, LockInfo, Meta, Operation, Result, Snapshot, StateError, StateStore,
+    UndoStep, VersionInfo, Write,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const INSTANCES: TableDefinition<&str, &[u8]> = TableDefinition::new("instances");
-const OUTPUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("outputs");
-const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
-const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
-/// The apply in progress (key [`APPLY_KEY`]) and its undo steps by sequence.
-const APPLY: TableDefinition<&str, &[u8]> = TableDefinition::new("apply");
-const STEPS: TableDefinition<u64, &[u8]> = TableDefinition::new("steps");
-
-const APPLY_KEY: &str = "current";
-
-const META_KEY: &str = "meta";
-const CURRENT_VERSION_KEY: &str = "current_version";
+const DB_FILE: &str = "state.redb";
+const META_FILE: &str = "state.meta";
+const BACKUP_FILE: &str = "state.redb.backup";
+const RESERVE_FILE: &str = "state.reserve";
+/// The least space kept for rollback; more for a large state (see `reserve_size`).
+const MIN_RESERVE: u64 = 512 * 1024;
 
 /// A kept version: what it was and the state as it was.
 #[derive(Serialize, Deserialize)]
@@ -36,21 +49,72 @@ struct KeptVersion {
     snapshot: Snapshot,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// The open database.
+enum Handle {
+    Write(Database),
+    Read(ReadOnlyDatabase),
+    /// Read-only, and no state was ever written here.
+    Absent,
+}
+
+struct Open {
+    handle: Handle,
+    format: Format,
+}
+
+impl Open {
+    fn begin_read(&self) -> Result<Option<ReadTransaction>> {
+        match &self.handle {
+            Handle::Write(db) => db.begin_read().map(Some).map_err(db_err),
+            Handle::Read(db) => db.begin_read().map(Some).map_err(db_err),
+            Handle::Absent => Ok(None),
+        }
+    }
+}
+
 pub struct LocalStore {
     dir: PathBuf,
+    access: Access,
     lock: LockFile,
-    db: OnceLock<Database>,
+    db: Mutex<Option<Arc<Open>>>,
+    /// Set when redb panicked: the handle is not used again.
+    poisoned: Mutex<Option<String>>,
     seq: AtomicU64,
+    reserve: Reserve,
+    /// The reserve was spent on a full disk: only finishing and undoing
+    /// work is accepted from now on.
+    out_of_space: AtomicBool,
 }
 
 impl LocalStore {
-    /// A store in `dir` (usually `.strata/`). Nothing is opened until used.
+    /// A store in `dir` (usually `.strata/`) for commands that change state.
+    /// Nothing is opened until used.
     pub fn new(dir: &Path) -> LocalStore {
+        Self::with_access(dir, Access::ReadWrite)
+    }
+
+    /// A store that only reads: it never writes a byte, works on a
+    /// read-only directory and while another process applies.
+    pub fn read_only(dir: &Path) -> LocalStore {
+        Self::with_access(dir, Access::ReadOnly)
+    }
+
+    fn with_access(dir: &Path, access: Access) -> LocalStore {
         LocalStore {
             dir: dir.to_owned(),
+            access,
             lock: LockFile::new(&dir.join("lock.json")),
-            db: OnceLock::new(),
+            db: Mutex::new(None),
+            poisoned: Mutex::new(None),
             seq: AtomicU64::new(0),
+            reserve: Reserve::new(dir.join(RESERVE_FILE)),
+            out_of_space: AtomicBool::new(false),
         }
     }
 
@@ -58,80 +122,394 @@ impl LocalStore {
         &self.dir
     }
 
-    fn db(&self) -> Result<&Database> {
-        if let Some(db) = self.db.get() {
-            return Ok(db);
-        }
-        std::fs::create_dir_all(&self.dir).map_err(|source| StateError::Io {
-            context: format!("create state directory {}", self.dir.display()),
-            source,
-        })?;
-        let path = self.dir.join("state.redb");
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => match self.lock.holder() {
-                Ok(Some(holder)) => StateError::Locked(Box::new(holder)),
-                _ => StateError::Database(format!("{} is open in another Strata process", path.display())),
-            },
-            e => StateError::Database(format!("{}: {e}", path.display())),
-        })?;
-        init(&db)?;
-        let next = {
-            let tx = db.begin_read().map_err(db_err)?;
-            let journal = tx.open_table(JOURNAL).map_err(db_err)?;
-            let last = journal.last().map_err(db_err)?.map(|(k, _)| k.value() + 1).unwrap_or(1);
-            last
-        };
-        self.seq.store(next, Ordering::SeqCst);
-        Ok(self.db.get_or_init(|| db))
+    fn db_path(&self) -> PathBuf {
+        self.dir.join(DB_FILE)
     }
 
-    fn read_meta(tx: &redb::ReadTransaction) -> Result<Meta> {
-        let meta = tx.open_table(META).map_err(db_err)?;
-        let bytes = meta.get(META_KEY).map_err(db_err)?.ok_or_else(|| StateError::Corrupt("no meta record".into()))?;
-        decode(bytes.value())
+    fn sidecar_path(&self) -> PathBuf {
+        self.dir.join(META_FILE)
+    }
+
+    /// Runs `f` against the open database, turning a panic inside redb into
+    /// an error and any sign of damage into [`StateError::Damaged`].
+    fn with_db<T>(&self, f: impl FnOnce(&Open) -> Result<T>) -> Result<T> {
+        if let Some(why) = self.poisoned.lock().expect("poison flag").clone() {
+            return Err(self.damaged(why));
+        }
+        let result = guard::catch(|| {
+            let open = self.open()?;
+            f(&open)
+        });
+        match result {
+            Ok(Err(StateError::Corrupt(detail))) => Err(self.damaged(detail)),
+            Ok(r) => r,
+            Err(panic) => {
+                let why = format!("reading it failed inside the database library ({panic})");
+                *self.poisoned.lock().expect("poison flag") = Some(why.clone());
+                *self.db.lock().expect("db handle") = None;
+                Err(self.damaged(why))
+            }
+        }
+    }
+
+    fn open(&self) -> Result<Arc<Open>> {
+        let mut slot = self.db.lock().expect("db handle");
+        if let Some(open) = &*slot {
+            return Ok(open.clone());
+        }
+        let open = Arc::new(match self.access {
+            Access::ReadWrite => self.open_writable()?,
+            Access::ReadOnly => self.open_readable()?,
+        });
+        *slot = Some(open.clone());
+        Ok(open)
+    }
+
+    /// How long the database file is, if it is there.
+    fn db_len(&self) -> Result<Option<u64>> {
+        match std::fs::metadata(self.db_path()) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateError::Io { context: format!("inspect {}", self.db_path().display()), source }),
+        }
+    }
+
+    /// Refuses a lost database when `state.meta` says there was state.
+    fn check_not_lost(&self, len: Option<u64>, sidecar: Option<&Sidecar>) -> Result<()> {
+        match (len, sidecar) {
+            (None | Some(0), Some(known)) => Err(StateError::Corrupt(format!(
+                "it is {} but {} records state lineage {} at version {}",
+                if len.is_none() { "missing" } else { "empty (0 bytes)" },
+                self.sidecar_path().display(),
+                known.lineage,
+                known.serial
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn open_writable(&self) -> Result<Open> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|source| StateError::Io { context: format!("create state directory {}", self.dir.display()), source })?;
+        files::remove_dead_temps(&self.dir);
+        let sidecar = Sidecar::read(&self.sidecar_path())?;
+        let len = self.db_len()?;
+        self.check_not_lost(len, sidecar.as_ref())?;
+        let fresh = len.unwrap_or(0) == 0;
+        let path = self.db_path();
+        let db = redb::Builder::new()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            // Verifies every page's checksum: a damaged file fails to open
+            // instead of panicking later. The state is small; this is cheap.
+            .set_check_integrity_on_open(!fresh)
+            .create(&path)
+            .map_err(|e| self.open_error(e))?;
+        let format = init(&db, sidecar.is_some())?;
+        let (meta, next) = {
+            let tx = db.begin_read().map_err(db_err)?;
+            let meta = read_meta(&tx, format)?;
+            let journal = tx.open_table(JOURNAL).map_err(db_err)?;
+            let next = journal.last().map_err(db_err)?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            (meta, next)
+        };
+        self.check_sidecar(&meta, sidecar.as_ref())?;
+        if sidecar.as_ref().map(|s| (s.lineage, s.serial)) != Some((meta.lineage, meta.serial)) {
+            let backup_serial = sidecar.and_then(|s| s.backup_serial);
+            Sidecar { lineage: meta.lineage, serial: meta.serial, backup_serial }.write(&self.sidecar_path())?;
+        }
+        self.seq.fetch_max(next, Ordering::SeqCst);
+        Ok(Open { handle: Handle::Write(db), format })
+    }
+
+    fn open_readable(&self) -> Result<Open> {
+        let sidecar = Sidecar::read(&self.sidecar_path())?;
+        let len = self.db_len()?;
+        self.check_not_lost(len, sidecar.as_ref())?;
+        if len.unwrap_or(0) == 0 {
+            return Ok(Open { handle: Handle::Absent, format: Format::Checked });
+        }
+        let path = self.db_path();
+        let builder = || {
+            let mut b = redb::Builder::new();
+            b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+            b
+        };
+        let handle = match builder().open_read_only(&path) {
+            Ok(db) => Handle::Read(db),
+            // Not closed cleanly (a killed apply) and no writer to repair
+            // it: read a repaired private copy instead of the file itself.
+            Err(redb::DatabaseError::RepairAborted) => Handle::Write(self.open_repaired_copy(&path)?),
+            Err(e) => return Err(self.open_error(e)),
+        };
+        let open = Open { handle, format: if sidecar.is_some() { Format::Checked } else { Format::Legacy } };
+        let format = match open.begin_read()? {
+            Some(tx) if open.format == Format::Legacy && has_digests(&tx)? => Format::Checked,
+            _ => open.format,
+        };
+        let open = Open { format, ..open };
+        if let Some(tx) = open.begin_read()? {
+            let meta = read_meta(&tx, format)?;
+            self.check_sidecar(&meta, sidecar.as_ref())?;
+        }
+        Ok(open)
+    }
+
+    /// Copies the database to a private temp file and opens the copy, which
+    /// redb repairs (and checks) without touching the original.
+    fn open_repaired_copy(&self, path: &Path) -> Result<Database> {
+        let tmp = tempfile::Builder::new()
+            .prefix("strata-state-")
+            .tempfile()
+            .map_err(|source| StateError::Io { context: "create a temp file to read the state".into(), source })?;
+        let mut source =
+            std::fs::File::open(path).map_err(|source| StateError::Io { context: format!("read {}", path.display()), source })?;
+        std::io::copy(&mut source, &mut tmp.as_file())
+            .map_err(|source| StateError::Io { context: "copy the state to read it".into(), source })?;
+        redb::Builder::new().set_check_integrity_on_open(true).create(tmp.path()).map_err(|e| self.open_error(e))
+        // The temp file is removed here; the open database keeps its descriptor.
+    }
+
+    fn open_error(&self, e: redb::DatabaseError) -> StateError {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => self.already_open(),
+            redb::DatabaseError::Storage(redb::StorageError::Io(source)) => {
+                StateError::Io { context: format!("open {}", self.db_path().display()), source }
+            }
+            e => StateError::Corrupt(e.to_string()),
+        }
+    }
+
+    /// The database is open in another process: name it, even if its lock
+    /// file was removed.
+    fn already_open(&self) -> StateError {
+        let me = std::process::id();
+        match self.lock.holder() {
+            Ok(Some(holder)) if holder.pid != me || holder.host != crate::lock::hostname() => StateError::Locked(Box::new(holder)),
+            _ => {
+                let path = self.db_path();
+                let holders: Vec<String> =
+                    crate::lock::pids_locking(&path).into_iter().filter(|p| *p != me).map(|p| p.to_string()).collect();
+                StateError::Database(if holders.is_empty() {
+                    format!("{} is open in another Strata process", path.display())
+                } else {
+                    format!(
+                        "{} is open in another Strata process (pid {}), whose lock file {} was removed",
+                        path.display(),
+                        holders.join(", "),
+                        self.dir.join("lock.json").display()
+                    )
+                })
+            }
+        }
+    }
+
+    fn check_sidecar(&self, meta: &Meta, sidecar: Option<&Sidecar>) -> Result<()> {
+        let Some(known) = sidecar else { return Ok(()) };
+        if known.lineage != meta.lineage {
+            return Err(StateError::Corrupt(format!(
+                "it holds state lineage {} but {} records lineage {}",
+                meta.lineage,
+                self.sidecar_path().display(),
+                known.lineage
+            )));
+        }
+        if meta.serial < known.serial {
+            return Err(StateError::Corrupt(format!(
+                "it holds state version {} but the state was already at version {} (an older copy of the file?)",
+                meta.serial, known.serial
+            )));
+        }
+        Ok(())
+    }
+
+    /// The error for a damaged or lost database, with the ways back.
+    fn damaged(&self, detail: String) -> StateError {
+        let backup = self.dir.join(BACKUP_FILE);
+        let backup_serial = Sidecar::read(&self.sidecar_path()).ok().flatten().and_then(|s| s.backup_serial);
+        let recovery = if backup.exists() {
+            format!(
+                "A backup written before the last change is in {}{}. To go back to it, run:\n  strata state restore-backup\n\
+                 It keeps the damaged file beside it. Objects created or changed after that version are not in the backup: \
+                 `strata plan` shows them as to be created; import them or delete them by hand.",
+                backup.display(),
+                backup_serial.map(|s| format!(" (state version {s})")).unwrap_or_default()
+            )
+        } else {
+            format!(
+                "There is no backup yet ({} is written before each apply). Restore {} from a copy of your own; \
+                 moving {} aside starts from an empty state, and the next apply would create every object again.",
+                backup.display(),
+                self.db_path().display(),
+                self.dir.display()
+            )
+        };
+        StateError::Damaged { path: self.db_path(), detail, recovery }
+    }
+
+    fn writable(&self) -> Result<()> {
+        match self.access {
+            Access::ReadWrite => Ok(()),
+            Access::ReadOnly => Err(StateError::Database("the state was opened read-only".into())),
+        }
+    }
+
+    /// The space to keep for rollback: enough for the database to grow by
+    /// its own size again.
+    fn reserve_size(&self) -> u64 {
+        let len = self.db_len().ok().flatten().unwrap_or(0);
+        MIN_RESERVE.max(len)
+    }
+
+    /// Commits `writes` in one transaction.
+    fn write_batch(&self, writes: &[Write]) -> Result<()> {
+        self.with_db(|open| {
+            let Handle::Write(db) = &open.handle else {
+                return Err(StateError::Database("the state was opened read-only".into()));
+            };
+            let tx = db.begin_write().map_err(db_err)?;
+            {
+                let mut w = Writer::new(&tx);
+                for write in writes {
+                    apply_write(&mut w, write)?;
+                }
+                w.finish()?;
+            }
+            tx.commit().map_err(db_err)
+        })
+    }
+
+    /// New work (not undoing or finishing what was done) after the disk
+    /// filled up: refused, so that the apply fails and rolls back.
+    fn refuses_new_work(&self, writes: &[Write]) -> Option<String> {
+        if !self.out_of_space.load(Ordering::SeqCst) {
+            return None;
+        }
+        writes.iter().find_map(|w| match w {
+            Write::Intent { intent, .. }
+                if !intent.rollback && matches!(intent.operation, Operation::Create | Operation::Update | Operation::Import) =>
+            {
+                Some(intent.address.clone())
+            }
+            Write::BeginApply(_) => Some("a new apply".into()),
+            _ => None,
+        })
     }
 }
 
-fn init(db: &Database) -> Result<()> {
+/// Creates the tables (and, for a new state, its identity); seals a
+/// database written before checksums existed. Returns the record format.
+fn init(db: &Database, known: bool) -> Result<Format> {
     let tx = db.begin_write().map_err(db_err)?;
     {
-        let mut meta = tx.open_table(META).map_err(db_err)?;
-        if meta.get(META_KEY).map_err(db_err)?.is_none() {
-            let m = Meta { lineage: Uuid::new_v4(), serial: 0 };
-            meta.insert(META_KEY, encode(&m).as_slice()).map_err(db_err)?;
+        let has_meta = tx.open_table(META).map_err(db_err)?.get(META_KEY).map_err(db_err)?.is_some();
+        let has_digests = tx.open_table(DIGESTS).map_err(db_err)?.len().map_err(db_err)? > 0;
+        for def in tables::STR_TABLES {
+            tx.open_table(def).map_err(db_err)?;
         }
-        tx.open_table(INSTANCES).map_err(db_err)?;
-        tx.open_table(OUTPUTS).map_err(db_err)?;
-        tx.open_table(JOURNAL).map_err(db_err)?;
-        tx.open_table(HISTORY).map_err(db_err)?;
-        tx.open_table(APPLY).map_err(db_err)?;
-        tx.open_table(STEPS).map_err(db_err)?;
+        for def in tables::SEQ_TABLES {
+            tx.open_table(def).map_err(db_err)?;
+        }
+        match (has_meta, has_digests) {
+            (false, false) if known => return Err(StateError::Corrupt("it has no state record".into())),
+            (false, false) => {
+                let mut w = Writer::new(&tx);
+                for def in tables::STR_TABLES {
+                    w.reset_digest(def.name());
+                }
+                for def in tables::SEQ_TABLES {
+                    w.reset_digest(def.name());
+                }
+                w.put(META, META_KEY, &Meta { lineage: Uuid::new_v4(), serial: 0 })?;
+                w.finish()?;
+            }
+            (true, false) if known => return Err(StateError::Corrupt("its records have no checksums".into())),
+            (true, false) => tables::migrate_to_checked(&tx)?,
+            (_, true) => {}
+        }
     }
-    tx.commit().map_err(db_err)
+    tx.commit().map_err(db_err)?;
+    Ok(Format::Checked)
 }
 
-fn db_err(e: impl std::fmt::Display) -> StateError {
-    StateError::Database(e.to_string())
+fn has_digests(tx: &ReadTransaction) -> Result<bool> {
+    match tx.open_table(DIGESTS) {
+        Ok(t) => Ok(t.len().map_err(db_err)? > 0),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+        Err(e) => Err(db_err(e)),
+    }
 }
 
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).expect("state records serialize")
+fn read_meta(tx: &ReadTransaction, format: Format) -> Result<Meta> {
+    let bytes = tables::read_one(tx, META, META_KEY, format)?.ok_or_else(|| StateError::Corrupt("it has no state record".into()))?;
+    decode("state record", &bytes)
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt(e.to_string()))
+fn apply_write(w: &mut Writer<'_>, write: &Write) -> Result<()> {
+    match write {
+        Write::Intent { seq, intent } => w.put(JOURNAL, *seq, intent),
+        Write::Resolve { seq } => w.remove(JOURNAL, *seq),
+        Write::PutInstance(record) => w.put(INSTANCES, record.address.as_str(), record),
+        Write::RemoveInstance { address } => w.remove(INSTANCES, address.as_str()),
+        Write::SetOutputs(outputs) => {
+            w.clear(OUTPUTS)?;
+            for (name, value) in outputs {
+                w.put(OUTPUTS, name.as_str(), value)?;
+            }
+            Ok(())
+        }
+        Write::BeginApply(record) => {
+            w.put(APPLY, APPLY_KEY, record)?;
+            w.clear(STEPS)
+        }
+        Write::SetApplyPhase(phase) => match w.get(APPLY, APPLY_KEY)? {
+            Some(bytes) => {
+                let record: ApplyRecord = decode("apply record", &bytes)?;
+                w.put(APPLY, APPLY_KEY, &ApplyRecord { phase: *phase, ..record })
+            }
+            None => Ok(()),
+        },
+        Write::EndApply => {
+            w.remove(APPLY, APPLY_KEY)?;
+            w.clear(STEPS)
+        }
+        Write::PutStep { seq, step } => w.put(STEPS, *seq, step),
+        Write::RemoveStep { seq } => w.remove(STEPS, *seq),
+    }
 }
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+fn empty_snapshot() -> Snapshot {
+    Snapshot { meta: Meta { lineage: Uuid::nil(), serial: 0 }, instances: BTreeMap::new(), outputs: BTreeMap::new() }
+}
+
+fn read_snapshot(tx: &ReadTransaction, format: Format) -> Result<Snapshot> {
+    let meta = read_meta(tx, format)?;
+    let mut instances = BTreeMap::new();
+    for (key, payload) in tables::read_all(tx, INSTANCES, format)? {
+        let address = tables::str_key(&key)?;
+        let record: InstanceRecord = decode("instance record", &payload)?;
+        if record.address != address {
+            return Err(StateError::Corrupt(format!("the record under {address:?} is for {:?}", record.address)));
+        }
+        instances.insert(address, record);
+    }
+    let mut outputs = BTreeMap::new();
+    for (key, payload) in tables::read_all(tx, OUTPUTS, format)? {
+        outputs.insert(tables::str_key(&key)?, decode("output", &payload)?);
+    }
+    // The meta table's digest covers the version records beside `meta`.
+    tables::read_all(tx, META, format)?;
+    Ok(Snapshot { meta, instances, outputs })
+}
+
 impl StateStore for LocalStore {
     fn lock(&self, info: &LockInfo) -> Result<Option<LockInfo>> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| StateError::Io {
-            context: format!("create state directory {}", self.dir.display()),
-            source,
-        })?;
+        self.writable()?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|source| StateError::Io { context: format!("create state directory {}", self.dir.display()), source })?;
         self.lock.acquire(info)
     }
 
@@ -139,7 +517,7 @@ impl StateStore for LocalStore {
         self.lock.release(info)
     }
 
-    fn force_unlock(&self, lock_id: &str) -> Result<LockInfo> {
+    fn force_unlock(&self, lock_id: &str) -> Result<BrokenLock> {
         self.lock.force_release(lock_id)
     }
 
@@ -148,269 +526,186 @@ impl StateStore for LocalStore {
     }
 
     fn snapshot(&self) -> Result<Snapshot> {
-        let tx = self.db()?.begin_read().map_err(db_err)?;
-        let meta = Self::read_meta(&tx)?;
-        let mut instances = BTreeMap::new();
-        for entry in tx.open_table(INSTANCES).map_err(db_err)?.iter().map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            let record: InstanceRecord = decode(v.value())?;
-            instances.insert(k.value().to_owned(), record);
-        }
-        let mut outputs = BTreeMap::new();
-        for entry in tx.open_table(OUTPUTS).map_err(db_err)?.iter().map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            outputs.insert(k.value().to_owned(), decode(v.value())?);
-        }
-        Ok(Snapshot { meta, instances, outputs })
+        self.with_db(|open| match open.begin_read()? {
+            Some(tx) => read_snapshot(&tx, open.format),
+            None => Ok(empty_snapshot()),
+        })
     }
 
     fn commit(&self, writes: Vec<Write>) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
-        let tx = self.db()?.begin_write().map_err(db_err)?;
-        {
-            let mut instances = tx.open_table(INSTANCES).map_err(db_err)?;
-            let mut journal = tx.open_table(JOURNAL).map_err(db_err)?;
-            let mut apply = tx.open_table(APPLY).map_err(db_err)?;
-            let mut steps = tx.open_table(STEPS).map_err(db_err)?;
-            for write in writes {
-                match write {
-                    Write::Intent { seq, intent } => {
-                        journal.insert(seq, encode(&intent).as_slice()).map_err(db_err)?;
-                    }
-                    Write::Resolve { seq } => {
-                        journal.remove(seq).map_err(db_err)?;
-                    }
-                    Write::PutInstance(record) => {
-                        instances.insert(record.address.as_str(), encode(&record).as_slice()).map_err(db_err)?;
-                    }
-                    Write::RemoveInstance { address } => {
-                        instances.remove(address.as_str()).map_err(db_err)?;
-                    }
-                    Write::SetOutputs(outputs) => {
-                        let mut table = tx.open_table(OUTPUTS).map_err(db_err)?;
-                        table.retain(|_, _| false).map_err(db_err)?;
-                        for (name, value) in &outputs {
-                            table.insert(name.as_str(), encode(value).as_slice()).map_err(db_err)?;
-                        }
-                    }
-                    Write::BeginApply(record) => {
-                        apply.insert(APPLY_KEY, encode(&record).as_slice()).map_err(db_err)?;
-                        steps.retain(|_, _| false).map_err(db_err)?;
-                    }
-                    Write::SetApplyPhase(phase) => {
-                        let current = apply.get(APPLY_KEY).map_err(db_err)?.map(|b| decode::<ApplyRecord>(b.value()));
-                        if let Some(record) = current {
-                            let record = ApplyRecord { phase, ..record? };
-                            apply.insert(APPLY_KEY, encode(&record).as_slice()).map_err(db_err)?;
-                        }
-                    }
-                    Write::EndApply => {
-                        apply.remove(APPLY_KEY).map_err(db_err)?;
-                        steps.retain(|_, _| false).map_err(db_err)?;
-                    }
-                    Write::PutStep { seq, step } => {
-                        steps.insert(seq, encode(&step).as_slice()).map_err(db_err)?;
-                    }
-                    Write::RemoveStep { seq } => {
-                        steps.remove(seq).map_err(db_err)?;
-                    }
-                }
-            }
+        self.writable()?;
+        if let Some(what) = self.refuses_new_work(&writes) {
+            return Err(StateError::NoSpace(format!(
+                "the disk holding {} is full: not starting {what}; what was done is rolled back",
+                self.dir.display()
+            )));
         }
-        tx.commit().map_err(db_err)
+        match self.write_batch(&writes) {
+            Err(e) if e.is_out_of_space() && self.reserve.release() => {
+                // The handle is unusable after an I/O error: open again, in
+                // the space the reserve gave back, and write once more.
+                self.out_of_space.store(true, Ordering::SeqCst);
+                *self.db.lock().expect("db handle") = None;
+                self.write_batch(&writes)
+            }
+            r => r,
+        }
     }
 
     fn next_seq(&self, count: u64) -> Result<u64> {
-        self.db()?;
+        self.with_db(|_| Ok(()))?;
         Ok(self.seq.fetch_add(count, Ordering::SeqCst))
     }
 
     fn pending_intents(&self) -> Result<Vec<(u64, Intent)>> {
-        let tx = self.db()?.begin_read().map_err(db_err)?;
-        let journal = tx.open_table(JOURNAL).map_err(db_err)?;
-        let mut out = Vec::new();
-        for entry in journal.iter().map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            out.push((k.value(), decode(v.value())?));
-        }
-        Ok(out)
+        self.with_db(|open| {
+            let Some(tx) = open.begin_read()? else {
+                return Ok(Vec::new());
+            };
+            tables::read_all(&tx, JOURNAL, open.format)?
+                .into_iter()
+                .map(|(key, payload)| Ok((tables::seq_key(&key)?, decode("intent", &payload)?)))
+                .collect()
+        })
     }
 
     fn apply_log(&self) -> Result<Option<ApplyLog>> {
-        let tx = self.db()?.begin_read().map_err(db_err)?;
-        let apply = tx.open_table(APPLY).map_err(db_err)?;
-        let Some(bytes) = apply.get(APPLY_KEY).map_err(db_err)? else { return Ok(None) };
-        let record: ApplyRecord = decode(bytes.value())?;
-        let mut steps = Vec::new();
-        for entry in tx.open_table(STEPS).map_err(db_err)?.iter().map_err(db_err)? {
-            let (k, v) = entry.map_err(db_err)?;
-            steps.push((k.value(), decode::<UndoStep>(v.value())?));
-        }
-        Ok(Some(ApplyLog { record, steps }))
+        self.with_db(|open| {
+            let Some(tx) = open.begin_read()? else {
+                return Ok(None);
+            };
+            let mut apply = tables::read_all(&tx, APPLY, open.format)?;
+            let Some((_, bytes)) = apply.pop() else {
+                return Ok(None);
+            };
+            let record: ApplyRecord = decode("apply record", &bytes)?;
+            let steps = tables::read_all(&tx, STEPS, open.format)?
+                .into_iter()
+                .map(|(key, payload)| Ok((tables::seq_key(&key)?, decode::<UndoStep>("undo step", &payload)?)))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(ApplyLog { record, steps }))
+        })
     }
 
     fn begin_version(&self, operation: &str, user: &str) -> Result<u64> {
+        self.writable()?;
         let current = self.snapshot()?;
-        let current_info = {
-            let tx = self.db()?.begin_read().map_err(db_err)?;
-            let meta = tx.open_table(META).map_err(db_err)?;
-            match meta.get(CURRENT_VERSION_KEY).map_err(db_err)? {
-                Some(bytes) => decode::<VersionInfo>(bytes.value())?,
-                None => VersionInfo {
-                    serial: current.meta.serial,
-                    created_at: now(),
-                    operation: "init".into(),
-                    user: user.to_owned(),
-                    instances: 0,
-                },
-            }
-        };
+        // Before anything changes: space for rollback, and a copy to go back to.
+        self.reserve.ensure(self.reserve_size())?;
+        files::copy_atomically(&self.db_path(), &self.dir.join(BACKUP_FILE))?;
         let serial = current.meta.serial + 1;
-        let info = VersionInfo {
-            serial,
-            created_at: now(),
-            operation: operation.to_owned(),
-            user: user.to_owned(),
-            instances: current.instances.len(),
-        };
-        let tx = self.db()?.begin_write().map_err(db_err)?;
-        {
-            let mut history = tx.open_table(HISTORY).map_err(db_err)?;
-            let kept = KeptVersion {
-                info: VersionInfo { instances: current.instances.len(), ..current_info },
-                snapshot: current.clone(),
+        self.with_db(|open| {
+            let Handle::Write(db) = &open.handle else {
+                return Err(StateError::Database("the state was opened read-only".into()));
             };
-            history.insert(current.meta.serial, encode(&kept).as_slice()).map_err(db_err)?;
-            let mut meta = tx.open_table(META).map_err(db_err)?;
-            let m = Meta { lineage: current.meta.lineage, serial };
-            meta.insert(META_KEY, encode(&m).as_slice()).map_err(db_err)?;
-            meta.insert(CURRENT_VERSION_KEY, encode(&info).as_slice()).map_err(db_err)?;
-        }
-        tx.commit().map_err(db_err)?;
+            let tx = db.begin_write().map_err(db_err)?;
+            {
+                let mut w = Writer::new(&tx);
+                let current_info = match w.get(META, CURRENT_VERSION_KEY)? {
+                    Some(bytes) => decode::<VersionInfo>("version record", &bytes)?,
+                    None => VersionInfo {
+                        serial: current.meta.serial,
+                        created_at: now(),
+                        operation: "init".into(),
+                        user: user.to_owned(),
+                        instances: 0,
+                    },
+                };
+                let kept =
+                    KeptVersion { info: VersionInfo { instances: current.instances.len(), ..current_info }, snapshot: current.clone() };
+                w.put(HISTORY, current.meta.serial, &kept)?;
+                w.put(META, META_KEY, &Meta { lineage: current.meta.lineage, serial })?;
+                let info = VersionInfo {
+                    serial,
+                    created_at: now(),
+                    operation: operation.to_owned(),
+                    user: user.to_owned(),
+                    instances: current.instances.len(),
+                };
+                w.put(META, CURRENT_VERSION_KEY, &info)?;
+                w.finish()?;
+            }
+            tx.commit().map_err(db_err)
+        })?;
+        Sidecar { lineage: current.meta.lineage, serial, backup_serial: Some(current.meta.serial) }.write(&self.sidecar_path())?;
         Ok(serial)
     }
 
     fn history(&self) -> Result<Vec<VersionInfo>> {
-        let tx = self.db()?.begin_read().map_err(db_err)?;
-        let mut out = Vec::new();
-        for entry in tx.open_table(HISTORY).map_err(db_err)?.iter().map_err(db_err)? {
-            let (_, v) = entry.map_err(db_err)?;
-            out.push(decode::<KeptVersion>(v.value())?.info);
-        }
-        let meta = tx.open_table(META).map_err(db_err)?;
-        if let Some(bytes) = meta.get(CURRENT_VERSION_KEY).map_err(db_err)? {
-            let mut info: VersionInfo = decode(bytes.value())?;
-            info.instances = tx.open_table(INSTANCES).map_err(db_err)?.len().map_err(db_err)? as usize;
-            out.push(info);
-        }
-        Ok(out)
+        self.with_db(|open| {
+            let Some(tx) = open.begin_read()? else {
+                return Ok(Vec::new());
+            };
+            let mut out = Vec::new();
+            for (_, payload) in tables::read_all(&tx, HISTORY, open.format)? {
+                out.push(decode::<KeptVersion>("kept version", &payload)?.info);
+            }
+            if let Some(bytes) = tables::read_one(&tx, META, CURRENT_VERSION_KEY, open.format)? {
+                let mut info: VersionInfo = decode("version record", &bytes)?;
+                info.instances = tables::read_all(&tx, INSTANCES, open.format)?.len();
+                out.push(info);
+            }
+            Ok(out)
+        })
     }
 
     fn version(&self, serial: u64) -> Result<Snapshot> {
-        let tx = self.db()?.begin_read().map_err(db_err)?;
-        if Self::read_meta(&tx)?.serial == serial {
-            drop(tx);
-            return self.snapshot();
+        self.with_db(|open| {
+            let Some(tx) = open.begin_read()? else {
+                return Err(StateError::NoSuchVersion(serial));
+            };
+            let snapshot = read_snapshot(&tx, open.format)?;
+            if snapshot.meta.serial == serial {
+                return Ok(snapshot);
+            }
+            let bytes = tables::read_one(&tx, HISTORY, serial, open.format)?.ok_or(StateError::NoSuchVersion(serial))?;
+            Ok(decode::<KeptVersion>("kept version", &bytes)?.snapshot)
+        })
+    }
+
+    fn restore_backup(&self) -> Result<Meta> {
+        self.writable()?;
+        let backup = self.dir.join(BACKUP_FILE);
+        if !backup.exists() {
+            return Err(StateError::Database(format!("there is no backup at {}", backup.display())));
         }
-        let history = tx.open_table(HISTORY).map_err(db_err)?;
-        let bytes = history.get(serial).map_err(db_err)?.ok_or(StateError::NoSuchVersion(serial))?;
-        Ok(decode::<KeptVersion>(bytes.value())?.snapshot)
+        // Check the backup whole before it replaces anything.
+        let checked = LocalStore::read_only(&self.dir);
+        let meta = {
+            let db = checked.open_repaired_copy(&backup).map_err(|e| match e {
+                StateError::Corrupt(d) => StateError::Corrupt(format!("the backup is damaged too: {d}")),
+                e => e,
+            })?;
+            let tx = db.begin_read().map_err(db_err)?;
+            let snapshot = guard::catch(|| read_snapshot(&tx, Format::Checked))
+                .map_err(|p| StateError::Corrupt(format!("the backup is damaged too: {p}")))??;
+            snapshot.meta
+        };
+        if let Some(known) = Sidecar::read(&self.sidecar_path()).ok().flatten() {
+            if known.lineage != meta.lineage {
+                return Err(StateError::Database(format!(
+                    "the backup holds state lineage {} but this directory's state is lineage {}",
+                    meta.lineage, known.lineage
+                )));
+            }
+        }
+        *self.db.lock().expect("db handle") = None;
+        *self.poisoned.lock().expect("poison flag") = None;
+        let path = self.db_path();
+        if path.exists() {
+            let aside = self.dir.join(format!("{DB_FILE}.damaged-{}", now()));
+            std::fs::rename(&path, &aside)
+                .map_err(|source| StateError::Io { context: format!("move {} aside", path.display()), source })?;
+        }
+        files::copy_atomically(&backup, &path)?;
+        Sidecar { lineage: meta.lineage, serial: meta.serial, backup_serial: Some(meta.serial) }.write(&self.sidecar_path())?;
+        Ok(meta)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Operation;
-    use strata_provider::Value;
-
-    fn record(address: &str) -> InstanceRecord {
-        InstanceRecord {
-            address: address.into(),
-            id: Uuid::new_v4(),
-            type_name: "strata_data".into(),
-            provider: "strata".into(),
-            attributes: Value::object([("input", Value::from("x"))]),
-            dependencies: vec![],
-            create_before_destroy: false,
-        }
-    }
-
-    #[test]
-    fn writes_survive_reopen_and_versions_are_kept() {
-        let dir = tempdir();
-        let store = LocalStore::new(&dir);
-        let serial = store.begin_version("apply", "me").unwrap();
-        assert_eq!(serial, 1);
-        let seq = store.next_seq(1).unwrap();
-        let intent = Intent {
-            apply_id: Uuid::new_v4(),
-            operation: Operation::Create,
-            address: "strata_data.a".into(),
-            id: Uuid::new_v4(),
-            type_name: "strata_data".into(),
-            provider: "strata".into(),
-            planned: None,
-            prior: None,
-            rollback: false,
-            dependencies: vec![],
-            create_before_destroy: false,
-            undo: None,
-        };
-        store.commit(vec![Write::Intent { seq, intent: intent.clone() }]).unwrap();
-        store.commit(vec![Write::PutInstance(record("strata_data.b"))]).unwrap();
-        drop(store);
-
-        let store = LocalStore::new(&dir);
-        assert_eq!(store.pending_intents().unwrap(), vec![(seq, intent)]);
-        assert!(store.next_seq(1).unwrap() > seq, "sequence numbers are never reused while pending");
-        store.commit(vec![Write::Resolve { seq }]).unwrap();
-        assert!(store.pending_intents().unwrap().is_empty());
-        let snap = store.snapshot().unwrap();
-        assert_eq!(snap.meta.serial, 1);
-        assert_eq!(snap.instances.keys().collect::<Vec<_>>(), vec!["strata_data.b"]);
-
-        store.begin_version("destroy", "me").unwrap();
-        store.commit(vec![Write::RemoveInstance { address: "strata_data.b".into() }]).unwrap();
-        let history = store.history().unwrap();
-        assert_eq!(history.iter().map(|v| v.serial).collect::<Vec<_>>(), vec![0, 1, 2]);
-        assert_eq!(store.version(1).unwrap().instances.len(), 1);
-        assert_eq!(store.version(2).unwrap().instances.len(), 0);
-    }
-
-    #[test]
-    fn second_locker_is_refused_and_dead_holders_are_broken() {
-        let dir = tempdir();
-        let store = LocalStore::new(&dir);
-        let me = LockInfo::for_this_process("apply");
-        assert_eq!(store.lock(&me).unwrap(), None);
-        let other = LockInfo::for_this_process("plan");
-        match store.lock(&other) {
-            Err(StateError::Locked(holder)) => assert_eq!(holder.id, me.id),
-            r => panic!("expected Locked, got {r:?}"),
-        }
-        store.unlock(&me).unwrap();
-
-        let dead = LockInfo { pid: dead_pid(), ..LockInfo::for_this_process("apply") };
-        std::fs::write(dir.join("lock.json"), serde_json::to_vec(&dead).unwrap()).unwrap();
-        let broken = store.lock(&other).unwrap().expect("the stale lock is reported");
-        assert_eq!(broken.id, dead.id);
-        assert_eq!(store.force_unlock(&other.id).unwrap().id, other.id);
-        assert!(store.lock_holder().unwrap().is_none());
-    }
-
-    fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
-    }
-
-    fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("strata-state-test-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-}
+#[path = "local_tests.rs"]
+mod tests;
