@@ -272,6 +272,12 @@ impl LocalStore {
     fn open_error(&self, e: redb::DatabaseError) -> StateError {
         match e {
             redb::DatabaseError::DatabaseAlreadyOpen => self.already_open(),
+            // What redb reports for a file that is not (or no longer) a database.
+            redb::DatabaseError::Storage(redb::StorageError::Io(source))
+                if matches!(source.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) =>
+            {
+                StateError::Corrupt(source.to_string())
+            }
             redb::DatabaseError::Storage(redb::StorageError::Io(source)) => {
                 StateError::Io { context: format!("open {}", self.db_path().display()), source }
             }
@@ -353,11 +359,13 @@ impl LocalStore {
         }
     }
 
-    /// The space to keep for rollback: enough for the database to grow by
-    /// its own size again.
+    /// The space to keep for rollback. Rollback writes about as much as the
+    /// apply did, mostly into pages the database file already has free; the
+    /// reserve covers its growth, which redb does in steps of a fraction of
+    /// the file's size.
     fn reserve_size(&self) -> u64 {
         let len = self.db_len().ok().flatten().unwrap_or(0);
-        MIN_RESERVE.max(len)
+        MIN_RESERVE.max(len / 2)
     }
 
     /// Commits `writes` in one transaction.
@@ -539,7 +547,7 @@ impl StateStore for LocalStore {
         self.writable()?;
         if let Some(what) = self.refuses_new_work(&writes) {
             return Err(StateError::NoSpace(format!(
-                "the disk holding {} is full: not starting {what}; what was done is rolled back",
+                "the disk holding {} is full: {what} is not started, so that what was done can be rolled back",
                 self.dir.display()
             )));
         }
@@ -595,7 +603,13 @@ impl StateStore for LocalStore {
         let current = self.snapshot()?;
         // Before anything changes: space for rollback, and a copy to go back to.
         self.reserve.ensure(self.reserve_size())?;
-        files::copy_atomically(&self.db_path(), &self.dir.join(BACKUP_FILE))?;
+        files::copy_atomically(&self.db_path(), &self.dir.join(BACKUP_FILE)).map_err(|e| match e {
+            e if e.is_out_of_space() => StateError::NoSpace(format!(
+                "{} has no room for the backup of the state written before each change ({e}); free some space and run again",
+                self.dir.display()
+            )),
+            e => e,
+        })?;
         let serial = current.meta.serial + 1;
         self.with_db(|open| {
             let Handle::Write(db) = &open.handle else {

@@ -41,6 +41,10 @@ pub(crate) enum Format {
 pub(crate) fn db_err(e: impl Into<redb::Error>) -> StateError {
     match e.into() {
         redb::Error::Corrupted(m) => StateError::Corrupt(m),
+        // A read past the end of a truncated file, or bytes that make no sense.
+        redb::Error::Io(source) if matches!(source.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) => {
+            StateError::Corrupt(source.to_string())
+        }
         redb::Error::Io(source) => StateError::Io { context: "state database".into(), source },
         e => StateError::Database(e.to_string()),
     }
