@@ -361,3 +361,54 @@ fn the_locked_error_says_how_to_force_unlock() {
     let err = store.lock(&LockInfo::for_this_process("plan")).unwrap_err().to_string();
     assert!(err.contains(&format!("strata force-unlock {}", me.id)), "{err}");
 }
+
+/// Fills the filesystem holding `dir` until a write fails.
+fn fill_disk(dir: &Path) {
+    use std::io::Write as _;
+    let mut filler = std::fs::File::create(dir.join("filler")).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        if let Err(e) = filler.write_all(&block).and_then(|()| filler.sync_all()) {
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+            break;
+        }
+    }
+    // The last partial block may have left a few bytes free: use them up.
+    while filler.write_all(&block[..512]).is_ok() && filler.sync_all().is_ok() {}
+}
+
+#[test]
+fn a_full_disk_spends_the_reserve_on_the_writes_that_finish_work_and_refuses_new_work() {
+    let mount = tempdir();
+    let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"]).arg(&mount).status().unwrap();
+    assert!(status.success(), "mounting a tmpfs needs root");
+    let result = std::panic::catch_unwind(|| {
+        let dir = mount.join(".strata");
+        let store = LocalStore::new(&dir);
+        store.begin_version("apply", "me").unwrap();
+        assert!(dir.join(RESERVE_FILE).exists(), "space is set aside before the change starts");
+        fill_disk(&mount);
+
+        // The outcome of work already done still gets recorded...
+        let big = |i: usize| InstanceRecord { attributes: Value::object([("blob", Value::from("x".repeat(4000)))]), ..record(&format!("strata_data.big{i}")) };
+        store.commit((0..40).map(|i| Write::PutInstance(big(i))).collect()).unwrap();
+        assert!(!dir.join(RESERVE_FILE).exists(), "the reserve was spent");
+        // ...new work is refused...
+        let seq = store.next_seq(2).unwrap();
+        let err = store.commit(vec![Write::Intent { seq, intent: intent("strata_data.new") }]).unwrap_err();
+        assert!(matches!(err, StateError::NoSpace(_)), "{err}");
+        // ...and undoing what was done is accepted.
+        let undo = Intent { operation: Operation::Delete, rollback: true, ..intent("strata_data.big0") };
+        store.commit(vec![Write::Intent { seq: seq + 1, intent: undo }]).unwrap();
+        store.commit(vec![Write::RemoveInstance { address: "strata_data.big0".into() }, Write::Resolve { seq: seq + 1 }]).unwrap();
+        let snap = store.snapshot().unwrap();
+        assert_eq!(snap.instances.len(), 39);
+        drop(store);
+        // A new change does not start without its reserve.
+        let err = LocalStore::new(&dir).begin_version("apply", "me").unwrap_err();
+        assert!(matches!(err, StateError::NoSpace(_)), "{err}");
+        assert_eq!(LocalStore::read_only(&dir).snapshot().unwrap(), snap);
+    });
+    let _ = std::process::Command::new("umount").arg(&mount).status();
+    result.unwrap();
+}
