@@ -225,17 +225,13 @@ fn wait_for_lock(dir: &Path) -> serde_json::Value {
     panic!("the apply never took the lock");
 }
 
-/// Waits until the running apply recorded `n` objects in state.
+/// Waits until the running apply created `n` objects.
 fn wait_for_progress(dir: &Path, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let out = run(dir, &["state", "list"]);
-        if out.status.success() && stdout(&out).lines().count() >= n {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    while json_objects(dir) < n {
+        assert!(Instant::now() < deadline, "the apply made no progress");
+        std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("the apply made no progress");
 }
 
 #[test]
@@ -249,6 +245,9 @@ fn the_state_can_be_read_while_another_process_applies() {
         let out = run(dir.path(), args);
         assert_eq!(out.status.code(), Some(0), "{args:?} during an apply: {}", stderr(&out));
     }
+    let listed = stdout(&expect(dir.path(), &["state", "list"], 0)).lines().count();
+    assert!(apply.try_wait().unwrap().is_none(), "the reads ran while the apply was still running");
+    assert!((1..8).contains(&listed), "the reader saw the apply's progress so far: {listed}");
     assert!(apply.wait().unwrap().success());
     assert_eq!(stdout(&expect(dir.path(), &["state", "list"], 0)).lines().count(), 8);
 }

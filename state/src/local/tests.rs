@@ -390,7 +390,10 @@ fn a_full_disk_spends_the_reserve_on_the_writes_that_finish_work_and_refuses_new
         fill_disk(&mount);
 
         // The outcome of work already done still gets recorded...
-        let big = |i: usize| InstanceRecord { attributes: Value::object([("blob", Value::from("x".repeat(4000)))]), ..record(&format!("strata_data.big{i}")) };
+        let big = |i: usize| InstanceRecord {
+            attributes: Value::object([("blob", Value::from("x".repeat(4000)))]),
+            ..record(&format!("strata_data.big{i}"))
+        };
         store.commit((0..40).map(|i| Write::PutInstance(big(i))).collect()).unwrap();
         assert!(!dir.join(RESERVE_FILE).exists(), "the reserve was spent");
         // ...new work is refused...
