@@ -304,7 +304,7 @@ fn a_full_disk_ends_rolled_back_or_resumable_never_with_unrecorded_objects() {
 #[test]
 fn force_unlock_of_a_running_apply_needs_confirmation() {
     let dir = scratch();
-    write(dir.path(), "main.strata.hcl", &objects(6, 300));
+    write(dir.path(), "main.strata.hcl", &objects(12, 300));
     let mut apply = spawn(dir.path(), &["apply", "-auto-approve", "-parallelism", "1"]);
     let lock = wait_for_lock(dir.path());
     let id = lock["id"].as_str().unwrap();
@@ -321,10 +321,35 @@ fn force_unlock_of_a_running_apply_needs_confirmation() {
     assert!(err.contains("still running") && err.contains("-force"), "{err}");
     assert!(dir.path().join(".strata/lock.json").exists(), "the live lock was kept");
 
-    let out = expect(dir.path(), &["force-unlock", "-force", id], 0);
-    assert!(stderr(&out).contains("was removed"), "{}", stderr(&out));
+    // On a terminal it asks: anything but "yes" keeps the lock.
+    let out = on_a_terminal(dir.path(), &format!("force-unlock {id}"), "no");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("Do you really want to break the lock?") && stdout(&out).contains("cancelled"), "{}", stdout(&out));
+    assert!(dir.path().join(".strata/lock.json").exists(), "the live lock was kept");
+    let out = on_a_terminal(dir.path(), &format!("force-unlock {id}"), "yes");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("was removed"), "{}", stdout(&out));
     assert!(!dir.path().join(".strata/lock.json").exists());
     assert!(apply.wait().unwrap().success());
+}
+
+/// Runs strata on a pseudo-terminal (util-linux `script`) and answers its
+/// question with `answer`. The terminal's output (stdout and stderr) is in stdout.
+fn on_a_terminal(dir: &Path, args: &str, answer: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("{} {args}", bin().display()), "/dev/null"])
+        .current_dir(dir)
+        .env("STRATA_ENABLE_TEST_PROVIDER", "1")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script runs");
+    std::thread::sleep(Duration::from_millis(300));
+    writeln!(child.stdin.as_mut().unwrap(), "{answer}").unwrap();
+    child.wait_with_output().unwrap()
 }
 
 #[test]

@@ -374,14 +374,26 @@ impl StateStore for LocalStore {
         self.writable()?;
         let current = self.snapshot()?;
         // Before anything changes: space for rollback, and a copy to go back to.
-        self.reserve.ensure(self.reserve_size())?;
-        files::copy_atomically(&self.db_path(), &self.dir.join(BACKUP_FILE)).map_err(|e| match e {
-            e if e.is_out_of_space() => StateError::NoSpace(format!(
-                "{} has no room for the backup of the state written before each change ({e}); free some space and run again",
-                self.dir.display()
-            )),
-            e => e,
-        })?;
+        match self.reserve.ensure(self.reserve_size()) {
+            // A destroy frees space and its deletes are not rolled back:
+            // it must stay possible on a full disk.
+            Err(StateError::NoSpace(_)) if operation == "destroy" => {}
+            r => r?,
+        }
+        let backup_serial = match files::copy_atomically(&self.db_path(), &self.dir.join(BACKUP_FILE)) {
+            Ok(()) => Some(current.meta.serial),
+            // The backup of an earlier change stays: still a way back.
+            Err(e) if e.is_out_of_space() && operation == "destroy" => {
+                Sidecar::read(&self.sidecar_path()).ok().flatten().and_then(|s| s.backup_serial)
+            }
+            Err(e) if e.is_out_of_space() => {
+                return Err(StateError::NoSpace(format!(
+                    "{} has no room for the backup of the state written before each change ({e}); free some space and run again",
+                    self.dir.display()
+                )))
+            }
+            Err(e) => return Err(e),
+        };
         let serial = current.meta.serial + 1;
         self.with_db(|open| {
             let Handle::Write(db) = &open.handle else {
@@ -416,7 +428,7 @@ impl StateStore for LocalStore {
             }
             tx.commit().map_err(db_err)
         })?;
-        Sidecar { lineage: current.meta.lineage, serial, backup_serial: Some(current.meta.serial) }.write(&self.sidecar_path())?;
+        Sidecar { lineage: current.meta.lineage, serial, backup_serial }.write(&self.sidecar_path())?;
         Ok(serial)
     }
 

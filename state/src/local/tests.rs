@@ -292,7 +292,10 @@ fn a_database_that_was_not_closed_is_read_from_a_repaired_copy() {
     let case = case_dir(&dir);
     drop(store);
     let before = fingerprint(&case);
-    assert_eq!(everything(&LocalStore::read_only(&case)).unwrap(), expected);
+    let reader = LocalStore::read_only(&case);
+    assert_eq!(everything(&reader).unwrap(), expected);
+    let handle = reader.db.lock().unwrap().clone().unwrap();
+    assert!(matches!(handle.handle, Handle::Write(_)), "the reader used a repaired copy");
     assert!(fingerprint(&case) == before, "the original was not touched");
 }
 
@@ -407,10 +410,15 @@ fn a_full_disk_spends_the_reserve_on_the_writes_that_finish_work_and_refuses_new
         let snap = store.snapshot().unwrap();
         assert_eq!(snap.instances.len(), 39);
         drop(store);
-        // A new change does not start without its reserve.
+        // With a little room again (less than the reserve), a new change
+        // does not start without its reserve...
+        let filler = std::fs::OpenOptions::new().write(true).open(mount.join("filler")).unwrap();
+        filler.set_len(filler.metadata().unwrap().len() - 256 * 1024).unwrap();
         let err = LocalStore::new(&dir).begin_version("apply", "me").unwrap_err();
         assert!(matches!(err, StateError::NoSpace(_)), "{err}");
         assert_eq!(LocalStore::read_only(&dir).snapshot().unwrap(), snap);
+        // ...but a destroy, which frees space, does.
+        assert_eq!(LocalStore::new(&dir).begin_version("destroy", "me").unwrap(), snap.meta.serial + 1);
     });
     let _ = std::process::Command::new("umount").arg(&mount).status();
     result.unwrap();
