@@ -25,6 +25,11 @@ impl LocalStore {
                 known.lineage,
                 known.serial
             ))),
+            (None | Some(0), None) if self.dir.join(BACKUP_FILE).exists() => Err(StateError::Corrupt(format!(
+                "it is {} and so is {}, but a backup of this directory's state exists",
+                if len.is_none() { "missing" } else { "empty (0 bytes)" },
+                self.sidecar_path().display()
+            ))),
             _ => Ok(()),
         }
     }
@@ -70,12 +75,7 @@ impl LocalStore {
             return Ok(Open { handle: Handle::Absent, format: Format::Checked });
         }
         let path = self.db_path();
-        let builder = || {
-            let mut b = redb::Builder::new();
-            b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
-            b
-        };
-        let handle = match builder().open_read_only(&path) {
+        let handle = match redb::Builder::new().set_concurrency_mode(ConcurrencyMode::SingleWriter).open_read_only(&path) {
             Ok(db) => Handle::Read(db),
             // Not closed cleanly (a killed apply) and no writer to repair
             // it: read a repaired private copy instead of the file itself.

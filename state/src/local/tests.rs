@@ -191,6 +191,10 @@ fn a_missing_or_truncated_database_is_refused_never_taken_for_a_new_state() {
         assert!(err.contains("is damaged: it is missing") && err.contains("state restore-backup"), "{err}");
     }
     assert!(!case.join(DB_FILE).exists(), "no new database was created in place of the lost one");
+    // Even with state.meta lost too, the backup tells that there was state.
+    std::fs::remove_file(case.join(META_FILE)).unwrap();
+    let err = LocalStore::new(&case).snapshot().unwrap_err().to_string();
+    assert!(err.contains("a backup of this directory's state exists") && err.contains("state restore-backup"), "{err}");
 }
 
 #[test]
