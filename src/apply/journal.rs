@@ -58,11 +58,20 @@ impl Journal {
                     while let Ok(more) = rx.try_recv() {
                         batch.push(more);
                     }
-                    let writes: Vec<Write> = batch.iter_mut().flat_map(|(w, _)| std::mem::take(w)).collect();
+                    let writes: Vec<Write> = batch.iter().flat_map(|(w, _)| w.clone()).collect();
                     commits += 1;
                     crash.check(commits, false);
                     let result = store.commit(writes).map_err(|e: StateError| e.to_string());
                     crash.check(commits, true);
+                    if result.is_err() && batch.len() > 1 {
+                        // One operation's write may be refused (the store
+                        // refuses new work on a full disk) while the others'
+                        // outcomes must still be recorded: commit each alone.
+                        for (writes, ack) in batch {
+                            let _ = ack.send(store.commit(writes).map_err(|e| e.to_string()));
+                        }
+                        continue;
+                    }
                     for (_, ack) in batch {
                         let _ = ack.send(result.clone());
                     }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 mod apply;
 mod console;
 mod fmt;
+mod force_unlock;
 mod graph;
 mod import;
 mod init;
@@ -29,6 +30,7 @@ mod validate;
 use apply::*;
 use console::*;
 use fmt::*;
+use force_unlock::*;
 use graph::*;
 use import::*;
 use init::*;
@@ -153,8 +155,13 @@ pub enum Command {
         plan: PlanFlags,
     },
     /// Break a state lock by its ID.
-    #[command(name = "force-unlock", after_help = "Example:\n  strata force-unlock 6f0c...")]
-    ForceUnlock { lock_id: String },
+    #[command(name = "force-unlock", after_help = "Examples:\n  strata force-unlock 6f0c...\n  strata force-unlock -force 6f0c...")]
+    ForceUnlock {
+        lock_id: String,
+        /// Do not ask for confirmation, even if the holder may still run.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the version.
     Version,
     /// Print shell completions.
@@ -174,6 +181,9 @@ pub enum StateCommand {
     Mv { from: String, to: String },
     /// List the kept state versions.
     History,
+    /// Replace a damaged state with the backup written before the last change.
+    #[command(name = "restore-backup")]
+    RestoreBackup,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -267,7 +277,14 @@ pub async fn run(cli: Cli) -> i32 {
         Some(d) => d.clone(),
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
-    let ws = Workspace::open(&dir);
+    let reads_only = matches!(
+        &cli.command,
+        Command::Show { plan_file: None, .. }
+            | Command::Output { .. }
+            | Command::Console { .. }
+            | Command::State(StateCommand::List | StateCommand::Show { .. } | StateCommand::History)
+    );
+    let ws = if reads_only { Workspace::open_read_only(&dir) } else { Workspace::open(&dir) };
     let result = match cli.command {
         Command::Init => init(&shell, &ws),
         Command::Validate { json } => validate(&shell, &ws, json),
@@ -281,14 +298,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Import { address, id, vars } => import(&shell, &ws, &address, &id, &vars).await,
         Command::Graph { plan } => graph(&shell, &ws, &plan).await,
         Command::Console { vars } => console(&shell, &ws, &vars),
-        Command::ForceUnlock { lock_id } => ws
-            .store
-            .force_unlock(&lock_id)
-            .map(|holder| {
-                shell.status(&format!("Lock {lock_id} held by {holder} was removed."));
-                0
-            })
-            .map_err(OpError::from),
+        Command::ForceUnlock { lock_id, force } => force_unlock(&shell, &ws, &lock_id, force),
         Command::Version => {
             shell.out(&format!("strata {}", env!("CARGO_PKG_VERSION")));
             Ok(0)

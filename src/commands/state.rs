@@ -1,4 +1,4 @@
-//! `strata state list|show|rm|mv|history`.
+//! `strata state list|show|rm|mv|history|restore-backup`.
 
 use super::*;
 
@@ -25,6 +25,15 @@ pub(super) fn state_cmd(shell: &Shell, ws: &Workspace, cmd: StateCommand) -> ops
             let (_guard, _) = ops::lock(ws, "state mv")?;
             ops::state_mv(ws, &from, &to)?;
             shell.status(&format!("Moved {from} to {to}"));
+        }
+        StateCommand::RestoreBackup => {
+            let (_guard, _) = ops::lock(ws, "state restore-backup")?;
+            let meta = ws.store.restore_backup()?;
+            shell.status(&format!(
+                "Restored state version {} (lineage {}) from the backup; the damaged file was kept beside it.\n\
+                 Objects created or changed after that version are not in it: run strata plan to see what differs.",
+                meta.serial, meta.lineage
+            ));
         }
         StateCommand::History => {
             for v in ws.store.history()? {

@@ -65,6 +65,16 @@ impl Workspace {
     /// The workspace in `dir`, with state in `.strata/` (or the local
     /// backend's `path`).
     pub fn open(dir: &Path) -> Workspace {
+        Self::open_with(dir, LocalStore::new)
+    }
+
+    /// The workspace for commands that only read the state: they write
+    /// nothing, and work on a read-only state and during another's apply.
+    pub fn open_read_only(dir: &Path) -> Workspace {
+        Self::open_with(dir, LocalStore::read_only)
+    }
+
+    fn open_with(dir: &Path, store: fn(&Path) -> LocalStore) -> Workspace {
         // `terraform { backend "local" { path = "..." } }` moves the state.
         let (config, _) = Config::load(dir);
         let state_dir = match config.backend.and_then(|b| b.path) {
@@ -73,7 +83,7 @@ impl Workspace {
         };
         Workspace {
             dir: dir.to_owned(),
-            store: Arc::new(LocalStore::new(&state_dir)),
+            store: Arc::new(store(&state_dir)),
             factories: providers(),
         }
     }

@@ -19,13 +19,26 @@
 //!   completed main-phase operation, written in the same transaction as the
 //!   operation's outcome. Rollback, and recovery after a crash, work from
 //!   this log, so a crash even during rollback ends in the pre-apply state.
+//! - **Damage is refused, never papered over.** A damaged, truncated or lost
+//!   database is an error naming the way back (the backup written before
+//!   each change), never a fresh state or a panic.
+//! - **A full disk still rolls back.** [`StateStore::begin_version`] sets
+//!   space aside before an operation starts; a state write that finds the
+//!   disk full spends it and succeeds, and from then on the store refuses
+//!   intents for new work ([`StateError::NoSpace`]) while accepting those
+//!   that finish or undo work, so the engine's normal failure path rolls
+//!   back. The engine needs no call of its own for this.
 
+mod files;
+mod guard;
 mod local;
 mod lock;
 mod private;
+mod record;
+mod tables;
 
 pub use local::LocalStore;
-pub use lock::{process_is_alive, LockInfo};
+pub use lock::{pids_locking, process_is_alive, BrokenLock, LockInfo};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -207,10 +220,18 @@ pub struct VersionInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("the state is locked by {0}")]
+    #[error(
+        "the state is locked by {0}\nIf you are sure that process no longer uses the state, break the lock with: strata force-unlock {id}",
+        id = .0.id
+    )]
     Locked(Box<LockInfo>),
     #[error("no lock with ID {0} is held")]
     NoSuchLock(String),
+    #[error(
+        "the lock file {} is corrupt ({detail})\nIf no Strata process is using this state, clear it with: strata force-unlock corrupt",
+        path.display()
+    )]
+    LockCorrupt { path: std::path::PathBuf, detail: String },
     #[error("the state's lineage {found} does not match the expected {expected}")]
     Lineage { expected: Uuid, found: Uuid },
     #[error("state version {0} is not kept")]
@@ -219,8 +240,31 @@ pub enum StateError {
     Io { context: String, source: std::io::Error },
     #[error("state database: {0}")]
     Database(String),
+    /// A record failed its check (raised inside the store; what reaches the
+    /// caller is [`StateError::Damaged`]).
     #[error("state record is corrupt: {0}")]
     Corrupt(String),
+    /// The database is damaged or lost: refused, with the ways back.
+    #[error(
+        "the state database {} is damaged: {detail}\nStrata will not use it, so that nothing is created twice or forgotten.\n{recovery}",
+        path.display()
+    )]
+    Damaged { path: std::path::PathBuf, detail: String, recovery: String },
+    /// The disk is full: the store keeps what rollback needs and refuses new work.
+    #[error("{0}")]
+    NoSpace(String),
+}
+
+impl StateError {
+    /// True for "no space left on device", however it is wrapped.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            StateError::NoSpace(_) => true,
+            StateError::Io { source, .. } => files::is_out_of_space(source),
+            StateError::Database(m) => m.contains("No space left on device") || m.contains("os error 28"),
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
@@ -237,8 +281,9 @@ pub trait StateStore: Send + Sync {
     fn lock(&self, info: &LockInfo) -> Result<Option<LockInfo>>;
     /// Releases a lock this process holds.
     fn unlock(&self, info: &LockInfo) -> Result<()>;
-    /// Breaks a lock by its ID, whoever holds it.
-    fn force_unlock(&self, lock_id: &str) -> Result<LockInfo>;
+    /// Breaks a lock by its ID, whoever holds it; a lock file that holds no
+    /// lock record is removed whatever the ID.
+    fn force_unlock(&self, lock_id: &str) -> Result<BrokenLock>;
     /// The current holder, if any.
     fn lock_holder(&self) -> Result<Option<LockInfo>>;
 
@@ -259,4 +304,10 @@ pub trait StateStore: Send + Sync {
     fn history(&self) -> Result<Vec<VersionInfo>>;
     /// A version kept in history.
     fn version(&self, serial: u64) -> Result<Snapshot>;
+
+    /// Replaces a damaged state with the backup written before the last
+    /// change (the caller holds the lock). Returns the restored version.
+    fn restore_backup(&self) -> Result<Meta> {
+        Err(StateError::Database("this state backend keeps no backup".into()))
+    }
 }

@@ -1,9 +1,14 @@
 //! The lock record and the lock file that the local store uses.
+//!
+//! The lock file is written whole to a private temp file and linked into
+//! place, so it is never seen half-written; a temp file left by a `kill -9`
+//! names its dead creator and is removed by the next locker.
 
 use crate::{Result, StateError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::Write as _;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
@@ -37,6 +42,19 @@ impl LockInfo {
     pub fn holder_is_dead(&self) -> bool {
         self.host == hostname() && !process_is_alive(self.pid)
     }
+
+    /// True when the holder is a process on this host that still runs.
+    pub fn holder_is_running_here(&self) -> bool {
+        self.host == hostname() && process_is_alive(self.pid)
+    }
+}
+
+/// What `force-unlock` removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokenLock {
+    Held(LockInfo),
+    /// The lock file did not hold a lock record; it says what it held.
+    Corrupt(String),
 }
 
 impl fmt::Display for LockInfo {
@@ -58,6 +76,35 @@ pub fn hostname() -> String {
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into())
+}
+
+/// The processes holding a POSIX or flock lock on `path` (Linux: `/proc/locks`).
+/// Names the process that has the state database open even when its lock
+/// file was removed.
+pub fn pids_locking(path: &Path) -> Vec<u32> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    let dev = meta.dev();
+    // The kernel prints devices as major:minor in hex (glibc's encoding).
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let wanted = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = locks
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // "1: POSIX ADVISORY WRITE 4242 08:01:1234 0 EOF"; blocked waiters have "->" after the id.
+            let at = fields.iter().position(|f| f.matches(':').count() == 2)?;
+            (fields[at] == wanted).then(|| fields.get(at.checked_sub(1)?)?.parse().ok())?
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 /// Whether a process with this PID runs on this host (Linux: `/proc`).
@@ -84,18 +131,17 @@ impl LockFile {
         // The record is written to a private file first and then linked into
         // place: `link` fails if the lock exists, and a lock file is never
         // seen half-written, even after a kill -9.
-        // The private file is created exclusively (0600, random name): an
-        // existing file or symlink is never written through. Dropping it
-        // removes its name on every path; the lock keeps the inode.
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!("lock.{}.", std::process::id()))
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| self.io("write", e))?;
-        let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
-        tmp.write_all(&body).and_then(|_| tmp.as_file().sync_all()).map_err(|e| self.io("write", e))?;
-        self.link_in(tmp.path(), &mut broken).map(|()| broken)
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        crate::files::remove_dead_temps(dir);
+        let tmp = crate::files::temp_path(dir, "lock.json");
+        {
+            let mut file = crate::files::create_private(&tmp).map_err(|e| self.io("write", e))?;
+            let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
+            file.write_all(&body).and_then(|_| file.sync_all()).map_err(|e| self.io("write", e))?;
+        }
+        let result = self.link_in(&tmp, &mut broken);
+        let _ = std::fs::remove_file(&tmp);
+        result.map(|()| broken)
     }
 
     fn link_in(&self, tmp: &Path, broken: &mut Option<LockInfo>) -> Result<()> {
@@ -115,7 +161,7 @@ impl LockFile {
                     }
                     // Rename first so that two processes breaking the same
                     // stale lock cannot both succeed.
-                    let tomb = self.path.with_extension(format!("stale.{}", std::process::id()));
+                    let tomb = crate::files::temp_path(dir_of(&self.path), "lock.json.stale");
                     if std::fs::rename(&self.path, &tomb).is_ok() {
                         let _ = std::fs::remove_file(&tomb);
                         *broken = Some(holder);
@@ -135,7 +181,7 @@ impl LockFile {
             Ok(bytes) if bytes.is_empty() => Ok(None),
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| StateError::Corrupt(format!("{}: {e}", self.path.display()))),
+                .map_err(|e| StateError::LockCorrupt { path: self.path.clone(), detail: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io("read", e)),
         }
@@ -150,17 +196,28 @@ impl LockFile {
         }
     }
 
-    pub(crate) fn force_release(&self, lock_id: &str) -> Result<LockInfo> {
-        match self.holder()? {
-            Some(holder) if holder.id == lock_id => {
+    /// Removes the lock if `lock_id` names it, or whatever the lock file
+    /// holds if it is not a lock record (no ID can be matched then).
+    pub(crate) fn force_release(&self, lock_id: &str) -> Result<BrokenLock> {
+        match self.holder() {
+            Ok(Some(holder)) if holder.id == lock_id => {
                 std::fs::remove_file(&self.path).map_err(|e| self.io("remove", e))?;
-                Ok(holder)
+                Ok(BrokenLock::Held(holder))
             }
-            _ => Err(StateError::NoSuchLock(lock_id.to_owned())),
+            Ok(_) => Err(StateError::NoSuchLock(lock_id.to_owned())),
+            Err(StateError::LockCorrupt { detail, .. }) => {
+                std::fs::remove_file(&self.path).map_err(|e| self.io("remove", e))?;
+                Ok(BrokenLock::Corrupt(detail))
+            }
+            Err(e) => Err(e),
         }
     }
 
     fn io(&self, what: &str, source: std::io::Error) -> StateError {
         StateError::Io { context: format!("{what} lock file {}", self.path.display()), source }
     }
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
 }

@@ -1,0 +1,302 @@
+//! The tables of the state database and checked access to them: every
+//! record is sealed with its checksum on write and verified on read, and
+//! every table's [`Digest`] is kept current by the writes and compared when a
+//! table is read whole (see [`crate::record`]).
+
+use crate::record::{self, Digest, Opened};
+use crate::{Result, StateError};
+use redb::{Key, ReadTransaction, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub(crate) type StrTable = TableDefinition<'static, &'static str, &'static [u8]>;
+pub(crate) type SeqTable = TableDefinition<'static, u64, &'static [u8]>;
+
+pub(crate) const META: StrTable = TableDefinition::new("meta");
+pub(crate) const INSTANCES: StrTable = TableDefinition::new("instances");
+pub(crate) const OUTPUTS: StrTable = TableDefinition::new("outputs");
+pub(crate) const JOURNAL: SeqTable = TableDefinition::new("journal");
+pub(crate) const HISTORY: SeqTable = TableDefinition::new("history");
+/// The apply in progress (key [`APPLY_KEY`]) and its undo steps by sequence.
+pub(crate) const APPLY: StrTable = TableDefinition::new("apply");
+pub(crate) const STEPS: SeqTable = TableDefinition::new("steps");
+/// One [`Digest`] per table above, by table name.
+pub(crate) const DIGESTS: StrTable = TableDefinition::new("digests");
+
+pub(crate) const APPLY_KEY: &str = "current";
+pub(crate) const META_KEY: &str = "meta";
+pub(crate) const CURRENT_VERSION_KEY: &str = "current_version";
+
+pub(crate) const STR_TABLES: [StrTable; 4] = [META, INSTANCES, OUTPUTS, APPLY];
+pub(crate) const SEQ_TABLES: [SeqTable; 3] = [JOURNAL, HISTORY, STEPS];
+
+/// Whether records carry checksums. Databases written before checksums
+/// existed are read as they are and sealed on their first writable open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Checked,
+    Legacy,
+}
+
+pub(crate) fn db_err(e: impl Into<redb::Error>) -> StateError {
+    match e.into() {
+        redb::Error::Corrupted(m) => StateError::Corrupt(m),
+        // A read past the end of a truncated file, or bytes that make no sense.
+        redb::Error::Io(source) if matches!(source.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) => {
+            StateError::Corrupt(source.to_string())
+        }
+        redb::Error::Io(source) => StateError::Io { context: "state database".into(), source },
+        e => StateError::Database(e.to_string()),
+    }
+}
+
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, payload: &[u8]) -> Result<T> {
+    serde_json::from_slice(payload).map_err(|e| StateError::Corrupt(format!("{what}: {e}")))
+}
+
+fn key_bytes<K: Key>(key: &K::SelfType<'_>) -> Vec<u8> {
+    K::as_bytes(key).as_ref().to_vec()
+}
+
+/// A verified record's payload and checksum.
+fn verify(table: &str, key: &[u8], bytes: &[u8], format: Format) -> Result<(Vec<u8>, Option<u64>)> {
+    let describe = || format!("record {:?} of table {table}", String::from_utf8_lossy(key));
+    match record::open(table, key, bytes) {
+        Ok(Opened::Checked { payload, checksum }) => Ok((payload.to_vec(), Some(checksum))),
+        Ok(Opened::Unchecked(payload)) if format == Format::Legacy => Ok((payload.to_vec(), None)),
+        Ok(Opened::Unchecked(_)) => Err(StateError::Corrupt(format!("{} has no checksum", describe()))),
+        Err(why) => Err(StateError::Corrupt(format!("{}: {why}", describe()))),
+    }
+}
+
+fn read_digest(tx: &ReadTransaction, table: &str) -> Result<Option<Digest>> {
+    let digests = tx.open_table(DIGESTS).map_err(db_err)?;
+    let Some(bytes) = digests.get(table).map_err(db_err)? else {
+        return Ok(None);
+    };
+    let (payload, _) = verify(DIGESTS.name(), table.as_bytes(), bytes.value(), Format::Checked)?;
+    decode("table digest", &payload).map(Some)
+}
+
+/// Reads a table whole, verifying every record and the table's digest.
+/// Returns (key bytes as redb encodes them, payload) in key order.
+pub(crate) fn read_all<K: Key + 'static>(
+    tx: &ReadTransaction,
+    def: TableDefinition<'static, K, &'static [u8]>,
+    format: Format,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let name = def.name().to_owned();
+    let Some(table) = open_for_read(tx, def, format)? else {
+        return Ok(Vec::new());
+    };
+    let mut digest = Digest::default();
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(db_err)? {
+        let (k, v) = entry.map_err(db_err)?;
+        let key = key_bytes::<K>(&k.value());
+        let (payload, checksum) = verify(&name, &key, v.value(), format)?;
+        if let Some(c) = checksum {
+            digest.add(c);
+        }
+        out.push((key, payload));
+    }
+    if format == Format::Checked {
+        match read_digest(tx, &name)? {
+            Some(expected) if expected == digest => {}
+            Some(expected) => {
+                return Err(StateError::Corrupt(format!(
+                    "table {name} holds {} record(s) that do not match its digest (it should hold {})",
+                    digest.count, expected.count
+                )))
+            }
+            None => return Err(StateError::Corrupt(format!("table {name} has no digest"))),
+        }
+    }
+    Ok(out)
+}
+
+/// Reads one record, verifying its checksum.
+pub(crate) fn read_one<'k, K: Key + 'static>(
+    tx: &ReadTransaction,
+    def: TableDefinition<'static, K, &'static [u8]>,
+    key: K::SelfType<'k>,
+    format: Format,
+) -> Result<Option<Vec<u8>>> {
+    let Some(table) = open_for_read(tx, def, format)? else {
+        return Ok(None);
+    };
+    let kb = key_bytes::<K>(&key);
+    let Some(bytes) = table.get(key).map_err(db_err)? else {
+        return Ok(None);
+    };
+    verify(def.name(), &kb, bytes.value(), format).map(|(payload, _)| Some(payload))
+}
+
+/// Opens a table to read; a table missing from an old database is empty,
+/// from a checked one it is damage.
+fn open_for_read<K: Key + 'static>(
+    tx: &ReadTransaction,
+    def: TableDefinition<'static, K, &'static [u8]>,
+    format: Format,
+) -> Result<Option<redb::ReadOnlyTable<K, &'static [u8]>>> {
+    match tx.open_table(def) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) if format == Format::Legacy => Ok(None),
+        Err(redb::TableError::TableDoesNotExist(name)) => Err(StateError::Corrupt(format!("table {name} is missing"))),
+        Err(e) => Err(db_err(e)),
+    }
+}
+
+pub(crate) fn str_key(bytes: &[u8]) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| StateError::Corrupt("a record key is not UTF-8".into()))
+}
+
+pub(crate) fn seq_key(bytes: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| StateError::Corrupt("a sequence key is not 8 bytes".into()))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// Checked writes within one write transaction; [`Writer::finish`] stores
+/// the digests of the tables it touched.
+pub(crate) struct Writer<'t> {
+    tx: &'t WriteTransaction,
+    digests: BTreeMap<String, Digest>,
+}
+
+impl<'t> Writer<'t> {
+    pub fn new(tx: &'t WriteTransaction) -> Writer<'t> {
+        Writer { tx, digests: BTreeMap::new() }
+    }
+
+    fn digest(&mut self, table: &str) -> Result<&mut Digest> {
+        if !self.digests.contains_key(table) {
+            let digests = self.tx.open_table(DIGESTS).map_err(db_err)?;
+            let current = match digests.get(table).map_err(db_err)? {
+                Some(bytes) => {
+                    let (payload, _) = verify(DIGESTS.name(), table.as_bytes(), bytes.value(), Format::Checked)?;
+                    decode("table digest", &payload)?
+                }
+                None => return Err(StateError::Corrupt(format!("table {table} has no digest"))),
+            };
+            self.digests.insert(table.to_owned(), current);
+        }
+        Ok(self.digests.get_mut(table).expect("just loaded"))
+    }
+
+    /// Starts a table's digest from nothing (a new or rebuilt table).
+    pub fn reset_digest(&mut self, table: &str) {
+        self.digests.insert(table.to_owned(), Digest::default());
+    }
+
+    pub fn put<'k, K: Key + 'static, T: Serialize>(
+        &mut self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        key: K::SelfType<'k>,
+        value: &T,
+    ) -> Result<()> {
+        let name = def.name().to_owned();
+        let kb = key_bytes::<K>(&key);
+        let sealed = record::seal(&name, &kb, value);
+        let old = {
+            let mut table = self.tx.open_table(def).map_err(db_err)?;
+            let old = table.insert(key, sealed.bytes.as_slice()).map_err(db_err)?.map(|g| g.value().to_vec());
+            old
+        };
+        let old = match old {
+            Some(bytes) => verify(&name, &kb, &bytes, Format::Checked)?.1,
+            None => None,
+        };
+        let digest = self.digest(&name)?;
+        if let Some(c) = old {
+            digest.remove(c);
+        }
+        digest.add(sealed.checksum);
+        Ok(())
+    }
+
+    pub fn remove<'k, K: Key + 'static>(&mut self, def: TableDefinition<'static, K, &'static [u8]>, key: K::SelfType<'k>) -> Result<()> {
+        let name = def.name().to_owned();
+        let kb = key_bytes::<K>(&key);
+        let old = {
+            let mut table = self.tx.open_table(def).map_err(db_err)?;
+            let old = table.remove(key).map_err(db_err)?.map(|g| g.value().to_vec());
+            old
+        };
+        if let Some(bytes) = old {
+            let checksum = verify(&name, &kb, &bytes, Format::Checked)?.1;
+            let digest = self.digest(&name)?;
+            if let Some(c) = checksum {
+                digest.remove(c);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn clear<K: Key + 'static>(&mut self, def: TableDefinition<'static, K, &'static [u8]>) -> Result<()> {
+        self.tx.open_table(def).map_err(db_err)?.retain(|_, _| false).map_err(db_err)?;
+        self.reset_digest(def.name());
+        Ok(())
+    }
+
+    /// Reads a record inside the transaction, verified.
+    pub fn get<'k, K: Key + 'static>(
+        &self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        key: K::SelfType<'k>,
+    ) -> Result<Option<Vec<u8>>> {
+        let kb = key_bytes::<K>(&key);
+        let table = self.tx.open_table(def).map_err(db_err)?;
+        let Some(bytes) = table.get(key).map_err(db_err)? else {
+            return Ok(None);
+        };
+        verify(def.name(), &kb, bytes.value(), Format::Checked).map(|(payload, _)| Some(payload))
+    }
+
+    pub fn finish(self) -> Result<()> {
+        let mut digests = self.tx.open_table(DIGESTS).map_err(db_err)?;
+        for (name, digest) in &self.digests {
+            let sealed = record::seal(DIGESTS.name(), name.as_bytes(), digest);
+            digests.insert(name.as_str(), sealed.bytes.as_slice()).map_err(db_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Seals every record of a database written before checksums existed and
+/// computes the digests, in the caller's write transaction.
+pub(crate) fn migrate_to_checked(tx: &WriteTransaction) -> Result<()> {
+    let mut writer = Writer::new(tx);
+    for def in STR_TABLES {
+        let records = raw_records(tx, def)?;
+        writer.clear(def)?;
+        for (key, payload) in records {
+            let value: serde_json::Value = decode(def.name(), &payload)?;
+            let key = str_key(&key)?;
+            writer.put(def, key.as_str(), &value)?;
+        }
+    }
+    for def in SEQ_TABLES {
+        let records = raw_records(tx, def)?;
+        writer.clear(def)?;
+        for (key, payload) in records {
+            let value: serde_json::Value = decode(def.name(), &payload)?;
+            writer.put(def, seq_key(&key)?, &value)?;
+        }
+    }
+    writer.finish()
+}
+
+fn raw_records<K: Key + 'static>(
+    tx: &WriteTransaction,
+    def: TableDefinition<'static, K, &'static [u8]>,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let table = tx.open_table(def).map_err(db_err)?;
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(db_err)? {
+        let (k, v) = entry.map_err(db_err)?;
+        let key = key_bytes::<K>(&k.value());
+        let (payload, _) = verify(def.name(), &key, v.value(), Format::Legacy)?;
+        out.push((key, payload));
+    }
+    Ok(out)
+}
