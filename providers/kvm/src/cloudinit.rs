@@ -2,9 +2,11 @@
 //! network-config) built into an ISO and uploaded into a pool as a volume.
 
 use crate::err;
+use crate::undo;
+use crate::volume::{self, Lookup};
 use std::collections::BTreeMap;
 use std::process::Command;
-use strata_provider::{Attribute, Block, Disruption, ProviderError, Result, Type, Value};
+use strata_provider::{Attribute, Block, Disruption, ProviderError, Result, Type, UndoRecord, Value};
 use virt::connect::Connect;
 use virt::storage_vol::StorageVol;
 
@@ -70,6 +72,7 @@ fn build_iso(v: &Value) -> Result<Vec<u8>> {
 }
 
 pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
+    volume::refuse_taken(conn, planned)?;
     let iso = build_iso(planned)?;
     let pool_name = planned.get("pool").as_str().unwrap_or_default();
     let pool = conn.lookup_storage_pool_by_name(pool_name).map_err(|e| ProviderError::new(format!("pool {pool_name:?}: {}", e.message())))?;
@@ -78,8 +81,8 @@ pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
         crate::xml::esc(planned.get("name").as_str().unwrap_or_default()),
         iso.len()
     );
-    let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(err)?;
-    if let Err(e) = crate::volume::upload(conn, &vol, &iso) {
+    let vol = volume::create_xml(&pool, &xml, planned)?;
+    if let Err(e) = volume::upload(conn, &vol, &iso) {
         let _ = vol.delete(0);
         return Err(e);
     }
@@ -100,12 +103,49 @@ fn state(vol: &StorageVol, config: &Value) -> Result<Value> {
 }
 
 pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Option<Value>>> {
-    wanted.iter().map(|(_, v)| crate::volume::find(conn, v)?.map(|vol| state(&vol, v)).transpose()).collect()
+    wanted
+        .iter()
+        .map(|(_, v)| match volume::lookup_named(conn, v)? {
+            Lookup::Found(vol) => state(&vol, v).map(Some),
+            Lookup::Missing => Ok(None),
+            // A stopped pool hides the seed but does not delete it.
+            Lookup::PoolInactive => Ok(Some(v.clone())),
+        })
+        .collect()
+}
+
+/// Finds the seed an interrupted create made: the engine asked
+/// `name_is_free` just before, so a volume of that name is its own.
+pub fn find_created(conn: &Connect, planned: &Value) -> Result<Option<Value>> {
+    match volume::find_created(conn, planned)? {
+        Some(_) => read_all(conn, &[(uuid::Uuid::nil(), planned.clone())]).map(|mut v| v.remove(0)),
+        None => Ok(None),
+    }
 }
 
 pub fn delete(conn: &Connect, prior: &Value) -> Result<()> {
-    match crate::volume::find(conn, prior)? {
+    match volume::find(conn, prior)? {
         Some(vol) => vol.delete(0).map_err(err),
         None => Ok(()),
     }
+}
+
+/// A replaced seed is kept aside as a volume under another name. The
+/// record names it; the seed's content stays in the volume, never in the
+/// record.
+pub fn prepare_retire(prior: &Value) -> UndoRecord {
+    let name = prior.get("name").as_str().unwrap_or_default();
+    undo::record(undo::RETIRE, [
+        ("pool", prior.get("pool").clone()),
+        ("name", Value::from(name)),
+        ("aside", Value::from(undo::aside_name(name, "retired"))),
+    ])
+}
+
+/// Brings a retired seed back. `user_data`, `meta_data` and
+/// `network_config` are not read back from the ISO (nor kept in the
+/// record): they come back null, and the engine keeps the prior record's.
+pub fn undo(conn: &Connect, local: bool, rec: &UndoRecord) -> Result<Value> {
+    let vol = volume::put_back(conn, local, rec)?;
+    state(&vol, &Value::object([("pool", rec.0.get("pool").clone())]))
 }
