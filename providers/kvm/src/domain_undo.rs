@@ -59,10 +59,13 @@ pub fn undo(conn: &Connect, id: Uuid, rec: &UndoRecord) -> Result<Value> {
     };
     let active = dom.is_active().map_err(err)?;
     let same_boot = active && was_running && rec.0.get("boot").as_i64().is_some_and(|b| dom.id() == Some(b as u32));
-    if same_boot {
-        // The guest still runs the boot it ran before: store the old
-        // definition and change back live what the update changed live.
-        let live_xml = dom.xml_desc(0).map_err(err)?;
+    let live_xml = if active { dom.xml_desc(0).map_err(err)? } else { String::new() };
+    // A later boot that already runs the old definition (an earlier undo
+    // restarted it) needs no restart either.
+    let runs_old = same_boot || active && was_running && !crate::domain_restart::differs(&xml::parse(old_xml)?, &xml::parse(&live_xml)?);
+    if runs_old {
+        // The guest runs the old definition: store it again and change back
+        // live what the update changed live.
         let live_now = live_state(&dom, &live_xml, prior)?;
         conn.define_domain_xml(old_xml).map_err(err)?;
         apply_live(conn, &dom, &live_now, prior)?;
