@@ -47,8 +47,11 @@ fn meta_data(v: &Value) -> String {
 
 /// Builds the ISO with genisoimage (volume label `cidata`, as NoCloud wants).
 fn build_iso(v: &Value) -> Result<Vec<u8>> {
+    // user_data may be secret: a private directory (0700), created
+    // exclusively under a fresh name, never one that was already there.
+    use std::os::unix::fs::DirBuilderExt;
     let dir = std::env::temp_dir().join(format!("strata-seed-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).map_err(|e| ProviderError::new(format!("seed directory: {e}")))?;
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| ProviderError::new(format!("seed directory: {e}")))?;
     let result = (|| {
         let mut files = vec!["user-data", "meta-data"];
         std::fs::write(dir.join("user-data"), v.get("user_data").as_str().unwrap_or_default())?;

@@ -522,14 +522,18 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_
         || disruptions.values().any(|d| *d == Disruption::Restart)
         || prior.get("pending_restart").as_bool() == Some(true)
         || running && crate::domain_restart::pending(&dom, &xml::parse(&dom.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(err)?)?)?;
-    // The new persistent definition replaces the old one in one call.
-    conn.define_domain_xml(&domain_xml(conn, id, planned, &domain_type)?).map_err(err)?;
+    // The new persistent definition replaces the old one in one call. NICs
+    // keep the MACs libvirt gave them (by position): a new MAC would be a
+    // new NIC to the guest and to DHCP.
+    let kept_macs = persistent_macs(&dom)?;
+    conn.define_domain_xml(&domain_xml(conn, id, &with_macs(planned, &kept_macs), &domain_type)?).map_err(err)?;
     if running && needs_restart {
         shutdown(&dom, planned)?;
         dom.create().map_err(err)?;
         wait_for_ip(&dom, planned)?;
     } else if running {
-        apply_live(conn, &dom, prior, planned)?;
+        // Hot-plugged NICs get the MACs the new definition has.
+        apply_live(conn, &dom, prior, planned, &persistent_macs(&dom)?)?;
     }
     match (dom.is_active().map_err(err)?, planned.get("running").as_bool() != Some(false)) {
         (false, true) => {
@@ -551,10 +555,34 @@ fn set_live_tags(dom: &Domain, v: &Value) -> Result<()> {
         .map_err(err)
 }
 
+/// The MACs of the NICs of the domain's persistent definition, in order.
+pub(crate) fn persistent_macs(dom: &Domain) -> Result<Vec<Value>> {
+    let desc = dom.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(err)?;
+    Ok(definition_values(&xml::parse(&desc)?, &Value::Null).get("macs").and_then(|m| m.as_list()).unwrap_or_default().to_vec())
+}
+
+/// `v` with each NIC that names no MAC given the one at its position in `macs`.
+fn with_macs(v: &Value, macs: &[Value]) -> Value {
+    let mut v = v.clone();
+    if let Value::Map(m) = &mut v {
+        if let Some(Value::List(nics)) = m.get_mut("interfaces") {
+            for (nic, mac) in nics.iter_mut().zip(macs) {
+                if let (Value::Map(n), false) = (nic, mac.is_null()) {
+                    if n.get("mac").is_none_or(|x| x.is_null()) {
+                        n.insert("mac".into(), mac.clone());
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
 /// Changes a running guest live from `from` to `to`: memory (balloon),
-/// vCPUs, disks and NICs added or removed at the end, and the tags. The
-/// persistent definition is not touched.
-pub(crate) fn apply_live(conn: &Connect, dom: &Domain, from: &Value, to: &Value) -> Result<()> {
+/// vCPUs, disks and NICs added or removed at the end (an added NIC takes
+/// the MAC at its position in `macs`, the persistent definition's), and
+/// the tags. The persistent definition is not touched.
+pub(crate) fn apply_live(conn: &Connect, dom: &Domain, from: &Value, to: &Value, macs: &[Value]) -> Result<()> {
     let live = sys::VIR_DOMAIN_AFFECT_LIVE;
     if from.get("memory") != to.get("memory") {
         dom.set_memory_flags(num(to, "memory", 128) as u64 * 1024, live).map_err(err)?;
@@ -581,7 +609,9 @@ pub(crate) fn apply_live(conn: &Connect, dom: &Domain, from: &Value, to: &Value)
         for xml in &live_ifaces[keep..] {
             dom.detach_device_flags(xml, live).map_err(err)?;
         }
-        for n in &added {
+        let base = from.get("interfaces").as_list().map(|l| l.len()).unwrap_or(0) - removed.len();
+        let added = with_macs(&Value::object([("interfaces", Value::List(added))]), macs.get(base..).unwrap_or_default());
+        for n in added.get("interfaces").as_list().unwrap_or_default() {
             dom.attach_device_flags(&interface_xml(n), live).map_err(err)?;
         }
     }

@@ -68,7 +68,7 @@ pub fn undo(conn: &Connect, id: Uuid, rec: &UndoRecord) -> Result<Value> {
         // live what the update changed live.
         let live_now = live_state(&dom, &live_xml, prior)?;
         conn.define_domain_xml(old_xml).map_err(err)?;
-        apply_live(conn, &dom, &live_now, prior)?;
+        apply_live(conn, &dom, &live_now, prior, &domain::persistent_macs(&dom)?)?;
     } else {
         if active {
             // Started or restarted by the operation: it runs a definition

@@ -155,7 +155,7 @@ impl KvmProvider {
         let key = Self::pool_and_name(&planned);
         let result = self.blocking(move |c| create(c, &planned)).await;
         match &result {
-            Err(e) if e.message.contains("already exists in pool") => {
+            Err(e) if e.message.contains(volume::TAKEN) => {
                 self.not_created.lock().expect("names lock").insert(key);
             }
             _ => {

@@ -119,12 +119,15 @@ fn inactive_pool(v: &Value) -> ProviderError {
     ))
 }
 
+/// What the error of a create whose name is taken says (see [`already_exists`]).
+pub(crate) const TAKEN: &str = "already exists in pool";
+
 /// The error of a create whose name is already taken: the volume there is
 /// not Strata's, and nothing touches it.
 pub(crate) fn already_exists(v: &Value) -> ProviderError {
     let (pool, name) = (v.get("pool").as_str().unwrap_or_default(), v.get("name").as_str().unwrap_or_default());
     ProviderError::new(format!(
-        "volume {name:?} already exists in pool {pool:?}; Strata did not create it and leaves it untouched. To manage it, use strata import with the ID {pool}/{name}"
+        "volume {name:?} {TAKEN} {pool:?}; Strata did not create it and leaves it untouched. To manage it, use strata import with the ID {pool}/{name}"
     ))
 }
 
@@ -268,11 +271,14 @@ enum Listing {
 /// Finds the volume an interrupted create of `planned` may have made. Only
 /// called for creates whose name was free just before (the engine asks
 /// [`name_is_free`] first), so a volume of that name is the one it made.
+/// In a stopped pool nothing can be read: the volume is taken as planned
+/// until the pool runs again and refresh reads the truth (an error here
+/// would block the very apply that starts the pool).
 pub fn find_created(conn: &Connect, planned: &Value) -> Result<Option<Value>> {
     match lookup_named(conn, planned)? {
         Lookup::Found(vol) => state(&vol, planned).map(Some),
         Lookup::Missing => Ok(None),
-        Lookup::PoolInactive => Err(inactive_pool(planned)),
+        Lookup::PoolInactive => Ok(Some(planned.clone())),
     }
 }
 
