@@ -301,6 +301,9 @@ impl Provider for KvmProvider {
         let (op, prior, planned) = match change {
             Undoable::Update { prior, planned } => (undo::UPDATE, prior.clone(), Some(planned.clone())),
             Undoable::Retire { prior } => (undo::RETIRE, prior.clone(), None),
+            // Importing changes nothing in libvirt (no re-tag: objects keep
+            // their own UUID or are found by name): forgetting undoes it.
+            Undoable::Import { .. } => return Ok(None),
         };
         match type_name {
             "kvm_domain" => self.blocking(move |c| domain_undo::prepare(c, id, op, &prior)).await,
