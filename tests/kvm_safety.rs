@@ -193,3 +193,78 @@ fn kill_9_during_a_restart_update_does_not_lose_the_restart() {
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
     assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == vm));
 }
+
+#[test]
+fn a_failed_apply_brings_replaced_volumes_and_networks_back() {
+    require_libvirt();
+    let dir = scratch();
+    let base = name("replace");
+    let cidr = format!("198.18.{}.0/24", (std::process::id() % 10_000 + 12 * 80) % 250);
+    let config = |format: &str, mtu: &str, failing: bool| {
+        let vm = if failing {
+            // Fails after both replacements: libvirt rejects a missing volume.
+            format!(
+                "resource \"kvm_domain\" \"vm\" {{\n  name  = \"{base}-vm\"\n  type  = \"qemu\"\n  memory = 64\n  disks = [{{ pool = kvm_pool.p.name, volume = kvm_volume.data.name }}, {{ pool = kvm_pool.p.name, volume = \"missing.qcow2\" }}]\n  interfaces = [{{ network = kvm_network.n.name }}]\n}}\n"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            r#"
+resource "kvm_pool" "p" {{
+  name = "{base}-pool"
+  path = "{path}"
+}}
+resource "kvm_volume" "data" {{
+  pool   = kvm_pool.p.name
+  name   = "data.img"
+  format = "{format}"
+  size   = 4194304
+}}
+resource "kvm_network" "n" {{
+  name      = "{base}-net"
+  addresses = ["{cidr}"]
+  {mtu}
+}}
+{vm}"#,
+            path = dir.path().join("pool").display()
+        )
+    };
+    write(dir.path(), "main.strata.hcl", &config("qcow2", "", false));
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let pool = format!("{base}-pool");
+    let net_uuid = state(dir.path())["kvm_network.n"].0.clone();
+    let path = state(dir.path())["kvm_volume.data"].1["path"].as_str().unwrap().to_owned();
+    let qemu_io = |cmd: &str| {
+        let out = Command::new("qemu-io").args(["-f", "qcow2", "-c", cmd, &path]).output().expect("run qemu-io");
+        out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("fail")
+    };
+    assert!(qemu_io("write -P 0x3c 1M 1M"), "data written into the volume");
+
+    // Both replaced (format and mtu force it; same names, so not
+    // create_before_destroy), then the domain fails: rollback.
+    write(dir.path(), "main.strata.hcl", &config("raw", "mtu = 1400", true));
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 1);
+    assert!(stderr(&out).contains("missing.qcow2"), "{}", stderr(&out));
+    assert!(virsh(&["vol-dumpxml", "--pool", &pool, "data.img"]).contains("<format type='qcow2'/>"), "the original volume is back");
+    assert!(qemu_io("read -P 0x3c 1M 1M"), "with its data");
+    assert!(!virsh(&["vol-list", &pool]).contains(".strata-retired-"), "nothing kept aside is left: {}", virsh(&["vol-list", &pool]));
+    assert_eq!(virsh(&["net-uuid", &format!("{base}-net")]).trim(), net_uuid, "the original network is back");
+    assert!(!virsh(&["net-dumpxml", &format!("{base}-net")]).contains("mtu"), "as it was");
+    assert!(virsh(&["net-info", &format!("{base}-net")]).contains("Active:         yes"));
+    assert!(!virsh(&["list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{base}-vm")));
+    write(dir.path(), "main.strata.hcl", &config("qcow2", "", false));
+    let out = expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+    assert!(stdout(&out).contains("No changes"), "state matches the restored objects: {}", stdout(&out));
+
+    // Without the failure the replacements stay and the kept copies go.
+    write(dir.path(), "main.strata.hcl", &config("raw", "mtu = 1400", false));
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert!(virsh(&["vol-dumpxml", "--pool", &pool, "data.img"]).contains("<format type='raw'/>"));
+    assert!(!virsh(&["vol-list", &pool]).contains(".strata-retired-"), "the retired volume was discarded: {}", virsh(&["vol-list", &pool]));
+    assert_ne!(virsh(&["net-uuid", &format!("{base}-net")]).trim(), net_uuid);
+
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert!(!virsh(&["pool-list", "--all", "--name"]).lines().any(|l| l.trim() == pool));
+    assert!(!virsh(&["net-list", "--all", "--name"]).lines().any(|l| l.trim() == format!("{base}-net")));
+}
