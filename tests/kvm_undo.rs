@@ -294,6 +294,24 @@ async fn replaced_and_shrunk_volumes_are_kept_aside_and_brought_back() {
     assert!(virsh(&["pool-info", &pool_name]).contains("running"));
     assert!(virsh(&["vol-list", &pool_name]).contains("data.qcow2"));
 
+    // A replaced cloud-init seed is kept aside too, and comes back with the
+    // configuration it was built from (kept in the record, marked sensitive).
+    let seed = Value::object([
+        ("pool", Value::from(pool_name.as_str())),
+        ("name", Value::from("seed.iso")),
+        ("user_data", Value::from("#cloud-config\nhostname: undo\n")),
+    ]);
+    let sid = Uuid::new_v4();
+    let seeded = p.create("kvm_cloudinit_disk", sid, &seed).await.expect("create seed");
+    let rec = prepare(&p, "kvm_cloudinit_disk", sid, Undoable::Retire { prior: &seeded }).await;
+    assert!(rec.0.get("user_data").is_sensitive(), "user data in a record is marked sensitive");
+    p.retire("kvm_cloudinit_disk", sid, &seeded, &rec).await.expect("retire seed");
+    assert!(virsh(&["vol-list", &pool_name]).contains("seed.iso.strata-retired-"));
+    let back = p.undo("kvm_cloudinit_disk", sid, &rec).await.expect("undo the seed's retirement");
+    assert_eq!(back, seeded, "the seed's state is what it was");
+    assert_eq!(read(&p, "kvm_cloudinit_disk", sid, &back).await, Some(seeded.clone()));
+    p.delete("kvm_cloudinit_disk", sid, &seeded).await.expect("delete seed");
+
     p.delete("kvm_volume", vid, &again).await.expect("delete volume");
     p.delete("kvm_pool", pool_id, &pool_state).await.expect("delete pool");
     assert!(!listed(&["pool-list", "--all", "--name"], &pool_name));

@@ -1,5 +1,7 @@
 //! `kvm_cloudinit_disk`: a NoCloud seed (user-data, meta-data,
 //! network-config) built into an ISO and uploaded into a pool as a volume.
+//! It is found by pool and name like a volume, and kept aside like one when
+//! it is replaced (see `volume.rs`).
 
 use crate::err;
 use crate::undo;
@@ -133,22 +135,26 @@ pub fn delete(conn: &Connect, prior: &Value) -> Result<()> {
     }
 }
 
-/// A replaced seed is kept aside as a volume under another name. The
-/// record names it; the seed's content stays in the volume, never in the
-/// record.
+/// A replaced seed is kept aside as a volume under another name. The seed's
+/// content is what the volume holds; the record keeps the configuration it
+/// was built from (the state `read` reports, which the ISO is not read back
+/// for), marked sensitive: user data may hold secrets.
 pub fn prepare_retire(prior: &Value) -> UndoRecord {
     let name = prior.get("name").as_str().unwrap_or_default();
+    let content = |key: &str| prior.get(key).clone().into_sensitive();
     undo::record(undo::RETIRE, [
         ("pool", prior.get("pool").clone()),
         ("name", Value::from(name)),
         ("aside", Value::from(undo::aside_name(name, "retired"))),
+        ("user_data", content("user_data")),
+        ("meta_data", content("meta_data")),
+        ("network_config", content("network_config")),
     ])
 }
 
-/// Brings a retired seed back. `user_data`, `meta_data` and
-/// `network_config` are not read back from the ISO (nor kept in the
-/// record): they come back null, and the engine keeps the prior record's.
+/// Brings a retired seed back, with the state it had.
 pub fn undo(conn: &Connect, local: bool, rec: &UndoRecord) -> Result<Value> {
     let vol = volume::put_back(conn, local, rec)?;
-    state(&vol, &Value::object([("pool", rec.0.get("pool").clone())]))
+    let config = rec.0.clone().deep_unmark();
+    state(&vol, &config)
 }

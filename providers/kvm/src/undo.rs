@@ -1,8 +1,8 @@
 //! The kvm provider's undo records (see `strata_provider::UndoRecord`): a map
 //! with the operation it undoes (`op`) and what that takes, e.g. the previous
 //! persistent XML of a domain or network, or the name a volume is kept
-//! aside under. Records never hold secrets: a cloud-init seed's content is
-//! kept in the volume set aside, not in the record.
+//! aside under. A record holds what `read` cannot read back (a cloud-init
+//! seed's configuration), marked sensitive, and no other secret.
 
 use strata_provider::{ProviderError, Result, UndoRecord, Value};
 
