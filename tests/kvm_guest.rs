@@ -203,8 +203,12 @@ fn a_domain_boots_gets_a_lease_and_changes_live() {
     write(dir, "main.strata.hcl", &restart.replace("  dhcp      = true\n", "  dhcp      = true\n  mtu       = 1400\n"));
     let out = expect(dir, &["plan"], 0);
     assert!(stdout(&out).contains("updated in place (restart)") && stdout(&out).contains("1 restart(s)"), "{}", stdout(&out));
+    let macs = |list: String| list.lines().filter_map(|l| l.split_whitespace().nth(4).filter(|m| m.starts_with("52:54"))).map(str::to_owned).collect::<Vec<_>>();
+    let macs_before = macs(virsh(&["domiflist", &vm]));
     expect(dir, &["apply", "-auto-approve"], 0);
     assert_ne!(virsh(&["domid", &vm]).trim(), domid, "the domain restarted");
+    assert_eq!(macs(virsh(&["domiflist", &vm])), macs_before, "its NIC kept its MAC through the new definition");
+    assert!(!macs_before.is_empty());
     assert!(virsh(&["dumpxml", &vm]).contains("panic=-1 quiet"));
     assert!(wait_for(dir, "GUEST-UP", 60).contains("GUEST-UP"), "it came back up");
 

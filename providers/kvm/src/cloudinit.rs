@@ -1,7 +1,11 @@
 //! `kvm_cloudinit_disk`: a NoCloud seed (user-data, meta-data,
 //! network-config) built into an ISO and uploaded into a pool as a volume.
+//! It is found by pool and name like a volume, and kept aside like one when
+//! it is replaced (see `volume.rs`).
 
 use crate::err;
+use crate::undo;
+use crate::volume::{self, Lookup};
 use std::collections::BTreeMap;
 use rustix::fs::{memfd_create, MemfdFlags};
 use std::fs::File;
@@ -9,7 +13,7 @@ use std::io::Write as _;
 use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Stdio};
-use strata_provider::{Attribute, Block, Disruption, ProviderError, Result, Type, Value};
+use strata_provider::{Attribute, Block, Disruption, ProviderError, Result, Type, UndoRecord, Value};
 use virt::connect::Connect;
 use virt::storage_vol::StorageVol;
 
@@ -86,6 +90,7 @@ fn memory_file(name: &str, content: &str) -> std::io::Result<File> {
 }
 
 pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
+    volume::refuse_taken(conn, planned)?;
     let iso = build_iso(planned)?;
     let pool_name = planned.get("pool").as_str().unwrap_or_default();
     let pool = conn.lookup_storage_pool_by_name(pool_name).map_err(|e| ProviderError::new(format!("pool {pool_name:?}: {}", e.message())))?;
@@ -94,8 +99,8 @@ pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
         crate::xml::esc(planned.get("name").as_str().unwrap_or_default()),
         iso.len()
     );
-    let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(err)?;
-    if let Err(e) = crate::volume::upload(conn, &vol, &iso) {
+    let vol = volume::create_xml(&pool, &xml, planned)?;
+    if let Err(e) = volume::upload(conn, &vol, &iso) {
         let _ = vol.delete(0);
         return Err(e);
     }
@@ -116,12 +121,53 @@ fn state(vol: &StorageVol, config: &Value) -> Result<Value> {
 }
 
 pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Option<Value>>> {
-    wanted.iter().map(|(_, v)| crate::volume::find(conn, v)?.map(|vol| state(&vol, v)).transpose()).collect()
+    wanted
+        .iter()
+        .map(|(_, v)| match volume::lookup_named(conn, v)? {
+            Lookup::Found(vol) => state(&vol, v).map(Some),
+            Lookup::Missing => Ok(None),
+            // A stopped pool hides the seed but does not delete it.
+            Lookup::PoolInactive => Ok(Some(v.clone())),
+        })
+        .collect()
+}
+
+/// Finds the seed an interrupted create made: the engine asked
+/// `name_is_free` just before, so a volume of that name is its own.
+pub fn find_created(conn: &Connect, planned: &Value) -> Result<Option<Value>> {
+    match volume::find_created(conn, planned)? {
+        Some(_) => read_all(conn, &[(uuid::Uuid::nil(), planned.clone())]).map(|mut v| v.remove(0)),
+        None => Ok(None),
+    }
 }
 
 pub fn delete(conn: &Connect, prior: &Value) -> Result<()> {
-    match crate::volume::find(conn, prior)? {
+    match volume::find(conn, prior)? {
         Some(vol) => vol.delete(0).map_err(err),
         None => Ok(()),
     }
+}
+
+/// A replaced seed is kept aside as a volume under another name. The seed's
+/// content is what the volume holds; the record keeps the configuration it
+/// was built from (the state `read` reports, which the ISO is not read back
+/// for), marked sensitive: user data may hold secrets.
+pub fn prepare_retire(prior: &Value) -> UndoRecord {
+    let name = prior.get("name").as_str().unwrap_or_default();
+    let content = |key: &str| prior.get(key).clone().into_sensitive();
+    undo::record(undo::RETIRE, [
+        ("pool", prior.get("pool").clone()),
+        ("name", Value::from(name)),
+        ("aside", Value::from(undo::aside_name(name, "retired"))),
+        ("user_data", content("user_data")),
+        ("meta_data", content("meta_data")),
+        ("network_config", content("network_config")),
+    ])
+}
+
+/// Brings a retired seed back, with the state it had.
+pub fn undo(conn: &Connect, local: bool, rec: &UndoRecord) -> Result<Value> {
+    let vol = volume::put_back(conn, local, rec)?;
+    let config = rec.0.clone().deep_unmark();
+    state(&vol, &config)
 }

@@ -77,6 +77,12 @@ pub fn schema() -> Block {
         )
         .attr("serial_log", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("File the serial console is written to."))
         .attr("running", Attribute::optional(Type::Bool).describe("Desired power state (default true); changed live."))
+        .attr(
+            "pending_restart",
+            Attribute::optional(Type::Bool).on_change(Disruption::Restart).describe(
+                "Reported, not set: true when the running guest still runs an older definition than its persistent one (a restart that was interrupted, or a change made with virsh --config); the next apply restarts it.",
+            ),
+        )
         .attr("autostart", Attribute::optional(Type::Bool))
         .attr("shutdown_timeout", Attribute::optional(Type::Number).describe("Seconds to wait for an ACPI shutdown before forcing it (default 60)."))
         .attr("wait_for_ip", Attribute::optional(Type::Number).describe("Seconds to wait for a DHCP lease after start (default 0: do not wait)."))
@@ -116,6 +122,9 @@ pub fn validate(config: &Value) -> Vec<(String, String)> {
         if !matches!(g, "none" | "vnc" | "spice") {
             out.push(("graphics".into(), format!("graphics must be none, vnc or spice, not {g:?}")));
         }
+    }
+    if !config.get("pending_restart").is_null() {
+        out.push(("pending_restart".into(), "pending_restart is reported by Strata, not set; remove it".into()));
     }
     if let Some(t) = config.get("type").as_str() {
         if t != "kvm" && t != "qemu" {
@@ -339,17 +348,39 @@ fn addresses(dom: &Domain) -> Vec<Value> {
     out
 }
 
-fn state(dom: &Domain, config: &Value) -> Result<Value> {
+pub(crate) fn state(dom: &Domain, config: &Value) -> Result<Value> {
     // The persistent definition: what the domain will be after a restart.
     let desc = dom.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(err)?;
     let doc = xml::parse(&desc)?;
     let running = dom.is_active().map_err(err)?;
+    let keep = |key: &str| config.get(key).clone();
+    let mut m = definition_values(&doc, config);
+    m.extend([
+        ("name".to_owned(), Value::from(dom.name().map_err(err)?)),
+        ("running".to_owned(), if config.get("running").is_null() && running { Value::Null } else { Value::Bool(running) }),
+        ("pending_restart".to_owned(), if running && crate::domain_restart::pending(dom, &doc)? { Value::Bool(true) } else { Value::Null }),
+        ("autostart".to_owned(), {
+            let on = dom.autostart().map_err(err)?;
+            if !on && config.get("autostart").is_null() { Value::Null } else { Value::Bool(on) }
+        }),
+        ("shutdown_timeout".to_owned(), keep("shutdown_timeout")),
+        ("wait_for_ip".to_owned(), keep("wait_for_ip")),
+        ("id".to_owned(), Value::from(dom.uuid().map_err(err)?.to_string())),
+        ("ip_addresses".to_owned(), Value::List(if running { addresses(dom) } else { Vec::new() })),
+    ]);
+    Ok(Value::Map(m))
+}
+
+/// The attributes a domain definition (persistent or live XML) says, read
+/// against `config` (libvirt's defaults read as null where it leaves them
+/// unset).
+pub(crate) fn definition_values(doc: &roxmltree::Document, config: &Value) -> BTreeMap<String, Value> {
     let kib = |tag: &str| doc.descendants().find(|n| n.has_tag_name(tag)).and_then(|n| n.text()).and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
     let vcpu = doc.descendants().find(|n| n.has_tag_name("vcpu"));
     let max_vcpus = vcpu.and_then(|n| n.text()).and_then(|t| t.parse::<i64>().ok()).unwrap_or(1);
     let vcpus = vcpu.and_then(|n| n.attribute("current")).and_then(|t| t.parse::<i64>().ok()).unwrap_or(max_vcpus);
-    let machine = xml::attr(&doc, "type", "machine").unwrap_or_default();
-    let text = |tag: &str| xml::text(&doc, tag).map(Value::from).unwrap_or(Value::Null);
+    let machine = xml::attr(doc, "type", "machine").unwrap_or_default();
+    let text = |tag: &str| xml::text(doc, tag).map(Value::from).unwrap_or(Value::Null);
     // What libvirt reports, except that libvirt's defaults read as null, as
     // an unset attribute does: no perpetual diffs, and an imported domain
     // shows what it really has.
@@ -396,7 +427,8 @@ fn state(dom: &Domain, config: &Value) -> Result<Value> {
         // A MAC libvirt picked is reported in `macs`, not as drift.
         interfaces.push(Value::object([
             ("network", source.and_then(|s| s.attribute("network")).map(Value::from).unwrap_or(Value::Null)),
-            ("bridge", source.and_then(|s| s.attribute("bridge")).map(Value::from).unwrap_or(Value::Null)),
+            // A network NIC's live definition names its bridge too.
+            ("bridge", source.filter(|_| n.attribute("type") == Some("bridge")).and_then(|s| s.attribute("bridge")).map(Value::from).unwrap_or(Value::Null)),
             ("openvswitch", nested(&want, "openvswitch", Value::Bool(false), Some(Value::Bool(ovs)))),
             ("vlan", nested(&want, "vlan", Value::Null, vlan)),
             ("mac", if want.get("mac").is_null() && !config.is_null() { Value::Null } else { Value::from(mac) }),
@@ -415,16 +447,14 @@ fn state(dom: &Domain, config: &Value) -> Result<Value> {
         .filter_map(|n| Some((n.attribute("name")?.to_owned(), Value::from(n.text().unwrap_or_default()))))
         .collect();
     let graphics = doc.descendants().find(|n| n.has_tag_name("graphics")).and_then(|g| g.attribute("type")).unwrap_or("none");
-    let firmware = if xml::attr(&doc, "os", "firmware") == Some("efi") { "uefi" } else { "bios" };
-    let keep = |key: &str| config.get(key).clone();
+    let firmware = if xml::attr(doc, "os", "firmware") == Some("efi") { "uefi" } else { "bios" };
     let listed = |list: Vec<Value>, key: &str| if list.is_empty() && config.get(key).is_null() { Value::Null } else { Value::List(list) };
     let or_default = |value: i64, key: &str, default: i64| {
         if config.get(key).is_null() && value == default { Value::Null } else { Value::from(value) }
     };
     let memory = kib("currentMemory") / 1024;
     let max_memory = kib("memory") / 1024;
-    Ok(Value::Map(BTreeMap::from([
-        ("name".to_owned(), Value::from(dom.name().map_err(err)?)),
+    BTreeMap::from([
         ("type".to_owned(), Value::from(doc.root_element().attribute("type").unwrap_or("kvm"))),
         ("vcpus".to_owned(), or_default(vcpus, "vcpus", 1)),
         ("max_vcpus".to_owned(), or_default(max_vcpus, "max_vcpus", vcpus)),
@@ -450,18 +480,9 @@ fn state(dom: &Domain, config: &Value) -> Result<Value> {
         ("cmdline".to_owned(), text("cmdline")),
         ("disks".to_owned(), listed(disks, "disks")),
         ("interfaces".to_owned(), listed(interfaces, "interfaces")),
-        ("serial_log".to_owned(), xml::attr(&doc, "log", "file").map(Value::from).unwrap_or(Value::Null)),
-        ("running".to_owned(), if config.get("running").is_null() && running { Value::Null } else { Value::Bool(running) }),
-        ("autostart".to_owned(), {
-            let on = dom.autostart().map_err(err)?;
-            if !on && config.get("autostart").is_null() { Value::Null } else { Value::Bool(on) }
-        }),
-        ("shutdown_timeout".to_owned(), keep("shutdown_timeout")),
-        ("wait_for_ip".to_owned(), keep("wait_for_ip")),
-        ("id".to_owned(), Value::from(dom.uuid().map_err(err)?.to_string())),
+        ("serial_log".to_owned(), xml::attr(doc, "log", "file").map(Value::from).unwrap_or(Value::Null)),
         ("macs".to_owned(), Value::List(macs)),
-        ("ip_addresses".to_owned(), Value::List(if running { addresses(dom) } else { Vec::new() })),
-    ])))
+    ])
 }
 
 pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<Value>>> {
@@ -484,6 +505,8 @@ fn keep_leases(mut state: Value, prior: &Value) -> Value {
     state
 }
 
+/// Updates the domain. With an undo record nothing needs securing first:
+/// the record itself holds the previous definition (see `domain_undo`).
 pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_type: &str) -> Result<Value> {
     let dom = conn.lookup_domain_by_uuid(id).map_err(err)?;
     let domain_type = planned.get("type").as_str().or(prior.get("type").as_str()).unwrap_or(default_type).to_owned();
@@ -493,45 +516,24 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_
         "type", "max_vcpus", "max_memory", "machine", "kernel", "initrd", "cmdline", "serial_log", "cpu_mode", "cpu_model",
         "vcpu_pinning", "hugepages", "firmware", "graphics",
     ];
+    // A restart that is pending (the guest runs an older definition) is
+    // done now, whatever else changes.
     let needs_restart = restart_keys.iter().any(|k| prior.get(k) != planned.get(k))
-        || disruptions.values().any(|d| *d == Disruption::Restart);
-    // The new persistent definition replaces the old one in one call.
-    conn.define_domain_xml(&domain_xml(conn, id, planned, &domain_type)?).map_err(err)?;
+        || disruptions.values().any(|d| *d == Disruption::Restart)
+        || prior.get("pending_restart").as_bool() == Some(true)
+        || running && crate::domain_restart::pending(&dom, &xml::parse(&dom.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(err)?)?)?;
+    // The new persistent definition replaces the old one in one call. NICs
+    // keep the MACs libvirt gave them (by position): a new MAC would be a
+    // new NIC to the guest and to DHCP.
+    let kept_macs = persistent_macs(&dom)?;
+    conn.define_domain_xml(&domain_xml(conn, id, &with_macs(planned, &kept_macs), &domain_type)?).map_err(err)?;
     if running && needs_restart {
         shutdown(&dom, planned)?;
         dom.create().map_err(err)?;
         wait_for_ip(&dom, planned)?;
     } else if running {
-        let live = sys::VIR_DOMAIN_AFFECT_LIVE;
-        if prior.get("memory") != planned.get("memory") {
-            dom.set_memory_flags(num(planned, "memory", 128) as u64 * 1024, live).map_err(err)?;
-        }
-        if prior.get("vcpus") != planned.get("vcpus") {
-            dom.set_vcpus_flags(num(planned, "vcpus", 1) as u32, live).map_err(err)?;
-        }
-        if let Some((added, removed)) = tail_change(prior.get("disks"), planned.get("disks")) {
-            let base = prior.get("disks").as_list().map(|l| l.len()).unwrap_or(0) - removed.len();
-            for (i, d) in removed.iter().enumerate() {
-                dom.detach_device_flags(&disk_xml(conn, base + i, d)?, live).map_err(err)?;
-            }
-            for (i, d) in added.iter().enumerate() {
-                dom.attach_device_flags(&disk_xml(conn, base + i, d)?, live).map_err(err)?;
-            }
-        }
-        if let Some((added, removed)) = tail_change(prior.get("interfaces"), planned.get("interfaces")) {
-            let live_xml = dom.xml_desc(0).map_err(err)?;
-            let live_doc = xml::parse(&live_xml)?;
-            // Detach with the device's own live XML: libvirt matches on it.
-            let live_ifaces: Vec<&str> =
-                live_doc.descendants().filter(|n| n.has_tag_name("interface")).map(|n| &live_xml[n.range()]).collect();
-            let keep = live_ifaces.len().saturating_sub(removed.len());
-            for xml in &live_ifaces[keep..] {
-                dom.detach_device_flags(xml, live).map_err(err)?;
-            }
-            for n in &added {
-                dom.attach_device_flags(&interface_xml(n), live).map_err(err)?;
-            }
-        }
+        // Hot-plugged NICs get the MACs the new definition has.
+        apply_live(conn, &dom, prior, planned, &persistent_macs(&dom)?)?;
     }
     match (dom.is_active().map_err(err)?, planned.get("running").as_bool() != Some(false)) {
         (false, true) => {
@@ -544,16 +546,83 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_
     if prior.get("autostart") != planned.get("autostart") {
         dom.set_autostart(planned.get("autostart").as_bool().unwrap_or(false)).map_err(err)?;
     }
-    if prior.get("tags") != planned.get("tags") && dom.is_active().map_err(err)? {
-        let tags = tag_elements(planned).map(|t| format!("<tags>{t}</tags>"));
-        dom.set_metadata(sys::VIR_DOMAIN_METADATA_ELEMENT as i32, tags.as_deref(), Some("strata"), Some(TAGS_URI), sys::VIR_DOMAIN_AFFECT_LIVE)
-            .map_err(err)?;
-    }
     state(&dom, planned)
 }
 
+fn set_live_tags(dom: &Domain, v: &Value) -> Result<()> {
+    let tags = tag_elements(v).map(|t| format!("<tags>{t}</tags>"));
+    dom.set_metadata(sys::VIR_DOMAIN_METADATA_ELEMENT as i32, tags.as_deref(), Some("strata"), Some(TAGS_URI), sys::VIR_DOMAIN_AFFECT_LIVE)
+        .map_err(err)
+}
+
+/// The MACs of the NICs of the domain's persistent definition, in order.
+pub(crate) fn persistent_macs(dom: &Domain) -> Result<Vec<Value>> {
+    let desc = dom.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(err)?;
+    Ok(definition_values(&xml::parse(&desc)?, &Value::Null).get("macs").and_then(|m| m.as_list()).unwrap_or_default().to_vec())
+}
+
+/// `v` with each NIC that names no MAC given the one at its position in `macs`.
+fn with_macs(v: &Value, macs: &[Value]) -> Value {
+    let mut v = v.clone();
+    if let Value::Map(m) = &mut v {
+        if let Some(Value::List(nics)) = m.get_mut("interfaces") {
+            for (nic, mac) in nics.iter_mut().zip(macs) {
+                if let (Value::Map(n), false) = (nic, mac.is_null()) {
+                    if n.get("mac").is_none_or(|x| x.is_null()) {
+                        n.insert("mac".into(), mac.clone());
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Changes a running guest live from `from` to `to`: memory (balloon),
+/// vCPUs, disks and NICs added or removed at the end (an added NIC takes
+/// the MAC at its position in `macs`, the persistent definition's), and
+/// the tags. The persistent definition is not touched.
+pub(crate) fn apply_live(conn: &Connect, dom: &Domain, from: &Value, to: &Value, macs: &[Value]) -> Result<()> {
+    let live = sys::VIR_DOMAIN_AFFECT_LIVE;
+    if from.get("memory") != to.get("memory") {
+        dom.set_memory_flags(num(to, "memory", 128) as u64 * 1024, live).map_err(err)?;
+    }
+    if from.get("vcpus") != to.get("vcpus") {
+        dom.set_vcpus_flags(num(to, "vcpus", 1) as u32, live).map_err(err)?;
+    }
+    if let Some((added, removed)) = tail_change(from.get("disks"), to.get("disks")) {
+        let base = from.get("disks").as_list().map(|l| l.len()).unwrap_or(0) - removed.len();
+        for (i, d) in removed.iter().enumerate() {
+            dom.detach_device_flags(&disk_xml(conn, base + i, d)?, live).map_err(err)?;
+        }
+        for (i, d) in added.iter().enumerate() {
+            dom.attach_device_flags(&disk_xml(conn, base + i, d)?, live).map_err(err)?;
+        }
+    }
+    if let Some((added, removed)) = tail_change(from.get("interfaces"), to.get("interfaces")) {
+        let live_xml = dom.xml_desc(0).map_err(err)?;
+        let live_doc = xml::parse(&live_xml)?;
+        // Detach with the device's own live XML: libvirt matches on it.
+        let live_ifaces: Vec<&str> =
+            live_doc.descendants().filter(|n| n.has_tag_name("interface")).map(|n| &live_xml[n.range()]).collect();
+        let keep = live_ifaces.len().saturating_sub(removed.len());
+        for xml in &live_ifaces[keep..] {
+            dom.detach_device_flags(xml, live).map_err(err)?;
+        }
+        let base = from.get("interfaces").as_list().map(|l| l.len()).unwrap_or(0) - removed.len();
+        let added = with_macs(&Value::object([("interfaces", Value::List(added))]), macs.get(base..).unwrap_or_default());
+        for n in added.get("interfaces").as_list().unwrap_or_default() {
+            dom.attach_device_flags(&interface_xml(n), live).map_err(err)?;
+        }
+    }
+    if from.get("tags") != to.get("tags") {
+        set_live_tags(dom, to)?;
+    }
+    Ok(())
+}
+
 /// ACPI shutdown, then destroy when the guest does not stop in time.
-fn shutdown(dom: &Domain, v: &Value) -> Result<()> {
+pub(crate) fn shutdown(dom: &Domain, v: &Value) -> Result<()> {
     let timeout = Duration::from_secs(num(v, "shutdown_timeout", 60).max(0) as u64);
     let _ = dom.shutdown_flags(sys::VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
     let deadline = Instant::now() + timeout;

@@ -2,9 +2,19 @@
 //! the provider grows, domains), managed through the `virt` crate.
 //!
 //! Design points:
-//! - **Identity.** Networks and pools take the engine's instance UUID as
-//!   their libvirt UUID, so an interrupted create is found again by UUID.
-//!   Volumes are found by pool and name.
+//! - **Identity.** Networks, pools and domains take the engine's instance
+//!   UUID as their libvirt UUID, so an interrupted create is found again by
+//!   UUID. Volumes (and cloud-init seeds) cannot carry it and are found by
+//!   pool and name, so a name that is taken is never adopted: the engine
+//!   asks `name_is_free` before a create, a create refuses a taken name
+//!   without touching the volume there, and a create that failed on a taken
+//!   name finds nothing.
+//! - **Undo records.** Domains and networks keep their previous XML; a
+//!   replaced volume, seed, pool, network or domain is kept aside until the
+//!   apply ends; a volume shrink first keeps a copy (see `undo.rs`).
+//! - **Started is state.** Networks and pools report `active`, domains
+//!   `running` and `pending_restart`, so a half-made or interrupted object
+//!   is converged by the next plan instead of being taken as done.
 //! - **Batch refresh.** `read` lists all objects of a kind in one call and
 //!   matches them to instances, instead of one lookup per instance.
 //! - **Blocking calls stay off the runtime.** Every libvirt call runs in
@@ -16,17 +26,21 @@
 
 mod cloudinit;
 mod domain;
+mod domain_restart;
+mod domain_undo;
 mod network;
 mod pool;
+mod undo;
 mod volume;
 mod xml;
 
 use async_trait::async_trait;
+use std::collections::BTreeSet;
 use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex};
 use strata_provider::{
     Attribute, Block, Imported, Instance, PlanRequest, PlanResponse, Provider, ProviderError, ProviderFactory,
-    ProviderSchema, Result, Type, Value,
+    ProviderSchema, Result, Type, UndoRecord, UndoSupport, Undoable, Value,
 };
 use uuid::Uuid;
 use virt::connect::Connect;
@@ -54,6 +68,13 @@ impl ProviderFactory for KvmFactory {
         schema.resources.insert("kvm_cloudinit_disk".into(), cloudinit::schema());
         schema.resources.insert("kvm_domain".into(), domain::schema());
         schema.data_sources.insert("kvm_host".into(), host_schema());
+        // What rollback restores exactly (see undo.rs and each module).
+        let kept_aside = UndoSupport { data_loss: false, retire: true };
+        schema.undo.insert("kvm_network".into(), kept_aside);
+        schema.undo.insert("kvm_pool".into(), kept_aside);
+        schema.undo.insert("kvm_cloudinit_disk".into(), kept_aside);
+        schema.undo.insert("kvm_domain".into(), kept_aside);
+        schema.undo.insert("kvm_volume".into(), UndoSupport { data_loss: true, retire: true });
         schema
     }
 
@@ -72,6 +93,10 @@ struct KvmProvider {
     uri: Mutex<String>,
     /// `kvm` where it can boot a guest on this host, else `qemu`.
     domain_type: Mutex<String>,
+    /// Volumes (pool, name) whose create failed in this process without
+    /// making them: someone else's, which `find_by_identity` must not
+    /// return to the failed create.
+    not_created: Mutex<BTreeSet<(String, String)>>,
 }
 
 /// A libvirt error as the user sees it: libvirt's own message.
@@ -114,6 +139,30 @@ impl KvmProvider {
 
     fn domain_type(&self) -> String {
         self.domain_type.lock().expect("type lock").clone()
+    }
+
+    /// Whether libvirt runs on this host, so pool directories are local files.
+    fn local(&self) -> bool {
+        self.uri.lock().expect("uri lock").contains(":///")
+    }
+
+    fn pool_and_name(v: &Value) -> (String, String) {
+        (v.get("pool").as_str().unwrap_or_default().to_owned(), v.get("name").as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Creates a volume or seed, remembering a name its create did not take.
+    async fn create_named(&self, planned: Value, create: fn(&Connect, &Value) -> Result<Value>) -> Result<Value> {
+        let key = Self::pool_and_name(&planned);
+        let result = self.blocking(move |c| create(c, &planned)).await;
+        match &result {
+            Err(e) if e.message.contains(volume::TAKEN) => {
+                self.not_created.lock().expect("names lock").insert(key);
+            }
+            _ => {
+                self.not_created.lock().expect("names lock").remove(&key);
+            }
+        }
+        result
     }
 
     /// Runs blocking libvirt work on the blocking pool.
@@ -173,8 +222,8 @@ impl Provider for KvmProvider {
         match type_name {
             "kvm_network" => self.blocking(move |c| network::create(c, id, &planned)).await,
             "kvm_pool" => self.blocking(move |c| pool::create(c, id, &planned)).await,
-            "kvm_volume" => self.blocking(move |c| volume::create(c, &planned)).await,
-            "kvm_cloudinit_disk" => self.blocking(move |c| cloudinit::create(c, &planned)).await,
+            "kvm_volume" => self.create_named(planned, volume::create).await,
+            "kvm_cloudinit_disk" => self.create_named(planned, cloudinit::create).await,
             "kvm_domain" => {
                 let t = self.domain_type();
                 self.blocking(move |c| domain::create(c, id, &planned, &t)).await
@@ -195,12 +244,13 @@ impl Provider for KvmProvider {
         }
     }
 
-    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value, _undo: Option<&strata_provider::UndoRecord>) -> Result<Value> {
-        let (prior, planned) = (prior.clone(), planned.clone());
+    async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value, undo: Option<&UndoRecord>) -> Result<Value> {
+        let (prior, planned, undo) = (prior.clone(), planned.clone(), undo.cloned());
         match type_name {
+            // The record holds the previous XML: nothing to secure first.
             "kvm_network" => self.blocking(move |c| network::update(c, id, &prior, &planned)).await,
-            "kvm_pool" => Err(ProviderError::new("kvm_pool changes replace the pool")),
-            "kvm_volume" => self.blocking(move |c| volume::update(c, &prior, &planned)).await,
+            "kvm_pool" => self.blocking(move |c| pool::update(c, id, &planned)).await,
+            "kvm_volume" => self.blocking(move |c| volume::update(c, &prior, &planned, undo.as_ref())).await,
             "kvm_cloudinit_disk" => Err(ProviderError::new("kvm_cloudinit_disk changes replace the seed")),
             "kvm_domain" => {
                 let t = self.domain_type();
@@ -224,12 +274,97 @@ impl Provider for KvmProvider {
 
     async fn find_by_identity(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Option<Value>> {
         let planned = planned.clone();
+        let named = matches!(type_name, "kvm_volume" | "kvm_cloudinit_disk");
+        if named && self.not_created.lock().expect("names lock").contains(&Self::pool_and_name(&planned)) {
+            // Its create failed on a name someone else's volume holds.
+            return Ok(None);
+        }
         match type_name {
             "kvm_network" => self.blocking(move |c| Ok(network::read_all(c, &[(id, planned)])?.remove(0))).await,
             "kvm_pool" => self.blocking(move |c| Ok(pool::read_all(c, &[(id, planned)])?.remove(0))).await,
-            "kvm_volume" => self.blocking(move |c| Ok(volume::read_all(c, &[(id, planned)])?.remove(0))).await,
-            "kvm_cloudinit_disk" => self.blocking(move |c| Ok(cloudinit::read_all(c, &[(id, planned)])?.remove(0))).await,
+            "kvm_volume" => self.blocking(move |c| volume::find_created(c, &planned)).await,
+            "kvm_cloudinit_disk" => self.blocking(move |c| cloudinit::find_created(c, &planned)).await,
             "kvm_domain" => self.blocking(move |c| Ok(domain::read_all(c, &[(id, planned)])?.remove(0))).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn name_is_free(&self, type_name: &str, planned: &Value) -> Result<bool> {
+        let planned = planned.clone();
+        match type_name {
+            "kvm_volume" | "kvm_cloudinit_disk" => self.blocking(move |c| volume::name_is_free(c, &planned)).await,
+            _ => Ok(true),
+        }
+    }
+
+    async fn prepare_undo(&self, type_name: &str, id: Uuid, change: Undoable<'_>) -> Result<Option<UndoRecord>> {
+        let (op, prior, planned) = match change {
+            Undoable::Update { prior, planned } => (undo::UPDATE, prior.clone(), Some(planned.clone())),
+            Undoable::Retire { prior } => (undo::RETIRE, prior.clone(), None),
+            // Importing changes nothing in libvirt (no re-tag: objects keep
+            // their own UUID or are found by name): forgetting undoes it.
+            Undoable::Import { .. } => return Ok(None),
+        };
+        match type_name {
+            "kvm_domain" => self.blocking(move |c| domain_undo::prepare(c, id, op, &prior)).await,
+            "kvm_network" => self.blocking(move |c| network::prepare_undo(c, id, op, &prior)).await,
+            "kvm_pool" if planned.is_none() => self.blocking(move |c| pool::prepare_retire(c, id, &prior)).await,
+            "kvm_volume" => Ok(volume::prepare_undo(&prior, planned.as_ref())),
+            "kvm_cloudinit_disk" if planned.is_none() => Ok(Some(cloudinit::prepare_retire(&prior))),
+            // Re-applying the prior values undoes the rest exactly (a
+            // pool started or stopped).
+            "kvm_pool" | "kvm_cloudinit_disk" => Ok(None),
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn retire(&self, type_name: &str, id: Uuid, _prior: &Value, rec: &UndoRecord) -> Result<()> {
+        let (rec, local) = (rec.clone(), self.local());
+        expect_op(type_name, &rec, &[undo::RETIRE])?;
+        match type_name {
+            "kvm_domain" => self.blocking(move |c| domain_undo::retire(c, id)).await,
+            "kvm_network" => self.blocking(move |c| network::retire(c, id)).await,
+            "kvm_pool" => self.blocking(move |c| pool::retire(c, id)).await,
+            "kvm_volume" | "kvm_cloudinit_disk" => self.blocking(move |c| volume::retire(c, local, &rec)).await,
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn undo(&self, type_name: &str, id: Uuid, rec: &UndoRecord) -> Result<Value> {
+        let (rec, local) = (rec.clone(), self.local());
+        match type_name {
+            "kvm_domain" => {
+                expect_op(type_name, &rec, &[undo::UPDATE, undo::RETIRE])?;
+                self.blocking(move |c| domain_undo::undo(c, id, &rec)).await
+            }
+            "kvm_network" => {
+                expect_op(type_name, &rec, &[undo::UPDATE, undo::RETIRE])?;
+                self.blocking(move |c| network::undo(c, id, &rec)).await
+            }
+            "kvm_pool" => {
+                expect_op(type_name, &rec, &[undo::RETIRE])?;
+                self.blocking(move |c| pool::undo(c, id, &rec)).await
+            }
+            "kvm_volume" => {
+                expect_op(type_name, &rec, &[undo::RETIRE, undo::SHRINK])?;
+                self.blocking(move |c| volume::undo(c, local, &rec)).await
+            }
+            "kvm_cloudinit_disk" => {
+                expect_op(type_name, &rec, &[undo::RETIRE])?;
+                self.blocking(move |c| cloudinit::undo(c, local, &rec)).await
+            }
+            other => Err(unknown(other)),
+        }
+    }
+
+    async fn discard_undo(&self, type_name: &str, _id: Uuid, rec: &UndoRecord) -> Result<()> {
+        let (rec, local) = (rec.clone(), self.local());
+        match type_name {
+            // Their records hold everything kept: nothing exists outside.
+            "kvm_domain" => domain_undo::discard(&rec),
+            "kvm_network" => network::discard_undo(&rec),
+            "kvm_pool" => self.blocking(move |c| pool::discard_undo(c, local, &rec)).await,
+            "kvm_volume" | "kvm_cloudinit_disk" => self.blocking(move |c| volume::discard_undo(c, &rec)).await,
             other => Err(unknown(other)),
         }
     }
@@ -259,6 +394,15 @@ impl Provider for KvmProvider {
             }
             other => Err(ProviderError::new(format!("the kvm provider has no data source {other}"))),
         }
+    }
+}
+
+/// Refuses a record made for another operation than the one asked.
+fn expect_op(type_name: &str, rec: &UndoRecord, ops: &[&str]) -> Result<()> {
+    if ops.contains(&undo::op(rec)) {
+        Ok(())
+    } else {
+        Err(ProviderError::new(format!("{type_name} cannot use an undo record of a {:?} operation here", undo::op(rec))))
     }
 }
 

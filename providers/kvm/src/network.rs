@@ -1,10 +1,19 @@
 //! `kvm_network`: a libvirt virtual network.
+//!
+//! Whether the network is started is part of its state (`active`): a
+//! network left defined but stopped (an interrupted create, a host
+//! restart without autostart) is started by the next apply. Undo records
+//! keep the previous persistent XML: an update is undone by restoring the
+//! DHCP and DNS hosts live and the definition exactly; a retired network
+//! (destroyed and undefined for its replacement) is defined and started
+//! again.
 
+use crate::undo;
 use crate::xml::{self, esc};
 use crate::err;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use strata_provider::{Attribute, Block, Disruption, Imported, Result, Type, Value};
+use strata_provider::{Attribute, Block, Disruption, Imported, Result, Type, UndoRecord, Value};
 use uuid::Uuid;
 use virt::connect::Connect;
 use virt::network::Network;
@@ -64,6 +73,11 @@ pub fn schema() -> Block {
         .attr("domain", Attribute::optional(Type::String).on_change(Disruption::Replace).describe(RECREATE))
         .attr("mtu", Attribute::optional(Type::Number).on_change(Disruption::Replace).describe(RECREATE))
         .attr("autostart", Attribute::optional(Type::Bool).describe("Start with libvirtd; changed live."))
+        .attr(
+            "active",
+            Attribute::optional(Type::Bool)
+                .describe("Whether the network is started (default true); a stopped network is started by the next apply. Changed live."),
+        )
         .attr("id", Attribute::computed(Type::String).describe("The libvirt UUID (the instance's identity)."))
 }
 
@@ -209,14 +223,22 @@ fn dns_host_xml(h: &Value) -> String {
 pub fn create(conn: &Connect, id: Uuid, planned: &Value) -> Result<Value> {
     let net = conn.define_network_xml(&network_xml(id, planned)).map_err(err)?;
     // A network that cannot start is undefined again: nothing half-made stays.
-    if let Err(e) = net.create() {
-        let _ = net.undefine();
-        return Err(err(e));
+    if wants_active(planned) {
+        if let Err(e) = net.create() {
+            let _ = net.undefine();
+            return Err(err(e));
+        }
     }
     let autostart = planned.get("autostart").as_bool().unwrap_or(false);
     net.set_autostart(autostart).map_err(err)?;
-    reattach_guests(conn, planned.get("name").as_str().unwrap_or_default())?;
+    if wants_active(planned) {
+        reattach_guests(conn, planned.get("name").as_str().unwrap_or_default())?;
+    }
     state(&net, planned)
+}
+
+fn wants_active(v: &Value) -> bool {
+    v.get("active").as_bool() != Some(false)
 }
 
 /// Running guests whose NICs use this network lost their link when an
@@ -316,6 +338,10 @@ fn state(net: &Network, config: &Value) -> Result<Value> {
             let on = net.autostart().map_err(err)?;
             if !on && config.get("autostart").is_null() { Value::Null } else { Value::Bool(on) }
         }),
+        ("active", {
+            let on = net.is_active().map_err(err)?;
+            if on && config.get("active").is_null() { Value::Null } else { Value::Bool(on) }
+        }),
         ("id", Value::from(net.uuid().map_err(err)?.to_string())),
     ]))
 }
@@ -328,7 +354,17 @@ pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<V
 
 pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value) -> Result<Value> {
     let net = conn.lookup_network_by_uuid(id).map_err(err)?;
-    let flags = sys::VIR_NETWORK_UPDATE_AFFECT_LIVE | sys::VIR_NETWORK_UPDATE_AFFECT_CONFIG;
+    // A stopped network is started first, so that the host changes below
+    // reach the running dnsmasq too.
+    if wants_active(planned) && !net.is_active().map_err(err)? {
+        net.create().map_err(err)?;
+        reattach_guests(conn, planned.get("name").as_str().unwrap_or_default())?;
+    }
+    let flags = if net.is_active().map_err(err)? {
+        sys::VIR_NETWORK_UPDATE_AFFECT_LIVE | sys::VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    } else {
+        sys::VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    };
     let diff = |key: &str| {
         let old: Vec<Value> = prior.get(key).as_list().unwrap_or_default().to_vec();
         let new: Vec<Value> = planned.get(key).as_list().unwrap_or_default().to_vec();
@@ -337,27 +373,93 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value) -> Resul
         (removed, added)
     };
     let (removed, added) = diff("dhcp_hosts");
-    for h in &removed {
-        net.update(sys::VIR_NETWORK_UPDATE_COMMAND_DELETE, sys::VIR_NETWORK_SECTION_IP_DHCP_HOST, -1, &dhcp_host_xml(h), flags)
-            .map_err(err)?;
-    }
-    for h in &added {
-        net.update(sys::VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, sys::VIR_NETWORK_SECTION_IP_DHCP_HOST, -1, &dhcp_host_xml(h), flags)
-            .map_err(err)?;
-    }
+    edit_hosts(&net, sys::VIR_NETWORK_SECTION_IP_DHCP_HOST, &removed, &added, dhcp_host_xml, flags)?;
     let (removed, added) = diff("dns_hosts");
-    for h in &removed {
-        net.update(sys::VIR_NETWORK_UPDATE_COMMAND_DELETE, sys::VIR_NETWORK_SECTION_DNS_HOST, -1, &dns_host_xml(h), flags)
-            .map_err(err)?;
-    }
-    for h in &added {
-        net.update(sys::VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, sys::VIR_NETWORK_SECTION_DNS_HOST, -1, &dns_host_xml(h), flags)
-            .map_err(err)?;
-    }
+    edit_hosts(&net, sys::VIR_NETWORK_SECTION_DNS_HOST, &removed, &added, dns_host_xml, flags)?;
     if prior.get("autostart") != planned.get("autostart") {
         net.set_autostart(planned.get("autostart").as_bool().unwrap_or(false)).map_err(err)?;
     }
+    if !wants_active(planned) && net.is_active().map_err(err)? {
+        net.destroy().map_err(err)?;
+    }
     state(&net, planned)
+}
+
+/// Deletes then appends host entries of one section with `virNetworkUpdate`.
+fn edit_hosts(net: &Network, section: u32, removed: &[Value], added: &[Value], to_xml: fn(&Value) -> String, flags: u32) -> Result<()> {
+    for h in removed {
+        net.update(sys::VIR_NETWORK_UPDATE_COMMAND_DELETE, section, -1, &to_xml(h), flags).map_err(err)?;
+    }
+    for h in added {
+        net.update(sys::VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, section, -1, &to_xml(h), flags).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The undo record of an update or a retirement: the persistent XML, and
+/// whether the network ran and started with libvirtd. Changes nothing.
+pub fn prepare_undo(conn: &Connect, id: Uuid, op: &str, prior: &Value) -> Result<Option<UndoRecord>> {
+    let Some(net) = crate::found(conn.lookup_network_by_uuid(id))? else { return Ok(None) };
+    Ok(Some(undo::record(op, [
+        ("xml", Value::from(net.xml_desc(sys::VIR_NETWORK_XML_INACTIVE).map_err(err)?)),
+        ("active", Value::Bool(net.is_active().map_err(err)?)),
+        ("autostart", Value::Bool(net.autostart().map_err(err)?)),
+        ("prior", prior.clone()),
+    ])))
+}
+
+/// Removes the network for its replacement, keeping its definition in the
+/// record: destroy and undefine. Idempotent.
+pub fn retire(conn: &Connect, id: Uuid) -> Result<()> {
+    delete(conn, id)
+}
+
+/// Restores the network the record describes. After an update: the DHCP
+/// and DNS hosts are set back live, in their order, and the persistent
+/// definition is restored exactly. After a retirement: the network is
+/// defined again from its XML, started if it ran, and running guests on it
+/// are re-attached.
+pub fn undo(conn: &Connect, id: Uuid, rec: &UndoRecord) -> Result<Value> {
+    let xml = undo::text(rec, "xml")?;
+    let prior = rec.0.get("prior");
+    let net = match crate::found(conn.lookup_network_by_uuid(id))? {
+        Some(net) => net,
+        None => conn.define_network_xml(xml).map_err(err)?,
+    };
+    let was_active = undo::flag(rec, "active");
+    let active = net.is_active().map_err(err)?;
+    if active {
+        let now = state(&net, prior)?;
+        let flags = sys::VIR_NETWORK_UPDATE_AFFECT_LIVE;
+        for (key, section, to_xml) in [
+            ("dhcp_hosts", sys::VIR_NETWORK_SECTION_IP_DHCP_HOST, dhcp_host_xml as fn(&Value) -> String),
+            ("dns_hosts", sys::VIR_NETWORK_SECTION_DNS_HOST, dns_host_xml),
+        ] {
+            if now.get(key) != prior.get(key) {
+                // Order matters to the definition: put them all back in order.
+                let current = now.get(key).as_list().unwrap_or_default().to_vec();
+                let wanted = prior.get(key).as_list().unwrap_or_default().to_vec();
+                edit_hosts(&net, section, &current, &wanted, to_xml, flags)?;
+            }
+        }
+    }
+    // Defining an active network sets the definition it restarts with.
+    conn.define_network_xml(xml).map_err(err)?;
+    match (was_active, net.is_active().map_err(err)?) {
+        (true, false) => {
+            net.create().map_err(err)?;
+            reattach_guests(conn, net.name().map_err(err)?.as_str())?;
+        }
+        (false, true) => net.destroy().map_err(err)?,
+        _ => {}
+    }
+    net.set_autostart(undo::flag(rec, "autostart")).map_err(err)?;
+    state(&net, prior)
+}
+
+/// Nothing is kept outside the record: a retired network is already gone.
+pub fn discard_undo(_rec: &UndoRecord) -> Result<()> {
+    Ok(())
 }
 
 pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {

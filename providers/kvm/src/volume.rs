@@ -1,10 +1,18 @@
 //! `kvm_volume`: a volume in a libvirt storage pool, found by pool and name.
 //! Growing it is a live resize; shrinking it loses data.
+//!
+//! A volume cannot carry the instance identity, so Strata must never take a
+//! volume it did not create: a create refuses a name that is taken, and the
+//! engine asks [`name_is_free`] before it journals the create. For undo, a
+//! replaced volume is kept aside under another name until the apply ends
+//! (a rename in a local directory pool, else a clone), and a shrink first
+//! keeps a full copy aside.
 
+use crate::undo;
 use crate::xml::{self, esc};
 use crate::err;
 use std::collections::BTreeMap;
-use strata_provider::{Attribute, Block, Disruption, Imported, PlanResponse, ProviderError, Result, Type, Value};
+use strata_provider::{Attribute, Block, Disruption, Imported, PlanResponse, ProviderError, Result, Type, UndoRecord, Value};
 use virt::connect::Connect;
 use virt::storage_pool::StoragePool;
 use virt::storage_vol::StorageVol;
@@ -69,7 +77,67 @@ fn pool_of(conn: &Connect, v: &Value) -> Result<StoragePool> {
     conn.lookup_storage_pool_by_name(name).map_err(|e| ProviderError::new(format!("pool {name:?}: {}", e.message())))
 }
 
+/// The volume of that pool and name as it is now.
+pub(crate) enum Lookup {
+    Found(StorageVol),
+    Missing,
+    /// The pool exists but is not started: its volumes cannot be listed.
+    PoolInactive,
+}
+
+/// A volume by pool and name (its identity), after a pool refresh so that
+/// files put into a directory pool behind libvirt's back count too.
+pub(crate) fn lookup_named(conn: &Connect, v: &Value) -> Result<Lookup> {
+    let Some(pool) = crate::found(conn.lookup_storage_pool_by_name(v.get("pool").as_str().unwrap_or_default()))? else {
+        return Ok(Lookup::Missing);
+    };
+    if !pool.is_active().map_err(err)? {
+        return Ok(Lookup::PoolInactive);
+    }
+    let _ = pool.refresh(0);
+    Ok(match crate::found(pool.lookup_storage_vol_by_name(v.get("name").as_str().unwrap_or_default()))? {
+        Some(vol) => Lookup::Found(vol),
+        None => Lookup::Missing,
+    })
+}
+
+/// Whether a create of `planned` would take a name nobody uses. A missing
+/// pool counts as free (the create then fails naming the pool); an
+/// inactive one cannot be checked.
+pub fn name_is_free(conn: &Connect, planned: &Value) -> Result<bool> {
+    match lookup_named(conn, planned)? {
+        Lookup::Found(_) => Ok(false),
+        Lookup::Missing => Ok(true),
+        Lookup::PoolInactive => Err(inactive_pool(planned)),
+    }
+}
+
+fn inactive_pool(v: &Value) -> ProviderError {
+    ProviderError::new(format!(
+        "storage pool {:?} is not active, so its volumes cannot be read; start it (a plan proposes it for a kvm_pool Strata manages)",
+        v.get("pool").as_str().unwrap_or_default()
+    ))
+}
+
+/// What the error of a create whose name is taken says (see [`already_exists`]).
+pub(crate) const TAKEN: &str = "already exists in pool";
+
+/// The error of a create whose name is already taken: the volume there is
+/// not Strata's, and nothing touches it.
+pub(crate) fn already_exists(v: &Value) -> ProviderError {
+    let (pool, name) = (v.get("pool").as_str().unwrap_or_default(), v.get("name").as_str().unwrap_or_default());
+    ProviderError::new(format!(
+        "volume {name:?} {TAKEN} {pool:?}; Strata did not create it and leaves it untouched. To manage it, use strata import with the ID {pool}/{name}"
+    ))
+}
+
+/// Refuses a create whose name is taken (see [`already_exists`]).
+pub(crate) fn refuse_taken(conn: &Connect, planned: &Value) -> Result<()> {
+    if name_is_free(conn, planned)? { Ok(()) } else { Err(already_exists(planned)) }
+}
+
 pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
+    refuse_taken(conn, planned)?;
     let pool = pool_of(conn, planned)?;
     let name = planned.get("name").as_str().unwrap_or_default();
     if let Some(source) = planned.get("source").as_str() {
@@ -94,8 +162,18 @@ pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
         esc(name),
         backing.unwrap_or_default()
     );
-    let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(err)?;
+    let vol = create_xml(&pool, &xml, planned)?;
     state(&vol, planned)
+}
+
+/// `virStorageVolCreateXML`, with "the name is taken" (lost a race with
+/// someone else) told as [`already_exists`].
+pub(crate) fn create_xml(pool: &StoragePool, xml: &str, planned: &Value) -> Result<StorageVol> {
+    use virt::enumutil::Enum;
+    StorageVol::create_xml(pool, xml, 0).map_err(|e| match e.code() {
+        Enum::Known(virt::error::ErrorNumber::StorageVolExist) => already_exists(planned),
+        _ => err(e),
+    })
 }
 
 /// Creates a volume from a local image file, streamed into it.
@@ -108,7 +186,7 @@ fn create_from_source(conn: &Connect, pool: &StoragePool, name: &str, source: &s
         "<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{capacity}</capacity>\n  <target>\n    <format type='{format}'/>\n  </target>\n</volume>\n",
         esc(name)
     );
-    let vol = StorageVol::create_xml(pool, &xml, 0).map_err(err)?;
+    let vol = create_xml(pool, &xml, planned)?;
     if let Err(e) = upload(conn, &vol, &data) {
         let _ = vol.delete(0);
         return Err(e);
@@ -132,11 +210,7 @@ fn state(vol: &StorageVol, config: &Value) -> Result<Value> {
     let info = vol.info().map_err(err)?;
     let desc = vol.xml_desc(0).map_err(err)?;
     let doc = xml::parse(&desc)?;
-    let format = doc
-        .descendants()
-        .find(|n| n.has_tag_name("format") && n.parent().is_some_and(|p| p.has_tag_name("target") && p.parent().is_some_and(|v| v.has_tag_name("volume"))))
-        .and_then(|n| n.attribute("type"))
-        .unwrap_or("raw");
+    let format = volume_format(&doc);
     let pool = vol.lookup_storage_pool().map_err(err)?;
     Ok(Value::Map(BTreeMap::from([
         ("pool".to_owned(), Value::from(pool.name().map_err(err)?)),
@@ -157,29 +231,55 @@ fn state(vol: &StorageVol, config: &Value) -> Result<Value> {
 
 pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Option<Value>>> {
     // One listing per pool involved, not one lookup per volume.
-    let mut pools: BTreeMap<String, Option<Vec<StorageVol>>> = BTreeMap::new();
+    let mut pools: BTreeMap<String, Listing> = BTreeMap::new();
     for (_, v) in wanted {
         let name = v.get("pool").as_str().unwrap_or_default().to_owned();
         if pools.contains_key(&name) {
             continue;
         }
-        let vols = match crate::found(conn.lookup_storage_pool_by_name(&name))? {
+        let listing = match crate::found(conn.lookup_storage_pool_by_name(&name))? {
+            Some(p) if !p.is_active().map_err(err)? => Listing::Inactive,
             Some(p) => {
                 let _ = p.refresh(0);
-                Some(p.list_all_volumes(0).map_err(err)?)
+                Listing::Volumes(p.list_all_volumes(0).map_err(err)?)
             }
-            None => None,
+            None => Listing::NoPool,
         };
-        pools.insert(name, vols);
+        pools.insert(name, listing);
     }
     wanted
         .iter()
-        .map(|(_, v)| {
-            let vols = pools.get(v.get("pool").as_str().unwrap_or_default()).and_then(|p| p.as_ref());
-            let found = vols.and_then(|vs| vs.iter().find(|vol| vol.name().ok().as_deref() == v.get("name").as_str()));
-            found.map(|vol| state(vol, v)).transpose()
+        .map(|(_, v)| match pools.get(v.get("pool").as_str().unwrap_or_default()) {
+            Some(Listing::Volumes(vols)) => {
+                vols.iter().find(|vol| vol.name().ok().as_deref() == v.get("name").as_str()).map(|vol| state(vol, v)).transpose()
+            }
+            // A stopped pool hides its volumes but does not delete them:
+            // they keep their recorded state until the pool runs again.
+            Some(Listing::Inactive) => Ok(Some(v.clone())),
+            _ => Ok(None),
         })
         .collect()
+}
+
+/// What one pool holds, for a batch refresh.
+enum Listing {
+    Volumes(Vec<StorageVol>),
+    Inactive,
+    NoPool,
+}
+
+/// Finds the volume an interrupted create of `planned` may have made. Only
+/// called for creates whose name was free just before (the engine asks
+/// [`name_is_free`] first), so a volume of that name is the one it made.
+/// In a stopped pool nothing can be read: the volume is taken as planned
+/// until the pool runs again and refresh reads the truth (an error here
+/// would block the very apply that starts the pool).
+pub fn find_created(conn: &Connect, planned: &Value) -> Result<Option<Value>> {
+    match lookup_named(conn, planned)? {
+        Lookup::Found(vol) => state(&vol, planned).map(Some),
+        Lookup::Missing => Ok(None),
+        Lookup::PoolInactive => Ok(Some(planned.clone())),
+    }
 }
 
 /// A volume by pool and name (its identity).
@@ -190,10 +290,17 @@ pub(crate) fn find(conn: &Connect, v: &Value) -> Result<Option<StorageVol>> {
     crate::found(pool.lookup_storage_vol_by_name(v.get("name").as_str().unwrap_or_default()))
 }
 
-pub fn update(conn: &Connect, prior: &Value, planned: &Value) -> Result<Value> {
+pub fn update(conn: &Connect, prior: &Value, planned: &Value, undo: Option<&UndoRecord>) -> Result<Value> {
     let vol = find(conn, prior)?.ok_or_else(|| ProviderError::new("the volume no longer exists"))?;
     if let (Some(old), Some(new)) = (prior.get("size").as_f64(), planned.get("size").as_f64()) {
         if new != old {
+            if let (Some(rec), true) = (undo, new < old) {
+                // The undo point: a full copy of the volume before it shrinks.
+                let copy = undo::text(rec, "copy")?;
+                if find_in_pool(&vol, copy)?.is_none() {
+                    copy_volume(&vol, copy)?;
+                }
+            }
             let flags = if new < old { sys::VIR_STORAGE_VOL_RESIZE_SHRINK } else { 0 };
             vol.resize(new as u64, flags).map_err(err)?;
             if new > old {
@@ -202,6 +309,134 @@ pub fn update(conn: &Connect, prior: &Value, planned: &Value) -> Result<Value> {
         }
     }
     state(&vol, planned)
+}
+
+/// The undo record of a shrink (a copy kept aside) or of a retirement (the
+/// volume itself kept aside); `None` for a grow, which re-applying the prior
+/// size undoes.
+pub fn prepare_undo(prior: &Value, planned: Option<&Value>) -> Option<UndoRecord> {
+    let name = prior.get("name").as_str().unwrap_or_default();
+    let fields = |key: &'static str, kind: &str| {
+        [("pool", prior.get("pool").clone()), ("name", Value::from(name)), (key, Value::from(undo::aside_name(name, kind))), ("prior", prior.clone())]
+    };
+    match planned {
+        None => Some(undo::record(undo::RETIRE, fields("aside", "retired"))),
+        Some(planned) => {
+            let shrinks = matches!((prior.get("size").as_f64(), planned.get("size").as_f64()), (Some(old), Some(new)) if new < old);
+            shrinks.then(|| undo::record(undo::SHRINK, fields("copy", "unshrunk")))
+        }
+    }
+}
+
+/// Moves the volume out of its place, under the record's aside name.
+pub fn retire(conn: &Connect, local: bool, rec: &UndoRecord) -> Result<()> {
+    let at = |name: &str| Value::object([("pool", rec.0.get("pool").clone()), ("name", Value::from(name))]);
+    match lookup_named(conn, &at(undo::text(rec, "name")?))? {
+        Lookup::Found(vol) => move_volume(local, &vol, undo::text(rec, "aside")?).map(drop),
+        // Already retired (a retry), or gone: nothing to keep aside.
+        Lookup::Missing => Ok(()),
+        Lookup::PoolInactive => Err(inactive_pool(&rec.0)),
+    }
+}
+
+/// Puts back what the record kept aside: a retired volume, or the copy
+/// taken before a shrink. Idempotent: without the kept volume there is
+/// nothing to put back (the operation never got that far, or this already
+/// ran), and the volume in place is the one to keep.
+pub fn undo(conn: &Connect, local: bool, rec: &UndoRecord) -> Result<Value> {
+    state(&put_back(conn, local, rec)?, rec.0.get("prior"))
+}
+
+/// [`undo`]'s work, shared with cloud-init seeds: returns the volume in place.
+pub(crate) fn put_back(conn: &Connect, local: bool, rec: &UndoRecord) -> Result<StorageVol> {
+    let name = undo::text(rec, "name")?;
+    let kept_key = if undo::op(rec) == undo::SHRINK { "copy" } else { "aside" };
+    let kept_name = undo::text(rec, kept_key)?;
+    let at = |name: &str| Value::object([("pool", rec.0.get("pool").clone()), ("name", Value::from(name))]);
+    let kept = match lookup_named(conn, &at(kept_name))? {
+        Lookup::Found(vol) => Some(vol),
+        Lookup::Missing => None,
+        Lookup::PoolInactive => return Err(inactive_pool(&rec.0)),
+    };
+    let in_place = find(conn, &at(name))?;
+    let restored = match (kept, in_place) {
+        (Some(kept), Some(current)) if undo::op(rec) == undo::SHRINK => {
+            current.delete(0).map_err(err)?;
+            move_volume(local, &kept, name)?
+        }
+        (Some(_), Some(_)) => {
+            return Err(ProviderError::new(format!(
+                "cannot bring volume {name:?} back: a volume of that name exists again; the original is kept as {kept_name:?}"
+            )))
+        }
+        (Some(kept), None) => move_volume(local, &kept, name)?,
+        (None, Some(current)) => current,
+        (None, None) => return Err(ProviderError::new(format!("volume {name:?} is gone and nothing was kept aside to restore it"))),
+    };
+    Ok(restored)
+}
+
+/// Deletes what the record kept aside, once the apply no longer needs it.
+pub fn discard_undo(conn: &Connect, rec: &UndoRecord) -> Result<()> {
+    let kept_key = if undo::op(rec) == undo::SHRINK { "copy" } else { "aside" };
+    let kept = Value::object([("pool", rec.0.get("pool").clone()), ("name", Value::from(undo::text(rec, kept_key)?))]);
+    match lookup_named(conn, &kept)? {
+        Lookup::Found(vol) => vol.delete(0).map_err(err),
+        Lookup::Missing => Ok(()),
+        Lookup::PoolInactive => Err(inactive_pool(&rec.0)),
+    }
+}
+
+fn find_in_pool(vol: &StorageVol, name: &str) -> Result<Option<StorageVol>> {
+    let pool = vol.lookup_storage_pool().map_err(err)?;
+    crate::found(pool.lookup_storage_vol_by_name(name))
+}
+
+/// A full copy of `vol` named `name` in the same pool (libvirt copies the
+/// data; a thin clone's backing chain is flattened into the copy).
+fn copy_volume(vol: &StorageVol, name: &str) -> Result<StorageVol> {
+    let pool = vol.lookup_storage_pool().map_err(err)?;
+    if let Some(stale) = crate::found(pool.lookup_storage_vol_by_name(name))? {
+        // A copy an earlier attempt did not finish.
+        stale.delete(0).map_err(err)?;
+    }
+    let info = vol.info().map_err(err)?;
+    let desc = vol.xml_desc(0).map_err(err)?;
+    let doc = xml::parse(&desc)?;
+    let format = volume_format(&doc);
+    let xml = format!(
+        "<volume><name>{}</name><capacity unit='bytes'>{}</capacity><target><format type='{}'/></target></volume>",
+        esc(name),
+        info.capacity,
+        esc(format)
+    );
+    StorageVol::create_xml_from(&pool, &xml, vol, 0).map_err(err)
+}
+
+/// Gives a volume another name in its pool: a rename of the file in a local
+/// directory pool (instant, keeps the file as it is), else a copy and a
+/// delete.
+fn move_volume(local: bool, vol: &StorageVol, name: &str) -> Result<StorageVol> {
+    let pool = vol.lookup_storage_pool().map_err(err)?;
+    let pool_doc_xml = pool.xml_desc(0).map_err(err)?;
+    let is_dir = xml::parse(&pool_doc_xml)?.root_element().attribute("type") == Some("dir");
+    let path = std::path::PathBuf::from(vol.path().map_err(err)?);
+    if local && is_dir && path.exists() {
+        let target = path.with_file_name(name);
+        std::fs::rename(&path, &target).map_err(|e| ProviderError::new(format!("rename {} to {}: {e}", path.display(), target.display())))?;
+        pool.refresh(0).map_err(err)?;
+        return pool.lookup_storage_vol_by_name(name).map_err(err);
+    }
+    let copy = copy_volume(vol, name)?;
+    vol.delete(0).map_err(err)?;
+    Ok(copy)
+}
+
+fn volume_format<'a>(doc: &'a roxmltree::Document) -> &'a str {
+    doc.descendants()
+        .find(|n| n.has_tag_name("format") && n.parent().is_some_and(|p| p.has_tag_name("target") && p.parent().is_some_and(|v| v.has_tag_name("volume"))))
+        .and_then(|n| n.attribute("type"))
+        .unwrap_or("raw")
 }
 
 /// Tells every running guest that uses the volume about its new size, so
