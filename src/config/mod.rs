@@ -279,7 +279,7 @@ impl Config {
     pub fn load(dir: &Path) -> (Config, Diagnostics) {
         let mut diags = Diagnostics::default();
         let mut sources = Sources::default();
-        let mut config = load_module(dir, dir, &mut sources, &mut diags, 0);
+        let mut config = load_module(dir, dir, &mut sources, &mut diags, &mut Vec::new());
         config.sources = sources;
         (config, diags)
     }
@@ -339,8 +339,13 @@ impl Config {
 }
 
 /// Loads one module directory and, recursively, the modules it calls.
-fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagnostics, depth: usize) -> Config {
+/// `calling` holds the (canonical) directories of the modules on the way
+/// here, so a module that calls itself, directly or through others, is an
+/// error at the call instead of an exponential tree of copies.
+fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagnostics, calling: &mut Vec<PathBuf>) -> Config {
     let mut config = Config { dir: dir.to_owned(), ..Config::default() };
+    let depth = calling.len();
+    calling.push(dir.canonicalize().unwrap_or_else(|_| dir.to_owned()));
     let files = match config_files(dir, CONFIG_SUFFIX) {
         Ok(files) => files,
         Err(e) => {
@@ -355,14 +360,10 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
         );
     }
     for path in files {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let display = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or(path);
-                let file = sources.add(display, text);
-                let text = sources.text(file).to_owned();
-                lower::lower_file(&mut config, file, &text, diags);
-            }
-            Err(e) => diags.push(Diagnostic::global(format!("cannot read {}: {e}", path.display()))),
+        let display = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.clone());
+        if let Some(file) = read_source(&path, display, sources, diags) {
+            let text = sources.text(file).to_owned();
+            lower::lower_file(&mut config, file, &text, diags);
         }
     }
     let calls: Vec<ModuleCall> = config.module_calls.values().cloned().collect();
@@ -394,10 +395,52 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
             ));
             continue;
         }
-        let child = load_module(&child_dir, root, sources, diags, depth + 1);
+        let canonical = child_dir.canonicalize().unwrap_or_else(|_| child_dir.clone());
+        if calling.contains(&canonical) {
+            diags.push(
+                Diagnostic::error(
+                    format!("module {:?} calls {}, which is already being loaded: a module cannot call itself", call.name, child_dir.display()),
+                    call.header.clone(),
+                    "recursive module call",
+                )
+                .with_help("modules form a tree; move what the module shares into a module of its own"),
+            );
+            continue;
+        }
+        let child = load_module(&child_dir, root, sources, diags, calling);
         config.children.insert(call.name.clone(), child);
     }
+    calling.pop();
     config
+}
+
+/// Reads a configuration or variable file into `sources`. A file that is not
+/// UTF-8 is an error at the first bad byte (its text is kept, made valid, so
+/// the diagnostic can show the line).
+pub(crate) fn read_source(path: &Path, display: PathBuf, sources: &mut Sources, diags: &mut Diagnostics) -> Option<FileId> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            diags.push(Diagnostic::global(format!("cannot read {}: {e}", path.display())));
+            return None;
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(sources.add(display, text)),
+        Err(e) => {
+            let bad = e.utf8_error();
+            let offset = bad.valid_up_to();
+            let byte = e.as_bytes()[offset];
+            let file = sources.add(display, String::from_utf8_lossy(e.as_bytes()).into_owned());
+            // The lossy text has the same bytes up to the first bad one.
+            let end = offset + sources.text(file)[offset..].chars().next().map_or(0, char::len_utf8);
+            diags.push(
+                Diagnostic::error(format!("invalid UTF-8: byte 0x{byte:02x} is not valid here"), Span { file, range: offset..end }, "not UTF-8")
+                    .with_help("configuration files must be UTF-8 text"),
+            );
+            None
+        }
+    }
 }
 
 /// Files of `dir` whose names end with `suffix`, sorted by name.

@@ -132,15 +132,9 @@ enum Either {
 }
 
 fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Origin, Option<Span>)>, diags: &mut Diagnostics) {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.push(Diagnostic::global(format!("cannot read variable file {}: {e}", path.display())));
-            return;
-        }
-    };
     let display = path.strip_prefix(&config.dir).map(Path::to_path_buf).unwrap_or_else(|_| path.to_owned());
-    let file = config.sources.add(display, text.clone());
+    let Some(file) = super::read_source(path, display, &mut config.sources, diags) else { return };
+    let text = config.sources.text(file).to_owned();
     let body = match hcl::edit::parser::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
