@@ -144,18 +144,36 @@ fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Ori
         }
     };
     use hcl::edit::Span as _;
+    let mut undeclared = 0;
     for attr in body.attributes() {
         let name = attr.key.as_str().to_owned();
         let span = Span::new(file, attr.span());
         if !config.variables.contains_key(&name) {
-            diags.push(
-                Diagnostic::error(format!("value for undeclared variable {name:?}"), span, "no such variable").warning(),
-            );
+            undeclared += 1;
+            if undeclared <= MAX_UNDECLARED_SHOWN {
+                diags.push(
+                    Diagnostic::error(format!("value for undeclared variable {name:?}"), span, "no such variable").warning(),
+                );
+            }
             continue;
         }
         given.insert(name, (Origin::Expr(Expr { expr: attr.value.clone(), file }), Some(span)));
     }
+    if undeclared > MAX_UNDECLARED_SHOWN {
+        diags.push(
+            Diagnostic::global(format!(
+                "{} more values for undeclared variables in {}",
+                undeclared - MAX_UNDECLARED_SHOWN,
+                config.sources.path(file).display()
+            ))
+            .warning(),
+        );
+    }
 }
+
+/// Undeclared names of one variable file shown one by one; the rest are
+/// counted (as Terraform does), so a file of many does not bury the output.
+const MAX_UNDECLARED_SHOWN: usize = 3;
 
 /// A raw string from `-var` or the environment: taken as is for string (or
 /// untyped) variables, parsed as an HCL expression otherwise.
