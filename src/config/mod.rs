@@ -397,9 +397,19 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
         }
         let canonical = child_dir.canonicalize().unwrap_or_else(|_| child_dir.clone());
         if calling.contains(&canonical) {
+            let shown = match canonical.strip_prefix(&calling[0]) {
+                Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+                Ok(rel) => rel.to_owned(),
+                Err(_) => canonical.clone(),
+            };
             diags.push(
                 Diagnostic::error(
-                    format!("module {:?} calls {}, which is already being loaded: a module cannot call itself", call.name, child_dir.display()),
+                    format!(
+                        "module {:?} (source {:?}) calls {}, a module that is already being loaded: a module cannot call itself",
+                        call.name,
+                        call.source,
+                        shown.display()
+                    ),
                     call.header.clone(),
                     "recursive module call",
                 )
