@@ -101,3 +101,18 @@ fn output_that_cannot_be_written_fails_the_command() {
         assert!(stderr(&out).contains("cannot write to stdout: No space left on device"), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_number_beyond_f64_is_named_at_its_place() {
+    // Terraform accepts 1e400 (numbers are arbitrary-precision); the parser
+    // Strata uses reads numbers as f64, so until it keeps the literal's text
+    // this is a clear error instead of "expected newline or eof".
+    let dir = scratch();
+    write(dir.path(), "main.strata.hcl", "output \"o\" {\n  value = 1.5e400\n}\n");
+    let out = expect(dir.path(), &["validate", "-no-color"], 1);
+    assert!(
+        stderr(&out).contains("number 1.5e400 is out of range: numbers beyond ±1.8e308 are not supported (at main.strata.hcl:2:11)"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -138,8 +138,7 @@ fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Ori
     let body = match hcl::edit::parser::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
-            let o = e.location().offset();
-            diags.push(Diagnostic::error(format!("syntax error: {}", e.message()), Span { file, range: o..o + 1 }, e.message().to_owned()));
+            diags.push(super::syntax_error(&text, file, &e));
             return;
         }
     };
