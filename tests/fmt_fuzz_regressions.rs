@@ -42,6 +42,9 @@ fn escaped_template_markers_stay_escaped() {
         "x = \"%%%{a}$%%{b}\"\n",
         "x = { \"%$${k}\" = 1, long_key = 2 }\n",
         "x = [\"a\\u00e9\", \"$${x}\"]\n",
+        // Found by fuzzing: keys print through the same escaping as literals.
+        "y = { \"%$${\0\0$${a}%$${v\0id\0\0}\" = 1, lo= \"$$\0{%%{b}\" }\n",
+        "y = {\n  \"${a}%$${b}\" = 1\n  longer_key = 2\n}\n",
     ] {
         check_stable(input);
     }

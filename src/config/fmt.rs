@@ -29,7 +29,7 @@ use hcl::edit::expr::{
 };
 use hcl::edit::parser;
 use hcl::edit::structure::{Attribute, Block, Body, Structure};
-use hcl::edit::visit_mut::{visit_expr_mut, VisitMut};
+use hcl::edit::visit_mut::{visit_expr_mut, visit_object_mut, VisitMut};
 use hcl::edit::{Decor, Decorate, Span};
 
 /// One level of indentation.
@@ -130,19 +130,26 @@ struct HeredocStash<'a> {
     originals: Vec<(&'static str, String)>,
 }
 
-impl VisitMut for HeredocStash<'_> {
-    fn visit_expr_mut(&mut self, expr: &mut Expression) {
-        let kind = match expr {
-            Expression::HeredocTemplate(_) => HEREDOC_MARK,
-            Expression::StringTemplate(_) => TEMPLATE_MARK,
+impl HeredocStash<'_> {
+    /// The kind of placeholder `expr` needs, if any.
+    fn stand_in_kind(&self, expr: &Expression) -> Option<&'static str> {
+        match expr {
+            Expression::HeredocTemplate(_) => Some(HEREDOC_MARK),
+            Expression::StringTemplate(_) => Some(TEMPLATE_MARK),
             // hcl-edit re-escapes literals itself, and gets `$${`/`%%{` after another `$` or
             // `%` wrong (`"%$${a}"` comes back as `"%${a}"`, a template): a literal whose
             // printed form is not its source text is kept as written.
-            Expression::String(_) if self.source.get(expr.span().unwrap_or(0..0)) != Some(&bare(expr)) => {
-                LITERAL_MARK
+            Expression::String(_)
+                if self.source.get(expr.span().unwrap_or(0..0)) != Some(&bare(expr)) =>
+            {
+                Some(LITERAL_MARK)
             }
-            _ => return visit_expr_mut(self, expr),
-        };
+            _ => None,
+        }
+    }
+
+    /// Replaces `expr` with a placeholder of `kind`, keeping its decor and source text.
+    fn stash(&mut self, expr: &mut Expression, kind: &'static str) {
         if let Some(text) = expr.span().and_then(|range| self.source.get(range)) {
             let decor = expr.decor().clone();
             let mut stand_in = Expression::from(placeholder(kind, self.originals.len()));
@@ -150,6 +157,44 @@ impl VisitMut for HeredocStash<'_> {
             self.originals.push((kind, text.to_owned()));
             *expr = stand_in;
         }
+    }
+}
+
+impl VisitMut for HeredocStash<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expression) {
+        match self.stand_in_kind(expr) {
+            Some(kind) => self.stash(expr, kind),
+            None => visit_expr_mut(self, expr),
+        }
+    }
+
+    fn visit_object_mut(&mut self, object: &mut Object) {
+        // Keys cannot be replaced in place (they are the keys of a map), yet a key prints
+        // through the same escaping as any literal: rebuild the object, in order, when one
+        // needs a placeholder.
+        let needs_stand_in = object
+            .iter()
+            .any(|(key, _)| key.as_expr().is_some_and(|e| self.stand_in_kind(e).is_some()));
+        if needs_stand_in {
+            let mut rebuilt = Object::with_capacity(object.len());
+            for (key, value) in object.iter() {
+                let key = match key {
+                    ObjectKey::Expression(expr) => {
+                        let mut expr = expr.clone();
+                        if let Some(kind) = self.stand_in_kind(&expr) {
+                            self.stash(&mut expr, kind);
+                        }
+                        ObjectKey::Expression(expr)
+                    }
+                    ident => ident.clone(),
+                };
+                rebuilt.insert(key, value.clone());
+            }
+            rebuilt.set_trailing(object.trailing().clone());
+            *rebuilt.decor_mut() = object.decor().clone();
+            *object = rebuilt;
+        }
+        visit_object_mut(self, object);
     }
 }
 
