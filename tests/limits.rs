@@ -116,3 +116,26 @@ fn a_number_beyond_f64_is_named_at_its_place() {
         stderr(&out)
     );
 }
+
+/// Inputs the fuzz targets found, each once a panic or a parse taking
+/// minutes; each must now end in a diagnostic.
+#[test]
+fn inputs_found_by_fuzzing_end_in_diagnostics() {
+    use strata::config::{Config, Diagnostics};
+    // A multi-byte character just before where the parser stopped.
+    let panicked = "strata {\n  backend \"local\" {\n   }\n}\n\nlocals {\ne t\"sting_object\" \"web\" {\n  count = \u{3ba}";
+    let mut config = Config::default();
+    let mut diags = Diagnostics::default();
+    config.add_source("fuzz.strata.hcl".into(), panicked.to_owned(), &mut diags);
+    assert!(diags.has_errors());
+
+    // Unclosed brackets made hcl-edit backtrack exponentially (minutes).
+    let slow = "11110110/0------1+4-11111115/1111111.19/(9/g/f/-0-2-(-9/9/g/f/{0.0109/9.0111/9/9.0110/9.115/1111111.19/(9/g/f/-0-2-(-9/9/g/f/{0.0109/9.0111/9/9.0110/9.19/(9/g/f/{0.0109/9/{0.01---------0-1+-0110/0------1+4-11111115/1111111.19/(9/19/(9/g/f/{0.0109/9/{0.01---------0-1+-0110/0------1+4-11111115/1111111.19/(9/g/f/-0-2-(-9/9/g/f/{0.0109/9.0111/9/9.0110/9.19/(9/g/f/{0.0109/9/{0.01--------41111";
+    let e = strata::config::parse::parse_expr(slow).unwrap_err();
+    assert!(e.message.contains("are never closed"), "{}", e.message);
+    let unclosed_directives = format!("x = \"{}", "%{".repeat(127));
+    assert_eq!(unclosed_directives.len(), 259);
+    let mut diags = Diagnostics::default();
+    config.add_source("unclosed.strata.hcl".into(), unclosed_directives, &mut diags);
+    assert!(diags.iter().any(|d| d.message.contains("128 brackets, strings or templates are never closed")), "{diags:?}");
+}

@@ -46,8 +46,8 @@ const INDENT: &str = "  ";
 /// # Errors
 ///
 /// Returns the parser's error if `source` is not valid HCL.
-pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
-    let mut body = parser::parse_body(source)?;
+pub fn format_source(source: &str) -> Result<String, super::parse::SyntaxError> {
+    let mut body = super::parse::parse_body(source)?;
     // hcl-edit dedents `<<-` heredocs when parsing and re-indents them when printing, which
     // loses text (fuzzing found lines cut short and unstable indentation), and re-escapes
     // quoted templates inside directives on every pass. Templates therefore leave the tree as

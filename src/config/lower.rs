@@ -6,7 +6,7 @@ use hcl::edit::expr::{Expression, TraversalOperator};
 use hcl::edit::structure::{Block, Body, Structure};
 
 pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &mut Diagnostics) {
-    let body = match hcl::edit::parser::parse_body(text) {
+    let body = match super::parse::parse_body(text) {
         Ok(body) => body,
         Err(e) => {
             diags.push(syntax_error(text, file, &e));

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod fmt;
 pub mod functions;
 mod lower;
+pub mod parse;
 pub mod refs;
 pub mod types;
 pub mod vars;
@@ -427,17 +428,15 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
 /// The diagnostic for a file the parser refuses. A number literal beyond
 /// what a 64-bit float holds (`1e400`) is named as such: the parser (hcl-edit)
 /// reads numbers as `f64` and otherwise reports the exponent as unexpected.
-pub(crate) fn syntax_error(text: &str, file: FileId, e: &hcl::edit::parser::Error) -> Diagnostic {
-    let offset = e.location().offset().min(text.len());
-    if let Some(literal) = overflowing_number_at(text, offset) {
+pub(crate) fn syntax_error(text: &str, file: FileId, e: &parse::SyntaxError) -> Diagnostic {
+    if let Some(literal) = overflowing_number_at(text, e.range.start) {
         return Diagnostic::error(
             format!("number {} is out of range: numbers beyond ±1.8e308 are not supported", &text[literal.clone()]),
             Span { file, range: literal },
             "too large",
         );
     }
-    let end = text[offset..].chars().next().map_or(offset, |c| offset + c.len_utf8());
-    Diagnostic::error(format!("syntax error: {}", e.message()), Span { file, range: offset..end }, e.message().to_owned())
+    Diagnostic::error(format!("syntax error: {}", e.message), Span { file, range: e.range.clone() }, e.message.clone())
 }
 
 /// The range of a number literal with an exponent whose value overflows
@@ -447,7 +446,7 @@ fn overflowing_number_at(text: &str, offset: usize) -> Option<std::ops::Range<us
     if !matches!(bytes.get(offset), Some(b'e' | b'E')) {
         return None;
     }
-    let start = text[..offset].rfind(|c: char| !(c.is_ascii_digit() || c == '.')).map_or(0, |i| i + 1);
+    let start = text[..offset].trim_end_matches(|c: char| c.is_ascii_digit() || c == '.').len();
     let mut end = offset + 1;
     if matches!(bytes.get(end), Some(b'+' | b'-')) {
         end += 1;

@@ -135,7 +135,7 @@ fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Ori
     let display = path.strip_prefix(&config.dir).map(Path::to_path_buf).unwrap_or_else(|_| path.to_owned());
     let Some(file) = super::read_source(path, display, &mut config.sources, diags) else { return };
     let text = config.sources.text(file).to_owned();
-    let body = match hcl::edit::parser::parse_body(&text) {
+    let body = match super::parse::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
             diags.push(super::syntax_error(&text, file, &e));
@@ -180,7 +180,7 @@ fn from_raw(raw: &str, ty: Option<&Type>) -> Result<Value, String> {
     match ty {
         None | Some(Type::String) => Ok(Value::from(raw)),
         Some(_) => {
-            let expr = hcl::edit::parser::parse_expr(raw).map_err(|e| format!("cannot parse {raw:?}: {}", e.message()))?;
+            let expr = super::parse::parse_expr(raw).map_err(|e| format!("cannot parse {raw:?}: {}", e.message))?;
             eval(&expr, &Scope::new(&super::eval::NoNames)).map_err(|e| e.message)
         }
     }
