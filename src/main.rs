@@ -13,9 +13,20 @@ fn main() {
     // cleanup: with worker threads still inside C libraries (libvirt's
     // thread-local errors), glibc's exit handlers raced them and corrupted
     // the heap (malloc_consolidate aborts, seen in the KVM tests).
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    // Output nobody received (a full disk, a closed pipe) is a failure.
+    let code = match strata::output::finish() {
+        Ok(()) => code,
+        Err(failure) => {
+            // stderr may be what failed; this is the last try.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {failure}");
+            if code == 0 {
+                1
+            } else {
+                code
+            }
+        }
+    };
     // SAFETY: _exit ends the process at once; nothing runs after it.
     unsafe { libc::_exit(code) }
 }

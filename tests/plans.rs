@@ -110,6 +110,16 @@ fn dynamic() {
 }
 
 #[test]
+fn limits() {
+    check("limits");
+}
+
+#[test]
+fn recursive_module() {
+    check("recursive_module");
+}
+
+#[test]
 fn secrets_never_appear_in_any_output() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plans/sensitive/main.strata.hcl");
     let dir = scratch();

@@ -1,6 +1,7 @@
 //! Fuzz target for the configuration front end: parse + lower a file, run the
 //! static validation against the builtin providers' schemas, and check that
-//! the formatter is idempotent.
+//! the formatter is idempotent and preserves meaning: parse(fmt(x)) is the
+//! same syntax tree as parse(x), spans and layout aside.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -37,5 +38,9 @@ fuzz_target!(|data: &[u8]| {
             Ok(twice) => assert_eq!(once, twice, "format_source is not idempotent"),
             Err(e) => panic!("format_source output does not parse again: {e}\n--- output ---\n{once}"),
         }
+        // hcl-rs's tree has no spans or decor: equal trees mean the same file.
+        let before = hcl::parse(text).expect("format_source parsed it");
+        let after = hcl::parse(&once).expect("the output parses (checked above)");
+        assert_eq!(before, after, "formatting changed the meaning\n--- output ---\n{once}");
     }
 });

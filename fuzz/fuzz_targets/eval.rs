@@ -34,7 +34,7 @@ impl Resolver for Names {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(expr) = hcl::edit::parser::parse_expr(text) else { return };
+    let Ok(expr) = strata::config::parse::parse_expr(text) else { return };
     let Ok(value) = eval(&expr, &Scope::new(&Names)) else { return };
     // Whatever is derived from var.secret stays redacted. Inputs that could
     // spell the secret out themselves (string literals, heredocs) or unmark

@@ -304,7 +304,9 @@ pub async fn run(cli: Cli) -> i32 {
             Ok(0)
         }
         Command::Completions { shell: sh } => {
-            clap_complete::generate(sh, &mut Cli::command(), "strata", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(sh, &mut Cli::command(), "strata", &mut script);
+            shell.raw(&String::from_utf8_lossy(&script));
             Ok(0)
         }
     };

@@ -28,30 +28,78 @@ impl Span {
 /// The text of every loaded configuration file.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    files: Vec<(PathBuf, Arc<str>)>,
+    files: Vec<(PathBuf, Snippet)>,
 }
 
 impl Sources {
     pub fn add(&mut self, path: PathBuf, text: String) -> FileId {
-        self.files.push((path, text.into()));
+        self.files.push((path, Snippet::new(text)));
         FileId(self.files.len() as u32 - 1)
     }
     pub fn path(&self, id: FileId) -> &Path {
         &self.files[id.0 as usize].0
     }
     pub fn text(&self, id: FileId) -> &str {
-        &self.files[id.0 as usize].1
+        &self.files[id.0 as usize].1.text
     }
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &Path, &str)> {
-        self.files.iter().enumerate().map(|(i, (p, t))| (FileId(i as u32), p.as_path(), &**t))
+        self.files.iter().enumerate().map(|(i, (p, t))| (FileId(i as u32), p.as_path(), &*t.text))
     }
     /// One-based line and column of a byte offset.
     pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
-        let text = self.text(file);
-        let before = &text[..offset.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-        (line, col)
+        let snippet = &self.files[file.0 as usize].1;
+        let offset = offset.min(snippet.text.len());
+        let line = snippet.line_of(offset);
+        let start = snippet.line_starts[line];
+        let col = snippet.text.get(start..offset).map_or(0, |l| l.chars().count()) + 1;
+        (line + 1, col)
+    }
+}
+
+/// A file's text and where its lines start, shared by every diagnostic in
+/// it: a report reads only the lines around its span, so rendering many
+/// diagnostics of a large file costs what they show, not the file each time.
+#[derive(Debug, Clone)]
+struct Snippet {
+    text: Arc<str>,
+    /// Byte offset of each line's first byte (the first is 0).
+    line_starts: Arc<[usize]>,
+}
+
+impl Snippet {
+    fn new(text: String) -> Snippet {
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Snippet { text: text.into(), line_starts }
+    }
+
+    /// Zero-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset).saturating_sub(1)
+    }
+}
+
+impl miette::SourceCode for Snippet {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        // miette's own reading scans from the start of the text; start it a
+        // few lines above the span instead, and shift what it finds back.
+        let first_line = self.line_of(span.offset().min(self.text.len())).saturating_sub(context_lines_before);
+        let base = self.line_starts[first_line];
+        let window = &self.text.as_bytes()[base..];
+        let local = SourceSpan::from((span.offset().saturating_sub(base), span.len()));
+        let found = window.read_span(&local, context_lines_before, context_lines_after)?;
+        let span = SourceSpan::from((found.span().offset() + base, found.span().len()));
+        Ok(Box::new(miette::MietteSpanContents::new(
+            found.data(),
+            span,
+            found.line() + first_line,
+            found.column(),
+            found.line_count() + first_line,
+        )))
     }
 }
 
@@ -122,7 +170,7 @@ impl Diagnostic {
             Some(span) => {
                 let src = NamedSource::new(
                     sources.path(span.file).display().to_string(),
-                    sources.text(span.file).to_owned(),
+                    sources.files[span.file.0 as usize].1.clone(),
                 )
                 .with_language("hcl");
                 miette::Report::new(report).with_source_code(src)

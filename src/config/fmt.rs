@@ -20,8 +20,8 @@
 //! of a parenthesised object key (`(var.k) = 1`) keeps its spacing; terraform fmt's rewrites
 //! beyond layout (unwrapping `"${var.x}"`, `list` to `list(any)` in variable types) are not
 //! done; a line that closes a bracket after other content (`b)`) keeps the content's indent;
-//! widths count characters, not grapheme clusters. Through hcl-edit, escapes in quoted strings
-//! are normalised (`"\u00e9"` prints as `"é"`), which is the same string.
+//! widths count characters, not grapheme clusters. Quoted strings are kept as written, escapes
+//! included (hcl-edit's own printing of them mis-escapes `$${` after `%`).
 
 use hcl::edit::expr::{
     Array, BinaryOp, Expression, ForExpr, FuncCall, Object, ObjectKey, ObjectValueAssignment,
@@ -29,7 +29,7 @@ use hcl::edit::expr::{
 };
 use hcl::edit::parser;
 use hcl::edit::structure::{Attribute, Block, Body, Structure};
-use hcl::edit::visit_mut::{visit_expr_mut, VisitMut};
+use hcl::edit::visit_mut::{visit_expr_mut, visit_object_mut, VisitMut};
 use hcl::edit::{Decor, Decorate, Span};
 
 /// One level of indentation.
@@ -46,8 +46,8 @@ const INDENT: &str = "  ";
 /// # Errors
 ///
 /// Returns the parser's error if `source` is not valid HCL.
-pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
-    let mut body = parser::parse_body(source)?;
+pub fn format_source(source: &str) -> Result<String, super::parse::SyntaxError> {
+    let mut body = super::parse::parse_body(source)?;
     // hcl-edit dedents `<<-` heredocs when parsing and re-indents them when printing, which
     // loses text (fuzzing found lines cut short and unstable indentation), and re-escapes
     // quoted templates inside directives on every pass. Templates therefore leave the tree as
@@ -57,7 +57,7 @@ pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
         originals: Vec::new(),
     };
     heredocs.visit_body_mut(&mut body);
-    Formatter::new(source).file(&mut body);
+    Formatter::new(source, &heredocs.originals).file(&mut body);
     // Drop what layout leaves after the last token or comment (line breaks, indentation before
     // end of input), so that the file ends with exactly one newline.
     let mut text = body.to_string();
@@ -76,6 +76,7 @@ pub fn format_source(source: &str) -> Result<String, hcl::edit::parser::Error> {
 /// Placeholders start with a private-use character no configuration contains.
 const HEREDOC_MARK: &str = "\u{E000}strata-heredoc-";
 const TEMPLATE_MARK: &str = "\u{E000}strata-template-";
+const LITERAL_MARK: &str = "\u{E000}strata-literal-";
 /// Stands for the spaces in front of a `#`/`//` comment that ends a line after other tokens,
 /// until `align_comments` knows how many there are.
 const COMMENT_MARK: &str = "\u{E000}strata-comment\u{E000}";
@@ -129,13 +130,26 @@ struct HeredocStash<'a> {
     originals: Vec<(&'static str, String)>,
 }
 
-impl VisitMut for HeredocStash<'_> {
-    fn visit_expr_mut(&mut self, expr: &mut Expression) {
-        let kind = match expr {
-            Expression::HeredocTemplate(_) => HEREDOC_MARK,
-            Expression::StringTemplate(_) => TEMPLATE_MARK,
-            _ => return visit_expr_mut(self, expr),
-        };
+impl HeredocStash<'_> {
+    /// The kind of placeholder `expr` needs, if any.
+    fn stand_in_kind(&self, expr: &Expression) -> Option<&'static str> {
+        match expr {
+            Expression::HeredocTemplate(_) => Some(HEREDOC_MARK),
+            Expression::StringTemplate(_) => Some(TEMPLATE_MARK),
+            // hcl-edit re-escapes literals itself, and gets `$${`/`%%{` after another `$` or
+            // `%` wrong (`"%$${a}"` comes back as `"%${a}"`, a template): a literal whose
+            // printed form is not its source text is kept as written.
+            Expression::String(_)
+                if self.source.get(expr.span().unwrap_or(0..0)) != Some(&bare(expr)) =>
+            {
+                Some(LITERAL_MARK)
+            }
+            _ => None,
+        }
+    }
+
+    /// Replaces `expr` with a placeholder of `kind`, keeping its decor and source text.
+    fn stash(&mut self, expr: &mut Expression, kind: &'static str) {
         if let Some(text) = expr.span().and_then(|range| self.source.get(range)) {
             let decor = expr.decor().clone();
             let mut stand_in = Expression::from(placeholder(kind, self.originals.len()));
@@ -146,6 +160,44 @@ impl VisitMut for HeredocStash<'_> {
     }
 }
 
+impl VisitMut for HeredocStash<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expression) {
+        match self.stand_in_kind(expr) {
+            Some(kind) => self.stash(expr, kind),
+            None => visit_expr_mut(self, expr),
+        }
+    }
+
+    fn visit_object_mut(&mut self, object: &mut Object) {
+        // Keys cannot be replaced in place (they are the keys of a map), yet a key prints
+        // through the same escaping as any literal: rebuild the object, in order, when one
+        // needs a placeholder.
+        let needs_stand_in = object
+            .iter()
+            .any(|(key, _)| key.as_expr().is_some_and(|e| self.stand_in_kind(e).is_some()));
+        if needs_stand_in {
+            let mut rebuilt = Object::with_capacity(object.len());
+            for (key, value) in object.iter() {
+                let key = match key {
+                    ObjectKey::Expression(expr) => {
+                        let mut expr = expr.clone();
+                        if let Some(kind) = self.stand_in_kind(&expr) {
+                            self.stash(&mut expr, kind);
+                        }
+                        ObjectKey::Expression(expr)
+                    }
+                    ident => ident.clone(),
+                };
+                rebuilt.insert(key, value.clone());
+            }
+            rebuilt.set_trailing(object.trailing().clone());
+            *rebuilt.decor_mut() = object.decor().clone();
+            *object = rebuilt;
+        }
+        visit_object_mut(self, object);
+    }
+}
+
 /// Walks the tree in source order, rewriting decor.
 struct Formatter<'a> {
     source: &'a str,
@@ -153,13 +205,17 @@ struct Formatter<'a> {
     /// indent their content one level deeper than that line, however many of them open there,
     /// which is how terraform fmt indents `foo([` … `])`.
     line_indent: usize,
+    /// The source text of the templates and literals standing in the tree as placeholders,
+    /// by placeholder index, so that keys align by what will be printed.
+    originals: &'a [(&'static str, String)],
 }
 
 impl<'a> Formatter<'a> {
-    fn new(source: &'a str) -> Self {
+    fn new(source: &'a str, originals: &'a [(&'static str, String)]) -> Self {
         Formatter {
             source,
             line_indent: 0,
+            originals,
         }
     }
 
@@ -538,7 +594,7 @@ impl<'a> Formatter<'a> {
             object.set_trailing(text);
         }
         object_spacing(object);
-        align_object(object);
+        align_object(object, self.originals);
     }
 
     /// Lays out one gap, keeping track of the line the following token lands on.
@@ -1173,7 +1229,7 @@ fn align_body(body: &mut Body) {
     }
 }
 
-fn align_object(object: &mut Object) {
+fn align_object(object: &mut Object, originals: &[(&'static str, String)]) {
     let items: Vec<_> = object.iter().collect();
     let rows: Vec<Row> = items
         .iter()
@@ -1194,7 +1250,7 @@ fn align_object(object: &mut Object) {
                 ObjectValueTerminator::Comma => after.contains('\n'),
                 ObjectValueTerminator::None => false,
             };
-            let mut row = Row::new(key_width(key), value.expr());
+            let mut row = Row::new(key_width(key, originals), value.expr());
             row.eligible &= value.assignment() == ObjectValueAssignment::Equals
                 && breaks > 0
                 && (ends_line || !row.single_line)
@@ -1217,11 +1273,22 @@ fn plain_assignment(key: &Decor, value: &Decor) -> bool {
     key.suffix().is_some_and(|raw| &**raw == " ") && value.prefix().is_some_and(|raw| &**raw == " ")
 }
 
-fn key_width(key: &ObjectKey) -> usize {
+fn key_width(key: &ObjectKey, originals: &[(&'static str, String)]) -> usize {
     match key {
         ObjectKey::Ident(ident) => width(ident.as_str()),
-        ObjectKey::Expression(expr) => width(&bare(expr)),
+        ObjectKey::Expression(expr) => match stashed(expr, originals) {
+            Some(original) => width(original),
+            None => width(&bare(expr)),
+        },
     }
+}
+
+/// The source text a placeholder stands for.
+fn stashed<'o>(expr: &Expression, originals: &'o [(&'static str, String)]) -> Option<&'o str> {
+    let Expression::String(s) = expr else { return None };
+    let rest = [HEREDOC_MARK, TEMPLATE_MARK, LITERAL_MARK].iter().find_map(|mark| s.value().strip_prefix(mark))?;
+    let index: usize = rest.strip_suffix('\u{E000}')?.parse().ok()?;
+    originals.get(index).map(|(_, text)| text.as_str())
 }
 
 /// An expression as printed, without its surrounding decor.

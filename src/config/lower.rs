@@ -6,16 +6,10 @@ use hcl::edit::expr::{Expression, TraversalOperator};
 use hcl::edit::structure::{Block, Body, Structure};
 
 pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &mut Diagnostics) {
-    let body = match hcl::edit::parser::parse_body(text) {
+    let body = match super::parse::parse_body(text) {
         Ok(body) => body,
         Err(e) => {
-            let offset = e.location().offset();
-            let end = (offset + 1).min(text.len()).max(offset);
-            diags.push(Diagnostic::error(
-                format!("syntax error: {}", e.message()),
-                Span { file, range: offset..end },
-                e.message().to_owned(),
-            ));
+            diags.push(syntax_error(text, file, &e));
             return;
         }
     };

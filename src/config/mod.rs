@@ -10,6 +10,7 @@ pub mod eval;
 pub mod fmt;
 pub mod functions;
 mod lower;
+pub mod parse;
 pub mod refs;
 pub mod types;
 pub mod vars;
@@ -279,7 +280,7 @@ impl Config {
     pub fn load(dir: &Path) -> (Config, Diagnostics) {
         let mut diags = Diagnostics::default();
         let mut sources = Sources::default();
-        let mut config = load_module(dir, dir, &mut sources, &mut diags, 0);
+        let mut config = load_module(dir, dir, &mut sources, &mut diags, &mut Vec::new());
         config.sources = sources;
         (config, diags)
     }
@@ -339,8 +340,13 @@ impl Config {
 }
 
 /// Loads one module directory and, recursively, the modules it calls.
-fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagnostics, depth: usize) -> Config {
+/// `calling` holds the (canonical) directories of the modules on the way
+/// here, so a module that calls itself, directly or through others, is an
+/// error at the call instead of an exponential tree of copies.
+fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagnostics, calling: &mut Vec<PathBuf>) -> Config {
     let mut config = Config { dir: dir.to_owned(), ..Config::default() };
+    let depth = calling.len();
+    calling.push(dir.canonicalize().unwrap_or_else(|_| dir.to_owned()));
     let files = match config_files(dir, CONFIG_SUFFIX) {
         Ok(files) => files,
         Err(e) => {
@@ -355,14 +361,10 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
         );
     }
     for path in files {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let display = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or(path);
-                let file = sources.add(display, text);
-                let text = sources.text(file).to_owned();
-                lower::lower_file(&mut config, file, &text, diags);
-            }
-            Err(e) => diags.push(Diagnostic::global(format!("cannot read {}: {e}", path.display()))),
+        let display = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.clone());
+        if let Some(file) = read_source(&path, display, sources, diags) {
+            let text = sources.text(file).to_owned();
+            lower::lower_file(&mut config, file, &text, diags);
         }
     }
     let calls: Vec<ModuleCall> = config.module_calls.values().cloned().collect();
@@ -394,10 +396,97 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
             ));
             continue;
         }
-        let child = load_module(&child_dir, root, sources, diags, depth + 1);
+        let canonical = child_dir.canonicalize().unwrap_or_else(|_| child_dir.clone());
+        if calling.contains(&canonical) {
+            let shown = match canonical.strip_prefix(&calling[0]) {
+                Ok(rel) if rel.as_os_str().is_empty() => PathBuf::from("."),
+                Ok(rel) => rel.to_owned(),
+                Err(_) => canonical.clone(),
+            };
+            diags.push(
+                Diagnostic::error(
+                    format!(
+                        "module {:?} (source {:?}) calls {}, a module that is already being loaded: a module cannot call itself",
+                        call.name,
+                        call.source,
+                        shown.display()
+                    ),
+                    call.header.clone(),
+                    "recursive module call",
+                )
+                .with_help("modules form a tree; move what the module shares into a module of its own"),
+            );
+            continue;
+        }
+        let child = load_module(&child_dir, root, sources, diags, calling);
         config.children.insert(call.name.clone(), child);
     }
+    calling.pop();
     config
+}
+
+/// The diagnostic for a file the parser refuses. A number literal beyond
+/// what a 64-bit float holds (`1e400`) is named as such: the parser (hcl-edit)
+/// reads numbers as `f64` and otherwise reports the exponent as unexpected.
+pub(crate) fn syntax_error(text: &str, file: FileId, e: &parse::SyntaxError) -> Diagnostic {
+    if let Some(literal) = overflowing_number_at(text, e.range.start) {
+        return Diagnostic::error(
+            format!("number {} is out of range: numbers beyond ±1.8e308 are not supported", &text[literal.clone()]),
+            Span { file, range: literal },
+            "too large",
+        );
+    }
+    Diagnostic::error(format!("syntax error: {}", e.message), Span { file, range: e.range.clone() }, e.message.clone())
+}
+
+/// The range of a number literal with an exponent whose value overflows
+/// `f64`, if the parser stopped at its exponent.
+fn overflowing_number_at(text: &str, offset: usize) -> Option<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    if !matches!(bytes.get(offset), Some(b'e' | b'E')) {
+        return None;
+    }
+    let start = text[..offset].trim_end_matches(|c: char| c.is_ascii_digit() || c == '.').len();
+    let mut end = offset + 1;
+    if matches!(bytes.get(end), Some(b'+' | b'-')) {
+        end += 1;
+    }
+    let digits = end;
+    while bytes.get(end).is_some_and(u8::is_ascii_digit) {
+        end += 1;
+    }
+    let literal = &text[start..end];
+    let overflows = start < offset && end > digits && literal.parse::<f64>().is_ok_and(|f| f.is_infinite());
+    overflows.then_some(start..end)
+}
+
+/// Reads a configuration or variable file into `sources`. A file that is not
+/// UTF-8 is an error at the first bad byte (its text is kept, made valid, so
+/// the diagnostic can show the line).
+pub(crate) fn read_source(path: &Path, display: PathBuf, sources: &mut Sources, diags: &mut Diagnostics) -> Option<FileId> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            diags.push(Diagnostic::global(format!("cannot read {}: {e}", path.display())));
+            return None;
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(sources.add(display, text)),
+        Err(e) => {
+            let bad = e.utf8_error();
+            let offset = bad.valid_up_to();
+            let byte = e.as_bytes()[offset];
+            let file = sources.add(display, String::from_utf8_lossy(e.as_bytes()).into_owned());
+            // The lossy text has the same bytes up to the first bad one.
+            let end = offset + sources.text(file)[offset..].chars().next().map_or(0, char::len_utf8);
+            diags.push(
+                Diagnostic::error(format!("invalid UTF-8: byte 0x{byte:02x} is not valid here"), Span { file, range: offset..end }, "not UTF-8")
+                    .with_help("configuration files must be UTF-8 text"),
+            );
+            None
+        }
+    }
 }
 
 /// Files of `dir` whose names end with `suffix`, sorted by name.

@@ -166,36 +166,47 @@ enum Either {
 }
 
 fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Origin, Option<Span>)>, diags: &mut Diagnostics) {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.push(Diagnostic::global(format!("cannot read variable file {}: {e}", path.display())));
-            return;
-        }
-    };
     let display = path.strip_prefix(&config.dir).map(Path::to_path_buf).unwrap_or_else(|_| path.to_owned());
-    let file = config.sources.add(display, text.clone());
-    let body = match hcl::edit::parser::parse_body(&text) {
+    let Some(file) = super::read_source(path, display, &mut config.sources, diags) else { return };
+    let text = config.sources.text(file).to_owned();
+    let body = match super::parse::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
-            let o = e.location().offset();
-            diags.push(Diagnostic::error(format!("syntax error: {}", e.message()), Span { file, range: o..o + 1 }, e.message().to_owned()));
+            diags.push(super::syntax_error(&text, file, &e));
             return;
         }
     };
     use hcl::edit::Span as _;
+    let mut undeclared = 0;
     for attr in body.attributes() {
         let name = attr.key.as_str().to_owned();
         let span = Span::new(file, attr.span());
         if !config.variables.contains_key(&name) {
-            diags.push(
-                Diagnostic::error(format!("value for undeclared variable {name:?}"), span, "no such variable").warning(),
-            );
+            undeclared += 1;
+            if undeclared <= MAX_UNDECLARED_SHOWN {
+                diags.push(
+                    Diagnostic::error(format!("value for undeclared variable {name:?}"), span, "no such variable").warning(),
+                );
+            }
             continue;
         }
         given.insert(name, (Origin::Expr(Expr { expr: attr.value.clone(), file }), Some(span)));
     }
+    if undeclared > MAX_UNDECLARED_SHOWN {
+        diags.push(
+            Diagnostic::global(format!(
+                "{} more values for undeclared variables in {}",
+                undeclared - MAX_UNDECLARED_SHOWN,
+                config.sources.path(file).display()
+            ))
+            .warning(),
+        );
+    }
 }
+
+/// Undeclared names of one variable file shown one by one; the rest are
+/// counted (as Terraform does), so a file of many does not bury the output.
+const MAX_UNDECLARED_SHOWN: usize = 3;
 
 /// A raw string from `-var` or the environment: taken as is for string (or
 /// untyped) variables, parsed as an HCL expression otherwise. For a
@@ -204,8 +215,8 @@ fn from_raw(raw: &str, ty: Option<&Type>, sensitive: bool) -> Result<Value, Stri
     match ty {
         None | Some(Type::String) => Ok(Value::from(raw)),
         Some(ty) => {
-            let parsed = hcl::edit::parser::parse_expr(raw)
-                .map_err(|e| format!("cannot parse {raw:?}: {}", e.message()))
+            let parsed = super::parse::parse_expr(raw)
+                .map_err(|e| format!("cannot parse {raw:?}: {}", e.message))
                 .and_then(|expr| eval(&expr, &Scope::new(&super::eval::NoNames)).map_err(|e| e.message));
             parsed.map_err(|e| {
                 if sensitive {

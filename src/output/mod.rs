@@ -12,6 +12,40 @@ pub use progress::{run as run_progress, Progress};
 use crate::config::{Diagnostics, Severity, Sources};
 use anstyle::{AnsiColor, Style};
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+/// The first write to stdout or stderr that failed (a full disk, a closed
+/// pipe): the process must not report success for output nobody got.
+static WRITE_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Remembers a failed write to `stream`; the first failure wins.
+fn check_write(stream: &str, result: std::io::Result<()>) {
+    if let Err(e) = result {
+        let mut failure = WRITE_FAILURE.lock().unwrap_or_else(|p| p.into_inner());
+        failure.get_or_insert_with(|| format!("cannot write to {stream}: {e}"));
+    }
+}
+
+fn write_stdout(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    check_write("stdout", out.write_all(bytes).and_then(|()| out.flush()));
+}
+
+fn write_stderr(bytes: &[u8]) {
+    let mut err = std::io::stderr().lock();
+    check_write("stderr", err.write_all(bytes).and_then(|()| err.flush()));
+}
+
+/// Flushes stdout and stderr and says whether any output was lost on the
+/// way, with the first error. `main` calls it last, to exit non-zero then.
+pub fn finish() -> Result<(), String> {
+    check_write("stdout", std::io::stdout().flush());
+    check_write("stderr", std::io::stderr().flush());
+    match WRITE_FAILURE.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        Some(failure) => Err(failure),
+        None => Ok(()),
+    }
+}
 
 pub struct Shell {
     color: bool,
@@ -36,24 +70,21 @@ impl Shell {
 
     /// A result on stdout.
     pub fn out(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        if !text.ends_with('\n') {
-            let _ = out.write_all(b"\n");
+        if text.ends_with('\n') {
+            write_stdout(text.as_bytes());
+        } else {
+            write_stdout(format!("{text}\n").as_bytes());
         }
-        let _ = out.flush();
     }
 
     /// Text on stdout exactly as given (`output -raw`).
     pub fn raw(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
+        write_stdout(text.as_bytes());
     }
 
     /// A progress or status line on stderr.
     pub fn status(&self, text: &str) {
-        let _ = writeln!(std::io::stderr().lock(), "{text}");
+        write_stderr(format!("{text}\n").as_bytes());
     }
 
     pub fn paint(&self, style: Style, text: &str) -> String {
@@ -109,6 +140,6 @@ impl Shell {
         if errors > 0 {
             text.push_str(&format!("{errors} error(s){}\n", if warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() }));
         }
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        write_stderr(text.as_bytes());
     }
 }

@@ -82,12 +82,10 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>) {
 }
 
 fn eprintln_line(text: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    super::write_stderr(format!("{text}\n").as_bytes());
 }
 
 fn println_json(event: &Event) {
-    use std::io::Write;
     let v = match event {
         Event::Started { address, action } => serde_json::json!({"type": "started", "address": address, "action": action}),
         Event::Finished { address, action, elapsed } => {
@@ -99,5 +97,5 @@ fn println_json(event: &Event) {
         Event::RollbackFailed { address, error } => serde_json::json!({"type": "rollback_failed", "address": address, "error": error}),
         Event::Interrupted { in_flight } => serde_json::json!({"type": "interrupted", "in_flight": in_flight}),
     };
-    let _ = writeln!(std::io::stdout().lock(), "{v}");
+    super::write_stdout(format!("{v}\n").as_bytes());
 }

@@ -560,6 +560,13 @@ impl Planner<'_> {
                 return None;
             }
             let n = match v.as_i64() {
+                Some(n) if n > MAX_INSTANCES as i64 => {
+                    self.diags.push(
+                        Diagnostic::error(format!("count = {n} is more than the {MAX_INSTANCES} instances one block may have"), count.span(), "too many instances")
+                            .with_help("split the block, or check the expression: a count this large is usually a mistake"),
+                    );
+                    return None;
+                }
                 Some(n) if n >= 0 => n,
                 _ => {
                     self.diags.push(Diagnostic::error(format!("count must be a whole number ≥ 0, found {}", v.to_hcl()), count.span(), "invalid count"));
@@ -592,6 +599,13 @@ impl Planner<'_> {
             }
             let entries: Vec<(String, Value)> = match v.unmarked() {
                 Value::Map(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                // Values carry no set type: a list literal is refused by its
+                // syntax, a list with duplicates because no set has them
+                // (`toset` is the explicit way to drop them).
+                Value::List(_) if is_tuple_syntax(&fe.expr) => {
+                    self.diags.push(invalid_for_each(fe, "tuple"));
+                    return None;
+                }
                 Value::List(items) => {
                     let mut keys = Vec::new();
                     for item in items {
@@ -604,7 +618,13 @@ impl Planner<'_> {
                         }
                     }
                     keys.sort_by(|a, b| a.0.cmp(&b.0));
-                    keys.dedup_by(|a, b| a.0 == b.0);
+                    if let Some(pair) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
+                        self.diags.push(invalid_for_each(fe, "list").with_help(format!(
+                            "the list has {:?} more than once; toset(...) removes duplicates if that is intended",
+                            pair[0].0
+                        )));
+                        return None;
+                    }
                     keys
                 }
                 Value::Null => {
@@ -1136,4 +1156,33 @@ fn unknown_expansion(what: &str, addr: &str, expr: &crate::config::Expr) -> Diag
         "use values known at plan time, or first apply what it depends on with -target{}, then plan again",
         sources.first().map(|s| format!(" {s}")).unwrap_or_default()
     ))
+}
+
+/// The most instances one `count` may ask for: beyond this, a typo
+/// (`count = 1e9`) would exhaust memory before anything could be reported.
+pub const MAX_INSTANCES: usize = 100_000;
+
+/// Terraform's refusal of a `for_each` that is neither a map nor a set of
+/// strings.
+fn invalid_for_each(fe: &crate::config::Expr, found: &str) -> Diagnostic {
+    Diagnostic::error(
+        format!(
+            "Invalid for_each argument: the \"for_each\" argument must be a map, or set of strings, and you have provided a value of type {found}"
+        ),
+        fe.span(),
+        "not a map or a set of strings",
+    )
+    .with_help("convert it with toset(...) or build a map")
+}
+
+/// A list written as one (`[...]`, `[for ...]`), as opposed to a set from
+/// `toset`, a variable or a reference.
+fn is_tuple_syntax(expr: &hcl::edit::expr::Expression) -> bool {
+    use hcl::edit::expr::Expression;
+    match expr {
+        Expression::Array(_) => true,
+        Expression::ForExpr(f) => f.key_expr.is_none(),
+        Expression::Parenthesis(p) => is_tuple_syntax(p.inner()),
+        _ => false,
+    }
 }

@@ -55,8 +55,9 @@ pub struct World<'a> {
     expansions: &'a HashMap<(ModuleInstance, ResourceAddr), Expansion>,
     calls: &'a Calls,
     /// Locals and module variables are evaluated on first use and
-    /// remembered; the analysis has already rejected cycles.
-    locals: RefCell<HashMap<String, Value>>,
+    /// remembered (locals with their error); the analysis has already
+    /// rejected cycles.
+    locals: RefCell<HashMap<String, Result<Value, String>>>,
     module_vars: RefCell<HashMap<String, Value>>,
     /// Evaluating during apply: `timestamp()` and friends become known.
     apply: bool,
@@ -154,6 +155,56 @@ impl<'a> World<'a> {
         Some(value)
     }
 
+    /// Evaluates one local and remembers the result. The error names the
+    /// local where it happened, once: the locals that refer to it pass it on.
+    fn evaluate_local(&self, name: &str) -> Result<Value, String> {
+        if let Some(v) = self.locals.borrow().get(name) {
+            return v.clone();
+        }
+        let local = &self.config.locals[name];
+        let v = eval(&local.expr.expr, &Scope::new(self)).map_err(|e| {
+            if e.message.starts_with("in local.") {
+                e.message
+            } else {
+                format!("in local.{name}: {}", e.message)
+            }
+        });
+        self.locals.borrow_mut().insert(name.to_owned(), v.clone());
+        v
+    }
+
+    /// The not yet evaluated locals `name` depends on, directly or not, each
+    /// after everything it depends on (a depth-first post-order, walked with
+    /// an explicit stack); `name` itself is not included.
+    fn local_dependencies(&self, name: &str) -> Vec<String> {
+        use crate::config::refs::{references, RefTarget};
+        let mut order = Vec::new();
+        let mut visited = std::collections::HashSet::new();
+        // (local, whether its dependencies are already on the stack above it)
+        let mut stack = vec![(name.to_owned(), false)];
+        while let Some((local, expanded)) = stack.pop() {
+            if expanded {
+                if local != name {
+                    order.push(local);
+                }
+                continue;
+            }
+            if !visited.insert(local.clone()) {
+                continue;
+            }
+            stack.push((local.clone(), true));
+            let Some(decl) = self.config.locals.get(&local) else { continue };
+            for reference in references(&decl.expr.expr) {
+                if let RefTarget::Local(dep) = reference.target {
+                    if self.config.locals.contains_key(&dep) && !self.locals.borrow().contains_key(&dep) && !visited.contains(&dep) {
+                        stack.push((dep, false));
+                    }
+                }
+            }
+        }
+        order
+    }
+
     /// The outputs of one child module instance, as an object.
     fn outputs_of(&self, child: &ModuleInstance) -> Result<Value, String> {
         let Some(world) = self.at(child) else { return Ok(Value::Unknown) };
@@ -178,12 +229,19 @@ impl Resolver for World<'_> {
 
     fn local(&self, name: &str) -> Result<Value, String> {
         if let Some(v) = self.locals.borrow().get(name) {
-            return Ok(v.clone());
+            return v.clone();
         }
-        let local = self.config.locals.get(name).ok_or_else(|| format!("undeclared local value local.{name}"))?;
-        let v = eval(&local.expr.expr, &Scope::new(self)).map_err(|e| format!("in local.{name}: {}", e.message))?;
-        self.locals.borrow_mut().insert(name.to_owned(), v.clone());
-        Ok(v)
+        if !self.config.locals.contains_key(name) {
+            return Err(format!("undeclared local value local.{name}"));
+        }
+        // Dependencies first, deepest first, so that evaluating each local
+        // finds the ones it names already computed: a chain of thousands of
+        // locals would otherwise recurse once per link and overflow the stack.
+        for dep in self.local_dependencies(name) {
+            // An error is remembered and reported where the local is used.
+            let _ = self.evaluate_local(&dep);
+        }
+        self.evaluate_local(name)
     }
 
     fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String> {

@@ -3,6 +3,10 @@
 //! and space; widths, precisions and explicit argument indexes (`%[2]s`).
 //!
 //! Deviation: floating-point verbs format through `f64`.
+//!
+//! Widths and precisions above [`MAX_WIDTH`] are an error (Go's `fmt` gives
+//! up at the same size with `%!(BADWIDTH)`): `%99999999999999d` would
+//! otherwise ask for terabytes.
 
 use super::{split_args, string, Args, Result};
 use strata_provider::Value;
@@ -42,6 +46,15 @@ pub(super) fn formatlist(args: Args) -> Result {
         .collect::<Result<_>>()
         .map(Value::List)
 }
+
+/// The largest width or precision a verb may ask for, as in Go's `fmt`.
+pub const MAX_WIDTH: usize = 1_000_000;
+
+/// An `f64` has at most 767 significant decimal digits and 1074 digits after
+/// the point; digits asked for beyond that are zeros, added as text so the
+/// standard formatter (which refuses precisions above `u16::MAX`) is never
+/// asked for them.
+const F64_DIGITS: usize = 1100;
 
 #[derive(Default)]
 struct Spec {
@@ -87,10 +100,11 @@ fn render(spec: &str, args: &[Value]) -> Result<String> {
             next_arg = n - 1;
             i = close + 1;
         }
-        s.width = digits(&chars, &mut i);
+        s.width = digits(&chars, &mut i).map_err(|n| format!("width {n} at offset {start} is too large (at most {MAX_WIDTH})"))?;
         if chars.get(i) == Some(&'.') {
             i += 1;
-            s.precision = Some(digits(&chars, &mut i).unwrap_or(0));
+            let precision = digits(&chars, &mut i).map_err(|n| format!("precision {n} at offset {start} is too large (at most {MAX_WIDTH})"))?;
+            s.precision = Some(precision.unwrap_or(0));
         }
         let verb = *chars.get(i).ok_or_else(|| format!("format string ends in the middle of a verb at offset {start}"))?;
         i += 1;
@@ -112,12 +126,21 @@ fn render(spec: &str, args: &[Value]) -> Result<String> {
     Ok(out)
 }
 
-fn digits(chars: &[char], i: &mut usize) -> Option<usize> {
+/// A width or precision; `Err` with the digits as written when it is above
+/// [`MAX_WIDTH`].
+fn digits(chars: &[char], i: &mut usize) -> std::result::Result<Option<usize>, String> {
     let start = *i;
     while chars.get(*i).is_some_and(char::is_ascii_digit) {
         *i += 1;
     }
-    (start < *i).then(|| chars[start..*i].iter().collect::<String>().parse().unwrap_or(0))
+    if start == *i {
+        return Ok(None);
+    }
+    let text: String = chars[start..*i].iter().collect();
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_WIDTH => Ok(Some(n)),
+        _ => Err(text),
+    }
 }
 
 fn verb_text(verb: char, s: &Spec, arg: &Value) -> Result<String> {
@@ -162,7 +185,7 @@ fn verb_text(verb: char, s: &Spec, arg: &Value) -> Result<String> {
             let f = super::number(arg).map_err(|_| "number required".to_owned())?.to_f64();
             let body = match verb {
                 'e' | 'E' => exp_form(f.abs(), s.precision.unwrap_or(6)),
-                'f' | 'F' => format!("{:.*}", s.precision.unwrap_or(6), f.abs()),
+                'f' | 'F' => fixed(f.abs(), s.precision.unwrap_or(6)),
                 _ => general(f.abs(), s.precision),
             };
             let body = if verb.is_ascii_uppercase() { body.to_uppercase() } else { body };
@@ -185,17 +208,30 @@ fn signed(negative: bool, s: &Spec, body: String) -> String {
     format!("{sign}{body}")
 }
 
+/// `%f`: `precision` digits after the point.
+fn fixed(f: f64, precision: usize) -> String {
+    let exact = precision.min(F64_DIGITS);
+    let mut text = format!("{f:.exact$}");
+    text.extend(std::iter::repeat_n('0', precision - exact));
+    text
+}
+
 /// Go's `%e`: `d.dddddde±dd`.
 fn exp_form(f: f64, precision: usize) -> String {
-    let raw = format!("{f:.precision$e}");
+    let exact = precision.min(F64_DIGITS);
+    let raw = format!("{f:.exact$e}");
     let (mantissa, exp) = raw.split_once('e').expect("exponent form");
     let exp: i32 = exp.parse().expect("exponent");
-    format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    let zeros = "0".repeat(precision - exact);
+    format!("{mantissa}{zeros}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
 }
 
 /// Go's `%g`: the shortest representation, in exponent form for large or
 /// small exponents; trailing zeros removed.
 fn general(f: f64, precision: Option<usize>) -> String {
+    // Trailing zeros are removed and an f64's exponent stays below 400, so
+    // digits past F64_DIGITS change nothing.
+    let precision = precision.map(|p| p.min(F64_DIGITS));
     let sci = match precision {
         Some(p) => format!("{:.*e}", p.max(1) - 1, f),
         None => format!("{f:e}"),

@@ -1,0 +1,209 @@
+//! The entry points to the HCL parser (hcl-edit), guarded against input it
+//! would take exponential time on.
+//!
+//! hcl-edit 0.10's parser backtracks through every unclosed bracket: an object
+//! key is first parsed as an expression and parsed again when no `=` follows,
+//! so each `{` (or `(`, `[`, `${`, `%{`) left open doubles the work: 258 bytes
+//! of unclosed `%{` took 27 s. A file whose brackets never close is an error
+//! either way, so a quick scan that follows strings, templates, heredocs and
+//! comments counts what is left open at the end, and past
+//! [`MAX_UNCLOSED`] reports the first unclosed bracket instead of parsing.
+//! Below that bound the parser's own error stands (2^MAX_UNCLOSED steps are
+//! quick).
+
+use hcl::edit::expr::Expression;
+use hcl::edit::structure::Body;
+use std::ops::Range;
+
+/// Unclosed brackets tolerated before the parser is not asked at all.
+pub const MAX_UNCLOSED: usize = 8;
+
+/// Why a text was not parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    pub message: String,
+    /// The byte range at fault.
+    pub range: Range<usize>,
+    /// The parser's full report (with line and column), for `Display`.
+    detail: String,
+}
+
+impl SyntaxError {
+    fn from_parser(text: &str, e: &hcl::edit::parser::Error) -> SyntaxError {
+        // The parser's offset can fall inside a multi-byte character.
+        let mut offset = e.location().offset().min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let end = text[offset..].chars().next().map_or(offset, |c| offset + c.len_utf8());
+        SyntaxError { message: e.message().to_owned(), range: offset..end, detail: e.to_string() }
+    }
+}
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// A whole file (configuration or variables).
+pub fn parse_body(text: &str) -> Result<Body, SyntaxError> {
+    check_brackets(text)?;
+    hcl::edit::parser::parse_body(text).map_err(|e| SyntaxError::from_parser(text, &e))
+}
+
+/// One expression (`-var` values, the console, the fuzz target).
+pub fn parse_expr(text: &str) -> Result<Expression, SyntaxError> {
+    check_brackets(text)?;
+    hcl::edit::parser::parse_expr(text).map_err(|e| SyntaxError::from_parser(text, &e))
+}
+
+/// Where the scan is.
+enum Frame {
+    /// An open `(`, `[` or `{` in code, with its closing byte.
+    Bracket(u8, usize),
+    /// `${` or `%{` inside a template, closed by `}`.
+    Interpolation(usize),
+    /// A quoted string.
+    Quoted(usize),
+    /// A heredoc body, ended by a line holding only the marker.
+    Heredoc(String, usize),
+}
+
+impl Frame {
+    fn start(&self) -> usize {
+        match self {
+            Frame::Bracket(_, at) | Frame::Interpolation(at) | Frame::Quoted(at) | Frame::Heredoc(_, at) => *at,
+        }
+    }
+}
+
+/// Errs when more than [`MAX_UNCLOSED`] brackets are still open at the end.
+fn check_brackets(text: &str) -> Result<(), SyntaxError> {
+    let open = unclosed(text);
+    if open.len() <= MAX_UNCLOSED {
+        return Ok(());
+    }
+    let first = open[0].start();
+    let end = text[first..].chars().next().map_or(first, |c| first + c.len_utf8());
+    let message = format!("{} brackets, strings or templates are never closed, the first one here", open.len());
+    Err(SyntaxError { detail: message.clone(), message, range: first..end })
+}
+
+/// What is still open at the end of `text`, outermost first.
+fn unclosed(text: &str) -> Vec<Frame> {
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    let mut line_start = true;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let at_line_start = std::mem::replace(&mut line_start, b == b'\n');
+        match stack.last() {
+            Some(Frame::Quoted(_)) => match b {
+                b'\\' => i += 1,
+                b'"' => {
+                    stack.pop();
+                }
+                b'$' | b'%' if bytes.get(i + 1) == Some(&b) && bytes.get(i + 2) == Some(&b'{') => i += 2,
+                b'$' | b'%' if bytes.get(i + 1) == Some(&b'{') => {
+                    stack.push(Frame::Interpolation(i));
+                    i += 1;
+                }
+                // A quoted string ends at the line; the parser says why.
+                b'\n' => {
+                    stack.pop();
+                }
+                _ => {}
+            },
+            Some(Frame::Heredoc(marker, _)) => {
+                if at_line_start {
+                    let line_end = text[i..].find('\n').map_or(text.len(), |n| i + n);
+                    if text[i..line_end].trim() == marker {
+                        stack.pop();
+                        i = line_end;
+                        continue;
+                    }
+                }
+                match b {
+                    b'$' | b'%' if bytes.get(i + 1) == Some(&b) && bytes.get(i + 2) == Some(&b'{') => i += 2,
+                    b'$' | b'%' if bytes.get(i + 1) == Some(&b'{') => {
+                        stack.push(Frame::Interpolation(i));
+                        i += 1;
+                    }
+                    _ => {}
+                }
+            }
+            _ => match b {
+                b'"' => stack.push(Frame::Quoted(i)),
+                b'(' => stack.push(Frame::Bracket(b')', i)),
+                b'[' => stack.push(Frame::Bracket(b']', i)),
+                b'{' => stack.push(Frame::Bracket(b'}', i)),
+                b')' | b']' | b'}' => match stack.last() {
+                    Some(Frame::Bracket(close, _)) if *close == b => {
+                        stack.pop();
+                    }
+                    Some(Frame::Interpolation(_)) if b == b'}' => {
+                        stack.pop();
+                    }
+                    // A stray closer: the parser reports it.
+                    _ => {}
+                },
+                b'#' => i = text[i..].find('\n').map_or(text.len(), |n| i + n) - 1,
+                b'/' if bytes.get(i + 1) == Some(&b'/') => i = text[i..].find('\n').map_or(text.len(), |n| i + n) - 1,
+                b'/' if bytes.get(i + 1) == Some(&b'*') => i = text[i + 2..].find("*/").map_or(text.len(), |n| i + 2 + n + 2) - 1,
+                b'<' if bytes.get(i + 1) == Some(&b'<') => {
+                    let rest = &text[i + 2..];
+                    let rest = rest.strip_prefix('-').unwrap_or(rest);
+                    let marker: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-').collect();
+                    let after = &rest[marker.len()..];
+                    if !marker.is_empty() && (after.starts_with('\n') || after.starts_with("\r\n")) {
+                        let body = text.len() - after.len() + if after.starts_with('\n') { 1 } else { 2 };
+                        stack.push(Frame::Heredoc(marker, i));
+                        i = body;
+                        line_start = true;
+                        continue;
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    stack
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_text_has_nothing_open() {
+        for text in [
+            "a = { b = [1, (2)] }\n",
+            "a = \"x${ {b = \"}\"}.b }%{ if c }{%{ endif }$${ \\\" \"\n",
+            "a = <<-EOT\n  { ${ x } $${ %%{\n  EOT\nb = {}\n",
+            "# {\n// (\n/* [ */ a = 1\n",
+            "a = 1 << 2\n",
+        ] {
+            assert!(unclosed(text).is_empty(), "{text:?}");
+            assert!(check_brackets(text).is_ok(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn many_unclosed_brackets_are_refused_at_the_first() {
+        let text = format!("x = \"{}", "%{".repeat(129));
+        let e = parse_body(&text).unwrap_err();
+        assert_eq!(e.range, 4..5);
+        assert!(e.message.contains("130 brackets, strings or templates are never closed"), "{}", e.message);
+        let e = parse_expr(&"{a = (".repeat(20)).unwrap_err();
+        assert_eq!(e.range, 0..1);
+    }
+
+    #[test]
+    fn a_few_unclosed_brackets_are_left_to_the_parser() {
+        let e = parse_body("a = { b = (\n").unwrap_err();
+        assert!(!e.message.contains("never closed"), "the parser's own error: {}", e.message);
+    }
+}
