@@ -28,6 +28,7 @@ mod cloudinit;
 mod domain;
 mod domain_restart;
 mod domain_undo;
+mod domain_xml;
 mod network;
 mod pool;
 mod undo;
