@@ -203,13 +203,17 @@ impl Drop for Netns {
 }
 
 /// A veth pair with one end (`outer`) in namespace `outer_ns` and the other
-/// (`inner`, addressed `cidr`) in `inner_ns`, both up.
+/// (`inner`, addressed `cidr`) in `inner_ns`, both up. Both ends are made
+/// under unique names and renamed inside their namespaces, so `inner` may
+/// be a name the host uses too (eth0).
 pub fn veth(outer_ns: &str, outer: &str, inner_ns: &str, inner: &str, cidr: Option<&str>) {
-    sh(Command::new("ip").args(["link", "add", outer, "type", "veth", "peer", "name", inner]));
-    sh(Command::new("ip").args(["link", "set", outer, "netns", outer_ns]));
-    sh(Command::new("ip").args(["link", "set", inner, "netns", inner_ns]));
-    sh(Command::new("ip").args(["netns", "exec", outer_ns, "ip", "link", "set", outer, "up"]));
-    sh(Command::new("ip").args(["netns", "exec", inner_ns, "ip", "link", "set", inner, "up"]));
+    let (tmp_outer, tmp_inner) = (unique("svo"), unique("svi"));
+    sh(Command::new("ip").args(["link", "add", &tmp_outer, "type", "veth", "peer", "name", &tmp_inner]));
+    for (tmp, ns, name) in [(&tmp_outer, outer_ns, outer), (&tmp_inner, inner_ns, inner)] {
+        sh(Command::new("ip").args(["link", "set", tmp, "netns", ns]));
+        sh(Command::new("ip").args(["netns", "exec", ns, "ip", "link", "set", tmp, "name", name]));
+        sh(Command::new("ip").args(["netns", "exec", ns, "ip", "link", "set", name, "up"]));
+    }
     if let Some(cidr) = cidr {
         sh(Command::new("ip").args(["netns", "exec", inner_ns, "ip", "addr", "add", cidr, "dev", inner]));
     }

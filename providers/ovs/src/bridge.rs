@@ -104,6 +104,11 @@ impl Kind for Bridge {
             self.defaults(&mut planned, ctx);
             response.planned = Some(planned);
         } else if let Some(prior) = req.prior {
+            let mut keep = vec!["id", "ofport"];
+            if prior.get("datapath_type") == req.proposed.get("datapath_type") {
+                keep.push("datapath_id");
+            }
+            response.planned = Some(crate::keep_computed(req.proposed, prior, &keep));
             if prior.get("datapath_type") != req.proposed.get("datapath_type") {
                 response.notes.push("the datapath is recreated: every port of the bridge stops forwarding until it is re-added".into());
             }

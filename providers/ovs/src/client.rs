@@ -65,6 +65,9 @@ pub struct Client {
     next_id: AtomicU64,
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
     pending: Pending,
+    /// One lock request at a time: OVSDB refuses a second `lock` of the same
+    /// name on a connection before the `unlock`.
+    probing: tokio::sync::Mutex<()>,
 }
 
 impl Client {
@@ -113,7 +116,7 @@ impl Client {
             }
         });
         tokio::spawn(read_loop(reader, pending.clone(), outgoing.clone(), target.to_owned()));
-        Client { target: target.to_owned(), timeout, next_id: AtomicU64::new(1), outgoing, pending }
+        Client { target: target.to_owned(), timeout, next_id: AtomicU64::new(1), outgoing, pending, probing: tokio::sync::Mutex::new(()) }
     }
 
     pub fn target(&self) -> &str {
@@ -191,6 +194,7 @@ impl Client {
     /// Whether another client holds the named OVSDB lock (ovs-vswitchd holds
     /// `ovs_vswitchd` while it runs). Asks for the lock and gives it back at once.
     pub async fn lock_is_held(&self, name: &str) -> Result<bool, OvsdbError> {
+        let _one_at_a_time = self.probing.lock().await;
         let reply = self.request("lock", json!([name])).await?;
         let held_by_other = reply.get("locked").and_then(Json::as_bool) == Some(false);
         self.request("unlock", json!([name])).await?;

@@ -325,7 +325,9 @@ impl Provider for OvsProvider {
 
     async fn prepare_undo(&self, _type_name: &str, _id: Uuid, change: Undoable<'_>) -> Result<Option<UndoRecord>> {
         Ok(match change {
-            Undoable::Update { prior, .. } => Some(UndoRecord(Value::object([("restore", prior.clone())]))),
+            Undoable::Update { prior, planned } => {
+                Some(UndoRecord(Value::object([("restore", prior.clone()), ("applied", planned.clone())])))
+            }
             Undoable::Retire { .. } => None,
         })
     }
@@ -343,11 +345,15 @@ impl Provider for OvsProvider {
                 k.describe(prior)
             )));
         };
-        if settable_equal(k, &current, prior) {
+        // Only what this apply wrote goes back: an attribute that does not
+        // hold the applied value was never changed by us (the update did not
+        // run, or someone else changed it since) and is left alone.
+        let target = reverted(k, &current, prior, undo.0.get("applied"));
+        if target == current {
             return Ok(current);
         }
         txn::require_vswitchd(&*self.client()?).await?;
-        let ops = k.update(&snap, id, &current, prior, false)?;
+        let ops = k.update(&snap, id, &current, &target, false)?;
         self.commit(k, &snap, ops, &format!("restore {type_name} {}", k.describe(prior)), None).await?;
         let now = self.fresh_snapshot().await?;
         k.read(&now, id, prior).ok_or_else(|| ProviderError::new(format!("restore {type_name}: the row vanished")))
@@ -387,8 +393,32 @@ impl Provider for OvsProvider {
     }
 }
 
-/// Whether two states agree on every attribute the user can set.
-fn settable_equal(k: &dyn Kind, a: &Value, b: &Value) -> bool {
-    let schema = k.schema();
-    schema.attributes.iter().filter(|(_, attr)| attr.is_settable()).all(|(name, _)| a.get(name) == b.get(name))
+/// `current` with every settable attribute that holds its `applied` value
+/// set back to its `prior` value.
+fn reverted(k: &dyn Kind, current: &Value, prior: &Value, applied: &Value) -> Value {
+    let mut target = current.clone();
+    if let Value::Map(m) = &mut target {
+        for (name, attr) in k.schema().attributes {
+            let now = current.get(&name);
+            let was = prior.get(&name);
+            let wrote = applied.get(&name);
+            if attr.is_settable() && now != was && (now == wrote || applied.is_null()) {
+                m.insert(name, was.clone());
+            }
+        }
+    }
+    target
+}
+
+/// `proposed` with the unknown computed attributes `keep` taken from `prior`.
+pub(crate) fn keep_computed(proposed: &Value, prior: &Value, keep: &[&str]) -> Value {
+    let mut planned = proposed.clone();
+    if let Value::Map(m) = &mut planned {
+        for name in keep {
+            if m.get(*name).is_none_or(Value::is_unknown) && !prior.get(name).is_null() {
+                m.insert((*name).to_owned(), prior.get(name).clone());
+            }
+        }
+    }
+    planned
 }

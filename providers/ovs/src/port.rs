@@ -83,6 +83,13 @@ impl Kind for Port {
             response.planned = Some(planned);
         }
         if let Some(prior) = req.prior {
+            // An in-place change keeps the row, and the OpenFlow port unless
+            // it asks for another one.
+            let mut keep = vec!["id", "mac"];
+            if prior.get("ofport_request") == req.proposed.get("ofport_request") {
+                keep.push("ofport");
+            }
+            response.planned = Some(crate::keep_computed(req.proposed, prior, &keep));
             if prior.get("ofport_request") != req.proposed.get("ofport_request") {
                 response.notes.push("the port's OpenFlow number changes: flows that match the old number stop matching".into());
             }
@@ -171,7 +178,12 @@ impl Kind for Port {
             .filter_map(|i| {
                 let error = opt_str(i.get("error"));
                 let ofport = opt_i64(i.get("ofport"));
+                let patch = opt_str(i.get("type")).as_deref() == Some("patch");
                 match (error, ofport) {
+                    // A patch port's peer may be created after it, in the
+                    // same apply; vswitchd links them once both exist.
+                    (Some(e), _) if patch && e.starts_with("No usable peer") => None,
+                    (None, _) if patch => None,
                     (Some(e), _) => Some(e),
                     (None, Some(p)) if p < 0 => Some(format!("interface {:?} got no OpenFlow port", row_name(i))),
                     (None, None) => Some(format!("interface {:?} was not created (no OpenFlow port)", row_name(i))),
@@ -186,10 +198,8 @@ impl Kind for Port {
 pub fn validate(config: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut bad = |attr: &str, message: String| out.push((attr.to_owned(), message));
+    // Unset (unknown until the provider fills it in) means internal.
     let ty = config.get("type").as_str().unwrap_or("internal");
-    if config.get("type").is_unknown() {
-        return out;
-    }
     if !TYPES.contains(&ty) {
         bad("type", format!("unknown port type {ty:?} ({})", TYPES.join(", ")));
     }
