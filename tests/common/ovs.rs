@@ -68,6 +68,8 @@ impl Ovs {
         let db = Command::new("ovsdb-server")
             .arg(&db_file)
             .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
+            // Listeners configured in the database (set-manager), e.g. TCP.
+            .arg("--remote=db:Open_vSwitch,Open_vSwitch,manager_options")
             .arg(format!("--unixctl={}", dir.join("ovsdb-server.ctl").display()))
             .arg(format!("--log-file={}", dir.join("ovsdb-server.log").display()))
             .arg("-vconsole:off")

@@ -210,11 +210,6 @@ impl Snapshot {
         rows.sort_by(|a, b| row_name(a).cmp(row_name(b)));
         rows
     }
-
-    /// Datapath types the running ovs-vswitchd supports (empty until it ran).
-    pub fn datapath_types(&self) -> Vec<String> {
-        atoms(self.root.get("datapath_types")).iter().filter_map(|a| a.as_str().map(str::to_owned)).collect()
-    }
 }
 
 /// A strata number or null as an optional JSON integer.
