@@ -31,7 +31,7 @@ if ! running "$RUN/ovsdb-server.pid"; then
   fi
   ovsdb-server "$DBDIR/conf.db" --remote="punix:$RUN/db.sock" \
     --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
-    --pidfile="$RUN/ovsdb-server.pid" --unixctl="$RUN/ovsdb-server.ctl" \
+    --pidfile="$RUN/ovsdb-server.pid" \
     --log-file=/var/log/openvswitch/ovsdb-server.log -vconsole:off --detach 2>/dev/null
 fi
 for _ in $(seq 100); do [[ -S "$RUN/db.sock" ]] && break; sleep 0.05; done
@@ -40,7 +40,7 @@ ovs-vsctl --no-wait --timeout=10 -- init -- set Open_vSwitch . external_ids:syst
   ovs_version="$version" db_version="$(ovsdb-tool schema-version /usr/share/openvswitch/vswitch.ovsschema)" >/dev/null
 
 if ! running "$RUN/ovs-vswitchd.pid"; then
-  ovs-vswitchd "unix:$RUN/db.sock" --pidfile="$RUN/ovs-vswitchd.pid" --unixctl="$RUN/ovs-vswitchd.ctl" \
+  ovs-vswitchd "unix:$RUN/db.sock" --pidfile="$RUN/ovs-vswitchd.pid" \
     --log-file=/var/log/openvswitch/ovs-vswitchd.log -vconsole:off --detach 2>/dev/null
 fi
 # Without --no-wait this returns once vswitchd applied it (cur_cfg == next_cfg).

@@ -386,3 +386,159 @@ resource "ovs_port" "{alias}_tunnel" {{
     assert_eq!(right.get("Interface", "tunb", "type"), "gre");
     assert!(ta.pings("198.18.20.2", 5) || ta.pings("198.18.20.2", 5), "the GRE tunnel carries the ping");
 }
+
+/// QoS with queues on a host interface, a SPAN mirror, a bond, and the host
+/// facts, through one lifecycle; the mirror's statistics prove it copies.
+#[test]
+fn qos_queues_mirror_bond_and_host_facts() {
+    let ovs = Ovs::start();
+    let dir = scratch();
+    let br = unique("sq");
+    let (ta, tb, tm, spare) = (Netns::new(), Netns::new(), Netns::new(), Netns::new());
+    let (pa, pb, pm) = (format!("{br}a"), format!("{br}b"), format!("{br}m"));
+    veth(&ovs.netns, &pa, &ta.0, "eth0", Some("198.18.30.1/24"));
+    veth(&ovs.netns, &pb, &tb.0, "eth0", Some("198.18.30.2/24"));
+    veth(&ovs.netns, &pm, &tm.0, "eth0", None);
+    let members = [format!("{br}x"), format!("{br}y")];
+    for (i, m) in members.iter().enumerate() {
+        veth(&ovs.netns, m, &spare.0, &format!("e{i}"), None);
+    }
+    let config = |q1_max: u64, bond_mode: &str| {
+        format!(
+            r#"{provider}
+data "ovs_host" "this" {{}}
+resource "ovs_bridge" "b" {{
+  name = "{br}"
+}}
+resource "ovs_qos" "shaped" {{
+  type     = "linux-htb"
+  max_rate = 10000000
+  queues = [
+    {{ id = 0, min_rate = 1000000, max_rate = 5000000 }},
+    {{ id = 1, max_rate = {q1_max}, priority = 1 }},
+  ]
+}}
+resource "ovs_port" "a" {{
+  bridge = ovs_bridge.b.name
+  name   = "{pa}"
+  type   = "system"
+  qos    = ovs_qos.shaped.id
+}}
+resource "ovs_port" "b" {{
+  bridge = ovs_bridge.b.name
+  name   = "{pb}"
+  type   = "system"
+}}
+resource "ovs_port" "monitor" {{
+  bridge = ovs_bridge.b.name
+  name   = "{pm}"
+  type   = "system"
+}}
+resource "ovs_mirror" "span" {{
+  bridge           = ovs_bridge.b.name
+  name             = "span"
+  select_src_ports = [ovs_port.a.name]
+  output_port      = ovs_port.monitor.name
+}}
+resource "ovs_port" "bond" {{
+  bridge     = ovs_bridge.b.name
+  name       = "{br}bond"
+  type       = "bond"
+  interfaces = ["{x}", "{y}"]
+  bond_mode  = "{bond_mode}"
+  lacp       = "off"
+}}
+output "qos_id" {{ value = ovs_qos.shaped.id }}
+output "datapaths" {{ value = data.ovs_host.this.datapath_types }}
+output "version" {{ value = data.ovs_host.this.ovs_version }}
+"#,
+            provider = provider(&ovs),
+            x = members[0],
+            y = members[1],
+        )
+    };
+    write(dir.path(), "main.strata.hcl", &config(2000000, "balance-slb"));
+    apply(dir.path());
+    let qos_id = stdout(&expect(dir.path(), &["output", "-raw", "qos_id"], 0)).trim().to_owned();
+    assert_eq!(ovs.get("Port", &pa, "qos"), qos_id);
+    assert_eq!(ovs.get("QoS", &qos_id, "type"), "linux-htb");
+    assert_eq!(ovs.get("QoS", &qos_id, "other_config:max-rate"), "10000000");
+    let queue1 = ovs.get("QoS", &qos_id, "queues:1");
+    assert_eq!(ovs.get("Queue", &queue1, "other_config:max-rate"), "2000000");
+    let tc = String::from_utf8_lossy(&ovs.in_netns(&["tc", "qdisc", "show", "dev", &pa]).stdout).into_owned();
+    assert!(tc.contains("htb"), "vswitchd put the HTB qdisc on {pa}: {tc}");
+    let datapaths = stdout(&expect(dir.path(), &["output", "-json", "datapaths"], 0));
+    assert!(datapaths.contains("netdev") && !datapaths.contains("system"), "no kernel datapath here: {datapaths}");
+    assert_eq!(stdout(&expect(dir.path(), &["output", "-raw", "version"], 0)).trim(), ovs.get("Open_vSwitch", ".", "ovs_version"));
+    let bond = format!("{br}bond");
+    assert_eq!(ovs.get("Port", &bond, "bond_mode"), "balance-slb");
+    for m in &members {
+        assert!(ovs.get("Interface", m, "ofport").parse::<i64>().unwrap() > 0, "bond member {m} is up in vswitchd");
+    }
+    assert_no_changes(dir.path());
+
+    // Traffic from a is mirrored to the monitor port (which, as a mirror's
+    // output, gets nothing else).
+    let received = || -> u64 {
+        let out = tm.exec(&["cat", "/sys/class/net/eth0/statistics/rx_packets"]);
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    };
+    assert!(ta.pings("198.18.30.2", 3));
+    // Addresses are learned now: the next ping is unicast, never flooded to
+    // the monitor, so whatever it receives is the mirror's copy.
+    let before = received();
+    assert!(ta.pings("198.18.30.2", 3));
+    assert!(received() > before, "the mirror copies a's packets to the monitor port");
+
+    // Live changes keep the rows.
+    let queue_row = queue1.clone();
+    write(dir.path(), "main.strata.hcl", &config(3000000, "active-backup"));
+    let plan = plan_text(dir.path());
+    assert!(plan.contains("updated in place (live)") && !plan.contains("replaced"), "{plan}");
+    apply(dir.path());
+    assert_eq!(ovs.get("QoS", &qos_id, "queues:1"), queue_row, "the queue row is updated in place");
+    assert_eq!(ovs.get("Queue", &queue_row, "other_config:max-rate"), "3000000");
+    assert_eq!(ovs.get("Port", &bond, "bond_mode"), "active-backup");
+
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert_eq!(ovs.vsctl(&["list-br"]), "");
+    assert_eq!(ovs.vsctl(&["--columns=_uuid", "list", "QoS"]), "", "QoS rows are deleted explicitly");
+    assert_eq!(ovs.vsctl(&["--columns=_uuid", "list", "Queue"]), "", "and their queues");
+}
+
+/// Egress policing on a tap-backed internal port is stored by ovsdb-server
+/// and silently ignored by vswitchd: the apply must fail, not report a limit
+/// that is not in force, and roll back.
+#[test]
+fn a_qos_vswitchd_does_not_enforce_fails_the_apply() {
+    let ovs = Ovs::start();
+    let dir = scratch();
+    let br = unique("sp");
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        &format!(
+            r#"{}
+resource "ovs_bridge" "b" {{
+  name = "{br}"
+}}
+resource "ovs_qos" "police" {{
+  type = "egress-policer"
+  cir  = 1000000
+  cbs  = 10000
+}}
+resource "ovs_port" "p" {{
+  bridge = ovs_bridge.b.name
+  name   = "{br}p"
+  qos    = ovs_qos.police.id
+}}
+"#,
+            provider(&ovs)
+        ),
+    );
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 1);
+    let err = stderr(&out);
+    assert!(err.contains("cannot enforce QoS type egress-policer"), "{err}");
+    assert_eq!(ovs.vsctl(&["list-br"]), "", "rolled back");
+    assert_eq!(ovs.vsctl(&["--columns=_uuid", "list", "QoS"]), "", "rolled back");
+}

@@ -25,7 +25,9 @@ mod bridge;
 mod client;
 mod datum;
 mod host;
+mod mirror;
 mod port;
+mod qos;
 mod txn;
 
 pub use client::{Client, OvsdbError};
@@ -93,12 +95,14 @@ pub(crate) struct Context {
 }
 
 /// Every resource type, in the order the schema lists them.
-const RESOURCE_TYPES: [&str; 2] = ["ovs_bridge", "ovs_port"];
+const RESOURCE_TYPES: [&str; 4] = ["ovs_bridge", "ovs_port", "ovs_qos", "ovs_mirror"];
 
 fn kind(type_name: &str) -> Result<&'static dyn Kind> {
     Ok(match type_name {
         "ovs_bridge" => &bridge::Bridge,
         "ovs_port" => &port::Port,
+        "ovs_qos" => &qos::Qos,
+        "ovs_mirror" => &mirror::Mirror,
         other => return Err(ProviderError::new(format!("the ovs provider has no resource type {other}"))),
     })
 }
@@ -117,6 +121,12 @@ impl ProviderFactory for OvsFactory {
                 "db",
                 Attribute::optional(Type::String)
                     .describe("OVSDB address: unix:PATH or tcp:HOST:PORT; default unix:/var/run/openvswitch/db.sock."),
+            )
+            .attr(
+                "vswitchd_ctl",
+                Attribute::optional(Type::String).describe(
+                    "ovs-vswitchd's control socket, to check that QoS is in force; default: found next to a unix: database socket.",
+                ),
             )
             .attr(
                 "timeout",
@@ -146,6 +156,8 @@ impl ProviderFactory for OvsFactory {
 #[derive(Default)]
 struct OvsProvider {
     client: Mutex<Option<Arc<Client>>>,
+    db: Mutex<String>,
+    vswitchd_ctl: Mutex<Option<String>>,
     timeout: Mutex<Duration>,
     context: Mutex<Arc<Context>>,
     /// The last refresh, until this provider writes.
@@ -180,6 +192,46 @@ impl OvsProvider {
     async fn fresh_snapshot(&self) -> Result<Snapshot> {
         *self.cached.lock().await = None;
         Ok(Snapshot::take(&*self.client()?).await?)
+    }
+
+    /// What keeps `state` from being in force: vswitchd's rejection, or a
+    /// port's QoS that vswitchd stored but does not enforce.
+    async fn problem(&self, k: &dyn Kind, type_name: &str, now: &Snapshot, state: &Value) -> Option<String> {
+        if let Some(reason) = k.rejection(now, state) {
+            return Some(reason);
+        }
+        let (Some(port), Some(qos_id)) = (state.get("name").as_str(), state.get("qos").as_str()) else { return None };
+        if type_name != "ovs_port" {
+            return None;
+        }
+        let qos_type = qos::type_of(now, qos_id)?;
+        match self.vswitchd_control().await {
+            Ok(ctl) => qos::enforcement_problem(&ctl, port, &qos_type).await,
+            Err(e) => Some(format!("cannot check that QoS {qos_type} is in force: {e}")),
+        }
+    }
+
+    /// A connection to ovs-vswitchd's control socket (unixctl, JSON-RPC).
+    async fn vswitchd_control(&self) -> Result<Client> {
+        let configured = self.vswitchd_ctl.lock().expect("ctl lock").clone();
+        let path = match configured {
+            Some(p) => p,
+            None => {
+                let db = self.db.lock().expect("db lock").clone();
+                let dir = db
+                    .strip_prefix("unix:")
+                    .and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned()))
+                    .ok_or_else(|| ProviderError::new(format!("set vswitchd_ctl: {db} is not a local socket")))?;
+                let pid = std::fs::read_to_string(dir.join("ovs-vswitchd.pid")).unwrap_or_default();
+                [dir.join("ovs-vswitchd.ctl"), dir.join(format!("ovs-vswitchd.{}.ctl", pid.trim()))]
+                    .into_iter()
+                    .find(|p| p.exists())
+                    .ok_or_else(|| ProviderError::new(format!("no ovs-vswitchd control socket in {} (set vswitchd_ctl)", dir.display())))?
+                    .display()
+                    .to_string()
+            }
+        };
+        Ok(Client::connect(&format!("unix:{path}"), self.timeout()).await?)
     }
 
     /// Commits `ops` as one transaction and waits for vswitchd. A failed
@@ -230,6 +282,8 @@ impl Provider for OvsProvider {
         let snapshot = Snapshot::take(&client).await?;
         let host = HostFacts::from_snapshot(&snapshot, db.starts_with("unix:"));
         *self.timeout.lock().expect("timeout lock") = timeout;
+        *self.db.lock().expect("db lock") = db.clone();
+        *self.vswitchd_ctl.lock().expect("ctl lock") = config.get("vswitchd_ctl").as_str().map(str::to_owned);
         *self.context.lock().expect("context lock") = Arc::new(Context { host, snapshot: snapshot.clone(), ..Context::default() });
         *self.cached.lock().await = Some(Arc::new(snapshot));
         *self.client.lock().expect("client lock") = Some(client);
@@ -263,7 +317,7 @@ impl Provider for OvsProvider {
         let state = k
             .find(&now, id)
             .ok_or_else(|| ProviderError::new(format!("{what}: committed, but the row is not in the database")))?;
-        if let Some(reason) = k.rejection(&now, &state) {
+        if let Some(reason) = self.problem(k, type_name, &now, &state).await {
             // vswitchd refused it: take the rows out again before failing.
             let undo = k.delete(&now, &state)?;
             let removed = self.commit(k, &now, undo, &format!("remove rejected {type_name} {}", k.describe(planned)), None).await;
@@ -293,7 +347,7 @@ impl Provider for OvsProvider {
         self.commit(k, &snap, ops, &what, Some((id, prior))).await?;
         let now = self.fresh_snapshot().await?;
         let state = k.read(&now, id, prior).ok_or_else(|| ProviderError::new(format!("{what}: the row vanished after the commit")))?;
-        if let Some(reason) = k.rejection(&now, &state) {
+        if let Some(reason) = self.problem(k, type_name, &now, &state).await {
             let restore = k.update(&now, id, &state, prior, false)?;
             let restored = self.commit(k, &now, restore, &format!("restore rejected {type_name} {}", k.describe(prior)), None).await;
             let cleanup = match restored {
