@@ -24,10 +24,14 @@
 mod bridge;
 mod client;
 mod datum;
+mod flow_resources;
+mod flows;
 mod host;
 mod mirror;
+mod openflow;
 mod port;
 mod qos;
+mod secgroup;
 mod txn;
 
 pub use client::{Client, OvsdbError};
@@ -144,6 +148,7 @@ impl ProviderFactory for OvsFactory {
                 schema.undo.insert(name.into(), UndoSupport { data_loss: true, retire: false });
             }
         }
+        flow_resources::add_schemas(&mut schema);
         schema.data_sources.insert("ovs_host".into(), host::schema());
         schema
     }
@@ -162,6 +167,8 @@ struct OvsProvider {
     context: Mutex<Arc<Context>>,
     /// The last refresh, until this provider writes.
     cached: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    /// OpenFlow access for the flow resources.
+    openflow: flow_resources::FlowAccess,
 }
 
 impl OvsProvider {
@@ -281,6 +288,7 @@ impl Provider for OvsProvider {
         let client = Arc::new(Client::connect(&db, timeout).await?);
         let snapshot = Snapshot::take(&client).await?;
         let host = HostFacts::from_snapshot(&snapshot, db.starts_with("unix:"));
+        self.openflow.configure(&db, timeout);
         *self.timeout.lock().expect("timeout lock") = timeout;
         *self.db.lock().expect("db lock") = db.clone();
         *self.vswitchd_ctl.lock().expect("ctl lock") = config.get("vswitchd_ctl").as_str().map(str::to_owned);
@@ -291,6 +299,9 @@ impl Provider for OvsProvider {
     }
 
     fn validate(&self, type_name: &str, config: &Value) -> Vec<(String, String)> {
+        if flow_resources::handles(type_name) {
+            return flow_resources::validate(type_name, config);
+        }
         let ctx = self.context();
         match kind(type_name) {
             Ok(k) => k.validate(config, &ctx),
@@ -299,10 +310,16 @@ impl Provider for OvsProvider {
     }
 
     async fn plan(&self, req: PlanRequest<'_>) -> Result<PlanResponse> {
+        if flow_resources::handles(req.type_name) {
+            return self.flow_plan(&req).await;
+        }
         kind(req.type_name)?.plan(&req, &self.context())
     }
 
     async fn create(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Value> {
+        if flow_resources::handles(type_name) {
+            return self.flow_apply(type_name, id, planned).await;
+        }
         let k = kind(type_name)?;
         let client = self.client()?;
         txn::require_vswitchd(&client).await?;
@@ -331,6 +348,9 @@ impl Provider for OvsProvider {
     }
 
     async fn read(&self, type_name: &str, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>> {
+        if flow_resources::handles(type_name) {
+            return self.flow_read(type_name, instances).await;
+        }
         let k = kind(type_name)?;
         let snap = self.cached_snapshot().await?;
         Ok(instances.iter().map(|i| k.read(&snap, i.id, i.state)).collect())
@@ -338,6 +358,9 @@ impl Provider for OvsProvider {
 
     async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value, _undo: Option<&UndoRecord>) -> Result<Value> {
         // The undo record is the prior state itself: nothing to secure first.
+        if flow_resources::handles(type_name) {
+            return self.flow_apply(type_name, id, planned).await;
+        }
         let k = kind(type_name)?;
         let client = self.client()?;
         txn::require_vswitchd(&client).await?;
@@ -360,6 +383,9 @@ impl Provider for OvsProvider {
     }
 
     async fn delete(&self, type_name: &str, id: Uuid, prior: &Value) -> Result<()> {
+        if flow_resources::handles(type_name) {
+            return self.flow_delete(type_name, id, prior).await;
+        }
         let k = kind(type_name)?;
         let client = self.client()?;
         let snap = self.fresh_snapshot().await?;
@@ -373,11 +399,17 @@ impl Provider for OvsProvider {
     }
 
     async fn find_by_identity(&self, type_name: &str, id: Uuid, _planned: &Value) -> Result<Option<Value>> {
+        if flow_resources::handles(type_name) {
+            return self.flow_find(type_name, id, _planned).await;
+        }
         let k = kind(type_name)?;
         Ok(k.find(&self.fresh_snapshot().await?, id))
     }
 
     async fn prepare_undo(&self, _type_name: &str, _id: Uuid, change: Undoable<'_>) -> Result<Option<UndoRecord>> {
+        if flow_resources::handles(_type_name) {
+            return self.flow_prepare_undo(_type_name, _id, change).await;
+        }
         Ok(match change {
             Undoable::Update { prior, planned } => {
                 Some(UndoRecord(Value::object([("restore", prior.clone()), ("applied", planned.clone())])))
@@ -387,6 +419,9 @@ impl Provider for OvsProvider {
     }
 
     async fn undo(&self, type_name: &str, id: Uuid, undo: &UndoRecord) -> Result<Value> {
+        if flow_resources::handles(type_name) {
+            return self.flow_undo(id, undo).await;
+        }
         let k = kind(type_name)?;
         let prior = undo.0.get("restore");
         if prior.is_null() {
