@@ -8,7 +8,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-need=(openvswitch-switch openvswitch-common iproute2 iputils-ping)
+need=(openvswitch-switch openvswitch-common iproute2 iputils-ping ethtool)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
