@@ -357,6 +357,17 @@ resource "ovs_security_group" "db" {{
     assert!(!db.pings("198.18.45.3", 1), "db has no egress rule");
     expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
 
+    // A second group on web's NIC is refused; web's group stays in force.
+    let web_flows = owned(&ovs, dir.path(), "brsg", "ovs_security_group.web");
+    let dup = "resource \"ovs_security_group\" \"dup\" {\n  bridge      = \"brsg\"\n  attachments = [\"52:54:00:5E:00:01\"]\n}\n";
+    write(dir.path(), "main.strata.hcl", &format!("{config}{dup}"));
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 1);
+    let err = stderr(&out) + &stdout(&out);
+    assert!(err.contains("ovs_security_group.dup") && err.contains("52:54:00:5e:00:01 is already in another security group"), "{err}");
+    assert_eq!(owned(&ovs, dir.path(), "brsg", "ovs_security_group.web"), web_flows);
+    assert!(connects(&web.0, "198.18.45.2:5432"));
+    write(dir.path(), "main.strata.hcl", &config);
+
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
     assert!(connects(&stranger.0, "198.18.45.2:5433"));
 }

@@ -229,6 +229,13 @@ impl OpenFlow {
         Ok(Some(flows))
     }
 
+    /// Every flow of one table, whoever owns it.
+    pub async fn dump_table(&self, bridge: &str, table: u8) -> Result<Vec<DumpedFlow>> {
+        self.require_bridge(bridge)?;
+        let out = self.run(&["dump-flows", "--no-stats", &self.target(bridge), &format!("table={table}")], None).await?;
+        Ok(out.lines().filter_map(parse_dump_line).collect())
+    }
+
     /// Replaces all of the owner's flows on `bridge` by `flows` in one atomic
     /// OpenFlow bundle: afterwards the switch holds exactly these, or (on any
     /// error) exactly what it held before.

@@ -413,12 +413,32 @@ pub async fn apply(of: &OpenFlow, id: Uuid, planned: &Value, port_macs: &BTreeMa
     let bridge = bridge(planned)?;
     let (attachments, compiled) = compiled(planned, port_macs)?;
     let cookie = Cookie::of(id);
+    // Two groups on one attachment would compile to flows with the same
+    // match and priority, and each install would take the other's over.
+    let ingress = of.dump_table(bridge, INGRESS_TABLE).await.map_err(|e| in_bridge(bridge, e))?;
+    if let Some((mac, other)) = claimed_elsewhere(&attachments, &ingress, cookie) {
+        return Err(ProviderError::new(format!(
+            "attachment {mac} is already in another security group on bridge {bridge} (cookie {other:#x}); an attachment belongs to one group"
+        )));
+    }
     let installed = of.install(bridge, cookie, &compiled.flows).await.map_err(|e| in_bridge(bridge, e))?;
     let mut m = planned.as_map().cloned().unwrap_or_default();
     m.insert("members".into(), Value::List(attachments.iter().map(|a| Value::from(a.mac.clone())).collect()));
     m.insert("cookie".into(), Value::from(cookie.hex()));
     m.insert("installed_flows".into(), Value::List(installed.into_iter().map(Value::from).collect()));
     Ok(Value::Map(m))
+}
+
+/// An attachment whose ingress flows carry another owner's cookie: its MAC
+/// and that cookie.
+fn claimed_elsewhere(attachments: &[Attachment], ingress_flows: &[crate::openflow::DumpedFlow], ours: Cookie) -> Option<(String, u64)> {
+    attachments.iter().find_map(|a| {
+        let needle = format!("dl_dst={}", a.mac);
+        ingress_flows
+            .iter()
+            .find(|f| ours.index_of(f.cookie).is_none() && f.spec.matches.split(',').any(|m| m == needle))
+            .map(|f| (a.mac.clone(), f.cookie & Cookie::OWNER_MASK))
+    })
 }
 
 /// The group as the switch enforces it now: an attachment or rule with a

@@ -155,3 +155,17 @@ fn origins_follow_the_flows() {
         ]
     );
 }
+
+#[test]
+fn an_attachment_claimed_by_another_group_is_found() {
+    let ours = Cookie::of(uuid::Uuid::from_u128(1));
+    let theirs = Cookie::of(uuid::Uuid::from_u128(2));
+    let line = |cookie: u64, mac: &str| {
+        crate::openflow::parse_dump_line(&format!(" cookie={cookie:#x}, table=201, priority=60000,ip,dl_dst={mac} actions=drop")).unwrap()
+    };
+    let flows = vec![line(ours.flow(3), "52:54:00:00:00:01"), line(theirs.flow(9), "52:54:00:00:00:02")];
+    let mine = [Attachment::mac("52:54:00:00:00:01")];
+    assert_eq!(claimed_elsewhere(&mine, &flows, ours), None);
+    let both = [Attachment::mac("52:54:00:00:00:01"), Attachment::mac("52:54:00:00:00:02")];
+    assert_eq!(claimed_elsewhere(&both, &flows, ours), Some(("52:54:00:00:00:02".into(), theirs.flow(0))));
+}
