@@ -301,6 +301,19 @@ fn a_security_group_filters_real_traffic_statefully() {
     assert_eq!(owned(&ovs, dir.path(), "brsg", "ovs_security_group.web"), installed);
     assert!(!stranger.pings("198.18.44.1", 1));
 
+    // A vswitchd restart loses the flows; the next plan and apply bring the
+    // group back, and it filters again.
+    let mut ovs = ovs;
+    ovs.stop_vswitchd();
+    ovs.start_vswitchd();
+    wait_for_bridge(&ovs, "brsg");
+    assert!(owned(&ovs, dir.path(), "brsg", "ovs_security_group.web").is_empty());
+    expect(dir.path(), &["plan", "-detailed-exitcode"], 2);
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_eq!(owned(&ovs, dir.path(), "brsg", "ovs_security_group.web"), installed);
+    assert!(friend.pings("198.18.44.1", 3), "after the restart: ICMP from the allowed peer");
+    assert!(!stranger.pings("198.18.44.1", 1), "after the restart: ICMP from another peer is dropped again");
+
     // A live update: ICMP from the whole /24, TCP moves to 8081.
     write(dir.path(), "main.strata.hcl", &format!("{base}{}", security_group("198.18.44.0/24", 8081)));
     expect(dir.path(), &["apply", "-auto-approve"], 0);
