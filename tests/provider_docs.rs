@@ -68,3 +68,8 @@ fn kvm_reference_is_current() {
 fn builtin_reference_is_current() {
     check(&strata_provider_builtin::StrataFactory, "providers/builtin/REFERENCE.md");
 }
+
+#[test]
+fn ovs_reference_is_current() {
+    check(&strata_provider_ovs::OvsFactory, "providers/ovs/REFERENCE.md");
+}

@@ -1,0 +1,270 @@
+//! A small OVSDB (RFC 7047) JSON-RPC client over tokio: one connection to
+//! `unix:PATH` or `tcp:HOST:PORT`, requests matched to replies by id, `echo`
+//! answered, every request bounded by a timeout.
+//!
+//! Framing: the server sends concatenated JSON texts without delimiters, so
+//! the reader decodes incrementally and keeps the unfinished tail.
+//! `transact` checks every result element, including the trailing one the
+//! server appends beyond the operations when a commit-time constraint fails.
+
+use serde_json::{json, Value as Json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use strata_provider::ProviderError;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+/// The database every operation targets.
+pub const DB: &str = "Open_vSwitch";
+
+/// What went wrong talking to ovsdb-server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OvsdbError {
+    /// The connection failed, closed, or a reply did not come in time.
+    Transport(String),
+    /// The server answered a request with an error (`{"error": ..}`).
+    Rpc(String),
+    /// One operation of a transaction failed; nothing was committed.
+    /// `index` is the operation's position, or the number of operations for
+    /// a commit-time failure (the trailing element).
+    Operation { index: usize, error: String, details: String },
+}
+
+impl std::fmt::Display for OvsdbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OvsdbError::Transport(m) | OvsdbError::Rpc(m) => f.write_str(m),
+            OvsdbError::Operation { error, details, .. } if details.is_empty() => f.write_str(error),
+            OvsdbError::Operation { error, details, .. } => write!(f, "{error}: {details}"),
+        }
+    }
+}
+
+impl From<OvsdbError> for ProviderError {
+    fn from(e: OvsdbError) -> ProviderError {
+        ProviderError::new(format!("ovsdb-server: {e}"))
+    }
+}
+
+impl OvsdbError {
+    /// True when a `wait` operation found the rows changed.
+    pub fn is_wait_failure(&self) -> bool {
+        matches!(self, OvsdbError::Operation { error, .. } if error == "timed out")
+    }
+}
+
+type Reply = Result<Json, OvsdbError>;
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
+
+/// A connection to one ovsdb-server.
+pub struct Client {
+    target: String,
+    timeout: Duration,
+    next_id: AtomicU64,
+    outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Pending,
+    /// One lock request at a time: OVSDB refuses a second `lock` of the same
+    /// name on a connection before the `unlock`.
+    probing: tokio::sync::Mutex<()>,
+}
+
+impl Client {
+    /// Connects to `unix:PATH` or `tcp:HOST:PORT`.
+    pub async fn connect(target: &str, timeout: Duration) -> Result<Client, OvsdbError> {
+        let fail = |e: std::io::Error| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::ConnectionRefused {
+                " (is ovsdb-server running? scripts/ovs-up.sh starts it)"
+            } else {
+                ""
+            };
+            OvsdbError::Transport(format!("cannot connect to {target}: {e}{hint}"))
+        };
+        let connect = async {
+            if let Some(path) = target.strip_prefix("unix:") {
+                let stream = tokio::net::UnixStream::connect(path).await.map_err(fail)?;
+                let (r, w) = stream.into_split();
+                Ok(Client::start(target, timeout, r, w))
+            } else if let Some(addr) = target.strip_prefix("tcp:") {
+                let stream = tokio::net::TcpStream::connect(addr).await.map_err(fail)?;
+                stream.set_nodelay(true).ok();
+                let (r, w) = stream.into_split();
+                Ok(Client::start(target, timeout, r, w))
+            } else {
+                Err(OvsdbError::Transport(format!("{target:?} is not an OVSDB address (unix:PATH or tcp:HOST:PORT)")))
+            }
+        };
+        tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| OvsdbError::Transport(format!("connecting to {target} timed out after {timeout:?}")))?
+    }
+
+    fn start(
+        target: &str,
+        timeout: Duration,
+        reader: impl AsyncRead + Unpin + Send + 'static,
+        mut writer: impl AsyncWrite + Unpin + Send + 'static,
+    ) -> Client {
+        let (outgoing, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
+        let pending: Pending = Arc::default();
+        tokio::spawn(async move {
+            while let Some(bytes) = queue.recv().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(read_loop(reader, pending.clone(), outgoing.clone(), target.to_owned()));
+        Client { target: target.to_owned(), timeout, next_id: AtomicU64::new(1), outgoing, pending, probing: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Sends one request and waits for its reply's `result`.
+    pub async fn request(&self, method: &str, params: Json) -> Result<Json, OvsdbError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        let message = json!({"method": method, "params": params, "id": id});
+        let bytes = serde_json::to_vec(&message).map_err(|e| OvsdbError::Transport(e.to_string()))?;
+        if self.outgoing.send(bytes).is_err() {
+            self.pending.lock().expect("pending lock").remove(&id);
+            return Err(OvsdbError::Transport(format!("the connection to {} is closed", self.target)));
+        }
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(OvsdbError::Transport(format!("the connection to {} closed during {method}", self.target))),
+            Err(_) => {
+                self.pending.lock().expect("pending lock").remove(&id);
+                Err(OvsdbError::Transport(format!(
+                    "{method} to {} got no reply within {:?}",
+                    self.target, self.timeout
+                )))
+            }
+        }
+    }
+
+    /// Runs `ops` as one transaction on the Open_vSwitch database and
+    /// returns one result per operation. Fails, naming the failed operation,
+    /// when any element (also the trailing commit-time one) is an error.
+    pub async fn transact(&self, ops: Vec<Json>) -> Result<Vec<Json>, OvsdbError> {
+        let count = ops.len();
+        let mut params = vec![json!(DB)];
+        params.extend(ops);
+        let result = self.request("transact", Json::Array(params)).await?;
+        let Json::Array(results) = result else {
+            return Err(OvsdbError::Rpc(format!("transact returned {result} instead of an array")));
+        };
+        for (index, r) in results.iter().enumerate() {
+            if let Some(error) = r.get("error").and_then(Json::as_str) {
+                let details = r.get("details").and_then(Json::as_str).unwrap_or_default().to_owned();
+                return Err(OvsdbError::Operation { index, error: error.to_owned(), details });
+            }
+        }
+        if results.len() < count {
+            return Err(OvsdbError::Rpc(format!("transact returned {} results for {count} operations", results.len())));
+        }
+        Ok(results)
+    }
+
+    /// Selects `columns` of every row of each table, in one transaction.
+    /// `_uuid` is always included.
+    pub async fn select_tables(&self, tables: &[(&str, &[&str])]) -> Result<Vec<Vec<Json>>, OvsdbError> {
+        let ops = tables
+            .iter()
+            .map(|(table, columns)| {
+                let mut cols: Vec<&str> = columns.to_vec();
+                cols.push("_uuid");
+                json!({"op": "select", "table": table, "where": [], "columns": cols})
+            })
+            .collect();
+        let results = self.transact(ops).await?;
+        Ok(results
+            .into_iter()
+            .map(|r| match r.get("rows") {
+                Some(Json::Array(rows)) => rows.clone(),
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+
+    /// Whether another client holds the named OVSDB lock (ovs-vswitchd holds
+    /// `ovs_vswitchd` while it runs). Asks for the lock and gives it back at once.
+    pub async fn lock_is_held(&self, name: &str) -> Result<bool, OvsdbError> {
+        let _one_at_a_time = self.probing.lock().await;
+        let reply = self.request("lock", json!([name])).await?;
+        let held_by_other = reply.get("locked").and_then(Json::as_bool) == Some(false);
+        self.request("unlock", json!([name])).await?;
+        Ok(held_by_other)
+    }
+}
+
+async fn read_loop(
+    mut reader: impl AsyncRead + Unpin,
+    pending: Pending,
+    outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    target: String,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let reason = loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) => break format!("{target} closed the connection"),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => break format!("reading from {target}: {e}"),
+        }
+        let mut consumed = 0;
+        let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<Json>();
+        let mut broken = None;
+        loop {
+            match stream.next() {
+                Some(Ok(message)) => {
+                    consumed = stream.byte_offset();
+                    dispatch(message, &pending, &outgoing);
+                }
+                Some(Err(e)) if e.is_eof() => break,
+                Some(Err(e)) => {
+                    broken = Some(format!("{target} sent invalid JSON: {e}"));
+                    break;
+                }
+                None => break,
+            }
+        }
+        if let Some(reason) = broken {
+            break reason;
+        }
+        buf.drain(..consumed);
+    };
+    // Fail every waiting request instead of leaving it to its timeout.
+    for (_, tx) in pending.lock().expect("pending lock").drain() {
+        let _ = tx.send(Err(OvsdbError::Transport(reason.clone())));
+    }
+}
+
+fn dispatch(message: Json, pending: &Pending, outgoing: &mpsc::UnboundedSender<Vec<u8>>) {
+    match message.get("method").and_then(Json::as_str) {
+        Some("echo") => {
+            let reply = json!({"id": message.get("id").cloned().unwrap_or(Json::Null), "result": message.get("params").cloned().unwrap_or(json!([])), "error": null});
+            if let Ok(bytes) = serde_json::to_vec(&reply) {
+                let _ = outgoing.send(bytes);
+            }
+        }
+        Some(_) => {} // notifications (monitor updates, lock notices): not subscribed
+        None => {
+            let Some(id) = message.get("id").and_then(Json::as_u64) else { return };
+            let Some(tx) = pending.lock().expect("pending lock").remove(&id) else { return };
+            let reply = match message.get("error") {
+                Some(e) if !e.is_null() => {
+                    let text = e.as_str().map(str::to_owned).unwrap_or_else(|| e.to_string());
+                    let details = message.get("details").and_then(Json::as_str).map(|d| format!(": {d}")).unwrap_or_default();
+                    Err(OvsdbError::Rpc(format!("{text}{details}")))
+                }
+                _ => Ok(message.get("result").cloned().unwrap_or(Json::Null)),
+            };
+            let _ = tx.send(reply);
+        }
+    }
+}

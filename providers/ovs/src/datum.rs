@@ -1,0 +1,232 @@
+//! OVSDB's JSON encoding of values (RFC 7047 §5.1) in both directions, and
+//! the snapshot of the tables this provider manages.
+//!
+//! Encoding: a set of one element is the bare atom, any other set is
+//! `["set", [..]]`, a map is `["map", [[k, v], ..]]`, references are
+//! `["uuid", ".."]` (or `["named-uuid", ".."]` inside a transaction).
+
+use crate::client::{Client, OvsdbError};
+use serde_json::{json, Map, Value as Json};
+use std::collections::{BTreeMap, HashMap};
+use strata_provider::Value;
+
+/// The `external_ids` key that carries the Strata instance identity.
+pub const STRATA_ID: &str = "strata-id";
+
+pub type Row = Map<String, Json>;
+
+pub fn uuid(id: &str) -> Json {
+    json!(["uuid", id])
+}
+
+pub fn named(name: &str) -> Json {
+    json!(["named-uuid", name])
+}
+
+/// A set of atoms in OVSDB's encoding.
+pub fn set(items: Vec<Json>) -> Json {
+    if items.len() == 1 {
+        items.into_iter().next().unwrap_or(Json::Null)
+    } else {
+        json!(["set", items])
+    }
+}
+
+/// An optional value: the atom, or the empty set.
+pub fn optional(item: Option<Json>) -> Json {
+    set(item.into_iter().collect())
+}
+
+/// A string-to-string map.
+pub fn string_map(entries: &BTreeMap<String, String>) -> Json {
+    json!(["map", entries.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>()])
+}
+
+/// The atoms of a set (a bare atom is a set of one).
+pub fn atoms(datum: Option<&Json>) -> Vec<Json> {
+    match datum {
+        None => Vec::new(),
+        Some(Json::Array(a)) if a.len() == 2 && a[0] == "set" => a[1].as_array().cloned().unwrap_or_default(),
+        Some(other) => vec![other.clone()],
+    }
+}
+
+/// The UUID a reference atom names.
+pub fn uuid_of(atom: &Json) -> Option<&str> {
+    match atom.as_array() {
+        Some(a) if a.len() == 2 && a[0] == "uuid" => a[1].as_str(),
+        _ => None,
+    }
+}
+
+/// The UUIDs of a reference set.
+pub fn uuids(datum: Option<&Json>) -> Vec<String> {
+    atoms(datum).iter().filter_map(|a| uuid_of(a).map(str::to_owned)).collect()
+}
+
+/// A map column's entries (values rendered as strings).
+pub fn map_of(datum: Option<&Json>) -> BTreeMap<String, String> {
+    let Some(Json::Array(a)) = datum else { return BTreeMap::new() };
+    if a.len() != 2 || a[0] != "map" {
+        return BTreeMap::new();
+    }
+    a[1].as_array()
+        .map(|pairs| {
+            pairs
+                .iter()
+                .filter_map(|p| {
+                    let p = p.as_array()?;
+                    Some((text(p.first()?), text(p.get(1)?)))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn text(j: &Json) -> String {
+    j.as_str().map(str::to_owned).unwrap_or_else(|| j.to_string())
+}
+
+/// An optional string column.
+pub fn opt_str(datum: Option<&Json>) -> Option<String> {
+    atoms(datum).first().and_then(Json::as_str).map(str::to_owned)
+}
+
+/// An optional integer column.
+pub fn opt_i64(datum: Option<&Json>) -> Option<i64> {
+    atoms(datum).first().and_then(Json::as_i64)
+}
+
+/// The row's own UUID.
+pub fn row_uuid(row: &Row) -> String {
+    row.get("_uuid").and_then(uuid_of).unwrap_or_default().to_owned()
+}
+
+pub fn row_name(row: &Row) -> &str {
+    row.get("name").and_then(Json::as_str).unwrap_or_default()
+}
+
+/// The Strata identity a row carries, if any.
+pub fn strata_id(row: &Row) -> Option<String> {
+    map_of(row.get("external_ids")).remove(STRATA_ID)
+}
+
+/// `external_ids` as the user sees them: without Strata's identity key;
+/// null when empty.
+pub fn user_ids(row: &Row) -> Value {
+    let mut ids = map_of(row.get("external_ids"));
+    ids.remove(STRATA_ID);
+    strings_value(ids)
+}
+
+/// A string map as a Strata value; null when empty.
+pub fn strings_value(map: BTreeMap<String, String>) -> Value {
+    if map.is_empty() {
+        Value::Null
+    } else {
+        Value::Map(map.into_iter().map(|(k, v)| (k, Value::from(v))).collect())
+    }
+}
+
+/// A Strata map of strings (null → empty) as a `BTreeMap`.
+pub fn value_strings(v: &Value) -> BTreeMap<String, String> {
+    v.as_map()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    let s = v.as_str().map(str::to_owned).or_else(|| v.to_template_string())?;
+                    Some((k.clone(), s))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `external_ids` to write: the user's entries plus the identity.
+pub fn external_ids_with_identity(v: &Value, id: &str) -> Json {
+    let mut ids = value_strings(v);
+    ids.insert(STRATA_ID.into(), id.to_owned());
+    string_map(&ids)
+}
+
+/// The tables this provider reads, all rows, all columns, taken in one
+/// transaction (one round trip) so that a refresh is consistent.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub root: Row,
+    pub bridges: Vec<Row>,
+    pub ports: HashMap<String, Row>,
+    pub interfaces: HashMap<String, Row>,
+    pub qos: HashMap<String, Row>,
+    pub queues: HashMap<String, Row>,
+    pub mirrors: HashMap<String, Row>,
+}
+
+const TABLES: [&str; 7] = ["Open_vSwitch", "Bridge", "Port", "Interface", "QoS", "Queue", "Mirror"];
+
+impl Snapshot {
+    pub async fn take(client: &Client) -> Result<Snapshot, OvsdbError> {
+        let ops = TABLES.iter().map(|t| json!({"op": "select", "table": t, "where": []})).collect();
+        let results = client.transact(ops).await?;
+        let mut tables = results.into_iter().map(|r| match r.get("rows") {
+            Some(Json::Array(rows)) => rows.iter().filter_map(|r| r.as_object().cloned()).collect::<Vec<Row>>(),
+            _ => Vec::new(),
+        });
+        let mut next = || tables.next().unwrap_or_default();
+        let by_uuid = |rows: Vec<Row>| rows.into_iter().map(|r| (row_uuid(&r), r)).collect::<HashMap<_, _>>();
+        let root = next().into_iter().next().unwrap_or_default();
+        let bridges = next();
+        Ok(Snapshot {
+            root,
+            bridges,
+            ports: by_uuid(next()),
+            interfaces: by_uuid(next()),
+            qos: by_uuid(next()),
+            queues: by_uuid(next()),
+            mirrors: by_uuid(next()),
+        })
+    }
+
+    pub fn root_uuid(&self) -> String {
+        row_uuid(&self.root)
+    }
+
+    pub fn bridge_named(&self, name: &str) -> Option<&Row> {
+        self.bridges.iter().find(|b| row_name(b) == name)
+    }
+
+    pub fn port_named(&self, name: &str) -> Option<&Row> {
+        self.ports.values().find(|p| row_name(p) == name)
+    }
+
+    /// The bridge that holds the port row `port_uuid`.
+    pub fn bridge_of(&self, port_uuid: &str) -> Option<&Row> {
+        self.bridges.iter().find(|b| uuids(b.get("ports")).iter().any(|p| p == port_uuid))
+    }
+
+    /// The interface rows of a port, in the port's order.
+    pub fn interfaces_of(&self, port: &Row) -> Vec<&Row> {
+        let mut rows: Vec<&Row> = uuids(port.get("interfaces")).iter().filter_map(|u| self.interfaces.get(u)).collect();
+        rows.sort_by(|a, b| row_name(a).cmp(row_name(b)));
+        rows
+    }
+}
+
+/// A strata number or null as an optional JSON integer.
+pub fn int_of(v: &Value) -> Option<Json> {
+    v.as_i64().map(|n| json!(n))
+}
+
+/// A strata string or null as an optional JSON string.
+pub fn str_of(v: &Value) -> Option<Json> {
+    v.as_str().map(|s| json!(s))
+}
+
+/// An optional JSON integer as a Strata value.
+pub fn int_value(n: Option<i64>) -> Value {
+    n.map(Value::from).unwrap_or(Value::Null)
+}
+
+pub fn str_value(s: Option<String>) -> Value {
+    s.map(Value::from).unwrap_or(Value::Null)
+}
