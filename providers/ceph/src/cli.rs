@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 /// How to reach the cluster.
@@ -44,7 +43,7 @@ impl CliClient {
         CliClient { connection, calls: AtomicU64::new(0) }
     }
 
-    fn base_args(&self, tool: Tool) -> Vec<String> {
+    fn base_args(&self, tool: Tool, command: &[&str]) -> Vec<String> {
         let c = &self.connection;
         let mut args = Vec::new();
         if let Some(conf) = &c.conf {
@@ -60,17 +59,21 @@ impl CliClient {
         match tool {
             // The tools' own timeouts turn a hang into ETIMEDOUT with a
             // message; the kill in `run` is the backstop.
-            Tool::Rbd => args.extend(
-                ["--no-progress", "--client-mount-timeout", &secs, "--rados-osd-op-timeout", &secs, "--rados-mon-op-timeout", &secs]
-                    .map(str::to_owned),
-            ),
+            Tool::Rbd => {
+                args.extend(
+                    ["--client-mount-timeout", &secs, "--rados-osd-op-timeout", &secs, "--rados-mon-op-timeout", &secs].map(str::to_owned),
+                );
+                if reports_progress(command) {
+                    args.push("--no-progress".to_owned());
+                }
+            }
             Tool::Ceph => args.extend(["--connect-timeout".to_owned(), secs]),
         }
         args
     }
 
     /// Runs one call; returns its stdout.
-    async fn run(&self, tool: Tool, args: &[&str], stdin: Option<&[u8]>) -> ClientResult<Vec<u8>> {
+    async fn run(&self, tool: Tool, args: &[&str]) -> ClientResult<Vec<u8>> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let program = match tool {
             Tool::Rbd => "rbd",
@@ -79,16 +82,13 @@ impl CliClient {
         let call = format!("{program} {}", args.join(" "));
         let fail = |errno, message: String| ClientError { call: call.clone(), errno, message };
         let mut cmd = Command::new(program);
-        cmd.args(self.base_args(tool))
+        cmd.args(self.base_args(tool, args))
             .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| fail(None, format!("cannot run {program}: {e} (is ceph-common installed?)")))?;
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(input).await.map_err(|e| fail(None, format!("write to {program}: {e}")))?;
-        }
+        let child = cmd.spawn().map_err(|e| fail(None, format!("cannot run {program}: {e} (is ceph-common installed?)")))?;
         // A little over the tools' own timeouts, so their message wins when
         // they give one.
         let deadline = self.connection.timeout + Duration::from_secs(2);
@@ -128,7 +128,7 @@ impl CliClient {
     async fn json<T: DeserializeOwned>(&self, tool: Tool, args: &[&str]) -> ClientResult<T> {
         let mut full = args.to_vec();
         full.extend(["--format", "json"]);
-        let out = self.run(tool, &full, None).await?;
+        let out = self.run(tool, &full).await?;
         serde_json::from_slice(&out).map_err(|e| ClientError {
             call: format!("{} {}", if matches!(tool, Tool::Rbd) { "rbd" } else { "ceph" }, args.join(" ")),
             errno: None,
@@ -137,11 +137,21 @@ impl CliClient {
     }
 
     async fn rbd(&self, args: &[&str]) -> ClientResult<()> {
-        self.run(Tool::Rbd, args, None).await.map(drop)
+        self.run(Tool::Rbd, args).await.map(drop)
     }
 
     async fn ceph(&self, args: &[&str]) -> ClientResult<()> {
-        self.run(Tool::Ceph, args, None).await.map(drop)
+        self.run(Tool::Ceph, args).await.map(drop)
+    }
+}
+
+/// The `rbd` commands that print progress (and accept `--no-progress`;
+/// the others reject it).
+fn reports_progress(command: &[&str]) -> bool {
+    match command {
+        ["create" | "resize" | "flatten" | "rm", ..] => true,
+        ["snap", "create" | "rm" | "rollback", ..] | ["trash", "rm", ..] => true,
+        _ => false,
     }
 }
 
@@ -213,13 +223,13 @@ impl CephClient for CliClient {
         self.json(Tool::Rbd, &["info", spec]).await
     }
 
-    async fn usage(&self, pool: &str) -> ClientResult<Vec<ImageUsage>> {
+    async fn usage(&self, spec: &str) -> ClientResult<Vec<ImageUsage>> {
         #[derive(serde::Deserialize, Default)]
         #[serde(default)]
         struct Du {
             images: Vec<ImageUsage>,
         }
-        let du: Du = self.json(Tool::Rbd, &["du", "-p", pool]).await?;
+        let du: Du = self.json(Tool::Rbd, &["du", spec]).await?;
         Ok(du.images)
     }
 
@@ -263,7 +273,7 @@ impl CephClient for CliClient {
     }
 
     async fn meta_get(&self, spec: &str, key: &str) -> ClientResult<Option<String>> {
-        match self.run(Tool::Rbd, &["image-meta", "get", spec, key], None).await {
+        match self.run(Tool::Rbd, &["image-meta", "get", spec, key]).await {
             Ok(out) => Ok(Some(String::from_utf8_lossy(&out).trim().to_owned())),
             Err(e) if e.is_missing() => Ok(None),
             Err(e) => Err(e),

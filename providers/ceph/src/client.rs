@@ -193,7 +193,8 @@ pub trait CephClient: Send + Sync {
     /// Every image and snapshot of a pool, in one call.
     async fn list(&self, pool: &str) -> ClientResult<Vec<Listing>>;
     async fn image_info(&self, spec: &str) -> ClientResult<ImageInfo>;
-    async fn usage(&self, pool: &str) -> ClientResult<Vec<ImageUsage>>;
+    /// Provisioned and used bytes of one image (`pool/image`) and its snapshots.
+    async fn usage(&self, spec: &str) -> ClientResult<Vec<ImageUsage>>;
     async fn create_image(&self, image: &NewImage<'_>) -> ClientResult<()>;
     async fn resize(&self, spec: &str, size: u64, allow_shrink: bool) -> ClientResult<()>;
     async fn flatten(&self, spec: &str) -> ClientResult<()>;
