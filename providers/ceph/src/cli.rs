@@ -111,8 +111,7 @@ impl CliClient {
         let message = stderr
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.contains("did not load config file"))
-            .last()
+            .rfind(|l| !l.is_empty() && !l.contains("did not load config file"))
             .unwrap_or("no message")
             .trim_start_matches("rbd: ")
             .to_owned();
@@ -148,11 +147,10 @@ impl CliClient {
 /// The `rbd` commands that print progress (and accept `--no-progress`;
 /// the others reject it).
 fn reports_progress(command: &[&str]) -> bool {
-    match command {
-        ["create" | "resize" | "flatten" | "rm", ..] => true,
-        ["snap", "create" | "rm" | "rollback", ..] | ["trash", "rm", ..] => true,
-        _ => false,
-    }
+    matches!(
+        command,
+        ["create" | "resize" | "flatten" | "rm", ..] | ["snap", "create" | "rm" | "rollback", ..] | ["trash", "rm", ..]
+    )
 }
 
 fn caps_args(caps: &BTreeMap<String, String>) -> Vec<&str> {
