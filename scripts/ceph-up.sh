@@ -67,6 +67,8 @@ osd pool default pg autoscale mode = off
 osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon allow pool delete = true
+# Clone v2: clones of unprotected snapshots, snapshot trash for parents.
+mon osd initial require min compat client = mimic
 mon warn on pool no redundancy = false
 mon data avail warn = 2
 mon data avail crit = 1
@@ -107,6 +109,11 @@ ceph-authtool --create-keyring "$D/mon.keyring" --gen-key -n mon. --cap mon 'all
 ceph-authtool --create-keyring "$ADMIN_KEYRING" --gen-key -n client.admin \
   --cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *' >/dev/null
 ceph-authtool "$D/mon.keyring" --import-keyring "$ADMIN_KEYRING" >/dev/null
+# The mgr's key, known to the mon from the start too (no client call needed).
+mkdir -p "$D/mgr/ceph-x"
+ceph-authtool --create-keyring "$D/mgr/ceph-x/keyring" --gen-key -n mgr.x \
+  --cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *' >/dev/null
+ceph-authtool "$D/mon.keyring" --import-keyring "$D/mgr/ceph-x/keyring" >/dev/null
 umask 022
 
 # monitor
@@ -115,8 +122,6 @@ ceph-mon --mkfs -i a --monmap "$D/monmap" --keyring "$D/mon.keyring"
 ceph-mon -i a                                        # forks; pid in run/mon.a.pid
 
 # manager: PG stats (ceph -s/df), pool quota enforcement, rbd_support commands
-mkdir -p "$D/mgr/ceph-x"
-c auth get-or-create mgr.x mon 'allow profile mgr' osd 'allow *' mds 'allow *' -o "$D/mgr/ceph-x/keyring"
 ceph-mgr -i x
 
 # OSD: its key is made here and registered with `osd new`, so it never
@@ -133,8 +138,6 @@ for i in $(seq 1 240); do                            # wait until the OSD is up
   c osd stat -f json 2>/dev/null | grep -q '"num_up_osds":1' && break
   [ "$i" = 240 ] && { echo "ceph-up: the OSD did not come up; see $D/log" >&2; exit 1; }; sleep 0.25
 done
-# Clone v2: clones of unprotected snapshots, snapshot trash for parents.
-c osd set-require-min-compat-client mimic >/dev/null 2>&1
 for i in $(seq 1 240); do                            # quotas and get-quota need an active mgr
   c mgr stat -f json 2>/dev/null | grep -q '"available": *true' && break
   [ "$i" = 240 ] && { echo "ceph-up: the mgr did not become active; see $D/log" >&2; exit 1; }; sleep 0.25

@@ -433,3 +433,62 @@ async fn a_retired_image_waits_in_the_trash_until_undone_or_discarded() {
     assert!(ok("rbd", &["trash", "ls", &pool.0]).trim().is_empty());
     assert!(!ok("rbd", &["ls", &pool.0]).contains("old"));
 }
+
+#[test]
+fn a_pool_over_its_quota_times_out_with_a_clear_message() {
+    conf();
+    let dir = scratch();
+    let pool = unique("full");
+    let mib = 1 << 20;
+    let config = |quota: u64, image: bool| {
+        let mut text = format!(
+            "{}\nresource \"ceph_pool\" \"p\" {{\n  name            = \"{pool}\"\n  quota_max_bytes = {quota}\n}}\n",
+            provider_block("  timeout = 5\n")
+        );
+        if image {
+            text.push_str("\nresource \"ceph_rbd_image\" \"late\" {\n  pool = ceph_pool.p.name\n  name = \"late\"\n  size = 1048576\n}\n");
+        }
+        text
+    };
+    write(dir.path(), "main.strata.hcl", &config(4 * mib, false));
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_eq!(pool_detail(&pool).unwrap()["quota_max_bytes"], 4 * mib, "quota set and read back");
+
+    // Fill the pool past its quota; the mon flags it full a few seconds later.
+    let file = dir.path().join("fill.raw");
+    std::fs::write(&file, vec![0x5a_u8; 12 << 20]).unwrap();
+    let _ = Command::new("timeout")
+        .args(["60", "rbd", "--conf"])
+        .arg(conf())
+        .args(["import", "--no-progress", "--rados-osd-op-timeout", "20"])
+        .arg(&file)
+        .arg(format!("{pool}/fill"))
+        .output();
+    let full = (0..120).any(|_| {
+        let flags = pool_detail(&pool).unwrap()["flags_names"].as_str().unwrap_or_default().to_owned();
+        flags.contains("full_quota") || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            false
+        }
+    });
+    assert!(full, "the pool never became full: {:?}", pool_detail(&pool));
+
+    write(dir.path(), "main.strata.hcl", &config(4 * mib, true));
+    let started = std::time::Instant::now();
+    let err = stderr(&expect(dir.path(), &["apply", "-auto-approve"], 1));
+    assert!(started.elapsed().as_secs() < 40, "took {:?}", started.elapsed());
+    assert!(err.contains(&format!("pool {pool} is full")), "{err}");
+
+    // Raising the quota unblocks the pool.
+    ok("ceph", &["osd", "pool", "set-quota", &pool, "max_bytes", "0"]);
+    let removed = (0..60).any(|_| {
+        tool("rbd", &["rm", "--no-progress", "--rados-osd-op-timeout", "5", &format!("{pool}/fill")]).status.success() || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            false
+        }
+    });
+    assert!(removed, "the pool stayed blocked after its quota was lifted");
+    write(dir.path(), "main.strata.hcl", &config(0, false));
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert!(pool_detail(&pool).is_none());
+}

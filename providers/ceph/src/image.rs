@@ -181,7 +181,29 @@ async fn set_qos(c: &dyn CephClient, spec: &str, from: &Value, to: &Value) -> Re
     Ok(())
 }
 
+/// A write that timed out usually met a pool over its quota: say so when
+/// the pool's flags confirm it.
+async fn explain_timeout(c: &dyn CephClient, pool: &str, result: Result<Value>) -> Result<Value> {
+    let Err(e) = &result else { return result };
+    if !e.message.contains("ETIMEDOUT") {
+        return result;
+    }
+    let Ok(pools) = c.pools().await else { return result };
+    match pools.iter().find(|p| p.pool_name == pool) {
+        Some(p) if p.flags_names.split(',').any(|f| f == "full_quota" || f == "full") => Err(ProviderError::new(format!(
+            "{}; pool {pool} is full (quota {} bytes, {} objects): writes block until the quota is raised or data is removed",
+            e.message, p.quota_max_bytes, p.quota_max_objects
+        ))),
+        _ => result,
+    }
+}
+
 pub async fn create(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<Value> {
+    let pool = planned.get("pool").as_str().unwrap_or_default();
+    explain_timeout(c, pool, create_image(c, id, planned).await).await
+}
+
+async fn create_image(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<Value> {
     let pool = planned.get("pool").as_str().unwrap_or_default();
     let name = planned.get("name").as_str().unwrap_or_default();
     let spec = format!("{pool}/{name}");
@@ -266,6 +288,11 @@ pub async fn find(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<Optio
 }
 
 pub async fn update(c: &dyn CephClient, prior: &Value, planned: &Value, undo: Option<&UndoRecord>) -> Result<Value> {
+    let pool = prior.get("pool").as_str().unwrap_or_default();
+    explain_timeout(c, pool, update_image(c, prior, planned, undo).await).await
+}
+
+async fn update_image(c: &dyn CephClient, prior: &Value, planned: &Value, undo: Option<&UndoRecord>) -> Result<Value> {
     let spec = spec_of(prior);
     let what = format!("image {spec}");
     if let Some(record) = undo {
