@@ -492,3 +492,100 @@ fn a_pool_over_its_quota_times_out_with_a_clear_message() {
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
     assert!(pool_detail(&pool).is_none());
 }
+
+/// A pool holding one image with known bytes, adopted by Strata; returns
+/// the image's spec and the checksum of its bytes.
+fn adopted_image(dir: &Path, pool: &Pool) -> (String, String) {
+    let spec = format!("{}/data", pool.0);
+    let data: Vec<u8> = (0u32..(4 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect();
+    let file = dir.join("data.raw");
+    std::fs::write(&file, &data).unwrap();
+    ok("rbd", &["import", "--no-progress", file.to_str().unwrap(), &spec]);
+    let checksum = export_sha256(&spec, dir);
+    (spec, checksum)
+}
+
+fn shrink_then(pool: &str, dir: &Path, size: u64, testing: &str) -> String {
+    format!(
+        r#"{provider}
+provider "testing" {{
+  dir = "{world}"
+{testing}}}
+
+resource "ceph_rbd_image" "data" {{
+  pool = "{pool}"
+  name = "data"
+  size = {size}
+}}
+
+resource "testing_object" "after" {{
+  name  = "after"
+  value = ceph_rbd_image.data.size
+}}
+"#,
+        provider = provider_block(""),
+        world = dir.join("world").display(),
+    )
+}
+
+#[test]
+fn rollback_restores_a_shrunk_image_byte_for_byte() {
+    conf();
+    let dir = scratch();
+    let pool = Pool::new("rollback");
+    let (spec, original) = adopted_image(dir.path(), &pool);
+    let size = 4 << 20;
+    write(dir.path(), "main.strata.hcl", &shrink_then(&pool.0, dir.path(), size, "  fail_on_operation = 99\n"));
+    expect(dir.path(), &["import", "ceph_rbd_image.data", &spec], 0);
+
+    // The shrink runs, then the later resource fails: rollback rolls the
+    // image back to its undo snapshot.
+    write(dir.path(), "main.strata.hcl", &shrink_then(&pool.0, dir.path(), 1 << 20, "  fail_on_operation = 1\n"));
+    let out = expect(dir.path(), &["apply", "-auto-approve", "--allow-data-loss"], 1);
+    assert!(stderr(&out).contains("injected failure"), "{}", stderr(&out));
+    assert_eq!(json("rbd", &["info", &spec])["size"], size, "the size is back");
+    assert_eq!(export_sha256(&spec, dir.path()), original, "the bytes are back");
+    assert!(undo_snapshots(&spec).is_empty(), "no undo snapshot is left");
+
+    // The same after the process dies between the shrink and the failure,
+    // followed by a re-run.
+    write(dir.path(), "main.strata.hcl", &shrink_then(&pool.0, dir.path(), 1 << 20, "  crash_on_operation = 1\n"));
+    let out = run(dir.path(), &["apply", "-auto-approve", "--allow-data-loss"]);
+    assert_eq!(out.status.code(), Some(137), "the apply was killed: {}", stderr(&out));
+    assert_eq!(json("rbd", &["info", &spec])["size"], 1 << 20, "killed after the shrink");
+    assert_eq!(undo_snapshots(&spec).len(), 1);
+    write(dir.path(), "main.strata.hcl", &shrink_then(&pool.0, dir.path(), size, "  fail_on_operation = 99\n"));
+    expect(dir.path(), &["plan"], 0);
+    assert_eq!(json("rbd", &["info", &spec])["size"], size);
+    assert_eq!(export_sha256(&spec, dir.path()), original);
+    assert!(undo_snapshots(&spec).is_empty());
+
+    // A shrink that succeeds keeps its result and leaves no undo snapshot.
+    write(dir.path(), "main.strata.hcl", &shrink_then(&pool.0, dir.path(), 1 << 20, "  fail_on_operation = 99\n"));
+    expect(dir.path(), &["apply", "-auto-approve", "--allow-data-loss"], 0);
+    assert_eq!(json("rbd", &["info", &spec])["size"], 1 << 20);
+    assert!(undo_snapshots(&spec).is_empty());
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+}
+
+#[test]
+fn a_replaced_image_comes_back_from_the_trash_on_rollback() {
+    conf();
+    let dir = scratch();
+    let pool = Pool::new("replace");
+    let (spec, original) = adopted_image(dir.path(), &pool);
+    let image = |features: &str, testing: &str| {
+        shrink_then(&pool.0, dir.path(), 4 << 20, testing).replace("  size = 4194304\n", &format!("  size = 4194304\n  features = {features}\n"))
+    };
+    write(dir.path(), "main.strata.hcl", &image("[\"layering\"]", "  fail_on_operation = 99\n"));
+    expect(dir.path(), &["import", "ceph_rbd_image.data", &spec], 0);
+    let old_id = json("rbd", &["info", &spec])["id"].as_str().unwrap().to_owned();
+    // New features replace the image; the later failure rolls that back.
+    write(dir.path(), "main.strata.hcl", &image("[\"layering\", \"exclusive-lock\"]", "  fail_on_operation = 1\n"));
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 1);
+    assert!(stderr(&out).contains("injected failure"), "{}", stderr(&out));
+    assert_eq!(json("rbd", &["info", &spec])["id"], old_id.as_str(), "the original image is back");
+    assert_eq!(export_sha256(&spec, dir.path()), original);
+    assert!(ok("rbd", &["trash", "ls", &pool.0]).trim().is_empty(), "nothing left in the trash");
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+}
