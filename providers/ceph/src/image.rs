@@ -244,23 +244,17 @@ async fn create_image(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<V
         let _ = c.remove_image(&spec).await;
         return Err(e);
     }
-    read_one(c, &spec, planned).await
+    // A new image (or clone) has nothing of its own allocated yet.
+    let info = c.image_info(&spec).await.map_err(|e| failed(&what, e))?;
+    Ok(state_from_info(pool, &info, planned, 0))
 }
 
 pub async fn read_all(c: &dyn CephClient, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>> {
     let pools: BTreeSet<&str> = instances.iter().filter_map(|i| i.state.get("pool").as_str()).collect();
-    let mut listings: BTreeMap<&str, Vec<Listing>> = BTreeMap::new();
-    for pool in pools {
-        match c.list(pool).await {
-            Ok(entries) => {
-                listings.insert(pool, entries.into_iter().filter(|e| e.snapshot.is_none()).collect());
-            }
-            Err(e) if e.is_missing() => {
-                listings.insert(pool, Vec::new());
-            }
-            Err(e) => return Err(failed(&format!("images of pool {pool}"), e)),
-        }
-    }
+    let listings: BTreeMap<&str, Vec<Listing>> = crate::list_pools(c, pools).await?
+        .into_iter()
+        .map(|(pool, entries)| (pool, entries.into_iter().filter(|e| e.snapshot.is_none()).collect()))
+        .collect();
     Ok(instances
         .iter()
         .map(|i| {

@@ -135,6 +135,22 @@ pub(crate) fn check_name(config: &Value, attr: &str, out: &mut Vec<(String, Stri
     }
 }
 
+/// Every image and snapshot of each pool: one `rbd ls -l` per pool, all at
+/// once. A pool that does not exist lists nothing.
+pub(crate) async fn list_pools<'a>(
+    c: &dyn CephClient,
+    pools: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<(&'a str, Vec<client::Listing>)>> {
+    futures_util::future::try_join_all(pools.into_iter().map(|pool| async move {
+        match c.list(pool).await {
+            Ok(entries) => Ok((pool, entries)),
+            Err(e) if e.is_missing() => Ok((pool, Vec::new())),
+            Err(e) => Err(failed(&format!("images of pool {pool}"), e)),
+        }
+    }))
+    .await
+}
+
 fn unknown(type_name: &str) -> ProviderError {
     ProviderError::new(format!("the ceph provider has no resource type {type_name}"))
 }

@@ -47,16 +47,11 @@ fn state(image: &str, entry: &Listing, config: &Value) -> Value {
 /// The snapshot entries of the pools the instances live in, one listing per pool.
 async fn listings<'a>(c: &dyn CephClient, images: impl Iterator<Item = &'a str>) -> Result<BTreeMap<String, Vec<Listing>>> {
     let pools: BTreeSet<&str> = images.filter_map(|i| i.split('/').next()).collect();
-    let mut out = BTreeMap::new();
-    for pool in pools {
-        let entries = match c.list(pool).await {
-            Ok(e) => e,
-            Err(e) if e.is_missing() => Vec::new(),
-            Err(e) => return Err(failed(&format!("snapshots in pool {pool}"), e)),
-        };
-        out.insert(pool.to_owned(), entries.into_iter().filter(|e| e.snapshot.is_some()).collect());
-    }
-    Ok(out)
+    Ok(crate::list_pools(c, pools)
+        .await?
+        .into_iter()
+        .map(|(pool, entries)| (pool.to_owned(), entries.into_iter().filter(|e| e.snapshot.is_some()).collect()))
+        .collect())
 }
 
 fn find<'a>(all: &'a BTreeMap<String, Vec<Listing>>, image: &str, name: &str) -> Option<&'a Listing> {
