@@ -104,6 +104,8 @@ resource "ceph_rbd_image" "vm" {{
   size     = 33554432
   clone_of = ceph_rbd_snapshot.base.id
   flatten  = {flatten}
+
+  qos_iops_limit = 300
 }}
 
 resource "ceph_client" "tenant" {{
@@ -153,6 +155,7 @@ fn pools_images_snapshots_clones_and_clients_on_a_real_cluster() {
         let clone = json("rbd", &["info", &format!("{pool}/vm-{i}")]);
         assert_eq!(clone["parent"]["image"], "golden");
         assert_eq!(clone["size"], 32 * mib, "a clone grows past its parent's size");
+        assert_eq!(ok("rbd", &["config", "image", "get", &format!("{pool}/vm-{i}"), "rbd_qos_iops_limit"]).trim(), "300");
     }
     // The tenant's client is limited to the pool; its key is never printed.
     let client = json("ceph", &["auth", "get", &format!("client.{pool}-tenant")]);
