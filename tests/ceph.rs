@@ -592,3 +592,84 @@ fn a_replaced_image_comes_back_from_the_trash_on_rollback() {
     assert!(ok("rbd", &["trash", "ls", &pool.0]).trim().is_empty(), "nothing left in the trash");
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
 }
+
+/// Every image in the pool is known to state under the identity it carries,
+/// once, and state knows no image that does not exist.
+fn assert_no_orphaned_images(dir: &Path, pool: &str, round: usize) {
+    let state = state(dir);
+    let records: Vec<(&String, &serde_json::Value)> =
+        state.iter().filter(|(a, _)| a.starts_with("ceph_rbd_image.")).map(|(_, (id, v))| (id, v)).collect();
+    let images: Vec<String> = json("rbd", &["ls", "-p", pool]).as_array().unwrap().iter().map(|i| i.as_str().unwrap().to_owned()).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for image in &images {
+        assert!(!image.starts_with(".strata-"), "round {round}: a half-made image {image} was left behind");
+        let tag = ok("rbd", &["image-meta", "get", &format!("{pool}/{image}"), "strata-id"]).trim().to_owned();
+        assert!(seen.insert(tag.clone()), "round {round}: two images carry identity {tag}");
+        assert!(
+            records.iter().any(|(id, v)| **id == tag && v["name"] == image.as_str()),
+            "round {round}: image {image} ({tag}) exists but state does not know it\nstate: {state:#?}"
+        );
+    }
+    for (id, v) in &records {
+        assert!(images.iter().any(|i| v["name"] == i.as_str()), "round {round}: state has image {} ({id}) that does not exist", v["name"]);
+    }
+}
+
+#[test]
+fn kill_9_during_creates_leaves_no_orphaned_or_duplicated_images() {
+    conf();
+    let dir = scratch();
+    let pool = Pool::new("crash");
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        &format!(
+            r#"{}
+resource "ceph_rbd_image" "golden" {{
+  pool = "{pool}"
+  name = "golden"
+  size = 8388608
+}}
+
+resource "ceph_rbd_snapshot" "base" {{
+  image = ceph_rbd_image.golden.spec
+  name  = "base"
+}}
+
+resource "ceph_rbd_image" "vm" {{
+  count    = 3
+  pool     = "{pool}"
+  name     = "vm-${{count.index}}"
+  size     = 16777216
+  clone_of = ceph_rbd_snapshot.base.id
+}}
+
+resource "ceph_rbd_image" "plain" {{
+  count = 2
+  pool  = "{pool}"
+  name  = "plain-${{count.index}}"
+  size  = 4194304
+}}
+"#,
+            provider_block(""),
+            pool = pool.0
+        ),
+    );
+    expect(dir.path(), &["apply", "-auto-approve", "-target", "ceph_rbd_snapshot.base"], 0);
+    for round in 0..20 {
+        let mut child = spawn(dir.path(), &["apply", "-auto-approve"]);
+        // Spread the kills over refresh, the creates and their ends.
+        std::thread::sleep(std::time::Duration::from_millis(800 + (round as u64 * 397) % 4000));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // The next command recovers the interrupted apply first.
+        expect(dir.path(), &["plan"], 0);
+        assert_no_orphaned_images(dir.path(), &pool.0, round);
+        // Start the next round with the clones and images to create again.
+        expect(dir.path(), &["destroy", "-auto-approve", "-target", "ceph_rbd_image.vm", "-target", "ceph_rbd_image.plain"], 0);
+    }
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_no_orphaned_images(dir.path(), &pool.0, 20);
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert!(json("rbd", &["ls", "-p", &pool.0]).as_array().unwrap().is_empty());
+}

@@ -270,6 +270,11 @@ impl CephClient for CliClient {
         self.rbd(&["rm", spec]).await
     }
 
+    async fn rename(&self, spec: &str, to: &str) -> ClientResult<()> {
+        let pool = spec.split('/').next().unwrap_or_default();
+        self.rbd(&["rename", spec, &format!("{pool}/{to}")]).await
+    }
+
     async fn meta_get(&self, spec: &str, key: &str) -> ClientResult<Option<String>> {
         match self.run(Tool::Rbd, &["image-meta", "get", spec, key]).await {
             Ok(out) => Ok(Some(String::from_utf8_lossy(&out).trim().to_owned())),

@@ -199,6 +199,8 @@ pub trait CephClient: Send + Sync {
     async fn resize(&self, spec: &str, size: u64, allow_shrink: bool) -> ClientResult<()>;
     async fn flatten(&self, spec: &str) -> ClientResult<()>;
     async fn remove_image(&self, spec: &str) -> ClientResult<()>;
+    /// Renames an image within its pool (`to` is the new name only).
+    async fn rename(&self, spec: &str, to: &str) -> ClientResult<()>;
     async fn meta_get(&self, spec: &str, key: &str) -> ClientResult<Option<String>>;
     async fn meta_set(&self, spec: &str, key: &str, value: &str) -> ClientResult<()>;
     /// Per-image configuration overrides (QoS limits); `None` removes one.

@@ -203,17 +203,30 @@ pub async fn create(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<Val
     explain_timeout(c, pool, create_image(c, id, planned).await).await
 }
 
+/// The name an image is made under before it takes its own: derived from
+/// the identity, so an image left by a crash is still found and finished
+/// (user names cannot start with '.').
+fn making_name(id: Uuid) -> String {
+    format!(".strata-{id}")
+}
+
+/// Makes the image under [`making_name`], tags it and sets it up, then
+/// renames it into place: until the rename the final name is untouched, and
+/// after it the image carries its identity.
 async fn create_image(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<Value> {
     let pool = planned.get("pool").as_str().unwrap_or_default();
     let name = planned.get("name").as_str().unwrap_or_default();
-    let spec = format!("{pool}/{name}");
-    let what = format!("image {spec}");
+    let target = format!("{pool}/{name}");
+    let what = format!("image {target}");
+    let making = making_name(id);
+    let spec = format!("{pool}/{making}");
+
     let size = whole_or(planned.get("size"), 0);
     let clone_of = planned.get("clone_of").as_str();
     let features = planned.get("features").as_list().map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect());
     let new = NewImage {
         pool,
-        name,
+        name: &making,
         size,
         features,
         object_size: whole(planned.get("object_size"), "object_size").ok().flatten(),
@@ -244,8 +257,15 @@ async fn create_image(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<V
         let _ = c.remove_image(&spec).await;
         return Err(e);
     }
+    if let Err(e) = c.rename(&spec, name).await {
+        let _ = c.remove_image(&spec).await;
+        return Err(match e.errno {
+            Some(EEXIST) => ProviderError::new(format!("{what} already exists; adopt it with `strata import` instead")),
+            _ => failed(&what, e),
+        });
+    }
     // A new image (or clone) has nothing of its own allocated yet.
-    let info = c.image_info(&spec).await.map_err(|e| failed(&what, e))?;
+    let info = c.image_info(&target).await.map_err(|e| failed(&what, e))?;
     Ok(state_from_info(pool, &info, planned, 0))
 }
 
@@ -273,11 +293,21 @@ pub async fn read_all(c: &dyn CephClient, instances: &[Instance<'_>]) -> Result<
 
 pub async fn find(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<Option<Value>> {
     let spec = spec_of(planned);
+    let what = format!("image {spec}");
     match c.meta_get(&spec, IDENTITY_KEY).await {
-        Ok(Some(tag)) if tag == id.to_string() => Ok(Some(read_one(c, &spec, planned).await?)),
-        Ok(_) => Ok(None),
+        Ok(Some(tag)) if tag == id.to_string() => return Ok(Some(read_one(c, &spec, planned).await?)),
+        Ok(_) => {}
+        Err(e) if e.is_missing() => {}
+        Err(e) => return Err(failed(&what, e)),
+    }
+    // A create interrupted before its rename: the image is ours by the
+    // name it was made under. It may lack its set-up; removing it lets the
+    // engine's create start over cleanly.
+    let pool = planned.get("pool").as_str().unwrap_or_default();
+    match c.remove_image(&format!("{pool}/{}", making_name(id))).await {
+        Ok(()) => Ok(None),
         Err(e) if e.is_missing() => Ok(None),
-        Err(e) => Err(failed(&format!("image {spec}"), e)),
+        Err(e) => Err(failed(&format!("{what}: remove the half-made {}", making_name(id)), e)),
     }
 }
 
