@@ -656,18 +656,38 @@ resource "ceph_rbd_image" "plain" {{
         ),
     );
     expect(dir.path(), &["apply", "-auto-approve", "-target", "ceph_rbd_snapshot.base"], 0);
+    let (mut killed, mut midway) = (0, 0);
     for round in 0..20 {
         let mut child = spawn(dir.path(), &["apply", "-auto-approve"]);
-        // Spread the kills over refresh, the creates and their ends.
-        std::thread::sleep(std::time::Duration::from_millis(800 + (round as u64 * 397) % 4000));
+        // Wait until the creates have begun, then spread the kills over them.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            if json("rbd", &["ls", "-p", &pool.0]).as_array().unwrap().len() > 1 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis((round as u64 * 173) % 1500));
         let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        if status.code().is_none() {
+            killed += 1;
+            // Interrupted inside a create: an image not yet renamed into
+            // place, or only some of them made.
+            let images = json("rbd", &["ls", "-p", &pool.0]);
+            let images = images.as_array().unwrap();
+            if images.iter().any(|i| i.as_str().unwrap().starts_with(".strata-")) || (2..6).contains(&images.len()) {
+                midway += 1;
+            }
+        }
         // The next command recovers the interrupted apply first.
         expect(dir.path(), &["plan"], 0);
         assert_no_orphaned_images(dir.path(), &pool.0, round);
         // Start the next round with the clones and images to create again.
         expect(dir.path(), &["destroy", "-auto-approve", "-target", "ceph_rbd_image.vm", "-target", "ceph_rbd_image.plain"], 0);
     }
+    // The kills must really have interrupted applies, some in the middle of the creates.
+    assert!(killed >= 10 && midway >= 3, "only {killed} applies killed, {midway} in the middle of the creates");
     expect(dir.path(), &["apply", "-auto-approve"], 0);
     assert_no_orphaned_images(dir.path(), &pool.0, 20);
     expect(dir.path(), &["destroy", "-auto-approve"], 0);
