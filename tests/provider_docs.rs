@@ -65,6 +65,11 @@ fn kvm_reference_is_current() {
 }
 
 #[test]
+fn ceph_reference_is_current() {
+    check(&strata_provider_ceph::CephFactory, "providers/ceph/REFERENCE.md");
+}
+
+#[test]
 fn builtin_reference_is_current() {
     check(&strata_provider_builtin::StrataFactory, "providers/builtin/REFERENCE.md");
 }

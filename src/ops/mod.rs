@@ -102,6 +102,7 @@ fn providers() -> Vec<Arc<dyn ProviderFactory>> {
     let mut all = strata_provider_builtin::factories();
     all.push(Arc::new(strata_provider_kvm::KvmFactory));
     all.push(Arc::new(strata_provider_ovs::OvsFactory));
+    all.push(Arc::new(strata_provider_ceph::CephFactory));
     all
 }
 

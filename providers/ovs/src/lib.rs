@@ -414,7 +414,9 @@ impl Provider for OvsProvider {
             Undoable::Update { prior, planned } => {
                 Some(UndoRecord(Value::object([("restore", prior.clone()), ("applied", planned.clone())])))
             }
-            Undoable::Retire { .. } => None,
+            // Retired rows are deleted outright; an import's strata-id tag
+            // stays on the row (it names no live instance once forgotten).
+            Undoable::Retire { .. } | Undoable::Import { .. } => None,
         })
     }
 
