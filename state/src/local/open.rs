@@ -40,8 +40,25 @@ impl LocalStore {
         let sidecar = Sidecar::read(&self.sidecar_path())?;
         let len = self.db_len()?;
         self.check_not_lost(len, sidecar.as_ref())?;
-        let fresh = len.unwrap_or(0) == 0;
+        let mut fresh = len.unwrap_or(0) == 0;
         let path = self.db_path();
+        if fresh {
+            // A new database is made under a temporary name and renamed into
+            // place once initialised: a kill -9 while redb writes its first
+            // pages leaves a temporary file (cleaned up later), never a
+            // half-written state.redb that every later command refuses.
+            let tmp = files::temp_path(&self.dir, DB_FILE);
+            let made = redb::Builder::new().create(&tmp).map_err(|e| self.open_error(e)).and_then(|db| init(&db, false).map(drop));
+            if let Err(e) = made {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            crate::private::restrict_file(&tmp);
+            std::fs::rename(&tmp, &path)
+                .and_then(|()| std::fs::File::open(&self.dir)?.sync_all())
+                .map_err(|source| StateError::Io { context: format!("create {}", path.display()), source })?;
+            fresh = false;
+        }
         let db = redb::Builder::new()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             // Verifies every page's checksum: a damaged file fails to open
