@@ -25,6 +25,7 @@ pub mod client;
 mod cluster;
 mod image;
 mod pool;
+mod review;
 mod snapshot;
 
 use async_trait::async_trait;
@@ -190,6 +191,10 @@ impl Provider for CephProvider {
             "ceph_client" => auth::validate(config),
             _ => Vec::new(),
         }
+    }
+
+    async fn review_plan(&self, changes: &[strata_provider::ReviewedChange<'_>]) -> Result<strata_provider::Review> {
+        Ok(review::review(changes))
     }
 
     async fn plan(&self, req: PlanRequest<'_>) -> Result<PlanResponse> {
