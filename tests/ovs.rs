@@ -84,6 +84,13 @@ resource "ovs_port" "vxlan" {{
   key       = "5000"
   dst_port  = 4790
 }}
+resource "ovs_port" "geneve" {{
+  bridge    = ovs_bridge.lan.name
+  name      = "{br}g"
+  type      = "geneve"
+  remote_ip = "198.18.7.3"
+  key       = "77"
+}}
 output "ofport" {{ value = ovs_port.access.ofport }}
 "#,
             provider = provider(&ovs)
@@ -107,6 +114,8 @@ output "ofport" {{ value = ovs_port.access.ofport }}
     assert_eq!(ovs.get("Interface", &format!("{br}p"), "options:peer"), format!("{br2}p"));
     assert_eq!(ovs.get("Interface", &format!("{br}v"), "options:remote_ip"), "198.18.7.2");
     assert_eq!(ovs.get("Interface", &format!("{br}v"), "options:dst_port"), "4790");
+    assert_eq!(ovs.get("Interface", &format!("{br}g"), "type"), "geneve");
+    assert!(ovs.get("Interface", &format!("{br}g"), "ofport").parse::<i64>().unwrap() > 0, "vswitchd realized the geneve tunnel");
     let strata_id = ovs.get("Port", &port, "external_ids:strata-id");
     assert_eq!(strata_id.len(), 36, "the port carries the instance identity: {strata_id:?}");
     let out = stdout(&expect(dir.path(), &["output", "-raw", "ofport"], 0));
@@ -541,4 +550,48 @@ resource "ovs_port" "p" {{
     assert!(err.contains("cannot enforce QoS type egress-policer"), "{err}");
     assert_eq!(ovs.vsctl(&["list-br"]), "", "rolled back");
     assert_eq!(ovs.vsctl(&["--columns=_uuid", "list", "QoS"]), "", "rolled back");
+}
+
+/// `kill -9` at a different moment of each of 20 applies of a bridge with
+/// ports; every re-run must converge: no orphaned row (every row carries the
+/// identity of a recorded instance), nothing duplicated.
+#[test]
+fn killed_applies_leave_nothing_orphaned_or_duplicated() {
+    let ovs = Ovs::start();
+    let dir = scratch();
+    let br = unique("sk");
+    let ports = 8;
+    let config = |tag: u32| {
+        format!(
+            "{}resource \"ovs_bridge\" \"b\" {{\n  name = \"{br}\"\n}}\nresource \"ovs_port\" \"p\" {{\n  count = {ports}\n  bridge = ovs_bridge.b.name\n  name = \"{br}-${{count.index}}\"\n  tag = {tag}\n}}\n",
+            provider(&ovs)
+        )
+    };
+    for round in 0..20u32 {
+        // Alternate creating from nothing and updating in place.
+        if round > 0 && round % 2 == 0 {
+            expect(dir.path(), &["destroy", "-auto-approve"], 0);
+        }
+        write(dir.path(), "main.strata.hcl", &config(100 + round));
+        let mut child = spawn(dir.path(), &["apply", "-auto-approve"]);
+        std::thread::sleep(std::time::Duration::from_millis(20 + (round as u64 * 37) % 250));
+        let _ = child.kill();
+        let _ = child.wait();
+        apply(dir.path());
+        assert_no_changes(dir.path());
+        let names = ovs.vsctl(&["list-ports", &br]);
+        assert_eq!(names.lines().count(), ports, "round {round}: exactly the configured ports:\n{names}");
+        let ids = ovs.vsctl(&["--bare", "--columns=external_ids", "list", "Port"]);
+        let mut tagged: Vec<&str> = ids.lines().filter_map(|l| l.split("strata-id=").nth(1)).map(|s| s.split_whitespace().next().unwrap_or(s)).collect();
+        let total = tagged.len();
+        tagged.sort();
+        tagged.dedup();
+        assert_eq!(total, tagged.len(), "round {round}: no identity twice");
+        assert_eq!(total, ports + 1, "round {round}: the ports and the bridge's own port, nothing else");
+        for p in names.lines() {
+            assert_eq!(ovs.get("Port", p, "tag"), (100 + round).to_string(), "round {round}: {p} converged");
+        }
+    }
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert_eq!(ovs.vsctl(&["list-br"]), "");
 }

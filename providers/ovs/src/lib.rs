@@ -165,6 +165,8 @@ struct OvsProvider {
     vswitchd_ctl: Mutex<Option<String>>,
     timeout: Mutex<Duration>,
     context: Mutex<Arc<Context>>,
+    /// Concurrent changes share a transaction (see [`txn::Batcher`]).
+    batcher: txn::Batcher,
     /// The last refresh, until this provider writes.
     cached: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     /// OpenFlow access for the flow resources.
@@ -245,10 +247,10 @@ impl OvsProvider {
     /// guard becomes an error that says what changed since the plan.
     async fn commit(&self, kind: &dyn Kind, snap: &Snapshot, ops: Vec<Json>, what: &str, prior: Option<(Uuid, &Value)>) -> Result<()> {
         let client = self.client()?;
-        let outcome = txn::commit(&client, &snap.root_uuid(), ops, what, self.timeout()).await;
+        let outcome = self.batcher.commit(&client, &snap.root_uuid(), ops, what, self.timeout()).await;
         *self.cached.lock().await = None;
         match outcome {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             Err(e) if e.is_wait_failure() => {
                 let Some((id, prior)) = prior else { return Err(e.into()) };
                 let now = Snapshot::take(&client).await?;

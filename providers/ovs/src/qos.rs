@@ -121,7 +121,7 @@ impl Kind for Qos {
     fn update(&self, snap: &Snapshot, id: Uuid, prior: &Value, planned: &Value, guarded: bool) -> Result<Vec<Json>> {
         let row_id = row_id(prior)?;
         let mut ops = if guarded { vec![guard_op(prior, row_id)] } else { Vec::new() };
-        let existing = snap.qos.get(row_id).map(|r| queue_rows(r)).unwrap_or_default();
+        let existing = snap.qos.get(row_id).map(queue_rows).unwrap_or_default();
         let mut queues = Vec::new();
         for (i, q) in planned.get("queues").as_list().unwrap_or_default().iter().enumerate() {
             let number = q.get("id").as_i64().unwrap_or(0);
@@ -150,7 +150,7 @@ impl Kind for Qos {
     fn delete(&self, snap: &Snapshot, prior: &Value) -> Result<Vec<Json>> {
         let row_id = row_id(prior)?;
         let mut ops = vec![guard_op(prior, row_id), json!({"op": "delete", "table": "QoS", "where": by_uuid(row_id)})];
-        for queue_id in snap.qos.get(row_id).map(|r| queue_rows(r)).unwrap_or_default().values() {
+        for queue_id in snap.qos.get(row_id).map(queue_rows).unwrap_or_default().values() {
             ops.push(json!({"op": "delete", "table": "Queue", "where": by_uuid(queue_id)}));
         }
         Ok(ops)

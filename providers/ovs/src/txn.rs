@@ -79,3 +79,95 @@ async fn await_realized(client: &Client, root: &str, next_cfg: i64, timeout: Dur
         pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
+
+/// Changes that run at the same time share one transaction: vswitchd then
+/// reconfigures once for all of them instead of once each (a reconfiguration
+/// costs time in proportion to the bridge's size). Each change stays atomic
+/// (its operations are never split); if the shared transaction fails, every
+/// change is retried on its own so that the failure lands on the change that
+/// caused it and the others still commit.
+#[derive(Default)]
+pub struct Batcher {
+    queue: std::sync::Mutex<Vec<Submission>>,
+    leader: tokio::sync::Mutex<()>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+struct Submission {
+    ops: Vec<Json>,
+    comment: String,
+    done: tokio::sync::oneshot::Sender<Result<(), OvsdbError>>,
+}
+
+impl Batcher {
+    /// Commits `ops` (with the next_cfg bump and the wait for vswitchd),
+    /// possibly together with other changes submitted meanwhile.
+    pub async fn commit(&self, client: &Client, root: &str, ops: Vec<Json>, comment: &str, timeout: Duration) -> Result<(), OvsdbError> {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let tag = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ops = ops.into_iter().map(|op| rename_handles(op, &format!("c{tag}_"))).collect();
+        self.queue.lock().expect("batch queue").push(Submission { ops, comment: comment.to_owned(), done });
+        {
+            // Whoever leads takes everything queued so far, this one included
+            // unless an earlier leader already took it.
+            let _lead = self.leader.lock().await;
+            let batch = std::mem::take(&mut *self.queue.lock().expect("batch queue"));
+            if !batch.is_empty() {
+                run_batch(client, root, batch, timeout).await;
+            }
+        }
+        outcome.await.unwrap_or_else(|_| Err(OvsdbError::Transport("the batched commit was dropped".into())))
+    }
+}
+
+async fn run_batch(client: &Client, root: &str, batch: Vec<Submission>, timeout: Duration) {
+    if batch.len() == 1 {
+        let s = batch.into_iter().next().expect("one submission");
+        let r = commit(client, root, s.ops, &s.comment, timeout).await.map(|_| ());
+        let _ = s.done.send(r);
+        return;
+    }
+    let ops: Vec<Json> = batch.iter().flat_map(|s| s.ops.iter().cloned()).collect();
+    let comment = format!("{} changes: {}", batch.len(), batch.iter().map(|s| s.comment.as_str()).collect::<Vec<_>>().join("; "));
+    match commit(client, root, ops, &comment, timeout).await {
+        Ok(_) => {
+            for s in batch {
+                let _ = s.done.send(Ok(()));
+            }
+        }
+        // Committed but not realized in time: the same for every change.
+        Err(OvsdbError::Transport(m)) => {
+            for s in batch {
+                let _ = s.done.send(Err(OvsdbError::Transport(m.clone())));
+            }
+        }
+        // Nothing was committed: each change on its own.
+        Err(_) => {
+            for s in batch {
+                let r = commit(client, root, s.ops, &s.comment, timeout).await.map(|_| ());
+                let _ = s.done.send(r);
+            }
+        }
+    }
+}
+
+/// Prefixes the transaction-local row names (`uuid-name`, `named-uuid`) of
+/// one change so that changes sharing a transaction cannot collide.
+fn rename_handles(op: Json, prefix: &str) -> Json {
+    match op {
+        Json::Object(m) => Json::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("uuid-name", Json::String(s)) => Json::String(format!("{prefix}{s}")),
+                        (_, v) => rename_handles(v, prefix),
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Json::Array(a) if a.len() == 2 && a[0] == "named-uuid" => json!(["named-uuid", format!("{prefix}{}", a[1].as_str().unwrap_or_default())]),
+        Json::Array(a) => Json::Array(a.into_iter().map(|v| rename_handles(v, prefix)).collect()),
+        other => other,
+    }
+}
