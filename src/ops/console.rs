@@ -46,7 +46,7 @@ impl Console {
 
     /// Evaluates one expression in the root module.
     pub fn eval(&self, source: &str) -> Result<Value, String> {
-        let expr = hcl::edit::parser::parse_expr(source).map_err(|e| format!("syntax error: {}", e.message()))?;
+        let expr = crate::config::parse::parse_expr(source).map_err(|e| format!("syntax error: {}", e.message))?;
         let world = plan::World::new(&self.loaded.config, &self.loaded.variables, &self.instances, &self.expansions, &self.calls);
         config::eval::eval(&expr, &config::eval::Scope::new(&world)).map_err(|e| e.message)
     }
