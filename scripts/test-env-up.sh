@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs and starts everything the test suite needs, without systemd:
+# libvirtd with QEMU (scripts/libvirt-up.sh), Open vSwitch with the userspace
+# datapath at the default socket (scripts/ovs-up.sh), and a single-node Ceph
+# cluster with cephx in target/ceph (scripts/ceph-up.sh). Idempotent.
+# Prints the `export` lines that point the Ceph tools and Strata at the
+# cluster; use it as: eval "$(bash scripts/test-env-up.sh)"
+# CI (.ci/run) and the README's test command both run it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/libvirt-up.sh >&2
+bash scripts/ovs-up.sh >&2
+bash scripts/ceph-up.sh target/ceph
