@@ -630,3 +630,43 @@ pub fn lookup(conn: &Connect, import_id: &str) -> Result<Option<Imported>> {
     let id = dom.uuid().map_err(err)?;
     Ok(Some(Imported { state: state(&dom, &Value::Null)?, id: Some(id) }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ovs(vlan: i64) -> Value {
+        Value::object([("ovs_bridge", Value::from("lan")), ("vlan", Value::from(vlan))])
+    }
+
+    #[test]
+    fn bad_vlans_are_diagnostics() {
+        let trunks = |t: &[i64]| Value::List(t.iter().map(|t| Value::from(*t)).collect());
+        let cases = [
+            (ovs(4096), "vlan 4096 is outside 0-4095"),
+            (Value::object([("ovs_bridge", Value::from("lan")), ("trunks", trunks(&[10, 20, 10]))]), "trunk VLAN 10 is listed twice"),
+            (Value::object([("ovs_bridge", Value::from("lan")), ("trunks", trunks(&[-1]))]), "trunk VLAN -1 is outside 0-4095"),
+            (Value::object([("bridge", Value::from("br0")), ("vlan", Value::from(10))]), "vlan and trunks need an Open vSwitch bridge"),
+            (Value::object([("network", Value::from("n")), ("ovs_bridge", Value::from("lan"))]), "exactly one of network, bridge and ovs_bridge"),
+        ];
+        for (nic, want) in cases {
+            let errors = validate_interface(&nic);
+            assert!(errors.iter().any(|e| e.contains(want)), "{nic:?}: {errors:?}");
+        }
+        assert!(validate_interface(&ovs(10)).is_empty());
+    }
+
+    #[test]
+    fn a_vlan_change_is_live_and_a_bridge_change_restarts() {
+        let list = |nics: Vec<Value>| Value::List(nics);
+        let config = |nics: Vec<Value>| Value::object([("interfaces", list(nics))]);
+        let live = plan(Some(&config(vec![ovs(10)])), &config(vec![ovs(20), ovs(30)]));
+        assert_eq!(live.disruptions.get("interfaces"), Some(&Disruption::Live));
+        assert!(live.planned.is_some_and(|p| p.get("macs").is_unknown()), "a new NIC means new macs");
+        let other_bridge = Value::object([("ovs_bridge", Value::from("wan")), ("vlan", Value::from(20))]);
+        let restart = plan(Some(&config(vec![ovs(10)])), &config(vec![other_bridge]));
+        assert_eq!(restart.disruptions.get("interfaces"), Some(&Disruption::Restart));
+        let retag = nic_change(&list(vec![ovs(10), ovs(11)]), &list(vec![ovs(10), ovs(12)]));
+        assert_eq!(retag, Some((vec![1], vec![], vec![])));
+    }
+}

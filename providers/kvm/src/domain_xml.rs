@@ -184,3 +184,46 @@ pub(crate) fn domain_xml(conn: &Connect, id: Uuid, v: &Value, domain_type: &str)
         esc(v.get("name").as_str().unwrap_or_default())
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nic(vlan: Option<i64>, trunks: &[i64]) -> Value {
+        let mut fields = vec![("ovs_bridge", Value::from("lan"))];
+        if let Some(v) = vlan {
+            fields.push(("vlan", Value::from(v)));
+        }
+        if !trunks.is_empty() {
+            fields.push(("trunks", Value::List(trunks.iter().map(|t| Value::from(*t)).collect())));
+        }
+        Value::object(fields)
+    }
+
+    #[test]
+    fn vlans_read_back_as_written() {
+        for (vlan, trunks) in [(None, vec![]), (Some(10), vec![]), (None, vec![10, 20]), (Some(5), vec![10, 20])] {
+            let xml = interface_xml(&nic(vlan, &trunks));
+            assert!(xml.contains("<virtualport type='openvswitch'/>"), "{xml}");
+            let doc = roxmltree::Document::parse(&xml).unwrap();
+            assert_eq!(vlan_of(&doc.root_element()), (vlan, trunks), "{xml}");
+        }
+    }
+
+    #[test]
+    fn retagging_keeps_the_live_device_and_swaps_its_vlans() {
+        let live = "<domain><devices><interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='lan'/>\
+            <vlan><tag id='10'/></vlan><virtualport type='openvswitch'><parameters interfaceid='x'/></virtualport>\
+            <target dev='vnet0'/></interface></devices></domain>";
+        let doc = roxmltree::Document::parse(live).unwrap();
+        let iface = doc.descendants().find(|n| n.has_tag_name("interface")).unwrap();
+        let moved = with_vlans(live, &iface, &nic(Some(20), &[]));
+        assert!(moved.contains("<vlan><tag id='20'/></vlan>") && !moved.contains("'10'"), "{moved}");
+        assert!(moved.contains("interfaceid='x'") && moved.contains("vnet0") && moved.starts_with("<interface"), "{moved}");
+        let untagged = with_vlans(live, &iface, &nic(None, &[]));
+        assert!(!untagged.contains("<vlan") && untagged.ends_with("</interface>"), "{untagged}");
+        let again = roxmltree::Document::parse(&untagged).unwrap();
+        let tagged = with_vlans(&untagged, &again.root_element(), &nic(None, &[30, 40]));
+        assert!(tagged.contains("<vlan trunk='yes'><tag id='30'/><tag id='40'/></vlan></interface>"), "{tagged}");
+    }
+}
