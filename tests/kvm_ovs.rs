@@ -4,8 +4,9 @@
 //! a security group names its NIC by `kvm_domain.vm.macs[0]`. A namespace
 //! on the same VLAN pings it, one on the other VLAN cannot; moving the NIC
 //! to the other VLAN with `strata apply` re-tags the port live (same
-//! domain, no reboot) and flips that. Everything is checked with the real
-//! clients (`virsh`, `ovs-vsctl`, `ovs-ofctl`) and real traffic.
+//! domain, no reboot) and flips that. Making the NIC a trunk with a native
+//! VLAN is live too. Everything is checked with the real clients (`virsh`,
+//! `ovs-vsctl`, `ovs-ofctl`) and real traffic.
 //!
 //! libvirt calls `ovs-vsctl` itself, so this needs the default Open vSwitch
 //! (`scripts/ovs-up.sh`) and libvirtd (`scripts/libvirt-up.sh`); the guest
@@ -87,7 +88,8 @@ fn pings(ns: &str, source: &str, addr: &str, tries: u32) -> bool {
     (0..tries).any(|_| sh("ip", &["netns", "exec", ns, "ping", "-c", "1", "-W", "2", "-I", source, addr]).status.success())
 }
 
-fn config(dir: &Path, guest: &Path, name: &str, vlan: u32) -> String {
+/// `nic` is the NIC's VLAN attributes, e.g. `vlan = 10`.
+fn config(dir: &Path, guest: &Path, name: &str, nic: &str) -> String {
     format!(
         r#"
 resource "ovs_bridge" "lan" {{
@@ -115,7 +117,7 @@ resource "kvm_domain" "vm" {{
   kernel           = "{guest}/vmlinuz"
   initrd           = "{guest}/initrd.img"
   cmdline          = "console=ttyS0 panic=-1 strata.ip=198.18.40.10/24"
-  interfaces       = [{{ ovs_bridge = ovs_bridge.lan.name, vlan = {vlan} }}]
+  interfaces       = [{{ ovs_bridge = ovs_bridge.lan.name, {nic} }}]
   serial_log       = "{dir}/console.log"
   shutdown_timeout = 10
 }}
@@ -170,7 +172,7 @@ fn a_guest_on_an_ovs_vlan_reaches_its_vlan_and_moves_live() {
     namespace(&ns10, &format!("{name}a"), &["198.18.40.1/24", "198.18.40.5/24"]);
     namespace(&ns20, &format!("{name}b"), &["198.18.40.2/24"]);
 
-    write(dir, "main.strata.hcl", &config(dir, &guest, &name, 10));
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, "vlan = 10"));
     let out = expect(dir, &["apply", "-auto-approve"], 0);
     let vm = format!("{name}-vm");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -199,7 +201,7 @@ fn a_guest_on_an_ovs_vlan_reaches_its_vlan_and_moves_live() {
     let domid = virsh(&["domid", &vm]);
 
     // Moving the NIC to VLAN 20 re-tags the running guest's port.
-    write(dir, "main.strata.hcl", &config(dir, &guest, &name, 20));
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, "vlan = 20"));
     let out = expect(dir, &["plan"], 0);
     assert!(stdout(&out).contains("kvm_domain.vm will be updated in place (live)"), "{}", stdout(&out));
     expect(dir, &["apply", "-auto-approve"], 0);
@@ -209,6 +211,18 @@ fn a_guest_on_an_ovs_vlan_reaches_its_vlan_and_moves_live() {
     assert!(virsh(&["dumpxml", "--inactive", &vm]).contains("<tag id='20'/>"), "the persistent definition has the new VLAN too");
     assert!(pings(&ns20, "198.18.40.2", "198.18.40.10", 10), "now the tenant on VLAN 20 reaches the guest");
     assert!(!pings(&ns10, "198.18.40.1", "198.18.40.10", 1), "and the one on VLAN 10 does not");
+    expect(dir, &["plan", "-detailed-exitcode"], 0);
+
+    // A trunk whose native (untagged) VLAN is 20: live too, and the guest's
+    // untagged traffic stays on VLAN 20.
+    write(dir, "main.strata.hcl", &config(dir, &guest, &name, "vlan = 20, trunks = [10, 30]"));
+    let out = expect(dir, &["apply", "-auto-approve"], 0);
+    assert!(stdout(&out).contains("kvm_domain.vm will be updated in place (live)"), "{}", stdout(&out));
+    assert_eq!(vsctl(&["get", "port", &tap, "vlan_mode"]), "native-untagged");
+    assert_eq!(vsctl(&["get", "port", &tap, "tag"]), "20");
+    assert_eq!(vsctl(&["get", "port", &tap, "trunks"]), "[10, 20, 30]");
+    assert_eq!(virsh(&["domid", &vm]), domid, "still the same running domain");
+    assert!(pings(&ns20, "198.18.40.2", "198.18.40.10", 5), "the native VLAN still reaches the guest");
     expect(dir, &["plan", "-detailed-exitcode"], 0);
 
     expect(dir, &["destroy", "-auto-approve"], 0);
