@@ -2,14 +2,17 @@
 # Builds the tiny bootable guest the KVM tests use, from Debian packages only:
 # the distribution kernel and a busybox initramfs whose init prints markers on
 # the serial console, loads virtio modules, reads its disks, takes a DHCP
-# lease and powers off on an ACPI power-button press.
+# lease (or takes the static address `strata.ip=ADDR/PREFIX` on its kernel
+# command line) and powers off on an ACPI power-button press.
 # Usage: scripts/tiny-guest.sh [OUT_DIR]   (default: /var/cache/strata/tiny-guest)
 # Prints the directory holding vmlinuz and initrd.img. Cached between runs.
 # The default lies outside any checkout because QEMU runs as libvirt-qemu and
 # must be able to reach the files (a checkout may sit in a private directory).
 set -euo pipefail
 out="$(realpath -m "${1:-/var/cache/strata/tiny-guest}")"
-if [[ -s "$out/vmlinuz" && -s "$out/initrd.img" ]]; then echo "$out"; exit 0; fi
+# Bumped whenever the guest's init changes, so a cached older guest is rebuilt.
+version=2
+if [[ -s "$out/vmlinuz" && -s "$out/initrd.img" && "$(cat "$out/version" 2>/dev/null)" == "$version" ]]; then echo "$out"; exit 0; fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -53,7 +56,12 @@ exit 0
 S
 chmod +x /bin/dhcp-script
 ip link set eth0 up 2>/dev/null
-udhcpc -i eth0 -n -q -t 20 -T 1 -s /bin/dhcp-script 2>/dev/null
+static="$(sed -n 's/.*strata\.ip=\([^ ]*\).*/\1/p' /proc/cmdline)"
+if [ -n "$static" ]; then
+  ip addr add "$static" dev eth0 && echo "GUEST-STATIC $static"
+else
+  udhcpc -i eth0 -n -q -t 20 -T 1 -s /bin/dhcp-script 2>/dev/null
+fi
 echo GUEST-READY
 while true; do sleep 3600; done
 INIT
@@ -61,7 +69,11 @@ chmod +x root/init
 (cd root && find . | ../root/bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 > ../initrd.img)
 mkdir -p "$out"
 chmod 755 "$out" "$(dirname "$out")"
-cp x/boot/vmlinuz-* "$out/vmlinuz"
-cp initrd.img "$out/initrd.img"
-chmod 644 "$out/vmlinuz" "$out/initrd.img"
+# Renamed into place: a guest booting from the old files meanwhile is unharmed.
+cp x/boot/vmlinuz-* "$out/.vmlinuz.new"
+cp initrd.img "$out/.initrd.img.new"
+chmod 644 "$out/.vmlinuz.new" "$out/.initrd.img.new"
+mv -f "$out/.vmlinuz.new" "$out/vmlinuz"
+mv -f "$out/.initrd.img.new" "$out/initrd.img"
+echo "$version" > "$out/version"
 echo "$out"

@@ -13,7 +13,7 @@
 //! when the running guest still runs an older one (`domain_restart.rs`).
 //! The XML is written in `domain_xml.rs`; undo records in `domain_undo.rs`.
 
-use crate::domain_xml::{disk_xml, domain_xml, interface_xml, tag_elements, TAGS_URI};
+use crate::domain_xml::{disk_xml, domain_xml, interface_xml, ovs_bridge, tag_elements, vlan_of, with_vlans, TAGS_URI};
 use crate::xml;
 use crate::err;
 use std::collections::BTreeMap;
@@ -39,7 +39,9 @@ pub fn schema() -> Block {
         ("network".into(), opt(Type::String)),
         ("bridge".into(), opt(Type::String)),
         ("openvswitch".into(), opt(Type::Bool)),
+        ("ovs_bridge".into(), opt(Type::String)),
         ("vlan".into(), opt(Type::Number)),
+        ("trunks".into(), opt(Type::List(Box::new(Type::Number)))),
         ("mac".into(), opt(Type::String)),
         ("model".into(), opt(Type::String)),
     ]));
@@ -78,7 +80,7 @@ pub fn schema() -> Block {
         .attr(
             "interfaces",
             Attribute::optional(Type::List(Box::new(interface))).describe(
-                "NICs on a kvm_network (network), a host bridge (bridge), or an Open vSwitch bridge (bridge + openvswitch, optional vlan); mac, model (virtio). Adding or removing the last ones is hot-plugged, other changes restart.",
+                "NICs on a kvm_network (network), a host bridge (bridge), or an Open vSwitch bridge (ovs_bridge, e.g. ovs_bridge.lan.name; or bridge + openvswitch) with an access VLAN (vlan, 0-4095) or a trunk (trunks; with vlan as its untagged native VLAN); mac, model (virtio). Changing an Open vSwitch NIC's vlan or trunks is live (the port is re-tagged), adding or removing the last NICs is hot-plugged, other changes restart.",
             ),
         )
         .attr("serial_log", Attribute::optional(Type::String).on_change(Disruption::Restart).describe("File the serial console is written to."))
@@ -93,7 +95,11 @@ pub fn schema() -> Block {
         .attr("shutdown_timeout", Attribute::optional(Type::Number).describe("Seconds to wait for an ACPI shutdown before forcing it (default 60)."))
         .attr("wait_for_ip", Attribute::optional(Type::Number).describe("Seconds to wait for a DHCP lease after start (default 0: do not wait)."))
         .attr("id", Attribute::computed(Type::String).describe("The libvirt UUID (the instance's identity)."))
-        .attr("macs", Attribute::computed(Type::List(Box::new(Type::String))))
+        .attr(
+            "macs",
+            Attribute::computed(Type::List(Box::new(Type::String)))
+                .describe("The NICs' MAC addresses, in the order of interfaces (e.g. for an ovs_security_group's attachments: kvm_domain.web.macs[0])."),
+        )
         .attr("ip_addresses", Attribute::computed(Type::List(Box::new(Type::String))).describe("From the networks' DHCP leases."))
 }
 
@@ -112,12 +118,7 @@ pub fn validate(config: &Value) -> Vec<(String, String)> {
         out.push(("memory".into(), "memory exceeds max_memory".into()));
     }
     for (i, n) in config.get("interfaces").as_list().unwrap_or_default().iter().enumerate() {
-        if n.get("network").is_null() == n.get("bridge").is_null() {
-            out.push(("interfaces".into(), format!("interface {i} needs exactly one of network and bridge")));
-        }
-        if n.get("openvswitch").as_bool() != Some(true) && !n.get("vlan").is_null() {
-            out.push(("interfaces".into(), format!("interface {i}: vlan needs openvswitch = true")));
-        }
+        out.extend(validate_interface(n).into_iter().map(|m| ("interfaces".to_owned(), format!("interface {i}: {m}"))));
     }
     if let Some(f) = config.get("firmware").as_str() {
         if f != "bios" && f != "uefi" {
@@ -140,6 +141,40 @@ pub fn validate(config: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// What is wrong with one NIC of `interfaces`.
+fn validate_interface(n: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let sources = ["network", "bridge", "ovs_bridge"].iter().filter(|k| !n.get(k).is_null()).count();
+    if sources != 1 {
+        out.push("needs exactly one of network, bridge and ovs_bridge".to_owned());
+    }
+    if !n.get("ovs_bridge").is_null() && !n.get("openvswitch").is_null() {
+        out.push("openvswitch goes with bridge; an ovs_bridge is always Open vSwitch".to_owned());
+    }
+    let ovs = !n.get("ovs_bridge").is_null() || n.get("openvswitch").as_bool() == Some(true);
+    if !ovs && (!n.get("vlan").is_null() || !n.get("trunks").is_null()) {
+        out.push("vlan and trunks need an Open vSwitch bridge (ovs_bridge)".to_owned());
+    }
+    let in_range = |v: &Value| v.as_i64().is_some_and(|t| (0..=4095).contains(&t));
+    let vlan = n.get("vlan");
+    if !vlan.is_null() && !vlan.is_unknown() && !in_range(vlan) {
+        out.push(format!("vlan {} is outside 0-4095", vlan.to_hcl()));
+    }
+    let trunks = n.get("trunks").as_list().unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    for t in trunks.iter().filter(|t| !t.is_unknown()) {
+        if !in_range(t) {
+            out.push(format!("trunk VLAN {} is outside 0-4095", t.to_hcl()));
+        } else if !seen.insert(t.as_i64()) {
+            out.push(format!("trunk VLAN {} is listed twice", t.to_hcl()));
+        }
+    }
+    if n.get("trunks").as_list().is_some_and(|l| l.is_empty()) {
+        out.push("trunks is empty: leave it out for an access port".to_owned());
+    }
+    out
+}
+
 /// Live, restart or hot-plug, from what changes.
 pub fn plan(prior: Option<&Value>, proposed: &Value) -> PlanResponse {
     let mut response = PlanResponse::default();
@@ -155,17 +190,27 @@ pub fn plan(prior: Option<&Value>, proposed: &Value) -> PlanResponse {
             response.disruptions.insert(key.into(), d);
         }
     }
-    for key in ["disks", "interfaces"] {
-        if prior.get(key) != proposed.get(key) {
-            let d = if tail_change(prior.get(key), proposed.get(key)).is_some() { Disruption::Live } else { Disruption::Restart };
-            response.disruptions.insert(key.into(), d);
-        }
+    if prior.get("disks") != proposed.get("disks") {
+        let d = if tail_change(prior.get("disks"), proposed.get("disks")).is_some() { Disruption::Live } else { Disruption::Restart };
+        response.disruptions.insert("disks".into(), d);
     }
-    if proposed.get("type").is_unknown() {
-        let mut planned = proposed.clone();
-        if let Value::Map(m) = &mut planned {
+    if prior.get("interfaces") != proposed.get("interfaces") {
+        let d = if nic_change(prior.get("interfaces"), proposed.get("interfaces")).is_some() { Disruption::Live } else { Disruption::Restart };
+        response.disruptions.insert("interfaces".into(), d);
+    }
+    let mut planned = proposed.clone();
+    if let Value::Map(m) = &mut planned {
+        if proposed.get("type").is_unknown() {
             m.insert("type".into(), prior.get("type").clone());
         }
+        // A NIC added or removed, or given another MAC, changes `macs`:
+        // what refers to it (a security group) waits for the new list.
+        let nic_macs = |v: &Value| v.get("interfaces").as_list().unwrap_or_default().iter().map(|n| n.get("mac").clone()).collect::<Vec<_>>();
+        if nic_macs(prior) != nic_macs(proposed) {
+            m.insert("macs".into(), Value::Unknown);
+        }
+    }
+    if planned != *proposed {
         response.planned = Some(planned);
     }
     response
@@ -176,6 +221,37 @@ fn tail_change(old: &Value, new: &Value) -> Option<(Vec<Value>, Vec<Value>)> {
     let (old, new) = (old.as_list().unwrap_or_default(), new.as_list().unwrap_or_default());
     let common = old.len().min(new.len());
     (old[..common] == new[..common]).then(|| (new[common..].to_vec(), old[common..].to_vec()))
+}
+
+/// The NICs that `new` changes live from `old`: `(retagged, added, removed)`
+/// when the NICs both have differ at most in the VLANs of an Open vSwitch
+/// NIC (re-tagged with `virDomainUpdateDeviceFlags`; `retagged` holds their
+/// positions) and the rest are added or removed at the end (hot-plugged).
+/// libvirt cannot move a running NIC to another bridge: that restarts.
+type NicChange = (Vec<usize>, Vec<Value>, Vec<Value>);
+
+fn nic_change(old: &Value, new: &Value) -> Option<NicChange> {
+    let (old_list, new_list) = (old.as_list().unwrap_or_default(), new.as_list().unwrap_or_default());
+    let common = old_list.len().min(new_list.len());
+    let without_vlans = |n: &Value| {
+        let mut n = n.clone();
+        if let Value::Map(m) = &mut n {
+            m.remove("vlan");
+            m.remove("trunks");
+        }
+        n
+    };
+    let mut retagged = Vec::new();
+    for (i, (a, b)) in old_list[..common].iter().zip(&new_list[..common]).enumerate() {
+        if a == b {
+            continue;
+        }
+        if ovs_bridge(a).is_none() || ovs_bridge(b).is_none() || without_vlans(a) != without_vlans(b) {
+            return None;
+        }
+        retagged.push(i);
+    }
+    Some((retagged, new_list[common..].to_vec(), old_list[common..].to_vec()))
 }
 
 pub fn create(conn: &Connect, id: Uuid, planned: &Value, default_type: &str) -> Result<Value> {
@@ -303,20 +379,23 @@ pub(crate) fn definition_values(doc: &roxmltree::Document, config: &Value) -> BT
         macs.push(Value::from(mac));
         let want = config_ifaces.get(i).cloned().unwrap_or_default();
         let ovs = n.children().any(|c| c.has_tag_name("virtualport") && c.attribute("type") == Some("openvswitch"));
-        let vlan = n
-            .descendants()
-            .find(|c| c.has_tag_name("tag") && c.parent().is_some_and(|p| p.has_tag_name("vlan")))
-            .and_then(|t| t.attribute("id"))
-            .and_then(|t| t.parse::<i64>().ok())
-            .map(Value::from);
+        let (vlan, trunks) = vlan_of(&n);
         let model = n.children().find(|c| c.has_tag_name("model")).and_then(|m| m.attribute("type")).map(Value::from);
+        // A network NIC's live definition names its bridge too.
+        let bridge = source.filter(|_| n.attribute("type") == Some("bridge")).and_then(|s| s.attribute("bridge")).map(Value::from).unwrap_or(Value::Null);
+        // An Open vSwitch NIC reads as `ovs_bridge` unless the configuration
+        // spells it `bridge` + `openvswitch`.
+        let as_ovs_bridge = ovs && (importing || want.get("bridge").is_null());
+        let (bridge, ovs_bridge) = if as_ovs_bridge { (Value::Null, bridge) } else { (bridge, Value::Null) };
+        let trunks = if trunks.is_empty() { Value::Null } else { Value::List(trunks.into_iter().map(Value::from).collect()) };
         // A MAC libvirt picked is reported in `macs`, not as drift.
         interfaces.push(Value::object([
             ("network", source.and_then(|s| s.attribute("network")).map(Value::from).unwrap_or(Value::Null)),
-            // A network NIC's live definition names its bridge too.
-            ("bridge", source.filter(|_| n.attribute("type") == Some("bridge")).and_then(|s| s.attribute("bridge")).map(Value::from).unwrap_or(Value::Null)),
-            ("openvswitch", nested(&want, "openvswitch", Value::Bool(false), Some(Value::Bool(ovs)))),
-            ("vlan", nested(&want, "vlan", Value::Null, vlan)),
+            ("bridge", bridge),
+            ("ovs_bridge", ovs_bridge),
+            ("openvswitch", if as_ovs_bridge { Value::Null } else { nested(&want, "openvswitch", Value::Bool(false), Some(Value::Bool(ovs))) }),
+            ("vlan", vlan.map(Value::from).unwrap_or(Value::Null)),
+            ("trunks", trunks),
             ("mac", if want.get("mac").is_null() && !config.is_null() { Value::Null } else { Value::from(mac) }),
             ("model", nested(&want, "model", Value::from("virtio"), model)),
         ]));
@@ -485,12 +564,20 @@ pub(crate) fn apply_live(conn: &Connect, dom: &Domain, from: &Value, to: &Value,
             dom.attach_device_flags(&disk_xml(conn, base + i, d)?, live).map_err(err)?;
         }
     }
-    if let Some((added, removed)) = tail_change(from.get("interfaces"), to.get("interfaces")) {
+    if let Some((retagged, added, removed)) = nic_change(from.get("interfaces"), to.get("interfaces")) {
         let live_xml = dom.xml_desc(0).map_err(err)?;
         let live_doc = xml::parse(&live_xml)?;
+        let live_nodes: Vec<roxmltree::Node> = live_doc.descendants().filter(|n| n.has_tag_name("interface")).collect();
+        // Re-tag with the device's own live XML and new VLANs; libvirt runs
+        // ovs-vsctl on the port.
+        let new_nics = to.get("interfaces").as_list().unwrap_or_default();
+        for i in retagged {
+            let node = live_nodes.get(i).ok_or_else(|| ProviderError::new(format!("the running guest has no NIC {i} to re-tag")))?;
+            dom.update_device_flags(&with_vlans(&live_xml, node, &new_nics[i]), live)
+                .map_err(|e| ProviderError::new(format!("re-tagging NIC {i} live: {}", err(e))))?;
+        }
         // Detach with the device's own live XML: libvirt matches on it.
-        let live_ifaces: Vec<&str> =
-            live_doc.descendants().filter(|n| n.has_tag_name("interface")).map(|n| &live_xml[n.range()]).collect();
+        let live_ifaces: Vec<&str> = live_nodes.iter().map(|n| &live_xml[n.range()]).collect();
         let keep = live_ifaces.len().saturating_sub(removed.len());
         for xml in &live_ifaces[keep..] {
             dom.detach_device_flags(xml, live).map_err(err)?;
@@ -542,4 +629,44 @@ pub fn lookup(conn: &Connect, import_id: &str) -> Result<Option<Imported>> {
     };
     let id = dom.uuid().map_err(err)?;
     Ok(Some(Imported { state: state(&dom, &Value::Null)?, id: Some(id) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ovs(vlan: i64) -> Value {
+        Value::object([("ovs_bridge", Value::from("lan")), ("vlan", Value::from(vlan))])
+    }
+
+    #[test]
+    fn bad_vlans_are_diagnostics() {
+        let trunks = |t: &[i64]| Value::List(t.iter().map(|t| Value::from(*t)).collect());
+        let cases = [
+            (ovs(4096), "vlan 4096 is outside 0-4095"),
+            (Value::object([("ovs_bridge", Value::from("lan")), ("trunks", trunks(&[10, 20, 10]))]), "trunk VLAN 10 is listed twice"),
+            (Value::object([("ovs_bridge", Value::from("lan")), ("trunks", trunks(&[-1]))]), "trunk VLAN -1 is outside 0-4095"),
+            (Value::object([("bridge", Value::from("br0")), ("vlan", Value::from(10))]), "vlan and trunks need an Open vSwitch bridge"),
+            (Value::object([("network", Value::from("n")), ("ovs_bridge", Value::from("lan"))]), "exactly one of network, bridge and ovs_bridge"),
+        ];
+        for (nic, want) in cases {
+            let errors = validate_interface(&nic);
+            assert!(errors.iter().any(|e| e.contains(want)), "{nic:?}: {errors:?}");
+        }
+        assert!(validate_interface(&ovs(10)).is_empty());
+    }
+
+    #[test]
+    fn a_vlan_change_is_live_and_a_bridge_change_restarts() {
+        let list = |nics: Vec<Value>| Value::List(nics);
+        let config = |nics: Vec<Value>| Value::object([("interfaces", list(nics))]);
+        let live = plan(Some(&config(vec![ovs(10)])), &config(vec![ovs(20), ovs(30)]));
+        assert_eq!(live.disruptions.get("interfaces"), Some(&Disruption::Live));
+        assert!(live.planned.is_some_and(|p| p.get("macs").is_unknown()), "a new NIC means new macs");
+        let other_bridge = Value::object([("ovs_bridge", Value::from("wan")), ("vlan", Value::from(20))]);
+        let restart = plan(Some(&config(vec![ovs(10)])), &config(vec![other_bridge]));
+        assert_eq!(restart.disruptions.get("interfaces"), Some(&Disruption::Restart));
+        let retag = nic_change(&list(vec![ovs(10), ovs(11)]), &list(vec![ovs(10), ovs(12)]));
+        assert_eq!(retag, Some((vec![1], vec![], vec![])));
+    }
 }

@@ -116,12 +116,8 @@ fn view(doc: &roxmltree::Document, skip_cpu: bool) -> View {
         .map(|n| {
             let kind = n.attribute("type").unwrap_or_default();
             let source = if kind == "network" { sub(n, "source", "network") } else { sub(n, "source", "bridge") };
-            let vlan = n
-                .descendants()
-                .find(|c| c.has_tag_name("tag") && c.parent().is_some_and(|p| p.has_tag_name("vlan")))
-                .and_then(|t| t.attribute("id"))
-                .unwrap_or_default();
-            format!("{kind}:{source}|{}|{}|{}|{vlan}", sub(n, "mac", "address"), sub(n, "model", "type"), sub(n, "virtualport", "type"))
+            let vlan = crate::domain_xml::vlan_of(n);
+            format!("{kind}:{source}|{}|{}|{}|{vlan:?}", sub(n, "mac", "address"), sub(n, "model", "type"), sub(n, "virtualport", "type"))
         })
         .collect();
     View { scalars, disks, nics }

@@ -42,15 +42,73 @@ pub(crate) fn disk_xml(conn: &Connect, i: usize, d: &Value) -> Result<String> {
     ))
 }
 
+/// The bridge an Open vSwitch NIC plugs into: `ovs_bridge`, or the older
+/// spelling `bridge` + `openvswitch = true`.
+pub(crate) fn ovs_bridge(n: &Value) -> Option<&str> {
+    n.get("ovs_bridge").as_str().or_else(|| n.get("bridge").as_str().filter(|_| n.get("openvswitch").as_bool() == Some(true)))
+}
+
+/// The `<vlan>` element of an Open vSwitch NIC: an access tag (`vlan`), a
+/// trunk (`trunks`), or a trunk whose untagged traffic is on `vlan`.
+/// libvirt hands it to `ovs-vsctl` as the port's tag, trunks and vlan_mode.
+pub(crate) fn vlan_xml(n: &Value) -> String {
+    let tag = n.get("vlan").as_i64();
+    let trunks: Vec<i64> = n.get("trunks").as_list().unwrap_or_default().iter().filter_map(Value::as_i64).collect();
+    match (tag, trunks.is_empty()) {
+        (None, true) => String::new(),
+        (Some(t), true) => format!("<vlan><tag id='{t}'/></vlan>"),
+        (native, false) => {
+            let native = native.map(|t| format!("<tag id='{t}' nativeMode='untagged'/>")).unwrap_or_default();
+            let tags: String = trunks.iter().map(|t| format!("<tag id='{t}'/>")).collect();
+            format!("<vlan trunk='yes'>{native}{tags}</vlan>")
+        }
+    }
+}
+
+/// What an `<interface>` element's `<vlan>` says: `(vlan, trunks)` as the
+/// schema spells them (the native VLAN of a trunk is `vlan`).
+pub(crate) fn vlan_of(interface: &roxmltree::Node) -> (Option<i64>, Vec<i64>) {
+    let Some(vlan) = interface.children().find(|c| c.has_tag_name("vlan")) else { return (None, Vec::new()) };
+    let tags = vlan.children().filter(|c| c.has_tag_name("tag"));
+    let id = |t: roxmltree::Node| t.attribute("id").and_then(|i| i.parse::<i64>().ok());
+    if vlan.attribute("trunk") != Some("yes") {
+        return (tags.clone().find_map(id), Vec::new());
+    }
+    let native = tags.clone().find(|t| t.attribute("nativeMode").is_some()).and_then(id);
+    (native, tags.filter(|t| t.attribute("nativeMode").is_none()).filter_map(id).collect())
+}
+
+/// `live_interface` (an `<interface>` element of the running guest's XML,
+/// with its interface ID, target and address) with the VLANs of `n`: what
+/// `virDomainUpdateDeviceFlags` takes to re-tag the port live. libvirt
+/// refuses anything that differs from the running device in more than the
+/// VLANs, so the device's own XML is kept whole.
+pub(crate) fn with_vlans(live_xml: &str, live_interface: &roxmltree::Node, n: &Value) -> String {
+    let element = &live_xml[live_interface.range()];
+    let offset = live_interface.range().start;
+    let vlans = vlan_xml(n);
+    if let Some(old) = live_interface.children().find(|c| c.has_tag_name("vlan")) {
+        let r = old.range();
+        return format!("{}{vlans}{}", &element[..r.start - offset], &element[r.end - offset..]);
+    }
+    // No VLAN yet: the new element goes where libvirt writes it, before the
+    // closing tag (libvirt does not mind the order of device children).
+    let close = element.rfind("</interface>").unwrap_or(element.len());
+    format!("{}{vlans}{}", &element[..close], &element[close..])
+}
+
 pub(crate) fn interface_xml(n: &Value) -> String {
     let mac = n.get("mac").as_str().map(|m| format!("<mac address='{}'/>", esc(m))).unwrap_or_default();
     let model = esc(n.get("model").as_str().unwrap_or("virtio"));
+    if let Some(bridge) = ovs_bridge(n) {
+        let vlan = vlan_xml(n);
+        return format!(
+            "<interface type='bridge'><source bridge='{}'/><virtualport type='openvswitch'/>{vlan}{mac}<model type='{model}'/></interface>",
+            esc(bridge)
+        );
+    }
     match n.get("bridge").as_str() {
-        Some(bridge) => {
-            let ovs = if n.get("openvswitch").as_bool() == Some(true) { "<virtualport type='openvswitch'/>" } else { "" };
-            let vlan = n.get("vlan").as_i64().map(|t| format!("<vlan><tag id='{t}'/></vlan>")).unwrap_or_default();
-            format!("<interface type='bridge'><source bridge='{}'/>{ovs}{vlan}{mac}<model type='{model}'/></interface>", esc(bridge))
-        }
+        Some(bridge) => format!("<interface type='bridge'><source bridge='{}'/>{mac}<model type='{model}'/></interface>", esc(bridge)),
         None => format!(
             "<interface type='network'><source network='{}'/>{mac}<model type='{model}'/></interface>",
             esc(n.get("network").as_str().unwrap_or_default())
@@ -125,4 +183,47 @@ pub(crate) fn domain_xml(conn: &Connect, id: Uuid, v: &Value, domain_type: &str)
          <devices>{devices}</devices></domain>",
         esc(v.get("name").as_str().unwrap_or_default())
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nic(vlan: Option<i64>, trunks: &[i64]) -> Value {
+        let mut fields = vec![("ovs_bridge", Value::from("lan"))];
+        if let Some(v) = vlan {
+            fields.push(("vlan", Value::from(v)));
+        }
+        if !trunks.is_empty() {
+            fields.push(("trunks", Value::List(trunks.iter().map(|t| Value::from(*t)).collect())));
+        }
+        Value::object(fields)
+    }
+
+    #[test]
+    fn vlans_read_back_as_written() {
+        for (vlan, trunks) in [(None, vec![]), (Some(10), vec![]), (None, vec![10, 20]), (Some(5), vec![10, 20])] {
+            let xml = interface_xml(&nic(vlan, &trunks));
+            assert!(xml.contains("<virtualport type='openvswitch'/>"), "{xml}");
+            let doc = roxmltree::Document::parse(&xml).unwrap();
+            assert_eq!(vlan_of(&doc.root_element()), (vlan, trunks), "{xml}");
+        }
+    }
+
+    #[test]
+    fn retagging_keeps_the_live_device_and_swaps_its_vlans() {
+        let live = "<domain><devices><interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='lan'/>\
+            <vlan><tag id='10'/></vlan><virtualport type='openvswitch'><parameters interfaceid='x'/></virtualport>\
+            <target dev='vnet0'/></interface></devices></domain>";
+        let doc = roxmltree::Document::parse(live).unwrap();
+        let iface = doc.descendants().find(|n| n.has_tag_name("interface")).unwrap();
+        let moved = with_vlans(live, &iface, &nic(Some(20), &[]));
+        assert!(moved.contains("<vlan><tag id='20'/></vlan>") && !moved.contains("'10'"), "{moved}");
+        assert!(moved.contains("interfaceid='x'") && moved.contains("vnet0") && moved.starts_with("<interface"), "{moved}");
+        let untagged = with_vlans(live, &iface, &nic(None, &[]));
+        assert!(!untagged.contains("<vlan") && untagged.ends_with("</interface>"), "{untagged}");
+        let again = roxmltree::Document::parse(&untagged).unwrap();
+        let tagged = with_vlans(&untagged, &again.root_element(), &nic(None, &[30, 40]));
+        assert!(tagged.contains("<vlan trunk='yes'><tag id='30'/><tag id='40'/></vlan></interface>"), "{tagged}");
+    }
 }
