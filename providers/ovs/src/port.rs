@@ -110,7 +110,7 @@ impl Kind for Port {
 
     fn read(&self, snap: &Snapshot, id: Uuid, state: &Value) -> Option<Value> {
         let row = state.get("id").as_str().and_then(|u| snap.ports.get(u)).or_else(|| by_identity(snap, id))?;
-        Some(decode(snap, row))
+        Some(keep_trunk_order(decode(snap, row), state))
     }
 
     fn find(&self, snap: &Snapshot, id: Uuid) -> Option<Value> {
@@ -404,6 +404,22 @@ fn guards(prior: &Value, port_id: &str) -> Vec<Json> {
     ops
 }
 
+/// OVS keeps `trunks` as a sorted set: the same VLANs in the order the
+/// configuration (or state) lists them are no change.
+fn keep_trunk_order(mut read: Value, like: &Value) -> Value {
+    let sorted = |v: &Value| {
+        let mut n: Vec<i64> = v.as_list().unwrap_or_default().iter().filter_map(|t| t.as_f64()).map(|f| f as i64).collect();
+        n.sort_unstable();
+        n
+    };
+    if let (Value::Map(m), Some(wanted)) = (&mut read, like.get("trunks").as_list()) {
+        if !wanted.is_empty() && sorted(like.get("trunks")) == sorted(m.get("trunks").unwrap_or(&Value::Null)) {
+            m.insert("trunks".into(), Value::List(wanted.to_vec()));
+        }
+    }
+    read
+}
+
 fn decode(snap: &Snapshot, row: &Row) -> Value {
     let interfaces = snap.interfaces_of(row);
     let first = interfaces.first().copied();
@@ -452,4 +468,18 @@ fn decode(snap: &Snapshot, row: &Row) -> Value {
         ("mac", datum::str_value(first.and_then(|i| opt_str(i.get("mac_in_use"))))),
         ("status", strings_value(status)),
     ])
+}
+
+#[cfg(test)]
+mod trunk_order_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_trunks_in_another_order_are_no_change_but_other_trunks_are() {
+        let read = Value::object([("trunks", Value::List(vec![Value::from(10), Value::from(20)]))]);
+        let config = Value::object([("trunks", Value::List(vec![Value::from(20), Value::from(10)]))]);
+        assert_eq!(keep_trunk_order(read.clone(), &config), config);
+        let other = Value::object([("trunks", Value::List(vec![Value::from(30), Value::from(10)]))]);
+        assert_eq!(keep_trunk_order(read.clone(), &other), read);
+    }
 }
