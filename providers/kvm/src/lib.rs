@@ -1,5 +1,5 @@
-//! Strata's KVM provider: libvirt networks, storage pools and volumes (and, as
-//! the provider grows, domains), managed through the `virt` crate.
+//! Strata's KVM provider: libvirt networks, storage pools, volumes, domains
+//! (with file or RBD disks) and Ceph secrets, managed through the `virt` crate.
 //!
 //! Design points:
 //! - **Identity.** Networks, pools and domains take the engine's instance
