@@ -1,7 +1,11 @@
 # A Ceph lab: a pool with a quota, a golden image, a protected snapshot of it,
-# thin clones for the guests, and a cephx client that may use this pool only.
+# thin clones for the guests, a cephx client that may use this pool only, and
+# one KVM guest per clone, its root disk the clone (QEMU reaches the cluster
+# with the client's key, kept in a libvirt secret).
 #
+#   bash scripts/libvirt-up.sh
 #   eval "$(bash scripts/ceph-up.sh target/ceph)"
+#   bash scripts/tiny-guest.sh        # the kernel and initramfs the guests boot
 #   cargo run -q -- --chdir examples/ceph-lab apply -auto-approve
 #
 # The provider reads CEPH_CONF and CEPH_KEYRING; set `conf`, `user` and
@@ -48,6 +52,37 @@ resource "ceph_rbd_image" "guest" {
 resource "ceph_client" "guests" {
   name = "${var.pool}-guests"
   pool = ceph_pool.lab.name
+}
+
+variable "guest_kernel_dir" {
+  type    = string
+  default = "/var/cache/strata/tiny-guest"
+}
+
+# The client's key, where libvirt hands it to QEMU (never on a command line).
+resource "kvm_secret" "guests" {
+  usage_name = "${ceph_client.guests.entity} secret"
+  value      = ceph_client.guests.key
+}
+
+resource "kvm_domain" "guest" {
+  for_each = var.guests
+  name     = "${var.pool}-${each.key}"
+  memory   = 128
+  kernel   = "${var.guest_kernel_dir}/vmlinuz"
+  initrd   = "${var.guest_kernel_dir}/initrd.img"
+  cmdline  = "console=ttyS0 panic=-1"
+  disks = [{
+    # pool/name rather than the image's computed spec, which is unknown
+    # while the image is updated (a grow would then plan a restart).
+    rbd       = "${ceph_pool.lab.name}/${ceph_rbd_image.guest[each.key].name}"
+    monitors  = data.ceph_cluster.this.monitors
+    auth_user = ceph_client.guests.entity
+    secret    = kvm_secret.guests.id
+    # Growing the clone is live, and the running guest sees the new size.
+    size = ceph_rbd_image.guest[each.key].size
+  }]
+  shutdown_timeout = 10
 }
 
 output "monitors" {

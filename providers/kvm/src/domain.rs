@@ -29,8 +29,13 @@ const RESTART: &str = "Changing it restarts the guest (graceful shutdown, then s
 pub fn schema() -> Block {
     let opt = |t: Type| Type::Optional(Box::new(t), None);
     let disk = Type::Object(BTreeMap::from([
-        ("pool".into(), Type::String),
-        ("volume".into(), Type::String),
+        ("pool".into(), opt(Type::String)),
+        ("volume".into(), opt(Type::String)),
+        ("rbd".into(), opt(Type::String)),
+        ("monitors".into(), opt(Type::List(Box::new(Type::String)))),
+        ("auth_user".into(), opt(Type::String)),
+        ("secret".into(), opt(Type::String)),
+        ("size".into(), opt(Type::Number)),
         ("readonly".into(), Type::Optional(Box::new(Type::Bool), Some(Box::new(Value::Bool(false))))),
         ("bus".into(), opt(Type::String)),
         ("boot_order".into(), opt(Type::Number)),
@@ -74,7 +79,7 @@ pub fn schema() -> Block {
         .attr(
             "disks",
             Attribute::optional(Type::List(Box::new(disk))).describe(
-                "Volumes (pool, volume, readonly, bus virtio/sata/scsi, boot_order); adding or removing the last ones is hot-plugged, other changes restart.",
+                "Volumes (pool, volume) or RBD images (rbd = `POOL/IMAGE`, best from the image's pool and name: its computed spec is unknown while the image is updated, which would plan a restart; monitors = data.ceph_cluster.x.monitors, auth_user = ceph_client.x.entity, secret = kvm_secret.x.id, size = ceph_rbd_image.x.size: a grown image is resized live in the guest); readonly, bus virtio/sata/scsi, boot_order. Adding or removing the last ones is hot-plugged, other changes restart.",
             ),
         )
         .attr(
@@ -116,6 +121,9 @@ pub fn validate(config: &Value) -> Vec<(String, String)> {
     let memory = num(config, "memory", 0);
     if memory > num(config, "max_memory", memory) {
         out.push(("memory".into(), "memory exceeds max_memory".into()));
+    }
+    for (i, d) in config.get("disks").as_list().unwrap_or_default().iter().enumerate() {
+        crate::domain_rbd::validate(i, d, &mut out);
     }
     for (i, n) in config.get("interfaces").as_list().unwrap_or_default().iter().enumerate() {
         out.extend(validate_interface(n).into_iter().map(|m| ("interfaces".to_owned(), format!("interface {i}: {m}"))));
@@ -217,7 +225,9 @@ pub fn plan(prior: Option<&Value>, proposed: &Value) -> PlanResponse {
 }
 
 /// `(added, removed)` when `new` differs from `old` only at the end.
+/// (A disk's `size` changes live and is not compared.)
 fn tail_change(old: &Value, new: &Value) -> Option<(Vec<Value>, Vec<Value>)> {
+    let (old, new) = (crate::domain_rbd::without_sizes(old), crate::domain_rbd::without_sizes(new));
     let (old, new) = (old.as_list().unwrap_or_default(), new.as_list().unwrap_or_default());
     let common = old.len().min(new.len());
     (old[..common] == new[..common]).then(|| (new[common..].to_vec(), old[common..].to_vec()))
@@ -362,13 +372,17 @@ pub(crate) fn definition_values(doc: &roxmltree::Document, config: &Value) -> BT
         let bus = d.children().find(|c| c.has_tag_name("target")).and_then(|t| t.attribute("bus")).map(Value::from);
         let boot = d.children().find(|c| c.has_tag_name("boot")).and_then(|b| b.attribute("order")).and_then(|o| o.parse::<i64>().ok()).map(Value::from);
         let want = config.get("disks").as_list().and_then(|l| l.get(disks.len())).cloned().unwrap_or_default();
-        disks.push(Value::object([
-            ("pool", Value::from(src.attribute("pool").unwrap_or_default())),
-            ("volume", Value::from(src.attribute("volume").unwrap_or_default())),
+        let mut disk = Value::object([
+            ("pool", src.attribute("pool").map(Value::from).unwrap_or(Value::Null)),
+            ("volume", src.attribute("volume").map(Value::from).unwrap_or(Value::Null)),
             ("readonly", Value::Bool(d.children().any(|c| c.has_tag_name("readonly")))),
             ("bus", nested(&want, "bus", Value::from("virtio"), bus)),
             ("boot_order", nested(&want, "boot_order", Value::Null, boot)),
-        ]));
+        ]);
+        if let Value::Map(m) = &mut disk {
+            m.extend(crate::domain_rbd::disk_values(d, &want).map(|(k, v)| (k.to_owned(), v)));
+        }
+        disks.push(disk);
     }
     let config_ifaces = config.get("interfaces").as_list().unwrap_or_default();
     let mut interfaces = Vec::new();
@@ -564,6 +578,7 @@ pub(crate) fn apply_live(conn: &Connect, dom: &Domain, from: &Value, to: &Value,
             dom.attach_device_flags(&disk_xml(conn, base + i, d)?, live).map_err(err)?;
         }
     }
+    crate::domain_rbd::resize_live(dom, from, to, crate::domain_xml::disk_target)?;
     if let Some((retagged, added, removed)) = nic_change(from.get("interfaces"), to.get("interfaces")) {
         let live_xml = dom.xml_desc(0).map_err(err)?;
         let live_doc = xml::parse(&live_xml)?;

@@ -100,7 +100,8 @@ fn view(doc: &roxmltree::Document, skip_cpu: bool) -> View {
             let src = d.children().find(|c| c.has_tag_name("source"));
             let src = |a: &str| src.and_then(|s| s.attribute(a)).unwrap_or_default();
             format!(
-                "{}/{}/{}|{}|{}|{}",
+                "{}/{}/{}/{}|{}|{}|{}",
+                src("name"),
                 src("pool"),
                 src("volume"),
                 src("file"),

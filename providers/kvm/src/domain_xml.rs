@@ -13,7 +13,18 @@ fn target(i: usize, bus: &str) -> String {
     format!("{prefix}{}", (b'a' + i as u8) as char)
 }
 
+/// The device name of the `i`th disk `d`.
+pub(crate) fn disk_target(i: usize, d: &Value) -> String {
+    target(i, d.get("bus").as_str().unwrap_or("virtio"))
+}
+
 pub(crate) fn disk_xml(conn: &Connect, i: usize, d: &Value) -> Result<String> {
+    if !d.get("rbd").is_null() {
+        let readonly = if d.get("readonly").as_bool() == Some(true) { "<readonly/>" } else { "" };
+        let boot = d.get("boot_order").as_i64().map(|o| format!("<boot order='{o}'/>")).unwrap_or_default();
+        let bus = d.get("bus").as_str().unwrap_or("virtio");
+        return Ok(crate::domain_rbd::disk_xml(d, &target(i, bus), bus, &format!("{boot}{readonly}")));
+    }
     let pool = d.get("pool").as_str().unwrap_or_default();
     let volume = d.get("volume").as_str().unwrap_or_default();
     // The driver type must match the volume's format.

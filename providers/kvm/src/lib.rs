@@ -1,5 +1,5 @@
-//! Strata's KVM provider: libvirt networks, storage pools and volumes (and, as
-//! the provider grows, domains), managed through the `virt` crate.
+//! Strata's KVM provider: libvirt networks, storage pools, volumes, domains
+//! (with file or RBD disks) and Ceph secrets, managed through the `virt` crate.
 //!
 //! Design points:
 //! - **Identity.** Networks, pools and domains take the engine's instance
@@ -26,11 +26,13 @@
 
 mod cloudinit;
 mod domain;
+mod domain_rbd;
 mod domain_restart;
 mod domain_undo;
 mod domain_xml;
 mod network;
 mod pool;
+mod secret;
 mod undo;
 mod volume;
 mod xml;
@@ -68,6 +70,7 @@ impl ProviderFactory for KvmFactory {
         schema.resources.insert("kvm_volume".into(), volume::schema());
         schema.resources.insert("kvm_cloudinit_disk".into(), cloudinit::schema());
         schema.resources.insert("kvm_domain".into(), domain::schema());
+        schema.resources.insert("kvm_secret".into(), secret::schema());
         schema.data_sources.insert("kvm_host".into(), host_schema());
         // What rollback restores exactly (see undo.rs and each module).
         let kept_aside = UndoSupport { data_loss: false, retire: true };
@@ -76,6 +79,8 @@ impl ProviderFactory for KvmFactory {
         schema.undo.insert("kvm_cloudinit_disk".into(), kept_aside);
         schema.undo.insert("kvm_domain".into(), kept_aside);
         schema.undo.insert("kvm_volume".into(), UndoSupport { data_loss: true, retire: true });
+        // Re-applying the prior values (state holds them) undoes an update.
+        schema.undo.insert("kvm_secret".into(), UndoSupport::default());
         schema
     }
 
@@ -109,7 +114,7 @@ pub(crate) fn err(e: virt::error::Error) -> ProviderError {
 pub(crate) fn is_missing(e: &virt::error::Error) -> bool {
     use virt::enumutil::Enum;
     use virt::error::ErrorNumber as N;
-    matches!(e.code(), Enum::Known(N::NoNetwork | N::NoStoragePool | N::NoStorageVolume | N::NoDomain))
+    matches!(e.code(), Enum::Known(N::NoNetwork | N::NoStoragePool | N::NoStorageVolume | N::NoDomain | N::NoSecret))
 }
 
 /// A lookup's result, with "no such object" as `None`.
@@ -204,6 +209,7 @@ impl Provider for KvmProvider {
             "kvm_network" => network::validate(config),
             "kvm_volume" => volume::validate(config),
             "kvm_domain" => domain::validate(config),
+            "kvm_secret" => secret::validate(config),
             _ => Vec::new(),
         }
     }
@@ -223,6 +229,7 @@ impl Provider for KvmProvider {
         match type_name {
             "kvm_network" => self.blocking(move |c| network::create(c, id, &planned)).await,
             "kvm_pool" => self.blocking(move |c| pool::create(c, id, &planned)).await,
+            "kvm_secret" => self.blocking(move |c| secret::create(c, id, &planned)).await,
             "kvm_volume" => self.create_named(planned, volume::create).await,
             "kvm_cloudinit_disk" => self.create_named(planned, cloudinit::create).await,
             "kvm_domain" => {
@@ -238,6 +245,7 @@ impl Provider for KvmProvider {
         match type_name {
             "kvm_network" => self.blocking(move |c| network::read_all(c, &wanted)).await,
             "kvm_pool" => self.blocking(move |c| pool::read_all(c, &wanted)).await,
+            "kvm_secret" => self.blocking(move |c| secret::read_all(c, &wanted)).await,
             "kvm_volume" => self.blocking(move |c| volume::read_all(c, &wanted)).await,
             "kvm_cloudinit_disk" => self.blocking(move |c| cloudinit::read_all(c, &wanted)).await,
             "kvm_domain" => self.blocking(move |c| domain::read_all(c, &wanted)).await,
@@ -251,6 +259,7 @@ impl Provider for KvmProvider {
             // The record holds the previous XML: nothing to secure first.
             "kvm_network" => self.blocking(move |c| network::update(c, id, &prior, &planned)).await,
             "kvm_pool" => self.blocking(move |c| pool::update(c, id, &planned)).await,
+            "kvm_secret" => self.blocking(move |c| secret::update(c, id, &prior, &planned)).await,
             "kvm_volume" => self.blocking(move |c| volume::update(c, &prior, &planned, undo.as_ref())).await,
             "kvm_cloudinit_disk" => Err(ProviderError::new("kvm_cloudinit_disk changes replace the seed")),
             "kvm_domain" => {
@@ -266,6 +275,7 @@ impl Provider for KvmProvider {
         match type_name {
             "kvm_network" => self.blocking(move |c| network::delete(c, id)).await,
             "kvm_pool" => self.blocking(move |c| pool::delete(c, id)).await,
+            "kvm_secret" => self.blocking(move |c| secret::delete(c, id)).await,
             "kvm_volume" => self.blocking(move |c| volume::delete(c, &prior)).await,
             "kvm_cloudinit_disk" => self.blocking(move |c| cloudinit::delete(c, &prior)).await,
             "kvm_domain" => self.blocking(move |c| domain::delete(c, id)).await,
@@ -283,6 +293,7 @@ impl Provider for KvmProvider {
         match type_name {
             "kvm_network" => self.blocking(move |c| Ok(network::read_all(c, &[(id, planned)])?.remove(0))).await,
             "kvm_pool" => self.blocking(move |c| Ok(pool::read_all(c, &[(id, planned)])?.remove(0))).await,
+            "kvm_secret" => self.blocking(move |c| Ok(secret::read_all(c, &[(id, planned)])?.remove(0))).await,
             "kvm_volume" => self.blocking(move |c| volume::find_created(c, &planned)).await,
             "kvm_cloudinit_disk" => self.blocking(move |c| cloudinit::find_created(c, &planned)).await,
             "kvm_domain" => self.blocking(move |c| Ok(domain::read_all(c, &[(id, planned)])?.remove(0))).await,
@@ -314,7 +325,7 @@ impl Provider for KvmProvider {
             "kvm_cloudinit_disk" if planned.is_none() => Ok(Some(cloudinit::prepare_retire(&prior))),
             // Re-applying the prior values undoes the rest exactly (a
             // pool started or stopped).
-            "kvm_pool" | "kvm_cloudinit_disk" => Ok(None),
+            "kvm_pool" | "kvm_cloudinit_disk" | "kvm_secret" => Ok(None),
             other => Err(unknown(other)),
         }
     }
@@ -375,6 +386,7 @@ impl Provider for KvmProvider {
         match type_name {
             "kvm_network" => self.blocking(move |c| network::lookup(c, &import_id)).await,
             "kvm_pool" => self.blocking(move |c| pool::lookup(c, &import_id)).await,
+            "kvm_secret" => self.blocking(move |c| secret::lookup(c, &import_id)).await,
             "kvm_volume" => self.blocking(move |c| volume::lookup(c, &import_id)).await,
             "kvm_domain" => self.blocking(move |c| domain::lookup(c, &import_id)).await,
             other => Err(unknown(other)),
