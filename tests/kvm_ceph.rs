@@ -8,12 +8,14 @@
 //! both) start the daemons; the test fails loudly without them.
 
 mod common;
+#[path = "common/guest.rs"]
+mod guest;
 
 use common::*;
+use guest::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 fn conf() -> PathBuf {
     let path = std::env::var_os("CEPH_CONF")
@@ -42,14 +44,6 @@ fn rbd(args: &[&str]) -> String {
     run_ok("rbd", &full)
 }
 
-fn tiny_guest() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tiny-guest.sh"))
-        .output()
-        .expect("run scripts/tiny-guest.sh");
-    assert!(out.status.success(), "building the tiny guest failed: {}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default())
-}
 
 const MIB: u64 = 1 << 20;
 
@@ -116,20 +110,7 @@ output "secret" {{
     )
 }
 
-fn console(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("console.log")).unwrap_or_default()
-}
 
-fn wait_for(dir: &Path, marker: &str, seconds: u64) -> String {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let log = console(dir);
-        if log.contains(marker) || Instant::now() > deadline {
-            return log;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
 
 #[test]
 fn a_guest_boots_from_rbd_sees_it_grow_and_gets_a_second_rbd_disk_hot_plugged() {

@@ -6,10 +6,13 @@
 //! the guest from Debian packages (cached in /var/cache/strata/tiny-guest).
 
 mod common;
+#[path = "common/guest.rs"]
+mod guest;
 
 use common::*;
+use guest::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,15 +22,6 @@ fn virsh(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn tiny_guest() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("bash")
-        .arg(root.join("scripts/tiny-guest.sh"))
-        .output()
-        .expect("run scripts/tiny-guest.sh");
-    assert!(out.status.success(), "building the tiny guest failed: {}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default())
-}
 
 /// What the tests vary in the guest's configuration.
 #[derive(Clone, Copy)]
@@ -98,20 +92,7 @@ output "ip" {{
     )
 }
 
-fn console(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("console.log")).unwrap_or_default()
-}
 
-fn wait_for(dir: &Path, marker: &str, seconds: u64) -> String {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let log = console(dir);
-        if log.contains(marker) || Instant::now() > deadline {
-            return log;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
 
 #[test]
 fn a_domain_boots_gets_a_lease_and_changes_live() {

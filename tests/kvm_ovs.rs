@@ -13,10 +13,13 @@
 //! is built by `scripts/tiny-guest.sh`. One boot for the whole test.
 
 mod common;
+#[path = "common/guest.rs"]
+mod guest;
 
 use common::*;
+use guest::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,12 +41,6 @@ fn vsctl(args: &[&str]) -> String {
     ok("ovs-vsctl", &[&["--timeout=10"], args].concat())
 }
 
-fn tiny_guest() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tiny-guest.sh");
-    let out = Command::new("bash").arg(script).output().expect("run scripts/tiny-guest.sh");
-    assert!(out.status.success(), "building the tiny guest failed: {}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default())
-}
 
 /// What the test creates outside Strata, and what Strata should have
 /// removed, cleaned up however the test ends (the default Open vSwitch and
@@ -141,9 +138,6 @@ output "mac" {{
     )
 }
 
-fn console(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("console.log")).unwrap_or_default()
-}
 
 #[test]
 fn a_guest_on_an_ovs_vlan_reaches_its_vlan_and_moves_live() {
