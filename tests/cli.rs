@@ -132,3 +132,30 @@ fn data_sources_are_read_at_plan_time_and_providers_validate() {
     let out = expect(dir.path(), &["plan"], 1);
     assert!(stderr(&out).contains("must not contain '/'") && stderr(&out).contains("main.strata.hcl:"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_secret_the_provider_marks_itself_is_no_drift() {
+    // Providers return secrets marked (a cephx key, a libvirt secret): refresh
+    // must compare values, not marks.
+    let dir = scratch();
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        r#"
+variable "pw" {
+  sensitive = true
+  default   = "hunter2"
+}
+provider "testing" {
+  dir = "${path.root}/world"
+}
+resource "testing_object" "a" {
+  name   = "a"
+  secret = var.pw
+}
+"#,
+    );
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    let plan = expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
+    assert!(!stdout(&plan).contains("changed outside of Strata"), "{}", stdout(&plan));
+}

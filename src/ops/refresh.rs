@@ -23,7 +23,7 @@ pub async fn refresh(
         let results = provider.read(&type_name, &instances).await.map_err(|e| format!("refreshing {type_name}: {}", crate::redact::provider_error(e, records.iter().map(|r| &r.attributes))))?;
         for (record, now) in records.iter().zip(results) {
             match now {
-                Some(now) if now == record.attributes.clone().deep_unmark() => {}
+                Some(now) if now.clone().deep_unmark() == record.attributes.clone().deep_unmark() => {}
                 Some(now) => {
                     let marked = remark(&record.attributes, now);
                     drift.push(Drift { address: record.address.clone(), before: record.attributes.clone(), after: Some(marked.clone()) });

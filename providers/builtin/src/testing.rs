@@ -286,7 +286,17 @@ impl Provider for TestingProvider {
 
     async fn read(&self, type_name: &str, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>> {
         check_type(type_name)?;
-        instances.iter().map(|i| self.load(i.id)).collect()
+        // Like real providers, it marks what it knows to be secret itself.
+        let mark = |v: Value| match v {
+            Value::Map(mut m) => {
+                if let Some(secret) = m.remove("secret") {
+                    m.insert("secret".into(), if secret.is_null() { secret } else { secret.into_sensitive() });
+                }
+                Value::Map(m)
+            }
+            other => other,
+        };
+        instances.iter().map(|i| self.load(i.id).map(|o| o.map(mark))).collect()
     }
 
     async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value, undo: Option<&UndoRecord>) -> Result<Value> {
