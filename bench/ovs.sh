@@ -7,9 +7,16 @@
 #   - a no-op plan over 505 rows (5 bridges of 100 ports), refresh included
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q
-bin="$PWD/target/release/strata"
-secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+# BIN=target/debug/strata skips the release build (figures are then upper bounds).
+if [ -z "${BIN:-}" ]; then cargo build --release -q; fi
+bin="$(realpath "${BIN:-target/release/strata}")"
+# Seconds COMMAND took; a failing command fails the run with its output
+# (use as an assignment, `t=$(secs ..)`, so that set -e sees the failure).
+secs() {
+  local s e out; out="$(mktemp)"; s=$(date +%s.%N)
+  if ! "$@" >"$out" 2>&1; then echo "failed: $*" >&2; tail -20 "$out" >&2; rm -f "$out"; return 1; fi
+  e=$(date +%s.%N); rm -f "$out"; echo "$e - $s" | bc
+}
 
 run="$(mktemp -d)"; ns="strata-bench-$$"
 export OVS_RUNDIR="$run" OVS_LOGDIR="$run" OVS_DBDIR="$run" OVS_SYSCONFDIR="$run"
@@ -64,8 +71,12 @@ echo "100 ports, one strata apply: $strata s ($(echo "scale=1; $vsctl / $strata"
 
 # 400 more ports on 4 more bridges (the first 100 stay).
 config 5 100
-echo "400 more ports on 4 new bridges, one strata apply: $(secs "$bin" --chdir "$work" apply -auto-approve) s"
+more=$(secs "$bin" --chdir "$work" apply -auto-approve)
+echo "400 more ports on 4 new bridges, one strata apply: $more s"
 test "$(ovs-vsctl --columns=_uuid list Port | grep -c _uuid)" = 505
-echo "505 rows, no-op plan (refresh included): $(secs "$bin" --chdir "$work" plan) s"
-for _ in 1 2; do echo "  again: $(secs "$bin" --chdir "$work" plan) s"; done
+# -detailed-exitcode: 0 only when the plan has no changes (2 would mean drift).
+for run_no in 1 2 3; do
+  t=$(secs "$bin" --chdir "$work" plan -detailed-exitcode)
+  echo "505 rows, no-op plan (refresh included), run $run_no: $t s"
+done
 # The private instance goes with its netns (trap): no destroy of 505 rows here.

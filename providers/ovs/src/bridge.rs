@@ -1,7 +1,7 @@
 //! `ovs_bridge`: a Bridge row with its own internal Port and Interface of
 //! the same name, referenced from the root `Open_vSwitch.bridges`.
 
-use crate::datum::{self, atoms, external_ids_with_identity, map_of, named, opt_str, row_name, row_uuid, set, str_of, strata_id, string_map, strings_value, user_ids, uuid, uuids, value_strings, Row, Snapshot, STRATA_ID};
+use crate::datum::{self, atoms, external_ids_with_identity, map_of, named, opt_str, row_name, row_uuid, set, str_of, strata_id, string_map, strings_value, user_ids, uuid, uuids, value_strings, Row, Scope, Snapshot, STRATA_ID};
 use crate::txn::{by_uuid, cond, guard};
 use crate::{Context, Kind};
 use serde_json::{json, Value as Json};
@@ -144,6 +144,18 @@ impl Kind for Bridge {
 
     fn lookup(&self, snap: &Snapshot, name: &str) -> Option<Value> {
         snap.bridge_named(name).map(|r| decode(snap, r))
+    }
+
+    fn scope(&self, v: &Value) -> Option<Scope> {
+        // The bridge row, and its own port and interface (same name).
+        let mut scope = Scope::default();
+        if let Some(name) = v.get("name").as_str() {
+            scope.bridges.insert(name.to_owned());
+            scope.ports.insert(name.to_owned());
+            scope.interfaces.insert(name.to_owned());
+        }
+        scope.bridge_ids.extend(v.get("id").as_str().map(str::to_owned));
+        Some(scope)
     }
 
     fn create(&self, snap: &Snapshot, id: Uuid, planned: &Value) -> Result<Vec<Json>> {

@@ -7,7 +7,7 @@
 
 use crate::client::{Client, OvsdbError};
 use serde_json::{json, Map, Value as Json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use strata_provider::Value;
 
 /// The `external_ids` key that carries the Strata instance identity.
@@ -162,6 +162,42 @@ pub struct Snapshot {
     pub mirrors: HashMap<String, Row>,
 }
 
+/// The rows one write touches, named so that ovsdb-server finds them by its
+/// indexes (names are unique in Bridge, Port and Interface).
+#[derive(Debug, Default, Clone)]
+pub struct Scope {
+    pub bridges: BTreeSet<String>,
+    pub bridge_ids: BTreeSet<String>,
+    /// Port UUIDs whose holding bridge is needed, whatever its name now.
+    pub holders_of: BTreeSet<String>,
+    pub ports: BTreeSet<String>,
+    pub port_ids: BTreeSet<String>,
+    pub interfaces: BTreeSet<String>,
+}
+
+impl Scope {
+    pub fn merge(&mut self, other: Scope) {
+        self.bridges.extend(other.bridges);
+        self.bridge_ids.extend(other.bridge_ids);
+        self.holders_of.extend(other.holders_of);
+        self.ports.extend(other.ports);
+        self.port_ids.extend(other.port_ids);
+        self.interfaces.extend(other.interfaces);
+    }
+}
+
+/// The rows of one `select` result.
+fn rows_of(result: Json) -> Vec<Row> {
+    let Json::Object(mut m) = result else { return Vec::new() };
+    let Some(Json::Array(rows)) = m.remove("rows") else { return Vec::new() };
+    rows.into_iter()
+        .filter_map(|r| match r {
+            Json::Object(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
 const TABLES: [&str; 7] = ["Open_vSwitch", "Bridge", "Port", "Interface", "QoS", "Queue", "Mirror"];
 
 impl Snapshot {
@@ -185,6 +221,64 @@ impl Snapshot {
             queues: by_uuid(next()),
             mirrors: by_uuid(next()),
         })
+    }
+
+    /// Only the rows `scope` names, in one transaction: what a write of one
+    /// object needs, so that its cost does not grow with the database. A
+    /// second round trip fetches interfaces the names did not reach (a bond
+    /// whose members changed outside Strata).
+    pub async fn take_scoped(client: &Client, scope: &Scope) -> Result<Snapshot, OvsdbError> {
+        let select = |table: &str, conditions: Vec<Json>| json!({"op": "select", "table": table, "where": conditions});
+        let by_name = |name: &String| vec![json!(["name", "==", name])];
+        let mut ops = vec![json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["_uuid"]})];
+        let mut tables = Vec::new();
+        let mut push = |table: &'static str, conditions: Vec<Json>| {
+            ops.push(select(table, conditions));
+            tables.push(table);
+        };
+        for name in &scope.bridges {
+            push("Bridge", by_name(name));
+        }
+        for id in &scope.bridge_ids {
+            push("Bridge", vec![json!(["_uuid", "==", uuid(id)])]);
+        }
+        for port in &scope.holders_of {
+            push("Bridge", vec![json!(["ports", "includes", uuid(port)])]);
+        }
+        for name in &scope.ports {
+            push("Port", by_name(name));
+        }
+        for id in &scope.port_ids {
+            push("Port", vec![json!(["_uuid", "==", uuid(id)])]);
+        }
+        for name in &scope.interfaces {
+            push("Interface", by_name(name));
+        }
+        let mut results = client.transact(ops).await?.into_iter();
+        let mut snap = Snapshot { root: results.next().map(rows_of).and_then(|r| r.into_iter().next()).unwrap_or_default(), ..Snapshot::default() };
+        for (table, result) in tables.into_iter().zip(results) {
+            for row in rows_of(result) {
+                match table {
+                    "Bridge" if snap.bridges.iter().any(|b| row_uuid(b) == row_uuid(&row)) => {}
+                    "Bridge" => snap.bridges.push(row),
+                    "Port" => {
+                        snap.ports.insert(row_uuid(&row), row);
+                    }
+                    _ => {
+                        snap.interfaces.insert(row_uuid(&row), row);
+                    }
+                }
+            }
+        }
+        let missing: BTreeSet<String> =
+            snap.ports.values().flat_map(|p| uuids(p.get("interfaces"))).filter(|u| !snap.interfaces.contains_key(u)).collect();
+        if !missing.is_empty() {
+            let ops = missing.iter().map(|u| select("Interface", vec![json!(["_uuid", "==", uuid(u)])])).collect();
+            for row in client.transact(ops).await?.into_iter().flat_map(rows_of) {
+                snap.interfaces.insert(row_uuid(&row), row);
+            }
+        }
+        Ok(snap)
     }
 
     pub fn root_uuid(&self) -> String {

@@ -37,7 +37,7 @@ mod txn;
 pub use client::{Client, OvsdbError};
 
 use async_trait::async_trait;
-use datum::Snapshot;
+use datum::{Scope, Snapshot};
 use host::HostFacts;
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
@@ -71,6 +71,11 @@ pub(crate) trait Kind: Send + Sync {
     fn find(&self, snap: &Snapshot, id: Uuid) -> Option<Value>;
     /// An existing object by name (import).
     fn lookup(&self, snap: &Snapshot, name: &str) -> Option<Value>;
+    /// The rows a write of the object `v` describes (a plan or a state)
+    /// reads; `None`: every table (see [`Snapshot::take_scoped`]).
+    fn scope(&self, _v: &Value) -> Option<Scope> {
+        None
+    }
     /// The operations that create the object.
     fn create(&self, snap: &Snapshot, id: Uuid, planned: &Value) -> Result<Vec<Json>>;
     /// The operations that change it from `prior` to `planned`; with `guard`,
@@ -203,6 +208,20 @@ impl OvsProvider {
         Ok(Snapshot::take(&*self.client()?).await?)
     }
 
+    /// A fresh read for a write of the objects `values` describe: only their
+    /// rows where the kind can say which, else every table.
+    async fn write_snapshot(&self, k: &dyn Kind, values: &[&Value]) -> Result<Snapshot> {
+        *self.cached.lock().await = None;
+        let mut scope = Scope::default();
+        for v in values {
+            match k.scope(v) {
+                Some(s) => scope.merge(s),
+                None => return Ok(Snapshot::take(&*self.client()?).await?),
+            }
+        }
+        Ok(Snapshot::take_scoped(&*self.client()?, &scope).await?)
+    }
+
     /// What keeps `state` from being in force: vswitchd's rejection, or a
     /// port's QoS that vswitchd stored but does not enforce.
     async fn problem(&self, k: &dyn Kind, type_name: &str, now: &Snapshot, state: &Value) -> Option<String> {
@@ -325,14 +344,14 @@ impl Provider for OvsProvider {
         let k = kind(type_name)?;
         let client = self.client()?;
         txn::require_vswitchd(&client).await?;
-        let snap = self.fresh_snapshot().await?;
         let mut planned = planned.clone();
         k.defaults(&mut planned, &self.context());
         let planned = &planned;
+        let snap = self.write_snapshot(k, &[planned]).await?;
         let what = format!("create {type_name} {}", k.describe(planned));
         let ops = k.create(&snap, id, planned)?;
         self.commit(k, &snap, ops, &what, None).await?;
-        let now = self.fresh_snapshot().await?;
+        let now = self.write_snapshot(k, &[planned]).await?;
         let state = k
             .find(&now, id)
             .ok_or_else(|| ProviderError::new(format!("{what}: committed, but the row is not in the database")))?;
@@ -366,11 +385,11 @@ impl Provider for OvsProvider {
         let k = kind(type_name)?;
         let client = self.client()?;
         txn::require_vswitchd(&client).await?;
-        let snap = self.fresh_snapshot().await?;
+        let snap = self.write_snapshot(k, &[prior, planned]).await?;
         let what = format!("update {type_name} {}", k.describe(prior));
         let ops = k.update(&snap, id, prior, planned, true)?;
         self.commit(k, &snap, ops, &what, Some((id, prior))).await?;
-        let now = self.fresh_snapshot().await?;
+        let now = self.write_snapshot(k, &[prior, planned]).await?;
         let state = k.read(&now, id, prior).ok_or_else(|| ProviderError::new(format!("{what}: the row vanished after the commit")))?;
         if let Some(reason) = self.problem(k, type_name, &now, &state).await {
             let restore = k.update(&now, id, &state, prior, false)?;
@@ -390,7 +409,7 @@ impl Provider for OvsProvider {
         }
         let k = kind(type_name)?;
         let client = self.client()?;
-        let snap = self.fresh_snapshot().await?;
+        let snap = self.write_snapshot(k, &[prior]).await?;
         if k.read(&snap, id, prior).is_none() {
             return Ok(());
         }

@@ -4,7 +4,7 @@
 
 use crate::datum::{
     self, atoms, external_ids_with_identity, int_of, map_of, named, opt_i64, opt_str, row_name, row_uuid, set, str_of,
-    strata_id, string_map, strings_value, user_ids, uuid, value_strings, Row, Snapshot, STRATA_ID,
+    strata_id, string_map, strings_value, user_ids, uuid, value_strings, Row, Scope, Snapshot, STRATA_ID,
 };
 use crate::txn::{by_uuid, cond, guard};
 use crate::{bridge, Context, Kind};
@@ -119,6 +119,22 @@ impl Kind for Port {
 
     fn lookup(&self, snap: &Snapshot, name: &str) -> Option<Value> {
         snap.port_named(name).map(|r| decode(snap, r))
+    }
+
+    fn scope(&self, v: &Value) -> Option<Scope> {
+        // A QoS reference needs the QoS table to check enforcement.
+        if !v.get("qos").is_null() {
+            return None;
+        }
+        let mut scope = Scope::default();
+        scope.bridges.extend(v.get("bridge").as_str().map(str::to_owned));
+        scope.ports.extend(v.get("name").as_str().map(str::to_owned));
+        if let Some(id) = v.get("id").as_str() {
+            scope.port_ids.insert(id.to_owned());
+            scope.holders_of.insert(id.to_owned());
+        }
+        scope.interfaces.extend(interface_names(v));
+        Some(scope)
     }
 
     fn create(&self, snap: &Snapshot, id: Uuid, planned: &Value) -> Result<Vec<Json>> {

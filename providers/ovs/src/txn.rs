@@ -44,40 +44,15 @@ pub async fn require_vswitchd(client: &Client) -> Result<()> {
 }
 
 /// Commits `ops` plus a `next_cfg` bump as one transaction (with a comment
-/// for ovsdb-server's log), then waits until ovs-vswitchd has applied it.
-/// Returns the results of `ops`.
-pub async fn commit(client: &Client, root: &str, mut ops: Vec<Json>, comment: &str, timeout: Duration) -> Result<Vec<Json>, OvsdbError> {
+/// for ovsdb-server's log). Returns the `next_cfg` value ovs-vswitchd must
+/// reach for the change to be realized.
+async fn commit(client: &Client, root: &str, mut ops: Vec<Json>, comment: &str) -> Result<i64, OvsdbError> {
     let count = ops.len();
     ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": by_uuid(root), "mutations": [["next_cfg", "+=", 1]]}));
     ops.push(json!({"op": "select", "table": "Open_vSwitch", "where": by_uuid(root), "columns": ["next_cfg"]}));
     ops.push(json!({"op": "comment", "comment": format!("strata: {comment}")}));
-    let mut results = client.transact(ops).await?;
-    let next_cfg = results[count + 1]["rows"][0]["next_cfg"].as_i64().unwrap_or(0);
-    results.truncate(count);
-    await_realized(client, root, next_cfg, timeout).await?;
-    Ok(results)
-}
-
-/// Polls `cur_cfg` until it reaches `next_cfg`.
-async fn await_realized(client: &Client, root: &str, next_cfg: i64, timeout: Duration) -> Result<(), OvsdbError> {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        let r = client
-            .transact(vec![json!({"op": "select", "table": "Open_vSwitch", "where": by_uuid(root), "columns": ["cur_cfg"]})])
-            .await?;
-        let cur_cfg = r[0]["rows"][0]["cur_cfg"].as_i64().unwrap_or(0);
-        if cur_cfg >= next_cfg {
-            return Ok(());
-        }
-        if start.elapsed() > timeout {
-            return Err(OvsdbError::Transport(format!(
-                "the change was committed but ovs-vswitchd did not apply it within {timeout:?} (cur_cfg {cur_cfg}, next_cfg {next_cfg}): is ovs-vswitchd running?"
-            )));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
+    let results = client.transact(ops).await?;
+    Ok(results[count + 1]["rows"][0]["next_cfg"].as_i64().unwrap_or(0))
 }
 
 /// Changes that run at the same time share one transaction: vswitchd then
@@ -86,22 +61,30 @@ async fn await_realized(client: &Client, root: &str, next_cfg: i64, timeout: Dur
 /// (its operations are never split); if the shared transaction fails, every
 /// change is retried on its own so that the failure lands on the change that
 /// caused it and the others still commit.
+///
+/// Commits are pipelined: the next batch is committed while ovs-vswitchd is
+/// still realizing the previous one, and one poll of `cur_cfg` at a time
+/// answers every waiting change, so that neither side idles while the other
+/// works.
 #[derive(Default)]
 pub struct Batcher {
     queue: std::sync::Mutex<Vec<Submission>>,
     leader: tokio::sync::Mutex<()>,
     next: std::sync::atomic::AtomicU64,
+    /// The highest `cur_cfg` seen so far (it only grows).
+    realized: tokio::sync::Mutex<i64>,
 }
 
 struct Submission {
     ops: Vec<Json>,
     comment: String,
-    done: tokio::sync::oneshot::Sender<Result<(), OvsdbError>>,
+    /// The `next_cfg` the change's transaction reached, or why it failed.
+    done: tokio::sync::oneshot::Sender<Result<i64, OvsdbError>>,
 }
 
 impl Batcher {
-    /// Commits `ops` (with the next_cfg bump and the wait for vswitchd),
-    /// possibly together with other changes submitted meanwhile.
+    /// Commits `ops` (with the next_cfg bump), possibly together with other
+    /// changes submitted meanwhile, and waits until ovs-vswitchd applied it.
     pub async fn commit(&self, client: &Client, root: &str, ops: Vec<Json>, comment: &str, timeout: Duration) -> Result<(), OvsdbError> {
         let (done, outcome) = tokio::sync::oneshot::channel();
         let tag = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -113,29 +96,57 @@ impl Batcher {
             let _lead = self.leader.lock().await;
             let batch = std::mem::take(&mut *self.queue.lock().expect("batch queue"));
             if !batch.is_empty() {
-                run_batch(client, root, batch, timeout).await;
+                run_batch(client, root, batch).await;
             }
         }
-        outcome.await.unwrap_or_else(|_| Err(OvsdbError::Transport("the batched commit was dropped".into())))
+        let next_cfg = outcome.await.unwrap_or_else(|_| Err(OvsdbError::Transport("the batched commit was dropped".into())))?;
+        self.await_realized(client, root, next_cfg, timeout).await
+    }
+
+    /// Polls `cur_cfg` until it reaches `next_cfg`.
+    async fn await_realized(&self, client: &Client, root: &str, next_cfg: i64, timeout: Duration) -> Result<(), OvsdbError> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let cur_cfg = {
+                let mut seen = self.realized.lock().await;
+                if *seen < next_cfg {
+                    let r = client
+                        .transact(vec![json!({"op": "select", "table": "Open_vSwitch", "where": by_uuid(root), "columns": ["cur_cfg"]})])
+                        .await?;
+                    *seen = (*seen).max(r[0]["rows"][0]["cur_cfg"].as_i64().unwrap_or(0));
+                }
+                *seen
+            };
+            if cur_cfg >= next_cfg {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(OvsdbError::Transport(format!(
+                    "the change was committed but ovs-vswitchd did not apply it within {timeout:?} (cur_cfg {cur_cfg}, next_cfg {next_cfg}): is ovs-vswitchd running?"
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(8));
+        }
     }
 }
 
-async fn run_batch(client: &Client, root: &str, batch: Vec<Submission>, timeout: Duration) {
+async fn run_batch(client: &Client, root: &str, batch: Vec<Submission>) {
     if batch.len() == 1 {
         let s = batch.into_iter().next().expect("one submission");
-        let r = commit(client, root, s.ops, &s.comment, timeout).await.map(|_| ());
-        let _ = s.done.send(r);
+        let _ = s.done.send(commit(client, root, s.ops, &s.comment).await);
         return;
     }
     let ops: Vec<Json> = batch.iter().flat_map(|s| s.ops.iter().cloned()).collect();
     let comment = format!("{} changes: {}", batch.len(), batch.iter().map(|s| s.comment.as_str()).collect::<Vec<_>>().join("; "));
-    match commit(client, root, ops, &comment, timeout).await {
-        Ok(_) => {
+    match commit(client, root, ops, &comment).await {
+        Ok(next_cfg) => {
             for s in batch {
-                let _ = s.done.send(Ok(()));
+                let _ = s.done.send(Ok(next_cfg));
             }
         }
-        // Committed but not realized in time: the same for every change.
+        // No answer: whether it committed is unknown, the same for every change.
         Err(OvsdbError::Transport(m)) => {
             for s in batch {
                 let _ = s.done.send(Err(OvsdbError::Transport(m.clone())));
@@ -144,8 +155,7 @@ async fn run_batch(client: &Client, root: &str, batch: Vec<Submission>, timeout:
         // Nothing was committed: each change on its own.
         Err(_) => {
             for s in batch {
-                let r = commit(client, root, s.ops, &s.comment, timeout).await.map(|_| ());
-                let _ = s.done.send(r);
+                let _ = s.done.send(commit(client, root, s.ops, &s.comment).await);
             }
         }
     }
