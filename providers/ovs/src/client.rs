@@ -210,37 +210,83 @@ async fn read_loop(
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut framer = Framer::default();
     let reason = loop {
         match reader.read(&mut chunk).await {
             Ok(0) => break format!("{target} closed the connection"),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) => break format!("reading from {target}: {e}"),
         }
-        let mut consumed = 0;
-        let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<Json>();
+        // Parse only complete texts: a large reply arrives in many reads,
+        // and parsing the unfinished tail again on each would be quadratic.
+        let mut start = 0;
         let mut broken = None;
-        loop {
-            match stream.next() {
-                Some(Ok(message)) => {
-                    consumed = stream.byte_offset();
-                    dispatch(message, &pending, &outgoing);
-                }
-                Some(Err(e)) if e.is_eof() => break,
-                Some(Err(e)) => {
+        while let Some(end) = framer.next_end(&buf) {
+            match serde_json::from_slice::<Json>(&buf[start..end]) {
+                Ok(message) => dispatch(message, &pending, &outgoing),
+                Err(e) => {
                     broken = Some(format!("{target} sent invalid JSON: {e}"));
                     break;
                 }
-                None => break,
             }
+            start = end;
         }
         if let Some(reason) = broken {
             break reason;
         }
-        buf.drain(..consumed);
+        buf.drain(..start);
+        framer.consumed(start);
     };
     // Fail every waiting request instead of leaving it to its timeout.
     for (_, tx) in pending.lock().expect("pending lock").drain() {
         let _ = tx.send(Err(OvsdbError::Transport(reason.clone())));
+    }
+}
+
+/// Finds where each JSON text of the stream ends, scanning every byte once
+/// (strings and escapes tracked, so brackets inside strings do not count).
+#[derive(Default)]
+struct Framer {
+    /// Bytes of the buffer already scanned.
+    scanned: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Framer {
+    /// The end offset of the next complete text in `buf`, if one is there.
+    fn next_end(&mut self, buf: &[u8]) -> Option<usize> {
+        while self.scanned < buf.len() {
+            let byte = buf[self.scanned];
+            self.scanned += 1;
+            if self.in_string {
+                match byte {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match byte {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Some(self.scanned);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The first `n` bytes left the buffer.
+    fn consumed(&mut self, n: usize) {
+        self.scanned -= n;
     }
 }
 
@@ -266,5 +312,33 @@ fn dispatch(message: Json, pending: &Pending, outgoing: &mpsc::UnboundedSender<V
             };
             let _ = tx.send(reply);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Framer;
+
+    #[test]
+    fn framer_finds_each_text_once_even_split_and_with_brackets_in_strings() {
+        let stream = br#"{"id":1,"result":["a}]\"{"]} {"id":2,"result":{"x":"\\"}}"#;
+        let mut framer = Framer::default();
+        let mut buf = Vec::new();
+        let mut ends = Vec::new();
+        let mut base = 0;
+        // One byte at a time: every split point is exercised.
+        for b in stream.iter() {
+            buf.push(*b);
+            while let Some(end) = framer.next_end(&buf) {
+                ends.push(base + end);
+                let text: serde_json::Value = serde_json::from_slice(&buf[..end]).expect("a complete text");
+                assert!(text.get("id").is_some());
+                buf.drain(..end);
+                framer.consumed(end);
+                base += end;
+            }
+        }
+        assert_eq!(ends.len(), 2);
+        assert_eq!(ends[1], stream.len());
     }
 }

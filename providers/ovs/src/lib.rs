@@ -98,7 +98,7 @@ pub(crate) trait Kind: Send + Sync {
 pub(crate) struct Context {
     pub host: HostFacts,
     /// The snapshot taken at configure time (existing bridges for validation).
-    pub snapshot: Snapshot,
+    pub snapshot: Arc<Snapshot>,
     /// Bridges this plan creates or keeps (seen by `validate`).
     pub planned_bridges: Mutex<BTreeSet<String>>,
 }
@@ -313,8 +313,9 @@ impl Provider for OvsProvider {
         *self.timeout.lock().expect("timeout lock") = timeout;
         *self.db.lock().expect("db lock") = db.clone();
         *self.vswitchd_ctl.lock().expect("ctl lock") = config.get("vswitchd_ctl").as_str().map(str::to_owned);
+        let snapshot = Arc::new(snapshot);
         *self.context.lock().expect("context lock") = Arc::new(Context { host, snapshot: snapshot.clone(), ..Context::default() });
-        *self.cached.lock().await = Some(Arc::new(snapshot));
+        *self.cached.lock().await = Some(snapshot);
         *self.client.lock().expect("client lock") = Some(client);
         Ok(())
     }
