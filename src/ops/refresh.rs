@@ -4,7 +4,7 @@
 use super::*;
 
 /// Refreshes every managed instance through its provider, one batched read
-/// per provider and type. Returns the refreshed state and the drift found.
+/// per provider and type, all types at once. Returns the refreshed state and the drift found.
 pub async fn refresh(
     state: &strata_state::Snapshot,
     providers: &HashMap<String, Arc<dyn Provider>>,
@@ -13,14 +13,30 @@ pub async fn refresh(
     for r in state.instances.values() {
         groups.entry((r.provider.clone(), r.type_name.clone())).or_default().push(r);
     }
+    // The reads of all groups run at once: each is one batched call (or a
+    // few) into a different API, so their latencies overlap instead of adding
+    // up (a Ceph refresh waits on `ceph` for pools and `rbd` for images).
+    let mut reads = tokio::task::JoinSet::new();
+    for (index, ((provider_addr, type_name), records)) in groups.iter().enumerate() {
+        let provider = providers.get(provider_addr).ok_or_else(|| format!("provider {provider_addr} is not configured"))?.clone();
+        let type_name = type_name.clone();
+        let owned: Vec<(uuid::Uuid, Value)> = records.iter().map(|r| (r.id, r.attributes.clone().deep_unmark())).collect();
+        reads.spawn(async move {
+            let instances: Vec<Instance> = owned.iter().map(|(id, s)| Instance { id: *id, state: s }).collect();
+            (index, provider.read(&type_name, &instances).await)
+        });
+    }
+    let mut results: Vec<Option<strata_provider::Result<Vec<Option<Value>>>>> = (0..groups.len()).map(|_| None).collect();
+    while let Some(joined) = reads.join_next().await {
+        let (index, result) = joined.map_err(|e| format!("a refresh task failed: {e}"))?;
+        results[index] = Some(result);
+    }
     let mut refreshed = state.clone();
     let mut drift = Vec::new();
     let mut changed = BTreeMap::new();
-    for ((provider_addr, type_name), records) in groups {
-        let provider = providers.get(&provider_addr).ok_or_else(|| format!("provider {provider_addr} is not configured"))?;
-        let unmarked: Vec<Value> = records.iter().map(|r| r.attributes.clone().deep_unmark()).collect();
-        let instances: Vec<Instance> = records.iter().zip(&unmarked).map(|(r, s)| Instance { id: r.id, state: s }).collect();
-        let results = provider.read(&type_name, &instances).await.map_err(|e| format!("refreshing {type_name}: {}", crate::redact::provider_error(e, records.iter().map(|r| &r.attributes))))?;
+    for (((_, type_name), records), result) in groups.iter().zip(results) {
+        let result = result.ok_or_else(|| format!("refreshing {type_name}: no result"))?;
+        let results = result.map_err(|e| format!("refreshing {type_name}: {}", crate::redact::provider_error(e, records.iter().map(|r| &r.attributes))))?;
         for (record, now) in records.iter().zip(results) {
             match now {
                 Some(now) if now.clone().deep_unmark() == record.attributes.clone().deep_unmark() => {}
