@@ -44,7 +44,6 @@ fn rbd(args: &[&str]) -> String {
     run_ok("rbd", &full)
 }
 
-
 const MIB: u64 = 1 << 20;
 
 fn config(dir: &Path, guest: &Path, name: &str, root_size: u64, second_disk: bool) -> String {
@@ -109,8 +108,6 @@ output "secret" {{
         guest = guest.display(),
     )
 }
-
-
 
 #[test]
 fn a_guest_boots_from_rbd_sees_it_grow_and_gets_a_second_rbd_disk_hot_plugged() {

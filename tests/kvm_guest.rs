@@ -22,7 +22,6 @@ fn virsh(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-
 /// What the tests vary in the guest's configuration.
 #[derive(Clone, Copy)]
 struct Shape<'a> {
@@ -91,8 +90,6 @@ output "ip" {{
         guest = guest.display(),
     )
 }
-
-
 
 #[test]
 fn a_domain_boots_gets_a_lease_and_changes_live() {

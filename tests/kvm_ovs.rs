@@ -41,7 +41,6 @@ fn vsctl(args: &[&str]) -> String {
     ok("ovs-vsctl", &[&["--timeout=10"], args].concat())
 }
 
-
 /// What the test creates outside Strata, and what Strata should have
 /// removed, cleaned up however the test ends (the default Open vSwitch and
 /// libvirt are shared with the rest of the machine).
@@ -137,7 +136,6 @@ output "mac" {{
         guest = guest.display(),
     )
 }
-
 
 #[test]
 fn a_guest_on_an_ovs_vlan_reaches_its_vlan_and_moves_live() {
