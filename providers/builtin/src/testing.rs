@@ -135,13 +135,17 @@ impl TestingProvider {
     /// Replaces the object's file atomically through a private temporary
     /// file (exclusive, 0600, random name, removed if anything fails).
     fn write(&self, id: Uuid, state: &Value) -> Result<()> {
+        self.write_to(&self.path(id), state)
+    }
+
+    fn write_to(&self, path: &Path, state: &Value) -> Result<()> {
         use std::io::Write as _;
-        let path = self.path(id);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
         let bytes = serde_json::to_vec(&state.clone().deep_unmark()).expect("values serialize");
         let fail = |e: std::io::Error| ProviderError::new(format!("write {}: {e}", path.display()));
-        let mut tmp = tempfile::Builder::new().prefix(&format!("{id}.")).suffix(".tmp").tempfile_in(self.dir()).map_err(fail)?;
+        let mut tmp = tempfile::Builder::new().prefix(&format!("{name}.")).suffix(".tmp").tempfile_in(self.dir()).map_err(fail)?;
         tmp.write_all(&bytes).map_err(fail)?;
-        tmp.persist(&path).map(drop).map_err(|e| fail(e.error))
+        tmp.persist(path).map(drop).map_err(|e| fail(e.error))
     }
 
     fn load(&self, id: Uuid) -> Result<Option<Value>> {
@@ -312,7 +316,10 @@ impl Provider for TestingProvider {
             // Secure the undo point before changing anything.
             let copy = undo_path(&self.dir(), undo)?;
             if !copy.exists() {
-                std::fs::copy(self.path(id), &copy).map_err(|e| ProviderError::new(format!("keep undo copy of {id}: {e}")))?;
+                // Through a temporary file and a rename: a copy cut short by
+                // a crash must never pass for a secured undo point.
+                let original = self.load(id)?.ok_or_else(|| ProviderError::new(format!("object {id} does not exist")))?;
+                self.write_to(&copy, &original)?;
             }
         }
         let generation = prior.get("generation").as_f64().unwrap_or(0.0) + 1.0;
