@@ -200,9 +200,35 @@ fn rows_of(result: Json) -> Vec<Row> {
 
 const TABLES: [&str; 7] = ["Open_vSwitch", "Bridge", "Port", "Interface", "QoS", "Queue", "Mirror"];
 
+/// The columns this provider reads from the tables that grow with the
+/// switch. Counters and link state (`statistics`, `lacp_current`,
+/// `link_speed`...) are most of a row's bytes and change all the time, so a
+/// refresh of a few hundred ports would otherwise move about a megabyte.
+/// Every name a resource module reads must be here.
+const PORT_COLUMNS: &[&str] =
+    &["_uuid", "name", "interfaces", "trunks", "tag", "vlan_mode", "qos", "mac", "bond_mode", "lacp", "status", "other_config", "external_ids"];
+const INTERFACE_COLUMNS: &[&str] = &[
+    "_uuid", "name", "type", "options", "mac_in_use", "mac", "external_ids", "ofport", "ofport_request", "other_config", "status", "mtu_request",
+    "error",
+];
+
+/// A `select` of the rows of `table` matching `conditions`, limited to the
+/// columns the provider reads where the table has a list of them.
+fn select(table: &str, conditions: Vec<Json>) -> Json {
+    let columns = match table {
+        "Port" => Some(PORT_COLUMNS),
+        "Interface" => Some(INTERFACE_COLUMNS),
+        _ => None,
+    };
+    match columns {
+        Some(columns) => json!({"op": "select", "table": table, "where": conditions, "columns": columns}),
+        None => json!({"op": "select", "table": table, "where": conditions}),
+    }
+}
+
 impl Snapshot {
     pub async fn take(client: &Client) -> Result<Snapshot, OvsdbError> {
-        let ops = TABLES.iter().map(|t| json!({"op": "select", "table": t, "where": []})).collect();
+        let ops = TABLES.iter().map(|t| select(t, Vec::new())).collect();
         let results = client.transact(ops).await?;
         let mut tables = results.into_iter().map(|r| match r.get("rows") {
             Some(Json::Array(rows)) => rows.iter().filter_map(|r| r.as_object().cloned()).collect::<Vec<Row>>(),
@@ -228,7 +254,6 @@ impl Snapshot {
     /// second round trip fetches interfaces the names did not reach (a bond
     /// whose members changed outside Strata).
     pub async fn take_scoped(client: &Client, scope: &Scope) -> Result<Snapshot, OvsdbError> {
-        let select = |table: &str, conditions: Vec<Json>| json!({"op": "select", "table": table, "where": conditions});
         let by_name = |name: &String| vec![json!(["name", "==", name])];
         let mut ops = vec![json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["_uuid"]})];
         let mut tables = Vec::new();
