@@ -1,4 +1,5 @@
-//! [`CephClient`] on the `rbd` and `ceph` command-line tools.
+//! [`CephClient`] on the `rbd` command-line tool and, for monitor commands,
+//! the librados bindings the `ceph` CLI runs on (`mon_command.py`).
 //!
 //! Every call gets the connection arguments (`--conf`, `--id`, `--keyring`:
 //! paths and names only, never a key), machine-readable output where it
@@ -10,6 +11,7 @@
 use crate::client::*;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
+use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -32,18 +34,20 @@ pub struct CliClient {
     calls: AtomicU64,
 }
 
-#[derive(Clone, Copy)]
-enum Tool {
-    Rbd,
-    Ceph,
-}
+/// The monitor-command runner: run by the Python that the `ceph` CLI itself
+/// runs on, so that its librados bindings are there.
+const MON_COMMAND: &str = include_str!("mon_command.py");
 
 impl CliClient {
     pub fn new(connection: Connection) -> CliClient {
         CliClient { connection, calls: AtomicU64::new(0) }
     }
 
-    fn base_args(&self, tool: Tool, command: &[&str]) -> Vec<String> {
+    fn timeout_secs(&self) -> String {
+        self.connection.timeout.as_secs().max(1).to_string()
+    }
+
+    fn rbd_args(&self, command: &[&str]) -> Vec<String> {
         let c = &self.connection;
         let mut args = Vec::new();
         if let Some(conf) = &c.conf {
@@ -55,40 +59,45 @@ impl CliClient {
         if let Some(keyring) = &c.keyring {
             args.extend(["--keyring".to_owned(), keyring.display().to_string()]);
         }
-        let secs = c.timeout.as_secs().max(1).to_string();
-        match tool {
-            // The tools' own timeouts turn a hang into ETIMEDOUT with a
-            // message; the kill in `run` is the backstop.
-            Tool::Rbd => {
-                args.extend(
-                    ["--client-mount-timeout", &secs, "--rados-osd-op-timeout", &secs, "--rados-mon-op-timeout", &secs].map(str::to_owned),
-                );
-                if reports_progress(command) {
-                    args.push("--no-progress".to_owned());
-                }
-            }
-            Tool::Ceph => args.extend(["--connect-timeout".to_owned(), secs]),
+        // The tool's own timeouts turn a hang into ETIMEDOUT with a message;
+        // the kill in `execute` is the backstop.
+        let secs = self.timeout_secs();
+        args.extend(["--client-mount-timeout", &secs, "--rados-osd-op-timeout", &secs, "--rados-mon-op-timeout", &secs].map(str::to_owned));
+        if reports_progress(command) {
+            args.push("--no-progress".to_owned());
         }
+        args.extend(command.iter().map(|a| (*a).to_owned()));
         args
     }
 
-    /// Runs one call; returns its stdout.
-    async fn run(&self, tool: Tool, args: &[&str]) -> ClientResult<Vec<u8>> {
+    /// Runs one `rbd` call; returns its stdout.
+    async fn run_rbd(&self, args: &[&str]) -> ClientResult<Vec<u8>> {
+        let mut cmd = Command::new("rbd");
+        cmd.args(self.rbd_args(args));
+        self.execute(format!("rbd {}", args.join(" ")), cmd, None).await
+    }
+
+    /// Sends one monitor command; `words` is the same command as a user
+    /// would type it to the `ceph` CLI (for messages), `command` its JSON
+    /// form, which is what the CLI sends too.
+    async fn run_mon(&self, words: &[&str], command: Json) -> ClientResult<Vec<u8>> {
+        let c = &self.connection;
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let mut cmd = Command::new(ceph_python());
+        cmd.args(["-c", MON_COMMAND]).arg(path(&c.conf)).arg(c.user.clone().unwrap_or_default()).arg(path(&c.keyring)).arg(self.timeout_secs());
+        self.execute(format!("ceph {}", words.join(" ")), cmd, Some(command.to_string().into_bytes())).await
+    }
+
+    async fn execute(&self, call: String, mut cmd: Command, stdin: Option<Vec<u8>>) -> ClientResult<Vec<u8>> {
+        use tokio::io::AsyncWriteExt as _;
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let program = match tool {
-            Tool::Rbd => "rbd",
-            Tool::Ceph => "ceph",
-        };
-        let call = format!("{program} {}", args.join(" "));
+        let program = call.split(' ').next().unwrap_or_default().to_owned();
         let fail = |errno, message: String| ClientError { call: call.clone(), errno, message };
-        let mut cmd = Command::new(program);
-        cmd.args(self.base_args(tool, args))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| fail(None, format!("cannot run {program}: {e} (is ceph-common installed?)")))?;
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| fail(None, format!("cannot run {program}: {e} (is ceph-common installed?)")))?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(&input).await.map_err(|e| fail(None, format!("{program}: {e}")))?;
+        }
         // A little over the tools' own timeouts, so their message wins when
         // they give one.
         let deadline = self.connection.timeout + Duration::from_secs(2);
@@ -116,41 +125,62 @@ impl CliClient {
             .trim_start_matches("rbd: ")
             .to_owned();
         let errno = out.status.code();
-        let message = if errno == Some(110) {
-            format!("{message} (the cluster is unreachable, or a pool is full and blocks writes)")
-        } else {
-            message
-        };
+        let message =
+            if errno == Some(110) { format!("{message} (the cluster is unreachable, or a pool is full and blocks writes)") } else { message };
         Err(fail(errno, message))
     }
 
-    async fn json<T: DeserializeOwned>(&self, tool: Tool, args: &[&str]) -> ClientResult<T> {
+    async fn rbd_json<T: DeserializeOwned>(&self, args: &[&str]) -> ClientResult<T> {
         let mut full = args.to_vec();
         full.extend(["--format", "json"]);
-        let out = self.run(tool, &full).await?;
-        serde_json::from_slice(&out).map_err(|e| ClientError {
-            call: format!("{} {}", if matches!(tool, Tool::Rbd) { "rbd" } else { "ceph" }, args.join(" ")),
-            errno: None,
-            message: format!("unexpected output: {e}"),
-        })
+        let out = self.run_rbd(&full).await?;
+        parse(&format!("rbd {}", args.join(" ")), &out)
+    }
+
+    /// A monitor command that answers in JSON.
+    async fn mon_json<T: DeserializeOwned>(&self, words: &[&str], mut command: Json) -> ClientResult<T> {
+        command["format"] = json!("json");
+        let out = self.run_mon(words, command).await?;
+        parse(&format!("ceph {}", words.join(" ")), &out)
     }
 
     async fn rbd(&self, args: &[&str]) -> ClientResult<()> {
-        self.run(Tool::Rbd, args).await.map(drop)
+        self.run_rbd(args).await.map(drop)
     }
 
-    async fn ceph(&self, args: &[&str]) -> ClientResult<()> {
-        self.run(Tool::Ceph, args).await.map(drop)
+    async fn mon(&self, words: &[&str], command: Json) -> ClientResult<()> {
+        self.run_mon(words, command).await.map(drop)
     }
+}
+
+fn parse<T: DeserializeOwned>(call: &str, out: &[u8]) -> ClientResult<T> {
+    serde_json::from_slice(out).map_err(|e| ClientError { call: call.to_owned(), errno: None, message: format!("unexpected output: {e}") })
+}
+
+/// The interpreter named on the `ceph` CLI's `#!` line: the Python that has
+/// this host's librados bindings (the first `python3` on PATH may not).
+fn ceph_python() -> &'static str {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let shebang = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .map(|dir| dir.join("ceph"))
+            .find_map(|ceph| std::fs::read(ceph).ok())
+            .and_then(|bytes| {
+                let first = bytes.split(|b| *b == b'\n').next()?.to_vec();
+                let line = String::from_utf8(first).ok()?;
+                let interpreter = line.strip_prefix("#!")?.split_whitespace().next()?.to_owned();
+                Some(interpreter)
+            });
+        shebang.unwrap_or_else(|| "python3".to_owned())
+    })
 }
 
 /// The `rbd` commands that print progress (and accept `--no-progress`;
 /// the others reject it).
 fn reports_progress(command: &[&str]) -> bool {
-    matches!(
-        command,
-        ["create" | "resize" | "flatten" | "rm", ..] | ["snap", "create" | "rm" | "rollback", ..] | ["trash", "rm", ..]
-    )
+    matches!(command, ["create" | "resize" | "flatten" | "rm", ..] | ["snap", "create" | "rm" | "rollback", ..] | ["trash", "rm", ..])
 }
 
 fn caps_args(caps: &BTreeMap<String, String>) -> Vec<&str> {
@@ -160,7 +190,7 @@ fn caps_args(caps: &BTreeMap<String, String>) -> Vec<&str> {
 #[async_trait]
 impl CephClient for CliClient {
     async fn pools(&self) -> ClientResult<Vec<PoolInfo>> {
-        self.json(Tool::Ceph, &["osd", "pool", "ls", "detail"]).await
+        self.mon_json(&["osd", "pool", "ls", "detail"], json!({"prefix": "osd pool ls", "detail": "detail"})).await
     }
 
     async fn pool_usage(&self) -> ClientResult<BTreeMap<String, PoolUsage>> {
@@ -181,28 +211,42 @@ impl CephClient for CliClient {
             stored: i64,
             max_avail: i64,
         }
-        let df: Df = self.json(Tool::Ceph, &["df"]).await?;
+        let df: Df = self.mon_json(&["df"], json!({"prefix": "df"})).await?;
         Ok(df.pools.into_iter().map(|p| (p.name, PoolUsage { stored: p.stats.stored, available: p.stats.max_avail })).collect())
     }
 
     async fn create_pool(&self, name: &str, pg_num: u32) -> ClientResult<()> {
-        self.ceph(&["osd", "pool", "create", name, &pg_num.to_string()]).await
+        self.mon(&["osd", "pool", "create", name, &pg_num.to_string()], json!({"prefix": "osd pool create", "pool": name, "pg_num": pg_num}))
+            .await
     }
 
     async fn pool_set(&self, name: &str, key: &str, value: &str) -> ClientResult<()> {
-        self.ceph(&["osd", "pool", "set", name, key, value]).await
+        self.mon(&["osd", "pool", "set", name, key, value], json!({"prefix": "osd pool set", "pool": name, "var": key, "val": value})).await
     }
 
     async fn pool_set_quota(&self, name: &str, field: &str, value: u64) -> ClientResult<()> {
-        self.ceph(&["osd", "pool", "set-quota", name, field, &value.to_string()]).await
+        let value = value.to_string();
+        self.mon(
+            &["osd", "pool", "set-quota", name, field, &value],
+            json!({"prefix": "osd pool set-quota", "pool": name, "field": field, "val": value}),
+        )
+        .await
     }
 
     async fn pool_application_enable(&self, name: &str, application: &str) -> ClientResult<()> {
-        self.ceph(&["osd", "pool", "application", "enable", name, application, "--yes-i-really-mean-it"]).await
+        self.mon(
+            &["osd", "pool", "application", "enable", name, application, "--yes-i-really-mean-it"],
+            json!({"prefix": "osd pool application enable", "pool": name, "app": application, "yes_i_really_mean_it": true}),
+        )
+        .await
     }
 
     async fn pool_application_set(&self, name: &str, application: &str, key: &str, value: &str) -> ClientResult<()> {
-        self.ceph(&["osd", "pool", "application", "set", name, application, key, value]).await
+        self.mon(
+            &["osd", "pool", "application", "set", name, application, key, value],
+            json!({"prefix": "osd pool application set", "pool": name, "app": application, "key": key, "value": value}),
+        )
+        .await
     }
 
     async fn rbd_pool_init(&self, name: &str) -> ClientResult<()> {
@@ -210,15 +254,19 @@ impl CephClient for CliClient {
     }
 
     async fn delete_pool(&self, name: &str) -> ClientResult<()> {
-        self.ceph(&["osd", "pool", "delete", name, name, "--yes-i-really-really-mean-it"]).await
+        self.mon(
+            &["osd", "pool", "delete", name, name, "--yes-i-really-really-mean-it"],
+            json!({"prefix": "osd pool delete", "pool": name, "pool2": name, "yes_i_really_really_mean_it": true}),
+        )
+        .await
     }
 
     async fn list(&self, pool: &str) -> ClientResult<Vec<Listing>> {
-        self.json(Tool::Rbd, &["ls", "-l", "-p", pool]).await
+        self.rbd_json(&["ls", "-l", "-p", pool]).await
     }
 
     async fn image_info(&self, spec: &str) -> ClientResult<ImageInfo> {
-        self.json(Tool::Rbd, &["info", spec]).await
+        self.rbd_json(&["info", spec]).await
     }
 
     async fn usage(&self, spec: &str) -> ClientResult<Vec<ImageUsage>> {
@@ -227,7 +275,7 @@ impl CephClient for CliClient {
         struct Du {
             images: Vec<ImageUsage>,
         }
-        let du: Du = self.json(Tool::Rbd, &["du", spec]).await?;
+        let du: Du = self.rbd_json(&["du", spec]).await?;
         Ok(du.images)
     }
 
@@ -276,7 +324,7 @@ impl CephClient for CliClient {
     }
 
     async fn meta_get(&self, spec: &str, key: &str) -> ClientResult<Option<String>> {
-        match self.run(Tool::Rbd, &["image-meta", "get", spec, key]).await {
+        match self.run_rbd(&["image-meta", "get", spec, key]).await {
             Ok(out) => Ok(Some(String::from_utf8_lossy(&out).trim().to_owned())),
             Err(e) if e.is_missing() => Ok(None),
             Err(e) => Err(e),
@@ -323,7 +371,7 @@ impl CephClient for CliClient {
             id: String,
             name: String,
         }
-        let entries: Vec<Entry> = self.json(Tool::Rbd, &["trash", "ls", "-p", pool]).await?;
+        let entries: Vec<Entry> = self.rbd_json(&["trash", "ls", "-p", pool]).await?;
         Ok(entries.into_iter().map(|e| (e.id, e.name)).collect())
     }
 
@@ -341,14 +389,15 @@ impl CephClient for CliClient {
         struct Dump {
             auth_dump: Vec<AuthEntity>,
         }
-        let dump: Dump = self.json(Tool::Ceph, &["auth", "ls"]).await?;
+        let dump: Dump = self.mon_json(&["auth", "ls"], json!({"prefix": "auth ls"})).await?;
         Ok(dump.auth_dump)
     }
 
     async fn auth_get_or_create(&self, entity: &str, caps: &BTreeMap<String, String>) -> ClientResult<AuthEntity> {
-        let mut args = vec!["auth", "get-or-create", entity];
-        args.extend(caps_args(caps));
-        let mut entities: Vec<AuthEntity> = self.json(Tool::Ceph, &args).await?;
+        let mut words = vec!["auth", "get-or-create", entity];
+        words.extend(caps_args(caps));
+        let command = json!({"prefix": "auth get-or-create", "entity": entity, "caps": caps_args(caps)});
+        let mut entities: Vec<AuthEntity> = self.mon_json(&words, command).await?;
         entities.pop().ok_or_else(|| ClientError {
             call: format!("ceph auth get-or-create {entity}"),
             errno: None,
@@ -357,13 +406,13 @@ impl CephClient for CliClient {
     }
 
     async fn auth_set_caps(&self, entity: &str, caps: &BTreeMap<String, String>) -> ClientResult<()> {
-        let mut args = vec!["auth", "caps", entity];
-        args.extend(caps_args(caps));
-        self.ceph(&args).await
+        let mut words = vec!["auth", "caps", entity];
+        words.extend(caps_args(caps));
+        self.mon(&words, json!({"prefix": "auth caps", "entity": entity, "caps": caps_args(caps)})).await
     }
 
     async fn auth_delete(&self, entity: &str) -> ClientResult<()> {
-        self.ceph(&["auth", "del", entity]).await
+        self.mon(&["auth", "del", entity], json!({"prefix": "auth del", "entity": entity})).await
     }
 
     async fn cluster(&self) -> ClientResult<ClusterFacts> {
@@ -411,9 +460,9 @@ impl CephClient for CliClient {
             addr: String,
         }
         let (status, df, monmap) = tokio::try_join!(
-            self.json::<Status>(Tool::Ceph, &["status"]),
-            self.json::<Df>(Tool::Ceph, &["df"]),
-            self.json::<MonMap>(Tool::Ceph, &["mon", "dump"]),
+            self.mon_json::<Status>(&["status"], json!({"prefix": "status"})),
+            self.mon_json::<Df>(&["df"], json!({"prefix": "df"})),
+            self.mon_json::<MonMap>(&["mon", "dump"], json!({"prefix": "mon dump"})),
         )?;
         // libvirt and qemu speak the v1 protocol address (host:port).
         let monitors = monmap

@@ -3,9 +3,12 @@
 //!
 //! Design points:
 //! - **Behind a client trait.** Resources speak to [`client::CephClient`];
-//!   [`cli::CliClient`] implements it with the `rbd` and `ceph` tools (no
-//!   maintained crate binds librbd, and a crashing CLI cannot take the
-//!   engine down). Every call has a deadline.
+//!   [`cli::CliClient`] implements it with the `rbd` tool and, for monitor
+//!   commands, a few lines of Python on the librados bindings the `ceph`
+//!   CLI itself runs on (the CLI spends five times as much CPU fetching and
+//!   parsing every command description on each call). No maintained crate
+//!   binds librbd, and a crashing child process cannot take the engine
+//!   down. Every call has a deadline.
 //! - **Identity.** Images carry `image-meta strata-id=<instance UUID>`,
 //!   pools carry it in their application metadata; snapshots and cephx
 //!   clients cannot carry it and are found by name (the engine asks
