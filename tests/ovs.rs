@@ -252,6 +252,57 @@ fn import_adopts_bridges_and_ports_by_name() {
 }
 
 #[test]
+fn a_rolled_back_import_takes_the_identity_tag_off_again() {
+    let ovs = Ovs::start();
+    let dir = scratch();
+    let br = unique("sb");
+    let port = format!("{br}p");
+    ovs.vsctl(&["add-br", &br, "--", "set", "bridge", &br, "datapath_type=netdev"]);
+    ovs.vsctl(&["add-port", &br, &port, "tag=30", "--", "set", "interface", &port, "type=internal"]);
+    let before = show(&ovs);
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        &format!(
+            r#"{}
+import {{
+  to = ovs_bridge.b
+  id = "{br}"
+}}
+import {{
+  to = ovs_port.p
+  id = "{port}"
+}}
+resource "ovs_bridge" "b" {{
+  name          = "{br}"
+  datapath_type = "netdev"
+}}
+resource "ovs_port" "p" {{
+  bridge = ovs_bridge.b.name
+  name   = "{port}"
+  tag    = 30
+}}
+resource "ovs_port" "missing" {{
+  bridge     = ovs_bridge.b.name
+  name       = "{br}x"
+  type       = "system"
+  depends_on = [ovs_port.p]
+}}
+"#,
+            provider(&ovs)
+        ),
+    );
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 1);
+    assert!(stderr(&out).contains("No such device"), "{}", stderr(&out));
+    for (table, row) in [("Bridge", &br), ("Port", &port), ("Interface", &port)] {
+        assert_eq!(ovs.get(table, row, "external_ids"), "{}", "rollback took the identity tag off {table} {row}");
+    }
+    assert_eq!(show(&ovs), before, "the switch is as it was");
+    let listed = stdout(&expect(dir.path(), &["state", "list"], 0));
+    assert!(listed.trim().is_empty(), "the imports were forgotten again: {listed}");
+}
+
+#[test]
 fn bad_input_is_a_plan_time_diagnostic_and_creates_nothing() {
     let ovs = Ovs::start();
     let cases = [

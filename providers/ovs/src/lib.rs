@@ -179,6 +179,27 @@ struct OvsProvider {
 }
 
 impl OvsProvider {
+    /// Takes the identity tag `id` off every row that carries it (the undo
+    /// of an import), in one transaction; rows tagged otherwise are left.
+    async fn untag(&self, id: Uuid) -> Result<Value> {
+        let tag = serde_json::json!(["map", [[datum::STRATA_ID, id.to_string()]]]);
+        let ops = ["Bridge", "Port", "Interface", "QoS", "Queue", "Mirror"]
+            .iter()
+            .map(|table| {
+                serde_json::json!({
+                    "op": "mutate", "table": table,
+                    "where": [["external_ids", "includes", tag]],
+                    "mutations": [["external_ids", "delete", tag]],
+                })
+            })
+            .collect();
+        self.client()?
+            .transact(ops)
+            .await
+            .map_err(|e| ProviderError::new(format!("taking the strata-id tag {id} off the imported rows: {e}")))?;
+        Ok(Value::Null)
+    }
+
     fn client(&self) -> Result<Arc<Client>> {
         self.client.lock().expect("client lock").clone().ok_or_else(|| ProviderError::new("the ovs provider is not configured"))
     }
@@ -436,9 +457,11 @@ impl Provider for OvsProvider {
             Undoable::Update { prior, planned } => {
                 Some(UndoRecord(Value::object([("restore", prior.clone()), ("applied", planned.clone())])))
             }
-            // Retired rows are deleted outright; an import's strata-id tag
-            // stays on the row (it names no live instance once forgotten).
-            Undoable::Retire { .. } | Undoable::Import { .. } => None,
+            // Retired rows are deleted outright.
+            Undoable::Retire { .. } => None,
+            // An import only tags the rows with the identity; undo takes the
+            // tag off again, so the rows are as they were before.
+            Undoable::Import { .. } => Some(UndoRecord(Value::object([("untag", Value::Bool(true))]))),
         })
     }
 
@@ -447,6 +470,9 @@ impl Provider for OvsProvider {
             return self.flow_undo(id, undo).await;
         }
         let k = kind(type_name)?;
+        if undo.0.get("untag").as_bool() == Some(true) {
+            return self.untag(id).await;
+        }
         let prior = undo.0.get("restore");
         if prior.is_null() {
             return Err(ProviderError::new(format!("{type_name}: the undo record holds no previous values")));
