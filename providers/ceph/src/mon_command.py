@@ -16,7 +16,17 @@ options = {"client_mount_timeout": timeout, "rados_mon_op_timeout": timeout}
 if keyring:
     options["keyring"] = keyring
 try:
-    cluster = rados.Rados(name="client." + (user or "admin"), conffile=conf, conf=options)
+    cluster = rados.Rados(name="client." + (user or "admin"))
+    try:
+        cluster.conf_read_file(conf or None)
+    except rados.ObjectNotFound:
+        # Like the CLI: no configuration file at the default places is not
+        # an error by itself (the connect says what is missing).
+        if conf:
+            raise
+    cluster.conf_parse_env()
+    for key, value in options.items():
+        cluster.conf_set(key, value)
     cluster.connect(timeout=int(timeout))
     ret, out, status = cluster.mon_command(sys.stdin.read(), b"", timeout=int(timeout))
 except rados.Error as e:
