@@ -85,6 +85,11 @@ fn update_disruptions() {
 }
 
 #[test]
+fn nested_update() {
+    check("nested_update");
+}
+
+#[test]
 fn errors_all_at_once() {
     check("errors_all_at_once");
 }

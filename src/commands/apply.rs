@@ -2,16 +2,36 @@
 
 use super::*;
 
-pub(super) async fn apply_cmd(shell: &Shell, ws: &Workspace, plan_file: Option<PathBuf>, flags: &PlanFlags, opts: &ApplyFlags, destroy: bool) -> ops::OpResult<i32> {
+pub(super) async fn apply_cmd(
+    shell: &Shell,
+    ws: &Workspace,
+    session: &Session,
+    plan_file: Option<PathBuf>,
+    flags: &PlanFlags,
+    opts: &ApplyFlags,
+    destroy: bool,
+) -> ops::OpResult<i32> {
+    let operation = if destroy { "destroy" } else { "apply" };
     let (planned, _guard) = match &plan_file {
         Some(path) => {
-            let (guard, warning) = ops::lock(ws, "apply")?;
-            if let Some(w) = warning {
-                shell.warn(&w);
+            refuse_planning_flags(flags)?;
+            let guard = take_lock(shell, ws, operation, &session.lock)?;
+            let planned = ops::load_saved_plan(ws, path).await?;
+            // Before the plan is shown: a reader must not review changes
+            // that will not be made.
+            let state = &planned.state.meta;
+            if state.lineage != planned.plan.lineage || state.serial != planned.plan.serial {
+                return Err(OpError::Message(format!(
+                    "the saved plan {} is stale: it was made from state version {} and the state is now at version {} \
+                     (another operation changed it since); plan again",
+                    path.display(),
+                    planned.plan.serial,
+                    state.serial
+                )));
             }
-            (ops::load_saved_plan(ws, path).await?, guard)
+            (planned, guard)
         }
-        None => make_plan(shell, ws, flags, destroy, if destroy { "destroy" } else { "apply" }).await?,
+        None => make_plan(shell, ws, session, flags, opts.parallelism, destroy, operation).await?,
     };
     if !flags.json {
         shell.out(&render_plan(shell, &planned.plan));
@@ -20,8 +40,11 @@ pub(super) async fn apply_cmd(shell: &Shell, ws: &Workspace, plan_file: Option<P
         return Ok(0);
     }
     if plan_file.is_none() && !opts.auto_approve {
+        if !session.ui.input {
+            return Err(OpError::Message(format!("{operation} needs confirmation and -input=false forbids asking: pass -auto-approve")));
+        }
         if !std::io::stdin().is_terminal() {
-            return Err(OpError::Message("apply needs confirmation: run it on a terminal, or pass -auto-approve".into()));
+            return Err(OpError::Message(format!("{operation} needs confirmation: run it on a terminal, or pass -auto-approve")));
         }
         shell.status("Do you want to perform these actions? Only 'yes' will be accepted.");
         let mut answer = String::new();
@@ -60,6 +83,27 @@ pub(super) async fn apply_cmd(shell: &Shell, ws: &Workspace, plan_file: Option<P
     };
     let _ = printer.await;
     Ok(summarize(shell, &report, destroy, flags.json))
+}
+
+/// A saved plan already decided what to change: flags that would change
+/// the plan are refused rather than silently ignored.
+fn refuse_planning_flags(flags: &PlanFlags) -> ops::OpResult<()> {
+    if !flags.vars.is_empty() || !flags.var_files.is_empty() {
+        return Err(OpError::Message(
+            "can't set variables when applying a saved plan: the plan holds the variable values it was made with; \
+             plan again with -var/-var-file instead"
+                .into(),
+        ));
+    }
+    let given = flags.planning_flags_given();
+    if !given.is_empty() {
+        return Err(OpError::Message(format!(
+            "{} cannot be used when applying a saved plan, which already says exactly what will change; plan again with {}",
+            given.join(", "),
+            if given.len() == 1 { "it" } else { "them" }
+        )));
+    }
+    Ok(())
 }
 
 /// First Ctrl-C: stop starting work. Second: say what is still in flight.

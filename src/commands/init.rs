@@ -2,7 +2,10 @@
 
 use super::*;
 
-pub(super) fn init(shell: &Shell, ws: &Workspace) -> ops::OpResult<i32> {
+pub(super) fn init(shell: &Shell, ws: &Workspace, lock: &LockFlags) -> ops::OpResult<i32> {
+    // Nothing to change under the lock yet; taking it checks nobody else
+    // holds it, as Terraform's init does with -lock and -lock-timeout.
+    drop(take_lock(shell, ws, "init", lock)?);
     let diags = ops::validate(ws)?;
     let snap = ws.store.snapshot()?;
     if !diags.0.is_empty() {

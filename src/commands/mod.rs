@@ -7,11 +7,12 @@ use crate::config::vars::VarArg;
 use crate::ops::{self, OpError, PlanRequest, Planned, Workspace};
 use crate::output::{self, render_plan, Progress, Shell};
 use crate::plan::{PlanMode, PlanOptions};
-use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod apply;
@@ -66,7 +67,12 @@ pub struct Cli {
 pub enum Command {
     /// Prepare the working directory: state store, configuration check.
     #[command(after_help = "Example:\n  strata init")]
-    Init,
+    Init {
+        #[command(flatten)]
+        ui: UiFlags,
+        #[command(flatten)]
+        lock: LockFlags,
+    },
     /// Check the configuration and report every problem at once.
     #[command(after_help = "Example:\n  strata validate -json")]
     Validate {
@@ -90,6 +96,13 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         plan: PlanFlags,
+        #[command(flatten)]
+        ui: UiFlags,
+        #[command(flatten)]
+        lock: LockFlags,
+        /// Provider calls in flight at once while planning.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+        parallelism: u16,
         /// Save the plan to apply it later, exactly.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -106,6 +119,10 @@ pub enum Command {
         plan: PlanFlags,
         #[command(flatten)]
         apply: ApplyFlags,
+        #[command(flatten)]
+        ui: UiFlags,
+        #[command(flatten)]
+        lock: LockFlags,
     },
     /// Destroy everything this configuration manages.
     #[command(after_help = "Example:\n  strata destroy -auto-approve")]
@@ -114,6 +131,10 @@ pub enum Command {
         plan: PlanFlags,
         #[command(flatten)]
         apply: ApplyFlags,
+        #[command(flatten)]
+        ui: UiFlags,
+        #[command(flatten)]
+        lock: LockFlags,
     },
     /// Show the state, or a saved plan.
     #[command(after_help = "Examples:\n  strata show\n  strata show -json tfplan")]
@@ -141,6 +162,10 @@ pub enum Command {
         id: String,
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<VarArg>,
+        #[command(flatten)]
+        ui: UiFlags,
+        #[command(flatten)]
+        lock: LockFlags,
     },
     /// Evaluate expressions against the configuration and state.
     #[command(after_help = "Examples:\n  strata console\n  echo 'cidrsubnet(\"10.0.0.0/16\", 8, 2)' | strata console")]
@@ -171,19 +196,114 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum StateCommand {
-    /// List managed instances.
-    List,
+    /// List managed instances, or those in the given resources and modules.
+    #[command(after_help = "Examples:\n  strata state list\n  strata state list module.net testing_object.disk")]
+    List { addresses: Vec<Target> },
     /// Show one instance.
     Show { address: String },
     /// Forget instances without destroying them.
-    Rm { addresses: Vec<String> },
-    /// Rename an instance in state.
-    Mv { from: String, to: String },
+    Rm {
+        addresses: Vec<String>,
+        #[command(flatten)]
+        lock: LockFlags,
+    },
+    /// Rename an instance, a whole resource or a whole module in state.
+    #[command(after_help = "Examples:\n  strata state mv testing_object.a testing_object.b\n  strata state mv module.old module.new")]
+    Mv {
+        from: String,
+        to: String,
+        #[command(flatten)]
+        lock: LockFlags,
+    },
     /// List the kept state versions.
     History,
     /// Replace a damaged state with the backup written before the last change.
     #[command(name = "restore-backup")]
-    RestoreBackup,
+    RestoreBackup {
+        #[command(flatten)]
+        lock: LockFlags,
+    },
+}
+
+/// How a command uses the terminal, as Terraform's CI flags say.
+#[derive(Args, Debug, Clone)]
+pub struct UiFlags {
+    /// Ask for input when needed (`-input=false`: never, fail instead).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub input: bool,
+    /// Print warnings as one line each.
+    #[arg(long = "compact-warnings")]
+    pub compact_warnings: bool,
+}
+
+impl Default for UiFlags {
+    fn default() -> UiFlags {
+        UiFlags { input: true, compact_warnings: false }
+    }
+}
+
+/// The state lock, as Terraform's `-lock` and `-lock-timeout` control it.
+#[derive(Args, Debug, Clone)]
+pub struct LockFlags {
+    /// Lock the state (`-lock=false`: do not; unsafe while others run).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub lock: bool,
+    /// Wait this long for a lock another process holds (`30s`, `5m`).
+    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+impl Default for LockFlags {
+    fn default() -> LockFlags {
+        LockFlags { lock: true, lock_timeout: Duration::ZERO }
+    }
+}
+
+/// Takes the state lock as the flags say: waiting up to `-lock-timeout`,
+/// or not at all with `-lock=false` (with a warning).
+pub(crate) fn take_lock(shell: &Shell, ws: &Workspace, operation: &str, flags: &LockFlags) -> ops::OpResult<Option<ops::LockGuard>> {
+    if !flags.lock {
+        shell.warn("-lock=false: the state is not locked, so another Strata run at the same time can change it under this one");
+        return Ok(None);
+    }
+    let (guard, warning) = ops::lock_waiting(ws, operation, flags.lock_timeout)?;
+    if let Some(w) = warning {
+        shell.warn(&w);
+    }
+    Ok(Some(guard))
+}
+
+/// A duration as Terraform (Go's `time.ParseDuration`) writes it: a sequence
+/// of decimal numbers with units, `300ms`, `30s`, `5m`, `1h30m`, `1.5h`;
+/// `0` alone is zero.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration (examples: 30s, 5m, 1h30m)");
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
+        rest = &rest[number_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds;
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -210,11 +330,15 @@ pub struct PlanFlags {
     #[arg(long = "refresh-only")]
     pub refresh_only: bool,
     /// Read the real objects first (`-refresh=false` to skip).
-    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub refresh: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// `-var` and `-var-file` in the order the command line gave them (later
+    /// ones win); filled by [`parse`].
+    #[arg(skip)]
+    pub ordered_vars: Vec<VarArg>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -235,13 +359,13 @@ pub struct ApplyFlags {
 
 impl PlanFlags {
     fn request(&self, force_destroy: bool) -> PlanRequest {
-        let mut vars: Vec<VarArg> = self.var_files.iter().cloned().map(VarArg::File).collect();
-        for v in &self.vars {
-            match v.parse() {
-                Ok(v) => vars.push(v),
-                Err(_) => vars.push(VarArg::Pair(v.clone(), String::new())),
-            }
-        }
+        let vars = if self.ordered_vars.len() == self.vars.len() + self.var_files.len() {
+            self.ordered_vars.clone()
+        } else {
+            let mut vars: Vec<VarArg> = self.var_files.iter().cloned().map(VarArg::File).collect();
+            vars.extend(self.vars.iter().map(|v| var_pair(v)));
+            vars
+        };
         let mode = if self.destroy || force_destroy {
             PlanMode::Destroy
         } else if self.refresh_only {
@@ -253,8 +377,70 @@ impl PlanFlags {
             vars,
             options: PlanOptions { mode, targets: self.target.clone(), excludes: self.exclude.clone(), replace: self.replace.clone() },
             refresh: self.refresh,
+            parallelism: 10,
         }
     }
+
+    /// The planning flags given, which a saved plan has already decided.
+    fn planning_flags_given(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        for (set, flag) in [
+            (!self.target.is_empty(), "-target"),
+            (!self.exclude.is_empty(), "-exclude"),
+            (!self.replace.is_empty(), "-replace"),
+            (self.destroy, "-destroy"),
+            (self.refresh_only, "-refresh-only"),
+            (!self.refresh, "-refresh=false"),
+        ] {
+            if set {
+                given.push(flag);
+            }
+        }
+        given
+    }
+}
+
+fn var_pair(text: &str) -> VarArg {
+    text.parse().unwrap_or_else(|_| VarArg::Pair(text.to_owned(), String::new()))
+}
+
+impl Command {
+    fn plan_flags_mut(&mut self) -> Option<&mut PlanFlags> {
+        match self {
+            Command::Plan { plan, .. } | Command::Apply { plan, .. } | Command::Destroy { plan, .. } | Command::Graph { plan } => Some(plan),
+            _ => None,
+        }
+    }
+}
+
+/// Parses the command line (Terraform's single-dash flags included) and
+/// records the order of `-var` and `-var-file`, which clap keeps apart.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, clap::Error> {
+    let matches = Cli::command().try_get_matches_from(normalize_args(args))?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let (Some((_, sub)), Some(flags)) = (matches.subcommand(), cli.command.plan_flags_mut()) {
+        flags.ordered_vars = ordered_vars(sub, flags);
+    }
+    Ok(cli)
+}
+
+fn ordered_vars(matches: &ArgMatches, flags: &PlanFlags) -> Vec<VarArg> {
+    let mut items: Vec<(usize, VarArg)> = Vec::new();
+    if let Some(indices) = matches.indices_of("vars") {
+        items.extend(indices.zip(&flags.vars).map(|(i, v)| (i, var_pair(v))));
+    }
+    if let Some(indices) = matches.indices_of("var_files") {
+        items.extend(indices.zip(&flags.var_files).map(|(i, p)| (i, VarArg::File(p.clone()))));
+    }
+    items.sort_by_key(|(i, _)| *i);
+    items.into_iter().map(|(_, v)| v).collect()
+}
+
+/// The flags of a run that plans or applies, beyond what to plan.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Session {
+    pub ui: UiFlags,
+    pub lock: LockFlags,
 }
 
 /// Terraform users write `-auto-approve`; clap wants `--auto-approve`.
@@ -273,29 +459,36 @@ pub async fn run(cli: Cli) -> i32 {
     let json = matches!(&cli.command, Command::Plan { plan, .. } | Command::Apply { plan, .. } | Command::Destroy { plan, .. } if plan.json)
         || matches!(&cli.command, Command::Validate { json: true } | Command::Show { json: true, .. } | Command::Output { json: true, .. });
     let shell = Shell::new(cli.no_color, json);
-    let dir = match &cli.chdir {
-        Some(d) => d.clone(),
-        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-    };
+    // Before anything else, as Terraform does, so that every relative path
+    // (-out, -var-file, plan files) is inside the directory.
+    if let Some(d) = &cli.chdir {
+        if let Err(e) = std::env::set_current_dir(d) {
+            shell.error(&format!("-chdir={}: {e}", d.display()));
+            return 1;
+        }
+    }
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let reads_only = matches!(
         &cli.command,
         Command::Show { plan_file: None, .. }
             | Command::Output { .. }
             | Command::Console { .. }
-            | Command::State(StateCommand::List | StateCommand::Show { .. } | StateCommand::History)
+            | Command::State(StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::History)
     );
     let ws = if reads_only { Workspace::open_read_only(&dir) } else { Workspace::open(&dir) };
     let result = match cli.command {
-        Command::Init => init(&shell, &ws),
+        Command::Init { ui: _, lock } => init(&shell, &ws, &lock),
         Command::Validate { json } => validate(&shell, &ws, json),
         Command::Fmt { check, diff, paths } => fmt(&shell, &dir, check, diff, paths),
-        Command::Plan { plan, out, detailed_exitcode } => plan_cmd(&shell, &ws, &plan, out, detailed_exitcode).await,
-        Command::Apply { plan_file, plan, apply } => apply_cmd(&shell, &ws, plan_file, &plan, &apply, false).await,
-        Command::Destroy { plan, apply } => apply_cmd(&shell, &ws, None, &plan, &apply, true).await,
+        Command::Plan { plan, ui, lock, parallelism, out, detailed_exitcode } => {
+            plan_cmd(&shell, &ws, &Session { ui, lock }, &plan, usize::from(parallelism), out, detailed_exitcode).await
+        }
+        Command::Apply { plan_file, plan, apply, ui, lock } => apply_cmd(&shell, &ws, &Session { ui, lock }, plan_file, &plan, &apply, false).await,
+        Command::Destroy { plan, apply, ui, lock } => apply_cmd(&shell, &ws, &Session { ui, lock }, None, &plan, &apply, true).await,
         Command::Show { plan_file, json } => show(&shell, &ws, plan_file, json),
         Command::Output { name, json, raw } => output_cmd(&shell, &ws, name, json, raw),
         Command::State(cmd) => state_cmd(&shell, &ws, cmd),
-        Command::Import { address, id, vars } => import(&shell, &ws, &address, &id, &vars).await,
+        Command::Import { address, id, vars, ui: _, lock } => import(&shell, &ws, &lock, &address, &id, &vars).await,
         Command::Graph { plan } => graph(&shell, &ws, &plan).await,
         Command::Console { vars } => console(&shell, &ws, &vars),
         Command::ForceUnlock { lock_id, force } => force_unlock(&shell, &ws, &lock_id, force),

@@ -29,10 +29,18 @@ pub(super) fn show(shell: &Shell, ws: &Workspace, plan_file: Option<PathBuf>, js
     Ok(0)
 }
 
+/// One instance as Terraform's `state show` prints it: a comment with the
+/// address, then a valid `resource "TYPE" "NAME" {` block (`data` for data
+/// sources), Strata's identity as a comment since it is no attribute.
 pub(super) fn describe_instance(r: &strata_state::InstanceRecord) -> String {
-    let mut text = format!("# {}:\nresource {:?} {{  # id {}\n", r.address, r.type_name, r.id);
+    let base = r.address.split('~').next().unwrap_or(&r.address);
+    let (kind, name) = match crate::addr::parse_instance(base) {
+        Ok(addr) => (if addr.resource.mode == crate::addr::Mode::Data { "data" } else { "resource" }, addr.resource.name),
+        Err(_) => ("resource", base.rsplit('.').next().unwrap_or(base).to_owned()),
+    };
+    let mut text = format!("# {}:\n# identity: {}\n{kind} {:?} {:?} {{\n", r.address, r.id, r.type_name, name);
     if let Some(m) = r.attributes.as_map() {
-        let width = m.keys().map(|k| k.len()).max().unwrap_or(0);
+        let width = m.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in m {
             if !v.is_null() {
                 text.push_str(&format!("    {k:<width$} = {}\n", output::render_value(v)));

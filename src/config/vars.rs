@@ -1,6 +1,8 @@
 //! Input variable values: defaults, `STRATA_VAR_name` environment variables,
-//! `*.auto.stratavars.hcl` files, then `-var` and `-var-file` in command-line
-//! order, later sources winning (Terraform's precedence). Values are converted
+//! `strata.stratavars.hcl` / `.json` (Terraform's `terraform.tfvars`), then
+//! `*.auto.stratavars.hcl` / `.json` by name, then `-var` and `-var-file` in
+//! command-line order, later sources winning (Terraform's precedence).
+//! Variable files are HCL, or JSON when their name ends in `.json`. Values are converted
 //! to the declared type, checked against `nullable` and `validation` blocks,
 //! and marked sensitive where declared.
 
@@ -34,6 +36,23 @@ impl std::str::FromStr for VarArg {
 enum Origin {
     Raw(String),
     Expr(Expr),
+    /// From a JSON variable file.
+    Json(Value),
+}
+
+/// The variable file loaded without being named, like `terraform.tfvars`.
+const DEFAULT_VARS_FILES: [&str; 2] = ["strata.stratavars.hcl", "strata.stratavars.json"];
+/// `*.auto.stratavars.json`: the JSON form of the automatic files.
+const AUTO_JSON_VARS_SUFFIX: &str = ".auto.stratavars.json";
+
+/// The variable files loaded without being named, in the order they apply.
+fn automatic_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = DEFAULT_VARS_FILES.iter().map(|n| dir.join(n)).filter(|p| p.is_file()).collect();
+    let mut auto = config_files(dir, AUTO_VARS_SUFFIX).unwrap_or_default();
+    auto.extend(config_files(dir, AUTO_JSON_VARS_SUFFIX).unwrap_or_default());
+    auto.sort();
+    files.extend(auto);
+    files
 }
 
 /// Resolves every declared variable. Variable files are added to the
@@ -49,15 +68,8 @@ pub fn resolve(config: &mut Config, args: &[VarArg], env: &[(String, String)]) -
             }
         }
     }
-    let mut files = config_files(&config.dir, AUTO_VARS_SUFFIX).unwrap_or_default();
-    let auto_count = files.len();
-    for arg in args {
-        if let VarArg::File(path) = arg {
-            files.push(path.clone());
-        }
-    }
-    // Auto files first, then command-line arguments in order.
-    let mut ordered: Vec<Either> = files[..auto_count].iter().cloned().map(Either::File).collect();
+    // Automatic files first, then command-line arguments in order.
+    let mut ordered: Vec<Either> = automatic_files(&config.dir).into_iter().map(Either::File).collect();
     for arg in args {
         ordered.push(match arg {
             VarArg::File(p) => Either::File(p.clone()),
@@ -83,6 +95,7 @@ pub fn resolve(config: &mut Config, args: &[VarArg], env: &[(String, String)]) -
         let declared = declaration(config, var);
         let value = match given.remove(&var.name) {
             Some((Origin::Raw(raw), _)) => from_raw(&raw, var.ty.as_ref(), var.sensitive),
+            Some((Origin::Json(value), _)) => Ok(value),
             Some((Origin::Expr(expr), _)) => match super::eval::constant(&expr) {
                 Ok(v) => Ok(v),
                 Err(e) => {
@@ -101,7 +114,10 @@ pub fn resolve(config: &mut Config, args: &[VarArg], env: &[(String, String)]) -
                 None => {
                     diags.push(
                         Diagnostic::error(format!("no value for required variable {:?}", var.name), declared, "declared here without a default")
-                            .with_help(format!("set it with -var {}=..., a *.stratavars.hcl file or STRATA_VAR_{}", var.name, var.name)),
+                            .with_help(format!(
+                                "set it with -var {}=..., strata.stratavars.hcl, a *.stratavars.hcl or *.stratavars.json file, or STRATA_VAR_{}",
+                                var.name, var.name
+                            )),
                     );
                     continue;
                 }
@@ -169,6 +185,10 @@ fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Ori
     let display = path.strip_prefix(&config.dir).map(Path::to_path_buf).unwrap_or_else(|_| path.to_owned());
     let Some(file) = super::read_source(path, display, &mut config.sources, diags) else { return };
     let text = config.sources.text(file).to_owned();
+    if path.extension().is_some_and(|e| e == "json") {
+        load_json(config, file, &text, given, diags);
+        return;
+    }
     let body = match super::parse::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
@@ -202,6 +222,54 @@ fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Ori
             .warning(),
         );
     }
+}
+
+/// A JSON variable file: one object, a member per variable, whose values
+/// are taken as JSON (then converted to the declared type).
+fn load_json(config: &Config, file: super::FileId, text: &str, given: &mut BTreeMap<String, (Origin, Option<Span>)>, diags: &mut Diagnostics) {
+    let members: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(m)) => m,
+        Ok(_) => {
+            diags.push(Diagnostic::error("a JSON variable file must hold one object, a member per variable", Span { file, range: 0..text.len().min(1) }, "here"));
+            return;
+        }
+        Err(e) => {
+            let offset = offset_of(text, e.line(), e.column());
+            // The message of serde_json names no value, only the syntax.
+            diags.push(Diagnostic::error(format!("invalid JSON: {e}"), Span { file, range: offset..(offset + 1).min(text.len()) }, "here"));
+            return;
+        }
+    };
+    let mut undeclared = 0;
+    for (name, value) in members {
+        let quoted = serde_json::to_string(&name).expect("strings serialize");
+        let start = text.find(&quoted).unwrap_or(0);
+        let span = Span { file, range: start..start + quoted.len() };
+        if !config.variables.contains_key(&name) {
+            undeclared += 1;
+            if undeclared <= MAX_UNDECLARED_SHOWN {
+                diags.push(Diagnostic::error(format!("value for undeclared variable {name:?}"), span, "no such variable").warning());
+            }
+            continue;
+        }
+        given.insert(name, (Origin::Json(Value::from_json(value)), Some(span)));
+    }
+    if undeclared > MAX_UNDECLARED_SHOWN {
+        diags.push(
+            Diagnostic::global(format!(
+                "{} more values for undeclared variables in {}",
+                undeclared - MAX_UNDECLARED_SHOWN,
+                config.sources.path(file).display()
+            ))
+            .warning(),
+        );
+    }
+}
+
+/// The byte offset of a 1-based line and column (serde_json's report).
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    (line_start + column.saturating_sub(1)).min(text.len())
 }
 
 /// Undeclared names of one variable file shown one by one; the rest are

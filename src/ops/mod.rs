@@ -174,6 +174,25 @@ pub fn lock(ws: &Workspace, operation: &str) -> OpResult<(LockGuard, Option<Stri
     Ok((LockGuard { store: ws.store.clone(), info }, warning))
 }
 
+/// Takes the state lock like [`lock`], but while another process holds it,
+/// retries until `timeout` has passed (`-lock-timeout`, Terraform's
+/// behaviour); other errors end it at once. Any [`StateStore`] whose `lock`
+/// reports [`StateError::Locked`] gets the waiting for free.
+pub fn lock_waiting(ws: &Workspace, operation: &str, timeout: std::time::Duration) -> OpResult<(LockGuard, Option<String>)> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(50);
+    loop {
+        match lock(ws, operation) {
+            Err(OpError::State(StateError::Locked(_))) if std::time::Instant::now() < deadline => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Configures one provider instance per configuration address that any
 /// resource, state record or pending intent uses.
 pub async fn configure_providers(

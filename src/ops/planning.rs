@@ -7,6 +7,8 @@ pub struct PlanRequest {
     pub vars: Vec<VarArg>,
     pub options: PlanOptions,
     pub refresh: bool,
+    /// Provider reads in flight at once (`plan -parallelism`).
+    pub parallelism: usize,
 }
 
 /// The result of planning, with what it took to make it.
@@ -27,7 +29,7 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
     let providers = configure_providers(ws, &loaded, providers_in_use(ws, &prior)?).await?;
     let reconciled = reconcile(ws, &providers, &loaded.schemas).await?;
     let state = if reconciled.is_empty() { prior } else { ws.store.snapshot()? };
-    let (state, drift, refreshed) = if req.refresh { refresh(&state, &providers).await? } else { (state, Vec::new(), BTreeMap::new()) };
+    let (state, drift, refreshed) = if req.refresh { refresh(&state, &providers, req.parallelism).await? } else { (state, Vec::new(), BTreeMap::new()) };
 
     let mut state = state;
     let moved = plan::apply_moves(&loaded.config, &mut state);

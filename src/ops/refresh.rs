@@ -4,10 +4,12 @@
 use super::*;
 
 /// Refreshes every managed instance through its provider, one batched read
-/// per provider and type, all types at once. Returns the refreshed state and the drift found.
+/// per provider and type, up to `parallelism` types at once. Returns the
+/// refreshed state and the drift found.
 pub async fn refresh(
     state: &strata_state::Snapshot,
     providers: &HashMap<String, Arc<dyn Provider>>,
+    parallelism: usize,
 ) -> OpResult<(strata_state::Snapshot, Vec<Drift>, BTreeMap<String, Option<Value>>)> {
     let mut groups: BTreeMap<(String, String), Vec<&InstanceRecord>> = BTreeMap::new();
     for r in state.instances.values() {
@@ -17,11 +19,14 @@ pub async fn refresh(
     // few) into a different API, so their latencies overlap instead of adding
     // up (a Ceph refresh waits on `ceph` for pools and `rbd` for images).
     let mut reads = tokio::task::JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(parallelism.max(1)));
     for (index, ((provider_addr, type_name), records)) in groups.iter().enumerate() {
         let provider = providers.get(provider_addr).ok_or_else(|| format!("provider {provider_addr} is not configured"))?.clone();
         let type_name = type_name.clone();
         let owned: Vec<(uuid::Uuid, Value)> = records.iter().map(|r| (r.id, r.attributes.clone().deep_unmark())).collect();
+        let slots = slots.clone();
         reads.spawn(async move {
+            let _slot = slots.acquire_owned().await;
             let instances: Vec<Instance> = owned.iter().map(|(id, s)| Instance { id: *id, state: s }).collect();
             (index, provider.read(&type_name, &instances).await)
         });

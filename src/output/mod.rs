@@ -2,6 +2,7 @@
 //! results to stdout, diagnostics and progress to stderr, colour only on a
 //! terminal (and never with `-no-color`), JSON when asked.
 
+mod diff;
 mod plan;
 mod progress;
 
@@ -16,13 +17,30 @@ use std::sync::Mutex;
 
 /// The first write to stdout or stderr that failed (a full disk, a closed
 /// pipe): the process must not report success for output nobody got.
-static WRITE_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+static WRITE_FAILURE: Mutex<Option<WriteFailure>> = Mutex::new(None);
+
+/// Output that did not reach its reader.
+#[derive(Debug, Clone)]
+pub struct WriteFailure {
+    pub message: String,
+    /// The reader closed the pipe (EPIPE): nothing is wrong but that.
+    pub broken_pipe: bool,
+}
+
+impl std::fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// Remembers a failed write to `stream`; the first failure wins.
 fn check_write(stream: &str, result: std::io::Result<()>) {
     if let Err(e) = result {
         let mut failure = WRITE_FAILURE.lock().unwrap_or_else(|p| p.into_inner());
-        failure.get_or_insert_with(|| format!("cannot write to {stream}: {e}"));
+        failure.get_or_insert_with(|| WriteFailure {
+            message: format!("cannot write to {stream}: {e}"),
+            broken_pipe: e.kind() == std::io::ErrorKind::BrokenPipe,
+        });
     }
 }
 
@@ -38,7 +56,7 @@ fn write_stderr(bytes: &[u8]) {
 
 /// Flushes stdout and stderr and says whether any output was lost on the
 /// way, with the first error. `main` calls it last, to exit non-zero then.
-pub fn finish() -> Result<(), String> {
+pub fn finish() -> Result<(), WriteFailure> {
     check_write("stdout", std::io::stdout().flush());
     check_write("stderr", std::io::stderr().flush());
     match WRITE_FAILURE.lock().unwrap_or_else(|p| p.into_inner()).take() {

@@ -1,9 +1,10 @@
-//! Human rendering of a plan, in the familiar `+ ~ - -/+` style.
+//! Human rendering of a plan, in the familiar `+ ~ - -/+` style; the
+//! attribute diffs themselves are [`super::diff`]'s.
 
 use super::Shell;
 use crate::plan::{Action, Plan, PlanMode, ResourceChange};
 use anstyle::AnsiColor;
-use std::collections::BTreeSet;
+use super::diff::{attribute_lines, Markers};
 use std::fmt::Write as _;
 use strata_provider::{Disruption, Value};
 
@@ -15,7 +16,7 @@ pub fn render_plan(shell: &Shell, plan: &Plan) -> String {
             match &d.after {
                 Some(after) => {
                     let _ = writeln!(out, "  # {} changed", d.address);
-                    for line in attribute_lines(shell, &d.before, after, &BTreeSet::new()) {
+                    for line in attribute_lines(shell, &d.before, after, &Markers::new(), true) {
                         let _ = writeln!(out, "      {line}");
                     }
                 }
@@ -134,72 +135,31 @@ fn render_change(shell: &Shell, c: &ResourceChange, out: &mut String) {
     let symbol = shell.paint(style.on_default(), c.action.symbol());
     let _ = writeln!(out, "{symbol:>width$} {kind} {:?} {name:?} {{", c.type_name, width = if shell.color() { 3 + 9 } else { 3 });
     let empty = Value::Map(Default::default());
-    let forcing: BTreeSet<String> = c.replace_because.iter().cloned().collect();
     let (before, after) = match c.action {
         Action::Create | Action::Read => (&empty, c.planned.as_ref().unwrap_or(&empty)),
         Action::Delete => (c.prior.as_ref().unwrap_or(&empty), &empty),
         _ => (c.prior.as_ref().unwrap_or(&empty), c.planned.as_ref().unwrap_or(&empty)),
     };
-    for line in attribute_lines(shell, before, after, &forcing) {
+    let hide_unchanged = matches!(c.action, Action::Update | Action::Replace | Action::NoOp);
+    for line in attribute_lines(shell, before, after, &markers(c), hide_unchanged) {
         let _ = writeln!(out, "      {line}");
     }
     out.push_str("    }\n");
 }
 
-/// One line (or a few, for multi-line strings) per attribute that is set.
-fn attribute_lines(shell: &Shell, before: &Value, after: &Value, forcing: &BTreeSet<String>) -> Vec<String> {
-    let empty = Default::default();
-    let b = before.as_map().unwrap_or(&empty);
-    let a = after.as_map().unwrap_or(&empty);
-    let names: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
-    let width = names.iter().filter(|n| !is_unset(b.get(**n)) || !is_unset(a.get(**n))).map(|n| n.len()).max().unwrap_or(0);
-    let mut lines = Vec::new();
-    for name in names {
-        let (old, new) = (b.get(name), a.get(name));
-        if is_unset(old) && is_unset(new) {
-            continue;
-        }
-        let suffix = if forcing.contains(name) { " # forces replacement" } else { "" };
-        let line = match (old, new) {
-            (o, Some(n)) if is_unset(o) => format!("{} {name:<width$} = {}", shell.paint(AnsiColor::Green.on_default(), "+"), render_value(n)),
-            (Some(o), n) if is_unset(n) => format!("{} {name:<width$} = {} -> null", shell.paint(AnsiColor::Red.on_default(), "-"), render_value(o)),
-            (Some(o), Some(n)) if o.clone().deep_unmark() == n.clone().deep_unmark() && !n.is_unknown() => {
-                format!("  {name:<width$} = {}", render_value(n))
-            }
-            (Some(o), Some(n)) => {
-                if let (Some(os), Some(ns)) = (plain_multiline(o), plain_multiline(n)) {
-                    let mut text = format!("{} {name:<width$} = <<-EOT{suffix}", shell.paint(AnsiColor::Yellow.on_default(), "~"));
-                    for change in similar::TextDiff::from_lines(os, ns).iter_all_changes() {
-                        let sign = match change.tag() {
-                            similar::ChangeTag::Delete => shell.paint(AnsiColor::Red.on_default(), "-"),
-                            similar::ChangeTag::Insert => shell.paint(AnsiColor::Green.on_default(), "+"),
-                            similar::ChangeTag::Equal => " ".into(),
-                        };
-                        let _ = write!(text, "\n        {sign} {}", change.value().trim_end_matches('\n'));
-                    }
-                    text.push_str("\n      EOT");
-                    lines.push(text);
-                    continue;
-                }
-                format!("{} {name:<width$} = {} -> {}", shell.paint(AnsiColor::Yellow.on_default(), "~"), render_value(o), render_value(n))
-            }
-            _ => continue,
-        };
-        lines.push(format!("{line}{suffix}"));
+/// Per changed attribute, what its change does, where it is more than a
+/// live change (the header names the resource's overall disruption).
+fn markers(c: &ResourceChange) -> Markers {
+    let mut markers: Markers = c
+        .attribute_disruptions
+        .iter()
+        .filter(|(_, d)| matches!(d, Disruption::Restart | Disruption::DataLoss))
+        .map(|(name, d)| (name.clone(), d.to_string()))
+        .collect();
+    for name in &c.replace_because {
+        markers.insert(name.clone(), "forces replacement".into());
     }
-    lines
-}
-
-/// Null, or no nested blocks: nothing worth a line.
-fn is_unset(v: Option<&Value>) -> bool {
-    v.is_none_or(|v| matches!(v, Value::Null) || matches!(v, Value::List(items) if items.is_empty()))
-}
-
-fn plain_multiline(v: &Value) -> Option<&str> {
-    match v {
-        Value::String(s) if s.contains('\n') => Some(s),
-        _ => None,
-    }
+    markers
 }
 
 /// A value as the plan shows it: unknowns and secrets are never printed.

@@ -1,0 +1,340 @@
+//! Attribute diffs in Terraform's layout: a change inside a nested object or
+//! a list shows only what changed (`~ size = 8 -> 16` inside its block), the
+//! rest is counted (`# (2 unchanged attributes hidden)`), list elements are
+//! matched by a longest common subsequence so one changed element is one
+//! changed element, and multi-line strings are diffed line by line in
+//! `<<-EOT` form. Sensitive values print as `(sensitive value)`, never more.
+
+use super::Shell;
+use anstyle::AnsiColor;
+use std::collections::BTreeMap;
+use strata_provider::Value;
+
+/// What happens to one value, as the symbol in front of its line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Change {
+    NoOp,
+    Create,
+    Update,
+    Delete,
+}
+
+/// One output line: nesting depth, the symbol column, the text.
+struct Line {
+    depth: usize,
+    change: Change,
+    text: String,
+}
+
+/// A rendered value: `head` continues the line that names it (`name = `,
+/// or a list element's own line); `body` holds the lines below it, the last
+/// one closing it (`}`, `]`, `EOT`).
+struct Rendered {
+    head: String,
+    body: Vec<Line>,
+}
+
+impl Rendered {
+    fn inline(head: String) -> Rendered {
+        Rendered { head, body: Vec::new() }
+    }
+
+    /// Text after the value's last line: `,` in a list, `-> null`, comments.
+    fn append(&mut self, text: &str) {
+        match self.body.last_mut() {
+            Some(last) => last.text.push_str(text),
+            None => self.head.push_str(text),
+        }
+    }
+}
+
+/// Per top-level attribute, a comment for its line (`# forces replacement`,
+/// Strata's disruption markers).
+pub(super) type Markers = BTreeMap<String, String>;
+
+/// The attribute lines of a resource (or drifted object), each indented for
+/// the body of `resource "T" "N" {`. `hide_unchanged` is Terraform's
+/// behaviour for updates; creates and deletes show everything.
+pub(super) fn attribute_lines(shell: &Shell, before: &Value, after: &Value, markers: &Markers, hide_unchanged: bool) -> Vec<String> {
+    let empty = BTreeMap::new();
+    let b = before.unmarked().as_map().unwrap_or(&empty);
+    let a = after.unmarked().as_map().unwrap_or(&empty);
+    let mut lines = Vec::new();
+    object_body(&mut lines, 1, b, a, markers, hide_unchanged, true);
+    lines.into_iter().map(|l| paint_line(shell, l)).collect()
+}
+
+fn paint_line(shell: &Shell, line: Line) -> String {
+    let symbol = match line.change {
+        Change::NoOp => " ".to_owned(),
+        Change::Create => shell.paint(AnsiColor::Green.on_default(), "+"),
+        Change::Update => shell.paint(AnsiColor::Yellow.on_default(), "~"),
+        Change::Delete => shell.paint(AnsiColor::Red.on_default(), "-"),
+    };
+    // The caller indents depth 1 already (the resource body).
+    let indent = "    ".repeat(line.depth.saturating_sub(1));
+    format!("{indent}{symbol} {}", line.text).trim_end().to_owned()
+}
+
+/// Null, or at the top level an empty list (no nested blocks): not shown.
+fn is_unset(v: Option<&Value>, top_level: bool) -> bool {
+    v.is_none_or(|v| v.is_null() || (top_level && matches!(v.unmarked(), Value::List(items) if items.is_empty())))
+}
+
+fn same(before: &Value, after: &Value) -> bool {
+    !after.contains_unknown() && before.clone().deep_unmark() == after.clone().deep_unmark()
+}
+
+fn classify(before: Option<&Value>, after: Option<&Value>, top_level: bool) -> Change {
+    match (is_unset(before, top_level), is_unset(after, top_level)) {
+        (true, true) => Change::NoOp,
+        (true, false) => Change::Create,
+        (false, true) => Change::Delete,
+        (false, false) => {
+            let (b, a) = (before.expect("set"), after.expect("set"));
+            if same(b, a) && b.is_sensitive() == a.is_sensitive() {
+                Change::NoOp
+            } else {
+                Change::Update
+            }
+        }
+    }
+}
+
+/// Attributes Terraform always shows, changed or not, so the reader knows
+/// which object a change is in.
+fn identifying(name: &str) -> bool {
+    matches!(name, "id" | "name" | "tags")
+}
+
+/// An object key as HCL writes it: bare when it is an identifier.
+fn key_text(key: &str) -> String {
+    let mut chars = key.chars();
+    let identifier = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if identifier {
+        key.to_owned()
+    } else {
+        serde_json::to_string(key).expect("strings serialize")
+    }
+}
+
+/// The attributes of an object, at `depth`, changed ones (and identifying
+/// ones) shown, the others counted.
+fn object_body(
+    lines: &mut Vec<Line>,
+    depth: usize,
+    before: &BTreeMap<String, Value>,
+    after: &BTreeMap<String, Value>,
+    markers: &Markers,
+    hide_unchanged: bool,
+    top_level: bool,
+) {
+    let keys: Vec<&String> = {
+        let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys.retain(|k| !(is_unset(before.get(*k), top_level) && is_unset(after.get(*k), top_level)));
+        keys
+    };
+    let width = keys.iter().map(|k| key_text(k).chars().count()).max().unwrap_or(0);
+    let mut hidden = 0;
+    for key in keys {
+        let (old, new) = (before.get(key), after.get(key));
+        let change = classify(old, new, top_level);
+        if change == Change::NoOp && hide_unchanged && !identifying(key) {
+            hidden += 1;
+            continue;
+        }
+        let mut value = value_change(depth, change, old, new);
+        if change == Change::Delete {
+            value.append(" -> null");
+        }
+        let name = format!("{:<width$}", key_text(key));
+        let marker = markers.get(key.as_str()).filter(|_| change != Change::NoOp);
+        let head = match marker {
+            Some(m) => format!("{name} = {} # {m}", value.head),
+            None => format!("{name} = {}", value.head),
+        };
+        lines.push(Line { depth, change, text: head });
+        lines.extend(value.body);
+    }
+    if hidden > 0 {
+        lines.push(Line { depth, change: Change::NoOp, text: unchanged(hidden, "attribute") });
+    }
+}
+
+fn unchanged(n: usize, what: &str) -> String {
+    format!("# ({n} unchanged {what}{} hidden)", if n == 1 { "" } else { "s" })
+}
+
+/// The value of a line at `depth` whose change is already classified.
+fn value_change(depth: usize, change: Change, before: Option<&Value>, after: Option<&Value>) -> Rendered {
+    match change {
+        Change::Create => whole(depth, after.expect("created value"), Change::Create),
+        Change::Delete => whole(depth, before.expect("deleted value"), Change::Delete),
+        Change::NoOp => whole(depth, after.or(before).expect("a value"), Change::NoOp),
+        Change::Update => update(depth, before.expect("old value"), after.expect("new value")),
+    }
+}
+
+/// A value shown whole, every nested line with the same symbol.
+fn whole(depth: usize, value: &Value, change: Change) -> Rendered {
+    match value {
+        Value::Sensitive(_) => Rendered::inline("(sensitive value)".into()),
+        Value::Map(m) if !m.is_empty() => {
+            let shown: Vec<(&String, &Value)> = m.iter().filter(|(_, v)| !v.is_null()).collect();
+            let width = shown.iter().map(|(k, _)| key_text(k).chars().count()).max().unwrap_or(0);
+            let mut body = Vec::new();
+            for (k, v) in shown {
+                let inner = whole(depth + 1, v, change);
+                body.push(Line { depth: depth + 1, change, text: format!("{:<width$} = {}", key_text(k), inner.head) });
+                body.extend(inner.body);
+            }
+            body.push(Line { depth, change: Change::NoOp, text: "}".into() });
+            Rendered { head: "{".into(), body }
+        }
+        Value::List(items) if !items.is_empty() => {
+            let mut body = Vec::new();
+            for item in items {
+                let mut inner = whole(depth + 1, item, change);
+                inner.append(",");
+                body.push(Line { depth: depth + 1, change, text: inner.head });
+                body.extend(inner.body);
+            }
+            body.push(Line { depth, change: Change::NoOp, text: "]".into() });
+            Rendered { head: "[".into(), body }
+        }
+        Value::String(s) if s.contains('\n') => {
+            let mut body: Vec<Line> =
+                s.lines().map(|l| Line { depth: depth + 1, change: Change::NoOp, text: l.to_owned() }).collect();
+            body.push(Line { depth, change: Change::NoOp, text: "EOT".into() });
+            Rendered { head: "<<-EOT".into(), body }
+        }
+        other => Rendered::inline(super::render_value(other)),
+    }
+}
+
+/// A value that changed: nested objects and lists diffed inside,
+/// multi-line strings line by line, anything else `old -> new`.
+fn update(depth: usize, before: &Value, after: &Value) -> Rendered {
+    if before.is_sensitive() || after.is_sensitive() {
+        return Rendered::inline("(sensitive value)".into());
+    }
+    if after.is_unknown() {
+        let mut old = whole(depth, before, Change::Delete);
+        old.append(" -> (known after apply)");
+        return old;
+    }
+    match (before, after) {
+        (Value::Map(b), Value::Map(a)) => {
+            let mut body = Vec::new();
+            object_body(&mut body, depth + 1, b, a, &Markers::new(), true, false);
+            body.push(Line { depth, change: Change::NoOp, text: "}".into() });
+            Rendered { head: "{".into(), body }
+        }
+        (Value::List(b), Value::List(a)) => list_update(depth, b, a),
+        (Value::String(b), Value::String(a)) if b.contains('\n') || a.contains('\n') => {
+            let mut body = Vec::new();
+            for change in similar::TextDiff::from_lines(b.as_str(), a.as_str()).iter_all_changes() {
+                let change_kind = match change.tag() {
+                    similar::ChangeTag::Delete => Change::Delete,
+                    similar::ChangeTag::Insert => Change::Create,
+                    similar::ChangeTag::Equal => Change::NoOp,
+                };
+                let text = change.value().trim_end_matches('\n').trim_end_matches('\r').to_owned();
+                body.push(Line { depth: depth + 1, change: change_kind, text });
+            }
+            body.push(Line { depth, change: Change::NoOp, text: "EOT".into() });
+            Rendered { head: "<<-EOT".into(), body }
+        }
+        (b, a) => Rendered::inline(format!("{} -> {}", super::render_value(b), super::render_value(a))),
+    }
+}
+
+/// One element of a list diff.
+struct Element {
+    change: Change,
+    rendered: Rendered,
+}
+
+/// Pairs old and new elements along their longest common subsequence; in
+/// each gap, objects are matched in order as updates (Terraform does the
+/// same), other values are removed and added.
+fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
+    // Elements compared by their unmarked content; an element holding an
+    // unknown never equals anything.
+    let key = |side: &str, i: usize, v: &Value| {
+        if v.contains_unknown() {
+            format!("{side}{i}")
+        } else {
+            format!("={:?}", v.clone().deep_unmark())
+        }
+    };
+    let old_keys: Vec<String> = before.iter().enumerate().map(|(i, v)| key("old", i, v)).collect();
+    let new_keys: Vec<String> = after.iter().enumerate().map(|(i, v)| key("new", i, v)).collect();
+    let mut elements = Vec::new();
+    let element_depth = depth + 1;
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &old_keys, &new_keys) {
+        let (removed, added) = match op {
+            similar::DiffOp::Equal { old_index, new_index, len } => {
+                for (o, n) in before[old_index..old_index + len].iter().zip(&after[new_index..new_index + len]) {
+                    let change = if o.is_sensitive() == n.is_sensitive() { Change::NoOp } else { Change::Update };
+                    elements.push(Element { change, rendered: value_change(element_depth, change, Some(o), Some(n)) });
+                }
+                continue;
+            }
+            similar::DiffOp::Delete { old_index, old_len, .. } => (&before[old_index..old_index + old_len], &after[0..0]),
+            similar::DiffOp::Insert { new_index, new_len, .. } => (&before[0..0], &after[new_index..new_index + new_len]),
+            similar::DiffOp::Replace { old_index, old_len, new_index, new_len } => {
+                (&before[old_index..old_index + old_len], &after[new_index..new_index + new_len])
+            }
+        };
+        let objects = |vs: &[Value]| vs.iter().all(|v| matches!(v.unmarked(), Value::Map(_)));
+        let paired = if objects(removed) && objects(added) { removed.len().min(added.len()) } else { 0 };
+        for (o, n) in removed[..paired].iter().zip(&added[..paired]) {
+            elements.push(Element { change: Change::Update, rendered: update(element_depth, o, n) });
+        }
+        for o in &removed[paired..] {
+            elements.push(Element { change: Change::Delete, rendered: whole(element_depth, o, Change::Delete) });
+        }
+        for n in &added[paired..] {
+            elements.push(Element { change: Change::Create, rendered: whole(element_depth, n, Change::Create) });
+        }
+    }
+    // Lists of plain values keep one unchanged neighbour on each side of a
+    // change for context, as order matters there; lists of objects hide
+    // every unchanged element.
+    let nested = before.iter().chain(after).any(|v| matches!(v.unmarked(), Value::Map(_) | Value::List(_)));
+    let mut body = Vec::new();
+    let mut pending: Vec<Element> = Vec::new();
+    let mut show_next = false;
+    let emit = |body: &mut Vec<Line>, mut e: Element| {
+        e.rendered.append(",");
+        body.push(Line { depth: element_depth, change: e.change, text: e.rendered.head });
+        body.extend(e.rendered.body);
+    };
+    for element in elements {
+        if element.change == Change::NoOp && !show_next {
+            pending.push(element);
+            continue;
+        }
+        show_next = false;
+        if !nested {
+            if pending.len() > 1 {
+                body.push(Line { depth: element_depth, change: Change::NoOp, text: unchanged(pending.len() - 1, "element") });
+            }
+            if let Some(last) = pending.pop() {
+                emit(&mut body, last);
+            }
+            pending.clear();
+            show_next = element.change != Change::NoOp;
+        }
+        emit(&mut body, element);
+    }
+    if !pending.is_empty() {
+        body.push(Line { depth: element_depth, change: Change::NoOp, text: unchanged(pending.len(), "element") });
+    }
+    body.push(Line { depth, change: Change::NoOp, text: "]".into() });
+    Rendered { head: "[".into(), body }
+}
