@@ -103,31 +103,62 @@ fn compact_warnings_print_one_line_each() {
     assert!(compact.lines().count() < full.lines().count(), "compact:\n{compact}\nfull:\n{full}");
 }
 
+/// A lock record of this (live) test process, as another Strata on this
+/// host would leave it while it works.
+fn fake_holder(dir: &Path) -> std::path::PathBuf {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned();
+    let holder = serde_json::json!({"id": "held-by-test", "user": "tester", "host": host, "pid": std::process::id(), "operation": "apply", "since": 0});
+    std::fs::create_dir_all(dir.join(".strata")).unwrap();
+    let path = dir.join(".strata/lock.json");
+    std::fs::write(&path, holder.to_string()).unwrap();
+    path
+}
+
 #[test]
-fn lock_timeout_waits_for_the_holder_and_lock_false_skips_the_lock() {
+fn lock_timeout_waits_for_the_holder() {
     let dir = scratch();
     write(dir.path(), "main.strata.hcl", &slow_apply(8, 250));
     let mut first = hold_lock(dir.path());
     // Without a timeout the lock fails at once.
     let out = expect(dir.path(), &["plan"], 1);
     assert!(stderr(&out).contains("locked by"), "{}", stderr(&out));
-    // -lock=false does not wait, and says it did not lock.
-    let out = expect(dir.path(), &["plan", "-lock=false", "-refresh=false"], 0);
-    assert!(stderr(&out).contains("-lock=false"), "{}", stderr(&out));
-    assert!(dir.path().join(".strata/lock.json").exists(), "the first apply still runs");
     // With a timeout the second command waits until the first is done.
     let out = expect(dir.path(), &["plan", "-lock-timeout=2m", "-detailed-exitcode"], 0);
     assert!(stdout(&out).contains("No changes"), "planned after the first apply finished: {}", stdout(&out));
     assert!(first.wait().unwrap().success());
-    // A timeout shorter than the holder's run gives up with the holder's name.
-    let dir = scratch();
-    write(dir.path(), "main.strata.hcl", &slow_apply(8, 400));
-    let mut first = hold_lock(dir.path());
+    // A timeout shorter than the holder's run gives up, naming the holder.
+    let lock = fake_holder(dir.path());
     let start = Instant::now();
     let out = expect(dir.path(), &["plan", "-lock-timeout=1s"], 1);
     assert!(start.elapsed() >= Duration::from_millis(900), "waited for the timeout: {:?}", start.elapsed());
-    assert!(stderr(&out).contains("locked by"), "{}", stderr(&out));
-    assert!(first.wait().unwrap().success());
+    assert!(stderr(&out).contains("locked by tester@"), "{}", stderr(&out));
+    // The holder lets go while the command waits: it goes ahead.
+    let lock = fake_holder(dir.path());
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        std::fs::remove_file(lock).unwrap();
+    });
+    let start = Instant::now();
+    expect(dir.path(), &["destroy", "-auto-approve", "-lock-timeout=30s"], 0);
+    assert!(start.elapsed() >= Duration::from_millis(1400), "it waited for the holder: {:?}", start.elapsed());
+    release.join().unwrap();
+    assert!(world(dir.path()).is_empty(), "the waiting destroy ran");
+}
+
+#[test]
+fn lock_false_skips_the_lock_with_a_warning() {
+    let dir = scratch();
+    write(dir.path(), "main.strata.hcl", &slow_apply(2, 0));
+    let lock = fake_holder(dir.path());
+    let out = expect(dir.path(), &["apply", "-auto-approve"], 1);
+    assert!(stderr(&out).contains("locked by tester@"), "{}", stderr(&out));
+    let out = expect(dir.path(), &["apply", "-auto-approve", "-lock=false"], 0);
+    assert!(stderr(&out).contains("-lock=false"), "{}", stderr(&out));
+    assert_eq!(world(dir.path()).len(), 2);
+    assert!(lock.exists(), "the other holder's lock is left alone");
+    expect(dir.path(), &["state", "mv", "-lock=false", "testing_object.o", "testing_object.p"], 0);
+    let list = stdout(&expect(dir.path(), &["state", "list"], 0));
+    assert_eq!(list, "testing_object.p[0]\ntesting_object.p[1]\n");
 }
 
 #[test]
@@ -242,9 +273,6 @@ module "m" {
 "#;
 
 const MODULE: &str = r#"
-provider "testing" {
-  dir = "${path.root}/world"
-}
 resource "testing_object" "x" {
   name = "x"
 }

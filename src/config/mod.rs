@@ -327,11 +327,13 @@ impl Config {
     }
 
     /// A hash of every configuration file, so a saved plan can refuse to apply
-    /// to a configuration that changed since.
+    /// to a configuration that changed since. Variable files are left out:
+    /// the plan holds the values they gave, and applying it reads none.
     pub fn fingerprint(&self) -> String {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        for (_, path, text) in self.sources.iter() {
+        let variable_file = |path: &Path| path.to_str().is_some_and(|p| p.ends_with(VARS_SUFFIX) || p.ends_with(".stratavars.json"));
+        for (_, path, text) in self.sources.iter().filter(|(_, path, _)| !variable_file(path)) {
             path.hash(&mut h);
             text.hash(&mut h);
         }
