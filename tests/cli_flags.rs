@@ -127,7 +127,7 @@ fn lock_timeout_waits_for_the_holder() {
     assert!(stdout(&out).contains("No changes"), "planned after the first apply finished: {}", stdout(&out));
     assert!(first.wait().unwrap().success());
     // A timeout shorter than the holder's run gives up, naming the holder.
-    let lock = fake_holder(dir.path());
+    fake_holder(dir.path());
     let start = Instant::now();
     let out = expect(dir.path(), &["plan", "-lock-timeout=1s"], 1);
     assert!(start.elapsed() >= Duration::from_millis(900), "waited for the timeout: {:?}", start.elapsed());

@@ -7,15 +7,15 @@ use crate::config::vars::VarArg;
 use crate::ops::{self, OpError, PlanRequest, Planned, Workspace};
 use crate::output::{self, render_plan, Progress, Shell};
 use crate::plan::{PlanMode, PlanOptions};
-use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod apply;
+mod ci_flags;
 mod console;
 mod fmt;
 mod force_unlock;
@@ -23,12 +23,15 @@ mod graph;
 mod import;
 mod init;
 mod output_cmd;
+mod parse;
 mod plan;
 mod show;
 mod state;
 mod validate;
 
 use apply::*;
+pub use ci_flags::{parse_duration, LockFlags, UiFlags};
+use ci_flags::{take_lock, Session};
 use console::*;
 use fmt::*;
 use force_unlock::*;
@@ -36,6 +39,8 @@ use graph::*;
 use import::*;
 use init::*;
 use output_cmd::*;
+pub use parse::parse;
+use parse::var_pair;
 use plan::*;
 use show::*;
 use state::*;
@@ -225,87 +230,6 @@ pub enum StateCommand {
     },
 }
 
-/// How a command uses the terminal, as Terraform's CI flags say.
-#[derive(Args, Debug, Clone)]
-pub struct UiFlags {
-    /// Ask for input when needed (`-input=false`: never, fail instead).
-    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub input: bool,
-    /// Print warnings as one line each.
-    #[arg(long = "compact-warnings")]
-    pub compact_warnings: bool,
-}
-
-impl Default for UiFlags {
-    fn default() -> UiFlags {
-        UiFlags { input: true, compact_warnings: false }
-    }
-}
-
-/// The state lock, as Terraform's `-lock` and `-lock-timeout` control it.
-#[derive(Args, Debug, Clone)]
-pub struct LockFlags {
-    /// Lock the state (`-lock=false`: do not; unsafe while others run).
-    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub lock: bool,
-    /// Wait this long for a lock another process holds (`30s`, `5m`).
-    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
-    pub lock_timeout: Duration,
-}
-
-impl Default for LockFlags {
-    fn default() -> LockFlags {
-        LockFlags { lock: true, lock_timeout: Duration::ZERO }
-    }
-}
-
-/// Takes the state lock as the flags say: waiting up to `-lock-timeout`,
-/// or not at all with `-lock=false` (with a warning).
-pub(crate) fn take_lock(shell: &Shell, ws: &Workspace, operation: &str, flags: &LockFlags) -> ops::OpResult<Option<ops::LockGuard>> {
-    if !flags.lock {
-        shell.warn("-lock=false: the state is not locked, so another Strata run at the same time can change it under this one");
-        return Ok(None);
-    }
-    let (guard, warning) = ops::lock_waiting(ws, operation, flags.lock_timeout)?;
-    if let Some(w) = warning {
-        shell.warn(&w);
-    }
-    Ok(Some(guard))
-}
-
-/// A duration as Terraform (Go's `time.ParseDuration`) writes it: a sequence
-/// of decimal numbers with units, `300ms`, `30s`, `5m`, `1h30m`, `1.5h`;
-/// `0` alone is zero.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration (examples: 30s, 5m, 1h30m)");
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
-        rest = &rest[number_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += number * seconds;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
-}
-
 #[derive(Args, Debug, Clone, Default)]
 pub struct PlanFlags {
     /// Set a variable (repeatable).
@@ -398,49 +322,6 @@ impl PlanFlags {
         }
         given
     }
-}
-
-fn var_pair(text: &str) -> VarArg {
-    text.parse().unwrap_or_else(|_| VarArg::Pair(text.to_owned(), String::new()))
-}
-
-impl Command {
-    fn plan_flags_mut(&mut self) -> Option<&mut PlanFlags> {
-        match self {
-            Command::Plan { plan, .. } | Command::Apply { plan, .. } | Command::Destroy { plan, .. } | Command::Graph { plan } => Some(plan),
-            _ => None,
-        }
-    }
-}
-
-/// Parses the command line (Terraform's single-dash flags included) and
-/// records the order of `-var` and `-var-file`, which clap keeps apart.
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, clap::Error> {
-    let matches = Cli::command().try_get_matches_from(normalize_args(args))?;
-    let mut cli = Cli::from_arg_matches(&matches)?;
-    if let (Some((_, sub)), Some(flags)) = (matches.subcommand(), cli.command.plan_flags_mut()) {
-        flags.ordered_vars = ordered_vars(sub, flags);
-    }
-    Ok(cli)
-}
-
-fn ordered_vars(matches: &ArgMatches, flags: &PlanFlags) -> Vec<VarArg> {
-    let mut items: Vec<(usize, VarArg)> = Vec::new();
-    if let Some(indices) = matches.indices_of("vars") {
-        items.extend(indices.zip(&flags.vars).map(|(i, v)| (i, var_pair(v))));
-    }
-    if let Some(indices) = matches.indices_of("var_files") {
-        items.extend(indices.zip(&flags.var_files).map(|(i, p)| (i, VarArg::File(p.clone()))));
-    }
-    items.sort_by_key(|(i, _)| *i);
-    items.into_iter().map(|(_, v)| v).collect()
-}
-
-/// The flags of a run that plans or applies, beyond what to plan.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Session {
-    pub ui: UiFlags,
-    pub lock: LockFlags,
 }
 
 /// Terraform users write `-auto-approve`; clap wants `--auto-approve`.
