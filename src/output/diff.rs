@@ -338,3 +338,56 @@ fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
     body.push(Line { depth, change: Change::NoOp, text: "]".into() });
     Rendered { head: "[".into(), body }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(before: Value, after: Value) -> String {
+        attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true).join("\n")
+    }
+
+    fn obj(entries: Vec<(&str, Value)>) -> Value {
+        Value::object(entries)
+    }
+
+    #[test]
+    fn a_changed_secret_inside_an_object_shows_no_value() {
+        let before = obj(vec![("conn", obj(vec![("user", "admin".into()), ("password", Value::from("hunter2").into_sensitive())]))]);
+        let after = obj(vec![("conn", obj(vec![("user", "admin".into()), ("password", Value::from("hunter3").into_sensitive())]))]);
+        let text = lines(before, after);
+        assert!(!text.contains("hunter"), "{text}");
+        assert_eq!(text, "~ conn = {\n    ~ password = (sensitive value)\n      # (1 unchanged attribute hidden)\n  }");
+    }
+
+    #[test]
+    fn a_secret_that_only_gains_its_mark_is_a_change_without_the_value() {
+        let text = lines(obj(vec![("pin", "1234".into())]), obj(vec![("pin", Value::from("1234").into_sensitive())]));
+        assert_eq!(text, "~ pin = (sensitive value)");
+    }
+
+    #[test]
+    fn an_object_that_becomes_unknown_shows_what_goes() {
+        let before = obj(vec![("out", obj(vec![("a", Value::from("x"))]))]);
+        let after = obj(vec![("out", Value::Unknown)]);
+        assert_eq!(lines(before, after), "~ out = {\n    - a = \"x\"\n  } -> (known after apply)");
+    }
+
+    #[test]
+    fn list_context_keeps_one_neighbour_each_side() {
+        let list = |items: &[&str]| Value::List(items.iter().map(|s| Value::from(*s)).collect());
+        let before = obj(vec![("l", list(&["a", "b", "c", "d", "e", "f", "g"]))]);
+        let after = obj(vec![("l", list(&["a", "b", "c", "X", "e", "f", "g"]))]);
+        assert_eq!(
+            lines(before, after),
+            "~ l = [\n      # (2 unchanged elements hidden)\n      \"c\",\n    - \"d\",\n    + \"X\",\n      \"e\",\n      # (2 unchanged elements hidden)\n  ]"
+        );
+    }
+
+    #[test]
+    fn removed_attributes_say_null_and_created_strings_are_heredocs() {
+        let before = obj(vec![("gone", "x".into()), ("kept", "k".into())]);
+        let after = obj(vec![("kept", "k".into()), ("script", "one\ntwo\n".into())]);
+        assert_eq!(lines(before, after), "- gone   = \"x\" -> null\n+ script = <<-EOT\n      one\n      two\n  EOT\n  # (1 unchanged attribute hidden)");
+    }
+}
