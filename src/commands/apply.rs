@@ -34,7 +34,7 @@ pub(super) async fn apply_cmd(
         None => make_plan(shell, ws, session, flags, opts.parallelism, destroy, operation).await?,
     };
     if !flags.json {
-        shell.out(&render_plan(shell, &planned.plan));
+        shell.out(&render_plan(shell, &planned.plan, &planned.loaded.schemas));
     }
     if !planned.plan.has_changes() {
         return Ok(0);

@@ -56,7 +56,7 @@ pub(super) async fn plan_cmd(
     if flags.json {
         shell.out(&plan_json(&planned.plan).to_string());
     } else {
-        shell.out(&render_plan(shell, &planned.plan));
+        shell.out(&render_plan(shell, &planned.plan, &planned.loaded.schemas));
     }
     if let Some(path) = out {
         ops::save_plan(&planned.plan, &path)?;

@@ -6,7 +6,7 @@ pub(super) fn show(shell: &Shell, ws: &Workspace, plan_file: Option<PathBuf>, js
     if let Some(path) = plan_file {
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let plan: crate::plan::Plan = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        shell.out(&if json { plan_json(&plan).to_string() } else { render_plan(shell, &plan) });
+        shell.out(&if json { plan_json(&plan).to_string() } else { render_plan(shell, &plan, &ws.schemas()) });
         return Ok(0);
     }
     let snap = ws.store.snapshot()?;

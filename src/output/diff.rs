@@ -3,12 +3,14 @@
 //! rest is counted (`# (2 unchanged attributes hidden)`), list elements are
 //! matched by a longest common subsequence so one changed element is one
 //! changed element, and multi-line strings are diffed line by line in
-//! `<<-EOT` form. Sensitive values print as `(sensitive value)`, never more.
+//! `<<-EOT` form. Nested blocks of the schema print as blocks (`~ disk {`),
+//! unchanged ones counted (`# (2 unchanged blocks hidden)`). Sensitive
+//! values print as `(sensitive value)`, never more.
 
 use super::Shell;
 use anstyle::AnsiColor;
 use std::collections::BTreeMap;
-use strata_provider::Value;
+use strata_provider::{Block, Value};
 
 /// What happens to one value, as the symbol in front of its line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,14 +56,86 @@ pub(super) type Markers = BTreeMap<String, String>;
 
 /// The attribute lines of a resource (or drifted object), each indented for
 /// the body of `resource "T" "N" {`. `hide_unchanged` is Terraform's
-/// behaviour for updates; creates and deletes show everything.
-pub(super) fn attribute_lines(shell: &Shell, before: &Value, after: &Value, markers: &Markers, hide_unchanged: bool) -> Vec<String> {
+/// behaviour for updates; creates and deletes show everything. With the
+/// resource type's schema, its nested blocks print as blocks.
+pub(super) fn attribute_lines(
+    shell: &Shell,
+    before: &Value,
+    after: &Value,
+    markers: &Markers,
+    hide_unchanged: bool,
+    schema: Option<&Block>,
+) -> Vec<String> {
     let empty = BTreeMap::new();
     let b = before.unmarked().as_map().unwrap_or(&empty);
     let a = after.unmarked().as_map().unwrap_or(&empty);
     let mut lines = Vec::new();
-    object_body(&mut lines, 1, b, a, markers, hide_unchanged, true);
+    block_body(&mut lines, 1, b, a, markers, hide_unchanged, schema);
     lines.into_iter().map(|l| paint_line(shell, l)).collect()
+}
+
+/// The body of a resource or nested block: its attributes, then its nested
+/// blocks, each after a blank line, as Terraform lays them out.
+fn block_body(
+    lines: &mut Vec<Line>,
+    depth: usize,
+    before: &BTreeMap<String, Value>,
+    after: &BTreeMap<String, Value>,
+    markers: &Markers,
+    hide_unchanged: bool,
+    schema: Option<&Block>,
+) {
+    let Some(schema) = schema.filter(|s| !s.blocks.is_empty()) else {
+        object_body(lines, depth, before, after, markers, hide_unchanged, true);
+        return;
+    };
+    // A block value marked sensitive (whole or per block) prints as an
+    // attribute does: `(sensitive value)`, its content never unwrapped.
+    let unmarked_blocks = |v: Option<&Value>| match v {
+        None => true,
+        Some(Value::List(items)) => !items.iter().any(Value::is_sensitive),
+        Some(v) => !v.is_sensitive(),
+    };
+    let is_block = |k: &String| schema.blocks.contains_key(k) && unmarked_blocks(before.get(k)) && unmarked_blocks(after.get(k));
+    let attributes = |m: &BTreeMap<String, Value>| m.iter().filter(|(k, _)| !is_block(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    object_body(lines, depth, &attributes(before), &attributes(after), markers, hide_unchanged, true);
+    let mut hidden = 0;
+    for (name, nested) in schema.blocks.iter().filter(|(name, _)| is_block(name)) {
+        let as_list = |v: Option<&Value>| -> Vec<Value> {
+            match v.map(Value::unmarked) {
+                Some(Value::List(items)) => items.clone(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(other) => vec![other.clone()],
+            }
+        };
+        let (old, new) = (as_list(before.get(name)), as_list(after.get(name)));
+        let marker = markers.get(name.as_str());
+        for (change, b, a) in match_elements(&old, &new) {
+            if change == Change::NoOp && hide_unchanged {
+                hidden += 1;
+                continue;
+            }
+            let empty = BTreeMap::new();
+            let map = |v: Option<&Value>| v.and_then(|v| v.unmarked().as_map().cloned()).unwrap_or_default();
+            let (b, a) = (map(b), map(a));
+            lines.push(Line { depth, change: Change::NoOp, text: String::new() });
+            let head = match marker.filter(|_| change != Change::NoOp) {
+                Some(m) => format!("{name} {{ # {m}"),
+                None => format!("{name} {{"),
+            };
+            lines.push(Line { depth, change, text: head });
+            match change {
+                Change::Delete => block_body(lines, depth + 1, &b, &empty, &Markers::new(), false, Some(&nested.block)),
+                Change::Create => block_body(lines, depth + 1, &empty, &a, &Markers::new(), false, Some(&nested.block)),
+                _ => block_body(lines, depth + 1, &b, &a, &Markers::new(), hide_unchanged, Some(&nested.block)),
+            }
+            lines.push(Line { depth, change: Change::NoOp, text: "}".into() });
+        }
+    }
+    if hidden > 0 {
+        lines.push(Line { depth, change: Change::NoOp, text: String::new() });
+        lines.push(Line { depth, change: Change::NoOp, text: unchanged(hidden, "block") });
+    }
 }
 
 fn paint_line(shell: &Shell, line: Line) -> String {
@@ -252,16 +326,10 @@ fn update(depth: usize, before: &Value, after: &Value) -> Rendered {
     }
 }
 
-/// One element of a list diff.
-struct Element {
-    change: Change,
-    rendered: Rendered,
-}
-
 /// Pairs old and new elements along their longest common subsequence; in
 /// each gap, objects are matched in order as updates (Terraform does the
 /// same), other values are removed and added.
-fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
+fn match_elements<'v>(before: &'v [Value], after: &'v [Value]) -> Vec<(Change, Option<&'v Value>, Option<&'v Value>)> {
     // Elements compared by their unmarked content; an element holding an
     // unknown never equals anything.
     let key = |side: &str, i: usize, v: &Value| {
@@ -273,14 +341,13 @@ fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
     };
     let old_keys: Vec<String> = before.iter().enumerate().map(|(i, v)| key("old", i, v)).collect();
     let new_keys: Vec<String> = after.iter().enumerate().map(|(i, v)| key("new", i, v)).collect();
-    let mut elements = Vec::new();
-    let element_depth = depth + 1;
+    let mut out = Vec::new();
     for op in similar::capture_diff_slices(similar::Algorithm::Myers, &old_keys, &new_keys) {
         let (removed, added) = match op {
             similar::DiffOp::Equal { old_index, new_index, len } => {
                 for (o, n) in before[old_index..old_index + len].iter().zip(&after[new_index..new_index + len]) {
                     let change = if o.is_sensitive() == n.is_sensitive() { Change::NoOp } else { Change::Update };
-                    elements.push(Element { change, rendered: value_change(element_depth, change, Some(o), Some(n)) });
+                    out.push((change, Some(o), Some(n)));
                 }
                 continue;
             }
@@ -293,15 +360,29 @@ fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
         let objects = |vs: &[Value]| vs.iter().all(|v| matches!(v.unmarked(), Value::Map(_)));
         let paired = if objects(removed) && objects(added) { removed.len().min(added.len()) } else { 0 };
         for (o, n) in removed[..paired].iter().zip(&added[..paired]) {
-            elements.push(Element { change: Change::Update, rendered: update(element_depth, o, n) });
+            out.push((Change::Update, Some(o), Some(n)));
         }
-        for o in &removed[paired..] {
-            elements.push(Element { change: Change::Delete, rendered: whole(element_depth, o, Change::Delete) });
-        }
-        for n in &added[paired..] {
-            elements.push(Element { change: Change::Create, rendered: whole(element_depth, n, Change::Create) });
-        }
+        out.extend(removed[paired..].iter().map(|o| (Change::Delete, Some(o), None)));
+        out.extend(added[paired..].iter().map(|n| (Change::Create, None, Some(n))));
     }
+    out
+}
+
+/// One element of a list diff.
+struct Element {
+    change: Change,
+    rendered: Rendered,
+}
+
+/// A changed list, its elements matched by [`match_elements`].
+fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
+    let element_depth = depth + 1;
+    let elements: Vec<Element> = match_elements(before, after)
+        .into_iter()
+        .map(|(change, o, n)| {
+            Element { change, rendered: value_change(element_depth, change, o, n) }
+        })
+        .collect();
     // Lists of plain values keep one unchanged neighbour on each side of a
     // change for context, as order matters there; lists of objects hide
     // every unchanged element.
@@ -344,7 +425,7 @@ mod tests {
     use super::*;
 
     fn lines(before: Value, after: Value) -> String {
-        attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true).join("\n")
+        attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true, None).join("\n")
     }
 
     fn obj(entries: Vec<(&str, Value)>) -> Value {

@@ -2,13 +2,15 @@
 //! attribute diffs themselves are [`super::diff`]'s.
 
 use super::Shell;
-use crate::plan::{Action, Plan, PlanMode, ResourceChange};
+use crate::addr::Mode;
+use crate::plan::{Action, Plan, PlanMode, ResourceChange, Schemas};
 use anstyle::AnsiColor;
 use super::diff::{attribute_lines, Markers};
 use std::fmt::Write as _;
-use strata_provider::{Disruption, Value};
+use strata_provider::{Block, Disruption, Value};
 
-pub fn render_plan(shell: &Shell, plan: &Plan) -> String {
+/// The plan for review; `schemas` says which attributes are nested blocks.
+pub fn render_plan(shell: &Shell, plan: &Plan, schemas: &Schemas) -> String {
     let mut out = String::new();
     if !plan.drift.is_empty() {
         out.push_str("Objects changed outside of Strata (found by refresh):\n\n");
@@ -16,8 +18,9 @@ pub fn render_plan(shell: &Shell, plan: &Plan) -> String {
             match &d.after {
                 Some(after) => {
                     let _ = writeln!(out, "  # {} changed", d.address);
-                    for line in attribute_lines(shell, &d.before, after, &Markers::new(), true) {
-                        let _ = writeln!(out, "      {line}");
+                    let schema = plan.changes.iter().find(|c| c.address == d.address).and_then(|c| schema_of(schemas, c));
+                    for line in attribute_lines(shell, &d.before, after, &Markers::new(), true, schema) {
+                        indented(&mut out, "      ", &line);
                     }
                 }
                 None => {
@@ -44,7 +47,7 @@ pub fn render_plan(shell: &Shell, plan: &Plan) -> String {
         out.push_str("Strata will perform the following actions:\n\n");
     }
     for c in &changes {
-        render_change(shell, c, &mut out);
+        render_change(shell, c, schema_of(schemas, c), &mut out);
         out.push('\n');
     }
     let imports = plan.changes.iter().filter(|c| c.importing.is_some()).count();
@@ -90,7 +93,22 @@ pub fn render_plan(shell: &Shell, plan: &Plan) -> String {
     out
 }
 
-fn render_change(shell: &Shell, c: &ResourceChange, out: &mut String) {
+/// The schema of the change's resource type, if its provider is known.
+fn schema_of<'s>(schemas: &'s Schemas, c: &ResourceChange) -> Option<&'s Block> {
+    let provider = c.provider.split('.').next().unwrap_or_default();
+    schemas.resource(provider, if c.data { Mode::Data } else { Mode::Managed }, &c.type_name)
+}
+
+/// A line of the plan, its indentation left out when it is blank.
+fn indented(out: &mut String, indent: &str, line: &str) {
+    if line.is_empty() {
+        out.push('\n');
+    } else {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+fn render_change(shell: &Shell, c: &ResourceChange, schema: Option<&Block>, out: &mut String) {
     let what = match c.action {
         Action::Create => "will be created".to_owned(),
         Action::Update => format!("will be updated in place ({})", c.disruption.unwrap_or(Disruption::Live)),
@@ -141,8 +159,8 @@ fn render_change(shell: &Shell, c: &ResourceChange, out: &mut String) {
         _ => (c.prior.as_ref().unwrap_or(&empty), c.planned.as_ref().unwrap_or(&empty)),
     };
     let hide_unchanged = matches!(c.action, Action::Update | Action::Replace | Action::NoOp);
-    for line in attribute_lines(shell, before, after, &markers(c), hide_unchanged) {
-        let _ = writeln!(out, "      {line}");
+    for line in attribute_lines(shell, before, after, &markers(c), hide_unchanged, schema) {
+        indented(out, "      ", &line);
     }
     out.push_str("    }\n");
 }
