@@ -98,7 +98,9 @@ fn block_body(
     };
     let is_block = |k: &String| schema.blocks.contains_key(k) && unmarked_blocks(before.get(k)) && unmarked_blocks(after.get(k));
     let attributes = |m: &BTreeMap<String, Value>| m.iter().filter(|(k, _)| !is_block(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    object_body(lines, depth, &attributes(before), &attributes(after), markers, hide_unchanged, true);
+    let (before_attributes, after_attributes): (BTreeMap<String, Value>, BTreeMap<String, Value>) = (attributes(before), attributes(after));
+    let has_attributes = before_attributes.keys().chain(after_attributes.keys()).any(|k| !(is_unset(before.get(k), true) && is_unset(after.get(k), true)));
+    object_body(lines, depth, &before_attributes, &after_attributes, markers, hide_unchanged, true);
     let mut hidden = 0;
     for (name, nested) in schema.blocks.iter().filter(|(name, _)| is_block(name)) {
         let as_list = |v: Option<&Value>| -> Vec<Value> {
@@ -110,6 +112,8 @@ fn block_body(
         };
         let (old, new) = (as_list(before.get(name)), as_list(after.get(name)));
         let marker = markers.get(name.as_str());
+        // A blank line between the attributes and each kind of block.
+        let mut first_shown = has_attributes;
         for (change, b, a) in match_elements(&old, &new) {
             if change == Change::NoOp && hide_unchanged {
                 hidden += 1;
@@ -118,7 +122,9 @@ fn block_body(
             let empty = BTreeMap::new();
             let map = |v: Option<&Value>| v.and_then(|v| v.unmarked().as_map().cloned()).unwrap_or_default();
             let (b, a) = (map(b), map(a));
-            lines.push(Line { depth, change: Change::NoOp, text: String::new() });
+            if std::mem::take(&mut first_shown) {
+                lines.push(Line { depth, change: Change::NoOp, text: String::new() });
+            }
             let head = match marker.filter(|_| change != Change::NoOp) {
                 Some(m) => format!("{name} {{ # {m}"),
                 None => format!("{name} {{"),
@@ -470,5 +476,40 @@ mod tests {
         let before = obj(vec![("gone", "x".into()), ("kept", "k".into())]);
         let after = obj(vec![("kept", "k".into()), ("script", "one\ntwo\n".into())]);
         assert_eq!(lines(before, after), "- gone   = \"x\" -> null\n+ script = <<-EOT\n      one\n      two\n  EOT\n  # (1 unchanged attribute hidden)");
+    }
+
+    fn disks_schema() -> Block {
+        use strata_provider::{Attribute, Disruption, Nesting, Type};
+        let disk = Block::new("").attr("label", Attribute::required(Type::String)).attr("size", Attribute::optional(Type::Number));
+        Block::new("").attr("name", Attribute::required(Type::String)).block("disk", Nesting::List, disk, Disruption::Live)
+    }
+
+    fn disk(label: &str, size: i64) -> Value {
+        obj(vec![("label", label.into()), ("size", Value::Number(size.into()))])
+    }
+
+    #[test]
+    fn nested_blocks_print_as_blocks_and_unchanged_ones_are_counted() {
+        let schema = disks_schema();
+        let before = obj(vec![("name", "vm".into()), ("disk", Value::List(vec![disk("a", 1), disk("b", 2), disk("c", 3)]))]);
+        let after = obj(vec![("name", "vm".into()), ("disk", Value::List(vec![disk("a", 1), disk("b", 5), disk("c", 3), disk("d", 4)]))]);
+        let text = attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true, Some(&schema)).join("\n");
+        assert_eq!(
+            text,
+            "  name = \"vm\"\n\n~ disk {\n    ~ size  = 2 -> 5\n      # (1 unchanged attribute hidden)\n  }\n+ disk {\n    + label = \"d\"\n    + size  = 4\n  }\n\n  # (2 unchanged blocks hidden)"
+        );
+    }
+
+    #[test]
+    fn sensitive_blocks_are_not_unwrapped() {
+        let schema = disks_schema();
+        let before = obj(vec![("disk", Value::List(vec![disk("secret-label", 1)]).into_sensitive())]);
+        let after = obj(vec![("disk", Value::List(vec![disk("secret-label", 2)]).into_sensitive())]);
+        let text = attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true, Some(&schema)).join("\n");
+        assert_eq!(text, "~ disk = (sensitive value)");
+        let before = obj(vec![("disk", Value::List(vec![disk("secret-label", 1).into_sensitive()]))]);
+        let after = obj(vec![("disk", Value::List(vec![disk("secret-label", 2).into_sensitive()]))]);
+        let text = attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true, Some(&schema)).join("\n");
+        assert!(!text.contains("secret-label"), "{text}");
     }
 }
