@@ -87,7 +87,9 @@ fn validate_reports_json_and_fmt_checks_layout() {
     let out = expect(dir.path(), &["validate", "-json"], 1);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["valid"], false);
-    assert_eq!(v["diagnostics"][0]["location"], "main.strata.hcl:2:7");
+    assert_eq!(v["diagnostics"][0]["range"]["filename"], "main.strata.hcl");
+    assert_eq!(v["diagnostics"][0]["range"]["start"]["line"], 2);
+    assert_eq!(v["diagnostics"][0]["range"]["start"]["column"], 7);
     expect(dir.path(), &["fmt", "-check"], 3);
     expect(dir.path(), &["fmt"], 0);
     assert_eq!(std::fs::read_to_string(dir.path().join("main.strata.hcl")).unwrap(), "resource \"strata_data\" \"a\" {\n  input = var.nope\n}\n");

@@ -12,6 +12,9 @@ pub(super) async fn apply_cmd(
     destroy: bool,
 ) -> ops::OpResult<i32> {
     let operation = if destroy { "destroy" } else { "apply" };
+    if flags.json {
+        output::json_ui::version();
+    }
     let (planned, _guard) = match &plan_file {
         Some(path) => {
             refuse_planning_flags(flags)?;
@@ -33,13 +36,18 @@ pub(super) async fn apply_cmd(
         }
         None => make_plan(shell, ws, session, flags, opts.parallelism, destroy, operation).await?,
     };
-    if !flags.json {
+    if flags.json {
+        output::json_ui::plan(&planned.plan);
+    } else {
         shell.out(&render_plan(shell, &planned.plan, &planned.loaded.schemas));
     }
     if !planned.plan.has_changes() {
         return Ok(0);
     }
     if plan_file.is_none() && !opts.auto_approve {
+        if flags.json {
+            return Err(OpError::Message(format!("{operation} -json cannot ask for confirmation: pass -auto-approve, or apply a saved plan")));
+        }
         if !session.ui.input {
             return Err(OpError::Message(format!("{operation} needs confirmation and -input=false forbids asking: pass -auto-approve")));
         }
@@ -129,20 +137,10 @@ pub(super) fn spawn_interrupt_handler(
 
 pub(super) fn summarize(shell: &Shell, report: &ApplyReport, destroy: bool, json: bool) -> i32 {
     if json {
-        shell.out(
-            &serde_json::json!({
-                "type": "summary",
-                "succeeded": report.succeeded(),
-                "completed": report.completed.len(),
-                "failed": report.failed,
-                "rolled_back": report.rolled_back,
-                "not_rolled_back": report.not_rolled_back,
-                "cleanup_failed": report.cleanup_failed,
-                "left_to_clean": report.left_to_clean,
-                "interrupted": report.interrupted,
-            })
-            .to_string(),
-        );
+        // Failures were reported as they happened (apply_errored and its
+        // diagnostic); the summary closes the stream.
+        output::json_ui::apply_report(report, destroy);
+        return exit_code(report);
     }
     if report.interrupted {
         shell.error(&format!(
@@ -193,4 +191,16 @@ pub(super) fn summarize(shell: &Shell, report: &ApplyReport, destroy: bool, json
         shell.out(&text);
     }
     0
+}
+
+/// The exit code of an apply: 130 when interrupted, 1 when anything failed
+/// or is left to clean up.
+fn exit_code(report: &ApplyReport) -> i32 {
+    if report.interrupted {
+        130
+    } else if report.succeeded() {
+        0
+    } else {
+        1
+    }
 }

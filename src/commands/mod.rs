@@ -193,7 +193,11 @@ pub enum Command {
         force: bool,
     },
     /// Print the version.
-    Version,
+    #[command(after_help = "Examples:\n  strata version\n  strata version -json")]
+    Version {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions.
     #[command(after_help = "Example:\n  strata completions bash > /etc/bash_completion.d/strata")]
     Completions { shell: clap_complete::Shell },
@@ -338,8 +342,10 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     let json = matches!(&cli.command, Command::Plan { plan, .. } | Command::Apply { plan, .. } | Command::Destroy { plan, .. } if plan.json)
-        || matches!(&cli.command, Command::Validate { json: true } | Command::Show { json: true, .. } | Command::Output { json: true, .. });
-    let shell = Shell::new(cli.no_color, json);
+        || matches!(&cli.command, Command::Validate { json: true } | Command::Show { json: true, .. } | Command::Output { json: true, .. } | Command::Version { json: true });
+    // plan/apply/destroy -json speak Terraform's machine-readable UI.
+    let ui = matches!(&cli.command, Command::Plan { plan, .. } | Command::Apply { plan, .. } | Command::Destroy { plan, .. } if plan.json);
+    let shell = Shell::new(cli.no_color, json).with_ui(ui);
     // Before anything else, as Terraform does, so that every relative path
     // (-out, -var-file, plan files) is inside the directory.
     if let Some(d) = &cli.chdir {
@@ -373,8 +379,12 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Graph { plan } => graph(&shell, &ws, &plan).await,
         Command::Console { vars } => console(&shell, &ws, &vars),
         Command::ForceUnlock { lock_id, force } => force_unlock(&shell, &ws, &lock_id, force),
-        Command::Version => {
-            shell.out(&format!("strata {}", env!("CARGO_PKG_VERSION")));
+        Command::Version { json } => {
+            if json {
+                shell.out(&output::tf_json::version_document(ws.schemas().0.into_keys()).to_string());
+            } else {
+                shell.out(&format!("strata {}", env!("CARGO_PKG_VERSION")));
+            }
             Ok(0)
         }
         Command::Completions { shell: sh } => {

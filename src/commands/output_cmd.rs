@@ -1,4 +1,5 @@
-//! `strata output`.
+//! `strata output`; `-json` as Terraform prints it (`sensitive`, `type`,
+//! `value`), except that a sensitive value is never printed.
 
 use super::*;
 
@@ -12,19 +13,17 @@ pub(super) fn output_cmd(shell: &Shell, ws: &Workspace, name: Option<String>, js
                 let s = v.unmarked().to_template_string().ok_or_else(|| "-raw works only with string, number and bool outputs".to_owned())?;
                 shell.raw(&s);
             } else if json {
-                shell.out(&v.to_redacted_json().to_string());
+                // Terraform prints the secret here; Strata prints secrets
+                // only when asked by -raw.
+                if v.contains_sensitive() {
+                    return Err(OpError::Message(format!("output {name:?} is sensitive: -json does not print it; read it with -raw")));
+                }
+                shell.out(&output::tf_json::values::known_or_null(v).to_string());
             } else {
                 shell.out(&output::render_value(v));
             }
         }
-        None if json => {
-            let all: serde_json::Map<_, _> = snap
-                .outputs
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::json!({"sensitive": v.is_sensitive(), "value": v.to_redacted_json()})))
-                .collect();
-            shell.out(&serde_json::Value::Object(all).to_string());
-        }
+        None if json => shell.out(&output::tf_json::outputs_document(&snap.outputs).to_string()),
         None => {
             for (k, v) in &snap.outputs {
                 shell.out(&format!("{k} = {}", output::render_value(v)));

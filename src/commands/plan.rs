@@ -1,4 +1,5 @@
-//! `strata plan`: plan under the lock, render it, save it, or print JSON.
+//! `strata plan`: plan under the lock, render it (or stream it in
+//! Terraform's machine-readable UI), save it.
 
 use super::*;
 
@@ -21,7 +22,7 @@ pub(super) async fn make_plan(
     let mut warnings = planned.loaded.warnings.clone();
     warnings.extend(planned.warnings.clone());
     if !warnings.0.is_empty() {
-        if session.ui.compact_warnings && !warnings.has_errors() {
+        if session.ui.compact_warnings && !shell.ui && !warnings.has_errors() {
             compact_warnings(shell, &planned.loaded.config.sources, &warnings);
         } else {
             shell.diagnostics(&planned.loaded.config.sources, &warnings);
@@ -52,9 +53,12 @@ pub(super) async fn plan_cmd(
     out: Option<PathBuf>,
     detailed: bool,
 ) -> ops::OpResult<i32> {
+    if flags.json {
+        output::json_ui::version();
+    }
     let (planned, _guard) = make_plan(shell, ws, session, flags, parallelism, false, "plan").await?;
     if flags.json {
-        shell.out(&plan_json(&planned.plan).to_string());
+        output::json_ui::plan(&planned.plan);
     } else {
         shell.out(&render_plan(shell, &planned.plan, &planned.loaded.schemas));
     }
@@ -65,46 +69,4 @@ pub(super) async fn plan_cmd(
         }
     }
     Ok(if detailed && planned.plan.has_changes() { 2 } else { 0 })
-}
-
-/// The plan as JSON, with sensitive values redacted.
-pub(super) fn plan_json(plan: &crate::plan::Plan) -> serde_json::Value {
-    let changes: Vec<_> = plan
-        .changes
-        .iter()
-        .map(|c| {
-            serde_json::json!({
-                "address": c.address,
-                "type": c.type_name,
-                "provider": c.provider,
-                "action": c.action,
-                "disruption": c.disruption,
-                "attribute_disruptions": c.attribute_disruptions,
-                "replace_because": c.replace_because,
-                "reason": c.reason,
-                "rollback_cannot_restore": c.irreversible,
-                "before": c.prior.as_ref().map(|v| v.to_redacted_json()),
-                "after": c.planned.as_ref().map(|v| v.to_redacted_json()),
-                "after_unknown": c.planned.as_ref().map(unknown_paths),
-            })
-        })
-        .collect();
-    let outputs: serde_json::Map<String, serde_json::Value> = plan
-        .outputs
-        .iter()
-        .map(|(k, o)| (k.clone(), serde_json::json!({"sensitive": o.sensitive, "value": o.after.to_redacted_json(), "unknown": o.after.contains_unknown()})))
-        .collect();
-    serde_json::json!({
-        "format_version": plan.format_version,
-        "mode": plan.mode,
-        "state_serial": plan.serial,
-        "resource_changes": changes,
-        "output_changes": outputs,
-        "drift": plan.drift.iter().map(|d| d.address.clone()).collect::<Vec<_>>(),
-        "has_changes": plan.has_changes(),
-    })
-}
-
-pub(super) fn unknown_paths(v: &strata_provider::Value) -> Vec<String> {
-    v.as_map().map(|m| m.iter().filter(|(_, v)| v.contains_unknown()).map(|(k, _)| k.clone()).collect()).unwrap_or_default()
 }

@@ -1,4 +1,5 @@
-//! `strata show`: the state or a saved plan.
+//! `strata show`: the state or a saved plan, for people or (with `-json`)
+//! in Terraform's JSON representations (`output::tf_json`).
 
 use super::*;
 
@@ -6,18 +7,21 @@ pub(super) fn show(shell: &Shell, ws: &Workspace, plan_file: Option<PathBuf>, js
     if let Some(path) = plan_file {
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let plan: crate::plan::Plan = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        shell.out(&if json { plan_json(&plan).to_string() } else { render_plan(shell, &plan, &ws.schemas()) });
+        if json {
+            // The configuration the plan was made from is the one in the
+            // directory (apply refuses the plan otherwise); when it does not
+            // load, the document goes without `configuration`.
+            let (config, diags) = crate::config::Config::load(&ws.dir);
+            let config = (!diags.has_errors()).then_some(&config);
+            shell.out(&output::tf_json::plan_document(&plan, config).to_string());
+        } else {
+            shell.out(&render_plan(shell, &plan, &ws.schemas()));
+        }
         return Ok(0);
     }
     let snap = ws.store.snapshot()?;
     if json {
-        let resources: Vec<_> = snap
-            .instances
-            .values()
-            .map(|r| serde_json::json!({"address": r.address, "id": r.id, "type": r.type_name, "provider": r.provider, "values": r.attributes.to_redacted_json()}))
-            .collect();
-        let outputs: serde_json::Map<_, _> = snap.outputs.iter().map(|(k, v)| (k.clone(), v.to_redacted_json())).collect();
-        shell.out(&serde_json::json!({"serial": snap.meta.serial, "lineage": snap.meta.lineage, "resources": resources, "outputs": outputs}).to_string());
+        shell.out(&output::tf_json::state_document(&snap).to_string());
         return Ok(0);
     }
     if snap.instances.is_empty() {

@@ -3,8 +3,10 @@
 //! terminal (and never with `-no-color`), JSON when asked.
 
 mod diff;
+pub mod json_ui;
 mod plan;
 mod progress;
+pub mod tf_json;
 
 pub use plan::render_plan;
 pub use plan::render_value;
@@ -68,6 +70,9 @@ pub fn finish() -> Result<(), WriteFailure> {
 pub struct Shell {
     color: bool,
     pub json: bool,
+    /// Terraform's machine-readable UI (`plan -json`, `apply -json`):
+    /// warnings and errors become `diagnostic` messages on stdout.
+    pub ui: bool,
     stderr_tty: bool,
 }
 
@@ -75,7 +80,13 @@ impl Shell {
     pub fn new(no_color: bool, json: bool) -> Shell {
         let tty = std::io::stdout().is_terminal();
         let color = !no_color && tty && std::env::var_os("NO_COLOR").is_none();
-        Shell { color, json, stderr_tty: std::io::stderr().is_terminal() }
+        Shell { color, json, ui: false, stderr_tty: std::io::stderr().is_terminal() }
+    }
+
+    /// This shell, speaking the machine-readable UI when `ui` is set.
+    pub fn with_ui(mut self, ui: bool) -> Shell {
+        self.ui = ui;
+        self
     }
 
     pub fn color(&self) -> bool {
@@ -114,11 +125,19 @@ impl Shell {
     }
 
     pub fn warn(&self, text: &str) {
+        if self.ui {
+            json_ui::message_diagnostic(false, text, None);
+            return;
+        }
         let label = self.paint(AnsiColor::Yellow.on_default().bold(), "warning:");
         self.status(&format!("{label} {text}"));
     }
 
     pub fn error(&self, text: &str) {
+        if self.ui {
+            json_ui::message_diagnostic(true, text, None);
+            return;
+        }
         if self.json {
             self.status(&serde_json::json!({"type": "error", "message": text}).to_string());
             return;
@@ -129,16 +148,15 @@ impl Shell {
 
     /// Every diagnostic, each with its snippet, then a count.
     pub fn diagnostics(&self, sources: &Sources, diags: &Diagnostics) {
+        if self.ui {
+            for d in diags.iter() {
+                json_ui::diagnostic(Some(sources), d);
+            }
+            return;
+        }
         if self.json {
             for d in diags.iter() {
-                let obj = serde_json::json!({
-                    "type": "diagnostic",
-                    "severity": if d.is_error() { "error" } else { "warning" },
-                    "message": d.message,
-                    "location": d.location(sources),
-                    "help": d.help,
-                });
-                self.status(&obj.to_string());
+                self.status(&tf_json::diagnostic(Some(sources), d).to_string());
             }
             return;
         }

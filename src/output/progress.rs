@@ -1,5 +1,6 @@
 //! Live apply progress: a spinner line per operation in flight on a terminal,
-//! one plain line per event otherwise, or a JSON event stream.
+//! one plain line per event otherwise, or Terraform's machine-readable UI
+//! (`super::json_ui`).
 
 use crate::apply::Event;
 use crate::plan::Action;
@@ -29,6 +30,9 @@ fn verb(action: Action) -> (&'static str, &'static str) {
 
 /// Consumes apply events until the sender is dropped.
 pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>) {
+    if mode == Progress::Json {
+        return super::json_ui::apply_events(events).await;
+    }
     let multi = MultiProgress::new();
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
     let style = ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template");
@@ -40,10 +44,6 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>) {
         }
     };
     while let Some(event) = events.recv().await {
-        if mode == Progress::Json {
-            println_json(&event);
-            continue;
-        }
         match event {
             Event::Started { address, action } => {
                 let text = format!("{address}: {}...", verb(action).0);
@@ -83,19 +83,4 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>) {
 
 fn eprintln_line(text: &str) {
     super::write_stderr(format!("{text}\n").as_bytes());
-}
-
-fn println_json(event: &Event) {
-    let v = match event {
-        Event::Started { address, action } => serde_json::json!({"type": "started", "address": address, "action": action}),
-        Event::Finished { address, action, elapsed } => {
-            serde_json::json!({"type": "finished", "address": address, "action": action, "elapsed_ms": elapsed.as_millis() as u64})
-        }
-        Event::Failed { address, action, error } => serde_json::json!({"type": "failed", "address": address, "action": action, "error": error}),
-        Event::RollingBack { operations } => serde_json::json!({"type": "rolling_back", "operations": operations}),
-        Event::RolledBack { address, what } => serde_json::json!({"type": "rolled_back", "address": address, "what": what}),
-        Event::RollbackFailed { address, error } => serde_json::json!({"type": "rollback_failed", "address": address, "error": error}),
-        Event::Interrupted { in_flight } => serde_json::json!({"type": "interrupted", "in_flight": in_flight}),
-    };
-    super::write_stdout(format!("{v}\n").as_bytes());
 }

@@ -78,12 +78,24 @@ pub fn world(dir: &Path) -> BTreeMap<String, serde_json::Value> {
 pub fn state(dir: &Path) -> BTreeMap<String, (String, serde_json::Value)> {
     let out = expect(dir, &["show", "-json"], 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["address"].as_str().unwrap().to_owned(), (r["id"].as_str().unwrap().to_owned(), r["values"].clone())))
-        .collect()
+    let mut resources = BTreeMap::new();
+    state_resources(&v["values"]["root_module"], &mut resources);
+    resources
+}
+
+/// The resources of a module in Terraform's state representation and of
+/// its `child_modules`, by address (deposed objects as `ADDR~KEY`).
+fn state_resources(module: &serde_json::Value, out: &mut BTreeMap<String, (String, serde_json::Value)>) {
+    for r in module["resources"].as_array().into_iter().flatten() {
+        let mut address = r["address"].as_str().unwrap().to_owned();
+        if let Some(deposed) = r["deposed"].as_str() {
+            address = format!("{address}~{deposed}");
+        }
+        out.insert(address, (r["strata_id"].as_str().unwrap().to_owned(), r["values"].clone()));
+    }
+    for child in module["child_modules"].as_array().into_iter().flatten() {
+        state_resources(child, out);
+    }
 }
 
 /// Every object in the world is known to state under its identity, once,
