@@ -94,14 +94,21 @@ fn marks(v: &Value, marked: &dyn Fn(&Value) -> bool, stop_at_sensitive: bool) ->
 /// `["list","string"]`, `["object",{...}]`), as inferred from the value:
 /// Strata keeps one representation for lists and tuples and one for maps
 /// and objects, so a list whose elements share a type is a `list`, any
-/// other a `tuple`, and every map an `object`.
+/// other a `tuple`, and every map an `object`. A sensitive collection is
+/// `dynamic`.
 pub fn type_of(v: &Value) -> Json {
     match v {
         Value::Null | Value::Unknown => Json::from("dynamic"),
         Value::Bool(_) => Json::from("bool"),
         Value::Number(_) => Json::from("number"),
         Value::String(_) => Json::from("string"),
-        Value::Sensitive(inner) => type_of(inner),
+        // A collection's type names its keys, which may come from the secret
+        // (a map is marked whole when a key does): only a primitive's type
+        // is shown for a sensitive value.
+        Value::Sensitive(inner) => match inner.unmarked() {
+            Value::List(_) | Value::Map(_) => Json::from("dynamic"),
+            other => type_of(other),
+        },
         Value::List(items) => {
             let types: Vec<Json> = items.iter().map(type_of).collect();
             match types.first() {
@@ -161,5 +168,9 @@ mod tests {
         assert_eq!(type_of(&Value::List(vec![Value::from("a"), Value::from("b")])), json!(["list", "string"]));
         assert_eq!(type_of(&Value::List(vec![Value::from("a"), Value::from(1i64)])), json!(["tuple", ["string", "number"]]));
         assert_eq!(type_of(&Value::object([("n", Value::from(true))])), json!(["object", {"n": "bool"}]));
+        assert_eq!(type_of(&Value::from("pw").into_sensitive()), json!("string"));
+        let secret_keys = Value::object([("hunter2", Value::from(1i64))]).into_sensitive();
+        assert_eq!(type_of(&secret_keys), json!("dynamic"));
+        assert_eq!(type_of(&Value::List(vec![secret_keys])), json!(["list", "dynamic"]));
     }
 }
