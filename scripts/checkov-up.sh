@@ -2,7 +2,8 @@
 # Installs the real consumers of Strata's Terraform-format JSON that
 # tests/tf_json.rs runs: Checkov (pinned, from PyPI, in a virtual environment
 # at target/checkov) and jq (Debian's package, if missing). Idempotent: a
-# venv that already has the pinned version is kept. CI (.ci/run) calls it.
+# venv that already has the pinned version is kept. scripts/test-env-up.sh
+# (which CI's .ci/run runs) calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

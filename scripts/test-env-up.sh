@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts everything the test suite needs, without systemd:
 # libvirtd with QEMU (scripts/libvirt-up.sh), Open vSwitch with the userspace
-# datapath at the default socket (scripts/ovs-up.sh), and a single-node Ceph
-# cluster with cephx in target/ceph (scripts/ceph-up.sh). Idempotent.
+# datapath at the default socket (scripts/ovs-up.sh), a single-node Ceph
+# cluster with cephx in target/ceph (scripts/ceph-up.sh), and Checkov and jq
+# for the Terraform-format JSON tests (scripts/checkov-up.sh). Idempotent.
 # Prints the `export` lines that point the Ceph tools and Strata at the
 # cluster; use it as: eval "$(bash scripts/test-env-up.sh)"
 # CI (.ci/run) and the README's test command both run it.
@@ -10,4 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/libvirt-up.sh >&2
 bash scripts/ovs-up.sh >&2
+# Checkov (pinned, in a venv under target/) and jq, for tests/tf_json.rs.
+bash scripts/checkov-up.sh >&2
 bash scripts/ceph-up.sh target/ceph
