@@ -545,3 +545,51 @@ fn a_long_operation_reports_progress_every_ten_seconds() {
     assert_eq!(progress[0]["hook"]["elapsed_seconds"], 10);
     assert_eq!(progress[0]["@message"], "testing_object.slow: Still creating... [10s elapsed]");
 }
+
+#[test]
+fn drift_moves_and_forgets_have_terraforms_keys() {
+    let dir = scratch();
+    let config = "provider \"testing\" {\n  dir = \"${path.root}/world\"\n}\n\
+                  resource \"testing_object\" \"disk\" {\n  name = \"disk\"\n  size = 20\n}\n\
+                  resource \"strata_data\" \"old\" {\n  input = 1\n}\n\
+                  resource \"strata_data\" \"kept\" {\n  input = 2\n}\n";
+    write(dir.path(), "main.strata.hcl", config);
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    // Changed outside Strata: refresh finds it.
+    let (id, obj) = world(dir.path()).into_iter().next().unwrap();
+    let mut changed = obj.clone();
+    changed["size"] = json!(25);
+    std::fs::write(dir.path().join(format!("world/{id}.json")), changed.to_string()).unwrap();
+    // `old` is renamed by a moved block; `kept` leaves the configuration but stays.
+    let config = config
+        .replace("\"old\"", "\"new\"")
+        .replace("resource \"strata_data\" \"kept\" {\n  input = 2\n}\n", "removed {\n  from = strata_data.kept\n  lifecycle {\n    destroy = false\n  }\n}\n")
+        + "moved {\n  from = strata_data.old\n  to   = strata_data.new\n}\n";
+    write(dir.path(), "main.strata.hcl", &config);
+    expect(dir.path(), &["plan", "-out", "p.plan"], 0);
+    let plan: Json = serde_json::from_slice(&expect(dir.path(), &["show", "-json", "p.plan"], 0).stdout).unwrap();
+
+    let drift = plan["resource_drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 1, "{plan}");
+    assert_eq!(drift[0]["address"], "testing_object.disk");
+    assert_eq!(drift[0]["change"]["actions"], json!(["update"]));
+    assert_eq!(drift[0]["change"]["before"]["size"], 20);
+    assert_eq!(drift[0]["change"]["after"]["size"], 25);
+    assert_eq!(change(&plan, "testing_object.disk")["change"]["actions"], json!(["update"]));
+    let moved = change(&plan, "strata_data.new");
+    assert_eq!(moved["previous_address"], "strata_data.old", "{moved}");
+    assert_eq!(moved["change"]["actions"], json!(["no-op"]));
+    assert_eq!(change(&plan, "strata_data.kept")["change"]["actions"], json!(["forget"]));
+
+    let lines = ui_lines(&expect(dir.path(), &["plan", "-json"], 0));
+    let drifted = of_type(&lines, "resource_drift");
+    assert_eq!(drifted.len(), 1, "{lines:?}");
+    assert_eq!(drifted[0]["change"]["resource"]["addr"], "testing_object.disk");
+    let planned = of_type(&lines, "planned_change");
+    let action = |addr: &str| planned.iter().find(|l| l["change"]["resource"]["addr"] == addr).map(|l| l["change"]["action"].clone());
+    assert_eq!(action("strata_data.new"), Some(json!("move")), "{lines:?}");
+    assert_eq!(action("strata_data.kept"), Some(json!("remove")), "{lines:?}");
+    let mv = planned.iter().find(|l| l["change"]["resource"]["addr"] == "strata_data.new").unwrap();
+    assert_eq!(mv["change"]["previous_resource"]["addr"], "strata_data.old");
+    assert_eq!(of_type(&lines, "change_summary")[0]["changes"]["forget"], 1);
+}
