@@ -22,5 +22,6 @@ pub mod apply;
 pub mod ops;
 pub mod output;
 pub mod private_file;
+pub mod providers;
 pub mod redact;
 pub mod commands;

@@ -3,6 +3,7 @@
 use strata::commands::{parse, run};
 
 fn main() {
+    strata::output::log::init();
     let cli = match parse(std::env::args()) {
         Ok(cli) => cli,
         Err(e) => {

@@ -14,11 +14,20 @@
 //! - [`provider_error`] does that for a provider's error, given the values
 //!   of the instance the call was about.
 //!
+//! - [`scrub_log`] does that for every log line, with every sensitive
+//!   string the engine has seen in this process ([`remember`]): providers
+//!   get values without marks, so what they log cannot be redacted where
+//!   it is written.
+//!
 //! The evaluator does not scrub: when a function fails on a sensitive
 //! argument it withholds the message altogether (see `config::eval`),
 //! because a function may quote its argument transformed (decoded, parsed,
 //! normalised) beyond what text replacement can recognise.
 
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use strata_provider::{ProviderError, Value};
 
 /// What a secret is replaced with in a message.
@@ -67,6 +76,83 @@ pub fn scrub<'a>(message: &str, sources: impl IntoIterator<Item = &'a Value>) ->
 /// instance or provider the call was about).
 pub fn provider_error<'a>(error: ProviderError, values: impl IntoIterator<Item = &'a Value>) -> String {
     scrub(&error.message, values)
+}
+
+/// Whether a logger runs: only then does [`remember`] collect anything.
+static COLLECTING: AtomicBool = AtomicBool::new(false);
+
+/// Every sensitive string seen so far, in every quoted form.
+static LOG_SECRETS: Mutex<LogSecrets> = Mutex::new(LogSecrets { forms: BTreeSet::new(), by_length: Vec::new(), stale: false });
+
+struct LogSecrets {
+    forms: BTreeSet<String>,
+    /// `forms`, longest first (so a secret inside another is replaced after
+    /// it); rebuilt when `stale`.
+    by_length: Vec<String>,
+    stale: bool,
+}
+
+/// Called once when logging starts; until then [`remember`] costs nothing.
+pub fn start_collecting_log_secrets() {
+    COLLECTING.store(true, Ordering::Relaxed);
+}
+
+/// Notes the sensitive strings of `values` so that no log line shows them.
+/// The engine calls it wherever marked values enter (variables, state,
+/// plans, provider results) before a provider sees them unmarked.
+pub fn remember<'a>(values: impl IntoIterator<Item = &'a Value>) {
+    if !COLLECTING.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut secrets = values.into_iter().flat_map(Value::sensitive_strings).peekable();
+    if secrets.peek().is_none() {
+        return;
+    }
+    let mut registry = LOG_SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    for secret in secrets {
+        let mut needles = vec![secret.clone()];
+        if secret.contains('\n') {
+            needles.extend(secret.lines().map(str::trim).filter(|l| l.chars().count() >= SHORTEST_LINE).map(str::to_owned));
+        }
+        for form in needles.iter().flat_map(|n| quoted_forms(n)) {
+            registry.stale |= registry.forms.insert(form);
+        }
+    }
+}
+
+/// A log line with every remembered secret replaced; a line that holds a
+/// secret too short to replace (as a word of its own) is withheld.
+pub fn scrub_log(line: &str) -> Cow<'_, str> {
+    if !COLLECTING.load(Ordering::Relaxed) {
+        return Cow::Borrowed(line);
+    }
+    let mut registry = LOG_SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    if registry.stale {
+        let mut forms: Vec<String> = registry.forms.iter().cloned().collect();
+        forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        registry.by_length = forms;
+        registry.stale = false;
+    }
+    let mut out = Cow::Borrowed(line);
+    for form in &registry.by_length {
+        if form.chars().count() < SHORTEST_REPLACEABLE {
+            if contains_word(&out, form) {
+                return Cow::Owned("(a log line is withheld: it contains a sensitive value)\n".to_owned());
+            }
+        } else if out.contains(form.as_str()) {
+            out = Cow::Owned(out.replace(form.as_str(), PLACEHOLDER));
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `text` not adjoining a letter or digit, nor
+/// a decimal point when it is a number (a secret `7` is in `count=7`, not
+/// in a timestamp's `17` or in `7.5ms`).
+fn contains_word(text: &str, needle: &str) -> bool {
+    let numeric = needle.chars().all(|c| c.is_ascii_digit());
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || (numeric && c == '.'));
+    text.match_indices(needle).any(|(at, _)| !is_word(text[..at].chars().next_back()) && !is_word(text[at + needle.len()..].chars().next()))
 }
 
 /// The ways a string is commonly written into a message: as is, escaped as
@@ -130,6 +216,17 @@ mod tests {
         assert!(!scrubbed.contains("correct-horse"), "{scrubbed}");
         let keys = Value::object([("key-from-a-secret", Value::from("x"))]).into_sensitive();
         assert!(!scrub("no such key-from-a-secret", [&keys]).contains("key-from-a-secret"));
+    }
+
+    #[test]
+    fn log_lines_lose_every_remembered_secret() {
+        start_collecting_log_secrets();
+        remember([&Value::object([("pw", secret("log-canary\"x")), ("pin", Value::from(7i64).into_sensitive())])]);
+        let line = scrub_log("call planned={\"pw\":\"log-canary\\\"x\"} at 17:00:07\n");
+        assert!(!line.contains("log-canary"), "{line}");
+        assert!(line.contains(PLACEHOLDER), "{line}");
+        assert_eq!(scrub_log("count=17 took 7.5ms\n"), "count=17 took 7.5ms\n", "a short secret inside other digits is no match");
+        assert!(scrub_log("count=7\n").contains("withheld"));
     }
 
     #[test]

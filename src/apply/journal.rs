@@ -59,9 +59,12 @@ impl Journal {
                         batch.push(more);
                     }
                     let writes: Vec<Write> = batch.iter().flat_map(|(w, _)| w.clone()).collect();
+                    let (requests, write_count) = (batch.len(), writes.len());
                     commits += 1;
                     crash.check(commits, false);
+                    let started = std::time::Instant::now();
                     let result = store.commit(writes).map_err(|e: StateError| e.to_string());
+                    tracing::debug!(commit = commits, requests, writes = write_count, duration = ?started.elapsed(), ok = result.is_ok(), "state commit");
                     crash.check(commits, true);
                     if result.is_err() && batch.len() > 1 {
                         // One operation's write may be refused (the store

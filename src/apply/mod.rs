@@ -319,6 +319,7 @@ async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, re
         let (n, change, result, elapsed) = joined.expect("apply tasks do not panic");
         match result {
             Ok(()) => {
+                tracing::info!(address = %change.address, action = ?change.action, ?elapsed, "operation complete");
                 let _ = shared.cx.events.send(Event::Finished { address: change.address.clone(), action: change.action, elapsed });
                 report.completed.push((change.address.clone(), change.action));
                 let dependents: Vec<NodeIndex> = graph.neighbors_directed(n, petgraph::Outgoing).collect();
@@ -330,6 +331,7 @@ async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, re
                 }
             }
             Err(error) => {
+                tracing::warn!(address = %change.address, action = ?change.action, ?elapsed, %error, "operation failed");
                 let _ = shared.cx.events.send(Event::Failed { address: change.address.clone(), action: change.action, error: error.clone() });
                 report.failed.push((change.address.clone(), error));
                 stop = true;

@@ -26,6 +26,13 @@ fn schema<'a>(shared: &'a Shared, change: &ResourceChange) -> Result<&'a Block, 
     shared.cx.schemas.resource(provider_name, mode, &change.type_name).ok_or_else(|| format!("no schema for {}", change.type_name))
 }
 
+/// Makes an instance's current values known to its dependents (and their
+/// secrets to the log scrubber).
+fn remember_in_world(shared: &Shared, addr: crate::addr::InstanceAddr, value: Value) {
+    crate::redact::remember([&value]);
+    shared.world.lock().expect("world lock").insert(addr, value);
+}
+
 /// Checks the instance's preconditions (`self_value` = `None`) or
 /// postconditions (`self_value` = its new state) with real values.
 fn check_conditions(shared: &Shared, change: &ResourceChange, self_value: Option<Value>) -> Result<(), String> {
@@ -98,6 +105,7 @@ fn final_values(shared: &Shared, change: &ResourceChange, prior: Option<&Value>)
     if values.contains_unknown() && change.data {
         return Err(format!("{} still has unknown values at apply time", change.address));
     }
+    crate::redact::remember([&values]);
     Ok(values)
 }
 
@@ -160,14 +168,14 @@ pub(super) async fn main_node(shared: &Shared, change: &ResourceChange) -> Resul
         Action::Read => {
             let config = final_values(shared, change, None)?;
             let value = provider.read_data(&change.type_name, &config.clone().deep_unmark()).await.map_err(|e| crate::redact::provider_error(e, [&config]))?;
-            shared.world.lock().expect("world lock").insert(addr, mark_sensitive(value, &schema));
+            remember_in_world(shared, addr, mark_sensitive(value, &schema));
             Ok(())
         }
         Action::Create => {
             let planned = final_values(shared, change, None)?;
             check_conditions(shared, change, None)?;
             let created = create(shared, &provider, &schema, change, planned, None).await?;
-            shared.world.lock().expect("world lock").insert(addr, created.attributes.clone());
+            remember_in_world(shared, addr, created.attributes.clone());
             check_conditions(shared, change, Some(created.attributes))
         }
         Action::Update => {
@@ -178,7 +186,7 @@ pub(super) async fn main_node(shared: &Shared, change: &ResourceChange) -> Resul
                 return Ok(()); // The plan's unknowns resolved to the prior values.
             }
             let current = update(shared, &provider, &schema, change, &prior, planned).await?;
-            shared.world.lock().expect("world lock").insert(addr, current.attributes.clone());
+            remember_in_world(shared, addr, current.attributes.clone());
             check_conditions(shared, change, Some(current.attributes))
         }
         Action::Replace => {
@@ -191,7 +199,7 @@ pub(super) async fn main_node(shared: &Shared, change: &ResourceChange) -> Resul
             check_conditions(shared, change, None)?;
             let deposed = change.create_before_destroy.then(|| InstanceRecord { address: deposed_key(&change.address, old_id), ..prior.clone() });
             let created = create(shared, &provider, &schema, change, planned, deposed.map(|d| (d, prior))).await?;
-            shared.world.lock().expect("world lock").insert(addr, created.attributes.clone());
+            remember_in_world(shared, addr, created.attributes.clone());
             check_conditions(shared, change, Some(created.attributes))
         }
         Action::NoOp | Action::Delete | Action::Forget => Ok(()),
@@ -401,7 +409,7 @@ pub(super) async fn import_node(shared: &Shared, change: &ResourceChange) -> Res
                 adopted.attributes = mark_sensitive(adopted.attributes, schema);
             }
             if let Ok(addr) = parse_instance(&change.address) {
-                shared.world.lock().expect("world lock").insert(addr, adopted.attributes.clone());
+                remember_in_world(shared, addr, adopted.attributes.clone());
             }
             let step = UndoStep::Imported { record: adopted.clone(), undo };
             shared.cx.journal.commit(vec![Write::PutInstance(adopted), Write::PutStep { seq, step }, Write::Resolve { seq }]).await

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 mod applying;
 mod console;
 mod import;
+mod logged;
 mod planning;
 mod recover;
 mod refresh;
@@ -84,7 +85,7 @@ impl Workspace {
         Workspace {
             dir: dir.to_owned(),
             store: Arc::new(store(&state_dir)),
-            factories: providers(),
+            factories: crate::providers::factories(),
         }
     }
 
@@ -95,15 +96,6 @@ impl Workspace {
     fn factory(&self, name: &str) -> Option<&Arc<dyn ProviderFactory>> {
         self.factories.iter().find(|f| f.name() == name)
     }
-}
-
-/// Every provider this build of Strata knows.
-fn providers() -> Vec<Arc<dyn ProviderFactory>> {
-    let mut all = strata_provider_builtin::factories();
-    all.push(Arc::new(strata_provider_kvm::KvmFactory));
-    all.push(Arc::new(strata_provider_ovs::OvsFactory));
-    all.push(Arc::new(strata_provider_ceph::CephFactory));
-    all
 }
 
 /// A configuration loaded, checked and with its variables resolved.
@@ -124,6 +116,7 @@ pub fn load(ws: &Workspace, var_args: &[VarArg]) -> OpResult<Loaded> {
     diags.extend(more);
     let env: Vec<(String, String)> = std::env::vars().collect();
     let (variables, more) = vars::resolve(&mut config, var_args, &env);
+    crate::redact::remember(variables.values());
     diags.extend(more);
     if diags.has_errors() {
         return Err(OpError::Config(Box::new(config.sources), diags));
@@ -169,7 +162,9 @@ impl Drop for LockGuard {
 /// Takes the state lock; returns a warning if a dead holder's lock was broken.
 pub fn lock(ws: &Workspace, operation: &str) -> OpResult<(LockGuard, Option<String>)> {
     let info = LockInfo::for_this_process(operation);
+    let started = std::time::Instant::now();
     let broken = ws.store.lock(&info)?;
+    tracing::debug!(operation, duration = ?started.elapsed(), broke_stale = broken.is_some(), "state lock acquired");
     let warning = broken.map(|b| format!("broke a stale state lock left by a process that no longer runs: {b}"));
     Ok((LockGuard { store: ws.store.clone(), info }, warning))
 }
@@ -211,8 +206,11 @@ pub async fn configure_providers(
     let mut out = HashMap::new();
     for addr in wanted {
         let name = addr.split('.').next().unwrap_or(&addr).to_owned();
-        let factory = ws.factory(&name).ok_or_else(|| format!("unknown provider {name:?} (used by {addr})"))?;
-        let provider = factory.instantiate();
+        let factory = ws.factory(&name).ok_or_else(|| match crate::providers::left_out(&name) {
+            Some(why) => format!("{addr}: {why}"),
+            None => format!("unknown provider {name:?} (used by {addr})"),
+        })?;
+        let provider = logged::Logged::wrap(&addr, factory.instantiate());
         let schema = factory.schema();
         let config_value = match loaded.config.provider_block(&addr) {
             Some(block) => {
@@ -230,6 +228,7 @@ pub async fn configure_providers(
             }
             None => Value::Map(BTreeMap::new()),
         };
+        crate::redact::remember([&config_value]);
         provider
             .configure(&config_value.clone().deep_unmark())
             .await

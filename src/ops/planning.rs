@@ -26,6 +26,7 @@ pub struct Planned {
 pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
     let loaded = load(ws, &req.vars)?;
     let prior = ws.store.snapshot()?;
+    crate::redact::remember(prior.instances.values().map(|r| &r.attributes));
     let providers = configure_providers(ws, &loaded, providers_in_use(ws, &prior)?).await?;
     let reconciled = reconcile(ws, &providers, &loaded.schemas).await?;
     let state = if reconciled.is_empty() { prior } else { ws.store.snapshot()? };
@@ -53,6 +54,7 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
             importing: &importing,
         };
         let (plan, mut diags) = plan::plan(input);
+        crate::redact::remember(plan.changes.iter().flat_map(|c| c.planned.iter().chain(&c.prior)));
         validate_with_providers(&plan, &loaded, &providers, &mut diags);
         if diags.has_errors() {
             return Err(OpError::Config(Box::new(loaded.config.sources.clone()), diags));
@@ -281,6 +283,8 @@ pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
     }
     let loaded = Loaded { config: Arc::new(config), analysis, variables: saved.variables.clone(), schemas, warnings: diags };
     let state = ws.store.snapshot()?;
+    crate::redact::remember(loaded.variables.values().chain(state.instances.values().map(|r| &r.attributes)));
+    crate::redact::remember(saved.changes.iter().flat_map(|c| c.planned.iter().chain(&c.prior)));
     let providers = configure_providers(ws, &loaded, providers_in_use(ws, &state)?).await?;
     let reconciled = reconcile(ws, &providers, &loaded.schemas).await?;
     if !reconciled.is_empty() {

@@ -24,6 +24,7 @@ pub async fn reconcile(ws: &Workspace, providers: &HashMap<String, Arc<dyn Provi
     }
     let journal = Journal::start(ws.store.clone());
     let current = ws.store.snapshot()?;
+    crate::redact::remember(pending.iter().flat_map(|(_, i)| i.planned.iter().chain(i.prior.iter().map(|p| &p.attributes))));
     for (seq, intent) in pending {
         let provider = providers
             .get(&intent.provider)

@@ -4,6 +4,7 @@
 
 mod diff;
 pub mod json_ui;
+pub mod log;
 mod plan;
 mod progress;
 pub mod tf_json;

@@ -73,11 +73,11 @@ pub fn validate(config: &Config, schemas: &Schemas) -> (Analysis, Diagnostics) {
     for r in config.modules().into_iter().flat_map(|(_, c)| c.resources.values()) {
         let provider = r.provider_name();
         if !schemas.0.contains_key(provider) {
-            diags.push(Diagnostic::error(
-                format!("unknown provider {provider:?} for {}", r.addr),
-                r.header.clone(),
-                "no such provider",
-            ).with_help(format!("available providers: {}", schemas.0.keys().cloned().collect::<Vec<_>>().join(", "))));
+            diags.push(match crate::providers::left_out(provider) {
+                Some(why) => Diagnostic::error(format!("{}: {why}", r.addr), r.header.clone(), "provider not in this build"),
+                None => Diagnostic::error(format!("unknown provider {provider:?} for {}", r.addr), r.header.clone(), "no such provider")
+                    .with_help(format!("available providers: {}", schemas.0.keys().cloned().collect::<Vec<_>>().join(", "))),
+            });
             continue;
         }
         let Some(schema) = schemas.resource(provider, r.addr.mode, &r.addr.type_name) else {
@@ -112,7 +112,10 @@ pub fn validate(config: &Config, schemas: &Schemas) -> (Analysis, Diagnostics) {
     }
     for p in &config.providers {
         match schemas.0.get(&p.name) {
-            None => diags.push(Diagnostic::error(format!("unknown provider {:?}", p.name), p.span.clone(), "no such provider")),
+            None => diags.push(match crate::providers::left_out(&p.name) {
+                Some(why) => Diagnostic::error(format!("provider {:?}: {why}", p.name), p.span.clone(), "provider not in this build"),
+                None => Diagnostic::error(format!("unknown provider {:?}", p.name), p.span.clone(), "no such provider"),
+            }),
             Some(schema) => check_body(&p.body, &schema.provider, &p.span, &format!("provider {}", p.name), &mut diags),
         }
     }
