@@ -279,6 +279,9 @@ impl Provider for TestingProvider {
 
     async fn create(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Value> {
         check_type(type_name)?;
+        // Like a real provider logging its request: the whole input, which
+        // the engine's log writer must scrub of secrets.
+        tracing::trace!(target: "strata::testing", %planned, "create request");
         let _call = self.mutating_call("create").await?;
         if planned.get("fail").as_bool() == Some(true) {
             return Err(refusal("created", planned));
@@ -305,6 +308,7 @@ impl Provider for TestingProvider {
 
     async fn update(&self, type_name: &str, id: Uuid, prior: &Value, planned: &Value, undo: Option<&UndoRecord>) -> Result<Value> {
         check_type(type_name)?;
+        tracing::trace!(target: "strata::testing", %prior, %planned, "update request");
         let _call = self.mutating_call("update").await?;
         if planned.get("fail").as_bool() == Some(true) {
             return Err(refusal("updated", planned));

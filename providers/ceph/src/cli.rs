@@ -93,6 +93,15 @@ impl CliClient {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let program = call.split(' ').next().unwrap_or_default().to_owned();
         let fail = |errno, message: String| ClientError { call: call.clone(), errno, message };
+        // The command line and the monitor command hold names, paths and
+        // caps only: keys travel in keyrings and on stdout, never logged.
+        if tracing::enabled!(target: "strata::ceph", tracing::Level::TRACE) {
+            let std = cmd.as_std();
+            let argv: Vec<String> = std::iter::once(std.get_program()).chain(std.get_args()).map(|a| a.to_string_lossy().into_owned()).collect();
+            let input = stdin.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            tracing::trace!(target: "strata::ceph", ?argv, stdin = %input, "running");
+        }
+        let started = std::time::Instant::now();
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| fail(None, format!("cannot run {program}: {e} (is ceph-common installed?)")))?;
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -104,6 +113,7 @@ impl CliClient {
         let out = match tokio::time::timeout(deadline, child.wait_with_output()).await {
             Ok(out) => out.map_err(|e| fail(None, format!("{program}: {e}")))?,
             Err(_) => {
+                tracing::debug!(target: "strata::ceph", call = %call, duration = ?started.elapsed(), "ceph call timed out");
                 return Err(fail(
                     Some(110),
                     format!(
@@ -113,6 +123,7 @@ impl CliClient {
                 ))
             }
         };
+        tracing::debug!(target: "strata::ceph", call = %call, exit = ?out.status.code(), duration = ?started.elapsed(), "ceph call");
         if out.status.success() {
             return Ok(out.stdout);
         }

@@ -266,19 +266,19 @@ fn nic_change(old: &Value, new: &Value) -> Option<NicChange> {
 
 pub fn create(conn: &Connect, id: Uuid, planned: &Value, default_type: &str) -> Result<Value> {
     let domain_type = planned.get("type").as_str().unwrap_or(default_type).to_owned();
-    let dom = conn.define_domain_xml(&domain_xml(conn, id, planned, &domain_type)?).map_err(err)?;
+    let dom = crate::calls::with_xml("virDomainDefineXML", &domain_xml(conn, id, planned, &domain_type)?, |x| conn.define_domain_xml(x)).map_err(err)?;
     let started = (|| {
         dom.set_autostart(planned.get("autostart").as_bool().unwrap_or(false)).map_err(err)?;
         if planned.get("running").as_bool() != Some(false) {
-            dom.create().map_err(err)?;
+            crate::calls::call("virDomainCreate", || dom.create()).map_err(err)?;
             wait_for_ip(&dom, planned)?;
         }
         Ok(())
     })();
     // A domain that cannot start is removed again: nothing half-made stays.
     if let Err(e) = started {
-        let _ = dom.destroy();
-        let _ = dom.undefine_flags(sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA);
+        let _ = crate::calls::call("virDomainDestroy", || dom.destroy());
+        let _ = crate::calls::call("virDomainUndefineFlags", || dom.undefine_flags(sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA));
         return Err(e);
     }
     state(&dom, planned)
@@ -465,7 +465,7 @@ pub(crate) fn definition_values(doc: &roxmltree::Document, config: &Value) -> BT
 }
 
 pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<Value>>> {
-    let all = conn.list_all_domains(0).map_err(err)?;
+    let all = crate::calls::call("virConnectListAllDomains", || conn.list_all_domains(0)).map_err(err)?;
     let by_uuid: BTreeMap<Uuid, &Domain> = all.iter().filter_map(|d| d.uuid().ok().map(|u| (u, d))).collect();
     wanted
         .iter()
@@ -505,10 +505,10 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_
     // keep the MACs libvirt gave them (by position): a new MAC would be a
     // new NIC to the guest and to DHCP.
     let kept_macs = persistent_macs(&dom)?;
-    conn.define_domain_xml(&domain_xml(conn, id, &with_macs(planned, &kept_macs), &domain_type)?).map_err(err)?;
+    crate::calls::with_xml("virDomainDefineXML", &domain_xml(conn, id, &with_macs(planned, &kept_macs), &domain_type)?, |x| conn.define_domain_xml(x)).map_err(err)?;
     if running && needs_restart {
         shutdown(&dom, planned)?;
-        dom.create().map_err(err)?;
+        crate::calls::call("virDomainCreate", || dom.create()).map_err(err)?;
         wait_for_ip(&dom, planned)?;
     } else if running {
         // Hot-plugged NICs get the MACs the new definition has.
@@ -516,7 +516,7 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value, default_
     }
     match (dom.is_active().map_err(err)?, planned.get("running").as_bool() != Some(false)) {
         (false, true) => {
-            dom.create().map_err(err)?;
+            crate::calls::call("virDomainCreate", || dom.create()).map_err(err)?;
             wait_for_ip(&dom, planned)?;
         }
         (true, false) => shutdown(&dom, planned)?,
@@ -621,7 +621,7 @@ pub(crate) fn shutdown(dom: &Domain, v: &Value) -> Result<()> {
         std::thread::sleep(Duration::from_millis(250));
     }
     if dom.is_active().map_err(err)? {
-        dom.destroy().map_err(err)?;
+        crate::calls::call("virDomainDestroy", || dom.destroy()).map_err(err)?;
     }
     Ok(())
 }
@@ -631,7 +631,7 @@ pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
         return Ok(());
     };
     if dom.is_active().map_err(err)? {
-        dom.destroy().map_err(err)?;
+        crate::calls::call("virDomainDestroy", || dom.destroy()).map_err(err)?;
     }
     dom.undefine_flags(sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | sys::VIR_DOMAIN_UNDEFINE_NVRAM)
         .map_err(err)

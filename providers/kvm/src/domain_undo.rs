@@ -53,7 +53,7 @@ pub fn undo(conn: &Connect, id: Uuid, rec: &UndoRecord) -> Result<Value> {
     let was_running = undo::flag(rec, "running");
     let dom = match crate::found(conn.lookup_domain_by_uuid(id))? {
         Some(dom) => dom,
-        None => conn.define_domain_xml(old_xml).map_err(|e| {
+        None => crate::calls::with_xml("virDomainDefineXML", old_xml, |x| conn.define_domain_xml(x)).map_err(|e| {
             ProviderError::new(format!("defining the domain again from its undo record: {}", e.message()))
         })?,
     };
@@ -67,7 +67,7 @@ pub fn undo(conn: &Connect, id: Uuid, rec: &UndoRecord) -> Result<Value> {
         // The guest runs the old definition: store it again and change back
         // live what the update changed live.
         let live_now = live_state(&dom, &live_xml, prior)?;
-        conn.define_domain_xml(old_xml).map_err(err)?;
+        crate::calls::with_xml("virDomainDefineXML", old_xml, |x| conn.define_domain_xml(x)).map_err(err)?;
         apply_live(conn, &dom, &live_now, prior, &domain::persistent_macs(&dom)?)?;
     } else {
         if active {
@@ -75,9 +75,9 @@ pub fn undo(conn: &Connect, id: Uuid, rec: &UndoRecord) -> Result<Value> {
             // that must not stay.
             shutdown(&dom, prior)?;
         }
-        conn.define_domain_xml(old_xml).map_err(err)?;
+        crate::calls::with_xml("virDomainDefineXML", old_xml, |x| conn.define_domain_xml(x)).map_err(err)?;
         if was_running {
-            dom.create().map_err(err)?;
+            crate::calls::call("virDomainCreate", || dom.create()).map_err(err)?;
         }
     }
     dom.set_autostart(undo::flag(rec, "autostart")).map_err(err)?;

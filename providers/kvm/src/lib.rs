@@ -24,6 +24,7 @@
 //!   change with `virNetworkUpdate`; growing a volume is a live resize,
 //!   shrinking it is classed `data-loss`.
 
+mod calls;
 mod cloudinit;
 mod domain;
 mod domain_rbd;

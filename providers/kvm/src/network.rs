@@ -221,11 +221,11 @@ fn dns_host_xml(h: &Value) -> String {
 }
 
 pub fn create(conn: &Connect, id: Uuid, planned: &Value) -> Result<Value> {
-    let net = conn.define_network_xml(&network_xml(id, planned)).map_err(err)?;
+    let net = crate::calls::with_xml("virNetworkDefineXML", &network_xml(id, planned), |x| conn.define_network_xml(x)).map_err(err)?;
     // A network that cannot start is undefined again: nothing half-made stays.
     if wants_active(planned) {
-        if let Err(e) = net.create() {
-            let _ = net.undefine();
+        if let Err(e) = crate::calls::call("virNetworkCreate", || net.create()) {
+            let _ = crate::calls::call("virNetworkUndefine", || net.undefine());
             return Err(err(e));
         }
     }
@@ -246,7 +246,7 @@ fn wants_active(v: &Value) -> bool {
 /// unplugging and plugging each NIC again connects it to the new bridge.
 fn reattach_guests(conn: &Connect, network: &str) -> Result<()> {
     let live = sys::VIR_DOMAIN_AFFECT_LIVE;
-    for dom in conn.list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE).map_err(err)? {
+    for dom in crate::calls::call("virConnectListAllDomains", || conn.list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)).map_err(err)? {
         let desc = dom.xml_desc(0).map_err(err)?;
         let doc = xml::parse(&desc)?;
         for iface in doc.descendants().filter(|n| n.has_tag_name("interface") && n.attribute("type") == Some("network")) {
@@ -347,7 +347,7 @@ fn state(net: &Network, config: &Value) -> Result<Value> {
 }
 
 pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<Value>>> {
-    let all = conn.list_all_networks(0).map_err(err)?;
+    let all = crate::calls::call("virConnectListAllNetworks", || conn.list_all_networks(0)).map_err(err)?;
     let by_uuid: BTreeMap<Uuid, &Network> = all.iter().filter_map(|n| n.uuid().ok().map(|u| (u, n))).collect();
     wanted.iter().map(|(id, prior)| by_uuid.get(id).map(|n| state(n, prior)).transpose()).collect()
 }
@@ -357,7 +357,7 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value) -> Resul
     // A stopped network is started first, so that the host changes below
     // reach the running dnsmasq too.
     if wants_active(planned) && !net.is_active().map_err(err)? {
-        net.create().map_err(err)?;
+        crate::calls::call("virNetworkCreate", || net.create()).map_err(err)?;
         reattach_guests(conn, planned.get("name").as_str().unwrap_or_default())?;
     }
     let flags = if net.is_active().map_err(err)? {
@@ -380,7 +380,7 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value) -> Resul
         net.set_autostart(planned.get("autostart").as_bool().unwrap_or(false)).map_err(err)?;
     }
     if !wants_active(planned) && net.is_active().map_err(err)? {
-        net.destroy().map_err(err)?;
+        crate::calls::call("virNetworkDestroy", || net.destroy()).map_err(err)?;
     }
     state(&net, planned)
 }
@@ -424,7 +424,7 @@ pub fn undo(conn: &Connect, id: Uuid, rec: &UndoRecord) -> Result<Value> {
     let prior = rec.0.get("prior");
     let net = match crate::found(conn.lookup_network_by_uuid(id))? {
         Some(net) => net,
-        None => conn.define_network_xml(xml).map_err(err)?,
+        None => crate::calls::with_xml("virNetworkDefineXML", xml, |x| conn.define_network_xml(x)).map_err(err)?,
     };
     let was_active = undo::flag(rec, "active");
     let active = net.is_active().map_err(err)?;
@@ -444,13 +444,13 @@ pub fn undo(conn: &Connect, id: Uuid, rec: &UndoRecord) -> Result<Value> {
         }
     }
     // Defining an active network sets the definition it restarts with.
-    conn.define_network_xml(xml).map_err(err)?;
+    crate::calls::with_xml("virNetworkDefineXML", xml, |x| conn.define_network_xml(x)).map_err(err)?;
     match (was_active, net.is_active().map_err(err)?) {
         (true, false) => {
-            net.create().map_err(err)?;
+            crate::calls::call("virNetworkCreate", || net.create()).map_err(err)?;
             reattach_guests(conn, net.name().map_err(err)?.as_str())?;
         }
-        (false, true) => net.destroy().map_err(err)?,
+        (false, true) => crate::calls::call("virNetworkDestroy", || net.destroy()).map_err(err)?,
         _ => {}
     }
     net.set_autostart(undo::flag(rec, "autostart")).map_err(err)?;
@@ -467,9 +467,9 @@ pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
         return Ok(());
     };
     if net.is_active().map_err(err)? {
-        net.destroy().map_err(err)?;
+        crate::calls::call("virNetworkDestroy", || net.destroy()).map_err(err)?;
     }
-    net.undefine().map_err(err)
+    crate::calls::call("virNetworkUndefine", || net.undefine()).map_err(err)
 }
 
 /// Finds a network by name or UUID for `import`.

@@ -43,13 +43,13 @@ pub fn create(conn: &Connect, id: Uuid, planned: &Value) -> Result<Value> {
         esc(planned.get("name").as_str().unwrap_or_default()),
         esc(planned.get("path").as_str().unwrap_or_default()),
     );
-    let pool = conn.define_storage_pool_xml(&xml, 0).map_err(err)?;
+    let pool = crate::calls::with_xml("virStoragePoolDefineXML", &xml, |x| conn.define_storage_pool_xml(x, 0)).map_err(err)?;
     // A pool that cannot be built or started is undefined again.
     let active = planned.get("active").as_bool() != Some(false);
     let started = pool.build(0).and_then(|_| if active { pool.create(0) } else { Ok(()) }).and_then(|_| pool.set_autostart(true));
     if let Err(e) = started {
-        let _ = pool.destroy();
-        let _ = pool.undefine();
+        let _ = crate::calls::call("virStoragePoolDestroy", || pool.destroy());
+        let _ = crate::calls::call("virStoragePoolUndefine", || pool.undefine());
         return Err(err(e));
     }
     state(&pool, planned)
@@ -75,7 +75,7 @@ fn state(pool: &StoragePool, config: &Value) -> Result<Value> {
 }
 
 pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<Value>>> {
-    let all = conn.list_all_storage_pools(0).map_err(err)?;
+    let all = crate::calls::call("virConnectListAllStoragePools", || conn.list_all_storage_pools(0)).map_err(err)?;
     let by_uuid: BTreeMap<Uuid, &StoragePool> = all.iter().filter_map(|p| p.uuid().ok().map(|u| (u, p))).collect();
     wanted
         .iter()
@@ -106,10 +106,10 @@ pub fn update(conn: &Connect, id: Uuid, planned: &Value) -> Result<Value> {
     match (planned.get("active").as_bool() != Some(false), active) {
         (true, false) => {
             // A directory removed behind libvirt's back is made again first.
-            pool.build(0).map_err(err)?;
-            pool.create(0).map_err(err)?;
+            crate::calls::call("virStoragePoolBuild", || pool.build(0)).map_err(err)?;
+            crate::calls::call("virStoragePoolCreate", || pool.create(0)).map_err(err)?;
         }
-        (false, true) => pool.destroy().map_err(err)?,
+        (false, true) => crate::calls::call("virStoragePoolDestroy", || pool.destroy()).map_err(err)?,
         _ => {}
     }
     state(&pool, planned)
@@ -133,20 +133,20 @@ pub fn retire(conn: &Connect, id: Uuid) -> Result<()> {
         return Ok(());
     };
     if pool.is_active().map_err(err)? {
-        pool.destroy().map_err(err)?;
+        crate::calls::call("virStoragePoolDestroy", || pool.destroy()).map_err(err)?;
     }
-    pool.undefine().map_err(err)
+    crate::calls::call("virStoragePoolUndefine", || pool.undefine()).map_err(err)
 }
 
 /// Defines a retired pool again from its XML and starts it if it ran.
 pub fn undo(conn: &Connect, id: Uuid, rec: &UndoRecord) -> Result<Value> {
     let pool = match crate::found(conn.lookup_storage_pool_by_uuid(id))? {
         Some(pool) => pool,
-        None => conn.define_storage_pool_xml(undo::text(rec, "xml")?, 0).map_err(err)?,
+        None => crate::calls::with_xml("virStoragePoolDefineXML", undo::text(rec, "xml")?, |x| conn.define_storage_pool_xml(x, 0)).map_err(err)?,
     };
     if undo::flag(rec, "active") && !pool.is_active().map_err(err)? {
-        pool.build(0).map_err(err)?;
-        pool.create(0).map_err(err)?;
+        crate::calls::call("virStoragePoolBuild", || pool.build(0)).map_err(err)?;
+        crate::calls::call("virStoragePoolCreate", || pool.create(0)).map_err(err)?;
     }
     pool.set_autostart(undo::flag(rec, "autostart")).map_err(err)?;
     state(&pool, rec.0.get("prior")).map(|s| keep_volatile(s, rec.0.get("prior")))
@@ -160,7 +160,7 @@ pub fn discard_undo(conn: &Connect, local: bool, rec: &UndoRecord) -> Result<()>
     if !local {
         return Ok(());
     }
-    for pool in conn.list_all_storage_pools(0).map_err(err)? {
+    for pool in crate::calls::call("virConnectListAllStoragePools", || conn.list_all_storage_pools(0)).map_err(err)? {
         let desc = pool.xml_desc(0).map_err(err)?;
         if xml::text(&xml::parse(&desc)?, "path") == Some(path) {
             return Ok(());
@@ -176,12 +176,12 @@ pub fn delete(conn: &Connect, id: Uuid) -> Result<()> {
         return Ok(());
     };
     if pool.is_active().map_err(err)? {
-        pool.destroy().map_err(err)?;
+        crate::calls::call("virStoragePoolDestroy", || pool.destroy()).map_err(err)?;
     }
     // Removes the directory when it is empty; a directory with files in it
     // that Strata does not manage is left alone.
     let _ = pool.delete(0);
-    pool.undefine().map_err(err)
+    crate::calls::call("virStoragePoolUndefine", || pool.undefine()).map_err(err)
 }
 
 /// Finds a pool by name or UUID for `import`.

@@ -69,11 +69,11 @@ fn set_value(secret: &Secret, v: &Value) -> Result<()> {
         .as_str()
         .and_then(decode)
         .ok_or_else(|| ProviderError::new("the secret's value is not base64 (a Ceph key as `ceph auth get-key` prints it)"))?;
-    secret.set_value(&bytes, 0).map_err(err)
+    crate::calls::call("virSecretSetValue", || secret.set_value(&bytes, 0)).map_err(err)
 }
 
 pub fn create(conn: &Connect, id: Uuid, planned: &Value) -> Result<Value> {
-    let secret = conn.define_secret_xml(&definition(id, planned), 0).map_err(err)?;
+    let secret = crate::calls::with_xml("virSecretDefineXML", &definition(id, planned), |x| conn.define_secret_xml(x, 0)).map_err(err)?;
     // A secret without its value is of no use to anyone: it goes again.
     if let Err(e) = set_value(&secret, planned) {
         let _ = secret.undefine();
@@ -122,7 +122,7 @@ fn value(secret: &Secret) -> Option<Vec<u8>> {
 }
 
 pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<Value>>> {
-    let all = conn.list_all_secrets(0).map_err(err)?;
+    let all = crate::calls::call("virConnectListAllSecrets", || conn.list_all_secrets(0)).map_err(err)?;
     wanted
         .iter()
         .map(|(id, _)| all.iter().find(|s| s.uuid().ok() == Some(*id)).map(state).transpose())
@@ -133,7 +133,7 @@ pub fn update(conn: &Connect, id: Uuid, prior: &Value, planned: &Value) -> Resul
     let secret = conn.lookup_secret_by_uuid(id).map_err(err)?;
     if prior.get("description") != planned.get("description") {
         // Same UUID and usage: libvirt updates the definition, keeping the value.
-        conn.define_secret_xml(&definition(id, planned), 0).map_err(err)?;
+        crate::calls::with_xml("virSecretDefineXML", &definition(id, planned), |x| conn.define_secret_xml(x, 0)).map_err(err)?;
     }
     if prior.get("value").unmarked() != planned.get("value").unmarked() {
         set_value(&secret, planned)?;

@@ -170,7 +170,7 @@ pub fn create(conn: &Connect, planned: &Value) -> Result<Value> {
 /// someone else) told as [`already_exists`].
 pub(crate) fn create_xml(pool: &StoragePool, xml: &str, planned: &Value) -> Result<StorageVol> {
     use virt::enumutil::Enum;
-    StorageVol::create_xml(pool, xml, 0).map_err(|e| match e.code() {
+    crate::calls::with_xml("virStorageVolCreateXML", xml, |x| StorageVol::create_xml(pool, x, 0)).map_err(|e| match e.code() {
         Enum::Known(virt::error::ErrorNumber::StorageVolExist) => already_exists(planned),
         _ => err(e),
     })
@@ -241,7 +241,7 @@ pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Op
             Some(p) if !p.is_active().map_err(err)? => Listing::Inactive,
             Some(p) => {
                 let _ = p.refresh(0);
-                Listing::Volumes(p.list_all_volumes(0).map_err(err)?)
+                Listing::Volumes(crate::calls::call("virStoragePoolListAllVolumes", || p.list_all_volumes(0)).map_err(err)?)
             }
             None => Listing::NoPool,
         };
@@ -410,7 +410,7 @@ fn copy_volume(vol: &StorageVol, name: &str) -> Result<StorageVol> {
         info.capacity,
         esc(format)
     );
-    StorageVol::create_xml_from(&pool, &xml, vol, 0).map_err(err)
+    crate::calls::with_xml("virStorageVolCreateXMLFrom", &xml, |x| StorageVol::create_xml_from(&pool, x, vol, 0)).map_err(err)
 }
 
 /// Gives a volume another name in its pool: a rename of the file in a local
@@ -445,7 +445,7 @@ fn resize_in_running_guests(conn: &Connect, vol: &StorageVol, size: u64) -> Resu
     let name = vol.name().map_err(err)?;
     let pool = vol.lookup_storage_pool().and_then(|p| p.name()).map_err(err)?;
     let path = vol.path().map_err(err)?;
-    for dom in conn.list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE).map_err(err)? {
+    for dom in crate::calls::call("virConnectListAllDomains", || conn.list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)).map_err(err)? {
         let desc = dom.xml_desc(0).map_err(err)?;
         let doc = xml::parse(&desc)?;
         for disk in doc.descendants().filter(|n| n.has_tag_name("disk")) {

@@ -130,10 +130,20 @@ impl Client {
         self.pending.lock().expect("pending lock").insert(id, tx);
         let message = json!({"method": method, "params": params, "id": id});
         let bytes = serde_json::to_vec(&message).map_err(|e| OvsdbError::Transport(e.to_string()))?;
+        // The whole request only at trace: rows may hold user values (the
+        // engine's log writer scrubs the sensitive ones).
+        tracing::trace!(target: "strata::ovsdb", target_db = %self.target, request = %String::from_utf8_lossy(&bytes), "OVSDB request");
+        let started = std::time::Instant::now();
         if self.outgoing.send(bytes).is_err() {
             self.pending.lock().expect("pending lock").remove(&id);
             return Err(OvsdbError::Transport(format!("the connection to {} is closed", self.target)));
         }
+        let reply = self.reply(method, id, rx).await;
+        tracing::debug!(target: "strata::ovsdb", method, id, duration = ?started.elapsed(), ok = reply.is_ok(), "OVSDB call");
+        reply
+    }
+
+    async fn reply(&self, method: &str, id: u64, rx: oneshot::Receiver<Reply>) -> Result<Json, OvsdbError> {
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(OvsdbError::Transport(format!("the connection to {} closed during {method}", self.target))),
@@ -152,6 +162,13 @@ impl Client {
     /// when any element (also the trailing commit-time one) is an error.
     pub async fn transact(&self, ops: Vec<Json>) -> Result<Vec<Json>, OvsdbError> {
         let count = ops.len();
+        if tracing::enabled!(target: "strata::ovsdb", tracing::Level::DEBUG) {
+            let summary: Vec<String> = ops
+                .iter()
+                .map(|op| format!("{} {}", op.get("op").and_then(Json::as_str).unwrap_or("?"), op.get("table").and_then(Json::as_str).unwrap_or("")))
+                .collect();
+            tracing::debug!(target: "strata::ovsdb", ops = ?summary, "OVSDB transaction");
+        }
         let mut params = vec![json!(DB)];
         params.extend(ops);
         let result = self.request("transact", Json::Array(params)).await?;
