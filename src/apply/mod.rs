@@ -166,11 +166,7 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
             break;
         }
     }
-    let main: Vec<&ResourceChange> = plan
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace | Action::Read))
-        .collect();
+    let main: Vec<&ResourceChange> = plan.changes.iter().filter(|c| in_main_phase(c)).collect();
     if report.failed.is_empty() {
         walk(&shared, &main, false, &mut report).await;
     }
@@ -195,10 +191,9 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
         report.failed.push(("state".into(), e));
         return report;
     }
-    let mut cleanup: Vec<ResourceChange> =
-        plan.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Forget)).cloned().collect();
+    let mut cleanup: Vec<ResourceChange> = plan.changes.iter().filter(|c| in_cleanup_phase(c)).cloned().collect();
     for c in &plan.changes {
-        if c.action == Action::Replace && c.create_before_destroy {
+        if deposes(c) {
             if let (Some(prior_id), Some(prior)) = (c.prior_id, &c.prior) {
                 cleanup.push(ResourceChange {
                     address: deposed_key(&c.address, prior_id),
@@ -244,6 +239,28 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
     }
 
     report
+}
+
+/// Walked in the main phase.
+fn in_main_phase(c: &ResourceChange) -> bool {
+    matches!(c.action, Action::Create | Action::Update | Action::Replace | Action::Read)
+}
+
+/// Walked in the cleanup phase.
+fn in_cleanup_phase(c: &ResourceChange) -> bool {
+    matches!(c.action, Action::Delete | Action::Forget)
+}
+
+/// A `create_before_destroy` replacement, whose old object is destroyed in
+/// the cleanup phase as a deposed object of its own.
+fn deposes(c: &ResourceChange) -> bool {
+    c.action == Action::Replace && c.create_before_destroy && c.prior_id.is_some() && c.prior.is_some()
+}
+
+/// How many operations applying `plan` reports (one [`Event::Started`]
+/// each when it runs to the end), for progress as `N/M`.
+pub fn operation_count(plan: &Plan) -> usize {
+    plan.changes.iter().map(|c| usize::from(in_main_phase(c)) + usize::from(in_cleanup_phase(c)) + usize::from(deposes(c))).sum()
 }
 
 fn undoer(shared: &Shared) -> Undoer<'_> {

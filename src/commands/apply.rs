@@ -72,7 +72,7 @@ pub(super) async fn apply_cmd(
     } else {
         Progress::Lines
     };
-    let printer = tokio::spawn(output::run_progress(mode, rx));
+    let printer = tokio::spawn(output::run_progress(mode, rx, output::Expected::of(&planned.plan)));
     let interrupt = spawn_interrupt_handler(cancel.clone(), in_flight.clone(), tx.clone());
     let report = ops::apply(
         ws,

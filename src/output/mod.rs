@@ -11,7 +11,7 @@ pub mod tf_json;
 
 pub use plan::render_plan;
 pub use plan::render_value;
-pub use progress::{run as run_progress, Progress};
+pub use progress::{run as run_progress, Expected, Progress};
 
 use crate::config::{Diagnostics, Severity, Sources};
 use anstyle::{AnsiColor, Style};

@@ -1,6 +1,8 @@
-//! Live apply progress: a spinner line per operation in flight on a terminal,
-//! one plain line per event otherwise, or Terraform's machine-readable UI
-//! (`super::json_ui`).
+//! Live apply progress: on a terminal, a spinner line per operation in
+//! flight above an `N/M done [elapsed]` line; without one, Terraform's plain
+//! lines (`ADDR: Creating...`, `ADDR: Still creating... [10s elapsed]` every
+//! ten seconds of a long operation, `ADDR: Creation complete after 12s
+//! [id=...]`); or Terraform's machine-readable UI (`super::json_ui`).
 
 use crate::apply::Event;
 use crate::plan::Action;
@@ -8,12 +10,30 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     Live,
     Lines,
     Json,
+}
+
+/// What the apply is about to do: how many operations it reports, and the
+/// identity each instance will have (shown as `[id=...]`).
+#[derive(Debug, Default, Clone)]
+pub struct Expected {
+    pub operations: usize,
+    pub ids: HashMap<String, String>,
+}
+
+impl Expected {
+    pub fn of(plan: &crate::plan::Plan) -> Expected {
+        Expected {
+            operations: crate::apply::operation_count(plan),
+            ids: plan.changes.iter().map(|c| (c.address.clone(), c.id.to_string())).collect(),
+        }
+    }
 }
 
 fn verb(action: Action) -> (&'static str, &'static str) {
@@ -28,14 +48,51 @@ fn verb(action: Action) -> (&'static str, &'static str) {
     }
 }
 
+/// How often a long operation says it is still running without a
+/// terminal: every 10 s as Terraform does; `STRATA_PROGRESS_INTERVAL`
+/// (seconds, fractions allowed) exists for tests.
+fn still_interval() -> Duration {
+    std::env::var("STRATA_PROGRESS_INTERVAL")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(10))
+}
+
+/// A duration as Terraform prints it: whole seconds, `1m30s`, `1h2m3s`.
+fn terraform_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// An operation in flight, for its "Still ..." lines.
+struct Running {
+    action: Action,
+    started: Instant,
+    next_report: Instant,
+}
+
 /// Consumes apply events until the sender is dropped.
-pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>) {
+pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected: Expected) {
     if mode == Progress::Json {
         return super::json_ui::apply_events(events).await;
     }
+    let interval = still_interval();
     let multi = MultiProgress::new();
-    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
     let style = ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template");
+    let overall = (mode == Progress::Live).then(|| {
+        let style = ProgressStyle::with_template("{pos}/{len} done [{elapsed}]").expect("valid template");
+        let bar = multi.add(ProgressBar::new(expected.operations as u64).with_style(style));
+        bar.enable_steady_tick(Duration::from_millis(500));
+        bar
+    });
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let mut running: HashMap<String, Running> = HashMap::new();
     let line = |multi: &MultiProgress, text: String| {
         if mode == Progress::Live {
             let _ = multi.println(text);
@@ -43,28 +100,61 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>) {
             eprintln_line(&text);
         }
     };
-    while let Some(event) = events.recv().await {
+    loop {
+        let next_report = running.values().map(|r| r.next_report).min();
+        let event = tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            () = tokio::time::sleep_until(next_report.unwrap_or_else(Instant::now)), if next_report.is_some() => {
+                let now = Instant::now();
+                let mut due: Vec<(&String, &mut Running)> = running.iter_mut().filter(|(_, r)| r.next_report <= now).collect();
+                due.sort_by_key(|(address, _)| address.as_str());
+                for (address, r) in due {
+                    let doing = verb(r.action).0.to_lowercase();
+                    eprintln_line(&format!("{address}: Still {doing}... [{} elapsed]", terraform_duration(now - r.started)));
+                    r.next_report += interval;
+                }
+                continue;
+            }
+        };
         match event {
             Event::Started { address, action } => {
                 let text = format!("{address}: {}...", verb(action).0);
                 if mode == Progress::Live {
-                    let bar = multi.add(ProgressBar::new_spinner().with_style(style.clone()).with_message(text));
+                    let bar = match &overall {
+                        Some(overall) => multi.insert_before(overall, ProgressBar::new_spinner()),
+                        None => multi.add(ProgressBar::new_spinner()),
+                    };
+                    let bar = bar.with_style(style.clone()).with_message(text);
                     bar.enable_steady_tick(Duration::from_millis(200));
                     bars.insert(address, bar);
                 } else {
                     eprintln_line(&text);
+                    let started = Instant::now();
+                    running.insert(address, Running { action, started, next_report: started + interval });
                 }
             }
             Event::Finished { address, action, elapsed } => {
                 if let Some(bar) = bars.remove(&address) {
                     bar.finish_and_clear();
                 }
-                line(&multi, format!("{address}: {} after {:.1}s", verb(action).1, elapsed.as_secs_f64()));
+                running.remove(&address);
+                if let Some(overall) = &overall {
+                    overall.inc(1);
+                }
+                let id = match (action, expected.ids.get(&address)) {
+                    (Action::Delete | Action::Forget | Action::NoOp, _) | (_, None) => String::new(),
+                    (_, Some(id)) => format!(" [id={id}]"),
+                };
+                line(&multi, format!("{address}: {} after {}{id}", verb(action).1, terraform_duration(elapsed)));
             }
             Event::Failed { address, action, error } => {
                 if let Some(bar) = bars.remove(&address) {
                     bar.finish_and_clear();
                 }
+                running.remove(&address);
                 line(&multi, format!("{address}: {} failed: {error}", verb(action).0));
             }
             Event::RollingBack { operations } => line(&multi, format!("Rolling back {operations} completed operation(s)...")),
@@ -79,8 +169,24 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>) {
     for (_, bar) in bars {
         bar.finish_and_clear();
     }
+    if let Some(overall) = overall {
+        overall.finish_and_clear();
+    }
 }
 
 fn eprintln_line(text: &str) {
     super::write_stderr(format!("{text}\n").as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_terraform_prints_them() {
+        assert_eq!(terraform_duration(Duration::from_millis(999)), "0s");
+        assert_eq!(terraform_duration(Duration::from_secs(12)), "12s");
+        assert_eq!(terraform_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(terraform_duration(Duration::from_secs(3723)), "1h2m3s");
+    }
 }
