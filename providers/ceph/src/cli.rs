@@ -97,7 +97,12 @@ impl CliClient {
         // caps only: keys travel in keyrings and on stdout, never logged.
         if tracing::enabled!(target: "strata::ceph", tracing::Level::TRACE) {
             let std = cmd.as_std();
-            let argv: Vec<String> = std::iter::once(std.get_program()).chain(std.get_args()).map(|a| a.to_string_lossy().into_owned()).collect();
+            // The monitor helper's program text is the same on every call.
+            let argv: Vec<String> = std::iter::once(std.get_program())
+                .chain(std.get_args())
+                .map(|a| a.to_string_lossy().into_owned())
+                .map(|a| if a.contains('\n') { "(the monitor command script)".to_owned() } else { a })
+                .collect();
             let input = stdin.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             tracing::trace!(target: "strata::ceph", ?argv, stdin = %input, "running");
         }
