@@ -84,3 +84,37 @@ fn a_secret_is_created_changed_live_drifts_is_imported_and_destroyed() {
     expect(dir, &["destroy", "-auto-approve"], 0);
     assert_eq!(uuid_of(&usage), None, "the secret is gone");
 }
+
+/// At `STRATA_LOG=trace` the log shows the libvirt calls (and the secret's
+/// XML) but never the value, which the schema marks sensitive.
+#[test]
+fn a_trace_log_shows_the_libvirt_calls_and_never_the_value() {
+    let root = scratch();
+    let dir = root.path();
+    let log = dir.join("trace.log");
+    let name = format!("st{}-seclog", std::process::id());
+    let usage = format!("{name} secret");
+    let logged = |args: &[&str]| {
+        let out = command(dir, args).env("STRATA_LOG", "trace").env("STRATA_LOG_PATH", &log).output().expect("run strata");
+        assert!(out.status.success(), "{}", stderr(&out));
+        format!("{}{}", stdout(&out), stderr(&out))
+    };
+    write(dir, "main.strata.hcl", &config(&name, KEY_A, "logged"));
+    let mut printed = logged(&["apply", "-auto-approve"]);
+    let uuid = uuid_of(&usage).expect("libvirt lists the secret");
+    assert_eq!(virsh(&["secret-get-value", &uuid]).trim(), KEY_A);
+    write(dir, "main.strata.hcl", &config(&name, KEY_B, "logged"));
+    printed.push_str(&logged(&["apply", "-auto-approve"]));
+    assert_eq!(virsh(&["secret-get-value", &uuid]).trim(), KEY_B);
+    printed.push_str(&logged(&["destroy", "-auto-approve"]));
+    assert_eq!(uuid_of(&usage), None, "the secret is gone");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    for key in [KEY_A, KEY_B] {
+        assert!(!text.contains(key) && !printed.contains(key), "the value {key} is in the log or output");
+    }
+    assert_eq!(text.matches("call=\"virSecretSetValue\"").count(), 2, "one value set per apply, by name only:\n{text}");
+    let xml = text.lines().find(|l| l.contains("libvirt XML") && l.contains("virSecretDefineXML")).expect("the secret's XML is logged");
+    assert!(xml.contains(&uuid) && xml.contains("<description>logged</description>"), "{xml}");
+    assert!(text.lines().any(|l| l.contains("call=\"create\"") && l.contains("type_name=\"kvm_secret\"") && l.contains("duration=")), "{text}");
+}
