@@ -1,7 +1,7 @@
 //! Debug logging, off by default: `STRATA_LOG` turns it on at a level
 //! (`error`, `warn`, `info`, `debug`, `trace`, any letter case, as
 //! Terraform's `TF_LOG` takes them; or a `tracing` filter such as
-//! `strata=debug,strata_provider_ovs=trace`), `STRATA_LOG_PATH` appends it
+//! `strata=debug,strata::ovsdb=trace`), `STRATA_LOG_PATH` appends it
 //! to a file (created 0600) instead of stderr.
 //!
 //! What is logged: every provider call with its duration (`ops::logged`),
