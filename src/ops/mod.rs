@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use strata_provider::{Instance, Provider, ProviderFactory, Value};
-use strata_state::{InstanceRecord, LocalStore, LockInfo, Operation, StateError, StateStore, Write};
+use strata_state::{Access, Backend, InstanceRecord, LocalBackend, LockInfo, Operation, StateError, StateStore, Write};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,7 @@ mod planning;
 mod recover;
 mod refresh;
 mod state_edit;
+mod workspaces;
 
 pub use applying::{apply, ApplyOptions};
 pub use console::Console;
@@ -30,6 +31,7 @@ pub use planning::{load_saved_plan, plan, save_plan, PlanRequest, Planned};
 pub use recover::reconcile;
 pub use refresh::refresh;
 pub use state_edit::{state_mv, state_rm};
+pub use workspaces::selected_workspace;
 
 /// Why an operation failed.
 #[derive(Debug)]
@@ -54,38 +56,36 @@ impl From<String> for OpError {
 
 pub type OpResult<T> = Result<T, OpError>;
 
-/// A working directory: its configuration files and its state.
+/// A working directory: its configuration files, its backend, and the
+/// state of the workspace selected in it.
 pub struct Workspace {
     pub dir: PathBuf,
+    pub backend: Arc<dyn Backend>,
+    /// The selected workspace (`terraform.workspace` in expressions).
+    pub name: String,
     pub store: Arc<dyn StateStore>,
     factories: Vec<Arc<dyn ProviderFactory>>,
 }
 
 impl Workspace {
-    /// The workspace in `dir`, with state in `.strata/` (or the local
-    /// backend's `path`).
-    pub fn open(dir: &Path) -> Workspace {
-        Self::open_with(dir, LocalStore::new)
+    /// The working directory `dir`, with the selected workspace's state open
+    /// for commands that change it.
+    pub fn open(dir: &Path) -> OpResult<Workspace> {
+        Self::open_with(dir, Access::ReadWrite)
     }
 
     /// The workspace for commands that only read the state: they write
     /// nothing, and work on a read-only state and during another's apply.
-    pub fn open_read_only(dir: &Path) -> Workspace {
-        Self::open_with(dir, LocalStore::read_only)
+    pub fn open_read_only(dir: &Path) -> OpResult<Workspace> {
+        Self::open_with(dir, Access::ReadOnly)
     }
 
-    fn open_with(dir: &Path, store: fn(&Path) -> LocalStore) -> Workspace {
-        // `terraform { backend "local" { path = "..." } }` moves the state.
+    fn open_with(dir: &Path, access: Access) -> OpResult<Workspace> {
         let (config, _) = Config::load(dir);
-        let state_dir = match config.backend.and_then(|b| b.path) {
-            Some(path) => dir.join(path),
-            None => dir.join(".strata"),
-        };
-        Workspace {
-            dir: dir.to_owned(),
-            store: Arc::new(store(&state_dir)),
-            factories: providers(),
-        }
+        let backend = backend_for(dir, config.backend.as_ref())?;
+        let name = selected_workspace(dir)?;
+        let store = backend.open(&name, access)?;
+        Ok(Workspace { dir: dir.to_owned(), backend, name, store, factories: providers() })
     }
 
     pub fn schemas(&self) -> Schemas {
@@ -94,6 +94,17 @@ impl Workspace {
 
     fn factory(&self, name: &str) -> Option<&Arc<dyn ProviderFactory>> {
         self.factories.iter().find(|f| f.name() == name)
+    }
+}
+
+/// The backend a configuration names: the one place the engine chooses a
+/// backend by its name. Without a `backend` block, the local one in `.strata/`.
+pub fn backend_for(dir: &Path, config: Option<&config::Backend>) -> OpResult<Arc<dyn Backend>> {
+    match config {
+        None => Ok(Arc::new(LocalBackend::new(&dir.join(".strata")))),
+        // `terraform { backend "local" { path = "..." } }` moves the state.
+        Some(b) if b.name == "local" => Ok(Arc::new(LocalBackend::new(&dir.join(b.path.as_deref().unwrap_or(".strata"))))),
+        Some(b) => Err(OpError::Message(format!("unknown backend {:?}", b.name))),
     }
 }
 
