@@ -259,6 +259,9 @@ const MAX_MODULE_DEPTH: usize = 16;
 pub struct Config {
     pub dir: PathBuf,
     pub sources: Sources,
+    /// The workspace the configuration is evaluated for (`terraform.workspace`),
+    /// set by the engine on the root; `None` reads as `default`.
+    pub workspace: Option<String>,
     pub backend: Option<Backend>,
     pub providers: Vec<ProviderBlock>,
     pub variables: BTreeMap<String, Variable>,

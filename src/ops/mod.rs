@@ -31,7 +31,7 @@ pub use planning::{load_saved_plan, plan, save_plan, PlanRequest, Planned};
 pub use recover::reconcile;
 pub use refresh::refresh;
 pub use state_edit::{state_mv, state_rm};
-pub use workspaces::selected_workspace;
+pub use workspaces::{delete_workspace, remember_workspace, selected_workspace, workspace_overridden, DeleteRefusal, WORKSPACE_ENV};
 
 /// Why an operation failed.
 #[derive(Debug)]
@@ -130,6 +130,7 @@ pub struct Loaded {
 /// Loads and validates the configuration with the given variables.
 pub fn load(ws: &Workspace, var_args: &[VarArg]) -> OpResult<Loaded> {
     let (mut config, mut diags) = Config::load(&ws.dir);
+    config.workspace = Some(ws.name.clone());
     let schemas = ws.schemas();
     let (analysis, more) = plan::validate(&config, &schemas);
     diags.extend(more);

@@ -273,6 +273,7 @@ pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
         return Err(OpError::Message(format!("plan format {} is not supported", saved.format_version)));
     }
     let (mut config, mut diags) = Config::load(&ws.dir);
+    config.workspace = Some(ws.name.clone());
     let schemas = ws.schemas();
     let (analysis, more) = plan::validate(&config, &schemas);
     diags.extend(more);
