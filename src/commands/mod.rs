@@ -231,6 +231,18 @@ pub enum StateCommand {
     },
     /// List the kept state versions.
     History,
+    /// Print the whole state as JSON (values included: keep it private).
+    Pull,
+    /// Replace the state with one written by `state pull` (`-` reads stdin).
+    #[command(after_help = "Examples:\n  strata state pull > s.json\n  strata state push s.json\n  strata state push -force other.json")]
+    Push {
+        file: PathBuf,
+        /// Replace it even if the lineage differs or the serial is older.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        lock: LockFlags,
+    },
     /// Replace a damaged state with the backup written before the last change.
     #[command(name = "restore-backup")]
     RestoreBackup {
@@ -365,7 +377,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Show { plan_file: None, .. }
             | Command::Output { .. }
             | Command::Console { .. }
-            | Command::State(StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::History)
+            | Command::State(StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::History | StateCommand::Pull)
             | Command::Workspace(_)
     );
     let opened = if reads_only { Workspace::open_read_only(&dir) } else { Workspace::open(&dir) };

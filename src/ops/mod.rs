@@ -22,6 +22,7 @@ mod planning;
 mod recover;
 mod refresh;
 mod state_edit;
+mod state_move;
 mod workspaces;
 
 pub use applying::{apply, ApplyOptions};
@@ -31,6 +32,7 @@ pub use planning::{load_saved_plan, plan, save_plan, PlanRequest, Planned};
 pub use recover::reconcile;
 pub use refresh::refresh;
 pub use state_edit::{state_mv, state_rm};
+pub use state_move::{state_pull, state_push, Pushed};
 pub use workspaces::{delete_workspace, remember_workspace, selected_workspace, workspace_overridden, DeleteRefusal, WORKSPACE_ENV};
 
 /// Why an operation failed.
