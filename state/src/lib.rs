@@ -32,6 +32,7 @@
 //!   back. The engine needs no call of its own for this.
 
 mod backend;
+mod encryption;
 mod files;
 mod guard;
 mod local;
@@ -41,7 +42,9 @@ mod record;
 mod tables;
 
 pub use backend::{check_workspace_name, Access, Backend, LocalBackend, DEFAULT_WORKSPACE};
+pub use encryption::{is_encrypted, Encryption, EncryptionError, Method, Pbkdf2Key, DEFAULT_ITERATIONS, MIN_ITERATIONS};
 pub use local::LocalStore;
+pub use record::{decode_payload, encode_payload};
 pub use lock::{pids_locking, process_is_alive, BrokenLock, LockInfo};
 
 use serde::{Deserialize, Serialize};
@@ -257,6 +260,10 @@ pub enum StateError {
     /// The disk is full: the store keeps what rollback needs and refuses new work.
     #[error("{0}")]
     NoSpace(String),
+    /// The state cannot be decrypted (wrong or missing key), or is plain
+    /// where encryption is required. Nothing was written.
+    #[error("{0}")]
+    Encryption(String),
     #[error("Workspace {0:?} doesn't exist.")]
     NoSuchWorkspace(String),
     #[error("Workspace {0:?} already exists")]

@@ -48,7 +48,7 @@ impl LocalStore {
             // pages leaves a temporary file (cleaned up later), never a
             // half-written state.redb that every later command refuses.
             let tmp = files::temp_path(&self.dir, DB_FILE);
-            let made = redb::Builder::new().create(&tmp).map_err(|e| self.open_error(e)).and_then(|db| init(&db, false).map(drop));
+            let made = redb::Builder::new().create(&tmp).map_err(|e| self.open_error(e)).and_then(|db| init(&db, false, &self.enc).map(drop));
             if let Err(e) = made {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e);
@@ -67,10 +67,10 @@ impl LocalStore {
             .create(&path)
             .map_err(|e| self.open_error(e))?;
         crate::private::restrict_file(&path);
-        let format = init(&db, sidecar.is_some())?;
+        let format = init(&db, sidecar.is_some(), &self.enc)?;
         let (meta, next) = {
             let tx = db.begin_read().map_err(db_err)?;
-            let meta = read_meta(&tx, format)?;
+            let meta = read_meta(&tx, format, &self.enc)?;
             let journal = tx.open_table(JOURNAL).map_err(db_err)?;
             let next = journal.last().map_err(db_err)?.map(|(k, _)| k.value() + 1).unwrap_or(1);
             (meta, next)
@@ -106,7 +106,7 @@ impl LocalStore {
         };
         let open = Open { format, ..open };
         if let Some(tx) = open.begin_read()? {
-            let meta = read_meta(&tx, format)?;
+            let meta = read_meta(&tx, format, &self.enc)?;
             self.check_sidecar(&meta, sidecar.as_ref())?;
         }
         Ok(open)
@@ -213,7 +213,7 @@ impl LocalStore {
 
 /// Creates the tables (and, for a new state, its identity); seals a
 /// database written before checksums existed. Returns the record format.
-pub(super) fn init(db: &Database, known: bool) -> Result<Format> {
+pub(super) fn init(db: &Database, known: bool, enc: &Encryption) -> Result<Format> {
     let tx = db.begin_write().map_err(db_err)?;
     {
         let has_meta = tx.open_table(META).map_err(db_err)?.get(META_KEY).map_err(db_err)?.is_some();
@@ -227,7 +227,7 @@ pub(super) fn init(db: &Database, known: bool) -> Result<Format> {
         match (has_meta, has_digests) {
             (false, false) if known => return Err(StateError::Corrupt("it has no state record".into())),
             (false, false) => {
-                let mut w = Writer::new(&tx);
+                let mut w = Writer::new(&tx, enc);
                 for def in tables::STR_TABLES {
                     w.reset_digest(def.name());
                 }
@@ -238,7 +238,7 @@ pub(super) fn init(db: &Database, known: bool) -> Result<Format> {
                 w.finish()?;
             }
             (true, false) if known => return Err(StateError::Corrupt("its records have no checksums".into())),
-            (true, false) => tables::migrate_to_checked(&tx)?,
+            (true, false) => tables::migrate_to_checked(&tx, enc)?,
             (_, true) => {}
         }
     }
