@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 mod applying;
 mod console;
+mod encryption;
 mod import;
 mod planning;
 mod recover;
@@ -27,8 +28,9 @@ mod workspaces;
 
 pub use applying::{apply, ApplyOptions};
 pub use console::Console;
+pub use encryption::{ciphers, Ciphers};
 pub use import::import;
-pub use planning::{load_saved_plan, plan, save_plan, PlanRequest, Planned};
+pub use planning::{load_saved_plan, plan, read_plan_file, save_plan, PlanRequest, Planned};
 pub use recover::reconcile;
 pub use refresh::refresh;
 pub use state_edit::{state_mv, state_rm};
@@ -66,6 +68,8 @@ pub struct Workspace {
     /// The selected workspace (`terraform.workspace` in expressions).
     pub name: String,
     pub store: Arc<dyn StateStore>,
+    /// How saved plans are encrypted (the store encrypts the state itself).
+    pub plan_encryption: Arc<strata_state::Encryption>,
     factories: Vec<Arc<dyn ProviderFactory>>,
 }
 
@@ -84,10 +88,11 @@ impl Workspace {
 
     fn open_with(dir: &Path, access: Access) -> OpResult<Workspace> {
         let (config, _) = Config::load(dir);
-        let backend = backend_for(dir, config.backend.as_ref())?;
+        let ciphers = ciphers(&config)?;
+        let backend = backend_for(dir, config.backend.as_ref(), ciphers.state)?;
         let name = selected_workspace(dir)?;
         let store = backend.open(&name, access)?;
-        Ok(Workspace { dir: dir.to_owned(), backend, name, store, factories: providers() })
+        Ok(Workspace { dir: dir.to_owned(), backend, name, store, plan_encryption: ciphers.plan, factories: providers() })
     }
 
     pub fn schemas(&self) -> Schemas {
@@ -101,11 +106,18 @@ impl Workspace {
 
 /// The backend a configuration names: the one place the engine chooses a
 /// backend by its name. Without a `backend` block, the local one in `.strata/`.
-pub fn backend_for(dir: &Path, config: Option<&config::Backend>) -> OpResult<Arc<dyn Backend>> {
+/// `encryption` is the state's cipher: every backend stores what it seals.
+pub fn backend_for(
+    dir: &Path,
+    config: Option<&config::Backend>,
+    encryption: Arc<strata_state::Encryption>,
+) -> OpResult<Arc<dyn Backend>> {
     match config {
-        None => Ok(Arc::new(LocalBackend::new(&dir.join(".strata")))),
+        None => Ok(Arc::new(LocalBackend::new(&dir.join(".strata")).with_encryption(encryption))),
         // `terraform { backend "local" { path = "..." } }` moves the state.
-        Some(b) if b.name == "local" => Ok(Arc::new(LocalBackend::new(&dir.join(b.path.as_deref().unwrap_or(".strata"))))),
+        Some(b) if b.name == "local" => {
+            Ok(Arc::new(LocalBackend::new(&dir.join(b.path.as_deref().unwrap_or(".strata"))).with_encryption(encryption)))
+        }
         Some(b) => Err(OpError::Message(format!("unknown backend {:?}", b.name))),
     }
 }

@@ -265,13 +265,27 @@ async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &H
     Ok(())
 }
 
-/// Re-plans from a saved plan file's variables and checks it still holds.
-pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read plan {}: {e}", path.display()))?;
+/// Reads a saved plan, decrypting it if the configuration encrypts plans.
+pub fn read_plan_file(ws: &Workspace, path: &Path) -> OpResult<Plan> {
+    let stored = std::fs::read(path).map_err(|e| format!("cannot read plan {}: {e}", path.display()))?;
+    let bytes = ws
+        .plan_encryption
+        .decrypt(&format!("plan {}", path.display()), PLAN_AAD, &stored)
+        .map_err(|e| OpError::Message(e.to_string()))?
+        .plain;
     let saved: Plan = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a Strata plan: {e}", path.display()))?;
     if saved.format_version != plan::PLAN_FORMAT_VERSION {
         return Err(OpError::Message(format!("plan format {} is not supported", saved.format_version)));
     }
+    Ok(saved)
+}
+
+/// What binds an encrypted payload to being a saved plan.
+const PLAN_AAD: &[u8] = b"strata saved plan";
+
+/// Re-plans from a saved plan file's variables and checks it still holds.
+pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
+    let saved = read_plan_file(ws, path)?;
     let (mut config, mut diags) = Config::load(&ws.dir);
     config.workspace = Some(ws.name.clone());
     let schemas = ws.schemas();
@@ -311,8 +325,9 @@ fn providers_in_use(ws: &Workspace, state: &strata_state::Snapshot) -> OpResult<
 }
 
 /// Writes a plan file (mode 0600: it holds variable values).
-pub fn save_plan(plan: &Plan, path: &Path) -> OpResult<()> {
-    let bytes = serde_json::to_vec_pretty(plan).map_err(|e| format!("encoding plan: {e}"))?;
+pub fn save_plan(ws: &Workspace, plan: &Plan, path: &Path) -> OpResult<()> {
+    let json = serde_json::to_vec_pretty(plan).map_err(|e| format!("encoding plan: {e}"))?;
+    let bytes = ws.plan_encryption.encrypt(PLAN_AAD, &json);
     crate::private_file::write_private(path, &bytes)?;
     Ok(())
 }

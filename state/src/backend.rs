@@ -9,7 +9,7 @@
 //! state directory (`.strata/`, where states written before workspaces
 //! existed already are) and every other one in `workspaces/NAME/` under it.
 
-use crate::{private, LocalStore, Result, StateError, StateStore};
+use crate::{private, Encryption, LocalStore, Result, StateError, StateStore};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,6 +62,7 @@ pub fn check_workspace_name(name: &str) -> Result<()> {
 /// The local backend: workspaces as directories.
 pub struct LocalBackend {
     dir: PathBuf,
+    enc: Arc<Encryption>,
 }
 
 /// Where the local backend keeps workspaces other than `default`.
@@ -71,7 +72,13 @@ impl LocalBackend {
     /// A backend whose `default` workspace is the state directory `dir`
     /// (usually `.strata/`).
     pub fn new(dir: &Path) -> LocalBackend {
-        LocalBackend { dir: dir.to_owned() }
+        LocalBackend { dir: dir.to_owned(), enc: Encryption::none() }
+    }
+
+    /// The same backend, every workspace's records encrypted by `enc`.
+    pub fn with_encryption(mut self, enc: Arc<Encryption>) -> LocalBackend {
+        self.enc = enc;
+        self
     }
 
     /// The directory of one workspace's state.
@@ -118,10 +125,11 @@ impl Backend for LocalBackend {
         check_workspace_name(workspace)?;
         // The store creates its directory on the first write.
         let dir = self.workspace_dir(workspace);
-        Ok(Arc::new(match access {
+        let store = match access {
             Access::ReadWrite => LocalStore::new(&dir),
             Access::ReadOnly => LocalStore::read_only(&dir),
-        }))
+        };
+        Ok(Arc::new(store.with_encryption(self.enc.clone())))
     }
 
     fn create_workspace(&self, workspace: &str) -> Result<()> {

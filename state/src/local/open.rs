@@ -214,6 +214,11 @@ impl LocalStore {
 /// Creates the tables (and, for a new state, its identity); seals a
 /// database written before checksums existed. Returns the record format.
 pub(super) fn init(db: &Database, known: bool, enc: &Encryption) -> Result<Format> {
+    if is_complete(db)? {
+        // Nothing to create: no write at all, so that a command refused
+        // later (a wrong key) leaves the file byte for byte as it was.
+        return Ok(Format::Checked);
+    }
     let tx = db.begin_write().map_err(db_err)?;
     {
         let has_meta = tx.open_table(META).map_err(db_err)?.get(META_KEY).map_err(db_err)?.is_some();
@@ -244,6 +249,30 @@ pub(super) fn init(db: &Database, known: bool, enc: &Encryption) -> Result<Forma
     }
     tx.commit().map_err(db_err)?;
     Ok(Format::Checked)
+}
+
+/// Every table is there, with digests and the state record.
+fn is_complete(db: &Database) -> Result<bool> {
+    let tx = db.begin_read().map_err(db_err)?;
+    let exists = |e: std::result::Result<(), redb::TableError>| match e {
+        Ok(()) => Ok(true),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+        Err(e) => Err(db_err(e)),
+    };
+    for def in tables::STR_TABLES {
+        if !exists(tx.open_table(def).map(drop))? {
+            return Ok(false);
+        }
+    }
+    for def in tables::SEQ_TABLES {
+        if !exists(tx.open_table(def).map(drop))? {
+            return Ok(false);
+        }
+    }
+    if !has_digests(&tx)? {
+        return Ok(false);
+    }
+    Ok(tx.open_table(META).map_err(db_err)?.get(META_KEY).map_err(db_err)?.is_some())
 }
 
 fn has_digests(tx: &ReadTransaction) -> Result<bool> {
