@@ -22,6 +22,7 @@ mod import;
 mod planning;
 mod recover;
 mod refresh;
+mod remote_state;
 mod state_edit;
 mod state_move;
 mod workspaces;

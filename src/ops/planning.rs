@@ -68,7 +68,11 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
         for c in reads {
             let provider = providers.get(&c.provider).ok_or_else(|| format!("provider {} is not configured", c.provider))?;
             let config = c.planned.clone().unwrap_or_default().deep_unmark();
-            let value = provider.read_data(&c.type_name, &config).await.map_err(|e| format!("reading {}: {}", c.address, crate::redact::provider_error(e, c.planned.iter())))?;
+            let value = if c.type_name == remote_state::REMOTE_STATE {
+                remote_state::read_remote_state(ws, &c.address, &config)?
+            } else {
+                provider.read_data(&c.type_name, &config).await.map_err(|e| format!("reading {}: {}", c.address, crate::redact::provider_error(e, c.planned.iter())))?
+            };
             data.insert(c.address.clone(), value);
         }
     };
