@@ -109,3 +109,32 @@ fn a_stack_reads_another_stacks_outputs_through_its_backend() {
     let out = run(&compute, &["plan"], &with_key, 1);
     assert!(stderr(&out).contains("reading data.strata_remote_state.net") && stderr(&out).contains("is not a directory"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_backend_named_with_its_settings_is_opened_read_only() {
+    let root = scratch();
+    let (net, compute) = (root.path().join("network"), root.path().join("compute"));
+    std::fs::create_dir(&net).unwrap();
+    std::fs::create_dir(&compute).unwrap();
+    write(&net, "main.strata.hcl", "output \"cidr\" {\n  value = \"198.18.7.0/24\"\n}\n");
+    expect(&net, &["apply", "-auto-approve"], 0);
+    let before = std::fs::read(net.join(".strata/state.meta")).unwrap();
+    let reader = r#"
+data "strata_remote_state" "net" {
+  backend = "BACKEND"
+  config  = { path = "../network/.strata" }
+}
+output "cidr" {
+  value = data.strata_remote_state.net.outputs.cidr
+}
+"#;
+    write(&compute, "main.strata.hcl", &reader.replace("BACKEND", "local"));
+    expect(&compute, &["apply", "-auto-approve"], 0);
+    assert_eq!(stdout(&expect(&compute, &["output", "-raw", "cidr"], 0)), "198.18.7.0/24");
+    assert_eq!(std::fs::read(net.join(".strata/state.meta")).unwrap(), before, "read-only: the other state is not touched");
+    assert!(!net.join(".strata/lock.json").exists());
+
+    write(&compute, "main.strata.hcl", &reader.replace("BACKEND", "s3"));
+    let out = expect(&compute, &["plan"], 1);
+    assert!(stderr(&out).contains("unknown backend \"s3\""), "{}", stderr(&out));
+}

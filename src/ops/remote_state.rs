@@ -3,12 +3,15 @@
 //! by `ops` (the planner stays pure); this one by the engine itself, since it
 //! needs a backend, which no provider may see.
 //!
-//! A backend is opened from its settings: `local` takes the other
-//! configuration's directory (`config = { path = "../network" }`) and
-//! follows that configuration's own `backend` and `encryption` blocks, so
-//! its state is found wherever it lives and decrypted with its key (given
-//! to this process the way that configuration takes it, e.g. its
-//! `STRATA_VAR_...`). Another backend is one more arm in [`remote_backend`].
+//! Two ways to name the other state:
+//! - `config = { path = "../network" }` without `backend`: the other
+//!   configuration's directory. Its own `backend` and `encryption` blocks
+//!   are followed, so its state is found wherever it lives and decrypted
+//!   with its key (given to this process the way that configuration takes
+//!   it, e.g. its `STRATA_VAR_...`).
+//! - `backend = "TYPE"` with `config = { ... }`: the backend's settings, as
+//!   in a `backend` block, opened by [`backend_for`] (the one place a backend
+//!   is chosen by name) with this configuration's state encryption.
 
 use super::*;
 use strata_state::DEFAULT_WORKSPACE;
@@ -17,11 +20,11 @@ pub use strata_provider_builtin::REMOTE_STATE;
 
 /// Reads the outputs `config` (the data source's arguments) points at.
 pub fn read_remote_state(ws: &Workspace, address: &str, config: &Value) -> OpResult<Value> {
-    let kind = config.get("backend").as_str().unwrap_or("local").to_owned();
+    let kind = config.get("backend").as_str().map(str::to_owned);
     let workspace = config.get("workspace").as_str().unwrap_or(DEFAULT_WORKSPACE).to_owned();
     let fail = |m: String| OpError::Message(format!("reading {address}: {m}"));
     strata_state::check_workspace_name(&workspace).map_err(|e| fail(e.to_string()))?;
-    let backend = remote_backend(ws, &kind, config.get("config")).map_err(|e| match e {
+    let backend = remote_backend(ws, kind.as_deref(), config.get("config")).map_err(|e| match e {
         OpError::Message(m) => fail(m),
         other => other,
     })?;
@@ -41,11 +44,12 @@ pub fn read_remote_state(ws: &Workspace, address: &str, config: &Value) -> OpRes
     Ok(Value::Map(value))
 }
 
-/// The backend a remote state's settings name.
-fn remote_backend(ws: &Workspace, kind: &str, settings: &Value) -> OpResult<Arc<dyn Backend>> {
+/// The backend a remote state's arguments name.
+fn remote_backend(ws: &Workspace, kind: Option<&str>, settings: &Value) -> OpResult<Arc<dyn Backend>> {
+    let path = settings.get("path").as_str().map(str::to_owned);
     match kind {
-        "local" => {
-            let path = settings.get("path").as_str().ok_or_else(|| "the local backend needs config = { path = \"DIR\" }".to_owned())?;
+        None => {
+            let path = path.ok_or_else(|| "set config = { path = \"DIR\" } (another configuration's directory) or a backend".to_owned())?;
             let dir = ws.dir.join(path);
             if !dir.is_dir() {
                 return Err(OpError::Message(format!("{} is not a directory", dir.display())));
@@ -54,6 +58,10 @@ fn remote_backend(ws: &Workspace, kind: &str, settings: &Value) -> OpResult<Arc<
             let ciphers = ciphers(&other)?;
             backend_for(&dir, other.backend.as_ref(), ciphers.state)
         }
-        other => Err(OpError::Message(format!("unknown backend {other:?} (expected local)"))),
+        Some(kind) => {
+            let (this, _) = Config::load(&ws.dir);
+            let settings = config::Backend { name: kind.to_owned(), path, span: Default::default() };
+            backend_for(&ws.dir, Some(&settings), ciphers(&this)?.state)
+        }
     }
 }

@@ -48,11 +48,12 @@ impl ProviderFactory for StrataFactory {
         // Read by the engine itself (it opens the other state's backend); the
         // provider only declares it, so that configurations are checked.
         let remote_state = Block::new("Another configuration's outputs, read from its state (any backend), read-only.")
-            .attr("backend", Attribute::optional(Type::String).describe("The backend holding the state: `local` (the default)."))
             .attr(
-                "config",
-                Attribute::optional(Type::Any).describe("The backend's settings; for `local`, `path`: the other configuration's directory."),
+                "backend",
+                Attribute::optional(Type::String)
+                    .describe("The backend holding the state, with `config` its settings; without it, `config.path` is the other configuration's directory."),
             )
+            .attr("config", Attribute::optional(Type::Any).describe("`path`, or the backend's settings."))
             .attr("workspace", Attribute::optional(Type::String).describe("The other configuration's workspace (`default`)."))
             .attr("defaults", Attribute::optional(Type::Any).describe("Values for outputs the state does not have."))
             .attr("outputs", Attribute::computed(Type::Any).describe("The outputs, sensitive ones still marked."));
