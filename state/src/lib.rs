@@ -42,7 +42,7 @@ mod record;
 mod tables;
 
 pub use backend::{check_workspace_name, Access, Backend, LocalBackend, DEFAULT_WORKSPACE};
-pub use encryption::{is_encrypted, Encryption, EncryptionError, Method, Pbkdf2Key, DEFAULT_ITERATIONS, MIN_ITERATIONS};
+pub use encryption::{is_encrypted, Encryption, EncryptionError, Method, Opened as Decrypted, Pbkdf2Key, DEFAULT_ITERATIONS, MIN_ITERATIONS};
 pub use local::LocalStore;
 pub use record::{decode_payload, encode_payload};
 pub use lock::{pids_locking, process_is_alive, BrokenLock, LockInfo};
