@@ -136,6 +136,21 @@ fn each_workspace_has_its_own_lock() {
     assert_eq!(names_in_world(d), ["disk-dev"]);
 }
 
+#[test]
+fn a_saved_plan_applies_only_to_the_workspace_it_was_made_in() {
+    let dir = scratch();
+    let d = dir.path();
+    write(d, "main.strata.hcl", CONFIG);
+    expect(d, &["plan", "-out", "p.plan"], 0);
+    expect(d, &["workspace", "new", "prod"], 0);
+    let out = expect(d, &["apply", "p.plan"], 1);
+    assert!(stderr(&out).contains("was made for another state") && stderr(&out).contains("not for workspace \"prod\""), "{}", stderr(&out));
+    assert!(names_in_world(d).is_empty());
+    expect(d, &["workspace", "select", "default"], 0);
+    expect(d, &["apply", "p.plan"], 0);
+    assert_eq!(names_in_world(d), ["disk-default"]);
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned()
 }
