@@ -23,7 +23,16 @@ pub(super) async fn apply_cmd(
             // Before the plan is shown: a reader must not review changes
             // that will not be made.
             let state = &planned.state.meta;
-            if state.lineage != planned.plan.lineage || state.serial != planned.plan.serial {
+            if state.lineage != planned.plan.lineage {
+                return Err(OpError::Message(format!(
+                    "the saved plan {} was made for another state (lineage {}), not for workspace {:?} (lineage {}):                      select the workspace it was made in, or plan again",
+                    path.display(),
+                    planned.plan.lineage,
+                    ws.name,
+                    state.lineage
+                )));
+            }
+            if state.serial != planned.plan.serial {
                 return Err(OpError::Message(format!(
                     "the saved plan {} is stale: it was made from state version {} and the state is now at version {} \
                      (another operation changed it since); plan again",

@@ -28,6 +28,7 @@ mod plan;
 mod show;
 mod state;
 mod validate;
+mod workspace;
 
 use apply::*;
 pub use ci_flags::{parse_duration, LockFlags, UiFlags};
@@ -45,6 +46,7 @@ use plan::*;
 use show::*;
 use state::*;
 use validate::*;
+use workspace::*;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -184,6 +186,9 @@ pub enum Command {
         #[command(flatten)]
         plan: PlanFlags,
     },
+    /// Manage workspaces: separate states of one configuration.
+    #[command(subcommand, after_help = "Examples:\n  strata workspace new prod\n  strata workspace select -or-create dev\n  STRATA_WORKSPACE=prod strata plan")]
+    Workspace(WorkspaceCommand),
     /// Break a state lock by its ID.
     #[command(name = "force-unlock", after_help = "Examples:\n  strata force-unlock 6f0c...\n  strata force-unlock -force 6f0c...")]
     ForceUnlock {
@@ -226,6 +231,18 @@ pub enum StateCommand {
     },
     /// List the kept state versions.
     History,
+    /// Print the whole state as JSON (values included: keep it private).
+    Pull,
+    /// Replace the state with one written by `state pull` (`-` reads stdin).
+    #[command(after_help = "Examples:\n  strata state pull > s.json\n  strata state push s.json\n  strata state push -force other.json")]
+    Push {
+        file: PathBuf,
+        /// Replace it even if the lineage differs or the serial is older.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        lock: LockFlags,
+    },
     /// Replace a damaged state with the backup written before the last change.
     #[command(name = "restore-backup")]
     RestoreBackup {
@@ -360,9 +377,17 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Show { plan_file: None, .. }
             | Command::Output { .. }
             | Command::Console { .. }
-            | Command::State(StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::History)
+            | Command::State(StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::History | StateCommand::Pull)
+            | Command::Workspace(_)
     );
-    let ws = if reads_only { Workspace::open_read_only(&dir) } else { Workspace::open(&dir) };
+    let opened = if reads_only { Workspace::open_read_only(&dir) } else { Workspace::open(&dir) };
+    let ws = match opened {
+        Ok(ws) => ws,
+        Err(e) => {
+            report_error(&shell, e);
+            return 1;
+        }
+    };
     let result = match cli.command {
         Command::Init { ui: _, lock } => init(&shell, &ws, &lock),
         Command::Validate { json } => validate(&shell, &ws, json),
@@ -378,6 +403,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Import { address, id, vars, ui: _, lock } => import(&shell, &ws, &lock, &address, &id, &vars).await,
         Command::Graph { plan } => graph(&shell, &ws, &plan).await,
         Command::Console { vars } => console(&shell, &ws, &vars),
+        Command::Workspace(cmd) => workspace_cmd(&shell, &ws, cmd),
         Command::ForceUnlock { lock_id, force } => force_unlock(&shell, &ws, &lock_id, force),
         Command::Version { json } => {
             if json {

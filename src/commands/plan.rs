@@ -63,7 +63,7 @@ pub(super) async fn plan_cmd(
         shell.out(&render_plan(shell, &planned.plan, &planned.loaded.schemas));
     }
     if let Some(path) = out {
-        ops::save_plan(&planned.plan, &path)?;
+        ops::save_plan(ws, &planned.plan, &path)?;
         if !flags.json {
             shell.status(&format!("Saved the plan to {}. Apply exactly this plan with: strata apply {}", path.display(), path.display()));
         }

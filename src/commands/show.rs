@@ -5,8 +5,7 @@ use super::*;
 
 pub(super) fn show(shell: &Shell, ws: &Workspace, plan_file: Option<PathBuf>, json: bool) -> ops::OpResult<i32> {
     if let Some(path) = plan_file {
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let plan: crate::plan::Plan = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let plan = ops::read_plan_file(ws, &path)?;
         if json {
             // The configuration the plan was made from is the one in the
             // directory (apply refuses the plan otherwise); when it does not

@@ -1,4 +1,4 @@
-//! `strata state list|show|rm|mv|history|restore-backup`.
+//! `strata state list|show|rm|mv|history|pull|push|restore-backup`.
 
 use super::*;
 
@@ -29,6 +29,22 @@ pub(super) fn state_cmd(shell: &Shell, ws: &Workspace, cmd: StateCommand) -> ops
                 shell.status(&format!("Moved {old} to {new}"));
             }
             shell.status(&format!("Successfully moved {} instance(s).", moved.len()));
+        }
+        StateCommand::Pull => shell.out(&ops::state_pull(ws)?),
+        StateCommand::Push { file, force, lock } => {
+            let (bytes, source) = if file.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map_err(|e| format!("cannot read the state from stdin: {e}"))?;
+                (bytes, "stdin".to_owned())
+            } else {
+                let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                (bytes, file.display().to_string())
+            };
+            let _guard = take_lock(shell, ws, "state push", &lock)?;
+            match ops::state_push(ws, &bytes, &source, force)? {
+                ops::Pushed::Unchanged => shell.status("The workspace already holds this state; nothing was written."),
+                ops::Pushed::Written(serial) => shell.status(&format!("Pushed {source} as state version {serial}.")),
+            }
         }
         StateCommand::RestoreBackup { lock } => {
             let _guard = take_lock(shell, ws, "state restore-backup", &lock)?;

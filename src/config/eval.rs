@@ -42,6 +42,10 @@ pub trait Resolver {
     /// object, a list for `count`, a map for `for_each`).
     fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String>;
     fn path(&self, name: &str) -> Option<Value>;
+    /// The selected workspace (`terraform.workspace`), if known here.
+    fn workspace(&self) -> Option<String> {
+        None
+    }
     /// The outputs of a module call: an object, or a list/map of objects for
     /// `count`/`for_each`; `key` selects one instance.
     fn module(&self, name: &str, _key: Option<&InstanceKey>) -> Result<Value, String> {
@@ -582,7 +586,7 @@ fn traversal(whole: &Expression, root: &Expression, ops: &[TraversalOperator], s
                 (v, 1)
             }
             "terraform" | "strata" => match attr(0) {
-                Some("workspace") => (Value::from("default"), 1),
+                Some("workspace") => (Value::from(scope.resolver.workspace().unwrap_or_else(|| "default".to_owned())), 1),
                 _ => return Err(EvalError::at(whole, "expected terraform.workspace")),
             },
             "self" => (scope.self_value.clone().ok_or_else(|| EvalError::at(whole, "self is not available here"))?, 0),

@@ -5,6 +5,8 @@ use super::*;
 use hcl::edit::expr::{Expression, TraversalOperator};
 use hcl::edit::structure::{Block, Body, Structure};
 
+mod encryption;
+
 pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &mut Diagnostics) {
     let body = match super::parse::parse_body(text) {
         Ok(body) => body,
@@ -100,6 +102,7 @@ impl Lowerer<'_> {
                     }
                     config.backend = Some(Backend { name: labels[0].to_owned(), path, span: self.span(inner.span()) });
                 }
+                "encryption" => self.encryption(config, inner),
                 "required_providers" | "required_version" => {}
                 other => self.error(format!("unknown block {other:?} in terraform settings"), inner.ident.span(), "here"),
             }

@@ -91,6 +91,46 @@ pub struct Backend {
     pub span: Span,
 }
 
+/// `terraform { encryption { ... } }`: client-side encryption of the state
+/// and of saved plans, as OpenTofu has it.
+#[derive(Debug, Clone, Default)]
+pub struct EncryptionConfig {
+    pub key_providers: Vec<KeyProviderConfig>,
+    pub methods: Vec<MethodConfig>,
+    pub state: Option<EncryptionTarget>,
+    pub plan: Option<EncryptionTarget>,
+    pub span: Span,
+}
+
+/// `key_provider "pbkdf2" "NAME" { passphrase = ..., iterations = ... }`.
+#[derive(Debug, Clone)]
+pub struct KeyProviderConfig {
+    pub kind: String,
+    pub name: String,
+    pub body: BodyExprs,
+    pub span: Span,
+}
+
+/// `method "aes_gcm" "NAME" { keys = key_provider.pbkdf2.K }` or `method "unencrypted" "NAME" {}`.
+#[derive(Debug, Clone)]
+pub struct MethodConfig {
+    pub kind: String,
+    pub name: String,
+    /// `TYPE.NAME` of the key provider.
+    pub keys: Option<(String, Span)>,
+    pub span: Span,
+}
+
+/// `state { method = method.T.N; fallback { method = ... }; enforced = true }`, or `plan { ... }`.
+#[derive(Debug, Clone, Default)]
+pub struct EncryptionTarget {
+    /// `TYPE.NAME` of the method.
+    pub method: Option<(String, Span)>,
+    pub fallback: Option<(String, Span)>,
+    pub enforced: bool,
+    pub span: Span,
+}
+
 /// A `provider` block.
 #[derive(Debug, Clone)]
 pub struct ProviderBlock {
@@ -259,7 +299,11 @@ const MAX_MODULE_DEPTH: usize = 16;
 pub struct Config {
     pub dir: PathBuf,
     pub sources: Sources,
+    /// The workspace the configuration is evaluated for (`terraform.workspace`),
+    /// set by the engine on the root; `None` reads as `default`.
+    pub workspace: Option<String>,
     pub backend: Option<Backend>,
+    pub encryption: Option<EncryptionConfig>,
     pub providers: Vec<ProviderBlock>,
     pub variables: BTreeMap<String, Variable>,
     pub locals: BTreeMap<String, Local>,

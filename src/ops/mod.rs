@@ -11,26 +11,33 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use strata_provider::{Instance, Provider, ProviderFactory, Value};
-use strata_state::{InstanceRecord, LocalStore, LockInfo, Operation, StateError, StateStore, Write};
+use strata_state::{Access, Backend, InstanceRecord, LocalBackend, LockInfo, Operation, StateError, StateStore, Write};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 mod applying;
 mod console;
+mod encryption;
 mod import;
 mod logged;
 mod planning;
 mod recover;
 mod refresh;
+mod remote_state;
 mod state_edit;
+mod state_move;
+mod workspaces;
 
 pub use applying::{apply, ApplyOptions};
 pub use console::Console;
+pub use encryption::{ciphers, Ciphers};
 pub use import::import;
-pub use planning::{load_saved_plan, plan, save_plan, PlanRequest, Planned};
+pub use planning::{load_saved_plan, plan, read_plan_file, save_plan, PlanRequest, Planned};
 pub use recover::reconcile;
 pub use refresh::refresh;
 pub use state_edit::{state_mv, state_rm};
+pub use state_move::{state_pull, state_push, Pushed};
+pub use workspaces::{delete_workspace, remember_workspace, selected_workspace, workspace_overridden, DeleteRefusal, WORKSPACE_ENV};
 
 /// Why an operation failed.
 #[derive(Debug)]
@@ -55,38 +62,39 @@ impl From<String> for OpError {
 
 pub type OpResult<T> = Result<T, OpError>;
 
-/// A working directory: its configuration files and its state.
+/// A working directory: its configuration files, its backend, and the
+/// state of the workspace selected in it.
 pub struct Workspace {
     pub dir: PathBuf,
+    pub backend: Arc<dyn Backend>,
+    /// The selected workspace (`terraform.workspace` in expressions).
+    pub name: String,
     pub store: Arc<dyn StateStore>,
+    /// How saved plans are encrypted (the store encrypts the state itself).
+    pub plan_encryption: Arc<strata_state::Encryption>,
     factories: Vec<Arc<dyn ProviderFactory>>,
 }
 
 impl Workspace {
-    /// The workspace in `dir`, with state in `.strata/` (or the local
-    /// backend's `path`).
-    pub fn open(dir: &Path) -> Workspace {
-        Self::open_with(dir, LocalStore::new)
+    /// The working directory `dir`, with the selected workspace's state open
+    /// for commands that change it.
+    pub fn open(dir: &Path) -> OpResult<Workspace> {
+        Self::open_with(dir, Access::ReadWrite)
     }
 
     /// The workspace for commands that only read the state: they write
     /// nothing, and work on a read-only state and during another's apply.
-    pub fn open_read_only(dir: &Path) -> Workspace {
-        Self::open_with(dir, LocalStore::read_only)
+    pub fn open_read_only(dir: &Path) -> OpResult<Workspace> {
+        Self::open_with(dir, Access::ReadOnly)
     }
 
-    fn open_with(dir: &Path, store: fn(&Path) -> LocalStore) -> Workspace {
-        // `terraform { backend "local" { path = "..." } }` moves the state.
+    fn open_with(dir: &Path, access: Access) -> OpResult<Workspace> {
         let (config, _) = Config::load(dir);
-        let state_dir = match config.backend.and_then(|b| b.path) {
-            Some(path) => dir.join(path),
-            None => dir.join(".strata"),
-        };
-        Workspace {
-            dir: dir.to_owned(),
-            store: Arc::new(store(&state_dir)),
-            factories: crate::providers::factories(),
-        }
+        let ciphers = ciphers(&config)?;
+        let backend = backend_for(dir, config.backend.as_ref(), ciphers.state)?;
+        let name = selected_workspace(dir)?;
+        let store = backend.open(&name, access)?;
+        Ok(Workspace { dir: dir.to_owned(), backend, name, store, plan_encryption: ciphers.plan, factories: crate::providers::factories() })
     }
 
     pub fn schemas(&self) -> Schemas {
@@ -95,6 +103,24 @@ impl Workspace {
 
     fn factory(&self, name: &str) -> Option<&Arc<dyn ProviderFactory>> {
         self.factories.iter().find(|f| f.name() == name)
+    }
+}
+
+/// The backend a configuration names: the one place the engine chooses a
+/// backend by its name. Without a `backend` block, the local one in `.strata/`.
+/// `encryption` is the state's cipher: every backend stores what it seals.
+pub fn backend_for(
+    dir: &Path,
+    config: Option<&config::Backend>,
+    encryption: Arc<strata_state::Encryption>,
+) -> OpResult<Arc<dyn Backend>> {
+    match config {
+        None => Ok(Arc::new(LocalBackend::new(&dir.join(".strata")).with_encryption(encryption))),
+        // `terraform { backend "local" { path = "..." } }` moves the state.
+        Some(b) if b.name == "local" => {
+            Ok(Arc::new(LocalBackend::new(&dir.join(b.path.as_deref().unwrap_or(".strata"))).with_encryption(encryption)))
+        }
+        Some(b) => Err(OpError::Message(format!("unknown backend {:?}", b.name))),
     }
 }
 
@@ -111,6 +137,7 @@ pub struct Loaded {
 /// Loads and validates the configuration with the given variables.
 pub fn load(ws: &Workspace, var_args: &[VarArg]) -> OpResult<Loaded> {
     let (mut config, mut diags) = Config::load(&ws.dir);
+    config.workspace = Some(ws.name.clone());
     let schemas = ws.schemas();
     let (analysis, more) = plan::validate(&config, &schemas);
     diags.extend(more);

@@ -70,7 +70,11 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
         for c in reads {
             let provider = providers.get(&c.provider).ok_or_else(|| format!("provider {} is not configured", c.provider))?;
             let config = c.planned.clone().unwrap_or_default().deep_unmark();
-            let value = provider.read_data(&c.type_name, &config).await.map_err(|e| format!("reading {}: {}", c.address, crate::redact::provider_error(e, c.planned.iter())))?;
+            let value = if c.type_name == remote_state::REMOTE_STATE {
+                remote_state::read_remote_state(ws, &c.address, &config)?
+            } else {
+                provider.read_data(&c.type_name, &config).await.map_err(|e| format!("reading {}: {}", c.address, crate::redact::provider_error(e, c.planned.iter())))?
+            };
             data.insert(c.address.clone(), value);
         }
     };
@@ -267,14 +271,29 @@ async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &H
     Ok(())
 }
 
-/// Re-plans from a saved plan file's variables and checks it still holds.
-pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read plan {}: {e}", path.display()))?;
+/// Reads a saved plan, decrypting it if the configuration encrypts plans.
+pub fn read_plan_file(ws: &Workspace, path: &Path) -> OpResult<Plan> {
+    let stored = std::fs::read(path).map_err(|e| format!("cannot read plan {}: {e}", path.display()))?;
+    let bytes = ws
+        .plan_encryption
+        .decrypt(&format!("plan {}", path.display()), PLAN_AAD, &stored)
+        .map_err(|e| OpError::Message(e.to_string()))?
+        .plain;
     let saved: Plan = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a Strata plan: {e}", path.display()))?;
     if saved.format_version != plan::PLAN_FORMAT_VERSION {
         return Err(OpError::Message(format!("plan format {} is not supported", saved.format_version)));
     }
+    Ok(saved)
+}
+
+/// What binds an encrypted payload to being a saved plan.
+const PLAN_AAD: &[u8] = b"strata saved plan";
+
+/// Re-plans from a saved plan file's variables and checks it still holds.
+pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
+    let saved = read_plan_file(ws, path)?;
     let (mut config, mut diags) = Config::load(&ws.dir);
+    config.workspace = Some(ws.name.clone());
     let schemas = ws.schemas();
     let (analysis, more) = plan::validate(&config, &schemas);
     diags.extend(more);
@@ -314,8 +333,9 @@ fn providers_in_use(ws: &Workspace, state: &strata_state::Snapshot) -> OpResult<
 }
 
 /// Writes a plan file (mode 0600: it holds variable values).
-pub fn save_plan(plan: &Plan, path: &Path) -> OpResult<()> {
-    let bytes = serde_json::to_vec_pretty(plan).map_err(|e| format!("encoding plan: {e}"))?;
+pub fn save_plan(ws: &Workspace, plan: &Plan, path: &Path) -> OpResult<()> {
+    let json = serde_json::to_vec_pretty(plan).map_err(|e| format!("encoding plan: {e}"))?;
+    let bytes = ws.plan_encryption.encrypt(PLAN_AAD, &json);
     crate::private_file::write_private(path, &bytes)?;
     Ok(())
 }

@@ -710,7 +710,21 @@ impl Planner<'_> {
                     self.diags.extend(diags);
                 }
             }
-            self.instances.insert(addr, change.planned.clone().unwrap_or(Value::Unknown));
+            // A data source not read yet: its results are not known, so what
+            // uses them waits (is unknown) rather than sees null.
+            let visible = match &change.planned {
+                Some(Value::Map(m)) if change.data && change.action == Action::Read => {
+                    let mut m = m.clone();
+                    for (name, a) in &schema.attributes {
+                        if a.presence == strata_provider::Presence::Computed {
+                            m.insert(name.clone(), Value::Unknown);
+                        }
+                    }
+                    Value::Map(m)
+                }
+                planned => planned.clone().unwrap_or(Value::Unknown),
+            };
+            self.instances.insert(addr, visible);
             self.push(change);
         }
     }

@@ -291,6 +291,10 @@ impl Resolver for World<'_> {
         crate::config::functions::FunctionContext { base_dir: self.config.dir.clone(), apply: self.apply }
     }
 
+    fn workspace(&self) -> Option<String> {
+        self.root.workspace.clone()
+    }
+
     fn path(&self, name: &str) -> Option<Value> {
         match name {
             "module" => Some(Value::from(self.config.dir.display().to_string())),

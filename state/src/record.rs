@@ -6,9 +6,37 @@
 //! and every table a [`Digest`] (record count and the XOR of their
 //! checksums), so that a record that went missing or appeared is caught too,
 //! not only one that changed.
+//!
+//! With encryption on, the payload is the record's JSON sealed by
+//! [`Encryption`] with the table and key as associated data; the checksum
+//! covers the stored (encrypted) bytes, so damage is found without the key.
+//! A remote backend stores the same payloads and is encrypted alike.
 
+use crate::encryption::{EncryptionError, Opened as Decrypted};
+use crate::Encryption;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+/// The associated data that binds a payload to its table and key.
+pub fn aad(table: &str, key: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(table.len() + 1 + key.len());
+    aad.extend_from_slice(table.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(key);
+    aad
+}
+
+/// A record's value as a backend stores it: JSON, encrypted when configured.
+pub fn encode_payload<T: Serialize>(enc: &Encryption, table: &str, key: &[u8], value: &T) -> Vec<u8> {
+    let json = serde_json::to_vec(value).expect("state records serialize");
+    enc.encrypt(&aad(table, key), &json)
+}
+
+/// The JSON of a stored payload, decrypted; `current` is false for data
+/// written under the fallback method.
+pub fn decode_payload(enc: &Encryption, table: &str, key: &[u8], stored: &[u8]) -> Result<Decrypted, EncryptionError> {
+    enc.decrypt("state", &aad(table, key), stored)
+}
 
 /// Marks a checksummed record. No JSON document starts with this byte, so a
 /// record of the unchecked format that came before is recognised as such.
@@ -35,7 +63,11 @@ pub(crate) struct Sealed {
 }
 
 pub(crate) fn seal<T: Serialize>(table: &str, key: &[u8], value: &T) -> Sealed {
-    let payload = serde_json::to_vec(value).expect("state records serialize");
+    seal_bytes(table, key, serde_json::to_vec(value).expect("state records serialize"))
+}
+
+/// Seals an already encoded payload.
+pub(crate) fn seal_bytes(table: &str, key: &[u8], payload: Vec<u8>) -> Sealed {
     let checksum = checksum(table, key, &payload);
     let mut bytes = Vec::with_capacity(HEADER + payload.len());
     bytes.push(MAGIC);
@@ -66,6 +98,7 @@ pub(crate) fn open<'a>(table: &str, key: &[u8], bytes: &'a [u8]) -> Result<Opene
             }
         }
         Some(b'{' | b'[' | b'"') => Ok(Opened::Unchecked(bytes)),
+        // Encrypted payloads only ever come sealed with a checksum.
         _ => Err("not a state record".into()),
     }
 }

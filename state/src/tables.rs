@@ -4,7 +4,7 @@
 //! table is read whole (see [`crate::record`]).
 
 use crate::record::{self, Digest, Opened};
-use crate::{Result, StateError};
+use crate::{Encryption, Result, StateError};
 use redb::{Key, ReadTransaction, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,6 +50,15 @@ pub(crate) fn db_err(e: impl Into<redb::Error>) -> StateError {
     }
 }
 
+/// Decrypts a verified payload of a record (digests are never encrypted:
+/// they hold counts and checksums only).
+fn decrypt(enc: &Encryption, table: &str, key: &[u8], payload: Vec<u8>) -> Result<Vec<u8>> {
+    if table == DIGESTS.name() {
+        return Ok(payload);
+    }
+    record::decode_payload(enc, table, key, &payload).map(|o| o.plain).map_err(|e| StateError::Encryption(e.to_string()))
+}
+
 pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, payload: &[u8]) -> Result<T> {
     serde_json::from_slice(payload).map_err(|e| StateError::Corrupt(format!("{what}: {e}")))
 }
@@ -84,6 +93,7 @@ pub(crate) fn read_all<K: Key + 'static>(
     tx: &ReadTransaction,
     def: TableDefinition<'static, K, &'static [u8]>,
     format: Format,
+    enc: &Encryption,
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let name = def.name().to_owned();
     let Some(table) = open_for_read(tx, def, format)? else {
@@ -100,19 +110,22 @@ pub(crate) fn read_all<K: Key + 'static>(
         }
         out.push((key, payload));
     }
+    // Decrypted only once the table is known whole and intact.
     if format == Format::Checked {
-        match read_digest(tx, &name)? {
-            Some(expected) if expected == digest => {}
-            Some(expected) => {
-                return Err(StateError::Corrupt(format!(
-                    "table {name} holds {} record(s) that do not match its digest (it should hold {})",
-                    digest.count, expected.count
-                )))
-            }
-            None => return Err(StateError::Corrupt(format!("table {name} has no digest"))),
-        }
+        check_digest(tx, &name, &digest)?;
     }
-    Ok(out)
+    out.into_iter().map(|(key, payload)| decrypt(enc, &name, &key, payload).map(|p| (key, p))).collect()
+}
+
+fn check_digest(tx: &ReadTransaction, name: &str, digest: &Digest) -> Result<()> {
+    match read_digest(tx, name)? {
+        Some(expected) if expected == *digest => Ok(()),
+        Some(expected) => Err(StateError::Corrupt(format!(
+            "table {name} holds {} record(s) that do not match its digest (it should hold {})",
+            digest.count, expected.count
+        ))),
+        None => Err(StateError::Corrupt(format!("table {name} has no digest"))),
+    }
 }
 
 /// Reads one record, verifying its checksum.
@@ -121,6 +134,7 @@ pub(crate) fn read_one<'k, K: Key + 'static>(
     def: TableDefinition<'static, K, &'static [u8]>,
     key: K::SelfType<'k>,
     format: Format,
+    enc: &Encryption,
 ) -> Result<Option<Vec<u8>>> {
     let Some(table) = open_for_read(tx, def, format)? else {
         return Ok(None);
@@ -129,7 +143,8 @@ pub(crate) fn read_one<'k, K: Key + 'static>(
     let Some(bytes) = table.get(key).map_err(db_err)? else {
         return Ok(None);
     };
-    verify(def.name(), &kb, bytes.value(), format).map(|(payload, _)| Some(payload))
+    let (payload, _) = verify(def.name(), &kb, bytes.value(), format)?;
+    decrypt(enc, def.name(), &kb, payload).map(Some)
 }
 
 /// Opens a table to read; a table missing from an old database is empty,
@@ -160,12 +175,14 @@ pub(crate) fn seq_key(bytes: &[u8]) -> Result<u64> {
 /// the digests of the tables it touched.
 pub(crate) struct Writer<'t> {
     tx: &'t WriteTransaction,
+    enc: &'t Encryption,
     digests: BTreeMap<String, Digest>,
 }
 
 impl<'t> Writer<'t> {
-    pub fn new(tx: &'t WriteTransaction) -> Writer<'t> {
-        Writer { tx, digests: BTreeMap::new() }
+    /// Writes records encrypted as `enc` says.
+    pub fn new(tx: &'t WriteTransaction, enc: &'t Encryption) -> Writer<'t> {
+        Writer { tx, enc, digests: BTreeMap::new() }
     }
 
     fn digest(&mut self, table: &str) -> Result<&mut Digest> {
@@ -196,17 +213,41 @@ impl<'t> Writer<'t> {
     ) -> Result<()> {
         let name = def.name().to_owned();
         let kb = key_bytes::<K>(&key);
-        let sealed = record::seal(&name, &kb, value);
+        let sealed = record::seal_bytes(&name, &kb, record::encode_payload(self.enc, &name, &kb, value));
+        self.store(def, key, &name, &kb, sealed)
+    }
+
+    /// Stores a record's JSON as it is (already encoded), encrypted anew.
+    pub fn put_json<'k, K: Key + 'static>(
+        &mut self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        key: K::SelfType<'k>,
+        json: &[u8],
+    ) -> Result<()> {
+        let name = def.name().to_owned();
+        let kb = key_bytes::<K>(&key);
+        let sealed = record::seal_bytes(&name, &kb, self.enc.encrypt(&record::aad(&name, &kb), json));
+        self.store(def, key, &name, &kb, sealed)
+    }
+
+    fn store<'k, K: Key + 'static>(
+        &mut self,
+        def: TableDefinition<'static, K, &'static [u8]>,
+        key: K::SelfType<'k>,
+        name: &str,
+        kb: &[u8],
+        sealed: record::Sealed,
+    ) -> Result<()> {
         let old = {
             let mut table = self.tx.open_table(def).map_err(db_err)?;
             let old = table.insert(key, sealed.bytes.as_slice()).map_err(db_err)?.map(|g| g.value().to_vec());
             old
         };
         let old = match old {
-            Some(bytes) => verify(&name, &kb, &bytes, Format::Checked)?.1,
+            Some(bytes) => verify(name, kb, &bytes, Format::Checked)?.1,
             None => None,
         };
-        let digest = self.digest(&name)?;
+        let digest = self.digest(name)?;
         if let Some(c) = old {
             digest.remove(c);
         }
@@ -249,7 +290,44 @@ impl<'t> Writer<'t> {
         let Some(bytes) = table.get(key).map_err(db_err)? else {
             return Ok(None);
         };
-        verify(def.name(), &kb, bytes.value(), Format::Checked).map(|(payload, _)| Some(payload))
+        let (payload, _) = verify(def.name(), &kb, bytes.value(), Format::Checked)?;
+        decrypt(self.enc, def.name(), &kb, payload).map(Some)
+    }
+
+    /// Rewrites every record not written under the primary method (data of
+    /// a rotated-out key, or plain data after encryption was turned on).
+    /// Returns how many were rewritten.
+    pub fn reencrypt_stale(&mut self) -> Result<usize> {
+        let mut count = 0;
+        for def in STR_TABLES {
+            for (key, json) in self.stale(def)? {
+                self.put_json(def, str_key(&key)?.as_str(), &json)?;
+                count += 1;
+            }
+        }
+        for def in SEQ_TABLES {
+            for (key, json) in self.stale(def)? {
+                self.put_json(def, seq_key(&key)?, &json)?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    fn stale<K: Key + 'static>(&self, def: TableDefinition<'static, K, &'static [u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let table = self.tx.open_table(def).map_err(db_err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            let key = key_bytes::<K>(&k.value());
+            let (payload, _) = verify(def.name(), &key, v.value(), Format::Checked)?;
+            let opened =
+                record::decode_payload(self.enc, def.name(), &key, &payload).map_err(|e| StateError::Encryption(e.to_string()))?;
+            if !opened.current {
+                out.push((key, opened.plain));
+            }
+        }
+        Ok(out)
     }
 
     pub fn finish(self) -> Result<()> {
@@ -264,8 +342,8 @@ impl<'t> Writer<'t> {
 
 /// Seals every record of a database written before checksums existed and
 /// computes the digests, in the caller's write transaction.
-pub(crate) fn migrate_to_checked(tx: &WriteTransaction) -> Result<()> {
-    let mut writer = Writer::new(tx);
+pub(crate) fn migrate_to_checked(tx: &WriteTransaction, enc: &Encryption) -> Result<()> {
+    let mut writer = Writer::new(tx, enc);
     for def in STR_TABLES {
         let records = raw_records(tx, def)?;
         writer.clear(def)?;

@@ -23,6 +23,9 @@ use strata_provider::{
 };
 use uuid::Uuid;
 
+/// The data source the engine reads itself: another state's outputs.
+pub const REMOTE_STATE: &str = "strata_remote_state";
+
 /// Factory of the `strata` provider.
 pub struct StrataFactory;
 
@@ -42,8 +45,21 @@ impl ProviderFactory for StrataFactory {
                     .describe("Any value; a change replaces the instance."),
             )
             .attr("id", Attribute::computed(Type::String).describe("The instance's identity."));
+        // Read by the engine itself (it opens the other state's backend); the
+        // provider only declares it, so that configurations are checked.
+        let remote_state = Block::new("Another configuration's outputs, read from its state (any backend), read-only.")
+            .attr(
+                "backend",
+                Attribute::optional(Type::String)
+                    .describe("The backend holding the state, with `config` its settings; without it, `config.path` is the other configuration's directory."),
+            )
+            .attr("config", Attribute::optional(Type::Any).describe("`path`, or the backend's settings."))
+            .attr("workspace", Attribute::optional(Type::String).describe("The other configuration's workspace (`default`)."))
+            .attr("defaults", Attribute::optional(Type::Any).describe("Values for outputs the state does not have."))
+            .attr("outputs", Attribute::computed(Type::Any).describe("The outputs, sensitive ones still marked."));
         let mut schema = ProviderSchema::default();
         schema.resources.insert("strata_data".into(), data);
+        schema.data_sources.insert(REMOTE_STATE.into(), remote_state);
         schema
     }
 

@@ -21,7 +21,7 @@ use crate::lock::LockFile;
 use crate::tables::{self, db_err, decode, Format, Writer};
 use crate::tables::{APPLY, APPLY_KEY, CURRENT_VERSION_KEY, DIGESTS, HISTORY, INSTANCES, JOURNAL, META, META_KEY, OUTPUTS, STEPS};
 use crate::{
-    guard, ApplyLog, ApplyRecord, BrokenLock, InstanceRecord, Intent, LockInfo, Meta, Operation, Result, Snapshot, StateError, StateStore,
+    guard, ApplyLog, Encryption, ApplyRecord, BrokenLock, InstanceRecord, Intent, LockInfo, Meta, Operation, Result, Snapshot, StateError, StateStore,
     UndoStep, VersionInfo, Write,
 };
 use redb::{
@@ -92,6 +92,8 @@ pub struct LocalStore {
     /// The reserve was spent on a full disk: only finishing and undoing
     /// work is accepted from now on.
     out_of_space: AtomicBool,
+    /// How records are encrypted at rest (by default: not).
+    enc: Arc<Encryption>,
 }
 
 impl LocalStore {
@@ -117,7 +119,14 @@ impl LocalStore {
             seq: AtomicU64::new(0),
             reserve: Reserve::new(dir.join(RESERVE_FILE)),
             out_of_space: AtomicBool::new(false),
+            enc: Encryption::none(),
         }
+    }
+
+    /// The same store, with its records encrypted (and decrypted) by `enc`.
+    pub fn with_encryption(mut self, enc: Arc<Encryption>) -> LocalStore {
+        self.enc = enc;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -191,7 +200,7 @@ impl LocalStore {
             };
             let tx = db.begin_write().map_err(db_err)?;
             {
-                let mut w = Writer::new(&tx);
+                let mut w = Writer::new(&tx, &self.enc);
                 for write in writes {
                     apply_write(&mut w, write)?;
                 }
@@ -219,8 +228,8 @@ impl LocalStore {
     }
 }
 
-fn read_meta(tx: &ReadTransaction, format: Format) -> Result<Meta> {
-    let bytes = tables::read_one(tx, META, META_KEY, format)?.ok_or_else(|| StateError::Corrupt("it has no state record".into()))?;
+fn read_meta(tx: &ReadTransaction, format: Format, enc: &Encryption) -> Result<Meta> {
+    let bytes = tables::read_one(tx, META, META_KEY, format, enc)?.ok_or_else(|| StateError::Corrupt("it has no state record".into()))?;
     decode("state record", &bytes)
 }
 
@@ -265,10 +274,10 @@ fn empty_snapshot() -> Snapshot {
     Snapshot { meta: Meta { lineage: Uuid::nil(), serial: 0 }, instances: BTreeMap::new(), outputs: BTreeMap::new() }
 }
 
-fn read_snapshot(tx: &ReadTransaction, format: Format) -> Result<Snapshot> {
-    let meta = read_meta(tx, format)?;
+fn read_snapshot(tx: &ReadTransaction, format: Format, enc: &Encryption) -> Result<Snapshot> {
+    let meta = read_meta(tx, format, enc)?;
     let mut instances = BTreeMap::new();
-    for (key, payload) in tables::read_all(tx, INSTANCES, format)? {
+    for (key, payload) in tables::read_all(tx, INSTANCES, format, enc)? {
         let address = tables::str_key(&key)?;
         let record: InstanceRecord = decode("instance record", &payload)?;
         if record.address != address {
@@ -277,11 +286,11 @@ fn read_snapshot(tx: &ReadTransaction, format: Format) -> Result<Snapshot> {
         instances.insert(address, record);
     }
     let mut outputs = BTreeMap::new();
-    for (key, payload) in tables::read_all(tx, OUTPUTS, format)? {
+    for (key, payload) in tables::read_all(tx, OUTPUTS, format, enc)? {
         outputs.insert(tables::str_key(&key)?, decode("output", &payload)?);
     }
     // The meta table's digest covers the version records beside `meta`.
-    tables::read_all(tx, META, format)?;
+    tables::read_all(tx, META, format, enc)?;
     Ok(Snapshot { meta, instances, outputs })
 }
 
@@ -306,7 +315,7 @@ impl StateStore for LocalStore {
 
     fn snapshot(&self) -> Result<Snapshot> {
         self.with_db(|open| match open.begin_read()? {
-            Some(tx) => read_snapshot(&tx, open.format),
+            Some(tx) => read_snapshot(&tx, open.format, &self.enc),
             None => Ok(empty_snapshot()),
         })
     }
@@ -344,7 +353,7 @@ impl StateStore for LocalStore {
             let Some(tx) = open.begin_read()? else {
                 return Ok(Vec::new());
             };
-            tables::read_all(&tx, JOURNAL, open.format)?
+            tables::read_all(&tx, JOURNAL, open.format, &self.enc)?
                 .into_iter()
                 .map(|(key, payload)| Ok((tables::seq_key(&key)?, decode("intent", &payload)?)))
                 .collect()
@@ -356,12 +365,12 @@ impl StateStore for LocalStore {
             let Some(tx) = open.begin_read()? else {
                 return Ok(None);
             };
-            let mut apply = tables::read_all(&tx, APPLY, open.format)?;
+            let mut apply = tables::read_all(&tx, APPLY, open.format, &self.enc)?;
             let Some((_, bytes)) = apply.pop() else {
                 return Ok(None);
             };
             let record: ApplyRecord = decode("apply record", &bytes)?;
-            let steps = tables::read_all(&tx, STEPS, open.format)?
+            let steps = tables::read_all(&tx, STEPS, open.format, &self.enc)?
                 .into_iter()
                 .map(|(key, payload)| Ok((tables::seq_key(&key)?, decode::<UndoStep>("undo step", &payload)?)))
                 .collect::<Result<Vec<_>>>()?;
@@ -400,7 +409,10 @@ impl StateStore for LocalStore {
             };
             let tx = db.begin_write().map_err(db_err)?;
             {
-                let mut w = Writer::new(&tx);
+                let mut w = Writer::new(&tx, &self.enc);
+                // Key rotation: what the fallback key (or no key) wrote is
+                // written again under the primary one, history and journal too.
+                w.reencrypt_stale()?;
                 let current_info = match w.get(META, CURRENT_VERSION_KEY)? {
                     Some(bytes) => decode::<VersionInfo>("version record", &bytes)?,
                     None => VersionInfo {
@@ -437,12 +449,12 @@ impl StateStore for LocalStore {
                 return Ok(Vec::new());
             };
             let mut out = Vec::new();
-            for (_, payload) in tables::read_all(&tx, HISTORY, open.format)? {
+            for (_, payload) in tables::read_all(&tx, HISTORY, open.format, &self.enc)? {
                 out.push(decode::<KeptVersion>("kept version", &payload)?.info);
             }
-            if let Some(bytes) = tables::read_one(&tx, META, CURRENT_VERSION_KEY, open.format)? {
+            if let Some(bytes) = tables::read_one(&tx, META, CURRENT_VERSION_KEY, open.format, &self.enc)? {
                 let mut info: VersionInfo = decode("version record", &bytes)?;
-                info.instances = tables::read_all(&tx, INSTANCES, open.format)?.len();
+                info.instances = tables::read_all(&tx, INSTANCES, open.format, &self.enc)?.len();
                 out.push(info);
             }
             Ok(out)
@@ -454,11 +466,11 @@ impl StateStore for LocalStore {
             let Some(tx) = open.begin_read()? else {
                 return Err(StateError::NoSuchVersion(serial));
             };
-            let snapshot = read_snapshot(&tx, open.format)?;
+            let snapshot = read_snapshot(&tx, open.format, &self.enc)?;
             if snapshot.meta.serial == serial {
                 return Ok(snapshot);
             }
-            let bytes = tables::read_one(&tx, HISTORY, serial, open.format)?.ok_or(StateError::NoSuchVersion(serial))?;
+            let bytes = tables::read_one(&tx, HISTORY, serial, open.format, &self.enc)?.ok_or(StateError::NoSuchVersion(serial))?;
             Ok(decode::<KeptVersion>("kept version", &bytes)?.snapshot)
         })
     }
@@ -477,7 +489,7 @@ impl StateStore for LocalStore {
                 e => e,
             })?;
             let tx = db.begin_read().map_err(db_err)?;
-            let snapshot = guard::catch(|| read_snapshot(&tx, Format::Checked))
+            let snapshot = guard::catch(|| read_snapshot(&tx, Format::Checked, &self.enc))
                 .map_err(|p| StateError::Corrupt(format!("the backup is damaged too: {p}")))??;
             snapshot.meta
         };

@@ -48,7 +48,7 @@ impl LocalStore {
             // pages leaves a temporary file (cleaned up later), never a
             // half-written state.redb that every later command refuses.
             let tmp = files::temp_path(&self.dir, DB_FILE);
-            let made = redb::Builder::new().create(&tmp).map_err(|e| self.open_error(e)).and_then(|db| init(&db, false).map(drop));
+            let made = redb::Builder::new().create(&tmp).map_err(|e| self.open_error(e)).and_then(|db| init(&db, false, &self.enc).map(drop));
             if let Err(e) = made {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e);
@@ -67,10 +67,10 @@ impl LocalStore {
             .create(&path)
             .map_err(|e| self.open_error(e))?;
         crate::private::restrict_file(&path);
-        let format = init(&db, sidecar.is_some())?;
+        let format = init(&db, sidecar.is_some(), &self.enc)?;
         let (meta, next) = {
             let tx = db.begin_read().map_err(db_err)?;
-            let meta = read_meta(&tx, format)?;
+            let meta = read_meta(&tx, format, &self.enc)?;
             let journal = tx.open_table(JOURNAL).map_err(db_err)?;
             let next = journal.last().map_err(db_err)?.map(|(k, _)| k.value() + 1).unwrap_or(1);
             (meta, next)
@@ -106,7 +106,7 @@ impl LocalStore {
         };
         let open = Open { format, ..open };
         if let Some(tx) = open.begin_read()? {
-            let meta = read_meta(&tx, format)?;
+            let meta = read_meta(&tx, format, &self.enc)?;
             self.check_sidecar(&meta, sidecar.as_ref())?;
         }
         Ok(open)
@@ -213,7 +213,12 @@ impl LocalStore {
 
 /// Creates the tables (and, for a new state, its identity); seals a
 /// database written before checksums existed. Returns the record format.
-pub(super) fn init(db: &Database, known: bool) -> Result<Format> {
+pub(super) fn init(db: &Database, known: bool, enc: &Encryption) -> Result<Format> {
+    if is_complete(db)? {
+        // Nothing to create: no write at all, so that a command refused
+        // later (a wrong key) leaves the file byte for byte as it was.
+        return Ok(Format::Checked);
+    }
     let tx = db.begin_write().map_err(db_err)?;
     {
         let has_meta = tx.open_table(META).map_err(db_err)?.get(META_KEY).map_err(db_err)?.is_some();
@@ -227,7 +232,7 @@ pub(super) fn init(db: &Database, known: bool) -> Result<Format> {
         match (has_meta, has_digests) {
             (false, false) if known => return Err(StateError::Corrupt("it has no state record".into())),
             (false, false) => {
-                let mut w = Writer::new(&tx);
+                let mut w = Writer::new(&tx, enc);
                 for def in tables::STR_TABLES {
                     w.reset_digest(def.name());
                 }
@@ -238,12 +243,36 @@ pub(super) fn init(db: &Database, known: bool) -> Result<Format> {
                 w.finish()?;
             }
             (true, false) if known => return Err(StateError::Corrupt("its records have no checksums".into())),
-            (true, false) => tables::migrate_to_checked(&tx)?,
+            (true, false) => tables::migrate_to_checked(&tx, enc)?,
             (_, true) => {}
         }
     }
     tx.commit().map_err(db_err)?;
     Ok(Format::Checked)
+}
+
+/// Every table is there, with digests and the state record.
+fn is_complete(db: &Database) -> Result<bool> {
+    let tx = db.begin_read().map_err(db_err)?;
+    let exists = |e: std::result::Result<(), redb::TableError>| match e {
+        Ok(()) => Ok(true),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+        Err(e) => Err(db_err(e)),
+    };
+    for def in tables::STR_TABLES {
+        if !exists(tx.open_table(def).map(drop))? {
+            return Ok(false);
+        }
+    }
+    for def in tables::SEQ_TABLES {
+        if !exists(tx.open_table(def).map(drop))? {
+            return Ok(false);
+        }
+    }
+    if !has_digests(&tx)? {
+        return Ok(false);
+    }
+    Ok(tx.open_table(META).map_err(db_err)?.get(META_KEY).map_err(db_err)?.is_some())
 }
 
 fn has_digests(tx: &ReadTransaction) -> Result<bool> {
