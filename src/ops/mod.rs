@@ -11,11 +11,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use strata_provider::{Instance, Provider, ProviderFactory, Value};
-use strata_state::{InstanceRecord, LocalStore, LockInfo, Operation, StateError, StateStore, Write};
+use strata_state::{InstanceRecord, LockInfo, Operation, StateError, StateStore, Write};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 mod applying;
+mod backend_init;
 mod console;
 mod import;
 mod logged;
@@ -25,6 +26,7 @@ mod refresh;
 mod state_edit;
 
 pub use applying::{apply, ApplyOptions};
+pub use backend_init::{init_backend, migrate_state, BackendInit};
 pub use console::Console;
 pub use import::import;
 pub use planning::{load_saved_plan, plan, save_plan, PlanRequest, Planned};
@@ -63,30 +65,22 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// The workspace in `dir`, with state in `.strata/` (or the local
-    /// backend's `path`).
+    /// The workspace in `dir`, with state in the backend its configuration
+    /// names (default: the local store in `.strata/`).
     pub fn open(dir: &Path) -> Workspace {
-        Self::open_with(dir, LocalStore::new)
+        Self::open_with(dir, false)
     }
 
     /// The workspace for commands that only read the state: they write
     /// nothing, and work on a read-only state and during another's apply.
     pub fn open_read_only(dir: &Path) -> Workspace {
-        Self::open_with(dir, LocalStore::read_only)
+        Self::open_with(dir, true)
     }
 
-    fn open_with(dir: &Path, store: fn(&Path) -> LocalStore) -> Workspace {
-        // `terraform { backend "local" { path = "..." } }` moves the state.
+    fn open_with(dir: &Path, read_only: bool) -> Workspace {
         let (config, _) = Config::load(dir);
-        let state_dir = match config.backend.and_then(|b| b.path) {
-            Some(path) => dir.join(path),
-            None => dir.join(".strata"),
-        };
-        Workspace {
-            dir: dir.to_owned(),
-            store: Arc::new(store(&state_dir)),
-            factories: crate::providers::factories(),
-        }
+        let choice = crate::backend::Choice::for_dir(dir, config.backend.as_ref());
+        Workspace { dir: dir.to_owned(), store: crate::backend::open(dir, &choice, read_only), factories: crate::providers::factories() }
     }
 
     pub fn schemas(&self) -> Schemas {
