@@ -28,8 +28,8 @@ pub fn init_backend(dir: &Path, cli_settings: BTreeMap<String, String>, migrate:
 
     let mut migrated = None;
     if previous.without_password() != new.without_password() {
-        let from = backend::open(dir, &previous, false);
-        let state = from.snapshot()?;
+        // Looked at read-only: an absent local state is not created here.
+        let state = backend::open(dir, &previous, true).snapshot()?;
         if state.meta.serial > 0 || !state.instances.is_empty() {
             if !migrate {
                 return Err(OpError::Message(format!(
@@ -41,6 +41,7 @@ pub fn init_backend(dir: &Path, cli_settings: BTreeMap<String, String>, migrate:
                     state.instances.len()
                 )));
             }
+            let from = backend::open(dir, &previous, false);
             let to = backend::open(dir, &new, false);
             migrated = Some(migrate_state(from.as_ref(), to.as_ref(), &previous.describe(dir), &new.describe(dir))?);
         }
