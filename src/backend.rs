@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strata_state::{
-    ApplyLog, BrokenLock, Intent, LocalStore, LockInfo, Result, Snapshot, StateError, StateStore, VersionInfo, Write,
+    Access, ApplyLog, Backend, BrokenLock, Intent, LocalBackend, LockInfo, Result, Snapshot, StateError, StateStore, VersionInfo,
+    Write,
 };
 
 /// The backends this build knows.
@@ -61,7 +62,7 @@ impl Choice {
     pub fn describe(&self, dir: &Path) -> String {
         match self.name.as_str() {
             "pg" => format!(
-                "PostgreSQL (schema {}, workspace default)",
+                "PostgreSQL (schema {})",
                 self.settings.get("schema_name").map(String::as_str).unwrap_or(strata_state_pg::DEFAULT_SCHEMA)
             ),
             _ => format!("the local store in {}", local_dir(dir, self).display()),
@@ -132,20 +133,22 @@ pub fn strip_password(conn: &str) -> String {
     url_param.replace_all(&s, "$1").trim().trim_end_matches(['?', '&']).to_owned()
 }
 
-/// Opens the state store `choice` describes (connecting on first use).
-pub fn open(dir: &Path, choice: &Choice, read_only: bool) -> Arc<dyn StateStore> {
-    match open_store(dir, choice, read_only) {
-        Ok(store) => store,
+/// Opens the backend `choice` describes (connecting on first use).
+pub fn open(dir: &Path, choice: &Choice) -> Arc<dyn Backend> {
+    match open_backend(dir, choice) {
+        Ok(backend) => backend,
         Err(why) => Arc::new(Unavailable(why)),
     }
 }
 
-fn open_store(dir: &Path, choice: &Choice, read_only: bool) -> std::result::Result<Arc<dyn StateStore>, String> {
+/// One workspace's store of the backend `choice` describes.
+pub fn open_store(dir: &Path, choice: &Choice, workspace: &str, access: Access) -> Result<Arc<dyn StateStore>> {
+    open(dir, choice).open(workspace, access)
+}
+
+fn open_backend(dir: &Path, choice: &Choice) -> std::result::Result<Arc<dyn Backend>, String> {
     match choice.name.as_str() {
-        "local" => {
-            let path = local_dir(dir, choice);
-            Ok(Arc::new(if read_only { LocalStore::read_only(&path) } else { LocalStore::new(&path) }))
-        }
+        "local" => Ok(Arc::new(LocalBackend::new(&local_dir(dir, choice)))),
         "pg" => {
             let conn_str = match choice.settings.get("conn_str").filter(|s| !s.is_empty()) {
                 Some(s) => s.clone(),
@@ -156,23 +159,35 @@ fn open_store(dir: &Path, choice: &Choice, read_only: bool) -> std::result::Resu
                     )
                 })?,
             };
-            let config = strata_state_pg::PgConfig {
-                conn_str,
-                schema: choice.settings.get("schema_name").cloned().unwrap_or_else(|| strata_state_pg::DEFAULT_SCHEMA.into()),
-                workspace: "default".into(),
-            };
-            let store =
-                if read_only { strata_state_pg::PgStore::read_only(&config) } else { strata_state_pg::PgStore::new(&config) };
-            Ok(Arc::new(store.map_err(|e| e.to_string())?))
+            let schema = choice.settings.get("schema_name").cloned().unwrap_or_else(|| strata_state_pg::DEFAULT_SCHEMA.into());
+            Ok(Arc::new(strata_state_pg::PgBackend::new(&conn_str, &schema).map_err(|e| e.to_string())?))
         }
         other => Err(format!("unknown backend {other:?}; the backends are {}", KNOWN.join(", "))),
     }
 }
 
-/// A backend that could not be opened: every use says why. Opening is
-/// deferred to first use so that commands that need no state (`fmt`,
-/// `validate`) work without it.
+/// A backend that could not be opened (no connection string, say): every
+/// use says why. The error waits for a use so that commands that need no
+/// state (`fmt`, `validate`) work without it.
 struct Unavailable(String);
+
+impl Backend for Unavailable {
+    fn kind(&self) -> &'static str {
+        "unavailable"
+    }
+    fn workspaces(&self) -> Result<Vec<String>> {
+        self.err()
+    }
+    fn open(&self, _: &str, _: Access) -> Result<Arc<dyn StateStore>> {
+        Ok(Arc::new(Unavailable(self.0.clone())))
+    }
+    fn create_workspace(&self, _: &str) -> Result<()> {
+        self.err()
+    }
+    fn delete_workspace(&self, _: &str) -> Result<()> {
+        self.err()
+    }
+}
 
 impl Unavailable {
     fn err<T>(&self) -> Result<T> {

@@ -372,7 +372,14 @@ pub async fn run(cli: Cli) -> i32 {
             | Command::Console { .. }
             | Command::State(StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::History)
     );
-    let ws = if reads_only { Workspace::open_read_only(&dir) } else { Workspace::open(&dir) };
+    let opened = if reads_only { Workspace::open_read_only(&dir) } else { Workspace::open(&dir) };
+    let ws = match opened {
+        Ok(ws) => ws,
+        Err(e) => {
+            report_error(&shell, e);
+            return 1;
+        }
+    };
     let result = match cli.command {
         Command::Init { ui: _, lock, backend_config, migrate_state } => init(&shell, &dir, &lock, &backend_config, migrate_state),
         Command::Validate { json } => validate(&shell, &ws, json),

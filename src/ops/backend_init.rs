@@ -25,11 +25,13 @@ pub fn init_backend(dir: &Path, cli_settings: BTreeMap<String, String>, migrate:
     let mut new = Choice { name: name.clone(), settings: config.backend.as_ref().map(|b| b.settings.clone()).unwrap_or_default() };
     new.settings.extend(settings.clone());
     let previous = saved.as_ref().and_then(|s| s.last.clone()).unwrap_or_else(Choice::local);
+    // The selected workspace moves (as `terraform init -migrate-state` of one).
+    let workspace = selected_workspace(dir)?;
 
     let mut migrated = None;
     if previous.without_password() != new.without_password() {
         // Looked at read-only: an absent local state is not created here.
-        let state = backend::open(dir, &previous, true).snapshot()?;
+        let state = backend::open_store(dir, &previous, &workspace, Access::ReadOnly)?.snapshot()?;
         if state.meta.serial > 0 || !state.instances.is_empty() {
             if !migrate {
                 return Err(OpError::Message(format!(
@@ -41,8 +43,8 @@ pub fn init_backend(dir: &Path, cli_settings: BTreeMap<String, String>, migrate:
                     state.instances.len()
                 )));
             }
-            let from = backend::open(dir, &previous, false);
-            let to = backend::open(dir, &new, false);
+            let from = backend::open_store(dir, &previous, &workspace, Access::ReadWrite)?;
+            let to = backend::open_store(dir, &new, &workspace, Access::ReadWrite)?;
             migrated = Some(migrate_state(from.as_ref(), to.as_ref(), &previous.describe(dir), &new.describe(dir))?);
         }
     }

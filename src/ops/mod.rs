@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use strata_provider::{Instance, Provider, ProviderFactory, Value};
-use strata_state::{InstanceRecord, LockInfo, Operation, StateError, StateStore, Write};
+use strata_state::{Access, Backend, InstanceRecord, LockInfo, Operation, StateError, StateStore, Write};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,7 @@ mod planning;
 mod recover;
 mod refresh;
 mod state_edit;
+mod workspaces;
 
 pub use applying::{apply, ApplyOptions};
 pub use backend_init::{init_backend, migrate_state, BackendInit};
@@ -33,6 +34,7 @@ pub use planning::{load_saved_plan, plan, save_plan, PlanRequest, Planned};
 pub use recover::reconcile;
 pub use refresh::refresh;
 pub use state_edit::{state_mv, state_rm};
+pub use workspaces::selected_workspace;
 
 /// Why an operation failed.
 #[derive(Debug)]
@@ -57,30 +59,36 @@ impl From<String> for OpError {
 
 pub type OpResult<T> = Result<T, OpError>;
 
-/// A working directory: its configuration files and its state.
+/// A working directory: its configuration files, its backend, and the
+/// state of the workspace selected in it.
 pub struct Workspace {
     pub dir: PathBuf,
+    pub backend: Arc<dyn Backend>,
+    /// The selected workspace (`terraform.workspace` in expressions).
+    pub name: String,
     pub store: Arc<dyn StateStore>,
     factories: Vec<Arc<dyn ProviderFactory>>,
 }
 
 impl Workspace {
-    /// The workspace in `dir`, with state in the backend its configuration
-    /// names (default: the local store in `.strata/`).
-    pub fn open(dir: &Path) -> Workspace {
-        Self::open_with(dir, false)
+    /// The working directory `dir`, with the selected workspace's state open
+    /// for commands that change it.
+    pub fn open(dir: &Path) -> OpResult<Workspace> {
+        Self::open_with(dir, Access::ReadWrite)
     }
 
     /// The workspace for commands that only read the state: they write
     /// nothing, and work on a read-only state and during another's apply.
-    pub fn open_read_only(dir: &Path) -> Workspace {
-        Self::open_with(dir, true)
+    pub fn open_read_only(dir: &Path) -> OpResult<Workspace> {
+        Self::open_with(dir, Access::ReadOnly)
     }
 
-    fn open_with(dir: &Path, read_only: bool) -> Workspace {
+    fn open_with(dir: &Path, access: Access) -> OpResult<Workspace> {
         let (config, _) = Config::load(dir);
-        let choice = crate::backend::Choice::for_dir(dir, config.backend.as_ref());
-        Workspace { dir: dir.to_owned(), store: crate::backend::open(dir, &choice, read_only), factories: crate::providers::factories() }
+        let backend = backend_for(dir, config.backend.as_ref())?;
+        let name = selected_workspace(dir)?;
+        let store = backend.open(&name, access)?;
+        Ok(Workspace { dir: dir.to_owned(), backend, name, store, factories: crate::providers::factories() })
     }
 
     pub fn schemas(&self) -> Schemas {
@@ -90,6 +98,12 @@ impl Workspace {
     fn factory(&self, name: &str) -> Option<&Arc<dyn ProviderFactory>> {
         self.factories.iter().find(|f| f.name() == name)
     }
+}
+
+/// The backend a configuration names, with the settings `strata init`
+/// saved; the backends themselves are chosen in [`crate::backend`].
+pub fn backend_for(dir: &Path, config: Option<&config::Backend>) -> OpResult<Arc<dyn Backend>> {
+    Ok(crate::backend::open(dir, &crate::backend::Choice::for_dir(dir, config)))
 }
 
 /// A configuration loaded, checked and with its variables resolved.

@@ -2,9 +2,11 @@
 //!
 //! The crate holds the state model ([`InstanceRecord`], [`Snapshot`]), the
 //! apply journal ([`Intent`]), lock records ([`LockInfo`]) and the
-//! [`StateStore`] trait every backend implements. The embedded default,
-//! [`LocalStore`], keeps everything in a redb database under `.strata/` and
-//! locks with a lock file beside it.
+//! [`StateStore`] trait through which the engine reads and writes one
+//! workspace's state, and the [`Backend`] trait above it that lists, opens,
+//! creates and deletes workspaces. The embedded default, [`LocalBackend`],
+//! keeps each workspace's state in a redb database ([`LocalStore`]) under
+//! `.strata/` and locks it with a lock file beside it.
 //!
 //! Two properties the engine builds on:
 //! - **Per-operation writes.** A [`Write`] batch touches only the records it
@@ -29,6 +31,7 @@
 //!   that finish or undo work, so the engine's normal failure path rolls
 //!   back. The engine needs no call of its own for this.
 
+mod backend;
 mod files;
 mod guard;
 mod local;
@@ -37,6 +40,7 @@ mod private;
 mod record;
 mod tables;
 
+pub use backend::{check_workspace_name, Access, Backend, LocalBackend, DEFAULT_WORKSPACE};
 pub use local::LocalStore;
 pub use lock::{ci_run, hostname, pids_locking, process_is_alive, BrokenLock, LockInfo};
 pub use record::{open_record, seal_record};
@@ -254,6 +258,14 @@ pub enum StateError {
     /// The disk is full: the store keeps what rollback needs and refuses new work.
     #[error("{0}")]
     NoSpace(String),
+    #[error("Workspace {0:?} doesn't exist.")]
+    NoSuchWorkspace(String),
+    #[error("Workspace {0:?} already exists")]
+    WorkspaceExists(String),
+    #[error("The workspace name {0:?} is not allowed. The name must contain only URL safe characters, and no path separators.")]
+    InvalidWorkspaceName(String),
+    #[error("Can't delete default state")]
+    DefaultWorkspace,
 }
 
 impl StateError {
@@ -270,8 +282,9 @@ impl StateError {
 
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
 
-/// A state backend. The embedded [`LocalStore`] is the default; remote
-/// backends (PostgreSQL for teams) implement the same trait.
+/// One workspace's state, as a [`Backend`] opens it. The embedded
+/// [`LocalStore`] is the default; remote backends (PostgreSQL for teams)
+/// implement the same trait.
 ///
 /// Locking is separate from opening: [`StateStore::lock`] records who holds
 /// the state so a second writer fails at once with a message naming them.

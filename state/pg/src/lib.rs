@@ -22,11 +22,13 @@
 //!   server the moment the holder's connection dies (a killed or cancelled
 //!   CI job); a row beside it names the holder for the error message.
 
+mod backend;
 mod batch;
 mod lock;
 mod schema;
 mod session;
 
+pub use backend::PgBackend;
 use batch::{seq_key, split, ApplyChange, NetEffect};
 use schema::Sql;
 use session::{Db, Session};
@@ -150,7 +152,7 @@ impl PgStore {
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
