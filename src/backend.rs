@@ -8,7 +8,7 @@
 //! connection string from `STRATA_PG_CONN_STR` when neither gives one, so
 //! credentials stay out of git.
 
-use crate::config::Backend;
+use crate::config::Backend as BackendBlock;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,7 +41,7 @@ impl Choice {
 
     /// The backend the configuration names, with the settings `strata
     /// init` saved for it on top.
-    pub fn for_dir(dir: &Path, block: Option<&Backend>) -> Choice {
+    pub fn for_dir(dir: &Path, block: Option<&BackendBlock>) -> Choice {
         let mut choice = match block {
             Some(b) => Choice { name: b.name.clone(), settings: b.settings.clone() },
             None => Choice::local(),

@@ -21,7 +21,7 @@ pub(super) fn init(shell: &Shell, dir: &Path, lock: &LockFlags, backend_config: 
     if let Some(migrated) = &backend.migrated {
         shell.status(&format!("Migrated: {migrated}."));
     }
-    let ws = Workspace::open(dir);
+    let ws = Workspace::open(dir)?;
     // Nothing to change under the lock yet; taking it checks nobody else
     // holds it, as Terraform's init does with -lock and -lock-timeout.
     drop(take_lock(shell, &ws, "init", lock)?);
