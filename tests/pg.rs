@@ -217,7 +217,8 @@ fn force_unlock_ends_the_holders_session() {
     let world = scratch();
     let a = checkout(&schema, world.path(), OBJECTS);
     expect(a.path(), &["init"], 0);
-    let holder = spawn(a.path(), &["apply", "-auto-approve", "-parallelism", "1", "-var", "latency=400"]);
+    // Slow enough (6 × 1.5 s) to be still running on a loaded machine.
+    let holder = spawn(a.path(), &["apply", "-auto-approve", "-parallelism", "1", "-var", "latency=1500"]);
     wait_for("the apply to hold the lock", Duration::from_secs(30), || lock_row_exists(&schema));
     let id = psql(&format!("SELECT id FROM {schema}.locks"));
     let out = run(a.path(), &["force-unlock", "-force", &id]);
