@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strata_state::{
-    Access, ApplyLog, Backend, BrokenLock, Intent, LocalBackend, LockInfo, Result, Snapshot, StateError, StateStore, VersionInfo,
-    Write,
+    Access, ApplyLog, Backend, BrokenLock, Intent, LocalBackend, LockInfo, Result, Snapshot, StateError, StateStore, VersionInfo, Write,
 };
 
 /// The backends this build knows.

@@ -32,10 +32,7 @@ fn fresh_schema(test: &str) -> String {
 
 /// Runs SQL with psql and returns its unaligned output.
 fn psql(sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([&conn_str(), "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
-        .output()
-        .expect("run psql");
+    let out = Command::new("psql").args([&conn_str(), "-v", "ON_ERROR_STOP=1", "-qtAc", sql]).output().expect("run psql");
     assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
@@ -355,10 +352,9 @@ fn migration_local_to_pg_and_back_keeps_every_instance_and_the_history() {
     let schema = fresh_schema("migrate");
     let dir = scratch();
     let world = dir.path().join("world");
-    let local_config = config(&schema, &world, OBJECTS).replacen("backend \"pg\"", "backend \"local\"", 1).replace(
-        &format!("schema_name = \"{schema}\""),
-        "",
-    );
+    let local_config = config(&schema, &world, OBJECTS)
+        .replacen("backend \"pg\"", "backend \"local\"", 1)
+        .replace(&format!("schema_name = \"{schema}\""), "");
     write(dir.path(), "main.strata.hcl", &local_config);
     for gen in 0..3 {
         expect(dir.path(), &["apply", "-auto-approve", "-var", &format!("gen={gen}")], 0);
@@ -401,10 +397,13 @@ fn backend_config_on_init_is_saved_privately_without_the_password() {
     write(dir.path(), "main.strata.hcl", &config(&schema, &world, OBJECTS).replace(&format!("schema_name = \"{schema}\""), ""));
     let password = std::env::var("PGPASSWORD").expect("PGPASSWORD is set by scripts/postgres-up.sh");
     let with_password = format!("{} password={password}", conn_str());
-    let init = command(dir.path(), &["init", &format!("-backend-config=conn_str={with_password}"), &format!("-backend-config=schema_name={schema}")])
-        .env_remove("STRATA_PG_CONN_STR")
-        .output()
-        .unwrap();
+    let init = command(
+        dir.path(),
+        &["init", &format!("-backend-config=conn_str={with_password}"), &format!("-backend-config=schema_name={schema}")],
+    )
+    .env_remove("STRATA_PG_CONN_STR")
+    .output()
+    .unwrap();
     assert_eq!(init.status.code(), Some(0), "{}", stderr(&init));
     assert!(stderr(&init).contains("was not saved"), "{}", stderr(&init));
     let saved = std::fs::read_to_string(dir.path().join(".strata/backend.json")).unwrap();

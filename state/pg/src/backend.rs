@@ -68,10 +68,7 @@ impl Backend for PgBackend {
         let (sql, name) = (self.sql.clone(), workspace.to_owned());
         let created = self.session.run(move |db| {
             sql.create(db)?;
-            let n = db
-                .client
-                .execute(&sql.ws_insert, &[&name, &uuid::Uuid::new_v4().to_string(), &crate::now()])
-                .map_err(db.err())?;
+            let n = db.client.execute(&sql.ws_insert, &[&name, &uuid::Uuid::new_v4().to_string(), &crate::now()]).map_err(db.err())?;
             Ok(n == 1)
         })?;
         if !created || workspace == DEFAULT_WORKSPACE {

@@ -114,13 +114,7 @@ mod tests {
         let net = NetEffect::fold(vec![
             Write::PutInstance(record("a")),
             Write::PutStep { seq: 1, step: step.clone() },
-            Write::BeginApply(ApplyRecord {
-                apply_id: Uuid::new_v4(),
-                phase: ApplyPhase::Main,
-                rollback: true,
-                started_at: 0,
-                pid: 1,
-            }),
+            Write::BeginApply(ApplyRecord { apply_id: Uuid::new_v4(), phase: ApplyPhase::Main, rollback: true, started_at: 0, pid: 1 }),
             Write::PutStep { seq: 2, step },
             Write::RemoveInstance { address: "a".into() },
             Write::SetApplyPhase(ApplyPhase::Cleanup),

@@ -37,8 +37,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use strata_provider::Value;
 use strata_state::{
-    open_record, seal_record, ApplyLog, ApplyRecord, BrokenLock, InstanceRecord, Intent, LockInfo, Meta, Result, Snapshot,
-    StateError, StateStore, UndoStep, VersionInfo, Write,
+    open_record, seal_record, ApplyLog, ApplyRecord, BrokenLock, InstanceRecord, Intent, LockInfo, Meta, Result, Snapshot, StateError,
+    StateStore, UndoStep, VersionInfo, Write,
 };
 use uuid::Uuid;
 
@@ -130,9 +130,7 @@ impl PgStore {
                     }
                 } else {
                     sql.create(db)?;
-                    db.client
-                        .execute(&sql.ws_insert, &[&ws, &Uuid::new_v4().to_string(), &now()])
-                        .map_err(db.err())?;
+                    db.client.execute(&sql.ws_insert, &[&ws, &Uuid::new_v4().to_string(), &now()]).map_err(db.err())?;
                 }
                 let row = db.client.query_one(&sql.ws_select, &[&ws]).map_err(db.err())?;
                 let serial: i64 = row.get(1);
@@ -212,11 +210,8 @@ fn write_net(tx: &mut postgres::Transaction<'_>, sql: &Sql, ws: &str, serial: u6
         let touched: Vec<String> = net.instances.keys().cloned().collect();
         tx.execute(&sql.instances_close, &[&ws, &at, &touched]).map_err(&err)?;
         tx.execute(&sql.instances_drop_own, &[&ws, &at, &touched]).map_err(&err)?;
-        let (addresses, records): (Vec<String>, Vec<Vec<u8>>) = net
-            .instances
-            .iter()
-            .filter_map(|(a, r)| r.as_ref().map(|r| (a.clone(), seal_record("instances", a.as_bytes(), r))))
-            .unzip();
+        let (addresses, records): (Vec<String>, Vec<Vec<u8>>) =
+            net.instances.iter().filter_map(|(a, r)| r.as_ref().map(|r| (a.clone(), seal_record("instances", a.as_bytes(), r)))).unzip();
         if !addresses.is_empty() {
             tx.execute(&sql.instances_insert, &[&ws, &at, &addresses, &records]).map_err(&err)?;
         }
@@ -306,7 +301,13 @@ impl StateStore for PgStore {
     fn snapshot(&self) -> Result<Snapshot> {
         self.with(
             |db, sql, ws| {
-                let mut tx = db.client.build_transaction().read_only(true).isolation_level(postgres::IsolationLevel::RepeatableRead).start().map_err(session::db_err(&db.target))?;
+                let mut tx = db
+                    .client
+                    .build_transaction()
+                    .read_only(true)
+                    .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                    .start()
+                    .map_err(session::db_err(&db.target))?;
                 let row = tx.query_one(&sql.ws_select, &[&ws]).map_err(session::db_err(&db.target))?;
                 let lineage: String = row.get(0);
                 let serial = row.get::<_, i64>(1) as u64;
@@ -381,7 +382,13 @@ impl StateStore for PgStore {
     fn apply_log(&self) -> Result<Option<ApplyLog>> {
         self.with(
             |db, sql, ws| {
-                let mut tx = db.client.build_transaction().read_only(true).isolation_level(postgres::IsolationLevel::RepeatableRead).start().map_err(session::db_err(&db.target))?;
+                let mut tx = db
+                    .client
+                    .build_transaction()
+                    .read_only(true)
+                    .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                    .start()
+                    .map_err(session::db_err(&db.target))?;
                 let Some(row) = tx.query_opt(&sql.apply_select, &[&ws]).map_err(session::db_err(&db.target))? else {
                     return Ok(None);
                 };

@@ -19,8 +19,7 @@ pub(crate) fn import(db: &mut Db, sql: &Sql, ws: &str, versions: Vec<(VersionInf
     let mut tx = db.client.transaction().map_err(&err)?;
     let (_, serial) = check_serial(&mut tx, sql, ws, None, &target)?;
     let s = format!("\"{}\"", sql.schema);
-    let instances: i64 =
-        tx.query_one(&format!("SELECT count(*) FROM {s}.instances WHERE workspace = $1"), &[&ws]).map_err(&err)?.get(0);
+    let instances: i64 = tx.query_one(&format!("SELECT count(*) FROM {s}.instances WHERE workspace = $1"), &[&ws]).map_err(&err)?.get(0);
     if serial != 0 || instances != 0 {
         return Err(StateError::Database(format!(
             "workspace {ws:?} in PostgreSQL at {target} already holds a state (version {serial}, {instances} instance rows); \

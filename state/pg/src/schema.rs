@@ -119,9 +119,7 @@ impl Sql {
             steps_insert: format!(
                 "INSERT INTO {s}.undo_steps (workspace, seq, step) SELECT $1, q, b FROM unnest($2::bigint[], $3::bytea[]) AS t(q, b)"
             ),
-            lock_select: format!(
-                "SELECT id, username, host, pid, operation, since, run, backend_pid FROM {s}.locks WHERE workspace = $1"
-            ),
+            lock_select: format!("SELECT id, username, host, pid, operation, since, run, backend_pid FROM {s}.locks WHERE workspace = $1"),
             lock_delete: format!("DELETE FROM {s}.locks WHERE workspace = $1"),
             lock_delete_id: format!("DELETE FROM {s}.locks WHERE workspace = $1 AND id = $2"),
             lock_insert: format!(
@@ -137,10 +135,7 @@ impl Sql {
 
     /// Whether the schema's tables exist (a read-only store creates nothing).
     pub fn exists(&self, db: &mut Db) -> Result<bool> {
-        let row = db
-            .client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("\"{}\".locks", self.schema)])
-            .map_err(db.err())?;
+        let row = db.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("\"{}\".locks", self.schema)]).map_err(db.err())?;
         Ok(row.get(0))
     }
 

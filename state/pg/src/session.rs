@@ -61,9 +61,8 @@ impl Db {
 impl Session {
     /// Parses the connection string; connects on first use.
     pub fn new(conn_str: &str) -> Result<Session> {
-        let mut config: Config = conn_str
-            .parse()
-            .map_err(|e| StateError::Database(format!("the PostgreSQL connection string is not valid: {e}")))?;
+        let mut config: Config =
+            conn_str.parse().map_err(|e| StateError::Database(format!("the PostgreSQL connection string is not valid: {e}")))?;
         if config.get_password().is_none() {
             if let Ok(password) = std::env::var("PGPASSWORD") {
                 config.password(password);
@@ -110,8 +109,7 @@ impl Worker {
             return Err(StateError::Database(why.clone()));
         }
         if self.db.is_none() {
-            let tls = native_tls::TlsConnector::new()
-                .map_err(|e| StateError::Database(format!("TLS for PostgreSQL: {e}")))?;
+            let tls = native_tls::TlsConnector::new().map_err(|e| StateError::Database(format!("TLS for PostgreSQL: {e}")))?;
             let client = self
                 .config
                 .connect(postgres_native_tls::MakeTlsConnector::new(tls))

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use strata_provider::Value;
-use strata_state::{Access, Backend, InstanceRecord, StateError, StateStore, Write};
+use strata_state::{Access, Backend, InstanceRecord, StateError, Write};
 use strata_state_pg::PgBackend;
 use uuid::Uuid;
 
@@ -40,8 +40,11 @@ fn workspaces_are_separate_states_and_every_version_stays_readable() {
     let dev = backend.open("dev", Access::ReadWrite).unwrap();
     for (serial, value) in [(1, "a"), (2, "b")] {
         assert_eq!(prod.begin_version("apply", "me").unwrap(), serial);
-        prod.commit(vec![Write::PutInstance(record("x.y", value)), Write::SetOutputs(BTreeMap::from([("v".into(), Value::String(value.into()))]))])
-            .unwrap();
+        prod.commit(vec![
+            Write::PutInstance(record("x.y", value)),
+            Write::SetOutputs(BTreeMap::from([("v".into(), Value::String(value.into()))])),
+        ])
+        .unwrap();
     }
     assert_eq!(prod.begin_version("state rm", "me").unwrap(), 3);
     prod.commit(vec![Write::RemoveInstance { address: "x.y".into() }]).unwrap();
