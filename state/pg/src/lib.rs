@@ -32,6 +32,7 @@ pub use backend::PgBackend;
 use batch::{seq_key, split, ApplyChange, NetEffect};
 use schema::Sql;
 use session::{Db, Session};
+use postgres::Statement;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -164,8 +165,14 @@ fn seal_outputs(serial: u64, outputs: &BTreeMap<String, Value>) -> Vec<u8> {
 
 /// Locks the workspace row and checks that its serial is the one this
 /// store builds on. Returns the lineage and the serial.
-fn check_serial(tx: &mut postgres::Transaction<'_>, sql: &Sql, ws: &str, expected: Option<u64>, target: &str) -> Result<(Uuid, u64)> {
-    let row = tx.query_one(&sql.ws_lock_row, &[&ws]).map_err(session::db_err(target))?;
+fn check_serial<T: postgres::ToStatement + ?Sized>(
+    tx: &mut postgres::Transaction<'_>,
+    lock_row: &T,
+    ws: &str,
+    expected: Option<u64>,
+    target: &str,
+) -> Result<(Uuid, u64)> {
+    let row = tx.query_one(lock_row, &[&ws]).map_err(session::db_err(target))?;
     let lineage: String = row.get(0);
     let serial = row.get::<_, i64>(1) as u64;
     if let Some(expected) = expected.filter(|e| *e != serial) {
@@ -202,60 +209,98 @@ fn empty_snapshot() -> Snapshot {
     Snapshot { meta: Meta { lineage: Uuid::nil(), serial: 0 }, instances: BTreeMap::new(), outputs: BTreeMap::new() }
 }
 
+/// The statements of a commit, prepared once per session (a statement
+/// given as text would be parsed by the server on every call).
+struct CommitStatements {
+    lock_row: Statement,
+    close: Statement,
+    drop_own: Statement,
+    insert: Statement,
+    set_outputs: Statement,
+    intents_delete: Statement,
+    intents_insert: Statement,
+    apply_select: Statement,
+    apply_upsert: Statement,
+    apply_delete: Statement,
+    steps_clear: Statement,
+    steps_delete: Statement,
+    steps_insert: Statement,
+}
+
+impl CommitStatements {
+    fn new(db: &mut Db, sql: &Sql) -> Result<CommitStatements> {
+        Ok(CommitStatements {
+            lock_row: db.st(&sql.ws_lock_row)?,
+            close: db.st(&sql.instances_close)?,
+            drop_own: db.st(&sql.instances_drop_own)?,
+            insert: db.st(&sql.instances_insert)?,
+            set_outputs: db.st(&sql.version_set_outputs)?,
+            intents_delete: db.st(&sql.intents_delete)?,
+            intents_insert: db.st(&sql.intents_insert)?,
+            apply_select: db.st(&sql.apply_select)?,
+            apply_upsert: db.st(&sql.apply_upsert)?,
+            apply_delete: db.st(&sql.apply_delete)?,
+            steps_clear: db.st(&sql.steps_clear)?,
+            steps_delete: db.st(&sql.steps_delete)?,
+            steps_insert: db.st(&sql.steps_insert)?,
+        })
+    }
+}
+
 /// Writes a folded batch at version `serial` inside `tx`.
-fn write_net(tx: &mut postgres::Transaction<'_>, sql: &Sql, ws: &str, serial: u64, net: NetEffect, target: &str) -> Result<()> {
+fn write_net(tx: &mut postgres::Transaction<'_>, st: &CommitStatements, ws: &str, serial: u64, net: NetEffect, target: &str) -> Result<()> {
     let err = session::db_err(target);
     let at = serial as i64;
     if !net.instances.is_empty() {
         let touched: Vec<String> = net.instances.keys().cloned().collect();
-        tx.execute(&sql.instances_close, &[&ws, &at, &touched]).map_err(&err)?;
-        tx.execute(&sql.instances_drop_own, &[&ws, &at, &touched]).map_err(&err)?;
+        tx.execute(&st.close, &[&ws, &at, &touched]).map_err(&err)?;
+        tx.execute(&st.drop_own, &[&ws, &at, &touched]).map_err(&err)?;
         let (addresses, records): (Vec<String>, Vec<Vec<u8>>) =
             net.instances.iter().filter_map(|(a, r)| r.as_ref().map(|r| (a.clone(), seal_record("instances", a.as_bytes(), r)))).unzip();
         if !addresses.is_empty() {
-            tx.execute(&sql.instances_insert, &[&ws, &at, &addresses, &records]).map_err(&err)?;
+            tx.execute(&st.insert, &[&ws, &at, &addresses, &records]).map_err(&err)?;
         }
     }
     if let Some(outputs) = &net.outputs {
-        tx.execute(&sql.version_set_outputs, &[&ws, &at, &seal_outputs(serial, outputs)]).map_err(&err)?;
+        tx.execute(&st.set_outputs, &[&ws, &at, &seal_outputs(serial, outputs)]).map_err(&err)?;
     }
     if !net.intents.is_empty() {
         let (touched, seqs, payloads) = split(&net.intents);
         let touched: Vec<i64> = touched.into_iter().map(|s| s as i64).collect();
-        tx.execute(&sql.intents_delete, &[&ws, &touched]).map_err(&err)?;
+        tx.execute(&st.intents_delete, &[&ws, &touched]).map_err(&err)?;
         if !seqs.is_empty() {
             let seqs: Vec<i64> = seqs.into_iter().map(|s| s as i64).collect();
-            tx.execute(&sql.intents_insert, &[&ws, &seqs, &payloads]).map_err(&err)?;
+            tx.execute(&st.intents_insert, &[&ws, &seqs, &payloads]).map_err(&err)?;
         }
     }
     match net.apply {
         Some(ApplyChange::Put(record)) => {
-            tx.execute(&sql.apply_upsert, &[&ws, &seal_record("apply", b"current", &record)]).map_err(&err)?;
+            tx.execute(&st.apply_upsert, &[&ws, &seal_record("apply", b"current", &record)]).map_err(&err)?;
         }
         Some(ApplyChange::Phase(phase)) => {
-            if let Some(row) = tx.query_opt(&sql.apply_select, &[&ws]).map_err(&err)? {
+            if let Some(row) = tx.query_opt(&st.apply_select, &[&ws]).map_err(&err)? {
                 let record: ApplyRecord = open_record("apply", b"current", row.get::<_, &[u8]>(0))?;
                 let record = ApplyRecord { phase, ..record };
-                tx.execute(&sql.apply_upsert, &[&ws, &seal_record("apply", b"current", &record)]).map_err(&err)?;
+                tx.execute(&st.apply_upsert, &[&ws, &seal_record("apply", b"current", &record)]).map_err(&err)?;
             }
         }
         Some(ApplyChange::Remove) => {
-            tx.execute(&sql.apply_delete, &[&ws]).map_err(&err)?;
+            tx.execute(&st.apply_delete, &[&ws]).map_err(&err)?;
         }
         None => {}
     }
     if net.clear_steps {
-        tx.execute(&sql.steps_clear, &[&ws]).map_err(&err)?;
+        tx.execute(&st.steps_clear, &[&ws]).map_err(&err)?;
     }
     if !net.steps.is_empty() {
         let (touched, seqs, payloads) = split(&net.steps);
         if !net.clear_steps {
             let touched: Vec<i64> = touched.into_iter().map(|s| s as i64).collect();
-            tx.execute(&sql.steps_delete, &[&ws, &touched]).map_err(&err)?;
+            tx.execute(&st.steps_delete, &[&ws, &touched]).map_err(&err)?;
         }
         if !seqs.is_empty() {
             let seqs: Vec<i64> = seqs.into_iter().map(|s| s as i64).collect();
-            tx.execute(&sql.steps_insert, &[&ws, &seqs, &payloads]).map_err(&err)?;
+            tx.execute(&st.steps_insert, &[&ws, &seqs, &payloads]).map_err(&err)?;
         }
     }
     Ok(())
@@ -334,10 +379,11 @@ impl StateStore for PgStore {
         self.with(
             move |db, sql, ws| {
                 let net = NetEffect::fold(writes);
+                let st = CommitStatements::new(db, sql)?;
                 let target = db.target.clone();
                 let mut tx = db.client.transaction().map_err(session::db_err(&target))?;
-                let (_, serial) = check_serial(&mut tx, sql, ws, expected, &target)?;
-                write_net(&mut tx, sql, ws, serial, net, &target)?;
+                let (_, serial) = check_serial(&mut tx, &st.lock_row, ws, expected, &target)?;
+                write_net(&mut tx, &st, ws, serial, net, &target)?;
                 tx.commit().map_err(session::db_err(&target))
             },
             || Ok(()),
@@ -417,7 +463,7 @@ impl StateStore for PgStore {
                 let target = db.target.clone();
                 let err = session::db_err(&target);
                 let mut tx = db.client.transaction().map_err(&err)?;
-                let (_, current) = check_serial(&mut tx, sql, ws, expected, &target)?;
+                let (_, current) = check_serial(&mut tx, sql.ws_lock_row.as_str(), ws, expected, &target)?;
                 let outputs = match tx.query_opt(&sql.version_outputs, &[&ws, &(current as i64)]).map_err(&err)? {
                     Some(row) => open_record("outputs", &outputs_key(current), row.get::<_, &[u8]>(0))?,
                     None => {

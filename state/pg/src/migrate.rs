@@ -17,7 +17,7 @@ pub(crate) fn import(db: &mut Db, sql: &Sql, ws: &str, versions: Vec<(VersionInf
     let target = db.target.clone();
     let err = crate::session::db_err(&target);
     let mut tx = db.client.transaction().map_err(&err)?;
-    let (_, serial) = check_serial(&mut tx, sql, ws, None, &target)?;
+    let (_, serial) = check_serial(&mut tx, sql.ws_lock_row.as_str(), ws, None, &target)?;
     let s = format!("\"{}\"", sql.schema);
     let instances: i64 = tx.query_one(&format!("SELECT count(*) FROM {s}.instances WHERE workspace = $1"), &[&ws]).map_err(&err)?.get(0);
     if serial != 0 || instances != 0 {
