@@ -124,10 +124,10 @@ use std::os::unix::fs::DirBuilderExt as _;
 
 /// A connection string without its password (key/value or URL form).
 pub fn strip_password(conn: &str) -> String {
-    let key_value = regex::Regex::new(r"(?i)(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)").expect("valid regex");
+    let key_value = regex::Regex::new(r"(?i)(?:^|\s+)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)").expect("valid regex");
     let url_user = regex::Regex::new(r"^(postgres(?:ql)?://[^:/@?]*):[^@/?]*@").expect("valid regex");
     let url_param = regex::Regex::new(r"([?&])password=[^&]*&?").expect("valid regex");
-    let s = key_value.replace_all(conn, "$1");
+    let s = key_value.replace_all(conn, "");
     let s = url_user.replace(&s, "$1@");
     url_param.replace_all(&s, "$1").trim().trim_end_matches(['?', '&']).to_owned()
 }
