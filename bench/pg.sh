@@ -6,6 +6,7 @@
 #   eval "$(bash scripts/postgres-up.sh)"   # or scripts/test-env-up.sh
 #   bash bench/pg.sh                        # N = 10000, flat + layered
 #   BENCH_SIZES="1000 10000" BENCH_SHAPES=flat bash bench/pg.sh
+#   BIN=target/release/strata bash bench/pg.sh   # no build
 #
 # Prints a markdown table; each pg case uses a schema of its own.
 set -euo pipefail
@@ -17,9 +18,12 @@ shapes="${BENCH_SHAPES:-flat layered}"
 : "${STRATA_PG_CONN_STR:?run eval \"\$(bash scripts/postgres-up.sh)\" first}"
 command -v /usr/bin/time >/dev/null || apt-get install -y time >/dev/null
 
-echo "building release..." >&2
-(cd "$root" && cargo build --release -q)
-strata="$root/target/release/strata"
+strata="${BIN:-}"   # BIN=path/to/strata skips the build
+if [[ -z "$strata" ]]; then
+    echo "building release..." >&2
+    (cd "$root" && cargo build --release -q)
+    strata="$root/target/release/strata"
+fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-pg.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
