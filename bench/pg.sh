@@ -56,7 +56,7 @@ for n in $sizes; do
             (( m_kib > peak )) && peak=$m_kib
             echo "| $n | $shape | $backend | $a | $p | $(( peak / 1024 )) |"
             if [[ $backend == pg ]]; then
-                psql "$STRATA_PG_CONN_STR" -qc "DROP SCHEMA $schema CASCADE" >&2
+                psql "$STRATA_PG_CONN_STR" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE" >&2
             fi
         done
     done
