@@ -15,6 +15,7 @@
 //! - [`redact`]: keeping secrets out of error messages.
 
 pub mod addr;
+pub mod backend;
 pub mod config;
 pub mod graph;
 pub mod plan;

@@ -2,6 +2,7 @@
 //! Each command renders through [`Shell`] and returns an exit code.
 
 use crate::addr::Target;
+use crate::backend;
 use crate::apply::{ApplyReport, Event};
 use crate::config::vars::VarArg;
 use crate::ops::{self, OpError, PlanRequest, Planned, Workspace};
@@ -73,12 +74,21 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Prepare the working directory: state store, configuration check.
-    #[command(after_help = "Example:\n  strata init")]
+    #[command(
+        after_help = "Examples:\n  strata init\n  strata init -backend-config=schema_name=prod\n  strata init -migrate-state"
+    )]
     Init {
         #[command(flatten)]
         ui: UiFlags,
         #[command(flatten)]
         lock: LockFlags,
+        /// A backend setting (repeatable), e.g. `conn_str=host=db dbname=strata`.
+        /// Saved in .strata/ for later commands, never with a password.
+        #[arg(long = "backend-config", value_name = "KEY=VALUE")]
+        backend_config: Vec<String>,
+        /// Move the state, with its history, from the backend used before.
+        #[arg(long = "migrate-state")]
+        migrate_state: bool,
     },
     /// Check the configuration and report every problem at once.
     #[command(after_help = "Example:\n  strata validate -json")]
@@ -389,7 +399,7 @@ pub async fn run(cli: Cli) -> i32 {
         }
     };
     let result = match cli.command {
-        Command::Init { ui: _, lock } => init(&shell, &ws, &lock),
+        Command::Init { ui: _, lock, backend_config, migrate_state } => init(&shell, &dir, &lock, &backend_config, migrate_state),
         Command::Validate { json } => validate(&shell, &ws, json),
         Command::Fmt { check, diff, paths } => fmt(&shell, &dir, check, diff, paths),
         Command::Plan { plan, ui, lock, parallelism, out, detailed_exitcode } => {

@@ -89,18 +89,31 @@ impl Lowerer<'_> {
             match inner.ident.as_str() {
                 "backend" => {
                     let Some(labels) = self.labels(inner, 1, "the backend type") else { continue };
-                    let path = inner.body.get_attribute("path").and_then(|a| match &a.value {
-                        Expression::String(s) => Some(s.value().to_string()),
-                        _ => None,
-                    });
-                    if labels[0] != "local" {
+                    // Backend settings are literals (as in Terraform): they are
+                    // needed before anything else is evaluated.
+                    let mut settings = std::collections::BTreeMap::new();
+                    for attr in inner.body.attributes() {
+                        match &attr.value {
+                            Expression::String(s) => {
+                                settings.insert(attr.key.to_string(), s.value().to_string());
+                            }
+                            _ => self.error(
+                                format!("backend setting {:?} must be a string literal", attr.key.as_str()),
+                                attr.value.span(),
+                                "give it here as a string, or on `strata init -backend-config=KEY=VALUE`",
+                            ),
+                        }
+                    }
+                    if !crate::backend::KNOWN.contains(&labels[0]) {
                         self.error(
                             format!("unknown backend {:?}", labels[0]),
                             inner.labels[0].span(),
-                            "only the local backend exists so far",
+                            &format!("the backends are {}", crate::backend::KNOWN.join(", ")),
                         );
                     }
-                    config.backend = Some(Backend { name: labels[0].to_owned(), path, span: self.span(inner.span()) });
+                    let path = settings.get("path").cloned();
+                    config.backend =
+                        Some(Backend { name: labels[0].to_owned(), path, settings, span: self.span(inner.span()) });
                 }
                 "encryption" => self.encryption(config, inner),
                 "required_providers" | "required_version" => {}

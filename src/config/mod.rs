@@ -88,6 +88,8 @@ pub struct Dynamic {
 pub struct Backend {
     pub name: String,
     pub path: Option<String>,
+    /// Every setting of the block (string literals), `path` included.
+    pub settings: std::collections::BTreeMap<String, String>,
     pub span: Span,
 }
 

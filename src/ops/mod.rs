@@ -11,11 +11,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use strata_provider::{Instance, Provider, ProviderFactory, Value};
-use strata_state::{Access, Backend, InstanceRecord, LocalBackend, LockInfo, Operation, StateError, StateStore, Write};
+use strata_state::{Access, Backend, InstanceRecord, LockInfo, Operation, StateError, StateStore, Write};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 mod applying;
+mod backend_init;
 mod console;
 mod encryption;
 mod import;
@@ -29,6 +30,7 @@ mod state_move;
 mod workspaces;
 
 pub use applying::{apply, ApplyOptions};
+pub use backend_init::{init_backend, migrate_state, BackendInit};
 pub use console::Console;
 pub use encryption::{ciphers, Ciphers};
 pub use import::import;
@@ -106,22 +108,15 @@ impl Workspace {
     }
 }
 
-/// The backend a configuration names: the one place the engine chooses a
-/// backend by its name. Without a `backend` block, the local one in `.strata/`.
-/// `encryption` is the state's cipher: every backend stores what it seals.
+/// The backend a configuration names, with the settings `strata init`
+/// saved; the backends themselves are chosen in [`crate::backend`].
+/// `encryption` is the state's cipher: the backend stores what it seals.
 pub fn backend_for(
     dir: &Path,
     config: Option<&config::Backend>,
     encryption: Arc<strata_state::Encryption>,
 ) -> OpResult<Arc<dyn Backend>> {
-    match config {
-        None => Ok(Arc::new(LocalBackend::new(&dir.join(".strata")).with_encryption(encryption))),
-        // `terraform { backend "local" { path = "..." } }` moves the state.
-        Some(b) if b.name == "local" => {
-            Ok(Arc::new(LocalBackend::new(&dir.join(b.path.as_deref().unwrap_or(".strata"))).with_encryption(encryption)))
-        }
-        Some(b) => Err(OpError::Message(format!("unknown backend {:?}", b.name))),
-    }
+    Ok(crate::backend::open(dir, &crate::backend::Choice::for_dir(dir, config), encryption))
 }
 
 /// A configuration loaded, checked and with its variables resolved.

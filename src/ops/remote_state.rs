@@ -60,7 +60,14 @@ fn remote_backend(ws: &Workspace, kind: Option<&str>, settings: &Value) -> OpRes
         }
         Some(kind) => {
             let (this, _) = Config::load(&ws.dir);
-            let settings = config::Backend { name: kind.to_owned(), path, span: Default::default() };
+            // Every string setting goes to the backend (`path` for local;
+            // `conn_str`, `schema_name` for pg, the connection string also
+            // from its environment variable).
+            let all = match settings {
+                Value::Map(m) => m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned()))).collect(),
+                _ => BTreeMap::new(),
+            };
+            let settings = config::Backend { name: kind.to_owned(), path, settings: all, span: Default::default() };
             backend_for(&ws.dir, Some(&settings), ciphers(&this)?.state)
         }
     }

@@ -44,8 +44,8 @@ mod tables;
 pub use backend::{check_workspace_name, Access, Backend, LocalBackend, DEFAULT_WORKSPACE};
 pub use encryption::{is_encrypted, Encryption, EncryptionError, Method, Opened as Decrypted, Pbkdf2Key, DEFAULT_ITERATIONS, MIN_ITERATIONS};
 pub use local::LocalStore;
-pub use record::{decode_payload, encode_payload};
-pub use lock::{pids_locking, process_is_alive, BrokenLock, LockInfo};
+pub use lock::{ci_run, hostname, pids_locking, process_is_alive, BrokenLock, LockInfo};
+pub use record::{decode_payload, encode_payload, open_record, seal_record};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -324,6 +324,20 @@ pub trait StateStore: Send + Sync {
     fn history(&self) -> Result<Vec<VersionInfo>>;
     /// A version kept in history.
     fn version(&self, serial: u64) -> Result<Snapshot>;
+
+    /// Fills this state, which must be empty (no instance, serial 0), with
+    /// another backend's versions, oldest first and the last one current,
+    /// keeping their lineage, serials and history (`strata init
+    /// -migrate-state`). The caller holds the lock.
+    fn import_versions(&self, _versions: &[(VersionInfo, Snapshot)]) -> Result<()> {
+        Err(StateError::Database("this state backend cannot take migrated state".into()))
+    }
+
+    /// Removes this state once its versions were migrated to another
+    /// backend. Returns what became of it, for the user.
+    fn retire(&self) -> Result<String> {
+        Err(StateError::Database("this state backend cannot hand its state over".into()))
+    }
 
     /// Replaces a damaged state with the backup written before the last
     /// change (the caller holds the lock). Returns the restored version.

@@ -23,6 +23,9 @@ pub struct LockInfo {
     pub operation: String,
     /// Seconds since the Unix epoch.
     pub since: u64,
+    /// The CI run that holds the lock, when there is one (see [`ci_run`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl LockInfo {
@@ -35,6 +38,7 @@ impl LockInfo {
             pid: std::process::id(),
             operation: operation.to_owned(),
             since: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            run: ci_run(),
         }
     }
 
@@ -63,12 +67,34 @@ impl fmt::Display for LockInfo {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs().saturating_sub(self.since))
             .unwrap_or(0);
+        let run = self.run.as_deref().map(|r| format!(", {r}")).unwrap_or_default();
         write!(
             f,
-            "{}@{} (pid {}, running `{}`, for {age}s; lock ID {})",
+            "{}@{} (pid {}, running `{}`{run}, for {age}s; lock ID {})",
             self.user, self.host, self.pid, self.operation, self.id
         )
     }
+}
+
+/// Names the CI job this process runs in, from the variables the common CI
+/// systems set, so a lock held by a pipeline says which run holds it.
+pub fn ci_run() -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(id) = var("GITHUB_RUN_ID") {
+        let repo = var("GITHUB_REPOSITORY").map(|r| format!(" of {r}")).unwrap_or_default();
+        return Some(format!("GitHub Actions run {id}{repo}"));
+    }
+    if let Some(id) = var("CI_JOB_ID") {
+        let project = var("CI_PROJECT_PATH").map(|p| format!(" of {p}")).unwrap_or_default();
+        return Some(format!("GitLab CI job {id}{project}"));
+    }
+    if let Some(url) = var("BUILD_URL") {
+        return Some(format!("Jenkins build {url}"));
+    }
+    if let Some(id) = var("BUILDKITE_BUILD_ID") {
+        return Some(format!("Buildkite build {id}"));
+    }
+    var("STRATA_RUN_ID").map(|id| format!("run {id}"))
 }
 
 pub fn hostname() -> String {

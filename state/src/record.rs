@@ -76,6 +76,26 @@ pub(crate) fn seal_bytes(table: &str, key: &[u8], payload: Vec<u8>) -> Sealed {
     Sealed { bytes, checksum }
 }
 
+/// Encodes a value as every backend stores it: JSON sealed with its
+/// checksum over table, key and payload. Remote backends (PostgreSQL) keep
+/// these bytes opaque, so what changes here (e.g. encryption) applies to all.
+pub fn seal_record<T: Serialize>(table: &str, key: &[u8], value: &T) -> Vec<u8> {
+    seal(table, key, value).bytes
+}
+
+/// Decodes bytes made by [`seal_record`] under the same table and key,
+/// refusing a record whose checksum does not match.
+pub fn open_record<T: serde::de::DeserializeOwned>(table: &str, key: &[u8], bytes: &[u8]) -> crate::Result<T> {
+    let describe = || format!("record {:?} of table {table}", String::from_utf8_lossy(key));
+    match open(table, key, bytes) {
+        Ok(Opened::Checked { payload, .. }) => {
+            serde_json::from_slice(payload).map_err(|e| crate::StateError::Corrupt(format!("{}: {e}", describe())))
+        }
+        Ok(Opened::Unchecked(_)) => Err(crate::StateError::Corrupt(format!("{} has no checksum", describe()))),
+        Err(why) => Err(crate::StateError::Corrupt(format!("{}: {why}", describe()))),
+    }
+}
+
 /// What a stored record turned out to be.
 pub(crate) enum Opened<'a> {
     /// Checksum verified.

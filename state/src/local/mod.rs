@@ -475,6 +475,64 @@ impl StateStore for LocalStore {
         })
     }
 
+    fn import_versions(&self, versions: &[(VersionInfo, Snapshot)]) -> Result<()> {
+        self.writable()?;
+        let Some(((last_info, last), kept)) = versions.split_last() else {
+            return Ok(());
+        };
+        let current = self.snapshot()?;
+        if current.meta.serial != 0 || !current.instances.is_empty() {
+            return Err(StateError::Database(format!(
+                "{} already holds a state (version {}, {} instances); migration only fills an empty one",
+                self.dir.display(),
+                current.meta.serial,
+                current.instances.len()
+            )));
+        }
+        self.with_db(|open| {
+            let Handle::Write(db) = &open.handle else {
+                return Err(StateError::Database("the state was opened read-only".into()));
+            };
+            let tx = db.begin_write().map_err(db_err)?;
+            {
+                let mut w = Writer::new(&tx, &self.enc);
+                w.clear(HISTORY)?;
+                for (info, snapshot) in kept {
+                    let kept = KeptVersion { info: info.clone(), snapshot: snapshot.clone() };
+                    w.put(HISTORY, snapshot.meta.serial, &kept)?;
+                }
+                w.clear(INSTANCES)?;
+                for (address, record) in &last.instances {
+                    w.put(INSTANCES, address.as_str(), record)?;
+                }
+                w.clear(OUTPUTS)?;
+                for (name, value) in &last.outputs {
+                    w.put(OUTPUTS, name.as_str(), value)?;
+                }
+                w.put(META, META_KEY, &last.meta)?;
+                w.put(META, CURRENT_VERSION_KEY, last_info)?;
+                w.finish()?;
+            }
+            tx.commit().map_err(db_err)
+        })?;
+        Sidecar { lineage: last.meta.lineage, serial: last.meta.serial, backup_serial: None }.write(&self.sidecar_path())
+    }
+
+    fn retire(&self) -> Result<String> {
+        self.writable()?;
+        *self.db.lock().expect("db handle") = None;
+        let aside = self.dir.join(format!("migrated-{}", now()));
+        crate::private::create_dir(&aside)?;
+        for name in [DB_FILE, META_FILE, BACKUP_FILE, RESERVE_FILE] {
+            let from = self.dir.join(name);
+            if from.exists() {
+                std::fs::rename(&from, aside.join(name))
+                    .map_err(|source| StateError::Io { context: format!("move {} aside", from.display()), source })?;
+            }
+        }
+        Ok(format!("the local state files were moved to {}", aside.display()))
+    }
+
     fn restore_backup(&self) -> Result<Meta> {
         self.writable()?;
         let backup = self.dir.join(BACKUP_FILE);

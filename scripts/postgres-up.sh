@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Starts a private PostgreSQL server for Strata's pg backend and its tests,
+# without systemd: installs PostgreSQL from Debian's packages if missing
+# (without the packaged cluster), creates a cluster in DIR (default
+# target/pg), starts it on a unix socket in DIR/sock and on 127.0.0.1:PORT
+# (default 55432, STRATA_PG_PORT), and creates the database `strata`.
+# Idempotent: a running server is left as it is.
+#
+# Prints the lines that point Strata at it; use it as:
+#   eval "$(bash scripts/postgres-up.sh)"
+# `bash scripts/postgres-up.sh --restart [DIR]` restarts the server (tests
+# use it for the server-restart case).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+action=start
+if [[ "${1:-}" == "--restart" ]]; then
+  action=restart
+  shift
+fi
+dir="$(mkdir -p "${1:-target/pg}" && cd "${1:-target/pg}" && pwd)"
+port="${STRATA_PG_PORT:-55432}"
+password="strata-test-$(echo "$dir" | sha256sum | cut -c1-16)"
+
+pg_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+if [[ -z "$(pg_bin)" ]]; then
+  # The package would create and start a cluster of its own: not wanted.
+  mkdir -p /etc/postgresql-common
+  grep -qs '^create_main_cluster = false' /etc/postgresql-common/createcluster.conf ||
+    echo 'create_main_cluster = false' >>/etc/postgresql-common/createcluster.conf
+  apt-get update >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >&2
+fi
+bin="$(pg_bin)"
+
+# PostgreSQL refuses to run as root: the cluster belongs to `postgres`.
+as_owner() {
+  if [[ "$(id -u)" == 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+if [[ "$(id -u)" == 0 ]]; then
+  id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" --shell /usr/sbin/nologin postgres
+  chown postgres: "$dir"
+fi
+
+if [[ ! -s "$dir/data/PG_VERSION" ]]; then
+  rm -rf "$dir/data"
+  pwfile="$(mktemp)"
+  printf '%s\n' "$password" >"$pwfile"
+  chmod 644 "$pwfile"
+  as_owner "$bin/initdb" -D "$dir/data" -U strata --pwfile="$pwfile" \
+    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 >&2
+  rm -f "$pwfile"
+fi
+as_owner mkdir -p "$dir/sock"
+
+opts="-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=64MB"
+if [[ "$action" == restart ]]; then
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -o "$opts" -m fast -w restart >&2
+elif ! as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -o "$opts" -w start >&2
+fi
+
+psql_() { as_owner "$bin/psql" -h "$dir/sock" -p "$port" -U strata -v ON_ERROR_STOP=1 -qtA "$@"; }
+if [[ "$(psql_ -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'strata'")" != 1 ]]; then
+  psql_ -d postgres -c "CREATE DATABASE strata" >&2
+fi
+
+echo "export STRATA_PG_CONN_STR='host=127.0.0.1 port=$port user=strata dbname=strata'"
+echo "export PGPASSWORD='$password'"
+echo "export STRATA_PG_DIR='$dir'"
