@@ -147,9 +147,7 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
     match expr {
         Expression::Null(_) => Ok(Value::Null),
         Expression::Bool(b) => Ok(Value::Bool(*b.value())),
-        Expression::Number(n) => {
-            n.value().to_string().parse::<Number>().map(Value::Number).map_err(|e| EvalError::at(expr, e))
-        }
+        Expression::Number(n) => number_literal(n).map(Value::Number).map_err(|e| EvalError::at(expr, e)),
         Expression::String(s) => Ok(Value::String(s.value().to_string())),
         Expression::Array(items) => items.iter().map(|e| eval(e, scope)).collect::<Result<_, _>>().map(Value::List),
         Expression::Object(obj) => {
@@ -279,6 +277,20 @@ fn mark(v: Value, sensitive: bool) -> Value {
     }
 }
 
+/// A number literal's exact value: from its source text (the patched
+/// parser keeps it; `1e400` and 30-digit integers are beyond its `f64`),
+/// from the `f64` only for literals built in code. A negated literal's text
+/// is `-` then optional blanks then the digits.
+fn number_literal(n: &hcl::edit::Formatted<hcl::Number>) -> Result<Number, String> {
+    match n.as_repr().map(|raw| &**raw).filter(|raw| !raw.is_empty()) {
+        Some(raw) => match raw.strip_prefix('-') {
+            Some(digits) => digits.trim_start().parse::<Number>().map(|n| n.neg()),
+            None => raw.parse(),
+        },
+        None => n.value().to_string().parse(),
+    }
+}
+
 fn number(v: &Value, at: &Expression) -> Result<Number, EvalError> {
     convert(v, &Type::Number)
         .ok()
@@ -299,6 +311,11 @@ fn describe(v: &Value) -> String {
         Value::String(s) => format!("string {s:?}"),
         v => v.kind().to_owned(),
     }
+}
+
+/// An arithmetic result, or Terraform's error for infinities and `0/0`.
+fn arithmetic(result: Result<Number, strata_provider::NumberError>, at: &Expression) -> Result<Number, EvalError> {
+    result.map_err(|e| EvalError::at(at, format!("error during operation: {e}")))
 }
 
 fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope) -> EvalResult {
@@ -322,11 +339,11 @@ fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope
         arith => {
             let (a, b) = (number(&l, lhs)?, number(&r, rhs)?);
             match arith {
-                BinaryOperator::Plus => Value::Number(a.add(&b)),
-                BinaryOperator::Minus => Value::Number(a.sub(&b)),
-                BinaryOperator::Mul => Value::Number(a.mul(&b)),
-                BinaryOperator::Div => Value::Number(a.div(&b).ok_or_else(|| EvalError::at(rhs, "division by zero"))?),
-                BinaryOperator::Mod => Value::Number(a.rem(&b).ok_or_else(|| EvalError::at(rhs, "modulo by zero"))?),
+                BinaryOperator::Plus => Value::Number(arithmetic(a.add(&b), rhs)?),
+                BinaryOperator::Minus => Value::Number(arithmetic(a.sub(&b), rhs)?),
+                BinaryOperator::Mul => Value::Number(arithmetic(a.mul(&b), rhs)?),
+                BinaryOperator::Div => Value::Number(arithmetic(a.div(&b), rhs)?),
+                BinaryOperator::Mod => Value::Number(arithmetic(a.rem(&b), rhs)?),
                 BinaryOperator::Less => Value::Bool(a < b),
                 BinaryOperator::LessEq => Value::Bool(a <= b),
                 BinaryOperator::Greater => Value::Bool(a > b),

@@ -57,7 +57,7 @@ fn csvdecode(args: Args) -> Result {
 }
 
 fn json_number(n: &serde_json::Number) -> Value {
-    n.to_string().parse::<Number>().map(Value::Number).unwrap_or(Value::Null)
+    Value::from_json_number(n)
 }
 
 fn from_json(j: serde_json::Value) -> Value {
@@ -87,10 +87,11 @@ fn json_string(s: &str) -> String {
         .replace('\u{2029}', "\\u2029")
 }
 
-fn write_json(v: &Value, out: &mut String) {
+fn write_json(v: &Value, out: &mut String) -> Result<()> {
     match v {
         Value::Null | Value::Unknown => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if n.is_infinite() => return Err("cannot serialize infinity as JSON".into()),
         Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => out.push_str(&json_string(s)),
         Value::List(items) => {
@@ -99,7 +100,7 @@ fn write_json(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_json(item, out);
+                write_json(item, out)?;
             }
             out.push(']');
         }
@@ -111,18 +112,19 @@ fn write_json(v: &Value, out: &mut String) {
                 }
                 out.push_str(&json_string(k));
                 out.push(':');
-                write_json(item, out);
+                write_json(item, out)?;
             }
             out.push('}');
         }
-        Value::Sensitive(inner) => write_json(inner, out),
+        Value::Sensitive(inner) => write_json(inner, out)?,
     }
+    Ok(())
 }
 
 /// Numbers are written exactly (no `f64` rounding).
 fn jsonencode(args: Args) -> Result {
     let mut out = String::new();
-    write_json(&one(args)?, &mut out);
+    write_json(&one(args)?, &mut out)?;
     str_value(out)
 }
 
