@@ -12,6 +12,7 @@ pub mod functions;
 mod lower;
 pub mod parse;
 pub mod refs;
+mod template;
 pub mod types;
 pub mod vars;
 

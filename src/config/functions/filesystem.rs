@@ -4,7 +4,7 @@
 
 use super::{arity, map, one, str_value, string, Args, Function, FunctionContext, Result, Table};
 use crate::addr::{InstanceKey, ResourceAddr};
-use crate::config::eval::{eval, Resolver, Scope};
+use crate::config::eval::{Resolver, Scope};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use std::path::{Path, PathBuf};
@@ -192,7 +192,6 @@ fn templatefile(args: Args, cx: &FunctionContext) -> Result {
     let vars = map(&vars).map_err(|_| "the vars argument must be a map or an object".to_owned())?;
     let source = String::from_utf8(read(cx, &path)?).map_err(|_| format!("contents of {path:?} are not valid UTF-8"))?;
     let template = hcl::edit::parser::parse_template(&source).map_err(|e| format!("failed to parse {path:?}: {e}"))?;
-    let expr = hcl::edit::expr::Expression::from(hcl::edit::template::StringTemplate::from(template));
     let resolver = TemplateScope { cx };
     let mut scope = Scope::new(&resolver);
     for (name, value) in vars {
@@ -203,5 +202,5 @@ fn templatefile(args: Args, cx: &FunctionContext) -> Result {
         }
         scope = scope.with_bound(name, value.clone());
     }
-    eval(&expr, &scope).map_err(|e| format!("{path}: {}", e.message))
+    crate::config::template::file(&template, &scope).map_err(|e| format!("{path}: {}", e.message))
 }

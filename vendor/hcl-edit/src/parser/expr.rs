@@ -778,8 +778,12 @@ fn heredoc<'i>(
 
         let mut heredoc = HeredocTemplate::new(Ident::new_unchecked(delim), template);
 
+        // STRATA PATCH: an indented heredoc keeps its text as written (indent
+        // 0, so it encodes back unchanged). Terraform strips the indentation
+        // after applying strip markers and across directive bodies, which
+        // `dedent` does not; Strata's evaluator does it as Terraform does.
         if indented {
-            heredoc.dedent();
+            heredoc.set_indent(0);
         }
 
         heredoc.set_trailing(trailing);

@@ -17,13 +17,15 @@ use crate::{SetSpan, Span, Spanned};
 
 use std::borrow::Cow;
 use winnow::ascii::{line_ending, space0};
-use winnow::combinator::{alt, delimited, not, opt, preceded, repeat, separated_pair, terminated};
+use winnow::combinator::{
+    alt, delimited, not, opt, peek, preceded, repeat, separated_pair, terminated,
+};
 use winnow::token::one_of;
 
 use hcl_primitives::ident::is_id_continue;
 
 pub(super) fn string_template(input: &mut Input) -> ModalResult<StringTemplate> {
-    delimited('"', elements(build_string(quoted_string_fragment)), '"')
+    delimited('"', elements(build_string(quoted_string_fragment), true), '"')
         .output_into()
         .parse_next(input)
 }
@@ -31,7 +33,30 @@ pub(super) fn string_template(input: &mut Input) -> ModalResult<StringTemplate> 
 pub(super) fn template(input: &mut Input) -> ModalResult<Template> {
     let literal_end = alt(("${", "%{"));
     let literal = template_literal(literal_end);
-    elements(literal).output_into().parse_next(input)
+    elements(literal, false).output_into().parse_next(input)
+}
+
+// STRATA PATCH: the body of a directive inside a quoted string is quoted text
+// too: its escapes (`\n`, `\"`, `\u00e9`) are decoded and it ends at the
+// closing quote, as in HCL. It was parsed as heredoc text, so escapes stayed
+// as written (and the encoder, which escapes every literal of a quoted
+// template, doubled their backslashes).
+fn quoted_template(input: &mut Input) -> ModalResult<Template> {
+    elements(build_string(quoted_string_fragment), true)
+        .output_into()
+        .parse_next(input)
+}
+
+/// The body of a directive: quoted text inside a quoted string, else
+/// template text.
+fn directive_body(quoted: bool) -> impl FnMut(&mut Input) -> ModalResult<Template> {
+    move |input: &mut Input| {
+        if quoted {
+            quoted_template(input)
+        } else {
+            template(input)
+        }
+    }
 }
 
 pub(super) fn heredoc_template<'a>(
@@ -48,12 +73,21 @@ pub(super) fn heredoc_template<'a>(
         //
         // Handling this case via parser combinators is quite tricky and thus we'll manually add
         // the line ending to the last template element below.
+        // STRATA PATCH: an empty heredoc (the end delimiter on the line right
+        // after the start) is an empty template. The end was only looked for
+        // after a line ending inside the template, so the parser read on
+        // through what followed, up to a later line holding the delimiter.
+        let mut immediate_end = opt(peek((space0, delim, not(one_of(is_id_continue)))));
+        if immediate_end.parse_next(input)?.is_some() {
+            return Ok(Template::default());
+        }
+
         let heredoc_end = (line_ending, space0, delim, not(one_of(is_id_continue))).take();
         let literal_end = alt(("${", "%{", heredoc_end));
         let literal = template_literal(literal_end);
 
         // Use `opt` to handle an empty template.
-        opt((elements(literal), line_ending.with_span()).map(
+        opt((elements(literal, false), line_ending.with_span()).map(
             |(mut elements, (line_ending, line_ending_span))| {
                 // If there is a trailing literal, update its span and append the line ending to
                 // it. Otherwise just add a new literal containing only the line ending.
@@ -85,7 +119,10 @@ where
     build_string(template_string_fragment(literal_end))
 }
 
-fn elements<'a, P>(literal: P) -> impl ModalParser<Input<'a>, Vec<Element>, ContextError>
+fn elements<'a, P>(
+    literal: P,
+    quoted: bool,
+) -> impl ModalParser<Input<'a>, Vec<Element>, ContextError>
 where
     P: ModalParser<Input<'a>, Cow<'a, str>, ContextError>,
 {
@@ -94,7 +131,7 @@ where
         spanned(alt((
             literal.map(|s| Element::Literal(Spanned::new(s.into()))),
             interpolation.map(Element::Interpolation),
-            directive.map(|d| Element::Directive(Box::new(d))),
+            directive(quoted).map(|d| Element::Directive(Box::new(d))),
         ))),
     )
 }
@@ -109,21 +146,27 @@ fn interpolation(input: &mut Input) -> ModalResult<Interpolation> {
         .parse_next(input)
 }
 
-fn directive(input: &mut Input) -> ModalResult<Directive> {
-    alt((
-        if_directive.map(Directive::If),
-        for_directive.map(Directive::For),
-    ))
-    .parse_next(input)
+fn directive(quoted: bool) -> impl FnMut(&mut Input) -> ModalResult<Directive> {
+    move |input: &mut Input| {
+        alt((
+            if_directive(quoted).map(Directive::If),
+            for_directive(quoted).map(Directive::For),
+        ))
+        .parse_next(input)
+    }
 }
 
-fn if_directive(input: &mut Input) -> ModalResult<IfDirective> {
+fn if_directive(quoted: bool) -> impl FnMut(&mut Input) -> ModalResult<IfDirective> {
+    move |input: &mut Input| if_directive_in(input, quoted)
+}
+
+fn if_directive_in(input: &mut Input, quoted: bool) -> ModalResult<IfDirective> {
     let if_expr = (
         control(
             "%{",
             (terminated(raw_string(ws), "if"), decorated(ws, expr, ws)),
         ),
-        spanned(nested(template)),
+        spanned(nested(directive_body(quoted))),
     )
         .map(|(((preamble, cond_expr), strip), template)| {
             let mut expr = IfTemplateExpr::new(cond_expr, template);
@@ -134,7 +177,7 @@ fn if_directive(input: &mut Input) -> ModalResult<IfDirective> {
 
     let else_expr = (
         control("%{", separated_pair(raw_string(ws), "else", raw_string(ws))),
-        spanned(nested(template)),
+        spanned(nested(directive_body(quoted))),
     )
         .map(|(((preamble, trailing), strip), template)| {
             let mut expr = ElseTemplateExpr::new(template);
@@ -161,7 +204,11 @@ fn if_directive(input: &mut Input) -> ModalResult<IfDirective> {
         .parse_next(input)
 }
 
-fn for_directive(input: &mut Input) -> ModalResult<ForDirective> {
+fn for_directive(quoted: bool) -> impl FnMut(&mut Input) -> ModalResult<ForDirective> {
+    move |input: &mut Input| for_directive_in(input, quoted)
+}
+
+fn for_directive_in(input: &mut Input, quoted: bool) -> ModalResult<ForDirective> {
     let for_expr = (
         control(
             "%{",
@@ -172,7 +219,7 @@ fn for_directive(input: &mut Input) -> ModalResult<ForDirective> {
                 preceded(cut_tag("in"), decorated(ws, expr, ws)),
             ),
         ),
-        spanned(nested(template)),
+        spanned(nested(directive_body(quoted))),
     )
         .map(
             |(((preamble, key_var, value_var, collection_expr), strip), template)| {
