@@ -147,7 +147,7 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
         Expression::Null(_) => Ok(Value::Null),
         Expression::Bool(b) => Ok(Value::Bool(*b.value())),
         Expression::Number(n) => number_literal(n).map(Value::Number).map_err(|e| EvalError::at(expr, e)),
-        Expression::String(s) => Ok(Value::String(s.value().to_string())),
+        Expression::String(s) => Ok(Value::String(nfc(s.value()))),
         Expression::Array(items) => items.iter().map(|e| eval(e, scope)).collect::<Result<_, _>>().map(Value::List),
         Expression::Object(obj) => {
             let mut out = BTreeMap::new();
@@ -270,6 +270,17 @@ pub(crate) fn mark(v: Value, sensitive: bool) -> Value {
         v.into_sensitive()
     } else {
         v
+    }
+}
+
+/// The text of a string literal in Unicode normal form C, as HCL reads
+/// every literal (so `"e\u0301" == "\u00e9"`).
+pub(crate) fn nfc(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    if text.is_ascii() {
+        text.to_owned()
+    } else {
+        text.nfc().collect()
     }
 }
 

@@ -16,7 +16,7 @@
 //! This module flattens hcl-edit's tree into that sequence, applies the
 //! rules, and evaluates the result.
 
-use super::eval::{boolean, describe, eval, iterate, mark, EvalError, EvalResult, Scope};
+use super::eval::{boolean, describe, eval, iterate, mark, nfc, EvalError, EvalResult, Scope};
 use hcl::edit::expr::Expression;
 use hcl::edit::template::{Directive, Element, ForTemplateExpr, HeredocTemplate, Strip, Template};
 use strata_provider::Value;
@@ -81,9 +81,9 @@ fn flatten<'a>(template: &'a Template, per_line: bool, out: &mut Vec<(Token<'a>,
     for element in template.iter() {
         match element {
             Element::Literal(text) if per_line => {
-                out.extend(text.split_inclusive('\n').map(|line| (Token::Text(line.to_owned()), Strip::None)));
+                out.extend(text.split_inclusive('\n').map(|line| (Token::Text(nfc(line)), Strip::None)));
             }
-            Element::Literal(text) => out.push((Token::Text(text.to_string()), Strip::None)),
+            Element::Literal(text) => out.push((Token::Text(nfc(text)), Strip::None)),
             Element::Interpolation(i) => out.push((Token::Interpolation(&i.expr), i.strip)),
             Element::Directive(d) => match &**d {
                 Directive::If(d) => {

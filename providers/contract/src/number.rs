@@ -138,7 +138,7 @@ impl Number {
     /// The value as an integer, if it is one and fits.
     pub fn to_i64(&self) -> Option<i64> {
         let (negative, mantissa, exponent) = self.finite()?;
-        if exponent < 0 || exponent > 63 {
+        if !(0..=63).contains(&exponent) {
             return mantissa.is_zero().then_some(0);
         }
         let magnitude = (mantissa << exponent as u64).to_u64()?;

@@ -16,10 +16,17 @@ pub(super) const FUNCTIONS: Table = &[
     ("dirname", Function::Pure(dirname)),
     ("file", Function::WithContext(file)),
     ("filebase64", Function::WithContext(filebase64)),
+    ("filebase64sha256", Function::WithContext(|a, cx| file_digest::<sha2::Sha256>(a, cx, Digest::Base64))),
+    ("filebase64sha512", Function::WithContext(|a, cx| file_digest::<sha2::Sha512>(a, cx, Digest::Base64))),
+    ("filemd5", Function::WithContext(|a, cx| file_digest::<md5::Md5>(a, cx, Digest::Hex))),
+    ("filesha1", Function::WithContext(|a, cx| file_digest::<sha1::Sha1>(a, cx, Digest::Hex))),
+    ("filesha256", Function::WithContext(|a, cx| file_digest::<sha2::Sha256>(a, cx, Digest::Hex))),
+    ("filesha512", Function::WithContext(|a, cx| file_digest::<sha2::Sha512>(a, cx, Digest::Hex))),
     ("fileexists", Function::WithContext(fileexists)),
     ("fileset", Function::WithContext(fileset)),
     ("pathexpand", Function::Pure(pathexpand)),
     ("templatefile", Function::WithContext(templatefile)),
+    ("templatestring", Function::WithContext(templatestring)),
 ];
 
 /// Lexically simplifies a `/`-separated path, as Go's `filepath.Clean`.
@@ -108,6 +115,22 @@ fn filebase64(args: Args, cx: &FunctionContext) -> Result {
     str_value(STANDARD.encode(read(cx, &path)?))
 }
 
+enum Digest {
+    Hex,
+    Base64,
+}
+
+/// A hash of a file's bytes (`filesha256(p)` is `sha256(file(p))` for a
+/// text file, and works for any file).
+fn file_digest<D: sha2::Digest>(args: Args, cx: &FunctionContext, form: Digest) -> Result {
+    let path = string(&one(args)?)?;
+    let hash = D::digest(read(cx, &path)?);
+    str_value(match form {
+        Digest::Hex => hash.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        Digest::Base64 => STANDARD.encode(hash),
+    })
+}
+
 /// False when nothing is there; an error when something other than a
 /// regular file is.
 fn fileexists(args: Args, cx: &FunctionContext) -> Result {
@@ -189,9 +212,21 @@ fn valid_identifier(name: &str) -> bool {
 fn templatefile(args: Args, cx: &FunctionContext) -> Result {
     let [path, vars] = arity(args)?;
     let path = string(&path)?;
-    let vars = map(&vars).map_err(|_| "the vars argument must be a map or an object".to_owned())?;
     let source = String::from_utf8(read(cx, &path)?).map_err(|_| format!("contents of {path:?} are not valid UTF-8"))?;
-    let template = hcl::edit::parser::parse_template(&source).map_err(|e| format!("failed to parse {path:?}: {e}"))?;
+    render_template(&source, &vars, cx).map_err(|e| format!("{path}: {e}"))
+}
+
+/// `templatefile` with the template given as a string. Deviation: Terraform
+/// insists that the first argument be a reference to a named value (so that
+/// a template is not built from untrusted parts); Strata takes any string.
+fn templatestring(args: Args, cx: &FunctionContext) -> Result {
+    let [template, vars] = arity(args)?;
+    render_template(&string(&template)?, &vars, cx)
+}
+
+fn render_template(source: &str, vars: &Value, cx: &FunctionContext) -> Result {
+    let vars = map(vars).map_err(|_| "the vars argument must be a map or an object".to_owned())?;
+    let template = hcl::edit::parser::parse_template(source).map_err(|e| format!("failed to parse the template: {e}"))?;
     let resolver = TemplateScope { cx };
     let mut scope = Scope::new(&resolver);
     for (name, value) in vars {
@@ -202,5 +237,5 @@ fn templatefile(args: Args, cx: &FunctionContext) -> Result {
         }
         scope = scope.with_bound(name, value.clone());
     }
-    crate::config::template::file(&template, &scope).map_err(|e| format!("{path}: {}", e.message))
+    crate::config::template::file(&template, &scope).map_err(|e| e.message)
 }
