@@ -145,23 +145,66 @@ fn fileexists(args: Args, cx: &FunctionContext) -> Result {
 
 /// Files (not directories) under `path` matching `pattern`, relative to
 /// `path`, sorted. Deviation: `{a,b}` alternatives are not supported.
+/// Files under `base` matching `pattern`, as Terraform's doublestar
+/// patterns: `*`, `?`, `[ab]`, `**` for any number of directories, and
+/// `{a,b}` alternatives (within one path component).
 fn fileset(args: Args, cx: &FunctionContext) -> Result {
     let [base, pattern] = arity(args)?;
     let (base, pattern) = (string(&base)?, string(&pattern)?);
     let root = resolve(cx, &base)?;
-    let full = format!("{}/{}", glob::Pattern::escape(&slashes(&root)), pattern);
-    let entries = glob::glob(&full).map_err(|e| format!("failed to glob pattern {pattern:?}: {e}"))?;
+    let failed = |e: String| format!("failed to glob pattern {pattern:?}: {e}");
     let mut out = Vec::new();
-    for entry in entries {
-        let p = entry.map_err(|e| format!("failed to glob pattern {pattern:?}: {e}"))?;
-        if p.is_file() {
-            let rel = p.strip_prefix(&root).unwrap_or(&p);
-            out.push(slashes(rel));
+    for mut alternative in expand_braces(&pattern).map_err(failed)? {
+        // A final `**` matches files too in doublestar; in glob only directories.
+        if alternative == "**" || alternative.ends_with("/**") {
+            alternative.push_str("/*");
+        }
+        let full = format!("{}/{}", glob::Pattern::escape(&slashes(&root)), alternative);
+        for entry in glob::glob(&full).map_err(|e| failed(e.to_string()))? {
+            let p = entry.map_err(|e| failed(e.to_string()))?;
+            if p.is_file() {
+                let rel = p.strip_prefix(&root).unwrap_or(&p);
+                out.push(slashes(rel));
+            }
         }
     }
     out.sort();
     out.dedup();
     Ok(Value::List(out.into_iter().map(Value::String).collect()))
+}
+
+/// `a{b,c{d,e}}f` as `abf`, `acdf`, `acef`. The glob crate has no braces.
+fn expand_braces(pattern: &str) -> std::result::Result<Vec<String>, String> {
+    let Some(open) = pattern.find('{') else {
+        return Ok(vec![pattern.to_owned()]);
+    };
+    let (mut depth, mut close, mut commas) = (0, None, Vec::new());
+    for (i, c) in pattern[open..].char_indices().map(|(i, c)| (open + i, c)) {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(i);
+                    break;
+                }
+            }
+            ',' if depth == 1 => commas.push(i),
+            _ => {}
+        }
+    }
+    let close = close.ok_or("unclosed {")?;
+    let bounds: Vec<usize> = std::iter::once(open).chain(commas).chain(std::iter::once(close)).collect();
+    let mut out = Vec::new();
+    for pair in bounds.windows(2) {
+        let alternative = &pattern[pair[0] + 1..pair[1]];
+        if alternative.contains('/') {
+            return Err("a {} alternative cannot hold a /".into());
+        }
+        let joined = format!("{}{alternative}{}", &pattern[..open], &pattern[close + 1..]);
+        out.extend(expand_braces(&joined)?);
+    }
+    Ok(out)
 }
 
 fn expand_home(path: &str) -> Result<String> {
