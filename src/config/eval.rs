@@ -581,11 +581,19 @@ fn apply_ops(whole: &Expression, mut value: Value, ops: &[TraversalOperator], sc
                     other => vec![other.clone()],
                 };
                 let rest = &ops[i + 1..];
+                // A full splat (`[*]`) applies everything after it to each
+                // element; the legacy one (`.*`) only the attribute names
+                // right after it, and the rest to the list it made, as in HCL
+                // (`x.*.a[0]` is the first `a`, `x[*].a[0]` each `a`'s first).
+                let each = match op {
+                    TraversalOperator::AttrSplat(_) => rest.iter().take_while(|o| matches!(o, TraversalOperator::GetAttr(_))).count(),
+                    _ => rest.len(),
+                };
                 let mapped = items
                     .into_iter()
-                    .map(|item| apply_ops(whole, item, rest, scope))
+                    .map(|item| apply_ops(whole, item, &rest[..each], scope))
                     .collect::<Result<Vec<_>, _>>()?;
-                return Ok(mark(Value::List(mapped), sensitive));
+                return apply_ops(whole, mark(Value::List(mapped), sensitive), &rest[each..], scope);
             }
         };
         value = mark(value, sensitive);
