@@ -13,6 +13,16 @@
 //! Blank lines and lines starting with `#` are ignored. Paths in the
 //! filesystem cases are relative to the crate root (the tests' working
 //! directory).
+//!
+//! Cases that need several lines (heredocs) are in `tests/functions/*.hcl`,
+//! one attribute per case holding `[EXPR, EXPECTED]`:
+//!
+//! ```text
+//! flush = [<<-EOT
+//!     a
+//!   EOT
+//! , "  a\n"]
+//! ```
 
 use strata::config::eval::{eval, EvalError, NoNames, Resolver, Scope};
 use strata_provider::Value;
@@ -68,6 +78,46 @@ fn documented_examples() {
         }
     }
     eprintln!("{total} cases, {} failed", failures.len());
+    assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn multi_line_cases() {
+    let mut files: Vec<_> = std::fs::read_dir("tests/functions")
+        .expect("tests/functions exists")
+        .map(|e| e.expect("readable directory").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "hcl"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no case files found");
+    let (mut total, mut failures) = (0, Vec::new());
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable case file");
+        let body = hcl::edit::parser::parse_body(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for attr in body.attributes() {
+            total += 1;
+            let name = attr.key.as_str();
+            let hcl::edit::expr::Expression::Array(pair) = &attr.value else {
+                failures.push(format!("{}: {name}: expected [EXPR, EXPECTED]", file.display()));
+                continue;
+            };
+            let [got, want] = [pair.get(0), pair.get(1)].map(|e| e.expect("two elements"));
+            let got = eval(got, &Scope::new(&NoNames));
+            let want = eval(want, &Scope::new(&NoNames)).expect("the expected side evaluates");
+            let expected_error = want.as_str().and_then(|w| w.strip_prefix("error: "));
+            let problem = match (got, expected_error) {
+                (Err(e), Some(text)) if e.message.contains(text) => None,
+                (Err(e), _) => Some(format!("unexpected error: {}", e.message)),
+                (Ok(v), Some(text)) => Some(format!("expected an error containing {text:?}, got {v:?}")),
+                (Ok(v), None) if v == want => None,
+                (Ok(v), None) => Some(format!("expected {want:?}\n       got {v:?}")),
+            };
+            if let Some(problem) = problem {
+                failures.push(format!("{}: {name}\n    {problem}", file.display()));
+            }
+        }
+    }
+    eprintln!("{total} multi-line cases, {} failed", failures.len());
     assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
 }
 

@@ -12,7 +12,6 @@ use super::types::{convert, key_string};
 use super::Expr;
 use crate::addr::{InstanceKey, Mode, ResourceAddr};
 use hcl::edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
-use hcl::edit::template::{Directive, Element, Template};
 use hcl::edit::Span as _;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -26,7 +25,7 @@ pub struct EvalError {
 }
 
 impl EvalError {
-    fn at(expr: &Expression, message: impl Into<String>) -> EvalError {
+    pub(crate) fn at(expr: &Expression, message: impl Into<String>) -> EvalError {
         EvalError { message: message.into(), range: expr.span() }
     }
 }
@@ -97,7 +96,7 @@ impl<'a> Scope<'a> {
         self.bind(&[(name, value)])
     }
 
-    fn bind(&self, names: &[(&str, Value)]) -> Scope<'a> {
+    pub(crate) fn bind(&self, names: &[(&str, Value)]) -> Scope<'a> {
         let mut s = self.clone();
         for (n, v) in names {
             s.bound.push(((*n).to_owned(), v.clone()));
@@ -151,10 +150,8 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
     match expr {
         Expression::Null(_) => Ok(Value::Null),
         Expression::Bool(b) => Ok(Value::Bool(*b.value())),
-        Expression::Number(n) => {
-            n.value().to_string().parse::<Number>().map(Value::Number).map_err(|e| EvalError::at(expr, e))
-        }
-        Expression::String(s) => Ok(Value::String(s.value().to_string())),
+        Expression::Number(n) => number_literal(n).map(Value::Number).map_err(|e| EvalError::at(expr, e)),
+        Expression::String(s) => Ok(Value::String(nfc(s.value()))),
         Expression::Array(items) => items.iter().map(|e| eval(e, scope)).collect::<Result<_, _>>().map(Value::List),
         Expression::Object(obj) => {
             let mut out = BTreeMap::new();
@@ -174,11 +171,8 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
             }
             Ok(mark(Value::Map(out), sensitive_key))
         }
-        Expression::StringTemplate(t) => {
-            let elements: Vec<&Element> = t.iter().collect();
-            render_template(&elements, scope)
-        }
-        Expression::HeredocTemplate(h) => render(&h.template, scope),
+        Expression::StringTemplate(t) => super::template::quoted(t, scope),
+        Expression::HeredocTemplate(h) => super::template::heredoc(h, scope),
         Expression::Parenthesis(p) => eval(p.inner(), scope),
         Expression::Variable(v) => match scope.bound(v.as_str()) {
             Some(value) => Ok(value.clone()),
@@ -275,11 +269,36 @@ fn withheld(name: &str, positions: &[usize]) -> String {
     format!("{name}: the call failed; its error is not shown because {noun} {which} {verb} sensitive")
 }
 
-fn mark(v: Value, sensitive: bool) -> Value {
+pub(crate) fn mark(v: Value, sensitive: bool) -> Value {
     if sensitive {
         v.into_sensitive()
     } else {
         v
+    }
+}
+
+/// The text of a string literal in Unicode normal form C, as HCL reads
+/// every literal (so `"e\u0301" == "\u00e9"`).
+pub(crate) fn nfc(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    if text.is_ascii() {
+        text.to_owned()
+    } else {
+        text.nfc().collect()
+    }
+}
+
+/// A number literal's exact value: from its source text (the patched
+/// parser keeps it; `1e400` and 30-digit integers are beyond its `f64`),
+/// from the `f64` only for literals built in code. A negated literal's text
+/// is `-` then optional blanks then the digits.
+fn number_literal(n: &hcl::edit::Formatted<hcl::Number>) -> Result<Number, String> {
+    match n.as_repr().map(|raw| &**raw).filter(|raw| !raw.is_empty()) {
+        Some(raw) => match raw.strip_prefix('-') {
+            Some(digits) => digits.trim_start().parse::<Number>().map(|n| n.neg()),
+            None => raw.parse(),
+        },
+        None => n.value().to_string().parse(),
     }
 }
 
@@ -290,19 +309,24 @@ fn number(v: &Value, at: &Expression) -> Result<Number, EvalError> {
         .ok_or_else(|| EvalError::at(at, format!("expected a number, found {}", describe(v))))
 }
 
-fn boolean(v: &Value, at: &Expression) -> Result<bool, EvalError> {
+pub(crate) fn boolean(v: &Value, at: &Expression) -> Result<bool, EvalError> {
     convert(v, &Type::Bool)
         .ok()
         .and_then(|v| v.as_bool())
         .ok_or_else(|| EvalError::at(at, format!("expected a bool, found {}", describe(v))))
 }
 
-fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::Sensitive(_) => "a sensitive value".into(),
         Value::String(s) => format!("string {s:?}"),
         v => v.kind().to_owned(),
     }
+}
+
+/// An arithmetic result, or Terraform's error for infinities and `0/0`.
+fn arithmetic(result: Result<Number, strata_provider::NumberError>, at: &Expression) -> Result<Number, EvalError> {
+    result.map_err(|e| EvalError::at(at, format!("error during operation: {e}")))
 }
 
 fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope) -> EvalResult {
@@ -326,11 +350,11 @@ fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope
         arith => {
             let (a, b) = (number(&l, lhs)?, number(&r, rhs)?);
             match arith {
-                BinaryOperator::Plus => Value::Number(a.add(&b)),
-                BinaryOperator::Minus => Value::Number(a.sub(&b)),
-                BinaryOperator::Mul => Value::Number(a.mul(&b)),
-                BinaryOperator::Div => Value::Number(a.div(&b).ok_or_else(|| EvalError::at(rhs, "division by zero"))?),
-                BinaryOperator::Mod => Value::Number(a.rem(&b).ok_or_else(|| EvalError::at(rhs, "modulo by zero"))?),
+                BinaryOperator::Plus => Value::Number(arithmetic(a.add(&b), rhs)?),
+                BinaryOperator::Minus => Value::Number(arithmetic(a.sub(&b), rhs)?),
+                BinaryOperator::Mul => Value::Number(arithmetic(a.mul(&b), rhs)?),
+                BinaryOperator::Div => Value::Number(arithmetic(a.div(&b), rhs)?),
+                BinaryOperator::Mod => Value::Number(arithmetic(a.rem(&b), rhs)?),
                 BinaryOperator::Less => Value::Bool(a < b),
                 BinaryOperator::LessEq => Value::Bool(a <= b),
                 BinaryOperator::Greater => Value::Bool(a > b),
@@ -344,126 +368,8 @@ fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope
     Ok(mark(result, sensitive))
 }
 
-fn render(template: &Template, scope: &Scope) -> EvalResult {
-    let elements: Vec<&Element> = template.iter().collect();
-    render_template(&elements, scope)
-}
-
-/// Renders template elements, honouring `~` strip markers.
-fn render_template(elements: &[&Element], scope: &Scope) -> EvalResult {
-    let mut out = String::new();
-    let mut sensitive = false;
-    let mut strip_next = false;
-    for (i, element) in elements.iter().enumerate() {
-        let strip_before_next = elements.get(i + 1).is_some_and(|e| strips_before(e));
-        match element {
-            Element::Literal(lit) => {
-                let mut s: &str = lit.value();
-                if strip_next {
-                    s = s.trim_start();
-                }
-                if strip_before_next {
-                    s = s.trim_end();
-                }
-                out.push_str(s);
-            }
-            Element::Interpolation(interp) => {
-                let v = eval(&interp.expr, scope)?;
-                if v.contains_unknown() {
-                    return Ok(Value::Unknown);
-                }
-                sensitive |= v.is_sensitive();
-                let s = v.to_template_string().ok_or_else(|| {
-                    EvalError::at(&interp.expr, format!("cannot include {} in a string template", describe(&v)))
-                })?;
-                out.push_str(&s);
-            }
-            Element::Directive(d) => match &**d {
-                Directive::If(ifd) => {
-                    let cond = eval(&ifd.if_expr.cond_expr, scope)?;
-                    if cond.is_unknown() {
-                        return Ok(Value::Unknown);
-                    }
-                    sensitive |= cond.is_sensitive();
-                                        let chosen = if boolean(&cond, &ifd.if_expr.cond_expr)? {
-                        let end = ifd.else_expr.as_ref().map_or(ifd.endif_expr.strip.strip_start(), |e| e.strip.strip_start());
-                        Some((&ifd.if_expr.template, ifd.if_expr.strip.strip_end(), end))
-                    } else {
-                        ifd.else_expr.as_ref().map(|e| (&e.template, e.strip.strip_end(), ifd.endif_expr.strip.strip_start()))
-                    };
-                    if let Some((t, trim_start, trim_end)) = chosen {
-                        let rendered = render(t, scope)?;
-                        if rendered.is_unknown() {
-                            return Ok(Value::Unknown);
-                        }
-                        push_rendered(&mut out, &mut sensitive, rendered, trim_start, trim_end);
-                    }
-                }
-                Directive::For(ford) => {
-                    let coll = eval(&ford.for_expr.collection_expr, scope)?;
-                    if coll.is_unknown() {
-                        return Ok(Value::Unknown);
-                    }
-                    sensitive |= coll.is_sensitive();
-                    let key_var = ford.for_expr.key_var.as_ref().map(|k| k.as_str());
-                    let value_var = ford.for_expr.value_var.as_str();
-                    for (k, v) in iterate(&coll, &ford.for_expr.collection_expr)? {
-                        let inner = match key_var {
-                            Some(kv) => scope.bind(&[(kv, k), (value_var, v)]),
-                            None => scope.bind(&[(value_var, v)]),
-                        };
-                        let rendered = render(&ford.for_expr.template, &inner)?;
-                        if rendered.is_unknown() {
-                            return Ok(Value::Unknown);
-                        }
-                        let (trim_start, trim_end) = (ford.for_expr.strip.strip_end(), ford.endfor_expr.strip.strip_start());
-                        push_rendered(&mut out, &mut sensitive, rendered, trim_start, trim_end);
-                    }
-                }
-            },
-        }
-        strip_next = strips_after(element);
-    }
-    Ok(mark(Value::String(out), sensitive))
-}
-
-/// Appends a rendered directive body, trimmed where `~` markers ask.
-fn push_rendered(out: &mut String, sensitive: &mut bool, v: Value, trim_start: bool, trim_end: bool) {
-    *sensitive |= v.is_sensitive();
-    let mut s = v.as_str().unwrap_or_default();
-    if trim_start {
-        s = s.trim_start();
-    }
-    if trim_end {
-        s = s.trim_end();
-    }
-    out.push_str(s);
-}
-
-fn strips_before(e: &Element) -> bool {
-    match e {
-        Element::Literal(_) => false,
-        Element::Interpolation(i) => i.strip.strip_start(),
-        Element::Directive(d) => match &**d {
-            Directive::If(i) => i.if_expr.strip.strip_start(),
-            Directive::For(f) => f.for_expr.strip.strip_start(),
-        },
-    }
-}
-
-fn strips_after(e: &Element) -> bool {
-    match e {
-        Element::Literal(_) => false,
-        Element::Interpolation(i) => i.strip.strip_end(),
-        Element::Directive(d) => match &**d {
-            Directive::If(i) => i.endif_expr.strip.strip_end(),
-            Directive::For(f) => f.endfor_expr.strip.strip_end(),
-        },
-    }
-}
-
 /// The (key, value) pairs a `for` iterates: indexes of a list, keys of a map.
-fn iterate(coll: &Value, at: &Expression) -> Result<Vec<(Value, Value)>, EvalError> {
+pub(crate) fn iterate(coll: &Value, at: &Expression) -> Result<Vec<(Value, Value)>, EvalError> {
     let sensitive = coll.is_sensitive();
     match coll.unmarked() {
         Value::List(items) => Ok(items
@@ -679,11 +585,19 @@ fn apply_ops(whole: &Expression, mut value: Value, ops: &[TraversalOperator], sc
                     other => vec![other.clone()],
                 };
                 let rest = &ops[i + 1..];
+                // A full splat (`[*]`) applies everything after it to each
+                // element; the legacy one (`.*`) only the attribute names
+                // right after it, and the rest to the list it made, as in HCL
+                // (`x.*.a[0]` is the first `a`, `x[*].a[0]` each `a`'s first).
+                let each = match op {
+                    TraversalOperator::AttrSplat(_) => rest.iter().take_while(|o| matches!(o, TraversalOperator::GetAttr(_))).count(),
+                    _ => rest.len(),
+                };
                 let mapped = items
                     .into_iter()
-                    .map(|item| apply_ops(whole, item, rest, scope))
+                    .map(|item| apply_ops(whole, item, &rest[..each], scope))
                     .collect::<Result<Vec<_>, _>>()?;
-                return Ok(mark(Value::List(mapped), sensitive));
+                return apply_ops(whole, mark(Value::List(mapped), sensitive), &rest[each..], scope);
             }
         };
         value = mark(value, sensitive);

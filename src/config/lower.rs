@@ -11,7 +11,7 @@ pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &
     let body = match super::parse::parse_body(text) {
         Ok(body) => body,
         Err(e) => {
-            diags.push(syntax_error(text, file, &e));
+            diags.push(syntax_error(file, &e));
             return;
         }
     };

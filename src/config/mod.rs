@@ -12,6 +12,7 @@ pub mod functions;
 mod lower;
 pub mod parse;
 pub mod refs;
+mod template;
 pub mod types;
 pub mod vars;
 
@@ -473,39 +474,9 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
     config
 }
 
-/// The diagnostic for a file the parser refuses. A number literal beyond
-/// what a 64-bit float holds (`1e400`) is named as such: the parser (hcl-edit)
-/// reads numbers as `f64` and otherwise reports the exponent as unexpected.
-pub(crate) fn syntax_error(text: &str, file: FileId, e: &parse::SyntaxError) -> Diagnostic {
-    if let Some(literal) = overflowing_number_at(text, e.range.start) {
-        return Diagnostic::error(
-            format!("number {} is out of range: numbers beyond ±1.8e308 are not supported", &text[literal.clone()]),
-            Span { file, range: literal },
-            "too large",
-        );
-    }
+/// The diagnostic for a file the parser refuses.
+pub(crate) fn syntax_error(file: FileId, e: &parse::SyntaxError) -> Diagnostic {
     Diagnostic::error(format!("syntax error: {}", e.message), Span { file, range: e.range.clone() }, e.message.clone())
-}
-
-/// The range of a number literal with an exponent whose value overflows
-/// `f64`, if the parser stopped at its exponent.
-fn overflowing_number_at(text: &str, offset: usize) -> Option<std::ops::Range<usize>> {
-    let bytes = text.as_bytes();
-    if !matches!(bytes.get(offset), Some(b'e' | b'E')) {
-        return None;
-    }
-    let start = text[..offset].trim_end_matches(|c: char| c.is_ascii_digit() || c == '.').len();
-    let mut end = offset + 1;
-    if matches!(bytes.get(end), Some(b'+' | b'-')) {
-        end += 1;
-    }
-    let digits = end;
-    while bytes.get(end).is_some_and(u8::is_ascii_digit) {
-        end += 1;
-    }
-    let literal = &text[start..end];
-    let overflows = start < offset && end > digits && literal.parse::<f64>().is_ok_and(|f| f.is_infinite());
-    overflows.then_some(start..end)
 }
 
 /// Reads a configuration or variable file into `sources`. A file that is not

@@ -192,7 +192,7 @@ fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Ori
     let body = match super::parse::parse_body(&text) {
         Ok(b) => b,
         Err(e) => {
-            diags.push(super::syntax_error(&text, file, &e));
+            diags.push(super::syntax_error(file, &e));
             return;
         }
     };

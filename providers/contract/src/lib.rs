@@ -23,7 +23,7 @@ mod undo;
 mod value;
 
 pub use schema::{Attribute, Block, Disruption, Nesting, Presence, ProviderSchema, Type};
-pub use number::Number;
+pub use number::{Number, NumberError};
 pub use undo::{UndoRecord, UndoSupport, Undoable};
 pub use value::Value;
 

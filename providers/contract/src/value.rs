@@ -320,11 +320,14 @@ impl Serialize for Value {
         match self {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
-            // JSON numbers here are i64 or f64: integers stay exact, very
-            // long fractions are rounded to f64 when stored.
+            // Every digit, as Terraform writes numbers (an infinity, which
+            // JSON cannot hold, becomes null).
             Value::Number(n) => match n.to_i64() {
                 Some(i) => s.serialize_i64(i),
-                None => s.serialize_f64(n.to_f64()),
+                None => match n.to_json() {
+                    Some(json) => json.serialize(s),
+                    None => s.serialize_unit(),
+                },
             },
             Value::String(v) => s.serialize_str(v),
             Value::List(items) => items.serialize(s),
@@ -358,7 +361,7 @@ impl Value {
             serde_json::Value::Bool(b) => Value::Bool(b),
             serde_json::Value::Number(n) => match n.as_i64() {
                 Some(i) => Value::from(i),
-                None => Value::from(n.as_f64().unwrap_or(f64::NAN)),
+                None => Value::from_json_number(&n),
             },
             serde_json::Value::String(s) => Value::String(s),
             serde_json::Value::Array(items) => {
@@ -378,13 +381,18 @@ impl Value {
         }
     }
 
+    /// A JSON number with all its digits (serde_json keeps the source text).
+    pub fn from_json_number(n: &serde_json::Number) -> Value {
+        n.to_string().parse::<Number>().map(Value::Number).unwrap_or(Value::Null)
+    }
+
     /// Plain JSON for machine-readable output: sensitive values are redacted,
     /// unknowns become `null` (callers report unknown-ness separately).
     pub fn to_redacted_json(&self) -> serde_json::Value {
         match self {
             Value::Null | Value::Unknown => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Number(n) => serde_json::to_value(Value::Number(n.clone())).unwrap_or_default(),
+            Value::Number(n) => n.to_json().map(serde_json::Value::Number).unwrap_or_default(),
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::List(items) => items.iter().map(Value::to_redacted_json).collect(),
             Value::Map(m) => serde_json::Value::Object(

@@ -268,7 +268,7 @@ fn range(args: Args) -> Result {
             return Err("more than 1024 values were generated; either decrease the difference between start and end or use a smaller step".into());
         }
         out.push(Value::Number(x.clone()));
-        x = x.add(&step);
+        x = x.add(&step).map_err(|e| e.to_string())?;
     }
     Ok(Value::List(out))
 }
@@ -352,7 +352,8 @@ fn sum(args: Args) -> Result {
     }
     let mut total = Number::from_i64(0);
     for v in &items {
-        total = total.add(&number(v).map_err(|_| "argument must be a list, set, or tuple of numbers")?);
+        let n = number(v).map_err(|_| "argument must be a list, set, or tuple of numbers")?;
+        total = total.add(&n).map_err(|e| e.to_string())?;
     }
     Ok(Value::Number(total))
 }

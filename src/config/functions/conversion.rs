@@ -6,6 +6,8 @@ use crate::config::types::convert;
 use strata_provider::{Type, Value};
 
 pub(super) const FUNCTIONS: Table = &[
+    ("ephemeralasnull", Function::Raw(ephemeralasnull)),
+    ("issensitive", Function::Raw(issensitive)),
     ("nonsensitive", Function::Raw(nonsensitive)),
     ("sensitive", Function::Raw(sensitive)),
     ("tobool", Function::Pure(tobool)),
@@ -19,6 +21,22 @@ pub(super) const FUNCTIONS: Table = &[
 
 fn sensitive(args: Args, _: &FunctionContext) -> Result {
     one(args).map(Value::into_sensitive)
+}
+
+/// Whether the value itself is marked sensitive (not something inside it).
+fn issensitive(args: Args, _: &FunctionContext) -> Result {
+    let v = one(args)?;
+    Ok(match v {
+        Value::Sensitive(_) => Value::Bool(true),
+        Value::Unknown => Value::Unknown,
+        _ => Value::Bool(false),
+    })
+}
+
+/// Strata has no ephemeral values, so every value is returned as it is,
+/// as Terraform does for values that are not ephemeral.
+fn ephemeralasnull(args: Args, _: &FunctionContext) -> Result {
+    one(args)
 }
 
 /// Deviation: Terraform rejects a value that is not sensitive; this accepts it.

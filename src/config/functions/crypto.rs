@@ -12,6 +12,7 @@ use uuid::Uuid;
 pub(super) const FUNCTIONS: Table = &[
     ("base64sha256", Function::Pure(base64sha256)),
     ("base64sha512", Function::Pure(base64sha512)),
+    ("bcrypt", Function::Pure(bcrypt_fn)),
     ("md5", Function::Pure(md5_fn)),
     ("sha1", Function::Pure(sha1_fn)),
     ("sha256", Function::Pure(sha256)),
@@ -34,6 +35,22 @@ fn base64sha256(args: Args) -> Result {
 
 fn base64sha512(args: Args) -> Result {
     str_value(STANDARD.encode(digest::<Sha512>(args)?))
+}
+
+/// A bcrypt hash (`$2a$`, as Go writes it) with a random salt, so a new
+/// value on every call, as in Terraform. Cost 10 unless given (4 to 31).
+fn bcrypt_fn(args: Args) -> Result {
+    let (text, cost) = match <[Value; 2]>::try_from(args) {
+        Ok([text, cost]) => (text, super::integer(&cost)?),
+        Err(args) => (one(args)?, 10),
+    };
+    let text = string(&text)?;
+    let cost = u32::try_from(cost).ok().filter(|c| (4..=31).contains(c)).ok_or("the cost must be between 4 and 31")?;
+    if text.len() > 72 {
+        return Err("the given string is longer than 72 bytes, which bcrypt cannot hash".into());
+    }
+    let hash = bcrypt::hash_with_result(text.as_bytes(), cost).map_err(|e| format!("error occurred generating password: {e}"))?;
+    str_value(hash.format_for_version(bcrypt::Version::TwoA))
 }
 
 fn md5_fn(args: Args) -> Result {

@@ -8,6 +8,7 @@ pub(super) const FUNCTIONS: Table = &[
     ("formatdate", Function::Pure(formatdate)),
     ("timeadd", Function::Pure(timeadd)),
     ("timecmp", Function::Pure(timecmp)),
+    ("plantimestamp", Function::Raw(plantimestamp)),
     ("timestamp", Function::Raw(timestamp)),
 ];
 
@@ -33,6 +34,15 @@ fn timestamp(args: Args, cx: &FunctionContext) -> Result {
         return Ok(Value::Unknown);
     }
     str_value(rfc3339(&Utc::now().fixed_offset()))
+}
+
+/// The time the plan was made, known while planning (unlike `timestamp`).
+/// Deviation: Strata takes it once per run (the first call), so applying a
+/// saved plan gives the time of the apply, not of the plan.
+fn plantimestamp(args: Args, _: &FunctionContext) -> Result {
+    static PLAN_TIME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    arity::<0>(args)?;
+    str_value(PLAN_TIME.get_or_init(|| rfc3339(&Utc::now().fixed_offset())).clone())
 }
 
 /// A Go duration: `1h30m`, `-10m`, `1.5h`, `300ms`, `2us`, `10ns`.

@@ -10,6 +10,7 @@ use strata_provider::{Number, Value};
 pub(super) const FUNCTIONS: Table = &[
     ("base64decode", Function::Pure(base64decode)),
     ("base64encode", Function::Pure(base64encode)),
+    ("base64gzip", Function::Pure(base64gzip)),
     ("csvdecode", Function::Pure(csvdecode)),
     ("jsondecode", Function::Pure(jsondecode)),
     ("jsonencode", Function::Pure(jsonencode)),
@@ -35,6 +36,17 @@ fn base64encode(args: Args) -> Result {
     str_value(STANDARD.encode(string(&one(args)?)?))
 }
 
+/// The string gzipped, then Base64-encoded. The compressed bytes are
+/// flate2's, not Go's, so they may differ from Terraform's; both decompress
+/// to the same text.
+fn base64gzip(args: Args) -> Result {
+    use std::io::Write as _;
+    let text = string(&one(args)?)?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).and_then(|()| gz.flush()).map_err(|e| format!("failed to compress: {e}"))?;
+    str_value(STANDARD.encode(gz.finish().map_err(|e| format!("failed to compress: {e}"))?))
+}
+
 /// The first line names the attributes; every row becomes an object of strings.
 fn csvdecode(args: Args) -> Result {
     let text = string(&one(args)?)?;
@@ -42,6 +54,10 @@ fn csvdecode(args: Args) -> Result {
     let headers: Vec<String> = reader.headers().map_err(|e| format!("CSV parse error: {e}"))?.iter().map(str::to_owned).collect();
     if headers.is_empty() || text.trim().is_empty() {
         return Err("missing header line".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = headers.iter().find(|h| !seen.insert(h.as_str())) {
+        return Err(format!("duplicate column name {twice:?}"));
     }
     let mut rows = Vec::new();
     for record in reader.records() {
@@ -57,7 +73,7 @@ fn csvdecode(args: Args) -> Result {
 }
 
 fn json_number(n: &serde_json::Number) -> Value {
-    n.to_string().parse::<Number>().map(Value::Number).unwrap_or(Value::Null)
+    Value::from_json_number(n)
 }
 
 fn from_json(j: serde_json::Value) -> Value {
@@ -87,10 +103,11 @@ fn json_string(s: &str) -> String {
         .replace('\u{2029}', "\\u2029")
 }
 
-fn write_json(v: &Value, out: &mut String) {
+fn write_json(v: &Value, out: &mut String) -> Result<()> {
     match v {
         Value::Null | Value::Unknown => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if n.is_infinite() => return Err("cannot serialize infinity as JSON".into()),
         Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => out.push_str(&json_string(s)),
         Value::List(items) => {
@@ -99,7 +116,7 @@ fn write_json(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_json(item, out);
+                write_json(item, out)?;
             }
             out.push(']');
         }
@@ -111,18 +128,19 @@ fn write_json(v: &Value, out: &mut String) {
                 }
                 out.push_str(&json_string(k));
                 out.push(':');
-                write_json(item, out);
+                write_json(item, out)?;
             }
             out.push('}');
         }
-        Value::Sensitive(inner) => write_json(inner, out),
+        Value::Sensitive(inner) => write_json(inner, out)?,
     }
+    Ok(())
 }
 
 /// Numbers are written exactly (no `f64` rounding).
 fn jsonencode(args: Args) -> Result {
     let mut out = String::new();
-    write_json(&one(args)?, &mut out);
+    write_json(&one(args)?, &mut out)?;
     str_value(out)
 }
 
@@ -134,10 +152,14 @@ enum Encoding {
     Utf16Be,
     Latin1,
     Ascii,
+    /// Any other encoding encoding_rs has under its own name
+    /// (`windows-1252`, `Shift_JIS`, `EUC-KR`, `KOI8-R`, ...).
+    Other(&'static encoding_rs::Encoding),
 }
 
-/// Deviation: Terraform accepts every IANA encoding Go knows; Strata knows
-/// UTF-8, UTF-16LE/BE, ISO-8859-1 and US-ASCII.
+/// Deviation: Terraform accepts every IANA name and alias Go knows; Strata
+/// knows the ones above by their aliases and the rest (those the WHATWG
+/// standard defines) by their names.
 fn encoding(name: &str) -> Result<Encoding> {
     match name.to_ascii_uppercase().replace('_', "-").as_str() {
         "UTF-8" | "UTF8" => Ok(Encoding::Utf8),
@@ -145,9 +167,16 @@ fn encoding(name: &str) -> Result<Encoding> {
         "UTF-16BE" => Ok(Encoding::Utf16Be),
         "ISO-8859-1" | "LATIN1" | "ISO8859-1" => Ok(Encoding::Latin1),
         "US-ASCII" | "ASCII" => Ok(Encoding::Ascii),
-        _ => Err(format!("{name:?} is not a supported IANA encoding name or alias")),
+        _ => encoding_rs::Encoding::for_label(name.as_bytes())
+            .filter(|e| e.name().eq_ignore_ascii_case(name))
+            .map(Encoding::Other)
+            .ok_or_else(|| format!("{name:?} is not a supported IANA encoding name or alias")),
     }
 }
+
+/// Bytes windows-1252 leaves undefined (WHATWG maps them to C1 controls;
+/// Go, and so Terraform, refuses them).
+const WINDOWS_1252_UNDEFINED: [u8; 5] = [0x81, 0x8d, 0x8f, 0x90, 0x9d];
 
 fn textencodebase64(args: Args) -> Result {
     let [s, enc] = arity(args)?;
@@ -159,6 +188,13 @@ fn textencodebase64(args: Args) -> Result {
         Encoding::Utf16Be => s.encode_utf16().flat_map(u16::to_be_bytes).collect(),
         Encoding::Latin1 => s.chars().map(|c| u8::try_from(c).map_err(|_| unencodable(c))).collect::<Result<_>>()?,
         Encoding::Ascii => s.chars().map(|c| if c.is_ascii() { Ok(c as u8) } else { Err(unencodable(c)) }).collect::<Result<_>>()?,
+        Encoding::Other(e) => {
+            let (bytes, _, lossy) = e.encode(&s);
+            if lossy {
+                return Err(format!("the given string contains characters that cannot be represented in {name}"));
+            }
+            bytes.into_owned()
+        }
     };
     str_value(STANDARD.encode(bytes))
 }
@@ -182,6 +218,13 @@ fn textdecodebase64(args: Args) -> Result {
         Encoding::Latin1 => bytes.iter().map(|&b| b as char).collect(),
         Encoding::Ascii if bytes.is_ascii() => bytes.iter().map(|&b| b as char).collect(),
         Encoding::Ascii => return Err(invalid()),
+        Encoding::Other(e) => {
+            let undefined = e == encoding_rs::WINDOWS_1252 && bytes.iter().any(|b| WINDOWS_1252_UNDEFINED.contains(b));
+            match e.decode_without_bom_handling_and_without_replacement(&bytes) {
+                Some(text) if !undefined => text.into_owned(),
+                _ => return Err(format!("the given string contains symbols that are not defined for {name}")),
+            }
+        }
     };
     str_value(text)
 }

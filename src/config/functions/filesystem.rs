@@ -4,7 +4,7 @@
 
 use super::{arity, map, one, str_value, string, Args, Function, FunctionContext, Result, Table};
 use crate::addr::{InstanceKey, ResourceAddr};
-use crate::config::eval::{eval, Resolver, Scope};
+use crate::config::eval::{Resolver, Scope};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use std::path::{Path, PathBuf};
@@ -16,10 +16,17 @@ pub(super) const FUNCTIONS: Table = &[
     ("dirname", Function::Pure(dirname)),
     ("file", Function::WithContext(file)),
     ("filebase64", Function::WithContext(filebase64)),
+    ("filebase64sha256", Function::WithContext(|a, cx| file_digest::<sha2::Sha256>(a, cx, Digest::Base64))),
+    ("filebase64sha512", Function::WithContext(|a, cx| file_digest::<sha2::Sha512>(a, cx, Digest::Base64))),
+    ("filemd5", Function::WithContext(|a, cx| file_digest::<md5::Md5>(a, cx, Digest::Hex))),
+    ("filesha1", Function::WithContext(|a, cx| file_digest::<sha1::Sha1>(a, cx, Digest::Hex))),
+    ("filesha256", Function::WithContext(|a, cx| file_digest::<sha2::Sha256>(a, cx, Digest::Hex))),
+    ("filesha512", Function::WithContext(|a, cx| file_digest::<sha2::Sha512>(a, cx, Digest::Hex))),
     ("fileexists", Function::WithContext(fileexists)),
     ("fileset", Function::WithContext(fileset)),
     ("pathexpand", Function::Pure(pathexpand)),
     ("templatefile", Function::WithContext(templatefile)),
+    ("templatestring", Function::WithContext(templatestring)),
 ];
 
 /// Lexically simplifies a `/`-separated path, as Go's `filepath.Clean`.
@@ -108,6 +115,22 @@ fn filebase64(args: Args, cx: &FunctionContext) -> Result {
     str_value(STANDARD.encode(read(cx, &path)?))
 }
 
+enum Digest {
+    Hex,
+    Base64,
+}
+
+/// A hash of a file's bytes (`filesha256(p)` is `sha256(file(p))` for a
+/// text file, and works for any file).
+fn file_digest<D: sha2::Digest>(args: Args, cx: &FunctionContext, form: Digest) -> Result {
+    let path = string(&one(args)?)?;
+    let hash = D::digest(read(cx, &path)?);
+    str_value(match form {
+        Digest::Hex => hash.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        Digest::Base64 => STANDARD.encode(hash),
+    })
+}
+
 /// False when nothing is there; an error when something other than a
 /// regular file is.
 fn fileexists(args: Args, cx: &FunctionContext) -> Result {
@@ -122,23 +145,66 @@ fn fileexists(args: Args, cx: &FunctionContext) -> Result {
 
 /// Files (not directories) under `path` matching `pattern`, relative to
 /// `path`, sorted. Deviation: `{a,b}` alternatives are not supported.
+/// Files under `base` matching `pattern`, as Terraform's doublestar
+/// patterns: `*`, `?`, `[ab]`, `**` for any number of directories, and
+/// `{a,b}` alternatives (within one path component).
 fn fileset(args: Args, cx: &FunctionContext) -> Result {
     let [base, pattern] = arity(args)?;
     let (base, pattern) = (string(&base)?, string(&pattern)?);
     let root = resolve(cx, &base)?;
-    let full = format!("{}/{}", glob::Pattern::escape(&slashes(&root)), pattern);
-    let entries = glob::glob(&full).map_err(|e| format!("failed to glob pattern {pattern:?}: {e}"))?;
+    let failed = |e: String| format!("failed to glob pattern {pattern:?}: {e}");
     let mut out = Vec::new();
-    for entry in entries {
-        let p = entry.map_err(|e| format!("failed to glob pattern {pattern:?}: {e}"))?;
-        if p.is_file() {
-            let rel = p.strip_prefix(&root).unwrap_or(&p);
-            out.push(slashes(rel));
+    for mut alternative in expand_braces(&pattern).map_err(failed)? {
+        // A final `**` matches files too in doublestar; in glob only directories.
+        if alternative == "**" || alternative.ends_with("/**") {
+            alternative.push_str("/*");
+        }
+        let full = format!("{}/{}", glob::Pattern::escape(&slashes(&root)), alternative);
+        for entry in glob::glob(&full).map_err(|e| failed(e.to_string()))? {
+            let p = entry.map_err(|e| failed(e.to_string()))?;
+            if p.is_file() {
+                let rel = p.strip_prefix(&root).unwrap_or(&p);
+                out.push(slashes(rel));
+            }
         }
     }
     out.sort();
     out.dedup();
     Ok(Value::List(out.into_iter().map(Value::String).collect()))
+}
+
+/// `a{b,c{d,e}}f` as `abf`, `acdf`, `acef`. The glob crate has no braces.
+fn expand_braces(pattern: &str) -> std::result::Result<Vec<String>, String> {
+    let Some(open) = pattern.find('{') else {
+        return Ok(vec![pattern.to_owned()]);
+    };
+    let (mut depth, mut close, mut commas) = (0, None, Vec::new());
+    for (i, c) in pattern[open..].char_indices().map(|(i, c)| (open + i, c)) {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(i);
+                    break;
+                }
+            }
+            ',' if depth == 1 => commas.push(i),
+            _ => {}
+        }
+    }
+    let close = close.ok_or("unclosed {")?;
+    let bounds: Vec<usize> = std::iter::once(open).chain(commas).chain(std::iter::once(close)).collect();
+    let mut out = Vec::new();
+    for pair in bounds.windows(2) {
+        let alternative = &pattern[pair[0] + 1..pair[1]];
+        if alternative.contains('/') {
+            return Err("a {} alternative cannot hold a /".into());
+        }
+        let joined = format!("{}{alternative}{}", &pattern[..open], &pattern[close + 1..]);
+        out.extend(expand_braces(&joined)?);
+    }
+    Ok(out)
 }
 
 fn expand_home(path: &str) -> Result<String> {
@@ -189,10 +255,21 @@ fn valid_identifier(name: &str) -> bool {
 fn templatefile(args: Args, cx: &FunctionContext) -> Result {
     let [path, vars] = arity(args)?;
     let path = string(&path)?;
-    let vars = map(&vars).map_err(|_| "the vars argument must be a map or an object".to_owned())?;
     let source = String::from_utf8(read(cx, &path)?).map_err(|_| format!("contents of {path:?} are not valid UTF-8"))?;
-    let template = hcl::edit::parser::parse_template(&source).map_err(|e| format!("failed to parse {path:?}: {e}"))?;
-    let expr = hcl::edit::expr::Expression::from(hcl::edit::template::StringTemplate::from(template));
+    render_template(&source, &vars, cx).map_err(|e| format!("{path}: {e}"))
+}
+
+/// `templatefile` with the template given as a string. Deviation: Terraform
+/// insists that the first argument be a reference to a named value (so that
+/// a template is not built from untrusted parts); Strata takes any string.
+fn templatestring(args: Args, cx: &FunctionContext) -> Result {
+    let [template, vars] = arity(args)?;
+    render_template(&string(&template)?, &vars, cx)
+}
+
+fn render_template(source: &str, vars: &Value, cx: &FunctionContext) -> Result {
+    let vars = map(vars).map_err(|_| "the vars argument must be a map or an object".to_owned())?;
+    let template = hcl::edit::parser::parse_template(source).map_err(|e| format!("failed to parse the template: {e}"))?;
     let resolver = TemplateScope { cx };
     let mut scope = Scope::new(&resolver);
     for (name, value) in vars {
@@ -203,5 +280,5 @@ fn templatefile(args: Args, cx: &FunctionContext) -> Result {
         }
         scope = scope.with_bound(name, value.clone());
     }
-    eval(&expr, &scope).map_err(|e| format!("{path}: {}", e.message))
+    crate::config::template::file(&template, &scope).map_err(|e| e.message)
 }

@@ -68,17 +68,31 @@ impl Net {
     }
 }
 
+/// A whole number of up to 128 bits: IPv6 host and subnet numbers go
+/// beyond 2^64.
+fn wide_integer(v: &Value) -> Result<i128> {
+    let n = super::number(v)?;
+    if !n.is_integer() {
+        return Err("value must be a whole number".into());
+    }
+    n.to_string().parse().map_err(|_| format!("{n} is beyond the largest host or subnet number"))
+}
+
 /// A negative host number counts back from the end of the range.
 fn cidrhost(args: Args) -> Result {
     let [prefix, hostnum] = arity(args)?;
     let net = Net::parse(&string(&prefix)?)?;
-    let num = integer(&hostnum)?;
-    let size = 1i128.checked_shl(net.bits - net.len).unwrap_or(i128::MAX);
-    let offset = if num < 0 { size + num as i128 } else { num as i128 };
-    if offset < 0 || offset >= size {
+    let num = wide_integer(&hostnum)?;
+    let host_bits = net.bits - net.len;
+    // The number of hosts, 0 standing for 2^128.
+    let size = if host_bits >= 128 { 0 } else { 1u128 << host_bits };
+    let magnitude = num.unsigned_abs();
+    let fits = if num >= 0 { size == 0 || magnitude < size } else { size == 0 || magnitude <= size };
+    if !fits {
         return Err(format!("prefix of {} does not accommodate a host numbered {num}", net.len));
     }
-    str_value(net.ip(net.addr + offset as u128).to_string())
+    let offset = if num < 0 { size.wrapping_sub(magnitude) } else { magnitude };
+    str_value(net.ip(net.addr.wrapping_add(offset)).to_string())
 }
 
 fn cidrnetmask(args: Args) -> Result {
@@ -91,13 +105,13 @@ fn cidrnetmask(args: Args) -> Result {
     str_value(net.ip(!Net::host_mask(net.len, 32) & u32::MAX as u128).to_string())
 }
 
-fn subnet(net: Net, newbits: i64, netnum: i64) -> Result<Net> {
+fn subnet(net: Net, newbits: i64, netnum: i128) -> Result<Net> {
     let len = i64::from(net.len) + newbits;
     if newbits < 0 || len > i64::from(net.bits) {
         return Err(format!("insufficient address space to extend prefix of {} by {newbits}", net.len));
     }
     let len = len as u32;
-    let fits = netnum >= 0 && (newbits >= 64 || (netnum as u128) < (1u128 << newbits));
+    let fits = netnum >= 0 && (newbits >= 128 || (netnum as u128) < (1u128 << newbits));
     if !fits {
         return Err(format!("prefix extension of {newbits} does not accommodate a subnet numbered {netnum}"));
     }
@@ -107,7 +121,7 @@ fn subnet(net: Net, newbits: i64, netnum: i64) -> Result<Net> {
 fn cidrsubnet(args: Args) -> Result {
     let [prefix, newbits, netnum] = arity(args)?;
     let net = Net::parse(&string(&prefix)?)?;
-    str_value(subnet(net, integer(&newbits)?, integer(&netnum)?)?.render())
+    str_value(subnet(net, integer(&newbits)?, wide_integer(&netnum)?)?.render())
 }
 
 /// Consecutive subnets of the given sizes, each aligned after the last.

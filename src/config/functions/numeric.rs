@@ -1,5 +1,5 @@
-//! Numeric functions. Integers stay exact; `log` and non-integer `pow` go
-//! through `f64`, as Terraform's results are floats there too.
+//! Numeric functions. Arithmetic stays in Terraform's 512-bit numbers; `log`
+//! and `pow` go through `f64`, as Terraform computes them.
 
 use super::{arity, integer, number, one, string, Args, Function, Result, Table};
 use strata_provider::{Number, Value};
@@ -28,8 +28,12 @@ fn floor(args: Args) -> Result {
     Ok(number(&one(args)?)?.floor().into())
 }
 
+/// An f64 result as Terraform keeps it: infinities are numbers, NaN is not.
 fn float(n: f64) -> Result {
-    Number::from_f64(n).map(Value::Number).ok_or_else(|| "the result is not a finite number".to_owned())
+    if n.is_infinite() {
+        return Ok(Value::Number(Number::infinity(n < 0.0)));
+    }
+    Number::from_f64(n).map(Value::Number).ok_or_else(|| "the result is not a number".to_owned())
 }
 
 fn log(args: Args) -> Result {
@@ -81,24 +85,16 @@ fn parseint(args: Args) -> Result {
         if d >= base {
             return Err(invalid());
         }
-        n = n.mul(&radix).add(&Number::from_i64(d));
+        n = n.mul(&radix).and_then(|n| n.add(&Number::from_i64(d))).map_err(|e| e.to_string())?;
     }
     Ok(Value::Number(if negative { n.neg() } else { n }))
 }
 
+/// In f64, as Terraform computes it (`pow(3, 40)` is not exact there either).
 fn pow(args: Args) -> Result {
     let [x, y] = arity(args)?;
     let (x, y) = (number(&x)?, number(&y)?);
-    match y.to_i64() {
-        Some(e) if (0..=4096).contains(&e) => {
-            let mut acc = Number::from_i64(1);
-            for _ in 0..e {
-                acc = acc.mul(&x);
-            }
-            Ok(acc.into())
-        }
-        _ => float(x.to_f64().powf(y.to_f64())),
-    }
+    float(x.to_f64().powf(y.to_f64()))
 }
 
 fn signum(args: Args) -> Result {

@@ -88,12 +88,26 @@ fn join(args: Args) -> Result {
     str_value(parts.join(&sep))
 }
 
+/// Case mapping as Go's `strings.ToLower`/`ToUpper`: character by
+/// character, one character for one (so `upper("straße")` keeps its `ß` and
+/// a final sigma stays `σ`), where Rust's string mapping is Unicode's full
+/// one.
+fn simple_case(c: char, upper: bool) -> char {
+    let mut mapped: Vec<char> = if upper { c.to_uppercase().collect() } else { c.to_lowercase().collect() };
+    match (mapped.len(), c) {
+        (1, _) => mapped.remove(0),
+        // The one lowercase mapping that is longer in full: İ is simply i.
+        (_, '\u{130}') if !upper => 'i',
+        _ => c,
+    }
+}
+
 fn lower(args: Args) -> Result {
-    unary(args, str::to_lowercase)
+    unary(args, |s| s.chars().map(|c| simple_case(c, false)).collect())
 }
 
 fn upper(args: Args) -> Result {
-    unary(args, str::to_uppercase)
+    unary(args, |s| s.chars().map(|c| simple_case(c, true)).collect())
 }
 
 fn ltrimspace(args: Args) -> Result {
@@ -155,6 +169,10 @@ fn replace(args: Args) -> Result {
 
 fn split(args: Args) -> Result {
     let (sep, s) = binary(args)?;
+    // As Go's strings.Split: an empty separator splits after every character.
+    if sep.is_empty() {
+        return Ok(Value::List(s.chars().map(|c| Value::from(c.to_string())).collect()));
+    }
     if s.is_empty() {
         return Ok(Value::List(vec![Value::from("")]));
     }

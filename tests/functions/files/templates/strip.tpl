@@ -1,0 +1,5 @@
+%{ if true ~}
+
+  x
+%{ endif }
+end
