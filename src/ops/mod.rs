@@ -60,6 +60,9 @@ pub struct Workspace {
     pub dir: PathBuf,
     pub store: Arc<dyn StateStore>,
     factories: Vec<Arc<dyn ProviderFactory>>,
+    /// The configuration opening read (for the backend), kept for the first
+    /// operation that loads it, so a command parses its files once.
+    opened: std::sync::Mutex<Option<(Config, Diagnostics)>>,
 }
 
 impl Workspace {
@@ -77,8 +80,8 @@ impl Workspace {
 
     fn open_with(dir: &Path, store: fn(&Path) -> LocalStore) -> Workspace {
         // `terraform { backend "local" { path = "..." } }` moves the state.
-        let (config, _) = Config::load(dir);
-        let state_dir = match config.backend.and_then(|b| b.path) {
+        let (config, diags) = Config::load(dir);
+        let state_dir = match config.backend.as_ref().and_then(|b| b.path.as_ref()) {
             Some(path) => dir.join(path),
             None => dir.join(".strata"),
         };
@@ -86,7 +89,15 @@ impl Workspace {
             dir: dir.to_owned(),
             store: Arc::new(store(&state_dir)),
             factories: crate::providers::factories(),
+            opened: std::sync::Mutex::new(Some((config, diags))),
         }
+    }
+
+    /// The workspace's configuration: the one read when it was opened the
+    /// first time, read again from the files after that.
+    pub fn load_config(&self) -> (Config, Diagnostics) {
+        let opened = self.opened.lock().map(|mut o| o.take()).unwrap_or_default();
+        opened.unwrap_or_else(|| Config::load(&self.dir))
     }
 
     pub fn schemas(&self) -> Schemas {
@@ -110,7 +121,7 @@ pub struct Loaded {
 
 /// Loads and validates the configuration with the given variables.
 pub fn load(ws: &Workspace, var_args: &[VarArg]) -> OpResult<Loaded> {
-    let (mut config, mut diags) = Config::load(&ws.dir);
+    let (mut config, mut diags) = ws.load_config();
     let schemas = ws.schemas();
     let (analysis, more) = plan::validate(&config, &schemas);
     diags.extend(more);
@@ -126,7 +137,7 @@ pub fn load(ws: &Workspace, var_args: &[VarArg]) -> OpResult<Loaded> {
 
 /// `strata validate`: every problem at once, without touching state.
 pub fn validate(ws: &Workspace) -> OpResult<Diagnostics> {
-    let (config, mut diags) = Config::load(&ws.dir);
+    let (config, mut diags) = ws.load_config();
     let (_, more) = plan::validate(&config, &ws.schemas());
     diags.extend(more);
     if diags.has_errors() {
@@ -138,7 +149,7 @@ pub fn validate(ws: &Workspace) -> OpResult<Diagnostics> {
 /// The modules a configuration calls, resolved from their local sources:
 /// (address, directory).
 pub fn modules(ws: &Workspace) -> Vec<(String, PathBuf)> {
-    let (config, _) = Config::load(&ws.dir);
+    let (config, _) = ws.load_config();
     config
         .modules()
         .into_iter()

@@ -30,7 +30,7 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
     let providers = configure_providers(ws, &loaded, providers_in_use(ws, &prior)?).await?;
     let reconciled = reconcile(ws, &providers, &loaded.schemas).await?;
     let state = if reconciled.is_empty() { prior } else { ws.store.snapshot()? };
-    let (state, drift, refreshed) = if req.refresh { refresh(&state, &providers, req.parallelism).await? } else { (state, Vec::new(), BTreeMap::new()) };
+    let (state, drift, refreshed) = if req.refresh { refresh(state, &providers, req.parallelism).await? } else { (state, Vec::new(), BTreeMap::new()) };
 
     let mut state = state;
     let moved = plan::apply_moves(&loaded.config, &mut state);
@@ -187,13 +187,16 @@ async fn review_with_providers(plan: &mut Plan, loaded: &Loaded, providers: &Has
         }
         // What the provider's messages must not quote.
         let secrets: Vec<&Value> = changes.iter().flat_map(|c| c.prior.into_iter().chain(c.planned)).collect();
-        // Providers see values without marks, as everywhere else.
-        let unmarked: Vec<(Option<Value>, Option<Value>)> =
-            changes.iter().map(|c| (c.prior.cloned().map(Value::deep_unmark), c.planned.cloned().map(Value::deep_unmark))).collect();
+        // Providers see values without marks, as everywhere else; only
+        // values that carry marks are copied to drop them.
+        fn unmark(v: Option<&Value>) -> Option<std::borrow::Cow<'_, Value>> {
+            v.map(|v| if v.contains_sensitive() { std::borrow::Cow::Owned(v.clone().deep_unmark()) } else { std::borrow::Cow::Borrowed(v) })
+        }
+        let unmarked: Vec<_> = changes.iter().map(|c| (unmark(c.prior), unmark(c.planned))).collect();
         let changes: Vec<ReviewedChange> = changes
             .iter()
             .zip(&unmarked)
-            .map(|(c, (prior, planned))| ReviewedChange { prior: prior.as_ref(), planned: planned.as_ref(), ..c.clone() })
+            .map(|(c, (prior, planned))| ReviewedChange { prior: prior.as_deref(), planned: planned.as_deref(), ..c.clone() })
             .collect();
         let review = provider
             .review_plan(&changes)
@@ -274,7 +277,7 @@ pub async fn load_saved_plan(ws: &Workspace, path: &Path) -> OpResult<Planned> {
     if saved.format_version != plan::PLAN_FORMAT_VERSION {
         return Err(OpError::Message(format!("plan format {} is not supported", saved.format_version)));
     }
-    let (mut config, mut diags) = Config::load(&ws.dir);
+    let (mut config, mut diags) = ws.load_config();
     let schemas = ws.schemas();
     let (analysis, more) = plan::validate(&config, &schemas);
     diags.extend(more);

@@ -87,6 +87,20 @@ impl Value {
 
     /// Removes every sensitive mark, deeply. Used where the raw value is needed,
     /// e.g. when a provider receives it.
+    /// Equality ignoring sensitive marks, without copying either side
+    /// (`a.clone().deep_unmark() == b.clone().deep_unmark()`, cheaply).
+    pub fn eq_unmarked(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Sensitive(a), b) => a.eq_unmarked(b),
+            (a, Value::Sensitive(b)) => a.eq_unmarked(b),
+            (Value::List(a), Value::List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.eq_unmarked(b)),
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.eq_unmarked(vb))
+            }
+            (a, b) => a == b,
+        }
+    }
+
     pub fn deep_unmark(self) -> Value {
         match self {
             Value::Sensitive(v) => v.deep_unmark(),
