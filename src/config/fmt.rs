@@ -1352,6 +1352,18 @@ mod tests {
     }
 
     #[test]
+    fn many_templates_come_back_each_in_its_place() {
+        let input: String = (0..200).map(|i| format!("a{i} = \"${{x}}-{i}\"\nb{i} = \"%{{if y}}{i}%{{endif}}\"\n\n")).collect();
+        let formatted = format_source(&input).expect("input parses");
+        for i in [0, 1, 10, 100, 199] {
+            assert!(formatted.contains(&format!("a{i} = \"${{x}}-{i}\"\n")), "a{i} in:\n{formatted}");
+            assert!(formatted.contains(&format!("b{i} = \"%{{if y}}{i}%{{endif}}\"\n")), "b{i} in:\n{formatted}");
+        }
+        assert!(!formatted.contains('\u{E000}'), "a placeholder was left:\n{formatted}");
+        assert_eq!(format_source(&formatted).expect("output parses"), formatted);
+    }
+
+    #[test]
     fn aligns_equals_of_consecutive_single_line_attributes() {
         check(
             r#"

@@ -22,6 +22,18 @@ pub struct Planned {
     pub warnings: Diagnostics,
 }
 
+impl Planned {
+    /// Ends a command that planned. The providers are dropped (they may hold
+    /// connections to close); the plan, the state and the configuration are
+    /// left to the exit of the process, which frees them at once, instead of
+    /// freeing every value one by one (a tenth of a large no-op plan).
+    pub fn release(self) {
+        let Planned { plan, loaded, providers, state, .. } = self;
+        drop(providers);
+        std::mem::forget((plan, loaded, state));
+    }
+}
+
 /// Reconciles, refreshes and plans. The caller holds the lock.
 pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
     let loaded = load(ws, &req.vars)?;

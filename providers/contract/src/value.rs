@@ -442,4 +442,26 @@ mod tests {
         ]);
         assert_eq!(v.sensitive_strings(), vec!["42", "hunter2", "secret-key"]);
     }
+
+    #[test]
+    fn equality_without_marks_agrees_with_unmarking_copies() {
+        let marked = Value::object([
+            ("a", Value::from("x").into_sensitive()),
+            ("b", Value::List(vec![Value::from(1i64), Value::object([("c", Value::Bool(true).into_sensitive())])])),
+        ]);
+        let plain = marked.clone().deep_unmark();
+        let cases = [
+            (&marked, &plain, true),
+            (&plain, &marked, true),
+            (&marked, &marked, true),
+            (&marked, &Value::object([("a", Value::from("x"))]), false),
+            (&Value::from("x").into_sensitive(), &Value::from("y"), false),
+            (&Value::List(vec![Value::Null]), &Value::Map(BTreeMap::new()), false),
+            (&Value::Unknown, &Value::Unknown.into_sensitive(), true),
+        ];
+        for (a, b, equal) in cases {
+            assert_eq!(a.eq_unmarked(b), equal, "{a:?} vs {b:?}");
+            assert_eq!(a.clone().deep_unmark() == b.clone().deep_unmark(), equal, "{a:?} vs {b:?}");
+        }
+    }
 }
