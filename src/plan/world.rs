@@ -44,6 +44,9 @@ pub struct CallExpansion {
 /// Module call expansions, by calling module instance and call name.
 pub type Calls = HashMap<(ModuleInstance, String), CallExpansion>;
 
+/// The locals of one module instance evaluated so far, each with its error.
+type LocalValues = HashMap<String, Result<Value, String>>;
+
 /// Locals and module variables of every module instance, evaluated once for
 /// a whole plan instead of once per resource instance that names them.
 ///
@@ -54,7 +57,7 @@ pub type Calls = HashMap<(ModuleInstance, String), CallExpansion>;
 /// not share one.
 #[derive(Debug, Default)]
 pub struct Memo {
-    locals: RefCell<HashMap<ModuleInstance, HashMap<String, Result<Value, String>>>>,
+    locals: RefCell<HashMap<ModuleInstance, LocalValues>>,
     module_vars: RefCell<HashMap<ModuleInstance, HashMap<String, Value>>>,
 }
 
