@@ -51,6 +51,7 @@ pub(super) async fn apply_cmd(
         shell.out(&render_plan(shell, &planned.plan, &planned.loaded.schemas));
     }
     if !planned.plan.has_changes() {
+        planned.release();
         return Ok(0);
     }
     if plan_file.is_none() && !opts.auto_approve {
@@ -99,6 +100,7 @@ pub(super) async fn apply_cmd(
         }
     };
     let _ = printer.await;
+    planned.release();
     Ok(summarize(shell, &report, destroy, flags.json))
 }
 

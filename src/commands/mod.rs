@@ -390,6 +390,16 @@ pub async fn run(cli: Cli) -> i32 {
             | Command::State(StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::History | StateCommand::Pull)
             | Command::Workspace(_)
     );
+    // fmt works on files alone: opening the workspace would parse them all.
+    let command = match cli.command {
+        Command::Fmt { check, diff, paths } => {
+            return fmt(&shell, &dir, check, diff, paths).unwrap_or_else(|e| {
+                report_error(&shell, e);
+                1
+            })
+        }
+        other => other,
+    };
     let opened = if reads_only { Workspace::open_read_only(&dir) } else { Workspace::open(&dir) };
     let ws = match opened {
         Ok(ws) => ws,
@@ -398,10 +408,10 @@ pub async fn run(cli: Cli) -> i32 {
             return 1;
         }
     };
-    let result = match cli.command {
+    let result = match command {
         Command::Init { ui: _, lock, backend_config, migrate_state } => init(&shell, &dir, &lock, &backend_config, migrate_state),
         Command::Validate { json } => validate(&shell, &ws, json),
-        Command::Fmt { check, diff, paths } => fmt(&shell, &dir, check, diff, paths),
+        Command::Fmt { .. } => unreachable!("fmt returned above"),
         Command::Plan { plan, ui, lock, parallelism, out, detailed_exitcode } => {
             plan_cmd(&shell, &ws, &Session { ui, lock }, &plan, usize::from(parallelism), out, detailed_exitcode).await
         }

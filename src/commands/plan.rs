@@ -68,5 +68,7 @@ pub(super) async fn plan_cmd(
             shell.status(&format!("Saved the plan to {}. Apply exactly this plan with: strata apply {}", path.display(), path.display()));
         }
     }
-    Ok(if detailed && planned.plan.has_changes() { 2 } else { 0 })
+    let code = if detailed && planned.plan.has_changes() { 2 } else { 0 };
+    planned.release();
+    Ok(code)
 }

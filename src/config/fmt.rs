@@ -60,10 +60,7 @@ pub fn format_source(source: &str) -> Result<String, super::parse::SyntaxError> 
     Formatter::new(source, &heredocs.originals).file(&mut body);
     // Drop what layout leaves after the last token or comment (line breaks, indentation before
     // end of input), so that the file ends with exactly one newline.
-    let mut text = body.to_string();
-    for (i, (kind, original)) in heredocs.originals.iter().enumerate().rev() {
-        text = text.replacen(&format!("\"{}\"", placeholder(kind, i)), original, 1);
-    }
+    let text = restore_stashed(&body.to_string(), &heredocs.originals);
     let text = align_comments(&text);
     let text = text.trim_end();
     Ok(if text.is_empty() {
@@ -121,6 +118,41 @@ fn align_comments(text: &str) -> String {
 
 fn placeholder(kind: &str, i: usize) -> String {
     format!("{kind}{i}\u{E000}")
+}
+
+/// Puts the source text of every stashed template and literal back in place of its quoted
+/// placeholder, in one pass over `text` (a search per placeholder made formatting quadratic
+/// in the number of templates).
+fn restore_stashed(text: &str, originals: &[(&'static str, String)]) -> String {
+    const OPEN: &str = "\"\u{E000}strata-";
+    const CLOSE: &str = "\u{E000}\"";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let candidate = &rest[at..];
+        let restored = candidate[1..].find(CLOSE).and_then(|end| {
+            let inner = &candidate[1..1 + end];
+            let original = [HEREDOC_MARK, TEMPLATE_MARK, LITERAL_MARK].into_iter().find_map(|kind| {
+                let index: usize = inner.strip_prefix(kind)?.parse().ok()?;
+                let (stashed_kind, original) = originals.get(index)?;
+                (*stashed_kind == kind).then_some(original)
+            })?;
+            Some((original, 1 + end + CLOSE.len()))
+        });
+        match restored {
+            Some((original, consumed)) => {
+                out.push_str(original);
+                rest = &candidate[consumed..];
+            }
+            None => {
+                out.push_str(OPEN);
+                rest = &candidate[OPEN.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Replaces every template (heredoc or quoted) with a placeholder string, keeping its source
@@ -1317,6 +1349,18 @@ mod tests {
         assert_eq!(formatted, expected, "formatting input:\n{input}");
         let again = format_source(&formatted).expect("output parses");
         assert_eq!(again, formatted, "formatting is not idempotent");
+    }
+
+    #[test]
+    fn many_templates_come_back_each_in_its_place() {
+        let input: String = (0..200).map(|i| format!("a{i} = \"${{x}}-{i}\"\nb{i} = \"%{{if y}}{i}%{{endif}}\"\n\n")).collect();
+        let formatted = format_source(&input).expect("input parses");
+        for i in [0, 1, 10, 100, 199] {
+            assert!(formatted.contains(&format!("a{i} = \"${{x}}-{i}\"\n")), "a{i} in:\n{formatted}");
+            assert!(formatted.contains(&format!("b{i} = \"%{{if y}}{i}%{{endif}}\"\n")), "b{i} in:\n{formatted}");
+        }
+        assert!(!formatted.contains('\u{E000}'), "a placeholder was left:\n{formatted}");
+        assert_eq!(format_source(&formatted).expect("output parses"), formatted);
     }
 
     #[test]

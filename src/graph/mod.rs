@@ -291,10 +291,16 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     for (var, call) in call_edges {
         direct.entry(var).or_default().push((call, None));
     }
+    // One edge per pair. `update_edge` would find duplicates by scanning the
+    // node's edges, which is quadratic for a local or variable every block
+    // names.
+    let mut edges: std::collections::HashSet<(NodeIndex, NodeIndex)> = std::collections::HashSet::new();
     for (from, tos) in &direct {
         for (to, _) in tos {
             if let (Some(&a), Some(&b)) = (index.get(to), index.get(from)) {
-                graph.update_edge(a, b, ());
+                if edges.insert((a, b)) {
+                    graph.add_edge(a, b, ());
+                }
             }
         }
     }

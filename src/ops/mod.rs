@@ -75,6 +75,9 @@ pub struct Workspace {
     /// How saved plans are encrypted (the store encrypts the state itself).
     pub plan_encryption: Arc<strata_state::Encryption>,
     factories: Vec<Arc<dyn ProviderFactory>>,
+    /// The configuration opening read (for the backend), kept for the first
+    /// operation that loads it, so a command parses its files once.
+    opened: std::sync::Mutex<Option<(Config, Diagnostics)>>,
 }
 
 impl Workspace {
@@ -91,12 +94,19 @@ impl Workspace {
     }
 
     fn open_with(dir: &Path, access: Access) -> OpResult<Workspace> {
-        let (config, _) = Config::load(dir);
+        let (config, diags) = Config::load(dir);
         let ciphers = ciphers(&config)?;
         let backend = backend_for(dir, config.backend.as_ref(), ciphers.state)?;
         let name = selected_workspace(dir)?;
         let store = backend.open(&name, access)?;
-        Ok(Workspace { dir: dir.to_owned(), backend, name, store, plan_encryption: ciphers.plan, factories: crate::providers::factories() })
+        Ok(Workspace { dir: dir.to_owned(), backend, name, store, plan_encryption: ciphers.plan, factories: crate::providers::factories(), opened: std::sync::Mutex::new(Some((config, diags))) })
+    }
+
+    /// The workspace's configuration: the one read when it was opened the
+    /// first time, read again from the files after that.
+    pub fn load_config(&self) -> (Config, Diagnostics) {
+        let opened = self.opened.lock().map(|mut o| o.take()).unwrap_or_default();
+        opened.unwrap_or_else(|| Config::load(&self.dir))
     }
 
     pub fn schemas(&self) -> Schemas {
@@ -131,7 +141,7 @@ pub struct Loaded {
 
 /// Loads and validates the configuration with the given variables.
 pub fn load(ws: &Workspace, var_args: &[VarArg]) -> OpResult<Loaded> {
-    let (mut config, mut diags) = Config::load(&ws.dir);
+    let (mut config, mut diags) = ws.load_config();
     config.workspace = Some(ws.name.clone());
     let schemas = ws.schemas();
     let (analysis, more) = plan::validate(&config, &schemas);
@@ -148,7 +158,7 @@ pub fn load(ws: &Workspace, var_args: &[VarArg]) -> OpResult<Loaded> {
 
 /// `strata validate`: every problem at once, without touching state.
 pub fn validate(ws: &Workspace) -> OpResult<Diagnostics> {
-    let (config, mut diags) = Config::load(&ws.dir);
+    let (config, mut diags) = ws.load_config();
     let (_, more) = plan::validate(&config, &ws.schemas());
     diags.extend(more);
     if diags.has_errors() {
@@ -160,7 +170,7 @@ pub fn validate(ws: &Workspace) -> OpResult<Diagnostics> {
 /// The modules a configuration calls, resolved from their local sources:
 /// (address, directory).
 pub fn modules(ws: &Workspace) -> Vec<(String, PathBuf)> {
-    let (config, _) = Config::load(&ws.dir);
+    let (config, _) = ws.load_config();
     config
         .modules()
         .into_iter()

@@ -292,7 +292,7 @@ pub fn changed_attributes(prior: &Value, proposed: &Value, schema: &Block) -> Ve
         .attributes
         .keys()
         .chain(schema.blocks.keys())
-        .filter(|name| prior.get(name).clone().deep_unmark() != proposed.get(name).clone().deep_unmark())
+        .filter(|name| !prior.get(name).eq_unmarked(proposed.get(name)))
         .cloned()
         .collect()
 }
@@ -332,6 +332,7 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
         module_instances: HashMap::from([(Vec::new(), vec![ModuleInstance::root()])]),
         changes: Vec::new(),
         by_addr: HashMap::new(),
+        memo: world::Memo::default(),
     };
     let state = input.state;
     if input.options.mode != PlanMode::Destroy {
@@ -469,11 +470,13 @@ struct Planner<'a> {
     module_instances: HashMap<Vec<String>, Vec<ModuleInstance>>,
     changes: Vec<ResourceChange>,
     by_addr: HashMap<String, usize>,
+    /// Locals and module variables, evaluated once per module instance.
+    memo: world::Memo,
 }
 
 impl Planner<'_> {
     fn world(&self) -> World<'_> {
-        World::new(self.input.config, self.input.variables, &self.instances, &self.expansions, &self.calls)
+        World::new(self.input.config, self.input.variables, &self.instances, &self.expansions, &self.calls).remembering(&self.memo)
     }
 
     fn world_at(&self, module: &ModuleInstance) -> World<'_> {

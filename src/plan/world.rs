@@ -44,6 +44,23 @@ pub struct CallExpansion {
 /// Module call expansions, by calling module instance and call name.
 pub type Calls = HashMap<(ModuleInstance, String), CallExpansion>;
 
+/// The locals of one module instance evaluated so far, each with its error.
+type LocalValues = HashMap<String, Result<Value, String>>;
+
+/// Locals and module variables of every module instance, evaluated once for
+/// a whole plan instead of once per resource instance that names them.
+///
+/// Sound because the planner walks blocks in dependency order: a local (or a
+/// module variable) is first evaluated by a block that depends on it, after
+/// everything it depends on has been planned, and nothing it reads changes
+/// afterwards. Apply evaluates with values that arrive as it goes, so it does
+/// not share one.
+#[derive(Debug, Default)]
+pub struct Memo {
+    locals: RefCell<HashMap<ModuleInstance, LocalValues>>,
+    module_vars: RefCell<HashMap<ModuleInstance, HashMap<String, Value>>>,
+}
+
 /// Values of variables, locals, resource instances and module outputs, as
 /// seen from one module instance.
 pub struct World<'a> {
@@ -59,6 +76,8 @@ pub struct World<'a> {
     /// rejected cycles.
     locals: RefCell<HashMap<String, Result<Value, String>>>,
     module_vars: RefCell<HashMap<String, Value>>,
+    /// Shared with every other view of the same plan, when there is one.
+    memo: Option<&'a Memo>,
     /// Evaluating during apply: `timestamp()` and friends become known.
     apply: bool,
 }
@@ -82,7 +101,58 @@ impl<'a> World<'a> {
             calls,
             locals: RefCell::new(HashMap::new()),
             module_vars: RefCell::new(HashMap::new()),
+            memo: None,
             apply: false,
+        }
+    }
+
+    /// The same, remembering locals and module variables in `memo` for every
+    /// view derived from this one (see [`Memo`]).
+    pub fn remembering(mut self, memo: &'a Memo) -> World<'a> {
+        self.memo = Some(memo);
+        self
+    }
+
+    fn cached_local(&self, name: &str) -> Option<Result<Value, String>> {
+        match self.memo {
+            Some(memo) => memo.locals.borrow().get(&self.module).and_then(|m| m.get(name)).cloned(),
+            None => self.locals.borrow().get(name).cloned(),
+        }
+    }
+
+    fn is_local_cached(&self, name: &str) -> bool {
+        match self.memo {
+            Some(memo) => memo.locals.borrow().get(&self.module).is_some_and(|m| m.contains_key(name)),
+            None => self.locals.borrow().contains_key(name),
+        }
+    }
+
+    fn remember_local(&self, name: &str, value: Result<Value, String>) {
+        match self.memo {
+            Some(memo) => {
+                memo.locals.borrow_mut().entry(self.module.clone()).or_default().insert(name.to_owned(), value);
+            }
+            None => {
+                self.locals.borrow_mut().insert(name.to_owned(), value);
+            }
+        }
+    }
+
+    fn cached_module_var(&self, name: &str) -> Option<Value> {
+        match self.memo {
+            Some(memo) => memo.module_vars.borrow().get(&self.module).and_then(|m| m.get(name)).cloned(),
+            None => self.module_vars.borrow().get(name).cloned(),
+        }
+    }
+
+    fn remember_module_var(&self, name: &str, value: Value) {
+        match self.memo {
+            Some(memo) => {
+                memo.module_vars.borrow_mut().entry(self.module.clone()).or_default().insert(name.to_owned(), value);
+            }
+            None => {
+                self.module_vars.borrow_mut().insert(name.to_owned(), value);
+            }
         }
     }
 
@@ -130,8 +200,8 @@ impl<'a> World<'a> {
     /// calling module's argument or the variable's default.
     fn module_variable(&self, name: &str) -> Option<Value> {
         let decl = self.config.variables.get(name)?;
-        if let Some(v) = self.module_vars.borrow().get(name) {
-            return Some(v.clone());
+        if let Some(v) = self.cached_module_var(name) {
+            return Some(v);
         }
         let (parent, call_name, key) = self.module.parent()?;
         let parent_world = self.at(&parent)?;
@@ -151,15 +221,15 @@ impl<'a> World<'a> {
             None => value,
         };
         let value = if decl.sensitive { value.into_sensitive() } else { value };
-        self.module_vars.borrow_mut().insert(name.to_owned(), value.clone());
+        self.remember_module_var(name, value.clone());
         Some(value)
     }
 
     /// Evaluates one local and remembers the result. The error names the
     /// local where it happened, once: the locals that refer to it pass it on.
     fn evaluate_local(&self, name: &str) -> Result<Value, String> {
-        if let Some(v) = self.locals.borrow().get(name) {
-            return v.clone();
+        if let Some(v) = self.cached_local(name) {
+            return v;
         }
         let local = &self.config.locals[name];
         let v = eval(&local.expr.expr, &Scope::new(self)).map_err(|e| {
@@ -169,7 +239,7 @@ impl<'a> World<'a> {
                 format!("in local.{name}: {}", e.message)
             }
         });
-        self.locals.borrow_mut().insert(name.to_owned(), v.clone());
+        self.remember_local(name, v.clone());
         v
     }
 
@@ -196,7 +266,7 @@ impl<'a> World<'a> {
             let Some(decl) = self.config.locals.get(&local) else { continue };
             for reference in references(&decl.expr.expr) {
                 if let RefTarget::Local(dep) = reference.target {
-                    if self.config.locals.contains_key(&dep) && !self.locals.borrow().contains_key(&dep) && !visited.contains(&dep) {
+                    if self.config.locals.contains_key(&dep) && !self.is_local_cached(&dep) && !visited.contains(&dep) {
                         stack.push((dep, false));
                     }
                 }
@@ -228,8 +298,8 @@ impl Resolver for World<'_> {
     }
 
     fn local(&self, name: &str) -> Result<Value, String> {
-        if let Some(v) = self.locals.borrow().get(name) {
-            return v.clone();
+        if let Some(v) = self.cached_local(name) {
+            return v;
         }
         if !self.config.locals.contains_key(name) {
             return Err(format!("undeclared local value local.{name}"));

@@ -87,6 +87,20 @@ impl Value {
 
     /// Removes every sensitive mark, deeply. Used where the raw value is needed,
     /// e.g. when a provider receives it.
+    /// Equality ignoring sensitive marks, without copying either side
+    /// (`a.clone().deep_unmark() == b.clone().deep_unmark()`, cheaply).
+    pub fn eq_unmarked(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Sensitive(a), b) => a.eq_unmarked(b),
+            (a, Value::Sensitive(b)) => a.eq_unmarked(b),
+            (Value::List(a), Value::List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.eq_unmarked(b)),
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.eq_unmarked(vb))
+            }
+            (a, b) => a == b,
+        }
+    }
+
     pub fn deep_unmark(self) -> Value {
         match self {
             Value::Sensitive(v) => v.deep_unmark(),
@@ -435,5 +449,27 @@ mod tests {
             ("keys", Value::object([("secret-key", Value::Bool(true))]).into_sensitive()),
         ]);
         assert_eq!(v.sensitive_strings(), vec!["42", "hunter2", "secret-key"]);
+    }
+
+    #[test]
+    fn equality_without_marks_agrees_with_unmarking_copies() {
+        let marked = Value::object([
+            ("a", Value::from("x").into_sensitive()),
+            ("b", Value::List(vec![Value::from(1i64), Value::object([("c", Value::Bool(true).into_sensitive())])])),
+        ]);
+        let plain = marked.clone().deep_unmark();
+        let cases = [
+            (&marked, &plain, true),
+            (&plain, &marked, true),
+            (&marked, &marked, true),
+            (&marked, &Value::object([("a", Value::from("x"))]), false),
+            (&Value::from("x").into_sensitive(), &Value::from("y"), false),
+            (&Value::List(vec![Value::Null]), &Value::Map(BTreeMap::new()), false),
+            (&Value::Unknown, &Value::Unknown.into_sensitive(), true),
+        ];
+        for (a, b, equal) in cases {
+            assert_eq!(a.eq_unmarked(b), equal, "{a:?} vs {b:?}");
+            assert_eq!(a.clone().deep_unmark() == b.clone().deep_unmark(), equal, "{a:?} vs {b:?}");
+        }
     }
 }
