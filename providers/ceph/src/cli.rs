@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -174,11 +174,13 @@ fn parse<T: DeserializeOwned>(call: &str, out: &[u8]) -> ClientResult<T> {
 }
 
 /// The interpreter named on the `ceph` CLI's `#!` line: the Python that has
-/// this host's librados bindings (the first `python3` on PATH may not).
+/// this host's librados bindings (the first `python3` on PATH may be another
+/// one). A `ceph` that is not a Python script (a wrapper) names none; then
+/// the system's Python.
 fn ceph_python() -> &'static str {
     static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     PYTHON.get_or_init(|| {
-        let shebang = std::env::var_os("PATH")
+        let from_shebang = std::env::var_os("PATH")
             .into_iter()
             .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
             .map(|dir| dir.join("ceph"))
@@ -187,9 +189,10 @@ fn ceph_python() -> &'static str {
                 let first = bytes.split(|b| *b == b'\n').next()?.to_vec();
                 let line = String::from_utf8(first).ok()?;
                 let interpreter = line.strip_prefix("#!")?.split_whitespace().next()?.to_owned();
-                Some(interpreter)
+                let is_python = Path::new(&interpreter).file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python"));
+                is_python.then_some(interpreter)
             });
-        shebang.unwrap_or_else(|| "python3".to_owned())
+        from_shebang.unwrap_or_else(|| if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3".to_owned() } else { "python3".to_owned() })
     })
 }
 
