@@ -20,7 +20,6 @@ if [[ "${1:-}" == "--restart" ]]; then
 fi
 dir="$(mkdir -p "${1:-target/pg}" && cd "${1:-target/pg}" && pwd)"
 port="${STRATA_PG_PORT:-55432}"
-password="strata-test-$(echo "$dir" | sha256sum | cut -c1-16)"
 
 pg_bin() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
@@ -45,8 +44,17 @@ as_owner() {
 }
 if [[ "$(id -u)" == 0 ]]; then
   id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" --shell /usr/sbin/nologin postgres
+  # `postgres` must reach DIR through its parents; a checkout under a
+  # private directory (mktemp -d is 0700) keeps it out, so the cluster then
+  # lives in a directory of its own under /var/tmp, one per DIR.
+  if ! runuser -u postgres -- test -x "$dir"; then
+    dir="/var/tmp/strata-pg/$(echo "$dir" | sha256sum | cut -c1-16)"
+    mkdir -p "$dir"
+    chmod 755 /var/tmp/strata-pg
+  fi
   chown postgres: "$dir"
 fi
+password="strata-test-$(echo "$dir" | sha256sum | cut -c1-16)"
 
 if [[ ! -s "$dir/data/PG_VERSION" ]]; then
   rm -rf "$dir/data"
