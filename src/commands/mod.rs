@@ -411,7 +411,9 @@ pub async fn run(cli: Cli) -> i32 {
     let result = match command {
         Command::Init { ui: _, lock, backend_config, migrate_state } => init(&shell, &dir, &lock, &backend_config, migrate_state),
         Command::Validate { json } => validate(&shell, &ws, json),
-        Command::Fmt { .. } => unreachable!("fmt returned above"),
+        // Handled before the workspace is opened; kept here so the match
+        // stays exhaustive without a panic.
+        Command::Fmt { check, diff, paths } => fmt(&shell, &dir, check, diff, paths),
         Command::Plan { plan, ui, lock, parallelism, out, detailed_exitcode } => {
             plan_cmd(&shell, &ws, &Session { ui, lock }, &plan, usize::from(parallelism), out, detailed_exitcode).await
         }

@@ -346,13 +346,7 @@ impl StateStore for PgStore {
     fn snapshot(&self) -> Result<Snapshot> {
         self.with(
             |db, sql, ws| {
-                let mut tx = db
-                    .client
-                    .build_transaction()
-                    .read_only(true)
-                    .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                    .start()
-                    .map_err(session::db_err(&db.target))?;
+                let mut tx = session::read_tx(&mut db.client, &db.target)?;
                 let row = tx.query_one(&sql.ws_select, &[&ws]).map_err(session::db_err(&db.target))?;
                 let lineage: String = row.get(0);
                 let serial = row.get::<_, i64>(1) as u64;
@@ -428,13 +422,7 @@ impl StateStore for PgStore {
     fn apply_log(&self) -> Result<Option<ApplyLog>> {
         self.with(
             |db, sql, ws| {
-                let mut tx = db
-                    .client
-                    .build_transaction()
-                    .read_only(true)
-                    .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                    .start()
-                    .map_err(session::db_err(&db.target))?;
+                let mut tx = session::read_tx(&mut db.client, &db.target)?;
                 let Some(row) = tx.query_opt(&sql.apply_select, &[&ws]).map_err(session::db_err(&db.target))? else {
                     return Ok(None);
                 };

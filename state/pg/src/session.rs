@@ -154,6 +154,16 @@ pub(crate) fn db_err(target: &str) -> impl Fn(postgres::Error) -> StateError + '
     move |e| StateError::Database(format!("PostgreSQL at {target}: {}", message(&e)))
 }
 
+/// A read-only transaction that sees one consistent version of the state.
+pub(crate) fn read_tx<'a>(client: &'a mut Client, target: &str) -> Result<postgres::Transaction<'a>> {
+    client
+        .build_transaction()
+        .read_only(true)
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .map_err(db_err(target))
+}
+
 fn describe_target(config: &Config) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
