@@ -25,6 +25,7 @@
 //! ```
 
 use strata::config::eval::{eval, EvalError, NoNames, Resolver, Scope};
+use strata::config::unify::same_type;
 use strata_provider::Value;
 
 fn evaluate(src: &str, resolver: &dyn Resolver) -> Result<Value, EvalError> {
@@ -47,7 +48,7 @@ fn check(line: &str, resolver: &dyn Resolver) -> Option<String> {
         (Err(e), None) => Some(format!("unexpected error: {}", e.message)),
         (Ok(v), None) if rhs == "unknown" => (v != Value::Unknown).then(|| format!("expected unknown, got {v}")),
         (Ok(v), None) => match evaluate(rhs, &NoNames) {
-            Ok(expected) if expected == v => None,
+            Ok(expected) if expected == v && same_type(&expected, &v) => None,
             Ok(expected) => Some(format!("expected {expected:?}\n       got {v:?}")),
             Err(e) => Some(format!("cannot evaluate the expected result: {}", e.message)),
         },

@@ -169,7 +169,7 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
                     .ok_or_else(|| EvalError::at(value.expr(), format!("an object key must be a string, found {}", k.kind())))?;
                 out.insert(k, eval(value.expr(), scope)?);
             }
-            Ok(mark(Value::Map(out), sensitive_key))
+            Ok(mark(Value::Map(out.into()), sensitive_key))
         }
         Expression::StringTemplate(t) => super::template::quoted(t, scope),
         Expression::HeredocTemplate(h) => super::template::heredoc(h, scope),
@@ -194,8 +194,9 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
                 .ok()
                 .and_then(|v| v.as_bool())
                 .ok_or_else(|| EvalError::at(&c.cond_expr, format!("the condition must be a bool, found {}", cond.kind())))?;
-            let result = if b { eval(&c.true_expr, scope)? } else { eval(&c.false_expr, scope)? };
-            Ok(mark(result, sensitive))
+            let (chosen, other) = if b { (&c.true_expr, &c.false_expr) } else { (&c.false_expr, &c.true_expr) };
+            let result = eval(chosen, scope)?;
+            Ok(mark(conditional_result(result, other, b, scope).map_err(|m| EvalError::at(expr, m))?, sensitive))
         }
         Expression::FuncCall(call) if matches!(call.name.name.as_str(), "can" | "try") => {
             // Both need their arguments unevaluated: an error in an argument
@@ -258,6 +259,32 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
         Expression::BinaryOp(op) => binary(op.operator.value(), &op.lhs_expr, &op.rhs_expr, scope),
         Expression::ForExpr(f) => for_expr(f, scope),
     }
+}
+
+/// The chosen branch of a conditional, converted to the type both branches
+/// unify to (`true ? 1 : "a"` is `"1"`), as Terraform does; branches
+/// without a common type are an error even when the condition is known.
+/// The other branch is evaluated for its type only: its errors are not the
+/// result's (it then counts as unknown, as in HCL).
+fn conditional_result(result: Value, other: &Expression, chose_true: bool, scope: &Scope) -> Result<Value, String> {
+    use super::unify::{friendly_name, type_of, unify};
+    if result.is_null() || result.is_unknown() {
+        return Ok(result);
+    }
+    let other = eval(other, scope).unwrap_or(Value::Unknown);
+    let (chosen_ty, other_ty) = (type_of(&result), type_of(&other));
+    if chosen_ty == other_ty || other_ty == Type::Any {
+        return Ok(result);
+    }
+    let Some(ty) = unify(&[chosen_ty.clone(), other_ty.clone()]) else {
+        let (t, f) = if chose_true { (&chosen_ty, &other_ty) } else { (&other_ty, &chosen_ty) };
+        return Err(format!(
+            "Inconsistent conditional result types: the true and false result expressions must have consistent types; the 'true' value is {}, but the 'false' value is {}",
+            friendly_name(t),
+            friendly_name(f)
+        ));
+    };
+    convert(&result, &ty)
 }
 
 /// The message of a function that failed on sensitive arguments. Its own
@@ -343,8 +370,8 @@ fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope
     }
     let sensitive = l.is_sensitive() || r.is_sensitive();
     let result = match op {
-        BinaryOperator::Eq => Value::Bool(l.clone().deep_unmark() == r.clone().deep_unmark()),
-        BinaryOperator::NotEq => Value::Bool(l.clone().deep_unmark() != r.clone().deep_unmark()),
+        BinaryOperator::Eq => Value::Bool(super::unify::equal(&l, &r)),
+        BinaryOperator::NotEq => Value::Bool(!super::unify::equal(&l, &r)),
         BinaryOperator::And => Value::Bool(boolean(&l, lhs)? && boolean(&r, rhs)?),
         BinaryOperator::Or => Value::Bool(boolean(&l, lhs)? || boolean(&r, rhs)?),
         arith => {
@@ -426,7 +453,7 @@ fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
                 let key = key_string(&key)
                     .ok_or_else(|| EvalError::at(key_expr, format!("a key must be a string, found {}", key.kind())))?;
                 if f.grouping {
-                    match map.entry(key).or_insert_with(|| Value::List(Vec::new())) {
+                    match map.entry(key).or_insert_with(|| Value::List(Vec::new().into())) {
                         Value::List(items) => items.push(value),
                         _ => unreachable!("grouped entries are lists"),
                     }
@@ -440,7 +467,7 @@ fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
             }
         }
     }
-    Ok(mark(if f.key_expr.is_some() { Value::Map(map) } else { Value::List(list) }, sensitive))
+    Ok(mark(if f.key_expr.is_some() { Value::Map(map.into()) } else { Value::List(list.into()) }, sensitive))
 }
 
 /// Evaluates a traversal, resolving its root name.
@@ -579,10 +606,14 @@ fn apply_ops(whole: &Expression, mut value: Value, ops: &[TraversalOperator], sc
             TraversalOperator::Index(e) => index(whole, &value, eval(e, scope)?)?,
             TraversalOperator::LegacyIndex(n) => index(whole, &value, Value::from(*n.value() as i64))?,
             TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
-                let items = match value.unmarked() {
-                    Value::List(items) => items.clone(),
-                    Value::Null => Vec::new(),
-                    other => vec![other.clone()],
+                // The result keeps the kind of what was splatted (a list
+                // stays a list, a set becomes one); a single value becomes a
+                // one-element tuple.
+                let (items, kind) = match value.unmarked() {
+                    Value::List(items) if items.kind == strata_provider::ListKind::Set => (items.items.clone(), strata_provider::ListKind::List),
+                    Value::List(items) => (items.items.clone(), items.kind),
+                    Value::Null => (Vec::new(), strata_provider::ListKind::Tuple),
+                    other => (vec![other.clone()], strata_provider::ListKind::Tuple),
                 };
                 let rest = &ops[i + 1..];
                 // A full splat (`[*]`) applies everything after it to each
@@ -597,7 +628,8 @@ fn apply_ops(whole: &Expression, mut value: Value, ops: &[TraversalOperator], sc
                     .into_iter()
                     .map(|item| apply_ops(whole, item, &rest[..each], scope))
                     .collect::<Result<Vec<_>, _>>()?;
-                return apply_ops(whole, mark(Value::List(mapped), sensitive), &rest[each..], scope);
+                let mapped = Value::List(strata_provider::ListValue::new(mapped, kind));
+                return apply_ops(whole, mark(mapped, sensitive), &rest[each..], scope);
             }
         };
         value = mark(value, sensitive);

@@ -14,6 +14,7 @@ pub mod parse;
 pub mod refs;
 mod template;
 pub mod types;
+pub mod unify;
 pub mod vars;
 
 pub use diag::{Diagnostic, Diagnostics, FileId, Severity, Sources, Span};

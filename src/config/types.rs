@@ -3,6 +3,7 @@
 
 use hcl::edit::expr::{Expression, ObjectKey};
 use std::collections::BTreeMap;
+use super::unify::{type_of, unify};
 use strata_provider::{Number, Type, Value};
 
 /// Reads a type constraint written as an expression: `string`, `list(number)`,
@@ -28,7 +29,7 @@ pub fn parse_type_constraint(expr: &Expression) -> Result<Type, String> {
                 "map" => Ok(Type::Map(Box::new(parse_type_constraint(arg)?))),
                 "optional" => Err("optional(...) is only allowed for attributes of object(...)".into()),
                 "tuple" => match arg {
-                    Expression::Array(_) => Ok(Type::List(Box::new(Type::Any))),
+                    Expression::Array(elems) => elems.iter().map(parse_type_constraint).collect::<Result<_, _>>().map(Type::Tuple),
                     _ => Err("tuple(...) takes a list of types".into()),
                 },
                 "object" => match arg {
@@ -72,10 +73,31 @@ pub fn parse_type_constraint(expr: &Expression) -> Result<Type, String> {
 
 /// Converts `value` to `ty` as Terraform does (`"1"` → 1, `true` → `"true"`),
 /// or explains why it cannot. Unknown and null pass through; marks are kept.
+/// Collections take the kind of the type (`list(string)` makes a list, not a
+/// tuple); `any` inside a collection type is the elements' unified type
+/// (`["a", 1]` as `list(any)` is a list of strings); attributes an object
+/// type does not declare are dropped, as for Terraform's variables.
 pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
+    convert_as(value, ty, Extra::Drop)
+}
+
+/// As [`convert`], but an attribute the object type does not declare is an
+/// error: for a provider schema's attributes, where it is a typo.
+pub fn convert_strict(value: &Value, ty: &Type) -> Result<Value, String> {
+    convert_as(value, ty, Extra::Refuse)
+}
+
+/// What to do with object attributes a type does not declare.
+#[derive(Clone, Copy, PartialEq)]
+enum Extra {
+    Drop,
+    Refuse,
+}
+
+fn convert_as(value: &Value, ty: &Type, extra: Extra) -> Result<Value, String> {
     if let Value::Sensitive(inner) = value {
         // The reason would quote the value (or a key or element of it).
-        return convert(inner, ty)
+        return convert_as(inner, ty, extra)
             .map(Value::into_sensitive)
             .map_err(|_| format!("expected {ty}, found a sensitive {} that does not convert", inner.kind()));
     }
@@ -102,24 +124,38 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
         },
         Type::List(elem) | Type::Set(elem) => match value {
             Value::List(items) => {
+                let elem = element_target(elem, items.iter(), "list")?;
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    out.push(convert(item, elem).map_err(|e| format!("element {i}: {e}"))?);
+                    out.push(convert_as(item, &elem, extra).map_err(|e| format!("element {i}: {e}"))?);
                 }
                 if matches!(ty, Type::Set(_)) {
                     dedup_set(&mut out);
+                    return Ok(Value::set(out));
                 }
-                Ok(Value::List(out))
+                Ok(Value::list(out))
             }
+            _ => Err(mismatch()),
+        },
+        Type::Tuple(elems) => match value {
+            Value::List(items) if items.len() == elems.len() => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, (item, elem)) in items.iter().zip(elems).enumerate() {
+                    out.push(convert_as(item, elem, extra).map_err(|e| format!("element {i}: {e}"))?);
+                }
+                Ok(Value::tuple(out))
+            }
+            Value::List(items) => Err(format!("expected {ty}, found {} elements", items.len())),
             _ => Err(mismatch()),
         },
         Type::Map(elem) => match value {
             Value::Map(m) => {
+                let elem = element_target(elem, m.values(), "map")?;
                 let mut out = BTreeMap::new();
-                for (k, v) in m {
-                    out.insert(k.clone(), convert(v, elem).map_err(|e| format!("key {k:?}: {e}"))?);
+                for (k, v) in m.iter() {
+                    out.insert(k.clone(), convert_as(v, &elem, extra).map_err(|e| format!("key {k:?}: {e}"))?);
                 }
-                Ok(Value::Map(out))
+                Ok(Value::map(out))
             }
             _ => Err(mismatch()),
         },
@@ -133,18 +169,30 @@ pub fn convert(value: &Value, ty: &Type) -> Result<Value, String> {
                         (None, _) => return Err(format!("attribute {name:?} is required")),
                         (Some(v), _) => v.clone(),
                     };
-                    out.insert(name.clone(), convert(&v, attr_ty).map_err(|e| format!("attribute {name:?}: {e}"))?);
+                    out.insert(name.clone(), convert_as(&v, attr_ty, extra).map_err(|e| format!("attribute {name:?}: {e}"))?);
                 }
-                if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
-                    return Err(format!("unexpected attribute {extra:?}"));
+                if extra == Extra::Refuse {
+                    if let Some(unexpected) = m.keys().find(|k| !attrs.contains_key(*k)) {
+                        return Err(format!("unexpected attribute {unexpected:?}"));
+                    }
                 }
-                Ok(Value::Map(out))
+                Ok(Value::Map(out.into()))
             }
             _ => Err(mismatch()),
         },
         Type::Any => Ok(value.clone()),
-        Type::Optional(inner, _) => convert(value, inner),
+        Type::Optional(inner, _) => convert_as(value, inner, extra),
     }
+}
+
+/// The type each element converts to: the declared one, or for `any` the
+/// type the elements unify to.
+fn element_target<'a>(elem: &Type, items: impl Iterator<Item = &'a Value>, what: &str) -> Result<Type, String> {
+    if *elem != Type::Any {
+        return Ok(elem.clone());
+    }
+    let types: Vec<Type> = items.map(type_of).collect();
+    unify(&types).ok_or_else(|| format!("all {what} elements must have the same type"))
 }
 
 /// Sorts and removes duplicates, giving set semantics to a list: numbers in
@@ -184,13 +232,20 @@ mod tests {
         let obj = ty("object({ name = string, size = number })");
         let v = Value::object([("name", Value::from("a")), ("size", Value::from("3"))]);
         assert_eq!(convert(&v, &obj).unwrap().get("size"), &Value::from(3i64));
-        let set = convert(&Value::List(vec!["b".into(), "a".into(), "b".into()]), &ty("set(string)")).unwrap();
-        assert_eq!(set, Value::List(vec!["a".into(), "b".into()]));
+        let set = convert(&Value::tuple(vec!["b".into(), "a".into(), "b".into()]), &ty("set(string)")).unwrap();
+        assert_eq!(set, Value::set(vec!["a".into(), "b".into()]));
+        let mixed = convert(&Value::tuple(vec!["a".into(), Value::from(1i64)]), &ty("list(any)")).unwrap();
+        assert_eq!(mixed, Value::list(vec!["a".into(), "1".into()]));
+        assert!(crate::config::unify::equal(&mixed, &Value::list(vec!["a".into(), "1".into()])));
+        assert!(!crate::config::unify::equal(&mixed, &Value::tuple(vec!["a".into(), "1".into()])));
         assert_eq!(ty("map(list(bool))").to_string(), "map(list(bool))");
         let opt = ty("object({ name = string, size = optional(number, 10), tag = optional(string) })");
         let v = convert(&Value::object([("name", Value::from("a"))]), &opt).unwrap();
         assert_eq!(v.get("size"), &Value::from(10i64));
         assert_eq!(v.get("tag"), &Value::Null);
         assert!(convert(&Value::object([("size", Value::from(1i64))]), &opt).unwrap_err().contains("\"name\" is required"));
+        let extra = Value::object([("name", Value::from("a")), ("typo", Value::from(1i64))]);
+        assert_eq!(convert(&extra, &opt).unwrap().get("typo"), &Value::Null);
+        assert!(convert_strict(&extra, &opt).unwrap_err().contains("unexpected attribute \"typo\""));
     }
 }

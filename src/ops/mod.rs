@@ -258,7 +258,7 @@ pub async fn configure_providers(
                 }
                 v
             }
-            None => Value::Map(BTreeMap::new()),
+            None => Value::Map(BTreeMap::new().into()),
         };
         crate::redact::remember([&config_value]);
         provider

@@ -32,13 +32,13 @@ pub fn read_remote_state(ws: &Workspace, address: &str, config: &Value) -> OpRes
     let snapshot = store.snapshot().map_err(|e| fail(e.to_string()))?;
     let mut outputs = match config.get("defaults") {
         Value::Map(m) => m.clone(),
-        Value::Null => BTreeMap::new(),
+        Value::Null => BTreeMap::new().into(),
         _ => return Err(fail("defaults must be an object".into())),
     };
     outputs.extend(snapshot.outputs);
     let mut value = match config.clone() {
         Value::Map(m) => m,
-        _ => BTreeMap::new(),
+        _ => BTreeMap::new().into(),
     };
     value.insert("outputs".into(), Value::Map(outputs));
     Ok(Value::Map(value))

@@ -105,7 +105,7 @@ fn block_body(
     for (name, nested) in schema.blocks.iter().filter(|(name, _)| is_block(name)) {
         let as_list = |v: Option<&Value>| -> Vec<Value> {
             match v.map(Value::unmarked) {
-                Some(Value::List(items)) => items.clone(),
+                Some(Value::List(items)) => items.to_vec(),
                 Some(Value::Null) | None => Vec::new(),
                 Some(other) => vec![other.clone()],
             }

@@ -10,7 +10,7 @@ pub use world::{CallExpansion, Calls, Expansion, World};
 
 use crate::addr::{InstanceAddr, InstanceKey, ModuleInstance, Mode, ResourceAddr, Target};
 use crate::config::eval::{eval, Scope};
-use crate::config::types::convert;
+use crate::config::types::convert_strict;
 use crate::config::{BodyExprs, Config, Diagnostic, Diagnostics, Resource, Span};
 use crate::graph::{self, Analysis, Node};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -190,7 +190,7 @@ pub fn eval_body(body: &BodyExprs, schema: &Block, scope: &Scope, diags: &mut Di
     for (name, attr) in &schema.attributes {
         let value = match body.attr(name) {
             Some(a) => match eval(&a.expr.expr, scope) {
-                Ok(v) => match convert(&v, &attr.ty) {
+                Ok(v) => match convert_strict(&v, &attr.ty) {
                     Ok(v) => v,
                     Err(e) => {
                         diags.push(Diagnostic::error(format!("invalid value for {name:?}: {e}"), a.expr.span(), format!("expected {}", attr.ty)));
@@ -249,11 +249,11 @@ pub fn eval_body(body: &BodyExprs, schema: &Block, scope: &Scope, diags: &mut Di
         }
         let value = match nested.nesting {
             Nesting::Single => blocks.into_iter().next().unwrap_or(Value::Null),
-            Nesting::List => Value::List(blocks),
+            Nesting::List => Value::List(blocks.into()),
         };
         out.insert(name.clone(), value);
     }
-    Value::Map(out)
+    Value::Map(out.into())
 }
 
 fn marked(v: Value, sensitive: bool) -> Value {
@@ -282,7 +282,7 @@ pub fn propose(config_value: &Value, prior: Option<&Value>, schema: &Block) -> V
     for name in schema.blocks.keys() {
         out.insert(name.clone(), config_value.get(name).clone());
     }
-    Value::Map(out)
+    Value::Map(out.into())
 }
 
 /// The attributes whose values differ between prior and proposed, ignoring

@@ -284,7 +284,7 @@ impl<'a> World<'a> {
             let v = eval(&o.value.expr, &scope).map_err(|e| format!("in output {:?} of {child}: {}", o.name, e.message))?;
             out.insert(o.name.clone(), if o.sensitive { v.into_sensitive() } else { v });
         }
-        Ok(Value::Map(out))
+        Ok(Value::Map(out.into()))
     }
 }
 

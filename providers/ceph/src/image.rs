@@ -142,7 +142,7 @@ fn state_from_info(pool: &str, info: &ImageInfo, config: &Value, used: i64) -> V
     for (attr, _) in QOS {
         m.insert(attr.into(), config.get(attr).clone());
     }
-    Value::Map(m)
+    Value::Map(m.into())
 }
 
 /// The state from a pool listing: what `rbd ls -l` says, the rest from

@@ -17,6 +17,7 @@
 //! UUID *before* it asks for the create, the provider tags the real object with
 //! it, and [`Provider::find_by_identity`] finds it again after a crash.
 
+mod collection;
 mod number;
 pub mod schema;
 mod undo;
@@ -25,6 +26,7 @@ mod value;
 pub use schema::{Attribute, Block, Disruption, Nesting, Presence, ProviderSchema, Type};
 pub use number::{Number, NumberError};
 pub use undo::{UndoRecord, UndoSupport, Undoable};
+pub use collection::{ListKind, ListValue, MapKind, MapValue};
 pub use value::Value;
 
 use async_trait::async_trait;

@@ -16,6 +16,8 @@ pub enum Type {
     Set(Box<Type>),
     Map(Box<Type>),
     Object(BTreeMap<String, Type>),
+    /// A fixed sequence of element types (`tuple([string, number])`).
+    Tuple(Vec<Type>),
     /// Any type at all (Terraform's `any` / dynamic pseudo-type).
     Any,
     /// An object attribute that may be left out (`optional(T, default)` in a
@@ -41,6 +43,16 @@ impl fmt::Display for Type {
                     write!(f, "{k} = {t}")?;
                 }
                 f.write_str("})")
+            }
+            Type::Tuple(elems) => {
+                f.write_str("tuple([")?;
+                for (i, t) in elems.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                f.write_str("])")
             }
             Type::Any => f.write_str("any"),
             Type::Optional(t, None) => write!(f, "optional({t})"),

@@ -5,13 +5,15 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use crate::collection::{ListKind, ListValue, MapKind, MapValue};
 use crate::Number;
 
 /// A dynamically typed value, as HCL and Terraform know them, plus two marks:
 /// `Unknown` (not known until apply) and `Sensitive` (redacted whenever printed).
 ///
 /// Objects and maps share one representation (`Map`); tuples, lists and sets
-/// share `List`. Type constraints (`Type`) give them their Terraform meaning.
+/// share `List`. Each carries its kind ([`ListKind`], [`MapKind`]), which the
+/// language's `==` and conversions use and equality here ignores.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
     #[default]
@@ -19,8 +21,8 @@ pub enum Value {
     Bool(bool),
     Number(Number),
     String(String),
-    List(Vec<Value>),
-    Map(BTreeMap<String, Value>),
+    List(ListValue),
+    Map(MapValue),
     /// A value that will only be known once the apply has run.
     Unknown,
     /// A value that must never be printed.
@@ -34,6 +36,26 @@ impl Value {
 
     pub fn object<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Value {
         Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// A tuple: the kind of a `[...]` literal and of what providers return.
+    pub fn tuple(items: Vec<Value>) -> Value {
+        Value::List(ListValue::new(items, ListKind::Tuple))
+    }
+
+    /// A list (every element of one type), as `tolist` makes.
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(ListValue::new(items, ListKind::List))
+    }
+
+    /// A set; `items` must already be sorted and unique.
+    pub fn set(items: Vec<Value>) -> Value {
+        Value::List(ListValue::new(items, ListKind::Set))
+    }
+
+    /// A map (every element of one type), as `tomap` makes.
+    pub fn map(entries: BTreeMap<String, Value>) -> Value {
+        Value::Map(MapValue::new(entries, MapKind::Map))
     }
 
     pub fn is_null(&self) -> bool {
@@ -104,8 +126,12 @@ impl Value {
     pub fn deep_unmark(self) -> Value {
         match self {
             Value::Sensitive(v) => v.deep_unmark(),
-            Value::List(items) => Value::List(items.into_iter().map(Value::deep_unmark).collect()),
-            Value::Map(m) => Value::Map(m.into_iter().map(|(k, v)| (k, v.deep_unmark())).collect()),
+            Value::List(ListValue { items, kind }) => {
+                Value::List(ListValue::new(items.into_iter().map(Value::deep_unmark).collect(), kind))
+            }
+            Value::Map(MapValue { entries, kind }) => {
+                Value::Map(MapValue::new(entries.into_iter().map(|(k, v)| (k, v.deep_unmark())).collect(), kind))
+            }
             v => v,
         }
     }
@@ -115,8 +141,9 @@ impl Value {
     pub fn with_marks_from(self, template: &Value) -> Value {
         match (self, template) {
             (v, Value::Sensitive(_)) => v.into_sensitive(),
-            (Value::Map(m), Value::Map(t)) => Value::Map(
-                m.into_iter()
+            (Value::Map(MapValue { entries, kind }), Value::Map(t)) => Value::Map(MapValue::new(
+                entries
+                    .into_iter()
                     .map(|(k, v)| {
                         let v = match t.get(&k) {
                             Some(tv) => v.with_marks_from(tv),
@@ -125,13 +152,15 @@ impl Value {
                         (k, v)
                     })
                     .collect(),
-            ),
-            (Value::List(items), Value::List(t)) => Value::List(
+                kind,
+            )),
+            (Value::List(ListValue { items, kind }), Value::List(t)) => Value::List(ListValue::new(
                 items.into_iter().enumerate().map(|(i, v)| match t.get(i) {
                     Some(tv) => v.with_marks_from(tv),
                     None => v,
                 }).collect(),
-            ),
+                kind,
+            )),
             (v, _) => v,
         }
     }
@@ -200,14 +229,14 @@ impl Value {
 
     pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
         match self.unmarked() {
-            Value::Map(m) => Some(m),
+            Value::Map(m) => Some(&m.entries),
             _ => None,
         }
     }
 
     pub fn as_list(&self) -> Option<&[Value]> {
         match self.unmarked() {
-            Value::List(l) => Some(l),
+            Value::List(l) => Some(&l.items),
             _ => None,
         }
     }
@@ -344,8 +373,8 @@ impl Serialize for Value {
                 },
             },
             Value::String(v) => s.serialize_str(v),
-            Value::List(items) => items.serialize(s),
-            Value::Map(m) => m.serialize(s),
+            Value::List(items) => items.items.serialize(s),
+            Value::Map(m) => m.entries.serialize(s),
             Value::Unknown => {
                 let mut map = s.serialize_map(Some(1))?;
                 map.serialize_entry(UNKNOWN_KEY, &true)?;
@@ -379,7 +408,7 @@ impl Value {
             },
             serde_json::Value::String(s) => Value::String(s),
             serde_json::Value::Array(items) => {
-                Value::List(items.into_iter().map(Value::from_json).collect())
+                Value::tuple(items.into_iter().map(Value::from_json).collect())
             }
             serde_json::Value::Object(mut m) => {
                 if m.len() == 1 {
@@ -426,7 +455,7 @@ mod tests {
         let v = Value::object([
             ("a", Value::Unknown),
             ("b", Value::from("x").into_sensitive()),
-            ("c", Value::List(vec![Value::from(1i64), Value::from(1.5)])),
+            ("c", Value::tuple(vec![Value::from(1i64), Value::from(1.5)])),
         ]);
         let text = serde_json::to_string(&v).unwrap();
         assert_eq!(text, r#"{"a":{"$unknown":true},"b":{"$sensitive":"x"},"c":[1,1.5]}"#);
@@ -445,7 +474,7 @@ mod tests {
         let v = Value::object([
             ("plain", Value::from("visible")),
             ("pw", Value::from("hunter2").into_sensitive()),
-            ("deep", Value::List(vec![Value::object([("k", Value::from(42i64).into_sensitive())])])),
+            ("deep", Value::tuple(vec![Value::object([("k", Value::from(42i64).into_sensitive())])])),
             ("keys", Value::object([("secret-key", Value::Bool(true))]).into_sensitive()),
         ]);
         assert_eq!(v.sensitive_strings(), vec!["42", "hunter2", "secret-key"]);
@@ -455,7 +484,7 @@ mod tests {
     fn equality_without_marks_agrees_with_unmarking_copies() {
         let marked = Value::object([
             ("a", Value::from("x").into_sensitive()),
-            ("b", Value::List(vec![Value::from(1i64), Value::object([("c", Value::Bool(true).into_sensitive())])])),
+            ("b", Value::tuple(vec![Value::from(1i64), Value::object([("c", Value::Bool(true).into_sensitive())])])),
         ]);
         let plain = marked.clone().deep_unmark();
         let cases = [
@@ -464,7 +493,7 @@ mod tests {
             (&marked, &marked, true),
             (&marked, &Value::object([("a", Value::from("x"))]), false),
             (&Value::from("x").into_sensitive(), &Value::from("y"), false),
-            (&Value::List(vec![Value::Null]), &Value::Map(BTreeMap::new()), false),
+            (&Value::tuple(vec![Value::Null]), &Value::Map(BTreeMap::new().into()), false),
             (&Value::Unknown, &Value::Unknown.into_sensitive(), true),
         ];
         for (a, b, equal) in cases {

@@ -117,7 +117,7 @@ fn state(vol: &StorageVol, config: &Value) -> Result<Value> {
         ("network_config".to_owned(), config.get("network_config").clone()),
         ("path".to_owned(), Value::from(vol.path().map_err(err)?)),
         ("id".to_owned(), Value::from(vol.key().map_err(err)?)),
-    ])))
+    ]).into()))
 }
 
 pub fn read_all(conn: &Connect, wanted: &[(uuid::Uuid, Value)]) -> Result<Vec<Option<Value>>> {

@@ -338,9 +338,9 @@ pub(crate) fn state(dom: &Domain, config: &Value) -> Result<Value> {
         ("shutdown_timeout".to_owned(), keep("shutdown_timeout")),
         ("wait_for_ip".to_owned(), keep("wait_for_ip")),
         ("id".to_owned(), Value::from(dom.uuid().map_err(err)?.to_string())),
-        ("ip_addresses".to_owned(), Value::List(if running { addresses(dom) } else { Vec::new() })),
+        ("ip_addresses".to_owned(), Value::List(if running { addresses(dom).into() } else { Vec::new().into() })),
     ]);
-    Ok(Value::Map(m))
+    Ok(Value::Map(m.into()))
 }
 
 /// The attributes a domain definition (persistent or live XML) says, read
@@ -427,7 +427,7 @@ pub(crate) fn definition_values(doc: &roxmltree::Document, config: &Value) -> BT
         .collect();
     let graphics = doc.descendants().find(|n| n.has_tag_name("graphics")).and_then(|g| g.attribute("type")).unwrap_or("none");
     let firmware = if xml::attr(doc, "os", "firmware") == Some("efi") { "uefi" } else { "bios" };
-    let listed = |list: Vec<Value>, key: &str| if list.is_empty() && config.get(key).is_null() { Value::Null } else { Value::List(list) };
+    let listed = |list: Vec<Value>, key: &str| if list.is_empty() && config.get(key).is_null() { Value::Null } else { Value::List(list.into()) };
     let or_default = |value: i64, key: &str, default: i64| {
         if config.get(key).is_null() && value == default { Value::Null } else { Value::from(value) }
     };
@@ -449,18 +449,18 @@ pub(crate) fn definition_values(doc: &roxmltree::Document, config: &Value) -> BT
         }),
         ("cpu_mode".to_owned(), cpu.and_then(|c| c.attribute("mode")).map(Value::from).unwrap_or(Value::Null)),
         ("cpu_model".to_owned(), cpu.and_then(|c| c.children().find(|m| m.has_tag_name("model"))).and_then(|m| m.text()).map(Value::from).unwrap_or(Value::Null)),
-        ("vcpu_pinning".to_owned(), Value::Map(pins)),
+        ("vcpu_pinning".to_owned(), Value::Map(pins.into())),
         ("hugepages".to_owned(), Value::Bool(doc.descendants().any(|n| n.has_tag_name("hugepages")))),
         ("firmware".to_owned(), Value::from(firmware)),
         ("graphics".to_owned(), Value::from(graphics)),
-        ("tags".to_owned(), Value::Map(tags)),
+        ("tags".to_owned(), Value::Map(tags.into())),
         ("kernel".to_owned(), text("kernel")),
         ("initrd".to_owned(), text("initrd")),
         ("cmdline".to_owned(), text("cmdline")),
         ("disks".to_owned(), listed(disks, "disks")),
         ("interfaces".to_owned(), listed(interfaces, "interfaces")),
         ("serial_log".to_owned(), xml::attr(doc, "log", "file").map(Value::from).unwrap_or(Value::Null)),
-        ("macs".to_owned(), Value::List(macs)),
+        ("macs".to_owned(), Value::List(macs.into())),
     ])
 }
 
@@ -598,7 +598,7 @@ pub(crate) fn apply_live(conn: &Connect, dom: &Domain, from: &Value, to: &Value,
             dom.detach_device_flags(xml, live).map_err(err)?;
         }
         let base = from.get("interfaces").as_list().map(|l| l.len()).unwrap_or(0) - removed.len();
-        let added = with_macs(&Value::object([("interfaces", Value::List(added))]), macs.get(base..).unwrap_or_default());
+        let added = with_macs(&Value::object([("interfaces", Value::List(added.into()))]), macs.get(base..).unwrap_or_default());
         for n in added.get("interfaces").as_list().unwrap_or_default() {
             dom.attach_device_flags(&interface_xml(n), live).map_err(err)?;
         }

@@ -309,7 +309,7 @@ fn state(net: &Network, config: &Value) -> Result<Value> {
                 m.insert("mac".to_owned(), Value::from(h.attribute("mac").unwrap_or_default()));
                 m.insert("ip".to_owned(), Value::from(h.attribute("ip").unwrap_or_default()));
                 m.insert("name".to_owned(), h.attribute("name").map(Value::from).unwrap_or(Value::Null));
-                hosts.push(Value::Map(m));
+                hosts.push(Value::Map(m.into()));
             }
         }
     }
@@ -321,7 +321,7 @@ fn state(net: &Network, config: &Value) -> Result<Value> {
             Value::object([("ip", Value::from(h.attribute("ip").unwrap_or_default())), ("hostnames", Value::List(names))])
         })
         .collect();
-    let keep_null = |list: Vec<Value>, key: &str| if list.is_empty() && config.get(key).is_null() { Value::Null } else { Value::List(list) };
+    let keep_null = |list: Vec<Value>, key: &str| if list.is_empty() && config.get(key).is_null() { Value::Null } else { Value::List(list.into()) };
     Ok(Value::object([
         ("name", Value::from(net.name().map_err(err)?)),
         ("mode", if config.get("mode").is_null() && mode == "isolated" { Value::Null } else { Value::from(mode) }),
@@ -330,7 +330,7 @@ fn state(net: &Network, config: &Value) -> Result<Value> {
         ("dhcp", if !dhcp && config.get("dhcp").is_null() { Value::Null } else { Value::Bool(dhcp) }),
         ("dhcp_hosts", keep_null(hosts, "dhcp_hosts")),
         // The default range is implied by `dhcp`; only explicit ranges are managed.
-        ("dhcp_ranges", if config.get("dhcp_ranges").is_null() { Value::Null } else { Value::List(ranges) }),
+        ("dhcp_ranges", if config.get("dhcp_ranges").is_null() { Value::Null } else { Value::List(ranges.into()) }),
         ("dns_hosts", keep_null(dns, "dns_hosts")),
         ("domain", xml::attr(&doc, "domain", "name").map(Value::from).unwrap_or(Value::Null)),
         ("mtu", xml::attr(&doc, "mtu", "size").and_then(|s| s.parse::<i64>().ok()).map(Value::from).unwrap_or(Value::Null)),

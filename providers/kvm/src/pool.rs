@@ -71,7 +71,7 @@ fn state(pool: &StoragePool, config: &Value) -> Result<Value> {
         ("capacity".to_owned(), Value::from(info.capacity as i64)),
         ("available".to_owned(), Value::from(info.available as i64)),
         ("id".to_owned(), Value::from(pool.uuid().map_err(err)?.to_string())),
-    ])))
+    ]).into()))
 }
 
 pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<Value>>> {

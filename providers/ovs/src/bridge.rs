@@ -280,7 +280,7 @@ fn decode(snap: &Snapshot, row: &Row) -> Value {
         ("name", Value::from(row_name(row))),
         ("datapath_type", Value::from(opt_str(row.get("datapath_type")).filter(|s| !s.is_empty()).unwrap_or_else(|| "system".into()))),
         ("fail_mode", datum::str_value(opt_str(row.get("fail_mode")))),
-        ("protocols", if protocols.is_empty() { Value::Null } else { Value::List(protocols) }),
+        ("protocols", if protocols.is_empty() { Value::Null } else { Value::List(protocols.into()) }),
         ("stp_enable", flag("stp_enable")),
         ("rstp_enable", flag("rstp_enable")),
         ("mcast_snooping_enable", flag("mcast_snooping_enable")),

@@ -137,7 +137,7 @@ impl OvsProvider {
         for bridge in bridges {
             let mut planned = planned.as_map().cloned().unwrap_or_default();
             planned.insert("bridge".into(), Value::from(bridge));
-            let planned = Value::Map(planned);
+            let planned = Value::Map(planned.into());
             let found = match type_name {
                 FLOW_SET => flows::find_by_identity(&of, id, &planned).await?,
                 _ => secgroup::find_by_identity(&of, id, &planned, &port_macs(&snap, &planned)).await?,

@@ -140,7 +140,7 @@ fn state(planned: &Value, cookie: Cookie, installed: Vec<String>) -> Value {
     let mut m = planned.as_map().cloned().unwrap_or_default();
     m.insert("cookie".into(), Value::from(cookie.hex()));
     m.insert("installed_flows".into(), Value::List(installed.into_iter().map(Value::from).collect()));
-    Value::Map(m)
+    Value::Map(m.into())
 }
 
 fn in_bridge(bridge: &str, e: ProviderError) -> ProviderError {
@@ -174,9 +174,9 @@ pub async fn read(of: &OpenFlow, id: Uuid, prior: &Value) -> Result<Option<Value
     }
     flows.extend(found.extra.iter().map(|d| flow_value(&d.spec)));
     let mut m = prior.as_map().cloned().unwrap_or_default();
-    m.insert("flows".into(), Value::List(flows));
+    m.insert("flows".into(), Value::List(flows.into()));
     m.insert("cookie".into(), Value::from(cookie.hex()));
-    Ok(Some(Value::Map(m)))
+    Ok(Some(Value::Map(m.into())))
 }
 
 fn flow_value(spec: &FlowSpec) -> Value {

@@ -167,7 +167,7 @@ fn decode(snap: &Snapshot, row: &Row) -> Value {
         if names.is_empty() {
             Value::Null
         } else {
-            Value::List(names)
+            Value::List(names.into())
         }
     };
     let vlans: Vec<Value> = atoms(row.get("select_vlan")).iter().filter_map(Json::as_i64).map(Value::from).collect();
@@ -178,7 +178,7 @@ fn decode(snap: &Snapshot, row: &Row) -> Value {
         ("select_all", if atoms(row.get("select_all")).first().and_then(Json::as_bool) == Some(true) { Value::Bool(true) } else { Value::Null }),
         ("select_src_ports", port_names("select_src_port")),
         ("select_dst_ports", port_names("select_dst_port")),
-        ("select_vlans", if vlans.is_empty() { Value::Null } else { Value::List(vlans) }),
+        ("select_vlans", if vlans.is_empty() { Value::Null } else { Value::List(vlans.into()) }),
         (
             "output_port",
             atoms(row.get("output_port")).first().and_then(datum::uuid_of).and_then(|u| snap.ports.get(u)).map(|p| Value::from(row_name(p))).unwrap_or(Value::Null),

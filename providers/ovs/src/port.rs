@@ -430,7 +430,7 @@ fn keep_trunk_order(mut read: Value, like: &Value) -> Value {
     };
     if let (Value::Map(m), Some(wanted)) = (&mut read, like.get("trunks").as_list()) {
         if !wanted.is_empty() && sorted(like.get("trunks")) == sorted(m.get("trunks").unwrap_or(&Value::Null)) {
-            m.insert("trunks".into(), Value::List(wanted.to_vec()));
+            m.insert("trunks".into(), Value::List(wanted.to_vec().into()));
         }
     }
     read
@@ -469,12 +469,12 @@ fn decode(snap: &Snapshot, row: &Row) -> Value {
         ("key", key),
         ("dst_port", dst_port),
         ("options", strings_value(options)),
-        ("interfaces", if bond { Value::List(members) } else { Value::Null }),
+        ("interfaces", if bond { Value::List(members.into()) } else { Value::Null }),
         ("bond_mode", datum::str_value(opt_str(row.get("bond_mode")))),
         ("lacp", datum::str_value(opt_str(row.get("lacp")))),
         ("vlan_mode", datum::str_value(opt_str(row.get("vlan_mode")))),
         ("tag", datum::int_value(opt_i64(row.get("tag")))),
-        ("trunks", if trunks.is_empty() { Value::Null } else { Value::List(trunks) }),
+        ("trunks", if trunks.is_empty() { Value::Null } else { Value::List(trunks.into()) }),
         ("mtu_request", datum::int_value(first.and_then(|i| opt_i64(i.get("mtu_request"))))),
         ("ofport_request", if bond { Value::Null } else { datum::int_value(first.and_then(|i| opt_i64(i.get("ofport_request")))) }),
         ("qos", atoms(row.get("qos")).first().and_then(datum::uuid_of).map(Value::from).unwrap_or(Value::Null)),

@@ -236,7 +236,7 @@ fn decode(snap: &Snapshot, row: &Row) -> Value {
         ("max_rate", number(&config, "max-rate")),
         ("cir", number(&config, "cir")),
         ("cbs", number(&config, "cbs")),
-        ("queues", if queues.is_empty() { Value::Null } else { Value::List(queues) }),
+        ("queues", if queues.is_empty() { Value::Null } else { Value::List(queues.into()) }),
         ("external_ids", user_ids(row)),
         ("id", Value::from(row_uuid(row))),
     ])

@@ -426,7 +426,7 @@ pub async fn apply(of: &OpenFlow, id: Uuid, planned: &Value, port_macs: &BTreeMa
     m.insert("members".into(), Value::List(attachments.iter().map(|a| Value::from(a.mac.clone())).collect()));
     m.insert("cookie".into(), Value::from(cookie.hex()));
     m.insert("installed_flows".into(), Value::List(installed.into_iter().map(Value::from).collect()));
-    Ok(Value::Map(m))
+    Ok(Value::Map(m.into()))
 }
 
 /// An attachment whose ingress flows carry another owner's cookie: its MAC
@@ -484,7 +484,7 @@ pub async fn read(of: &OpenFlow, id: Uuid, prior: &Value, port_macs: &BTreeMap<S
     if !prior.get("rules").is_null() {
         m.insert("rules".into(), keep(prior.get("rules"), &lost_rules));
     }
-    Ok(Some(Value::Map(m)))
+    Ok(Some(Value::Map(m.into())))
 }
 
 pub async fn delete(of: &OpenFlow, id: Uuid, prior: &Value) -> Result<()> {
@@ -505,7 +505,7 @@ pub async fn find_by_identity(of: &OpenFlow, id: Uuid, planned: &Value, port_mac
     m.insert("members".into(), Value::List(attachments.iter().map(|a| Value::from(a.mac.clone())).collect()));
     m.insert("cookie".into(), Value::from(Cookie::of(id).hex()));
     m.insert("installed_flows".into(), Value::List(dumped.iter().map(|d| Value::from(d.canonical.clone())).collect()));
-    Ok(Some(Value::Map(m)))
+    Ok(Some(Value::Map(m.into())))
 }
 
 /// The undo record of an update: the flows installed now and the prior state.

@@ -1,14 +1,18 @@
-//! Collection functions. Lists, sets and tuples are all `Value::List`;
-//! functions returning sets return them sorted and without duplicates.
+//! Collection functions. Lists, sets and tuples are all `Value::List`, told
+//! apart by their kind; each function returns the kind Terraform's returns
+//! (`concat` of lists a list, of tuples a tuple; `keys` of a map a list, of
+//! an object a tuple). Sets are returned sorted and without duplicates.
 
 use super::conversion::unify;
+use crate::config::types::convert;
+use crate::config::unify::{type_of, unify as unify_types};
 use super::{
     arity, boolean, integer, into_list, list, map, number, one, string, strings, Args, Function,
     FunctionContext, Result, Table,
 };
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use strata_provider::{Number, Value};
+use strata_provider::{ListKind, ListValue, MapKind, Number, Type, Value};
 
 pub(super) const FUNCTIONS: Table = &[
     ("alltrue", Function::Pure(alltrue)),
@@ -81,12 +85,12 @@ fn chunklist(args: Args) -> Result {
         return Err("the size argument must be positive".into());
     }
     if items.is_empty() {
-        return Ok(Value::List(vec![]));
+        return Ok(Value::list(vec![]));
     }
     if size == 0 {
-        return Ok(Value::List(vec![Value::List(items)]));
+        return Ok(Value::list(vec![Value::list(items)]));
     }
-    Ok(Value::List(items.chunks(size as usize).map(|c| Value::List(c.to_vec())).collect()))
+    Ok(Value::list(items.chunks(size as usize).map(|c| Value::list(c.to_vec())).collect()))
 }
 
 /// The first argument that is neither null nor an empty string, after the
@@ -114,11 +118,22 @@ fn coalescelist(args: Args) -> Result {
 fn compact(args: Args) -> Result {
     let items = into_list(one(args)?)?;
     let kept = items.into_iter().filter(|v| !v.is_null() && v.as_str() != Some(""));
-    kept.map(|v| string(&v).map(Value::String)).collect::<Result<_>>().map(Value::List)
+    kept.map(|v| string(&v).map(Value::String)).collect::<Result<_>>().map(Value::list)
 }
 
+/// Lists concatenate to a list of their unified element type; as soon as
+/// one argument is a tuple the result is a tuple.
 fn concat(args: Args) -> Result {
-    Ok(Value::List(args.into_iter().map(into_list).collect::<Result<Vec<_>>>()?.concat()))
+    if args.is_empty() {
+        return Err("at least one argument is required".into());
+    }
+    let all_lists = args.iter().all(|a| matches!(a, Value::List(l) if l.kind != ListKind::Tuple));
+    let items = args.into_iter().map(into_list).collect::<Result<Vec<_>>>()?.concat();
+    if all_lists {
+        return convert(&Value::tuple(items), &Type::List(Box::new(Type::Any)))
+            .map_err(|_| "all arguments must have the same element type".to_owned());
+    }
+    Ok(Value::tuple(items))
 }
 
 fn contains(args: Args) -> Result {
@@ -133,7 +148,7 @@ fn distinct(args: Args) -> Result {
             out.push(item);
         }
     }
-    Ok(Value::List(out))
+    Ok(Value::list(out))
 }
 
 /// The index wraps around the end of the list.
@@ -159,7 +174,7 @@ fn flatten(args: Args) -> Result {
     }
     let mut out = Vec::new();
     into_list(one(args)?)?.into_iter().for_each(|v| flat(v, &mut out));
-    Ok(Value::List(out))
+    Ok(Value::tuple(out))
 }
 
 fn index(args: Args) -> Result {
@@ -168,12 +183,25 @@ fn index(args: Args) -> Result {
     Ok(Value::from(i as i64))
 }
 
+/// The kind of what `keys` and `values` return: a list for a map, a tuple
+/// for an object.
+fn listing_kind(v: &Value) -> ListKind {
+    match v {
+        Value::Map(m) if m.kind == MapKind::Map => ListKind::List,
+        _ => ListKind::Tuple,
+    }
+}
+
 fn keys(args: Args) -> Result {
-    Ok(Value::List(map(&one(args)?)?.keys().map(|k| Value::from(k.as_str())).collect()))
+    let m = one(args)?;
+    let keys = map(&m)?.keys().map(|k| Value::from(k.as_str())).collect();
+    Ok(Value::List(ListValue::new(keys, listing_kind(&m))))
 }
 
 fn values(args: Args) -> Result {
-    Ok(Value::List(map(&one(args)?)?.values().cloned().collect()))
+    let m = one(args)?;
+    let values = map(&m)?.values().cloned().collect();
+    Ok(Value::List(ListValue::new(values, listing_kind(&m))))
 }
 
 /// Known even when elements are unknown; sensitive only if the collection
@@ -217,19 +245,23 @@ fn matchkeys(args: Args) -> Result {
         return Err("length of keys and values should be equal".into());
     }
     let picked = vals.iter().zip(ks).filter(|(_, k)| search.contains(k)).map(|(v, _)| v.clone());
-    Ok(Value::List(picked.collect()))
+    Ok(Value::list(picked.collect()))
 }
 
-/// Later arguments win; null arguments are skipped.
+/// Later arguments win; null arguments are skipped. Maps of one element
+/// type merge to a map; anything else to an object.
 fn merge(args: Args) -> Result {
+    let args: Vec<Value> = args.into_iter().filter(|m| !m.is_null()).collect();
+    let types: Vec<Type> = args.iter().map(type_of).collect();
+    let one_map_type = types.iter().all(|t| matches!(t, Type::Map(_)) && *t == types[0]);
     let mut out = BTreeMap::new();
-    for m in args.into_iter().filter(|m| !m.is_null()) {
+    for m in args {
         match m {
             Value::Map(entries) => out.extend(entries),
             other => return Err(format!("arguments must be maps or objects, got {}", other.kind())),
         }
     }
-    Ok(Value::Map(out))
+    Ok(if one_map_type && !types.is_empty() { Value::map(out) } else { Value::Map(out.into()) })
 }
 
 fn one_fn(args: Args) -> Result {
@@ -270,37 +302,51 @@ fn range(args: Args) -> Result {
         out.push(Value::Number(x.clone()));
         x = x.add(&step).map_err(|e| e.to_string())?;
     }
-    Ok(Value::List(out))
+    Ok(Value::list(out))
 }
 
+/// A tuple stays a tuple; a list or set becomes a list.
 fn reverse(args: Args) -> Result {
-    let mut items = into_list(one(args)?)?;
+    let l = one(args)?;
+    let kind = match &l {
+        Value::List(l) if l.kind == ListKind::Tuple => ListKind::Tuple,
+        _ => ListKind::List,
+    };
+    let mut items = into_list(l)?;
     items.reverse();
-    Ok(Value::List(items))
+    Ok(Value::List(ListValue::new(items, kind)))
 }
 
+/// The arguments of the set functions, their elements converted to one
+/// type (`setunion(["a"], [1])` is a set of strings).
 fn sets(args: Args) -> Result<Vec<Vec<Value>>> {
     if args.is_empty() {
         return Err("at least one argument is required".into());
     }
-    args.into_iter().map(into_list).collect()
+    let lists = args.into_iter().map(into_list).collect::<Result<Vec<_>>>()?;
+    let types: Vec<Type> = lists.iter().flatten().map(type_of).collect();
+    let elem = unify_types(&types).ok_or("all elements must have the same type")?;
+    lists
+        .into_iter()
+        .map(|l| l.iter().map(|v| convert(v, &elem)).collect::<std::result::Result<Vec<_>, _>>())
+        .collect()
 }
 
 fn setintersection(args: Args) -> Result {
     let mut sets = sets(args)?.into_iter();
     let first = sets.next().unwrap_or_default();
     let rest: Vec<Vec<Value>> = sets.collect();
-    Ok(Value::List(into_set(first.into_iter().filter(|v| rest.iter().all(|s| s.contains(v))).collect())))
+    Ok(Value::set(into_set(first.into_iter().filter(|v| rest.iter().all(|s| s.contains(v))).collect())))
 }
 
 fn setsubtract(args: Args) -> Result {
     let [a, b] = arity(args)?;
-    let b = list(&b)?;
-    Ok(Value::List(into_set(into_list(a)?.into_iter().filter(|v| !b.contains(v)).collect())))
+    let [a, b]: [Vec<Value>; 2] = sets(vec![a, b])?.try_into().map_err(|_| "expects two sets")?;
+    Ok(Value::set(into_set(a.into_iter().filter(|v| !b.contains(v)).collect())))
 }
 
 fn setunion(args: Args) -> Result {
-    Ok(Value::List(into_set(sets(args)?.concat())))
+    Ok(Value::set(into_set(sets(args)?.concat())))
 }
 
 /// Every combination of one element from each argument, in argument order.
@@ -315,7 +361,7 @@ fn setproduct(args: Args) -> Result {
             .flat_map(|prefix| set.iter().map(move |v| [prefix.clone(), vec![v.clone()]].concat()))
             .collect();
     }
-    Ok(Value::List(combos.into_iter().map(Value::List).collect()))
+    Ok(Value::list(combos.into_iter().map(Value::tuple).collect()))
 }
 
 fn slice(args: Args) -> Result {
@@ -331,7 +377,11 @@ fn slice(args: Args) -> Result {
     if start > end {
         return Err("the start index must be less than or equal to the end index".into());
     }
-    Ok(Value::List(items[start as usize..end as usize].to_vec()))
+    let kind = match &l {
+        Value::List(l) if l.kind == ListKind::Tuple => ListKind::Tuple,
+        _ => ListKind::List,
+    };
+    Ok(Value::List(ListValue::new(items[start as usize..end as usize].to_vec(), kind)))
 }
 
 /// Elements are converted to strings and sorted lexically.
@@ -342,7 +392,7 @@ fn sort(args: Args) -> Result {
     }
     let mut items = strings(&l)?;
     items.sort();
-    Ok(Value::List(items.into_iter().map(Value::String).collect()))
+    Ok(Value::list(items.into_iter().map(Value::String).collect()))
 }
 
 fn sum(args: Args) -> Result {
@@ -365,14 +415,18 @@ fn transpose(args: Args) -> Result {
             out.entry(v).or_default().push(Value::from(k.as_str()));
         }
     }
-    Ok(Value::Map(out.into_iter().map(|(k, v)| (k, Value::List(v))).collect()))
+    Ok(Value::map(out.into_iter().map(|(k, v)| (k, Value::list(v))).collect()))
 }
 
 fn zipmap(args: Args) -> Result {
-    let [ks, vs] = arity(args)?;
-    let (ks, vs) = (strings(&ks)?, list(&vs)?);
+    let [ks, vs_value] = arity(args)?;
+    let (ks, vs) = (strings(&ks)?, list(&vs_value)?);
     if ks.len() != vs.len() {
         return Err(format!("number of keys ({}) does not match number of values ({})", ks.len(), vs.len()));
     }
-    Ok(Value::Map(ks.into_iter().zip(vs.iter().cloned()).collect()))
+    let entries: BTreeMap<String, Value> = ks.into_iter().zip(vs.iter().cloned()).collect();
+    Ok(match &vs_value {
+        Value::List(l) if l.kind == ListKind::Tuple => Value::Map(entries.into()),
+        _ => Value::map(entries),
+    })
 }

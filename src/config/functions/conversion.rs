@@ -1,8 +1,8 @@
 //! Type conversion functions, `type`, and the sensitivity functions.
 
-use super::collection::into_set;
-use super::{map, one, Args, Function, FunctionContext, Result, Table};
+use super::{one, Args, Function, FunctionContext, Result, Table};
 use crate::config::types::convert;
+use crate::config::unify::{type_of, unify as unify_types};
 use strata_provider::{Type, Value};
 
 pub(super) const FUNCTIONS: Table = &[
@@ -44,52 +44,44 @@ fn nonsensitive(args: Args, _: &FunctionContext) -> Result {
     one(args).map(Value::deep_unmark)
 }
 
-fn primitive(v: &Value) -> bool {
-    matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+/// Converts values to the one type they unify to, as Terraform does for
+/// `coalesce`: equal types stay, mixed primitives become strings.
+pub(super) fn unify(values: Vec<Value>) -> Result<Vec<Value>> {
+    let types: Vec<Type> = values.iter().map(type_of).collect();
+    let ty = unify_types(&types).ok_or("all arguments must have the same type")?;
+    values.iter().map(|v| convert(v, &ty)).collect()
 }
 
-/// Converts values to one common type, as Terraform does when a tuple
-/// becomes a list: equal types stay, mixed primitives become strings.
-pub(super) fn unify(values: Vec<Value>) -> Result<Vec<Value>> {
-    let mut types = values.iter().filter(|v| !v.is_null()).map(type_name);
-    let first = types.next();
-    if types.all(|t| Some(t) == first) {
-        return Ok(values);
+/// Converts a collection to a list, set or map whose element type the
+/// elements unify to.
+fn to_collection(args: Args, ty: Type) -> Result {
+    let v = one(args)?;
+    let from = type_name(&v);
+    let any_single = |to: &str| format!("cannot convert {} to {to} of any single type", short_kind(&from));
+    match (&v, &ty) {
+        (Value::Null, _) => Ok(Value::Null),
+        (Value::List(_), Type::List(_)) => convert(&v, &ty).map_err(|_| any_single("list")),
+        (Value::List(_), Type::Set(_)) => convert(&v, &ty).map_err(|_| any_single("set")),
+        (Value::Map(_), Type::Map(_)) => convert(&v, &ty).map_err(|_| any_single("map")),
+        _ => Err(format!("cannot convert {from} to {}", short_kind(&ty.to_string()))),
     }
-    if values.iter().all(|v| v.is_null() || primitive(v)) {
-        return values.iter().map(|v| convert(v, &Type::String)).collect();
-    }
-    Err("all elements must have the same type".into())
+}
+
+/// `tuple([string])` → `tuple`, as Terraform names the kind in messages.
+fn short_kind(name: &str) -> &str {
+    name.split('(').next().unwrap_or(name)
 }
 
 fn tolist(args: Args) -> Result {
-    match one(args)? {
-        Value::Null => Ok(Value::Null),
-        Value::List(items) => unify(items).map(Value::List).map_err(|e| format!("cannot convert tuple to list: {e}")),
-        other => Err(format!("cannot convert {} to list", type_name(&other))),
-    }
+    to_collection(args, Type::List(Box::new(Type::Any)))
 }
 
 fn toset(args: Args) -> Result {
-    match one(args)? {
-        Value::Null => Ok(Value::Null),
-        Value::List(items) => {
-            let items = unify(items).map_err(|e| format!("cannot convert tuple to set: {e}"))?;
-            Ok(Value::List(into_set(items)))
-        }
-        other => Err(format!("cannot convert {} to set", type_name(&other))),
-    }
+    to_collection(args, Type::Set(Box::new(Type::Any)))
 }
 
 fn tomap(args: Args) -> Result {
-    let v = one(args)?;
-    if v.is_null() {
-        return Ok(Value::Null);
-    }
-    let m = map(&v).map_err(|_| format!("cannot convert {} to map", type_name(&v)))?;
-    let (names, values): (Vec<String>, Vec<Value>) = m.clone().into_iter().unzip();
-    let values = unify(values).map_err(|e| format!("cannot convert object to map: {e}"))?;
-    Ok(Value::Map(names.into_iter().zip(values).collect()))
+    to_collection(args, Type::Map(Box::new(Type::Any)))
 }
 
 fn to(args: Args, ty: &Type) -> Result {
@@ -112,23 +104,24 @@ fn tostring(args: Args) -> Result {
     to(args, &Type::String)
 }
 
-/// The type of a value in type-constraint syntax, on one line. Values do
-/// not remember whether they were built as lists or tuples, maps or
-/// objects, so collections are described structurally, as Terraform
-/// describes literals: `tuple([string, number])`, `object({a = bool})`.
-/// `null` and unknown values are `dynamic`.
+/// The type of a value in type-constraint syntax, on one line
+/// (`tuple([string, number])`, `list(string)`); `null` and unknown values
+/// are `dynamic`.
 pub(super) fn type_name(v: &Value) -> String {
-    match v {
-        Value::Null | Value::Unknown => "dynamic".into(),
-        Value::Bool(_) => "bool".into(),
-        Value::Number(_) => "number".into(),
-        Value::String(_) => "string".into(),
-        Value::List(items) => format!("tuple([{}])", items.iter().map(type_name).collect::<Vec<_>>().join(", ")),
-        Value::Map(m) => {
-            format!("object({{{}}})", m.iter().map(|(k, v)| format!("{k} = {}", type_name(v))).collect::<Vec<_>>().join(", "))
+    fn name(t: &Type) -> String {
+        match t {
+            Type::Any | Type::Optional(..) => "dynamic".into(),
+            Type::String | Type::Number | Type::Bool => t.to_string(),
+            Type::List(e) => format!("list({})", name(e)),
+            Type::Set(e) => format!("set({})", name(e)),
+            Type::Map(e) => format!("map({})", name(e)),
+            Type::Tuple(es) => format!("tuple([{}])", es.iter().map(name).collect::<Vec<_>>().join(", ")),
+            Type::Object(attrs) => {
+                format!("object({{{}}})", attrs.iter().map(|(k, t)| format!("{k} = {}", name(t))).collect::<Vec<_>>().join(", "))
+            }
         }
-        Value::Sensitive(inner) => type_name(inner),
     }
+    name(&type_of(v))
 }
 
 /// Known even for unknown values (`dynamic`); sensitive if the value is.

@@ -69,7 +69,7 @@ fn csvdecode(args: Args) -> Result {
         })?;
         rows.push(Value::Map(headers.iter().cloned().zip(record.iter().map(Value::from)).collect()));
     }
-    Ok(Value::List(rows))
+    Ok(Value::list(rows))
 }
 
 fn json_number(n: &serde_json::Number) -> Value {
@@ -253,7 +253,7 @@ fn from_yaml(y: serde_norway::Value) -> Result {
                 };
                 out.insert(key, from_yaml(v)?);
             }
-            Value::Map(out)
+            Value::Map(out.into())
         }
         Y::Tagged(t) => from_yaml(t.value)?,
     })

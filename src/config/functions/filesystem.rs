@@ -170,7 +170,7 @@ fn fileset(args: Args, cx: &FunctionContext) -> Result {
     }
     out.sort();
     out.dedup();
-    Ok(Value::List(out.into_iter().map(Value::String).collect()))
+    Ok(Value::set(out.into_iter().map(Value::String).collect()))
 }
 
 /// `a{b,c{d,e}}f` as `abf`, `acdf`, `acef`. The glob crate has no braces.

@@ -44,7 +44,7 @@ pub(super) fn formatlist(args: Args) -> Result {
             render(&spec, &row_args).map(Value::String)
         })
         .collect::<Result<_>>()
-        .map(Value::List)
+        .map(Value::list)
 }
 
 /// The largest width or precision a verb may ask for, as in Go's `fmt`.

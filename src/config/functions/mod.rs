@@ -155,7 +155,7 @@ fn list(v: &Value) -> Result<&[Value]> {
 fn into_list(v: Value) -> Result<Vec<Value>> {
     list(&v)?;
     match v {
-        Value::List(items) => Ok(items),
+        Value::List(items) => Ok(items.into_vec()),
         _ => unreachable!("checked by list()"),
     }
 }

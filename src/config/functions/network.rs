@@ -142,7 +142,7 @@ fn cidrsubnets(args: Args) -> Result {
             ));
         }
     }
-    let Some(&first) = newbits.first() else { return Ok(Value::List(vec![])) };
+    let Some(&first) = newbits.first() else { return Ok(Value::list(vec![])) };
     let first = subnet(net, first, 0)?;
     // The subnet just before the first, so that `next` yields the first.
     let mut current = Net { addr: first.addr.wrapping_sub(1) & Net::host_mask(0, net.bits), ..first };
@@ -158,5 +158,5 @@ fn cidrsubnets(args: Args) -> Result {
         })?;
         out.push(Value::String(current.render()));
     }
-    Ok(Value::List(out))
+    Ok(Value::list(out))
 }

@@ -135,10 +135,8 @@ fn captures(re: &Regex, caps: &regex::Captures) -> Result {
         return Ok(group(0));
     }
     match (names.iter().all(Option::is_some), names.iter().all(Option::is_none)) {
-        (true, _) => Ok(Value::Map(
-            names.iter().enumerate().map(|(i, n)| (n.unwrap_or_default().to_owned(), group(i + 1))).collect::<BTreeMap<_, _>>(),
-        )),
-        (_, true) => Ok(Value::List((1..=names.len()).map(group).collect())),
+        (true, _) => Ok(Value::object(names.iter().enumerate().map(|(i, n)| (n.unwrap_or_default().to_owned(), group(i + 1))))),
+        (_, true) => Ok(Value::tuple((1..=names.len()).map(group).collect())),
         _ => Err("invalid regular expression pattern: cannot mix both named and unnamed capture groups".into()),
     }
 }
@@ -153,7 +151,7 @@ fn regex(args: Args) -> Result {
 fn regexall(args: Args) -> Result {
     let (pattern, s) = binary(args)?;
     let re = compile(&pattern)?;
-    re.captures_iter(&s).map(|c| captures(&re, &c)).collect::<Result<_>>().map(Value::List)
+    re.captures_iter(&s).map(|c| captures(&re, &c)).collect::<Result<_>>().map(Value::list)
 }
 
 /// A `substring` wrapped in slashes is a regular expression; `$1` and
@@ -171,12 +169,12 @@ fn split(args: Args) -> Result {
     let (sep, s) = binary(args)?;
     // As Go's strings.Split: an empty separator splits after every character.
     if sep.is_empty() {
-        return Ok(Value::List(s.chars().map(|c| Value::from(c.to_string())).collect()));
+        return Ok(Value::list(s.chars().map(|c| Value::from(c.to_string())).collect()));
     }
     if s.is_empty() {
-        return Ok(Value::List(vec![Value::from("")]));
+        return Ok(Value::list(vec![Value::from("")]));
     }
-    Ok(Value::List(s.split(sep.as_str()).map(Value::from).collect()))
+    Ok(Value::list(s.split(sep.as_str()).map(Value::from).collect()))
 }
 
 fn strrev(args: Args) -> Result {
