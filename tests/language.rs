@@ -247,3 +247,59 @@ fn count_from_an_unknown_value_names_it_and_suggests_target() {
     assert!(err.contains("-target strata_data.n"), "{err}");
     assert!(err.contains("main.strata.hcl:5:11"), "{err}");
 }
+
+/// Variables take their declared types as Terraform gives them (each
+/// expected answer is what `terraform console` printed for the same
+/// configuration): `list(any)` unifies its elements, an object type drops
+/// undeclared attributes and fills optional ones, and `==` compares types.
+#[test]
+fn variable_types_unify_convert_and_compare_as_in_terraform() {
+    let dir = scratch();
+    write(
+        dir.path(),
+        "main.strata.hcl",
+        r#"
+variable "mixed" {
+  type    = list(any)
+  default = ["a", 1]
+}
+variable "m" {
+  type    = map(any)
+  default = { a = 1, b = "x" }
+}
+variable "obj" {
+  type    = object({ name = string, size = optional(number, 10), tags = optional(map(string), {}) })
+  default = { name = "a", extra = true }
+}
+variable "objs" {
+  type    = list(object({ name = string, port = optional(number, 80) }))
+  default = [{ name = "a", junk = 1 }, { name = "b", port = "8080" }]
+}
+variable "tup" {
+  type    = tuple([string, number])
+  default = [1, "2"]
+}
+"#,
+    );
+    let mut child = command(dir.path(), &["console"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    let questions = [
+        ("var.mixed", r#"["a", "1"]"#),
+        (r#"var.mixed == ["a", "1"]"#, "false"),
+        (r#"var.mixed == tolist(["a", "1"])"#, "true"),
+        ("var.m", r#"{a = "1", b = "x"}"#),
+        (r#"var.m == tomap({a = "1", b = "x"})"#, "true"),
+        ("var.obj", "{name = \"a\", size = 10, tags = {}}"),
+        (r#"var.obj == {name = "a", size = 10, tags = {}}"#, "false"),
+        ("var.obj.tags == tomap({})", "true"),
+        ("var.objs", r#"[{name = "a", port = 80}, {name = "b", port = 8080}]"#),
+        ("var.tup", r#"["1", 2]"#),
+        (r#"var.tup == ["1", 2]"#, "true"),
+    ];
+    let input: String = questions.iter().map(|(q, _)| format!("{q}\n")).collect();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let expected: String = questions.iter().map(|(_, a)| format!("{a}\n")).collect();
+    assert_eq!(stdout(&out), expected);
+}
