@@ -154,7 +154,7 @@ fn timestamp_and_uuid_are_known_during_apply() {
 }
 
 #[test]
-fn relative_paths_start_at_the_module_directory() {
+fn relative_paths_start_at_the_base_directory() {
     assert_eq!(evaluate(r#"file("hello.txt")"#, &Applying).unwrap(), Value::from("Hello World\n"));
     assert_eq!(evaluate(r#"fileexists("hello.txt")"#, &Applying).unwrap(), Value::Bool(true));
 }

@@ -164,16 +164,16 @@ async fn network_updates_and_retirement_are_undone_exactly() {
     let host = |i: u8| Value::object([("mac", Value::from(format!("52:54:00:ab:00:0{i}"))), ("ip", Value::from(format!("{prefix}{}", 10 + i)))]);
     let config = Value::object([
         ("name", Value::from(net.as_str())),
-        ("addresses", Value::List(vec![Value::from(format!("{prefix}0/24"))])),
+        ("addresses", Value::List(vec![Value::from(format!("{prefix}0/24"))].into())),
         ("dhcp", Value::Bool(true)),
-        ("dhcp_hosts", Value::List(vec![host(1), host(2)])),
+        ("dhcp_hosts", Value::List(vec![host(1), host(2)].into())),
     ]);
     let created = p.create("kvm_network", id, &config).await.expect("create");
     let (persistent, live) = (virsh(&["net-dumpxml", "--inactive", &net]), virsh(&["net-dumpxml", &net]));
 
     // Removing the first host and adding one: undone with the hosts back in
     // their order, live and in the definition.
-    let planned = set(&created, "dhcp_hosts", Value::List(vec![host(2), host(3)]));
+    let planned = set(&created, "dhcp_hosts", Value::List(vec![host(2), host(3)].into()));
     let rec = prepare(&p, "kvm_network", id, Undoable::Update { prior: &created, planned: &planned }).await;
     p.update("kvm_network", id, &created, &planned, Some(&rec)).await.expect("update");
     assert!(!virsh(&["net-dumpxml", &net]).contains(&format!("ip='{prefix}11'")));

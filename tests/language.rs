@@ -303,3 +303,27 @@ variable "tup" {
     let expected: String = questions.iter().map(|(_, a)| format!("{a}\n")).collect();
     assert_eq!(stdout(&out), expected);
 }
+
+/// `path.root` is `.` and `path.module` the module's directory relative to
+/// it, as Terraform gives them, and the filesystem functions read
+/// `${path.module}/...` from a module, also when run with `-chdir`.
+#[test]
+fn module_paths_are_relative_and_files_are_found_from_chdir() {
+    let parent = scratch();
+    let dir = parent.path().join("env");
+    std::fs::create_dir_all(dir.join("modules/x")).unwrap();
+    std::fs::create_dir_all(parent.path().join("shared")).unwrap();
+    write(&dir, "main.strata.hcl", "module \"x\" {\n  source = \"./modules/x\"\n}\nmodule \"s\" {\n  source = \"../shared\"\n}\noutput \"root\" {\n  value = path.root\n}\noutput \"module\" {\n  value = path.module\n}\noutput \"x\" {\n  value = module.x.info\n}\noutput \"s\" {\n  value = module.s.info\n}\n");
+    let child = "output \"info\" {\n  value = { where = path.module, text = file(\"${path.module}/data.txt\"), exists = fileexists(\"${path.module}/data.txt\") }\n}\n";
+    write(&dir.join("modules/x"), "main.strata.hcl", child);
+    write(&dir.join("modules/x"), "data.txt", "from x");
+    write(&parent.path().join("shared"), "main.strata.hcl", child);
+    write(&parent.path().join("shared"), "data.txt", "from shared");
+    expect(parent.path(), &["-chdir=env", "apply", "-auto-approve"], 0);
+    let out = expect(parent.path(), &["-chdir=env", "output", "-json"], 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["root"]["value"], ".");
+    assert_eq!(json["module"]["value"], ".");
+    assert_eq!(json["x"]["value"], serde_json::json!({"where": "modules/x", "text": "from x", "exists": true}));
+    assert_eq!(json["s"]["value"], serde_json::json!({"where": "../shared", "text": "from shared", "exists": true}));
+}

@@ -50,7 +50,7 @@ pub trait Resolver {
     fn module(&self, name: &str, _key: Option<&InstanceKey>) -> Result<Value, String> {
         Err(format!("module.{name} is not available here"))
     }
-    /// What functions may know: the module directory and the phase.
+    /// What functions may know: where relative paths start, and the phase.
     fn functions(&self) -> functions::FunctionContext {
         let base_dir = self.path("module").and_then(|p| p.as_str().map(std::path::PathBuf::from)).unwrap_or_default();
         functions::FunctionContext { base_dir, apply: false }
@@ -693,7 +693,7 @@ mod tests {
             let inst = |i: i64| Value::object([("name", Value::from(format!("{}-{i}", addr.name))), ("id", Value::Unknown)]);
             match key {
                 Some(InstanceKey::Index(i)) => Ok(inst(*i)),
-                None => Ok(Value::List(vec![inst(0), inst(1)])),
+                None => Ok(Value::List(vec![inst(0), inst(1)].into())),
                 Some(k) => Err(format!("no instance {k}")),
             }
         }
@@ -716,8 +716,8 @@ mod tests {
         check(r#""1" + 1"#, Value::from(2i64));
         check(r#""web-${count.index}""#, Value::from("web-1"));
         check("strata_data.a[count.index].name", Value::from("a-1"));
-        check("strata_data.a[*].name", Value::List(vec!["a-0".into(), "a-1".into()]));
-        check("[for i, s in [\"x\", \"y\"] : \"${i}${s}\" if s != \"x\"]", Value::List(vec!["1y".into()]));
+        check("strata_data.a[*].name", Value::List(vec!["a-0".into(), "a-1".into()].into()));
+        check("[for i, s in [\"x\", \"y\"] : \"${i}${s}\" if s != \"x\"]", Value::List(vec!["1y".into()].into()));
         check("{for k, v in var.tags : upper(k) => v}", Value::object([("ENV", Value::from("dev"))]));
         check("var.n > 1 ? \"big\" : \"small\"", Value::from("big"));
         check("\"a %{ if var.n == 2 ~} two %{~ endif } b\"", Value::from("a two b"));
@@ -737,9 +737,9 @@ mod tests {
         // Map keys cannot carry a mark: a map keyed by a secret is marked whole.
         check("{for k, v in {x = var.pw} : v => k}", Value::object([("hunter2", Value::from("x"))]).into_sensitive());
         check("{(var.pw) = 1}", Value::object([("hunter2", Value::from(1i64))]).into_sensitive());
-        check("[for k, v in sensitive({a = 1}) : k]", Value::List(vec![Value::from("a").into_sensitive()]).into_sensitive());
+        check("[for k, v in sensitive({a = 1}) : k]", Value::List(vec![Value::from("a").into_sensitive()].into()).into_sensitive());
         check("{a = 1, hunter2 = 2}[var.pw]", Value::from(2i64).into_sensitive());
-        check("concat(sensitive([[\"a\"]])...)", Value::List(vec![Value::from("a")]).into_sensitive());
+        check("concat(sensitive([[\"a\"]])...)", Value::List(vec![Value::from("a")].into()).into_sensitive());
     }
 
     #[test]

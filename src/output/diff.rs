@@ -491,8 +491,8 @@ mod tests {
     #[test]
     fn nested_blocks_print_as_blocks_and_unchanged_ones_are_counted() {
         let schema = disks_schema();
-        let before = obj(vec![("name", "vm".into()), ("disk", Value::List(vec![disk("a", 1), disk("b", 2), disk("c", 3)]))]);
-        let after = obj(vec![("name", "vm".into()), ("disk", Value::List(vec![disk("a", 1), disk("b", 5), disk("c", 3), disk("d", 4)]))]);
+        let before = obj(vec![("name", "vm".into()), ("disk", Value::List(vec![disk("a", 1), disk("b", 2), disk("c", 3)].into()))]);
+        let after = obj(vec![("name", "vm".into()), ("disk", Value::List(vec![disk("a", 1), disk("b", 5), disk("c", 3), disk("d", 4)].into()))]);
         let text = attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true, Some(&schema)).join("\n");
         assert_eq!(
             text,
@@ -503,12 +503,12 @@ mod tests {
     #[test]
     fn sensitive_blocks_are_not_unwrapped() {
         let schema = disks_schema();
-        let before = obj(vec![("disk", Value::List(vec![disk("secret-label", 1)]).into_sensitive())]);
-        let after = obj(vec![("disk", Value::List(vec![disk("secret-label", 2)]).into_sensitive())]);
+        let before = obj(vec![("disk", Value::List(vec![disk("secret-label", 1)].into()).into_sensitive())]);
+        let after = obj(vec![("disk", Value::List(vec![disk("secret-label", 2)].into()).into_sensitive())]);
         let text = attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true, Some(&schema)).join("\n");
         assert_eq!(text, "~ disk = (sensitive value)");
-        let before = obj(vec![("disk", Value::List(vec![disk("secret-label", 1).into_sensitive()]))]);
-        let after = obj(vec![("disk", Value::List(vec![disk("secret-label", 2).into_sensitive()]))]);
+        let before = obj(vec![("disk", Value::List(vec![disk("secret-label", 1).into_sensitive()].into()))]);
+        let after = obj(vec![("disk", Value::List(vec![disk("secret-label", 2).into_sensitive()].into()))]);
         let text = attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true, Some(&schema)).join("\n");
         assert!(!text.contains("secret-label"), "{text}");
     }

@@ -358,7 +358,9 @@ impl Resolver for World<'_> {
     }
 
     fn functions(&self) -> crate::config::functions::FunctionContext {
-        crate::config::functions::FunctionContext { base_dir: self.config.dir.clone(), apply: self.apply }
+        // Terraform resolves relative paths against the working directory,
+        // which is the root module's (`file("${path.module}/x")` in a module).
+        crate::config::functions::FunctionContext { base_dir: self.root.dir.clone(), apply: self.apply }
     }
 
     fn workspace(&self) -> Option<String> {
@@ -367,10 +369,55 @@ impl Resolver for World<'_> {
 
     fn path(&self, name: &str) -> Option<Value> {
         match name {
-            "module" => Some(Value::from(self.config.dir.display().to_string())),
-            "root" => Some(Value::from(self.root.dir.display().to_string())),
+            "module" => Some(Value::from(relative_module_path(&self.root.dir, &self.config.dir))),
+            "root" => Some(Value::from(".")),
             "cwd" => std::env::current_dir().ok().map(|d| Value::from(d.display().to_string())),
             _ => None,
         }
+    }
+}
+
+/// `path.module` as Terraform gives it: the module's directory relative to
+/// the root module's, cleaned lexically as Go's `filepath.Clean` does
+/// (`.` for the root, `modules/x`, `../shared`). The filesystem functions
+/// resolve relative paths against the root module's directory
+/// (`FunctionContext::base_dir`), where the process also runs (after
+/// `-chdir`), so the relative path names the same place for both.
+pub(crate) fn relative_module_path(root: &std::path::Path, dir: &std::path::Path) -> String {
+    use std::path::Component;
+    let rel = dir.strip_prefix(root).unwrap_or(dir);
+    let mut parts: Vec<String> = Vec::new();
+    let absolute = rel.has_root();
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) => parts.push(n.to_string_lossy().into_owned()),
+            Component::ParentDir if parts.last().is_some_and(|p| p != "..") => {
+                parts.pop();
+            }
+            Component::ParentDir if !absolute => parts.push("..".into()),
+            Component::ParentDir | Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    match (absolute, parts.is_empty()) {
+        (true, _) => format!("/{}", parts.join("/")),
+        (false, true) => ".".into(),
+        (false, false) => parts.join("/"),
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::relative_module_path;
+    use std::path::Path;
+
+    #[test]
+    fn module_paths_are_relative_and_clean_as_in_terraform() {
+        let root = Path::new("/work/env");
+        assert_eq!(relative_module_path(root, root), ".");
+        assert_eq!(relative_module_path(root, Path::new("/work/env/modules/x")), "modules/x");
+        assert_eq!(relative_module_path(root, Path::new("/work/env/modules/a/../b")), "modules/b");
+        assert_eq!(relative_module_path(root, Path::new("/work/env/../shared")), "../shared");
+        assert_eq!(relative_module_path(Path::new("."), Path::new("./modules/x")), "modules/x");
+        assert_eq!(relative_module_path(Path::new("."), Path::new(".")), ".");
     }
 }

@@ -5,9 +5,8 @@
 //! Unknown and sensitive arguments are handled once, in [`call`], for every
 //! function that does not opt out (see [`Function`]).
 //!
-//! Values do not distinguish lists from sets and tuples, nor maps from
-//! objects; functions accept whichever shape Terraform would accept and
-//! return the plain `List`/`Map` representation.
+//! Functions accept whichever collection kind Terraform would accept and
+//! return the kind Terraform's returns (a list, a set, a tuple...).
 
 mod collection;
 mod conversion;
@@ -30,8 +29,8 @@ type Result<T = Value> = std::result::Result<T, String>;
 /// What functions may know about where and when they run.
 #[derive(Debug, Clone, Default)]
 pub struct FunctionContext {
-    /// The directory of the module being evaluated (`path.module`): relative
-    /// paths of the filesystem functions start there.
+    /// Where relative paths of the filesystem functions start: the root
+    /// module's directory, the working directory, as in Terraform.
     pub base_dir: std::path::PathBuf,
     /// True while applying: `timestamp()` and `uuid()` are unknown during
     /// plan and known during apply, as in Terraform.
@@ -192,7 +191,7 @@ mod tests {
         let r = call("upper", vec![Value::from("a").into_sensitive()], &cx).unwrap();
         assert_eq!(r, Value::from("A").into_sensitive());
         assert_eq!(call("upper", vec![Value::Unknown], &cx).unwrap(), Value::Unknown);
-        assert_eq!(call("length", vec![Value::List(vec![Value::Unknown])], &cx).unwrap(), Value::from(1i64));
+        assert_eq!(call("length", vec![Value::List(vec![Value::Unknown].into())], &cx).unwrap(), Value::from(1i64));
         assert_eq!(call("timestamp", vec![], &cx).unwrap(), Value::Unknown);
         assert!(call("nope", vec![], &cx).unwrap_err().contains("no function"));
     }

@@ -3,7 +3,6 @@
 
 use super::{arity, format, integer, list, one, split_args, str_value, string, Args, Function, Result, Table};
 use regex::Regex;
-use std::collections::BTreeMap;
 use strata_provider::Value;
 use unicode_segmentation::UnicodeSegmentation;
 

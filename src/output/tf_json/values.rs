@@ -138,7 +138,7 @@ mod tests {
                 Value::List(vec![
                     Value::object([("size", Value::from(8i64)), ("path", Value::Unknown)]),
                     Value::object([("size", Value::from(16i64)), ("key", Value::from("k").into_sensitive())]),
-                ]),
+                ].into()),
             ),
         ])
     }
@@ -148,7 +148,7 @@ mod tests {
         let v = known(&sample()).unwrap();
         assert_eq!(v, json!({"name": "web", "disk": [{"size": 8}, {"size": 16}]}));
         assert!(!v.to_string().contains("hunter2"));
-        assert_eq!(known(&Value::List(vec![Value::Unknown, Value::from(1i64)])), Some(json!([null, 1])));
+        assert_eq!(known(&Value::List(vec![Value::Unknown, Value::from(1i64)].into())), Some(json!([null, 1])));
     }
 
     #[test]
@@ -165,12 +165,12 @@ mod tests {
     #[test]
     fn types_follow_terraforms_encoding() {
         assert_eq!(type_of(&Value::from("a")), json!("string"));
-        assert_eq!(type_of(&Value::List(vec![Value::from("a"), Value::from("b")])), json!(["list", "string"]));
-        assert_eq!(type_of(&Value::List(vec![Value::from("a"), Value::from(1i64)])), json!(["tuple", ["string", "number"]]));
+        assert_eq!(type_of(&Value::List(vec![Value::from("a"), Value::from("b")].into())), json!(["list", "string"]));
+        assert_eq!(type_of(&Value::List(vec![Value::from("a"), Value::from(1i64)].into())), json!(["tuple", ["string", "number"]]));
         assert_eq!(type_of(&Value::object([("n", Value::from(true))])), json!(["object", {"n": "bool"}]));
         assert_eq!(type_of(&Value::from("pw").into_sensitive()), json!("string"));
         let secret_keys = Value::object([("hunter2", Value::from(1i64))]).into_sensitive();
         assert_eq!(type_of(&secret_keys), json!("dynamic"));
-        assert_eq!(type_of(&Value::List(vec![secret_keys])), json!(["list", "dynamic"]));
+        assert_eq!(type_of(&Value::List(vec![secret_keys].into())), json!(["list", "dynamic"]));
     }
 }
