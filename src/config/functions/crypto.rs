@@ -14,12 +14,33 @@ pub(super) const FUNCTIONS: Table = &[
     ("base64sha512", Function::Pure(base64sha512)),
     ("bcrypt", Function::Pure(bcrypt_fn)),
     ("md5", Function::Pure(md5_fn)),
+    ("rsadecrypt", Function::Pure(rsadecrypt)),
     ("sha1", Function::Pure(sha1_fn)),
     ("sha256", Function::Pure(sha256)),
     ("sha512", Function::Pure(sha512)),
     ("uuid", Function::Raw(uuid_fn)),
     ("uuidv5", Function::Pure(uuidv5)),
 ];
+
+/// Decrypts base64 PKCS#1 v1.5 ciphertext with a PEM RSA private key
+/// (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`), with Terraform's
+/// messages. The result is sensitive only if an argument is (as in
+/// Terraform); an error about a sensitive argument is withheld by the
+/// evaluator.
+fn rsadecrypt(args: Args) -> Result {
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    use rsa::pkcs8::DecodePrivateKey as _;
+    let [ciphertext, key] = arity(args)?;
+    let (ciphertext, key) = (string(&ciphertext)?, string(&key)?);
+    let bytes = STANDARD
+        .decode(ciphertext.as_bytes())
+        .map_err(|_| format!("failed to decode input {ciphertext:?}: cipher text must be base64-encoded"))?;
+    let key = rsa::RsaPrivateKey::from_pkcs1_pem(&key)
+        .or_else(|_| rsa::RsaPrivateKey::from_pkcs8_pem(&key))
+        .map_err(|_| "invalid private key: no RSA private key found (PEM PKCS#1 or PKCS#8)".to_owned())?;
+    let plain = key.decrypt(rsa::Pkcs1v15Encrypt, &bytes).map_err(|_| "failed to decrypt: decryption error".to_owned())?;
+    String::from_utf8(plain).map(Value::String).map_err(|_| "the decrypted text is not valid UTF-8".to_owned())
+}
 
 fn digest<D: Digest>(args: Args) -> Result<Vec<u8>> {
     Ok(D::digest(string(&one(args)?)?.as_bytes()).to_vec())
