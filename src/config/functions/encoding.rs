@@ -4,8 +4,7 @@ use super::{arity, one, str_value, string, Args, Function, Result, Table};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use std::collections::BTreeMap;
-use strata_provider::{Number, Value};
+use strata_provider::Value;
 
 pub(super) const FUNCTIONS: Table = &[
     ("base64decode", Function::Pure(base64decode)),
@@ -17,8 +16,8 @@ pub(super) const FUNCTIONS: Table = &[
     ("textdecodebase64", Function::Pure(textdecodebase64)),
     ("textencodebase64", Function::Pure(textencodebase64)),
     ("urlencode", Function::Pure(urlencode)),
-    ("yamldecode", Function::Pure(yamldecode)),
-    ("yamlencode", Function::Pure(yamlencode)),
+    ("yamldecode", Function::Pure(super::yaml::yamldecode)),
+    ("yamlencode", Function::Pure(super::yaml::yamlencode)),
 ];
 
 fn decode_base64(s: &str) -> Result<Vec<u8>> {
@@ -234,113 +233,4 @@ fn urlencode(args: Args) -> Result {
     const QUERY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
     let s = string(&one(args)?)?;
     str_value(utf8_percent_encode(&s, QUERY).to_string().replace("%20", "+"))
-}
-
-fn from_yaml(y: serde_norway::Value) -> Result {
-    use serde_norway::Value as Y;
-    Ok(match y {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => n.to_string().parse::<Number>().map(Value::Number).map_err(|_| format!("unsupported YAML number {n}"))?,
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::List(items.into_iter().map(from_yaml).collect::<Result<_>>()?),
-        Y::Mapping(m) => {
-            let mut out = BTreeMap::new();
-            for (k, v) in m {
-                let key = match from_yaml(k)? {
-                    Value::Null => "null".to_owned(),
-                    k => k.to_template_string().ok_or("YAML mapping keys must be scalars")?,
-                };
-                out.insert(key, from_yaml(v)?);
-            }
-            Value::Map(out.into())
-        }
-        Y::Tagged(t) => from_yaml(t.value)?,
-    })
-}
-
-fn yamldecode(args: Args) -> Result {
-    let s = string(&one(args)?)?;
-    let mut docs = serde_norway::Deserializer::from_str(&s);
-    let first = docs.next().ok_or("the YAML document is empty")?;
-    let value = <serde_norway::Value as serde::Deserialize>::deserialize(first).map_err(|e| format!("on line {e}"))?;
-    if docs.next().is_some() {
-        return Err("unsupported YAML: multiple documents".into());
-    }
-    from_yaml(value)
-}
-
-/// Block-style YAML with double-quoted strings, like Terraform's output.
-/// Deviation: multi-line strings are double-quoted with `\n` escapes rather
-/// than written in literal block style.
-fn yamlencode(args: Args) -> Result {
-    let v = one(args)?;
-    let mut out = String::new();
-    write_yaml(&v, 0, &mut out);
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    str_value(out)
-}
-
-fn yaml_scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::Null | Value::Unknown => Some("null".into()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) => Some(serde_json::to_string(s).expect("strings serialize")),
-        Value::List(items) if items.is_empty() => Some("[]".into()),
-        Value::Map(m) if m.is_empty() => Some("{}".into()),
-        Value::Sensitive(inner) => yaml_scalar(inner),
-        _ => None,
-    }
-}
-
-/// Writes `v` as a block at `indent`; the caller has written the indent of
-/// the first line (or a `- ` marker).
-fn write_yaml(v: &Value, indent: usize, out: &mut String) {
-    if let Some(s) = yaml_scalar(v) {
-        out.push_str(&s);
-        out.push('\n');
-        return;
-    }
-    let pad = " ".repeat(indent);
-    match v.unmarked() {
-        Value::List(items) => {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(&pad);
-                }
-                out.push_str("- ");
-                write_yaml(item, indent + 2, out);
-            }
-        }
-        Value::Map(m) => {
-            for (i, (k, item)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(&pad);
-                }
-                out.push_str(&serde_json::to_string(k).expect("strings serialize"));
-                out.push(':');
-                match (yaml_scalar(item), item.unmarked()) {
-                    (Some(s), _) => {
-                        out.push(' ');
-                        out.push_str(&s);
-                        out.push('\n');
-                    }
-                    (None, Value::List(_)) => {
-                        out.push('\n');
-                        out.push_str(&pad);
-                        write_yaml(item, indent, out);
-                    }
-                    (None, _) => {
-                        out.push('\n');
-                        out.push_str(&" ".repeat(indent + 2));
-                        write_yaml(item, indent + 2, out);
-                    }
-                }
-            }
-        }
-        _ => unreachable!("scalars are handled above"),
-    }
 }

@@ -18,6 +18,7 @@ mod format;
 mod network;
 mod numeric;
 mod string;
+mod yaml;
 
 use super::types::convert;
 use std::collections::BTreeMap;
