@@ -463,6 +463,21 @@ mod tests {
     }
 
     #[test]
+    fn kinds_are_not_stored_so_old_state_still_reads() {
+        let typed = Value::object([("l", Value::list(vec![Value::from("a")])), ("m", Value::map(BTreeMap::new()))]);
+        let text = serde_json::to_string(&typed).unwrap();
+        assert_eq!(text, r#"{"l":["a"],"m":{}}"#, "the same JSON as before kinds existed");
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, typed, "equality is of data, not kinds");
+        assert_eq!(back.get("l"), &Value::tuple(vec![Value::from("a")]));
+        assert!(matches!(back.get("l"), Value::List(l) if l.kind == ListKind::Tuple));
+        assert!(matches!(back.get("m"), Value::Map(m) if m.kind == MapKind::Object));
+        // The largest payload is a number; a kind fits beside the 24 bytes
+        // of a list or map, so values are no larger than before (40 bytes).
+        assert_eq!(std::mem::size_of::<Value>(), std::mem::size_of::<Number>());
+    }
+
+    #[test]
     fn hcl_rendering_redacts_sensitive() {
         let v = Value::object([("pw", Value::from("hunter2").into_sensitive())]);
         assert_eq!(v.to_hcl(), "{pw = (sensitive value)}");
