@@ -16,7 +16,7 @@ impl Resolver for Names {
     fn variable(&self, name: &str) -> Option<Value> {
         match name {
             "secret" => Some(Value::from("hunter2").into_sensitive()),
-            "list" => Some(Value::List(vec![Value::from(1i64), Value::from("two"), Value::Bool(true)])),
+            "list" => Some(Value::tuple(vec![Value::from(1i64), Value::from("two"), Value::Bool(true)])),
             "obj" => Some(Value::object([("a", Value::from(1i64)), ("b", Value::Unknown)])),
             _ => None,
         }

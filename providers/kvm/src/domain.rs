@@ -673,7 +673,7 @@ mod tests {
 
     #[test]
     fn a_vlan_change_is_live_and_a_bridge_change_restarts() {
-        let list = |nics: Vec<Value>| Value::List(nics);
+        let list = |nics: Vec<Value>| Value::List(nics.into());
         let config = |nics: Vec<Value>| Value::object([("interfaces", list(nics))]);
         let live = plan(Some(&config(vec![ovs(10)])), &config(vec![ovs(20), ovs(30)]));
         assert_eq!(live.disruptions.get("interfaces"), Some(&Disruption::Live));

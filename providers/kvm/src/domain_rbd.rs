@@ -173,7 +173,7 @@ mod tests {
     fn an_rbd_disk_is_a_network_disk_with_cephx() {
         let d = Value::object([
             ("rbd", Value::from("lab/db")),
-            ("monitors", Value::List(vec![Value::from("127.0.0.1:6789")])),
+            ("monitors", Value::List(vec![Value::from("127.0.0.1:6789")].into())),
             ("auth_user", Value::from("client.lab")),
             ("secret", Value::from("0b0c0d0e-0000-4000-8000-000000000001")),
         ]);
@@ -183,7 +183,7 @@ mod tests {
         let doc = roxmltree::Document::parse(&x).unwrap();
         let back = disk_values(doc.root_element(), &d);
         assert_eq!(back[0].1, Value::from("lab/db"));
-        assert_eq!(back[1].1, Value::List(vec![Value::from("127.0.0.1:6789")]));
+        assert_eq!(back[1].1, Value::List(vec![Value::from("127.0.0.1:6789")].into()));
         assert_eq!(back[2].1, Value::from("client.lab"), "the user reads back as written");
     }
 }

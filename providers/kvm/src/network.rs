@@ -494,14 +494,14 @@ mod tests {
         assert_eq!(offset(a, p, 1, false).to_string(), "fd00:7::1");
         let v = Value::object([
             ("name", Value::from("lab")),
-            ("addresses", Value::List(vec![Value::from("10.7.0.0/24")])),
+            ("addresses", Value::List(vec![Value::from("10.7.0.0/24")].into())),
             ("dhcp", Value::Bool(true)),
-            ("dhcp_hosts", Value::List(vec![Value::object([("mac", Value::from("52:54:00:00:00:01")), ("ip", Value::from("10.7.0.10"))])])),
+            ("dhcp_hosts", Value::List(vec![Value::object([("mac", Value::from("52:54:00:00:00:01")), ("ip", Value::from("10.7.0.10"))])].into())),
         ]);
         let x = network_xml(Uuid::nil(), &v);
         assert!(x.contains("<ip address='10.7.0.1' prefix='24'>"), "{x}");
         assert!(x.contains("<range start='10.7.0.2' end='10.7.0.254'/>"), "{x}");
         assert!(x.contains("<host mac='52:54:00:00:00:01' ip='10.7.0.10'/>"), "{x}");
-        assert!(validate(&Value::object([("addresses", Value::List(vec![Value::from("10.0.0.0")]))]))[0].1.contains("CIDR"));
+        assert!(validate(&Value::object([("addresses", Value::List(vec![Value::from("10.0.0.0")].into()))]))[0].1.contains("CIDR"));
     }
 }

@@ -246,7 +246,7 @@ mod tests {
     }
 
     fn config(flows: Vec<Value>) -> Value {
-        Value::object([("bridge", Value::from("br0")), ("flows", Value::List(flows))])
+        Value::object([("bridge", Value::from("br0")), ("flows", Value::List(flows.into()))])
     }
 
     #[test]

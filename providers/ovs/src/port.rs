@@ -492,10 +492,10 @@ mod trunk_order_tests {
 
     #[test]
     fn the_same_trunks_in_another_order_are_no_change_but_other_trunks_are() {
-        let read = Value::object([("trunks", Value::List(vec![Value::from(10), Value::from(20)]))]);
-        let config = Value::object([("trunks", Value::List(vec![Value::from(20), Value::from(10)]))]);
+        let read = Value::object([("trunks", Value::List(vec![Value::from(10), Value::from(20)].into()))]);
+        let config = Value::object([("trunks", Value::List(vec![Value::from(20), Value::from(10)].into()))]);
         assert_eq!(keep_trunk_order(read.clone(), &config), config);
-        let other = Value::object([("trunks", Value::List(vec![Value::from(30), Value::from(10)]))]);
+        let other = Value::object([("trunks", Value::List(vec![Value::from(30), Value::from(10)].into()))]);
         assert_eq!(keep_trunk_order(read.clone(), &other), read);
     }
 }

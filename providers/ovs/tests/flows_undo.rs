@@ -29,12 +29,12 @@ async fn undo_puts_the_previous_flows_back() {
     provider.configure(&Value::object([("db", Value::from(ovs.db()))])).await.unwrap();
 
     let id = Uuid::new_v4();
-    let v1 = Value::object([("bridge", Value::from("bru")), ("flows", Value::List(vec![flow(10, "ip", "drop"), flow(11, "arp", "NORMAL")]))]);
+    let v1 = Value::object([("bridge", Value::from("bru")), ("flows", Value::List(vec![flow(10, "ip", "drop"), flow(11, "arp", "NORMAL")].into()))]);
     let s1 = provider.create("ovs_flow_set", id, &v1).await.unwrap();
     let before = dump(&ovs, "bru");
     assert_eq!(before.len(), 3, "{before:?}"); // ours and the bridge's NORMAL
 
-    let v2 = Value::object([("bridge", Value::from("bru")), ("flows", Value::List(vec![flow(20, "udp", "NORMAL")]))]);
+    let v2 = Value::object([("bridge", Value::from("bru")), ("flows", Value::List(vec![flow(20, "udp", "NORMAL")].into()))]);
     let record = provider.prepare_undo("ovs_flow_set", id, Undoable::Update { prior: &s1, planned: &v2 }).await.unwrap().expect("a record");
     provider.update("ovs_flow_set", id, &s1, &v2, Some(&record)).await.unwrap();
     let after = dump(&ovs, "bru");

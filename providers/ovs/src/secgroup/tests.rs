@@ -37,7 +37,7 @@ fn group(attachments: &[&str], rules: Vec<Value>) -> Value {
     Value::object([
         ("bridge", Value::from("br0")),
         ("attachments", Value::List(attachments.iter().map(|a| Value::from(*a)).collect())),
-        ("rules", Value::List(rules)),
+        ("rules", Value::List(rules.into())),
     ])
 }
 
@@ -54,8 +54,8 @@ fn bad_rules_are_named() {
             rule_value(&[("direction", s("ingress")), ("protocol", s("tcp")), ("port_min", n(90)), ("port_max", n(80))]),
             rule_value(&[("direction", s("ingress")), ("protocol", s("tcp")), ("port_min", n(70000))]),
             rule_value(&[("direction", s("egress")), ("remote_cidr", s("198.18.0.0/33"))]),
-            rule_value(&[("direction", s("egress")), ("remote_cidr", s("198.18.0.0/24")), ("remote_group", Value::List(vec![]))]),
-            rule_value(&[("direction", s("egress")), ("remote_group", Value::List(vec![s("web")]))]),
+            rule_value(&[("direction", s("egress")), ("remote_cidr", s("198.18.0.0/24")), ("remote_group", Value::List(vec![].into()))]),
+            rule_value(&[("direction", s("egress")), ("remote_group", Value::List(vec![s("web")].into()))]),
             rule_value(&[("direction", s("egress")), ("protocol", s("udp")), ("port_min", n(53))]),
         ],
     );
