@@ -136,12 +136,15 @@ fn unify_tuples(types: &[&Type]) -> Option<Type> {
         .map(Type::Tuple)
 }
 
-/// Sort key: strings before the primitives that convert to them.
+/// Sort key: strings before the primitives that convert to them, lists
+/// before sets (`true ? toset(["a"]) : tolist(["b"])` is a list).
 fn generality(t: &Type) -> u8 {
     match t {
         Type::String => 0,
         Type::Number | Type::Bool => 1,
-        _ => 2,
+        Type::List(_) => 2,
+        Type::Set(_) => 3,
+        _ => 4,
     }
 }
 

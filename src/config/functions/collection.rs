@@ -251,9 +251,10 @@ fn matchkeys(args: Args) -> Result {
 /// Later arguments win; null arguments are skipped. Maps of one element
 /// type merge to a map; anything else to an object.
 fn merge(args: Args) -> Result {
-    let args: Vec<Value> = args.into_iter().filter(|m| !m.is_null()).collect();
+    // A null argument has no type of its own, so the result is an object.
     let types: Vec<Type> = args.iter().map(type_of).collect();
     let one_map_type = types.iter().all(|t| matches!(t, Type::Map(_)) && *t == types[0]);
+    let args: Vec<Value> = args.into_iter().filter(|m| !m.is_null()).collect();
     let mut out = BTreeMap::new();
     for m in args {
         match m {
