@@ -140,21 +140,15 @@ pub fn open(dir: &Path, choice: &Choice, encryption: Arc<Encryption>) -> Arc<dyn
     }
 }
 
-/// One workspace's store of the backend `choice` describes.
-pub fn open_store(dir: &Path, choice: &Choice, workspace: &str, access: Access) -> Result<Arc<dyn StateStore>> {
-    open(dir, choice, Encryption::none()).open(workspace, access)
+/// One workspace's store of the backend `choice` describes, its records
+/// sealed and opened by `encryption`.
+pub fn open_store(dir: &Path, choice: &Choice, workspace: &str, access: Access, encryption: Arc<Encryption>) -> Result<Arc<dyn StateStore>> {
+    open(dir, choice, encryption).open(workspace, access)
 }
 
 fn open_backend(dir: &Path, choice: &Choice, encryption: Arc<Encryption>) -> std::result::Result<Arc<dyn Backend>, String> {
     match choice.name.as_str() {
         "local" => Ok(Arc::new(LocalBackend::new(&local_dir(dir, choice)).with_encryption(encryption))),
-        // Refused rather than stored in clear: the pg store does not run its
-        // records through the cipher yet.
-        "pg" if encryption.encrypts() => {
-            Err("state encryption (the `encryption` block) is not available with the pg backend yet; \
-                 the local backend encrypts"
-                .into())
-        }
         "pg" => {
             let conn_str = match choice.settings.get("conn_str").filter(|s| !s.is_empty()) {
                 Some(s) => s.clone(),
@@ -166,7 +160,7 @@ fn open_backend(dir: &Path, choice: &Choice, encryption: Arc<Encryption>) -> std
                 })?,
             };
             let schema = choice.settings.get("schema_name").cloned().unwrap_or_else(|| strata_state_pg::DEFAULT_SCHEMA.into());
-            Ok(Arc::new(strata_state_pg::PgBackend::new(&conn_str, &schema).map_err(|e| e.to_string())?))
+            Ok(Arc::new(strata_state_pg::PgBackend::new(&conn_str, &schema).map_err(|e| e.to_string())?.with_encryption(encryption)))
         }
         other => Err(format!("unknown backend {other:?}; the backends are {}", KNOWN.join(", "))),
     }

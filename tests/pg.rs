@@ -7,8 +7,11 @@
 //! schema of its own; results are checked with `psql` too.
 
 mod common;
+#[path = "common/pg.rs"]
+mod pg_server;
 
 use common::*;
+use pg_server::*;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -18,28 +21,6 @@ use std::time::{Duration, Instant};
 
 /// The restart test ends every session of the server: it runs alone.
 static SERVER: RwLock<()> = RwLock::new(());
-
-fn conn_str() -> String {
-    std::env::var("STRATA_PG_CONN_STR")
-        .expect("STRATA_PG_CONN_STR is not set: start the server with eval \"$(bash scripts/postgres-up.sh)\" (or scripts/test-env-up.sh)")
-}
-
-/// A schema name no other test (or earlier run) uses.
-fn fresh_schema(test: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("t_{test}_{}_{}", std::process::id(), nanos % 1_000_000_000)
-}
-
-/// Runs SQL with psql and returns its unaligned output.
-fn psql(sql: &str) -> String {
-    let out = Command::new("psql").args([&conn_str(), "-v", "ON_ERROR_STOP=1", "-qtAc", sql]).output().expect("run psql");
-    assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn count(sql: &str) -> i64 {
-    psql(sql).parse().unwrap_or_else(|_| panic!("{sql:?} is not a count"))
-}
 
 /// A configuration on the pg backend whose testing-provider world is
 /// `world` (shared by checkouts).

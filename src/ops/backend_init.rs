@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::backend::{self, Choice, Saved};
+use strata_state::Encryption;
 
 /// What `init` did to the backend.
 pub struct BackendInit {
@@ -25,31 +26,86 @@ pub fn init_backend(dir: &Path, cli_settings: BTreeMap<String, String>, migrate:
     let mut new = Choice { name: name.clone(), settings: config.backend.as_ref().map(|b| b.settings.clone()).unwrap_or_default() };
     new.settings.extend(settings.clone());
     let previous = saved.as_ref().and_then(|s| s.last.clone()).unwrap_or_else(Choice::local);
-    // The selected workspace moves (as `terraform init -migrate-state` of one).
-    let workspace = selected_workspace(dir)?;
+    // One configuration, one `encryption` block: the old backend's records
+    // are opened and the new backend's sealed with the same cipher (its
+    // fallback reads what an older key, or no key, wrote).
+    let cipher = super::encryption::ciphers(&config)?.state;
 
     let mut migrated = None;
     if previous.without_password() != new.without_password() {
-        // Looked at read-only: an absent local state is not created here.
-        let state = backend::open_store(dir, &previous, &workspace, Access::ReadOnly)?.snapshot()?;
-        if state.meta.serial > 0 || !state.instances.is_empty() {
-            if !migrate {
-                return Err(OpError::Message(format!(
-                    "the backend changed from {} to {}, and the old one holds state version {} ({} instances).\n\
-                     Run `strata init -migrate-state` to move the state with its history to the new backend.",
-                    previous.describe(dir),
-                    new.describe(dir),
-                    state.meta.serial,
-                    state.instances.len()
-                )));
-            }
-            let from = backend::open_store(dir, &previous, &workspace, Access::ReadWrite)?;
-            let to = backend::open_store(dir, &new, &workspace, Access::ReadWrite)?;
-            migrated = Some(migrate_state(from.as_ref(), to.as_ref(), &previous.describe(dir), &new.describe(dir))?);
-        }
+        migrated = migrate_workspaces(dir, &previous, &new, &cipher, migrate)?;
     }
     let warnings = backend::save(dir, &Saved { name, settings, last: Some(new.clone()) })?;
     Ok(BackendInit { describe: new.describe(dir), migrated, warnings })
+}
+
+/// Moves every workspace of the old backend that holds a state to the new
+/// one, as `terraform init -migrate-state` does between two backends with
+/// workspaces (`-migrate-state` is the consent Terraform would ask for).
+/// Every target workspace is checked to be empty before the first moves;
+/// empty workspaces are created on the new backend so that none is lost.
+fn migrate_workspaces(dir: &Path, previous: &Choice, new: &Choice, cipher: &Arc<Encryption>, migrate: bool) -> OpResult<Option<String>> {
+    // Looked at read-only: an absent local state is not created here.
+    let old_backend = backend::open(dir, previous, cipher.clone());
+    let mut holding = Vec::new();
+    let mut empty = Vec::new();
+    for workspace in old_backend.workspaces()? {
+        let state = old_backend.open(&workspace, Access::ReadOnly)?.snapshot()?;
+        if state.meta.serial > 0 || !state.instances.is_empty() {
+            holding.push((workspace, state.meta.serial, state.instances.len()));
+        } else {
+            empty.push(workspace);
+        }
+    }
+    if holding.is_empty() {
+        return Ok(None);
+    }
+    let describe = |list: &[(String, u64, usize)]| {
+        list.iter().map(|(w, serial, n)| format!("workspace {w:?} at version {serial} ({n} instances)")).collect::<Vec<_>>().join(", ")
+    };
+    if !migrate {
+        return Err(OpError::Message(format!(
+            "the backend changed from {} to {}, and the old one holds state: {}.\n\
+             Run `strata init -migrate-state` to move every workspace's state with its history to the new backend.",
+            previous.describe(dir),
+            new.describe(dir),
+            describe(&holding)
+        )));
+    }
+    let new_backend = backend::open(dir, new, cipher.clone());
+    for (workspace, ..) in &holding {
+        let there = new_backend.open(workspace, Access::ReadOnly)?.snapshot()?;
+        if there.meta.serial > 0 || !there.instances.is_empty() {
+            return Err(OpError::Message(format!(
+                "workspace {workspace:?} of {} already holds a state (version {}, {} instances); nothing was migrated. \
+                 Migration only fills empty workspaces",
+                new.describe(dir),
+                there.meta.serial,
+                there.instances.len()
+            )));
+        }
+    }
+    let mut moved = Vec::new();
+    for (workspace, ..) in &holding {
+        let from = old_backend.open(workspace, Access::ReadWrite)?;
+        let to = new_backend.open(workspace, Access::ReadWrite)?;
+        let from_name = format!("workspace {workspace:?} of {}", previous.describe(dir));
+        let to_name = new.describe(dir);
+        match migrate_state(from.as_ref(), to.as_ref(), &from_name, &to_name) {
+            Ok(done) => moved.push(done),
+            Err(OpError::Message(why)) if !moved.is_empty() => {
+                return Err(OpError::Message(format!("{why}\n(already migrated: {})", moved.join("; "))))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for workspace in empty.iter().filter(|w| w.as_str() != strata_state::DEFAULT_WORKSPACE) {
+        match new_backend.create_workspace(workspace) {
+            Ok(()) | Err(strata_state::StateError::WorkspaceExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some(moved.join(";\n")))
 }
 
 /// Copies every version of `from` into the empty `to`, checks the copy, and

@@ -142,6 +142,12 @@ impl Encryption {
         matches!(self.primary, Some(Method::AesGcm { .. }))
     }
 
+    /// True when a fallback method is configured: only then can stored data
+    /// be readable yet not current (and due to be rewritten).
+    pub fn has_fallback(&self) -> bool {
+        self.fallback.is_some()
+    }
+
     /// Seals `plain` under the primary method; `aad` binds it to its place.
     pub fn encrypt(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
         let Some(Method::AesGcm { key, .. }) = &self.primary else {

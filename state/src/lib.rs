@@ -45,7 +45,7 @@ pub use backend::{check_workspace_name, Access, Backend, LocalBackend, DEFAULT_W
 pub use encryption::{is_encrypted, Encryption, EncryptionError, Method, Opened as Decrypted, Pbkdf2Key, DEFAULT_ITERATIONS, MIN_ITERATIONS};
 pub use local::LocalStore;
 pub use lock::{ci_run, hostname, pids_locking, process_is_alive, BrokenLock, LockInfo};
-pub use record::{decode_payload, encode_payload, open_record, seal_record};
+pub use record::{decode_payload, encode_payload, open_record, open_record_json, open_record_with, reseal_json, seal_record, seal_record_with};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

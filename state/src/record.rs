@@ -83,6 +83,41 @@ pub fn seal_record<T: Serialize>(table: &str, key: &[u8], value: &T) -> Vec<u8> 
     seal(table, key, value).bytes
 }
 
+/// [`seal_record`] with the payload encrypted by `enc` when it encrypts:
+/// what a remote backend stores, byte for byte what the local store keeps.
+pub fn seal_record_with<T: Serialize>(enc: &Encryption, table: &str, key: &[u8], value: &T) -> Vec<u8> {
+    seal_bytes(table, key, encode_payload(enc, table, key, value)).bytes
+}
+
+/// Seals a record's JSON as it is (already encoded), encrypted anew by `enc`.
+pub fn reseal_json(enc: &Encryption, table: &str, key: &[u8], json: &[u8]) -> Vec<u8> {
+    seal_bytes(table, key, enc.encrypt(&aad(table, key), json)).bytes
+}
+
+/// The JSON inside bytes made by [`seal_record_with`], checksum verified and
+/// decrypted, and whether it was written under the primary method (`false`:
+/// the fallback key or no key wrote it, and it is due to be rewritten).
+/// A wrong or missing key is [`crate::StateError::Encryption`].
+pub fn open_record_json(enc: &Encryption, table: &str, key: &[u8], bytes: &[u8]) -> crate::Result<(Vec<u8>, bool)> {
+    let describe = || format!("record {:?} of table {table}", String::from_utf8_lossy(key));
+    match open(table, key, bytes) {
+        Ok(Opened::Checked { payload, .. }) => {
+            let opened = decode_payload(enc, table, key, payload).map_err(|e| crate::StateError::Encryption(e.to_string()))?;
+            Ok((opened.plain, opened.current))
+        }
+        Ok(Opened::Unchecked(_)) => Err(crate::StateError::Corrupt(format!("{} has no checksum", describe()))),
+        Err(why) => Err(crate::StateError::Corrupt(format!("{}: {why}", describe()))),
+    }
+}
+
+/// Decodes bytes made by [`seal_record_with`] under the same table, key and
+/// encryption.
+pub fn open_record_with<T: serde::de::DeserializeOwned>(enc: &Encryption, table: &str, key: &[u8], bytes: &[u8]) -> crate::Result<T> {
+    let (json, _) = open_record_json(enc, table, key, bytes)?;
+    serde_json::from_slice(&json)
+        .map_err(|e| crate::StateError::Corrupt(format!("record {:?} of table {table}: {e}", String::from_utf8_lossy(key))))
+}
+
 /// Decodes bytes made by [`seal_record`] under the same table and key,
 /// refusing a record whose checksum does not match.
 pub fn open_record<T: serde::de::DeserializeOwned>(table: &str, key: &[u8], bytes: &[u8]) -> crate::Result<T> {

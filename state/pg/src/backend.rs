@@ -5,7 +5,7 @@ use crate::schema::{check_schema_name, Sql};
 use crate::session::Session;
 use crate::{lock, PgConfig, PgStore};
 use std::sync::Arc;
-use strata_state::{check_workspace_name, Access, Backend, Result, StateError, StateStore, DEFAULT_WORKSPACE};
+use strata_state::{check_workspace_name, Access, Backend, Encryption, Result, StateError, StateStore, DEFAULT_WORKSPACE};
 
 /// The workspaces of one schema of a PostgreSQL database.
 pub struct PgBackend {
@@ -14,6 +14,8 @@ pub struct PgBackend {
     /// For listing, creating and deleting (stores have sessions of their own).
     session: Session,
     sql: Arc<Sql>,
+    /// What every workspace's payloads are sealed with.
+    enc: Arc<Encryption>,
 }
 
 impl PgBackend {
@@ -25,7 +27,14 @@ impl PgBackend {
             schema: schema.to_owned(),
             session: Session::new(conn_str)?,
             sql: Arc::new(Sql::new(schema)),
+            enc: Encryption::none(),
         })
+    }
+
+    /// The same backend, every workspace's payloads encrypted by `enc`.
+    pub fn with_encryption(mut self, enc: Arc<Encryption>) -> PgBackend {
+        self.enc = enc;
+        self
     }
 
     fn config(&self, workspace: &str) -> PgConfig {
@@ -57,10 +66,11 @@ impl Backend for PgBackend {
     fn open(&self, workspace: &str, access: Access) -> Result<Arc<dyn StateStore>> {
         check_workspace_name(workspace)?;
         let config = self.config(workspace);
-        Ok(Arc::new(match access {
+        let store = match access {
             Access::ReadWrite => PgStore::new(&config)?,
             Access::ReadOnly => PgStore::read_only(&config)?,
-        }))
+        };
+        Ok(Arc::new(store.with_encryption(self.enc.clone())))
     }
 
     fn create_workspace(&self, workspace: &str) -> Result<()> {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use strata_provider::Value;
-use strata_state::{seal_record, ApplyPhase, ApplyRecord, InstanceRecord, Write};
+use strata_state::{seal_record_with, ApplyPhase, ApplyRecord, Encryption, InstanceRecord, Write};
 
 /// What a batch does to the apply record.
 pub(crate) enum ApplyChange {
@@ -37,12 +37,12 @@ pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
 }
 
 impl NetEffect {
-    pub fn fold(writes: Vec<Write>) -> NetEffect {
+    pub fn fold(writes: Vec<Write>, enc: &Encryption) -> NetEffect {
         let mut net = NetEffect::default();
         for write in writes {
             match write {
                 Write::Intent { seq, intent } => {
-                    net.intents.insert(seq, Some(seal_record("journal", &seq_key(seq), &intent)));
+                    net.intents.insert(seq, Some(seal_record_with(enc, "journal", &seq_key(seq), &intent)));
                 }
                 Write::Resolve { seq } => {
                     net.intents.insert(seq, None);
@@ -72,7 +72,7 @@ impl NetEffect {
                     net.steps.clear();
                 }
                 Write::PutStep { seq, step } => {
-                    net.steps.insert(seq, Some(seal_record("steps", &seq_key(seq), &step)));
+                    net.steps.insert(seq, Some(seal_record_with(enc, "steps", &seq_key(seq), &step)));
                 }
                 Write::RemoveStep { seq } => {
                     net.steps.insert(seq, None);
@@ -119,7 +119,7 @@ mod tests {
             Write::RemoveInstance { address: "a".into() },
             Write::SetApplyPhase(ApplyPhase::Cleanup),
             Write::Resolve { seq: 9 },
-        ]);
+        ], &Encryption::none());
         assert_eq!(net.instances.get("a"), Some(&None), "the removal after the put stands");
         assert!(net.clear_steps);
         assert_eq!(net.steps.keys().copied().collect::<Vec<_>>(), vec![2], "the step before BeginApply is gone");

@@ -25,6 +25,7 @@
 mod backend;
 mod batch;
 mod lock;
+mod records;
 mod schema;
 mod session;
 
@@ -38,8 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use strata_provider::Value;
 use strata_state::{
-    open_record, seal_record, ApplyLog, ApplyRecord, BrokenLock, InstanceRecord, Intent, LockInfo, Meta, Result, Snapshot, StateError,
-    StateStore, UndoStep, VersionInfo, Write,
+    open_record_with, seal_record_with, ApplyLog, ApplyRecord, BrokenLock, InstanceRecord, Intent, LockInfo, Meta, Result, Snapshot, StateError,
+    StateStore, UndoStep, VersionInfo, Write, Encryption,
 };
 use uuid::Uuid;
 
@@ -73,6 +74,9 @@ pub struct PgStore {
     /// The lock this store holds, if any.
     held: Mutex<Option<LockInfo>>,
     advisory_key: i64,
+    /// Seals and opens every payload (records, history, journal, apply log,
+    /// undo steps, outputs): the configuration's `encryption` for the state.
+    enc: Arc<Encryption>,
 }
 
 /// How many sequence numbers one reservation takes: the database counter is
@@ -83,6 +87,12 @@ impl PgStore {
     /// A store for reading and writing. Connects on first use.
     pub fn new(config: &PgConfig) -> Result<PgStore> {
         Self::open(config, false)
+    }
+
+    /// The same store, every payload sealed and opened by `enc`.
+    pub fn with_encryption(mut self, enc: Arc<Encryption>) -> PgStore {
+        self.enc = enc;
+        self
     }
 
     /// A store that writes nothing (not even the tables a first use creates).
@@ -102,6 +112,7 @@ impl PgStore {
             seqs: Mutex::new((0, 0)),
             held: Mutex::new(None),
             advisory_key: lock::advisory_key(&config.schema, &config.workspace),
+            enc: Encryption::none(),
         })
     }
 
@@ -159,8 +170,8 @@ fn outputs_key(serial: u64) -> Vec<u8> {
     serial.to_be_bytes().to_vec()
 }
 
-fn seal_outputs(serial: u64, outputs: &BTreeMap<String, Value>) -> Vec<u8> {
-    seal_record("outputs", &outputs_key(serial), outputs)
+fn seal_outputs(enc: &Encryption, serial: u64, outputs: &BTreeMap<String, Value>) -> Vec<u8> {
+    seal_record_with(enc, "outputs", &outputs_key(serial), outputs)
 }
 
 /// Locks the workspace row and checks that its serial is the one this
@@ -186,12 +197,12 @@ fn check_serial<T: postgres::ToStatement + ?Sized>(
     Ok((lineage, serial))
 }
 
-fn read_instances(rows: Vec<postgres::Row>) -> Result<BTreeMap<String, InstanceRecord>> {
+fn read_instances(enc: &Encryption, rows: Vec<postgres::Row>) -> Result<BTreeMap<String, InstanceRecord>> {
     let mut instances = BTreeMap::new();
     for row in rows {
         let address: String = row.get(0);
         let bytes: &[u8] = row.get(1);
-        let record: InstanceRecord = open_record("instances", address.as_bytes(), bytes)?;
+        let record: InstanceRecord = open_record_with(enc, "instances", address.as_bytes(), bytes)?;
         if record.address != address {
             return Err(StateError::Corrupt(format!("the record under {address:?} is for {:?}", record.address)));
         }
@@ -200,9 +211,9 @@ fn read_instances(rows: Vec<postgres::Row>) -> Result<BTreeMap<String, InstanceR
     Ok(instances)
 }
 
-fn read_outputs(db: &mut Db, sql: &Sql, ws: &str, serial: u64) -> Result<Option<BTreeMap<String, Value>>> {
+fn read_outputs(enc: &Encryption, db: &mut Db, sql: &Sql, ws: &str, serial: u64) -> Result<Option<BTreeMap<String, Value>>> {
     let row = db.client.query_opt(&sql.version_outputs, &[&ws, &(serial as i64)]).map_err(db.err())?;
-    row.map(|row| open_record("outputs", &outputs_key(serial), row.get::<_, &[u8]>(0))).transpose()
+    row.map(|row| open_record_with(enc, "outputs", &outputs_key(serial), row.get::<_, &[u8]>(0))).transpose()
 }
 
 fn empty_snapshot() -> Snapshot {
@@ -248,7 +259,15 @@ impl CommitStatements {
 }
 
 /// Writes a folded batch at version `serial` inside `tx`.
-fn write_net(tx: &mut postgres::Transaction<'_>, st: &CommitStatements, ws: &str, serial: u64, net: NetEffect, target: &str) -> Result<()> {
+fn write_net(
+    tx: &mut postgres::Transaction<'_>,
+    st: &CommitStatements,
+    enc: &Encryption,
+    ws: &str,
+    serial: u64,
+    net: NetEffect,
+    target: &str,
+) -> Result<()> {
     let err = session::db_err(target);
     let at = serial as i64;
     if !net.instances.is_empty() {
@@ -256,13 +275,13 @@ fn write_net(tx: &mut postgres::Transaction<'_>, st: &CommitStatements, ws: &str
         tx.execute(&st.close, &[&ws, &at, &touched]).map_err(&err)?;
         tx.execute(&st.drop_own, &[&ws, &at, &touched]).map_err(&err)?;
         let (addresses, records): (Vec<String>, Vec<Vec<u8>>) =
-            net.instances.iter().filter_map(|(a, r)| r.as_ref().map(|r| (a.clone(), seal_record("instances", a.as_bytes(), r)))).unzip();
+            net.instances.iter().filter_map(|(a, r)| r.as_ref().map(|r| (a.clone(), seal_record_with(enc, "instances", a.as_bytes(), r)))).unzip();
         if !addresses.is_empty() {
             tx.execute(&st.insert, &[&ws, &at, &addresses, &records]).map_err(&err)?;
         }
     }
     if let Some(outputs) = &net.outputs {
-        tx.execute(&st.set_outputs, &[&ws, &at, &seal_outputs(serial, outputs)]).map_err(&err)?;
+        tx.execute(&st.set_outputs, &[&ws, &at, &seal_outputs(enc, serial, outputs)]).map_err(&err)?;
     }
     if !net.intents.is_empty() {
         let (touched, seqs, payloads) = split(&net.intents);
@@ -275,13 +294,13 @@ fn write_net(tx: &mut postgres::Transaction<'_>, st: &CommitStatements, ws: &str
     }
     match net.apply {
         Some(ApplyChange::Put(record)) => {
-            tx.execute(&st.apply_upsert, &[&ws, &seal_record("apply", b"current", &record)]).map_err(&err)?;
+            tx.execute(&st.apply_upsert, &[&ws, &seal_record_with(enc, "apply", b"current", &record)]).map_err(&err)?;
         }
         Some(ApplyChange::Phase(phase)) => {
             if let Some(row) = tx.query_opt(&st.apply_select, &[&ws]).map_err(&err)? {
-                let record: ApplyRecord = open_record("apply", b"current", row.get::<_, &[u8]>(0))?;
+                let record: ApplyRecord = open_record_with(enc, "apply", b"current", row.get::<_, &[u8]>(0))?;
                 let record = ApplyRecord { phase, ..record };
-                tx.execute(&st.apply_upsert, &[&ws, &seal_record("apply", b"current", &record)]).map_err(&err)?;
+                tx.execute(&st.apply_upsert, &[&ws, &seal_record_with(enc, "apply", b"current", &record)]).map_err(&err)?;
             }
         }
         Some(ApplyChange::Remove) => {
@@ -344,8 +363,9 @@ impl StateStore for PgStore {
     }
 
     fn snapshot(&self) -> Result<Snapshot> {
+        let enc = self.enc.clone();
         self.with(
-            |db, sql, ws| {
+            move |db, sql, ws| {
                 let mut tx = session::read_tx(&mut db.client, &db.target)?;
                 let row = tx.query_one(&sql.ws_select, &[&ws]).map_err(session::db_err(&db.target))?;
                 let lineage: String = row.get(0);
@@ -354,11 +374,11 @@ impl StateStore for PgStore {
                 let outputs = tx.query_opt(&sql.version_outputs, &[&ws, &(serial as i64)]).map_err(session::db_err(&db.target))?;
                 tx.commit().map_err(session::db_err(&db.target))?;
                 let outputs = match outputs {
-                    Some(row) => open_record("outputs", &outputs_key(serial), row.get::<_, &[u8]>(0))?,
+                    Some(row) => open_record_with(&enc, "outputs", &outputs_key(serial), row.get::<_, &[u8]>(0))?,
                     None => BTreeMap::new(),
                 };
                 let lineage = lineage.parse().map_err(|_| StateError::Corrupt(format!("workspace {ws:?} has lineage {lineage:?}")))?;
-                Ok(Snapshot { meta: Meta { lineage, serial }, instances: read_instances(rows)?, outputs })
+                Ok(Snapshot { meta: Meta { lineage, serial }, instances: read_instances(&enc, rows)?, outputs })
             },
             || Ok(empty_snapshot()),
         )
@@ -370,14 +390,15 @@ impl StateStore for PgStore {
         }
         self.writable()?;
         let expected = *self.expected.lock().expect("expected serial");
+        let enc = self.enc.clone();
         self.with(
             move |db, sql, ws| {
-                let net = NetEffect::fold(writes);
+                let net = NetEffect::fold(writes, &enc);
                 let st = CommitStatements::new(db, sql)?;
                 let target = db.target.clone();
                 let mut tx = db.client.transaction().map_err(session::db_err(&target))?;
                 let (_, serial) = check_serial(&mut tx, &st.lock_row, ws, expected, &target)?;
-                write_net(&mut tx, &st, ws, serial, net, &target)?;
+                write_net(&mut tx, &st, &enc, ws, serial, net, &target)?;
                 tx.commit().map_err(session::db_err(&target))
             },
             || Ok(()),
@@ -405,13 +426,14 @@ impl StateStore for PgStore {
     }
 
     fn pending_intents(&self) -> Result<Vec<(u64, Intent)>> {
+        let enc = self.enc.clone();
         self.with(
-            |db, sql, ws| {
+            move |db, sql, ws| {
                 let rows = db.client.query(&sql.intents, &[&ws]).map_err(db.err())?;
                 rows.into_iter()
                     .map(|row| {
                         let seq = row.get::<_, i64>(0) as u64;
-                        Ok((seq, open_record("journal", &seq_key(seq), row.get::<_, &[u8]>(1))?))
+                        Ok((seq, open_record_with(&enc, "journal", &seq_key(seq), row.get::<_, &[u8]>(1))?))
                     })
                     .collect()
             },
@@ -420,20 +442,21 @@ impl StateStore for PgStore {
     }
 
     fn apply_log(&self) -> Result<Option<ApplyLog>> {
+        let enc = self.enc.clone();
         self.with(
-            |db, sql, ws| {
+            move |db, sql, ws| {
                 let mut tx = session::read_tx(&mut db.client, &db.target)?;
                 let Some(row) = tx.query_opt(&sql.apply_select, &[&ws]).map_err(session::db_err(&db.target))? else {
                     return Ok(None);
                 };
-                let record: ApplyRecord = open_record("apply", b"current", row.get::<_, &[u8]>(0))?;
+                let record: ApplyRecord = open_record_with(&enc, "apply", b"current", row.get::<_, &[u8]>(0))?;
                 let rows = tx.query(&sql.steps, &[&ws]).map_err(session::db_err(&db.target))?;
                 tx.commit().map_err(session::db_err(&db.target))?;
                 let steps = rows
                     .into_iter()
                     .map(|row| {
                         let seq = row.get::<_, i64>(0) as u64;
-                        Ok((seq, open_record::<UndoStep>("steps", &seq_key(seq), row.get::<_, &[u8]>(1))?))
+                        Ok((seq, open_record_with::<UndoStep>(&enc, "steps", &seq_key(seq), row.get::<_, &[u8]>(1))?))
                     })
                     .collect::<Result<Vec<_>>>()?;
                 Ok(Some(ApplyLog { record, steps }))
@@ -446,25 +469,29 @@ impl StateStore for PgStore {
         self.writable()?;
         let expected = *self.expected.lock().expect("expected serial");
         let (operation, user) = (operation.to_owned(), user.to_owned());
+        let enc = self.enc.clone();
         let serial = self.with(
             move |db, sql, ws| {
                 let target = db.target.clone();
                 let err = session::db_err(&target);
                 let mut tx = db.client.transaction().map_err(&err)?;
                 let (_, current) = check_serial(&mut tx, sql.ws_lock_row.as_str(), ws, expected, &target)?;
+                // Key rotation: what the fallback key (or no key) wrote is
+                // written again under the primary one, history and journal too.
+                records::reencrypt_stale(&mut tx, sql, &enc, ws, &target)?;
                 let outputs = match tx.query_opt(&sql.version_outputs, &[&ws, &(current as i64)]).map_err(&err)? {
-                    Some(row) => open_record("outputs", &outputs_key(current), row.get::<_, &[u8]>(0))?,
+                    Some(row) => open_record_with(&enc, "outputs", &outputs_key(current), row.get::<_, &[u8]>(0))?,
                     None => {
                         // The first version of a workspace: record version 0 as `init`.
                         let empty = BTreeMap::new();
-                        tx.execute(&sql.version_insert, &[&ws, &(current as i64), &now(), &"init", &user, &seal_outputs(current, &empty)])
+                        tx.execute(&sql.version_insert, &[&ws, &(current as i64), &now(), &"init", &user, &seal_outputs(&enc, current, &empty)])
                             .map_err(&err)?;
                         empty
                     }
                 };
                 let serial = current + 1;
                 tx.execute(&sql.ws_set_serial, &[&ws, &(serial as i64)]).map_err(&err)?;
-                tx.execute(&sql.version_insert, &[&ws, &(serial as i64), &now(), &operation, &user, &seal_outputs(serial, &outputs)])
+                tx.execute(&sql.version_insert, &[&ws, &(serial as i64), &now(), &operation, &user, &seal_outputs(&enc, serial, &outputs)])
                     .map_err(&err)?;
                 tx.commit().map_err(&err)?;
                 Ok(serial)
@@ -495,19 +522,20 @@ impl StateStore for PgStore {
     }
 
     fn version(&self, serial: u64) -> Result<Snapshot> {
+        let enc = self.enc.clone();
         self.with(
             move |db, sql, ws| {
                 let row = db.client.query_one(&sql.ws_select, &[&ws]).map_err(db.err())?;
                 let lineage: String = row.get(0);
                 let current = row.get::<_, i64>(1) as u64;
                 let lineage = lineage.parse().map_err(|_| StateError::Corrupt(format!("workspace {ws:?} has lineage {lineage:?}")))?;
-                let outputs = match read_outputs(db, sql, ws, serial)? {
+                let outputs = match read_outputs(&enc, db, sql, ws, serial)? {
                     Some(outputs) => outputs,
                     None if serial == current => BTreeMap::new(),
                     None => return Err(StateError::NoSuchVersion(serial)),
                 };
                 let rows = db.client.query(&sql.instances_at, &[&ws, &(serial as i64)]).map_err(db.err())?;
-                Ok(Snapshot { meta: Meta { lineage, serial }, instances: read_instances(rows)?, outputs })
+                Ok(Snapshot { meta: Meta { lineage, serial }, instances: read_instances(&enc, rows)?, outputs })
             },
             move || Err(StateError::NoSuchVersion(serial)),
         )
@@ -516,7 +544,8 @@ impl StateStore for PgStore {
     fn import_versions(&self, versions: &[(VersionInfo, Snapshot)]) -> Result<()> {
         self.writable()?;
         let versions = versions.to_vec();
-        self.with(move |db, sql, ws| migrate::import(db, sql, ws, versions), || Ok(()))?;
+        let enc = self.enc.clone();
+        self.with(move |db, sql, ws| migrate::import(db, sql, &enc, ws, versions), || Ok(()))?;
         *self.expected.lock().expect("expected serial") = None;
         *self.ready.lock().expect("ready flag") = false;
         Ok(())

@@ -6,9 +6,9 @@ use crate::schema::Sql;
 use crate::session::Db;
 use crate::{check_serial, seal_outputs};
 use std::collections::BTreeMap;
-use strata_state::{seal_record, InstanceRecord, Result, Snapshot, StateError, VersionInfo};
+use strata_state::{seal_record_with, Encryption, InstanceRecord, Result, Snapshot, StateError, VersionInfo};
 
-pub(crate) fn import(db: &mut Db, sql: &Sql, ws: &str, versions: Vec<(VersionInfo, Snapshot)>) -> Result<()> {
+pub(crate) fn import(db: &mut Db, sql: &Sql, enc: &Encryption, ws: &str, versions: Vec<(VersionInfo, Snapshot)>) -> Result<()> {
     let Some((_, last)) = versions.last() else {
         return Ok(());
     };
@@ -34,7 +34,7 @@ pub(crate) fn import(db: &mut Db, sql: &Sql, ws: &str, versions: Vec<(VersionInf
     let mut open: BTreeMap<String, (u64, InstanceRecord)> = BTreeMap::new();
     let (mut addresses, mut since, mut until, mut records) = (Vec::new(), Vec::new(), Vec::<Option<i64>>::new(), Vec::new());
     let mut close = |address: String, from: u64, to: Option<u64>, record: &InstanceRecord| {
-        records.push(seal_record("instances", address.as_bytes(), record));
+        records.push(seal_record_with(enc, "instances", address.as_bytes(), record));
         addresses.push(address);
         since.push(from as i64);
         until.push(to.map(|t| t as i64));
@@ -43,7 +43,7 @@ pub(crate) fn import(db: &mut Db, sql: &Sql, ws: &str, versions: Vec<(VersionInf
         let serial = snapshot.meta.serial;
         tx.execute(
             &sql.version_insert,
-            &[&ws, &(serial as i64), &(info.created_at as i64), &info.operation, &info.user, &seal_outputs(serial, &snapshot.outputs)],
+            &[&ws, &(serial as i64), &(info.created_at as i64), &info.operation, &info.user, &seal_outputs(enc, serial, &snapshot.outputs)],
         )
         .map_err(&err)?;
         let ended: Vec<String> = open

@@ -7,7 +7,8 @@
 //! replaced or removed it (`until_serial`, NULL while current), so starting
 //! a version copies nothing and every version stays readable for
 //! `strata state history`. Record payloads are the opaque bytes of
-//! [`strata_state::seal_record`], the same encoding the local store keeps.
+//! [`strata_state::seal_record_with`] under the backend's cipher, the same
+//! encoding the local store keeps (encrypted when configured).
 
 use crate::session::Db;
 use strata_state::{Result, StateError};
