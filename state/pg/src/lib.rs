@@ -24,16 +24,16 @@
 
 mod backend;
 mod batch;
+mod commit;
 mod lock;
 mod records;
 mod schema;
 mod session;
 
 pub use backend::PgBackend;
-use batch::{seq_key, split, ApplyChange, NetEffect};
+use batch::{seq_key, NetEffect};
 use schema::Sql;
 use session::{Db, Session};
-use postgres::Statement;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -187,14 +187,19 @@ fn check_serial<T: postgres::ToStatement + ?Sized>(
     let lineage: String = row.get(0);
     let serial = row.get::<_, i64>(1) as u64;
     if let Some(expected) = expected.filter(|e| *e != serial) {
-        return Err(StateError::Database(format!(
-            "the state changed under this run: workspace {ws:?} is at version {serial}, but this run started from version {expected}. \
-             Another writer (one that skipped the lock with -lock=false, or broke it) committed first, so nothing of this write \
-             was saved. Plan again on the new version"
-        )));
+        return Err(serial_moved(ws, serial, expected));
     }
     let lineage = lineage.parse().map_err(|_| StateError::Corrupt(format!("workspace {ws:?} has lineage {lineage:?}")))?;
     Ok((lineage, serial))
+}
+
+/// The compare-and-set's refusal: another writer committed first.
+fn serial_moved(ws: &str, serial: u64, expected: u64) -> StateError {
+    StateError::Database(format!(
+        "the state changed under this run: workspace {ws:?} is at version {serial}, but this run started from version {expected}. \
+         Another writer (one that skipped the lock with -lock=false, or broke it) committed first, so nothing of this write \
+         was saved. Plan again on the new version"
+    ))
 }
 
 fn read_instances(enc: &Encryption, rows: Vec<postgres::Row>) -> Result<BTreeMap<String, InstanceRecord>> {
@@ -218,111 +223,6 @@ fn read_outputs(enc: &Encryption, db: &mut Db, sql: &Sql, ws: &str, serial: u64)
 
 fn empty_snapshot() -> Snapshot {
     Snapshot { meta: Meta { lineage: Uuid::nil(), serial: 0 }, instances: BTreeMap::new(), outputs: BTreeMap::new() }
-}
-
-/// The statements of a commit, prepared once per session (a statement
-/// given as text would be parsed by the server on every call).
-struct CommitStatements {
-    lock_row: Statement,
-    close: Statement,
-    drop_own: Statement,
-    insert: Statement,
-    set_outputs: Statement,
-    intents_delete: Statement,
-    intents_insert: Statement,
-    apply_select: Statement,
-    apply_upsert: Statement,
-    apply_delete: Statement,
-    steps_clear: Statement,
-    steps_delete: Statement,
-    steps_insert: Statement,
-}
-
-impl CommitStatements {
-    fn new(db: &mut Db, sql: &Sql) -> Result<CommitStatements> {
-        Ok(CommitStatements {
-            lock_row: db.st(&sql.ws_lock_row)?,
-            close: db.st(&sql.instances_close)?,
-            drop_own: db.st(&sql.instances_drop_own)?,
-            insert: db.st(&sql.instances_insert)?,
-            set_outputs: db.st(&sql.version_set_outputs)?,
-            intents_delete: db.st(&sql.intents_delete)?,
-            intents_insert: db.st(&sql.intents_insert)?,
-            apply_select: db.st(&sql.apply_select)?,
-            apply_upsert: db.st(&sql.apply_upsert)?,
-            apply_delete: db.st(&sql.apply_delete)?,
-            steps_clear: db.st(&sql.steps_clear)?,
-            steps_delete: db.st(&sql.steps_delete)?,
-            steps_insert: db.st(&sql.steps_insert)?,
-        })
-    }
-}
-
-/// Writes a folded batch at version `serial` inside `tx`.
-fn write_net(
-    tx: &mut postgres::Transaction<'_>,
-    st: &CommitStatements,
-    enc: &Encryption,
-    ws: &str,
-    serial: u64,
-    net: NetEffect,
-    target: &str,
-) -> Result<()> {
-    let err = session::db_err(target);
-    let at = serial as i64;
-    if !net.instances.is_empty() {
-        let touched: Vec<String> = net.instances.keys().cloned().collect();
-        tx.execute(&st.close, &[&ws, &at, &touched]).map_err(&err)?;
-        tx.execute(&st.drop_own, &[&ws, &at, &touched]).map_err(&err)?;
-        let (addresses, records): (Vec<String>, Vec<Vec<u8>>) =
-            net.instances.iter().filter_map(|(a, r)| r.as_ref().map(|r| (a.clone(), seal_record_with(enc, "instances", a.as_bytes(), r)))).unzip();
-        if !addresses.is_empty() {
-            tx.execute(&st.insert, &[&ws, &at, &addresses, &records]).map_err(&err)?;
-        }
-    }
-    if let Some(outputs) = &net.outputs {
-        tx.execute(&st.set_outputs, &[&ws, &at, &seal_outputs(enc, serial, outputs)]).map_err(&err)?;
-    }
-    if !net.intents.is_empty() {
-        let (touched, seqs, payloads) = split(&net.intents);
-        let touched: Vec<i64> = touched.into_iter().map(|s| s as i64).collect();
-        tx.execute(&st.intents_delete, &[&ws, &touched]).map_err(&err)?;
-        if !seqs.is_empty() {
-            let seqs: Vec<i64> = seqs.into_iter().map(|s| s as i64).collect();
-            tx.execute(&st.intents_insert, &[&ws, &seqs, &payloads]).map_err(&err)?;
-        }
-    }
-    match net.apply {
-        Some(ApplyChange::Put(record)) => {
-            tx.execute(&st.apply_upsert, &[&ws, &seal_record_with(enc, "apply", b"current", &record)]).map_err(&err)?;
-        }
-        Some(ApplyChange::Phase(phase)) => {
-            if let Some(row) = tx.query_opt(&st.apply_select, &[&ws]).map_err(&err)? {
-                let record: ApplyRecord = open_record_with(enc, "apply", b"current", row.get::<_, &[u8]>(0))?;
-                let record = ApplyRecord { phase, ..record };
-                tx.execute(&st.apply_upsert, &[&ws, &seal_record_with(enc, "apply", b"current", &record)]).map_err(&err)?;
-            }
-        }
-        Some(ApplyChange::Remove) => {
-            tx.execute(&st.apply_delete, &[&ws]).map_err(&err)?;
-        }
-        None => {}
-    }
-    if net.clear_steps {
-        tx.execute(&st.steps_clear, &[&ws]).map_err(&err)?;
-    }
-    if !net.steps.is_empty() {
-        let (touched, seqs, payloads) = split(&net.steps);
-        if !net.clear_steps {
-            let touched: Vec<i64> = touched.into_iter().map(|s| s as i64).collect();
-            tx.execute(&st.steps_delete, &[&ws, &touched]).map_err(&err)?;
-        }
-        if !seqs.is_empty() {
-            let seqs: Vec<i64> = seqs.into_iter().map(|s| s as i64).collect();
-            tx.execute(&st.steps_insert, &[&ws, &seqs, &payloads]).map_err(&err)?;
-        }
-    }
-    Ok(())
 }
 
 impl StateStore for PgStore {
@@ -389,17 +289,13 @@ impl StateStore for PgStore {
             return Ok(());
         }
         self.writable()?;
-        let expected = *self.expected.lock().expect("expected serial");
+        let expected = self.expected.clone();
         let enc = self.enc.clone();
         self.with(
             move |db, sql, ws| {
-                let net = NetEffect::fold(writes, &enc);
-                let st = CommitStatements::new(db, sql)?;
-                let target = db.target.clone();
-                let mut tx = db.client.transaction().map_err(session::db_err(&target))?;
-                let (_, serial) = check_serial(&mut tx, &st.lock_row, ws, expected, &target)?;
-                write_net(&mut tx, &st, &enc, ws, serial, net, &target)?;
-                tx.commit().map_err(session::db_err(&target))
+                // Known once the store is ready (`with` records it first).
+                let expected = *expected.lock().expect("expected serial");
+                commit::commit(db, sql, &enc, ws, expected, NetEffect::fold(writes, &enc))
             },
             || Ok(()),
         )

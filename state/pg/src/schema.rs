@@ -49,6 +49,76 @@ pub(crate) struct Sql {
     pub lock_delete_id: String,
     pub lock_insert: String,
     pub lock_backend: String,
+    /// The whole of a commit as one statement: one round trip (see
+    /// [`COMMIT_FUNCTION`]).
+    pub commit: String,
+}
+
+/// The SQLSTATE the commit function raises when the serial moved.
+pub(crate) const SERIAL_MOVED: &str = "SR001";
+
+/// A commit in one call: the compare-and-set on the workspace row, then the
+/// instance rows, outputs, intents, apply record and undo steps, in this
+/// order, inside the one transaction the statement runs in. The statements
+/// are those the store used to send one by one (each a round trip); in a
+/// function the server runs them back to back, and plpgsql caches their
+/// plans per session. The name carries a version: a changed body is a new
+/// function, so stores of different versions can share a schema.
+const COMMIT_FUNCTION: &str = "commit_v1";
+
+fn commit_function_ddl(s: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {s}.{COMMIT_FUNCTION}(
+           p_ws text, p_expected bigint,
+           p_touched text[], p_addresses text[], p_records bytea[],
+           p_outputs bytea,
+           p_intents_touched bigint[], p_intent_seqs bigint[], p_intents bytea[],
+           p_apply text, p_apply_record bytea,
+           p_clear_steps boolean, p_steps_touched bigint[], p_step_seqs bigint[], p_steps bytea[])
+         RETURNS bigint LANGUAGE plpgsql AS $fn$
+         DECLARE
+           v_at bigint;
+         BEGIN
+           SELECT w.serial INTO v_at FROM {s}.workspaces w WHERE w.name = p_ws FOR UPDATE;
+           IF NOT FOUND THEN
+             RAISE EXCEPTION 'workspace % does not exist', p_ws;
+           END IF;
+           IF p_expected IS NOT NULL AND v_at <> p_expected THEN
+             RAISE EXCEPTION 'the serial moved' USING ERRCODE = '{SERIAL_MOVED}', DETAIL = v_at::text;
+           END IF;
+           IF cardinality(p_touched) > 0 THEN
+             UPDATE {s}.instances i SET until_serial = v_at WHERE i.workspace = p_ws AND i.address = ANY(p_touched)
+               AND i.until_serial IS NULL AND i.since_serial < v_at;
+             DELETE FROM {s}.instances i WHERE i.workspace = p_ws AND i.address = ANY(p_touched) AND i.since_serial = v_at;
+             INSERT INTO {s}.instances (workspace, address, since_serial, record)
+               SELECT p_ws, t.a, v_at, t.r FROM unnest(p_addresses, p_records) AS t(a, r);
+           END IF;
+           IF p_outputs IS NOT NULL THEN
+             UPDATE {s}.versions v SET outputs = p_outputs WHERE v.workspace = p_ws AND v.serial = v_at;
+           END IF;
+           IF cardinality(p_intents_touched) > 0 THEN
+             DELETE FROM {s}.intents x WHERE x.workspace = p_ws AND x.seq = ANY(p_intents_touched) AND x.seq <> ALL(p_intent_seqs);
+             INSERT INTO {s}.intents (workspace, seq, intent) SELECT p_ws, t.q, t.b FROM unnest(p_intent_seqs, p_intents) AS t(q, b)
+               ON CONFLICT (workspace, seq) DO UPDATE SET intent = EXCLUDED.intent;
+           END IF;
+           IF p_apply = 'put' THEN
+             INSERT INTO {s}.applies (workspace, record) VALUES (p_ws, p_apply_record)
+               ON CONFLICT (workspace) DO UPDATE SET record = EXCLUDED.record;
+           ELSIF p_apply = 'remove' THEN
+             DELETE FROM {s}.applies a WHERE a.workspace = p_ws;
+           END IF;
+           IF p_clear_steps THEN
+             DELETE FROM {s}.undo_steps x WHERE x.workspace = p_ws;
+           ELSIF cardinality(p_steps_touched) > 0 THEN
+             DELETE FROM {s}.undo_steps x WHERE x.workspace = p_ws AND x.seq = ANY(p_steps_touched);
+           END IF;
+           IF cardinality(p_step_seqs) > 0 THEN
+             INSERT INTO {s}.undo_steps (workspace, seq, step) SELECT p_ws, t.q, t.b FROM unnest(p_step_seqs, p_steps) AS t(q, b);
+           END IF;
+           RETURN v_at;
+         END
+         $fn$;"
+    )
 }
 
 /// Schema names are identifiers Strata puts into SQL: keep them plain.
@@ -131,6 +201,9 @@ impl Sql {
                  WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() \
                  AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 1"
                 .into(),
+            commit: format!(
+                "SELECT {s}.{COMMIT_FUNCTION}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            ),
         }
     }
 
@@ -140,9 +213,17 @@ impl Sql {
         Ok(row.get(0))
     }
 
-    /// Creates the schema and its tables if they are missing.
+    /// Whether this version's commit function exists (a schema created by
+    /// an older Strata gets it on first use).
+    fn has_commit_function(&self, db: &mut Db) -> Result<bool> {
+        let name = format!("\"{}\".{COMMIT_FUNCTION}", self.schema);
+        let row = db.client.query_one("SELECT to_regproc($1) IS NOT NULL", &[&name]).map_err(db.err())?;
+        Ok(row.get(0))
+    }
+
+    /// Creates the schema, its tables and the commit function if missing.
     pub fn create(&self, db: &mut Db) -> Result<()> {
-        if self.exists(db)? {
+        if self.exists(db)? && self.has_commit_function(db)? {
             return Ok(());
         }
         let s = format!("\"{}\"", self.schema);
@@ -173,7 +254,9 @@ impl Sql {
              CREATE TABLE IF NOT EXISTS {s}.locks (
                workspace text PRIMARY KEY, id text NOT NULL, username text NOT NULL, host text NOT NULL,
                pid bigint NOT NULL, operation text NOT NULL, since bigint NOT NULL, run text,
-               backend_pid integer NOT NULL);"
+               backend_pid integer NOT NULL);
+             {}",
+            commit_function_ddl(&s)
         );
         let mut tx = db.client.transaction().map_err(db_err_static)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DDL_LOCK_KEY]).map_err(db_err_static)?;

@@ -88,7 +88,8 @@ fn of_two_writers_on_one_serial_exactly_one_wins_and_the_other_writes_nothing() 
     assert!(err.contains("the state changed under this run"), "{err}");
     // The loser's writes are refused whole; the winner's go through.
     let refused = loser.commit(vec![Write::PutInstance(record("a.b", "loser")), Write::PutInstance(record("c.d", "loser"))]);
-    assert!(refused.is_err());
+    let refused = refused.unwrap_err().to_string();
+    assert!(refused.contains("the state changed under this run") && refused.contains("at version 2"), "{refused}");
     winner.commit(vec![Write::PutInstance(record("a.b", "winner"))]).unwrap();
     let now = first.version(2).unwrap();
     assert_eq!(now.instances.len(), 1);
