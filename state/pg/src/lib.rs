@@ -29,6 +29,7 @@ mod lock;
 mod records;
 mod schema;
 mod session;
+mod tls;
 
 pub use backend::PgBackend;
 use batch::{seq_key, NetEffect};

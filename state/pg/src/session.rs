@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::Duration;
+use crate::tls::Tls;
 use strata_state::{Result, StateError};
 
 type Job = Box<dyn FnOnce(&mut Worker) + Send>;
@@ -29,6 +30,7 @@ pub(crate) struct Session {
 /// The thread's side: the client, once connected, and why it was lost.
 pub(crate) struct Worker {
     config: Config,
+    tls: Tls,
     target: String,
     db: Option<Db>,
     lost: Option<String>,
@@ -61,8 +63,10 @@ impl Db {
 impl Session {
     /// Parses the connection string; connects on first use.
     pub fn new(conn_str: &str) -> Result<Session> {
+        let (conn_str, tls) = Tls::split(conn_str)?;
         let mut config: Config =
             conn_str.parse().map_err(|e| StateError::Database(format!("the PostgreSQL connection string is not valid: {e}")))?;
+        config.ssl_mode(tls.driver_mode());
         if config.get_password().is_none() {
             if let Ok(password) = std::env::var("PGPASSWORD") {
                 config.password(password);
@@ -76,7 +80,7 @@ impl Session {
         }
         let target = describe_target(&config);
         let (tx, rx) = mpsc::channel::<Job>();
-        let mut worker = Worker { config, target: target.clone(), db: None, lost: None };
+        let mut worker = Worker { config, tls, target: target.clone(), db: None, lost: None };
         std::thread::Builder::new()
             .name("strata-pg".into())
             .spawn(move || {
@@ -109,11 +113,12 @@ impl Worker {
             return Err(StateError::Database(why.clone()));
         }
         if self.db.is_none() {
-            let tls = native_tls::TlsConnector::new().map_err(|e| StateError::Database(format!("TLS for PostgreSQL: {e}")))?;
-            let client = self
-                .config
-                .connect(postgres_native_tls::MakeTlsConnector::new(tls))
-                .map_err(|e| StateError::Database(format!("cannot connect to PostgreSQL at {}: {}", self.target, message(&e))))?;
+            let connector = self.tls.connector()?;
+            let client = self.config.connect(postgres_native_tls::MakeTlsConnector::new(connector)).map_err(|e| {
+                let said = message(&e);
+                let hint = self.tls.explain(&said).map(|h| format!("; {h}")).unwrap_or_default();
+                StateError::Database(format!("cannot connect to PostgreSQL at {}: {said}{hint}", self.target))
+            })?;
             self.db = Some(Db { client, prepared: HashMap::new(), target: self.target.clone() });
         }
         let db = self.db.as_mut().expect("connected above");
@@ -145,7 +150,20 @@ pub(crate) fn message(e: &postgres::Error) -> String {
             }
             m
         }
-        None => e.to_string(),
+        None => {
+            // The driver's own text leaves out why (the TLS library's
+            // reason, the socket's error): add the whole chain.
+            let mut m = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !m.contains(&text) {
+                    m.push_str(&format!(": {text}"));
+                }
+                source = cause.source();
+            }
+            m
+        }
     }
 }
 
