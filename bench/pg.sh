@@ -36,8 +36,13 @@ measure() {
     read -r m_secs m_kib < <(tail -n 1 "$dir/../$name.time")
 }
 
-echo "| N | shape | backend | first apply s | no-op plan s | peak RSS MiB |"
-echo "|---:|:---|:---|---:|---:|---:|"
+# Transactions committed in the database so far (pg_stat_database).
+commits() {
+    psql "$STRATA_PG_CONN_STR" -qtAc "SELECT pg_stat_clear_snapshot(); SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" | tail -n 1
+}
+
+echo "| N | shape | backend | first apply s | no-op plan s | peak RSS MiB | apply transactions |"
+echo "|---:|:---|:---|---:|---:|---:|---:|"
 for n in $sizes; do
     for shape in $shapes; do
         for backend in local pg; do
@@ -48,13 +53,16 @@ for n in $sizes; do
                 schema="bench_${shape}_${n}_$(date +%s%N | cut -c1-16)"
                 printf 'terraform {\n  backend "pg" {\n    schema_name = "%s"\n  }\n}\n' "$schema" >"$cfg/backend.strata.hcl"
             fi
+            [[ $backend == pg ]] && before="$(commits)"
             measure apply "$cfg" apply -auto-approve
-            a="$m_secs" peak="$m_kib"
+            a="$m_secs" peak="$m_kib" txns=""
+            # The statistics collector reports with a delay of up to a second.
+            [[ $backend == pg ]] && sleep 1 && txns="$(( $(commits) - before ))"
             measure plan "$cfg" plan
             grep -q "No changes" "$cfg/../plan.out" "$cfg/../plan.err" || { echo "the plan after apply is not a no-op" >&2; exit 1; }
             p="$m_secs"
             (( m_kib > peak )) && peak=$m_kib
-            echo "| $n | $shape | $backend | $a | $p | $(( peak / 1024 )) |"
+            echo "| $n | $shape | $backend | $a | $p | $(( peak / 1024 )) | $txns |"
             if [[ $backend == pg ]]; then
                 psql "$STRATA_PG_CONN_STR" -qc "SET client_min_messages = warning; DROP SCHEMA $schema CASCADE" >&2
             fi

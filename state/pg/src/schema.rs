@@ -62,7 +62,8 @@ pub(crate) const SERIAL_MOVED: &str = "SR001";
 /// order, inside the one transaction the statement runs in. The statements
 /// are those the store used to send one by one (each a round trip); in a
 /// function the server runs them back to back, and plpgsql caches their
-/// plans per session. The name carries a version: a changed body is a new
+/// plans per session; every lookup is an equality on the full key of an
+/// index, so no plan can turn it into a scan. The name carries a version: a changed body is a new
 /// function, so stores of different versions can share a schema.
 const COMMIT_FUNCTION: &str = "commit_v1";
 
@@ -78,6 +79,7 @@ fn commit_function_ddl(s: &str) -> String {
          RETURNS bigint LANGUAGE plpgsql AS $fn$
          DECLARE
            v_at bigint;
+           v_i integer;
          BEGIN
            SELECT w.serial INTO v_at FROM {s}.workspaces w WHERE w.name = p_ws FOR UPDATE;
            IF NOT FOUND THEN
@@ -87,9 +89,15 @@ fn commit_function_ddl(s: &str) -> String {
              RAISE EXCEPTION 'the serial moved' USING ERRCODE = '{SERIAL_MOVED}', DETAIL = v_at::text;
            END IF;
            IF cardinality(p_touched) > 0 THEN
-             UPDATE {s}.instances i SET until_serial = v_at WHERE i.workspace = p_ws AND i.address = ANY(p_touched)
-               AND i.until_serial IS NULL AND i.since_serial < v_at;
-             DELETE FROM {s}.instances i WHERE i.workspace = p_ws AND i.address = ANY(p_touched) AND i.since_serial = v_at;
+             -- One point lookup per address, on the full key of an index:
+             -- whatever the (stale) statistics say, the plan stays an index
+             -- probe. A join with unnest was planned as a scan of the whole
+             -- version while its rows were still being written.
+             FOR v_i IN 1 .. coalesce(array_length(p_touched, 1), 0) LOOP
+               UPDATE {s}.instances i SET until_serial = v_at
+                 WHERE i.workspace = p_ws AND i.address = p_touched[v_i] AND i.until_serial IS NULL AND i.since_serial < v_at;
+               DELETE FROM {s}.instances i WHERE i.workspace = p_ws AND i.address = p_touched[v_i] AND i.since_serial = v_at;
+             END LOOP;
              INSERT INTO {s}.instances (workspace, address, since_serial, record)
                SELECT p_ws, t.a, v_at, t.r FROM unnest(p_addresses, p_records) AS t(a, r);
            END IF;
@@ -97,7 +105,11 @@ fn commit_function_ddl(s: &str) -> String {
              UPDATE {s}.versions v SET outputs = p_outputs WHERE v.workspace = p_ws AND v.serial = v_at;
            END IF;
            IF cardinality(p_intents_touched) > 0 THEN
-             DELETE FROM {s}.intents x WHERE x.workspace = p_ws AND x.seq = ANY(p_intents_touched) AND x.seq <> ALL(p_intent_seqs);
+             FOR v_i IN 1 .. coalesce(array_length(p_intents_touched, 1), 0) LOOP
+               IF p_intents_touched[v_i] <> ALL(p_intent_seqs) THEN
+                 DELETE FROM {s}.intents x WHERE x.workspace = p_ws AND x.seq = p_intents_touched[v_i];
+               END IF;
+             END LOOP;
              INSERT INTO {s}.intents (workspace, seq, intent) SELECT p_ws, t.q, t.b FROM unnest(p_intent_seqs, p_intents) AS t(q, b)
                ON CONFLICT (workspace, seq) DO UPDATE SET intent = EXCLUDED.intent;
            END IF;
@@ -110,7 +122,9 @@ fn commit_function_ddl(s: &str) -> String {
            IF p_clear_steps THEN
              DELETE FROM {s}.undo_steps x WHERE x.workspace = p_ws;
            ELSIF cardinality(p_steps_touched) > 0 THEN
-             DELETE FROM {s}.undo_steps x WHERE x.workspace = p_ws AND x.seq = ANY(p_steps_touched);
+             FOR v_i IN 1 .. coalesce(array_length(p_steps_touched, 1), 0) LOOP
+               DELETE FROM {s}.undo_steps x WHERE x.workspace = p_ws AND x.seq = p_steps_touched[v_i];
+             END LOOP;
            END IF;
            IF cardinality(p_step_seqs) > 0 THEN
              INSERT INTO {s}.undo_steps (workspace, seq, step) SELECT p_ws, t.q, t.b FROM unnest(p_step_seqs, p_steps) AS t(q, b);
@@ -165,11 +179,17 @@ impl Sql {
                 "SELECT address, record FROM {s}.instances WHERE workspace = $1 AND since_serial <= $2 \
                  AND (until_serial IS NULL OR until_serial > $2)"
             ),
+            // Joins with unnest, not `address = ANY($3)`: the generic plan a
+            // prepared statement settles on after five runs reads `ANY` of a
+            // parameter as a filter over every row of the workspace (or of
+            // the version), which made each commit cost O(rows).
             instances_close: format!(
-                "UPDATE {s}.instances SET until_serial = $2 WHERE workspace = $1 AND address = ANY($3) \
-                 AND until_serial IS NULL AND since_serial < $2"
+                "UPDATE {s}.instances i SET until_serial = $2 FROM unnest($3::text[]) AS t(a) \
+                 WHERE i.workspace = $1 AND i.address = t.a AND i.until_serial IS NULL AND i.since_serial < $2"
             ),
-            instances_drop_own: format!("DELETE FROM {s}.instances WHERE workspace = $1 AND address = ANY($3) AND since_serial = $2"),
+            instances_drop_own: format!(
+                "DELETE FROM {s}.instances i USING unnest($3::text[]) AS t(a) WHERE i.workspace = $1 AND i.address = t.a AND i.since_serial = $2"
+            ),
             instances_insert: format!(
                 "INSERT INTO {s}.instances (workspace, address, since_serial, record) \
                  SELECT $1, a, $2, r FROM unnest($3::text[], $4::bytea[]) AS t(a, r)"
