@@ -179,10 +179,10 @@ impl Sql {
                 "SELECT address, record FROM {s}.instances WHERE workspace = $1 AND since_serial <= $2 \
                  AND (until_serial IS NULL OR until_serial > $2)"
             ),
-            // Joins with unnest, not `address = ANY($3)`: the generic plan a
-            // prepared statement settles on after five runs reads `ANY` of a
-            // parameter as a filter over every row of the workspace (or of
-            // the version), which made each commit cost O(rows).
+            // The commit in steps (a change of the apply record's phase, a
+            // few times per apply); every other commit is the function's
+            // point lookups. A join with unnest rather than `= ANY($3)`,
+            // which a generic plan reads as a filter over the workspace.
             instances_close: format!(
                 "UPDATE {s}.instances i SET until_serial = $2 FROM unnest($3::text[]) AS t(a) \
                  WHERE i.workspace = $1 AND i.address = t.a AND i.until_serial IS NULL AND i.since_serial < $2"
