@@ -168,11 +168,28 @@ fn pools_images_snapshots_clones_and_clients_on_a_real_cluster() {
     assert!(stdout(&expect(dir.path(), &["output", "-json"], 0)).contains("127.0.0.1:6789"));
     expect(dir.path(), &["plan", "-detailed-exitcode"], 0);
 
-    // Growing is live and keeps the image; a quota change is live.
+    // Drift in what refresh reads from the cluster, not from state: a QoS
+    // limit and a feature changed with the real tools.
+    let vm3 = format!("{pool}/vm-3");
+    ok("rbd", &["config", "image", "set", &vm3, "rbd_qos_iops_limit", "500"]);
+    ok("rbd", &["feature", "disable", &format!("{pool}/vm-4"), "fast-diff"]);
+    let out = stdout(&expect(dir.path(), &["plan", "-detailed-exitcode", "-no-color"], 2));
+    assert!(out.contains("changed outside of Strata"), "{out}");
+    assert!(out.contains("ceph_rbd_image.vm[3] will be updated in place (live)"), "{out}");
+    assert!(out.contains("qos_iops_limit = 500 -> 300"), "{out}");
+    let drift = &out[..out.find("Strata will perform").unwrap_or(out.len())];
+    assert!(drift.contains("ceph_rbd_image.vm[4]") && drift.contains("\"fast-diff\""), "the disabled feature shows as drift:\n{out}");
+    expect(dir.path(), &["apply", "-auto-approve"], 0);
+    assert_eq!(ok("rbd", &["config", "image", "get", &vm3, "rbd_qos_iops_limit"]).trim(), "300", "the apply put the limit back");
+
+    // Growing is live and keeps the image; a quota change is live. What
+    // refers to the image's `spec` (the snapshot, and through it the
+    // clones) stays known, so nothing else changes.
     write(dir.path(), "main.strata.hcl", &lab(&pool, 24 * mib, 200 * mib, false));
     let out = stdout(&expect(dir.path(), &["apply", "-auto-approve"], 0));
     assert!(out.contains("ceph_rbd_image.golden will be updated in place (live)"), "{out}");
     assert!(out.contains("ceph_pool.lab will be updated in place (live)"), "{out}");
+    assert!(out.contains("Plan: 0 to add, 2 to change, 0 to destroy."), "{out}");
     let info = json("rbd", &["info", &golden]);
     assert_eq!(info["size"], 24 * mib);
     assert_eq!(info["id"], golden_id.as_str(), "grown in place, same image");
@@ -185,7 +202,12 @@ fn pools_images_snapshots_clones_and_clients_on_a_real_cluster() {
     assert_eq!(json("rbd", &["info", &golden])["size"], 24 * mib, "nothing was shrunk");
 
     // Flatten one clone: it no longer has a parent, the others still do.
+    // The plan says beforehand that a rollback could not link it again.
     write(dir.path(), "main.strata.hcl", &lab(&pool, 24 * mib, 200 * mib, true));
+    let out = stdout(&expect(dir.path(), &["plan", "-no-color", "-out", "flatten.plan"], 0));
+    assert!(out.contains("# rollback cannot restore this: flattening"), "{out}");
+    let json_plan = stdout(&expect(dir.path(), &["show", "-json", "flatten.plan"], 0));
+    assert!(json_plan.contains("\"rollback_cannot_restore\":\"flattening"), "{json_plan}");
     expect(dir.path(), &["apply", "-auto-approve"], 0);
     assert!(json("rbd", &["info", &format!("{pool}/vm-0")]).get("parent").is_none());
     assert_eq!(json("rbd", &["info", &format!("{pool}/vm-1")])["parent"]["image"], "golden");

@@ -40,7 +40,7 @@ pub fn schema() -> Block {
         .attr(
             "flatten",
             Attribute::optional(Type::Bool)
-                .describe("Copy the parent's data into the clone and unlink it from the parent (live; the data do not change). Cannot be reversed."),
+                .describe("Copy the parent's data into the clone and unlink it from the parent (live; the data do not change). Cannot be reversed: the plan says a rollback cannot restore the link."),
         );
     for (attr, _) in QOS {
         let unit = if attr == "qos_iops_limit" { "I/O operations per second" } else { "Bytes per second" };
@@ -48,7 +48,7 @@ pub fn schema() -> Block {
     }
     block
         .attr("id", Attribute::computed(Type::String).describe("The image's RBD id (stable across renames)."))
-        .attr("spec", Attribute::computed(Type::String).describe("`pool/name`, as rbd, qemu and libvirt address the image."))
+        .attr("spec", Attribute::computed(Type::String).stable().describe("`pool/name`, as rbd, qemu and libvirt address the image (a `kvm_domain` disk's `rbd`); known at plan time across in-place updates."))
         .attr("parent", Attribute::computed(Type::String).describe("`pool/image@snapshot` of the parent, or null once flattened."))
         .attr("provisioned_bytes", Attribute::computed(Type::Number))
         .attr("used_bytes", Attribute::computed(Type::Number).describe("Bytes allocated, as of the last apply."))
@@ -92,6 +92,16 @@ fn spec_of(v: &Value) -> String {
 
 pub fn plan(prior: Option<&Value>, proposed: &Value) -> PlanResponse {
     let mut response = PlanResponse::default();
+    let flattening = proposed.get("flatten").as_bool() == Some(true);
+    if let Some((prior, parent)) = prior.and_then(|p| Some((p, p.get("parent").as_str()?))).filter(|_| flattening) {
+        // The data do not change, but the link cannot be made again: a
+        // clone is only ever made from a snapshot, and the image may be in
+        // use (a guest's disk), so it cannot be swapped for a copy either.
+        response.irreversible = Some(format!(
+            "flattening {} unlinks it from {parent} for good; its data stay the same, but a rollback cannot make it a thin clone again (it keeps a full copy's space)",
+            spec_of(prior)
+        ));
+    }
     let (Some(prior), Some(new)) = (prior, proposed.get("size").as_i64()) else { return response };
     if let Some(old) = prior.get("size").as_i64() {
         if new < old {
