@@ -54,7 +54,7 @@ fn config(dir: &Path, guest: &Path, name: &str, root_size: u64, second_disk: boo
     };
     let second = if second_disk {
         r#",
-    { rbd = "${ceph_pool.vm.name}/${ceph_rbd_image.data.name}", monitors = data.ceph_cluster.c.monitors, auth_user = ceph_client.guest.entity, secret = kvm_secret.guest.id, size = ceph_rbd_image.data.size }"#
+    { rbd = ceph_rbd_image.data.spec, monitors = data.ceph_cluster.c.monitors, auth_user = ceph_client.guest.entity, secret = kvm_secret.guest.id, size = ceph_rbd_image.data.size }"#
     } else {
         ""
     };
@@ -93,7 +93,7 @@ resource "kvm_domain" "vm" {{
   initrd  = "{guest}/initrd.img"
   cmdline = "console=ttyS0 panic=-1"
   disks = [
-    {{ rbd = "${{ceph_pool.vm.name}}/${{ceph_rbd_image.root.name}}", monitors = data.ceph_cluster.c.monitors, auth_user = ceph_client.guest.entity, secret = kvm_secret.guest.id, size = ceph_rbd_image.root.size }}{second}
+    {{ rbd = ceph_rbd_image.root.spec, monitors = data.ceph_cluster.c.monitors, auth_user = ceph_client.guest.entity, secret = kvm_secret.guest.id, size = ceph_rbd_image.root.size }}{second}
   ]
   serial_log       = "{dir}/console.log"
   shutdown_timeout = 5

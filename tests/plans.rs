@@ -115,6 +115,11 @@ fn dynamic() {
 }
 
 #[test]
+fn stable_computed() {
+    check("stable_computed");
+}
+
+#[test]
 fn limits() {
     check("limits");
 }

@@ -4,12 +4,13 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use strata_provider::{Block, Presence, ProviderFactory};
+use strata_provider::{Attribute, Block, Presence, ProviderFactory};
 
-fn presence(p: Presence) -> &'static str {
-    match p {
+fn presence(a: &Attribute) -> &'static str {
+    match a.presence {
         Presence::Required => "required",
         Presence::Optional => "optional",
+        Presence::Computed if a.stable => "computed, stable (known at plan time across in-place updates)",
         Presence::Computed => "computed",
         Presence::OptionalComputed => "optional, computed",
     }
@@ -21,7 +22,7 @@ fn block(out: &mut String, name: &str, kind: &str, b: &Block) {
     for (attr, a) in &b.attributes {
         let change = if a.presence == Presence::Computed { "—".to_owned() } else { format!("`{}`", a.on_change) };
         let sensitive = if a.sensitive { " (sensitive)" } else { "" };
-        let _ = writeln!(out, "| `{attr}` | `{}` | {}{sensitive} | {change} | {} |", a.ty, presence(a.presence), a.description.replace('|', "\\|"));
+        let _ = writeln!(out, "| `{attr}` | `{}` | {}{sensitive} | {change} | {} |", a.ty, presence(a), a.description.replace('|', "\\|"));
     }
     for (nested, n) in &b.blocks {
         let _ = writeln!(out, "| `{nested}` block | nested ({:?}) | optional | `{}` | {} |", n.nesting, n.on_change, n.block.description);

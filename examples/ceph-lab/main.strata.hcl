@@ -73,9 +73,8 @@ resource "kvm_domain" "guest" {
   initrd   = "${var.guest_kernel_dir}/initrd.img"
   cmdline  = "console=ttyS0 panic=-1"
   disks = [{
-    # pool/name rather than the image's computed spec, which is unknown
-    # while the image is updated (a grow would then plan a restart).
-    rbd       = "${ceph_pool.lab.name}/${ceph_rbd_image.guest[each.key].name}"
+    # The image's spec stays known while the image is updated in place.
+    rbd       = ceph_rbd_image.guest[each.key].spec
     monitors  = data.ceph_cluster.this.monitors
     auth_user = ceph_client.guests.entity
     secret    = kvm_secret.guests.id

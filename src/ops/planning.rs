@@ -258,6 +258,7 @@ async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &H
             .await
             .map_err(|e| format!("planning {}: {}", change.address, crate::redact::provider_error(e, [&planned].into_iter().chain(change.prior.as_ref()))))?;
         change.notes = response.notes.iter().map(|n| crate::redact::scrub(n, [&planned].into_iter().chain(change.prior.as_ref()))).collect();
+        change.irreversible = response.irreversible.as_deref().map(|n| crate::redact::scrub(n, [&planned].into_iter().chain(change.prior.as_ref())));
         // The provider saw unmarked values; its planned values get the marks back.
         let refined_planned = response.planned.map(|p| plan::mark_result(p, &planned, schema));
         let (Some(prior), false) = (change.prior.clone(), change.reason.is_some() || change.action == Action::Create) else {

@@ -855,10 +855,11 @@ impl Planner<'_> {
         if change.action == Action::Replace {
             self.mark_replacement(&mut change, schema, r);
         } else if change.action == Action::Update {
-            // Computed attributes may change with the update.
+            // Computed attributes may change with the update, unless the
+            // provider declares them stable (they change only by replacement).
             if let Some(Value::Map(m)) = &mut change.planned {
                 for (name, attr) in &schema.attributes {
-                    if attr.presence == Presence::Computed && name != "id" {
+                    if attr.presence == Presence::Computed && name != "id" && !attr.stable {
                         m.insert(name.clone(), Value::Unknown);
                     }
                 }
@@ -1115,11 +1116,13 @@ fn condition_diagnostic(address: &str, kind: &str, v: &crate::config::Validation
 /// each resource type's declared `UndoSupport`: a replacement without
 /// `create_before_destroy` whose type cannot keep the old object aside, and a
 /// `data-loss` update whose type cannot undo it exactly. Run once the
-/// disruptions are final (after providers refined them).
+/// disruptions are final (after providers refined them). A provider's own
+/// reason (set while refining) stands when the engine has none.
 pub fn mark_irreversible(plan: &mut Plan, schemas: &Schemas) {
     for change in plan.changes.iter_mut().filter(|c| !c.data) {
         let provider = change.provider.split('.').next().unwrap_or_default();
         let support = schemas.0.get(provider).and_then(|p| p.undo.get(&change.type_name)).copied().unwrap_or_default();
+        let from_provider = change.irreversible.take().filter(|_| change.action != Action::NoOp);
         change.irreversible = match change.action {
             Action::Replace if !change.create_before_destroy && !support.retire => Some(format!(
                 "the old object is destroyed before its replacement is created and {} cannot keep it aside; \
@@ -1130,7 +1133,7 @@ pub fn mark_irreversible(plan: &mut Plan, schemas: &Schemas) {
                 "{} cannot undo this data-loss change exactly; rollback restores its settings, not the lost data",
                 change.type_name
             )),
-            _ => None,
+            _ => from_provider,
         };
     }
 }

@@ -4,7 +4,8 @@
 //! It implements the whole undo contract the way a real provider should: an
 //! update with an undo record first copies the object to `ID.undo-TOKEN`, a
 //! retired object is renamed to `ID.retired-TOKEN`; `testing_plain` is the
-//! same object without undo support, for the cases rollback cannot restore.
+//! same object without undo support, for the cases rollback cannot restore,
+//! and with a stable computed `path`.
 //! Faults: fail the Nth mutating call, or end the process (as `kill -9`
 //! would) just before or just after the Nth call takes effect.
 
@@ -67,7 +68,14 @@ impl ProviderFactory for TestingFactory {
             .attr("id", Attribute::computed(Type::String))
             .attr("value", Attribute::computed(Type::Any));
         let mut schema = ProviderSchema { provider, ..ProviderSchema::default() };
-        schema.resources.insert("testing_plain".into(), object.clone());
+        // `path` is a stable computed attribute (the engine keeps it known
+        // across in-place updates); only this type has it, so that the
+        // many tests of `testing_object` keep their exact outputs.
+        let plain = object.clone().attr(
+            "path",
+            Attribute::computed(Type::String).stable().describe("The object's file in `dir`; it changes only by replacement."),
+        );
+        schema.resources.insert("testing_plain".into(), plain);
         schema.resources.insert("testing_object".into(), object);
         schema.undo.insert("testing_object".into(), UndoSupport { data_loss: true, retire: true });
         schema.data_sources.insert("testing_object".into(), lookup);
@@ -197,6 +205,11 @@ fn object_state(id: Uuid, planned: &Value, generation: f64) -> Value {
     if let Value::Map(m) = &mut state {
         m.insert("id".into(), Value::from(id.to_string()));
         m.insert("generation".into(), Value::from(generation));
+        // Only the types that declare it (the proposal holds every
+        // attribute of the schema).
+        if m.contains_key("path") {
+            m.insert("path".into(), Value::from(format!("{id}.json")));
+        }
     }
     state
 }

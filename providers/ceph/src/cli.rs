@@ -1,5 +1,6 @@
-//! [`CephClient`] on the `rbd` command-line tool and, for monitor commands,
-//! the librados bindings the `ceph` CLI runs on (`mon_command.py`).
+//! [`CephClient`] on the `rbd` command-line tool and, for monitor commands
+//! and pool listings, the librados/librbd Python bindings the CLIs ship
+//! with (`rados_helper.py`).
 //!
 //! Every call gets the connection arguments (`--conf`, `--id`, `--keyring`:
 //! paths and names only, never a key), machine-readable output where it
@@ -34,9 +35,9 @@ pub struct CliClient {
     calls: AtomicU64,
 }
 
-/// The monitor-command runner: run by the Python that the `ceph` CLI itself
-/// runs on, so that its librados bindings are there.
-const MON_COMMAND: &str = include_str!("mon_command.py");
+/// The monitor-command and listing helper: run by the Python that the
+/// `ceph` CLI itself runs on, so that its librados bindings are there.
+const RADOS_HELPER: &str = include_str!("rados_helper.py");
 
 impl CliClient {
     pub fn new(connection: Connection) -> CliClient {
@@ -81,11 +82,21 @@ impl CliClient {
     /// would type it to the `ceph` CLI (for messages), `command` its JSON
     /// form, which is what the CLI sends too.
     async fn run_mon(&self, words: &[&str], command: Json) -> ClientResult<Vec<u8>> {
+        self.run_helper("mon", format!("ceph {}", words.join(" ")), command).await
+    }
+
+    /// Runs one helper command with `input` on its stdin; `call` names it
+    /// in messages.
+    async fn run_helper(&self, helper_command: &str, call: String, input: Json) -> ClientResult<Vec<u8>> {
         let c = &self.connection;
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
         let mut cmd = Command::new(ceph_python());
-        cmd.args(["-c", MON_COMMAND]).arg(path(&c.conf)).arg(c.user.clone().unwrap_or_default()).arg(path(&c.keyring)).arg(self.timeout_secs());
-        self.execute(format!("ceph {}", words.join(" ")), cmd, Some(command.to_string().into_bytes())).await
+        cmd.args(["-c", RADOS_HELPER, helper_command])
+            .arg(path(&c.conf))
+            .arg(c.user.clone().unwrap_or_default())
+            .arg(path(&c.keyring))
+            .arg(self.timeout_secs());
+        self.execute(call, cmd, Some(input.to_string().into_bytes())).await
     }
 
     async fn execute(&self, call: String, mut cmd: Command, stdin: Option<Vec<u8>>) -> ClientResult<Vec<u8>> {
@@ -97,11 +108,11 @@ impl CliClient {
         // caps only: keys travel in keyrings and on stdout, never logged.
         if tracing::enabled!(target: "strata::ceph", tracing::Level::TRACE) {
             let std = cmd.as_std();
-            // The monitor helper's program text is the same on every call.
+            // The helper's program text is the same on every call.
             let argv: Vec<String> = std::iter::once(std.get_program())
                 .chain(std.get_args())
                 .map(|a| a.to_string_lossy().into_owned())
-                .map(|a| if a.contains('\n') { "(the monitor command script)".to_owned() } else { a })
+                .map(|a| if a.contains('\n') { "(rados_helper.py)".to_owned() } else { a })
                 .collect();
             let input = stdin.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
             tracing::trace!(target: "strata::ceph", ?argv, stdin = %input, "running");
@@ -280,8 +291,11 @@ impl CephClient for CliClient {
         .await
     }
 
-    async fn list(&self, pool: &str) -> ClientResult<Vec<Listing>> {
-        self.rbd_json(&["ls", "-l", "-p", pool]).await
+    async fn list_images(&self, pools: &[&str]) -> ClientResult<BTreeMap<String, Vec<ImageListing>>> {
+        // Not a CLI command: named for messages and the debug log.
+        let call = format!("list images of pools {}", pools.join(" "));
+        let out = self.run_helper("images", call.clone(), json!(pools)).await?;
+        parse(&call, &out)
     }
 
     async fn image_info(&self, spec: &str) -> ClientResult<ImageInfo> {
@@ -352,6 +366,10 @@ impl CephClient for CliClient {
 
     async fn meta_set(&self, spec: &str, key: &str, value: &str) -> ClientResult<()> {
         self.rbd(&["image-meta", "set", spec, key, value]).await
+    }
+
+    async fn meta_list(&self, spec: &str) -> ClientResult<BTreeMap<String, String>> {
+        self.rbd_json(&["image-meta", "list", spec]).await
     }
 
     async fn image_config(&self, spec: &str, key: &str, value: Option<&str>) -> ClientResult<()> {

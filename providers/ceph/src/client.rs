@@ -86,25 +86,32 @@ pub struct PoolUsage {
     pub available: i64,
 }
 
-/// One entry of `rbd ls -l`: an image, or one of its snapshots when
-/// `snapshot` is set.
+/// One image of a pool listing, with what a refresh needs to know about
+/// it: everything its state holds but usage.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct Listing {
-    pub image: String,
+pub struct ImageListing {
+    pub name: String,
     pub id: String,
     pub size: i64,
-    pub snapshot: Option<String>,
-    /// "true" / "false" as strings in Pacific.
-    pub protected: Option<serde_json::Value>,
+    pub object_size: i64,
+    pub features: Vec<String>,
+    pub data_pool: Option<String>,
     pub parent: Option<ParentSpec>,
+    /// image-meta: the `strata-id` tag, and per-image configuration
+    /// overrides as `conf_<option>` (QoS limits among them).
+    pub meta: BTreeMap<String, String>,
+    pub snapshots: Vec<SnapshotListing>,
 }
 
-impl Listing {
-    pub fn is_protected(&self) -> bool {
-        matches!(&self.protected, Some(serde_json::Value::Bool(true)))
-            || matches!(&self.protected, Some(serde_json::Value::String(s)) if s == "true")
-    }
+/// One snapshot of an image.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SnapshotListing {
+    pub name: String,
+    /// The image's size when the snapshot was taken.
+    pub size: i64,
+    pub protected: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -190,8 +197,9 @@ pub trait CephClient: Send + Sync {
     async fn delete_pool(&self, name: &str) -> ClientResult<()>;
 
     // Images and snapshots (`spec` is `pool/image` or `pool/image@snap`).
-    /// Every image and snapshot of a pool, in one call.
-    async fn list(&self, pool: &str) -> ClientResult<Vec<Listing>>;
+    /// Every image (with its snapshots) of each pool, in one call; a pool
+    /// that does not exist is left out.
+    async fn list_images(&self, pools: &[&str]) -> ClientResult<BTreeMap<String, Vec<ImageListing>>>;
     async fn image_info(&self, spec: &str) -> ClientResult<ImageInfo>;
     /// Provisioned and used bytes of one image (`pool/image`) and its snapshots.
     async fn usage(&self, spec: &str) -> ClientResult<Vec<ImageUsage>>;
@@ -203,6 +211,8 @@ pub trait CephClient: Send + Sync {
     async fn rename(&self, spec: &str, to: &str) -> ClientResult<()>;
     async fn meta_get(&self, spec: &str, key: &str) -> ClientResult<Option<String>>;
     async fn meta_set(&self, spec: &str, key: &str, value: &str) -> ClientResult<()>;
+    /// All image-meta of one image.
+    async fn meta_list(&self, spec: &str) -> ClientResult<BTreeMap<String, String>>;
     /// Per-image configuration overrides (QoS limits); `None` removes one.
     async fn image_config(&self, spec: &str, key: &str, value: Option<&str>) -> ClientResult<()>;
     async fn snap_create(&self, spec: &str) -> ClientResult<()>;

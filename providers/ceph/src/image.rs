@@ -3,7 +3,7 @@
 //! snapshot. A replaced image is retired to the RBD trash until the apply
 //! succeeds.
 
-use crate::client::{CephClient, ImageInfo, Listing, NewImage, EEXIST};
+use crate::client::{CephClient, ImageInfo, ImageListing, NewImage, EEXIST};
 use crate::{check_name, failed, whole, whole_or, IDENTITY_KEY, UNDO_SNAPSHOT_PREFIX};
 use std::collections::{BTreeMap, BTreeSet};
 use strata_provider::{
@@ -40,15 +40,15 @@ pub fn schema() -> Block {
         .attr(
             "flatten",
             Attribute::optional(Type::Bool)
-                .describe("Copy the parent's data into the clone and unlink it from the parent (live; the data do not change). Cannot be reversed."),
+                .describe("Copy the parent's data into the clone and unlink it from the parent (live; the data do not change). Cannot be reversed: the plan says a rollback cannot restore the link."),
         );
     for (attr, _) in QOS {
         let unit = if attr == "qos_iops_limit" { "I/O operations per second" } else { "Bytes per second" };
-        block = block.attr(attr, Attribute::optional(Type::Number).describe(&format!("{unit}; null: unlimited. Read from state, not the cluster.")));
+        block = block.attr(attr, Attribute::optional(Type::Number).describe(&format!("{unit}; null: unlimited. Set as the image's `rbd_{attr}` configuration override, and read back from it.")));
     }
     block
         .attr("id", Attribute::computed(Type::String).describe("The image's RBD id (stable across renames)."))
-        .attr("spec", Attribute::computed(Type::String).describe("`pool/name`, as rbd, qemu and libvirt address the image."))
+        .attr("spec", Attribute::computed(Type::String).stable().describe("`pool/name`, as rbd, qemu and libvirt address the image (a `kvm_domain` disk's `rbd`); known at plan time across in-place updates."))
         .attr("parent", Attribute::computed(Type::String).describe("`pool/image@snapshot` of the parent, or null once flattened."))
         .attr("provisioned_bytes", Attribute::computed(Type::Number))
         .attr("used_bytes", Attribute::computed(Type::Number).describe("Bytes allocated, as of the last apply."))
@@ -92,6 +92,16 @@ fn spec_of(v: &Value) -> String {
 
 pub fn plan(prior: Option<&Value>, proposed: &Value) -> PlanResponse {
     let mut response = PlanResponse::default();
+    let flattening = proposed.get("flatten").as_bool() == Some(true);
+    if let Some((prior, parent)) = prior.and_then(|p| Some((p, p.get("parent").as_str()?))).filter(|_| flattening) {
+        // The data do not change, but the link cannot be made again: a
+        // clone is only ever made from a snapshot, and the image may be in
+        // use (a guest's disk), so it cannot be swapped for a copy either.
+        response.irreversible = Some(format!(
+            "flattening {} unlinks it from {parent} for good; its data stay the same, but a rollback cannot make it a thin clone again (it keeps a full copy's space)",
+            spec_of(prior)
+        ));
+    }
     let (Some(prior), Some(new)) = (prior, proposed.get("size").as_i64()) else { return response };
     if let Some(old) = prior.get("size").as_i64() {
         if new < old {
@@ -106,15 +116,24 @@ pub fn plan(prior: Option<&Value>, proposed: &Value) -> PlanResponse {
     response
 }
 
-/// Features as the user sees them: `operations` is an internal op-feature
-/// marker of v2 clones.
-fn features(info: &ImageInfo, config: &Value) -> Value {
-    let actual: BTreeSet<&str> = info.features.iter().map(String::as_str).filter(|f| *f != "operations").collect();
+/// Features as the user sees them (`operations` is an internal op-feature
+/// marker of v2 clones and their parents), in the configuration's order
+/// when the sets agree.
+fn features(actual: &[String], config: &Value) -> Value {
+    let actual: BTreeSet<&str> = actual.iter().map(String::as_str).filter(|f| *f != "operations" && !f.is_empty()).collect();
     let wanted: Option<BTreeSet<&str>> = config.get("features").as_list().map(|l| l.iter().filter_map(Value::as_str).collect());
     if wanted.as_ref() == Some(&actual) {
         return config.get("features").clone();
     }
     Value::List(actual.into_iter().map(Value::from).collect())
+}
+
+/// A QoS limit as image-meta holds it (`conf_<option>`); 0 is unlimited.
+fn qos_limit(meta: &BTreeMap<String, String>, option: &str) -> Value {
+    match meta.get(&format!("conf_{option}")).and_then(|v| v.trim().parse::<i64>().ok()) {
+        Some(n) if n > 0 => Value::from(n),
+        _ => Value::Null,
+    }
 }
 
 /// The full state from `rbd info` (after a create, update, import).
@@ -128,7 +147,7 @@ fn state_from_info(pool: &str, info: &ImageInfo, config: &Value, used: i64) -> V
         ("pool".into(), Value::from(pool)),
         ("name".into(), Value::from(info.name.as_str())),
         ("size".into(), Value::from(info.size)),
-        ("features".into(), features(info, config)),
+        ("features".into(), features(&info.features, config)),
         ("object_size".into(), Value::from(info.object_size)),
         ("data_pool".into(), info.data_pool.as_deref().map(Value::from).unwrap_or(Value::Null)),
         ("clone_of".into(), clone_of),
@@ -145,19 +164,24 @@ fn state_from_info(pool: &str, info: &ImageInfo, config: &Value, used: i64) -> V
     Value::Map(m.into())
 }
 
-/// The state from a pool listing: what `rbd ls -l` says, the rest from
-/// `prior` (features, object size and data pool only change by replacement;
-/// usage moves with every write).
-fn state_from_listing(prior: &Value, pool: &str, entry: &Listing) -> Value {
+/// The state from a pool listing: everything but usage, which moves with
+/// every write and is kept from `prior` (the last apply).
+fn state_from_listing(prior: &Value, pool: &str, entry: &ImageListing) -> Value {
     let mut state = prior.clone();
     if let Value::Map(m) = &mut state {
         m.insert("pool".into(), Value::from(pool));
-        m.insert("name".into(), Value::from(entry.image.as_str()));
+        m.insert("name".into(), Value::from(entry.name.as_str()));
         m.insert("size".into(), Value::from(entry.size));
+        m.insert("features".into(), features(&entry.features, prior));
+        m.insert("object_size".into(), Value::from(entry.object_size));
+        m.insert("data_pool".into(), entry.data_pool.as_deref().map(Value::from).unwrap_or(Value::Null));
         m.insert("id".into(), Value::from(entry.id.as_str()));
-        m.insert("spec".into(), Value::from(format!("{pool}/{}", entry.image)));
+        m.insert("spec".into(), Value::from(format!("{pool}/{}", entry.name)));
         m.insert("parent".into(), entry.parent.as_ref().map(|p| Value::from(p.spec())).unwrap_or(Value::Null));
         m.insert("provisioned_bytes".into(), Value::from(entry.size));
+        for (attr, option) in QOS {
+            m.insert(attr.into(), qos_limit(&entry.meta, option));
+        }
     }
     state
 }
@@ -246,7 +270,13 @@ async fn create_image(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<V
                 c.resize(&spec, size, true).await.map_err(|e| failed(&what, e))?;
             }
         }
-        set_qos(c, &spec, &Value::Null, planned).await?;
+        // A clone starts with its parent's image-meta, QoS overrides included.
+        let inherited = match clone_of {
+            Some(_) => c.meta_list(&spec).await.map_err(|e| failed(&what, e))?,
+            None => BTreeMap::new(),
+        };
+        let start = Value::object(QOS.map(|(attr, option)| (attr, qos_limit(&inherited, option))));
+        set_qos(c, &spec, &start, planned).await?;
         if planned.get("flatten").as_bool() == Some(true) && clone_of.is_some() {
             c.flatten(&spec).await.map_err(|e| failed(&what, e))?;
         }
@@ -270,11 +300,7 @@ async fn create_image(c: &dyn CephClient, id: Uuid, planned: &Value) -> Result<V
 }
 
 pub async fn read_all(c: &dyn CephClient, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>> {
-    let pools: BTreeSet<&str> = instances.iter().filter_map(|i| i.state.get("pool").as_str()).collect();
-    let listings: BTreeMap<&str, Vec<Listing>> = crate::list_pools(c, pools).await?
-        .into_iter()
-        .map(|(pool, entries)| (pool, entries.into_iter().filter(|e| e.snapshot.is_none()).collect()))
-        .collect();
+    let listings = crate::list_pools(c, instances.iter().filter_map(|i| i.state.get("pool").as_str())).await?;
     Ok(instances
         .iter()
         .map(|i| {
@@ -284,7 +310,7 @@ pub async fn read_all(c: &dyn CephClient, instances: &[Instance<'_>]) -> Result<
             // has none yet.
             let entry = match i.state.get("id").as_str() {
                 Some(id) => entries.iter().find(|e| e.id == id),
-                None => entries.iter().find(|e| Some(e.image.as_str()) == i.state.get("name").as_str()),
+                None => entries.iter().find(|e| Some(e.name.as_str()) == i.state.get("name").as_str()),
             }?;
             Some(state_from_listing(i.state, pool, entry))
         })
@@ -414,16 +440,12 @@ fn record_prior(record: &UndoRecord) -> Result<&Value> {
 }
 
 /// The image as the prior state names it, and whether it has `snapshot`.
-async fn find_in_pool(c: &dyn CephClient, prior: &Value, snapshot: Option<&str>) -> Result<(Option<Listing>, bool)> {
+async fn find_in_pool(c: &dyn CephClient, prior: &Value, snapshot: Option<&str>) -> Result<(Option<ImageListing>, bool)> {
     let pool = prior.get("pool").as_str().unwrap_or_default();
     let name = prior.get("name").as_str().unwrap_or_default();
-    let entries = match c.list(pool).await {
-        Ok(e) => e,
-        Err(e) if e.is_missing() => Vec::new(),
-        Err(e) => return Err(failed(&format!("images of pool {pool}"), e)),
-    };
-    let image = entries.iter().find(|e| e.image == name && e.snapshot.is_none()).cloned();
-    let has_snap = snapshot.is_some_and(|s| entries.iter().any(|e| e.image == name && e.snapshot.as_deref() == Some(s)));
+    let mut listings = crate::list_pools(c, [pool]).await?;
+    let image = listings.remove(pool).unwrap_or_default().into_iter().find(|e| e.name == name);
+    let has_snap = snapshot.is_some_and(|s| image.as_ref().is_some_and(|i| i.snapshots.iter().any(|snap| snap.name == s)));
     Ok((image, has_snap))
 }
 

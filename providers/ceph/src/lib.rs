@@ -13,9 +13,10 @@
 //!   pools carry it in their application metadata; snapshots and cephx
 //!   clients cannot carry it and are found by name (the engine asks
 //!   [`strata_provider::Provider::name_is_free`] first).
-//! - **Batch refresh.** `read` lists each pool's images and snapshots once
-//!   (`rbd ls -l`), the pools once (`osd pool ls detail`), the clients once
-//!   (`auth ls`).
+//! - **Batch refresh.** `read` lists the images and snapshots of all the
+//!   pools involved in one call (the helper asks every image header through
+//!   the `rbd` object class, without opening the images), the pools once
+//!   (`osd pool ls detail`), the clients once (`auth ls`).
 //! - **Undo points.** A data-loss update of an image (a shrink) first takes
 //!   a snapshot `strata-undo-<token>`, which rollback rolls the image back
 //!   to; a replaced image is moved to the RBD trash until the apply succeeds.
@@ -33,6 +34,7 @@ mod snapshot;
 
 use async_trait::async_trait;
 use client::{CephClient, ClientError};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -139,20 +141,17 @@ pub(crate) fn check_name(config: &Value, attr: &str, out: &mut Vec<(String, Stri
     }
 }
 
-/// Every image and snapshot of each pool: one `rbd ls -l` per pool, all at
-/// once. A pool that does not exist lists nothing.
+/// Every image and snapshot of each pool, in one cluster call for all of
+/// them. A pool that does not exist lists nothing.
 pub(crate) async fn list_pools<'a>(
     c: &dyn CephClient,
     pools: impl IntoIterator<Item = &'a str>,
-) -> Result<Vec<(&'a str, Vec<client::Listing>)>> {
-    futures_util::future::try_join_all(pools.into_iter().map(|pool| async move {
-        match c.list(pool).await {
-            Ok(entries) => Ok((pool, entries)),
-            Err(e) if e.is_missing() => Ok((pool, Vec::new())),
-            Err(e) => Err(failed(&format!("images of pool {pool}"), e)),
-        }
-    }))
-    .await
+) -> Result<BTreeMap<String, Vec<client::ImageListing>>> {
+    let pools: Vec<&str> = pools.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+    if pools.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    c.list_images(&pools).await.map_err(|e| failed(&format!("images of pool(s) {}", pools.join(", ")), e))
 }
 
 fn unknown(type_name: &str) -> ProviderError {

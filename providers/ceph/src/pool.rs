@@ -181,20 +181,15 @@ pub async fn delete(c: &dyn CephClient, prior: &Value) -> Result<()> {
     // Images destroyed in the same apply are gone by now (they depend on the
     // pool); any image left is not ours to destroy.
     if application(prior) == "rbd" {
-        match c.list(name).await {
-            Ok(entries) => {
-                let mut images: Vec<&str> = entries.iter().filter(|e| e.snapshot.is_none()).map(|e| e.image.as_str()).collect();
-                images.dedup();
-                if !images.is_empty() {
-                    return Err(ProviderError::new(format!(
-                        "{what} still holds {} image(s) ({}); destroy them first, or remove them from this pool",
-                        images.len(),
-                        images.join(", ")
-                    )));
-                }
-            }
-            Err(e) if e.is_missing() => return Ok(()),
-            Err(e) => return Err(failed(&what, e)),
+        let mut listings = crate::list_pools(c, [name]).await?;
+        let Some(entries) = listings.remove(name) else { return Ok(()) };
+        let images: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        if !images.is_empty() {
+            return Err(ProviderError::new(format!(
+                "{what} still holds {} image(s) ({}); destroy them first, or remove them from this pool",
+                images.len(),
+                images.join(", ")
+            )));
         }
     }
     match c.delete_pool(name).await {

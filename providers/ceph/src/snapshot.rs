@@ -2,10 +2,10 @@
 //! golden image's snapshot that clones are made from). Snapshots cannot
 //! carry the instance identity, so they are found by `image@name`.
 
-use crate::client::{CephClient, Listing};
+use crate::client::{CephClient, ImageListing, SnapshotListing};
 use crate::image::parse_snapshot_spec;
 use crate::{check_name, failed};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use strata_provider::{Attribute, Block, Disruption, Imported, Instance, ProviderError, Result, Type, Value};
 
 pub fn schema() -> Block {
@@ -32,31 +32,26 @@ fn spec(v: &Value) -> String {
     format!("{}@{}", v.get("image").as_str().unwrap_or_default(), v.get("name").as_str().unwrap_or_default())
 }
 
-fn state(image: &str, entry: &Listing, config: &Value) -> Value {
-    let protected = entry.is_protected();
+fn state(image: &str, entry: &SnapshotListing, config: &Value) -> Value {
     Value::object([
         ("image", Value::from(image)),
-        ("name", Value::from(entry.snapshot.as_deref().unwrap_or_default())),
+        ("name", Value::from(entry.name.as_str())),
         // Unprotected reads back as false; keep the user's null.
-        ("protected", if !protected && config.get("protected").is_null() { Value::Null } else { Value::Bool(protected) }),
-        ("id", Value::from(format!("{image}@{}", entry.snapshot.as_deref().unwrap_or_default()))),
+        ("protected", if !entry.protected && config.get("protected").is_null() { Value::Null } else { Value::Bool(entry.protected) }),
+        ("id", Value::from(format!("{image}@{}", entry.name))),
         ("size", Value::from(entry.size)),
     ])
 }
 
-/// The snapshot entries of the pools the instances live in, one listing per pool.
-async fn listings<'a>(c: &dyn CephClient, images: impl Iterator<Item = &'a str>) -> Result<BTreeMap<String, Vec<Listing>>> {
-    let pools: BTreeSet<&str> = images.filter_map(|i| i.split('/').next()).collect();
-    Ok(crate::list_pools(c, pools)
-        .await?
-        .into_iter()
-        .map(|(pool, entries)| (pool.to_owned(), entries.into_iter().filter(|e| e.snapshot.is_some()).collect()))
-        .collect())
+/// The images (with their snapshots) of the pools the instances live in,
+/// in one listing.
+async fn listings<'a>(c: &dyn CephClient, images: impl Iterator<Item = &'a str>) -> Result<BTreeMap<String, Vec<ImageListing>>> {
+    crate::list_pools(c, images.filter_map(|i| i.split('/').next())).await
 }
 
-fn find<'a>(all: &'a BTreeMap<String, Vec<Listing>>, image: &str, name: &str) -> Option<&'a Listing> {
+fn find<'a>(all: &'a BTreeMap<String, Vec<ImageListing>>, image: &str, name: &str) -> Option<&'a SnapshotListing> {
     let (pool, image) = image.split_once('/')?;
-    all.get(pool)?.iter().find(|e| e.image == image && e.snapshot.as_deref() == Some(name))
+    all.get(pool)?.iter().find(|e| e.name == image)?.snapshots.iter().find(|s| s.name == name)
 }
 
 pub async fn read_all(c: &dyn CephClient, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>> {

@@ -72,6 +72,10 @@ pub struct PlanResponse {
     /// What the user should know about this change, shown under it in the
     /// plan (e.g. "attached guests lose their link").
     pub notes: Vec<String>,
+    /// What a rollback could not restore of this change, when part of it
+    /// cannot be undone by nature (e.g. unlinking a clone from its parent).
+    /// The plan shows it as it shows the engine's own such warnings.
+    pub irreversible: Option<String>,
 }
 
 /// What a planned change does, as a provider's plan review sees it.

@@ -108,11 +108,17 @@ pub struct Attribute {
     /// How a change to this attribute is applied.
     pub on_change: Disruption,
     pub description: String,
+    /// For a computed attribute: the provider promises its value changes
+    /// only when the object is replaced (an identifier, a path made of
+    /// replace-only inputs). An in-place update then keeps it known, so
+    /// what refers to it does not wait for the apply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stable: bool,
 }
 
 impl Attribute {
     fn new(ty: Type, presence: Presence) -> Attribute {
-        Attribute { ty, presence, sensitive: false, on_change: Disruption::Live, description: String::new() }
+        Attribute { ty, presence, sensitive: false, on_change: Disruption::Live, description: String::new(), stable: false }
     }
     pub fn required(ty: Type) -> Attribute {
         Attribute::new(ty, Presence::Required)
@@ -132,6 +138,11 @@ impl Attribute {
     }
     pub fn on_change(mut self, d: Disruption) -> Attribute {
         self.on_change = d;
+        self
+    }
+    /// Declares a computed attribute stable (see the `stable` field).
+    pub fn stable(mut self) -> Attribute {
+        self.stable = true;
         self
     }
     pub fn describe(mut self, text: &str) -> Attribute {

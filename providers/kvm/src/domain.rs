@@ -79,7 +79,7 @@ pub fn schema() -> Block {
         .attr(
             "disks",
             Attribute::optional(Type::List(Box::new(disk))).describe(
-                "Volumes (pool, volume) or RBD images (rbd = `POOL/IMAGE`, best from the image's pool and name: its computed spec is unknown while the image is updated, which would plan a restart; monitors = data.ceph_cluster.x.monitors, auth_user = ceph_client.x.entity, secret = kvm_secret.x.id, size = ceph_rbd_image.x.size: a grown image is resized live in the guest); readonly, bus virtio/sata/scsi, boot_order. Adding or removing the last ones is hot-plugged, other changes restart.",
+                "Volumes (pool, volume) or RBD images (rbd = `POOL/IMAGE`, e.g. ceph_rbd_image.x.spec, which stays known while the image is updated in place; monitors = data.ceph_cluster.x.monitors, auth_user = ceph_client.x.entity, secret = kvm_secret.x.id, size = ceph_rbd_image.x.size: a grown image is resized live in the guest); readonly, bus virtio/sata/scsi, boot_order. Adding or removing the last ones is hot-plugged, other changes restart.",
             ),
         )
         .attr(
