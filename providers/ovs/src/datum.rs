@@ -349,3 +349,36 @@ pub fn int_value(n: Option<i64>) -> Value {
 pub fn str_value(s: Option<String>) -> Value {
     s.map(Value::from).unwrap_or(Value::Null)
 }
+
+/// Scoped reads that are asked for at the same time share one transaction:
+/// a burst of creates reads its rows before and after its commit together
+/// (one round trip, one pass of ovsdb-server) instead of one read each.
+/// Each caller gets a snapshot taken after it asked, of at least its rows.
+#[derive(Default)]
+pub struct ReadBatcher {
+    queue: std::sync::Mutex<Vec<(Scope, tokio::sync::oneshot::Sender<Result<std::sync::Arc<Snapshot>, OvsdbError>>)>>,
+    leader: tokio::sync::Mutex<()>,
+}
+
+impl ReadBatcher {
+    pub async fn take(&self, client: &Client, scope: Scope) -> Result<std::sync::Arc<Snapshot>, OvsdbError> {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.queue.lock().expect("read queue").push((scope, done));
+        {
+            // Whoever leads reads for everything queued so far.
+            let _lead = self.leader.lock().await;
+            let batch = std::mem::take(&mut *self.queue.lock().expect("read queue"));
+            if !batch.is_empty() {
+                let mut merged = Scope::default();
+                for (s, _) in &batch {
+                    merged.merge(s.clone());
+                }
+                let snapshot = Snapshot::take_scoped(client, &merged).await.map(std::sync::Arc::new);
+                for (_, done) in batch {
+                    let _ = done.send(snapshot.clone());
+                }
+            }
+        }
+        outcome.await.unwrap_or_else(|_| Err(OvsdbError::Transport("the shared read was dropped".into())))
+    }
+}
