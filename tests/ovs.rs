@@ -250,7 +250,9 @@ resource "ovs_port" "p" {{
     let out = expect(dir.path(), &["apply", "-auto-approve", "-parallelism", "1"], 1);
     let err = stderr(&out);
     assert!(err.contains("ovs_port.bad") && err.contains("No such device"), "{err}");
-    assert!(!err.contains("ovs_port.p["), "only the bad port fails: {err}");
+    let failures: Vec<&str> = err.lines().filter(|l| l.contains("Creating failed") || l.starts_with("error:")).collect();
+    assert!(failures.iter().all(|l| l.contains("ovs_port.bad")) && !failures.is_empty(), "only the bad port fails: {failures:?}");
+    assert!(err.contains("Rolled back 31 operation(s)"), "{err}");
     assert_eq!(show(&ovs), before, "rollback leaves the switch exactly as before");
     assert!(state(dir.path()).is_empty(), "{:?}", state(dir.path()).keys());
 

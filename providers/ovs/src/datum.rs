@@ -160,6 +160,9 @@ pub struct Snapshot {
     pub qos: HashMap<String, Row>,
     pub queues: HashMap<String, Row>,
     pub mirrors: HashMap<String, Row>,
+    /// Port UUID → index in `bridges` of the bridge holding it, built on
+    /// first use: refreshing N ports asks N times.
+    holders: std::sync::OnceLock<HashMap<String, usize>>,
 }
 
 /// The rows one write touches, named so that ovsdb-server finds them by its
@@ -246,6 +249,7 @@ impl Snapshot {
             qos: by_uuid(next()),
             queues: by_uuid(next()),
             mirrors: by_uuid(next()),
+            holders: Default::default(),
         })
     }
 
@@ -320,7 +324,16 @@ impl Snapshot {
 
     /// The bridge that holds the port row `port_uuid`.
     pub fn bridge_of(&self, port_uuid: &str) -> Option<&Row> {
-        self.bridges.iter().find(|b| uuids(b.get("ports")).iter().any(|p| p == port_uuid))
+        let holders = self.holders.get_or_init(|| {
+            let mut holders = HashMap::new();
+            for (i, b) in self.bridges.iter().enumerate() {
+                for p in uuids(b.get("ports")) {
+                    holders.entry(p).or_insert(i);
+                }
+            }
+            holders
+        });
+        holders.get(port_uuid).map(|&i| &self.bridges[i])
     }
 
     /// The interface rows of a port, in the port's order.
