@@ -44,7 +44,7 @@ impl Vlans {
 
     /// The port's `tag` and `trunks` as libvirt writes them: a trunk's
     /// native VLAN is in `trunks` too.
-    fn as_port(&self) -> (Option<i64>, BTreeSet<i64>) {
+    fn as_port(&self) -> PortVlans {
         let mut trunks: BTreeSet<i64> = self.trunks.iter().copied().collect();
         if let (Some(native), false) = (self.vlan, trunks.is_empty()) {
             trunks.insert(native);
@@ -97,9 +97,12 @@ fn integers(datum: &Json) -> Vec<i64> {
     }
 }
 
+/// A port row's `tag` and `trunks`.
+type PortVlans = (Option<i64>, BTreeSet<i64>);
+
 /// The `tag` and `trunks` of each port named in `ports`, in order; `None`
 /// where OVSDB has no such port.
-fn read(ports: &[String]) -> Result<Vec<Option<(Option<i64>, BTreeSet<i64>)>>> {
+fn read(ports: &[String]) -> Result<Vec<Option<PortVlans>>> {
     if ports.is_empty() {
         return Ok(Vec::new());
     }

@@ -363,13 +363,16 @@ pub fn str_value(s: Option<String>) -> Value {
     s.map(Value::from).unwrap_or(Value::Null)
 }
 
+/// Where a queued read gets its snapshot.
+type SharedRead = tokio::sync::oneshot::Sender<Result<std::sync::Arc<Snapshot>, OvsdbError>>;
+
 /// Scoped reads that are asked for at the same time share one transaction:
 /// a burst of creates reads its rows before and after its commit together
 /// (one round trip, one pass of ovsdb-server) instead of one read each.
 /// Each caller gets a snapshot taken after it asked, of at least its rows.
 #[derive(Default)]
 pub struct ReadBatcher {
-    queue: std::sync::Mutex<Vec<(Scope, tokio::sync::oneshot::Sender<Result<std::sync::Arc<Snapshot>, OvsdbError>>)>>,
+    queue: std::sync::Mutex<Vec<(Scope, SharedRead)>>,
     leader: tokio::sync::Mutex<()>,
 }
 
