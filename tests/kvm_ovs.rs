@@ -5,8 +5,10 @@
 //! on the same VLAN pings it, one on the other VLAN cannot; moving the NIC
 //! to the other VLAN with `strata apply` re-tags the port live (same
 //! domain, no reboot) and flips that. Making the NIC a trunk with a native
-//! VLAN is live too. Everything is checked with the real clients (`virsh`,
-//! `ovs-vsctl`, `ovs-ofctl`) and real traffic.
+//! VLAN is live too. A port re-tagged with `ovs-vsctl` behind libvirt's
+//! back shows as drift and the apply restores it. Everything is checked
+//! with the real clients (`virsh`, `ovs-vsctl`, `ovs-ofctl`) and real
+//! traffic.
 //!
 //! libvirt calls `ovs-vsctl` itself, so this needs the default Open vSwitch
 //! (`scripts/ovs-up.sh`) and libvirtd (`scripts/libvirt-up.sh`); the guest
@@ -203,6 +205,19 @@ fn a_guest_on_an_ovs_vlan_reaches_its_vlan_and_moves_live() {
     assert!(virsh(&["dumpxml", "--inactive", &vm]).contains("<tag id='20'/>"), "the persistent definition has the new VLAN too");
     assert!(pings(&ns20, "198.18.40.2", "198.18.40.10", 10), "now the tenant on VLAN 20 reaches the guest");
     assert!(!pings(&ns10, "198.18.40.1", "198.18.40.10", 1), "and the one on VLAN 10 does not");
+    expect(dir, &["plan", "-detailed-exitcode"], 0);
+
+    // Re-tagged behind libvirt's back: the plan sees the VLAN the port
+    // really has (OVSDB), and the apply puts VLAN 20 back, live.
+    vsctl(&["set", "port", &tap, "tag=99"]);
+    let out = expect(dir, &["plan", "-detailed-exitcode"], 2);
+    let text = stdout(&out);
+    assert!(text.contains("kvm_domain.vm will be updated in place (live)") && text.contains("99"), "the drift shows:\n{text}");
+    assert!(!pings(&ns20, "198.18.40.2", "198.18.40.10", 1), "on VLAN 99 the tenant on VLAN 20 no longer reaches the guest");
+    expect(dir, &["apply", "-auto-approve"], 0);
+    assert_eq!(vsctl(&["get", "port", &tap, "tag"]), "20", "the apply restored the tag");
+    assert_eq!(virsh(&["domid", &vm]), domid, "the same running domain");
+    assert!(pings(&ns20, "198.18.40.2", "198.18.40.10", 10), "the tenant on VLAN 20 reaches the guest again");
     expect(dir, &["plan", "-detailed-exitcode"], 0);
 
     // A trunk whose native (untagged) VLAN is 20: live too, and the guest's

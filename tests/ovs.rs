@@ -210,6 +210,75 @@ resource "ovs_port" "missing" {{
     assert_eq!(show(&ovs), before, "rollback leaves the switch exactly as before");
 }
 
+/// The provider coalesces its row changes (`Scheduling::Coalescing`): the
+/// engine hands it every ready port at once, whatever `-parallelism` says,
+/// and they share a handful of transactions (each bumps `next_cfg` once).
+/// One port vswitchd rejects fails only its own instance: with rollback the
+/// whole apply is undone as for any failure; with `--no-rollback` the other
+/// ports of the same batch stand and are in state.
+#[test]
+fn a_batch_of_ports_shares_transactions_and_one_bad_port_fails_alone() {
+    let ovs = Ovs::start();
+    let dir = scratch();
+    let br = unique("sb");
+    let config = |bad: bool| {
+        let bad = if bad {
+            format!("resource \"ovs_port\" \"bad\" {{\n  bridge = ovs_bridge.b.name\n  name   = \"{br}x\"\n  type   = \"system\"\n}}\n")
+        } else {
+            String::new()
+        };
+        format!(
+            r#"{}
+resource "ovs_bridge" "b" {{
+  name = "{br}"
+}}
+resource "ovs_port" "p" {{
+  count  = 30
+  bridge = ovs_bridge.b.name
+  name   = "{br}p${{count.index}}"
+  tag    = count.index + 1
+}}
+{bad}"#,
+            provider(&ovs)
+        )
+    };
+    let next_cfg = || ovs.get("Open_vSwitch", ".", "next_cfg").parse::<i64>().expect("next_cfg is a number");
+    let before = show(&ovs);
+
+    // With rollback: the bad port fails alone, then everything is undone.
+    write(dir.path(), "main.strata.hcl", &config(true));
+    let out = expect(dir.path(), &["apply", "-auto-approve", "-parallelism", "1"], 1);
+    let err = stderr(&out);
+    assert!(err.contains("ovs_port.bad") && err.contains("No such device"), "{err}");
+    let failures: Vec<&str> = err.lines().filter(|l| l.contains("Creating failed") || l.starts_with("error:")).collect();
+    assert!(failures.iter().all(|l| l.contains("ovs_port.bad")) && !failures.is_empty(), "only the bad port fails: {failures:?}");
+    assert!(err.contains("Rolled back 31 operation(s)"), "{err}");
+    assert_eq!(show(&ovs), before, "rollback leaves the switch exactly as before");
+    assert!(state(dir.path()).is_empty(), "{:?}", state(dir.path()).keys());
+
+    // Without rollback: the 30 good ports of the batch stand.
+    let cfg0 = next_cfg();
+    let out = expect(dir.path(), &["apply", "-auto-approve", "-parallelism", "1", "--no-rollback"], 1);
+    assert!(stderr(&out).contains("ovs_port.bad"), "{}", stderr(&out));
+    let ports = ovs.vsctl(&["list-ports", &br]);
+    assert_eq!(ports.lines().count(), 30, "the good ports stand, the bad one was taken out:\n{ports}");
+    assert!(!ports.contains(&format!("{br}x")), "{ports}");
+    assert_eq!(ovs.get("Port", &format!("{br}p7"), "tag"), "8");
+    let recorded = state(dir.path());
+    assert_eq!(recorded.len(), 31, "bridge and 30 ports: {:?}", recorded.keys());
+    assert!(!recorded.contains_key("ovs_port.bad"));
+    // One bridge, 31 ports and the rejected port's removal, with
+    // -parallelism 1: one transaction each would be 33.
+    let commits = next_cfg() - cfg0;
+    assert!(commits <= 10, "{commits} transactions for 31 ports: the engine did not hand them over together");
+
+    // The configuration without the bad port: nothing left to do.
+    write(dir.path(), "main.strata.hcl", &config(false));
+    assert_no_changes(dir.path());
+    expect(dir.path(), &["destroy", "-auto-approve"], 0);
+    assert_eq!(show(&ovs), before);
+}
+
 #[test]
 fn without_vswitchd_the_apply_says_so_and_writes_nothing() {
     let ovs = Ovs::start_db_only();

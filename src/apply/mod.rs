@@ -34,7 +34,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use strata_provider::{Provider, Value};
+use strata_provider::{Provider, Scheduling, Value};
 use strata_state::{ApplyPhase, ApplyRecord, StateStore, Write};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
@@ -278,8 +278,11 @@ pub fn deposed_key(address: &str, id: Uuid) -> String {
     format!("{address}~{id}")
 }
 
-/// Walks `nodes` in dependency order (reversed for destroys), at most
-/// `parallelism` at a time, stopping new starts after a failure or Ctrl-C.
+/// Walks `nodes` in dependency order (reversed for destroys), stopping new
+/// starts after a failure or Ctrl-C. Operations of resource types whose
+/// provider coalesces them ([`Scheduling::Coalescing`]) all start as soon as
+/// they are ready, up to the provider's bound, and take no slot; every other
+/// operation takes one of `parallelism` slots.
 async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, report: &mut ApplyReport) {
     if nodes.is_empty() {
         return;
@@ -300,19 +303,23 @@ async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, re
         }
     }
     let mut waiting: Vec<usize> = graph.node_indices().map(|n| graph.neighbors_directed(n, petgraph::Incoming).count()).collect();
-    let mut ready: Vec<NodeIndex> = graph.node_indices().filter(|n| waiting[n.index()] == 0).collect();
-    ready.reverse();
     let by_index: HashMap<NodeIndex, &ResourceChange> = nodes.iter().map(|c| (index[c.address.as_str()], *c)).collect();
+    let mut lanes = Lanes::new(shared, nodes.iter().copied().map(|c| (index[c.address.as_str()], c)));
+    let mut initial: Vec<NodeIndex> = graph.node_indices().filter(|n| waiting[n.index()] == 0).collect();
+    initial.reverse();
+    for n in initial {
+        lanes.push(n);
+    }
     let mut running = JoinSet::new();
     let mut stop = false;
     loop {
-        while !stop && running.len() < shared.cx.parallelism.max(1) {
+        while !stop {
             if shared.cx.cancel.is_cancelled() {
                 stop = true;
                 report.interrupted = true;
                 break;
             }
-            let Some(n) = ready.pop() else { break };
+            let Some(n) = lanes.next_to_start() else { break };
             let change = by_index[&n].clone();
             let s = shared.clone();
             running.spawn(async move {
@@ -334,6 +341,7 @@ async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, re
         };
         let Some(joined) = next else { break };
         let (n, change, result, elapsed) = joined.expect("apply tasks do not panic");
+        lanes.finished(n);
         match result {
             Ok(()) => {
                 tracing::info!(address = %change.address, action = ?change.action, ?elapsed, "operation complete");
@@ -343,7 +351,7 @@ async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, re
                 for d in dependents {
                     waiting[d.index()] -= 1;
                     if waiting[d.index()] == 0 {
-                        ready.push(d);
+                        lanes.push(d);
                     }
                 }
             }
@@ -354,6 +362,71 @@ async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, re
                 stop = true;
             }
         }
+    }
+}
+
+/// The ready queues of a walk, one per way of scheduling: lane 0 holds the
+/// operations that take a `-parallelism` slot, every other lane one
+/// coalescing resource type (per provider configuration) with its own bound.
+struct Lanes {
+    /// Per lane: ready nodes (popped from the end), running count, bound.
+    ready: Vec<Vec<NodeIndex>>,
+    running: Vec<usize>,
+    bound: Vec<usize>,
+    lane_of: HashMap<NodeIndex, usize>,
+}
+
+impl Lanes {
+    /// The lanes of `nodes`, asking each resource type's provider once.
+    fn new<'a>(shared: &Shared, nodes: impl Iterator<Item = (NodeIndex, &'a ResourceChange)>) -> Lanes {
+        let mut asked: HashMap<(&str, &str), Scheduling> = HashMap::new();
+        let scheduled: Vec<(NodeIndex, (&str, &str), Scheduling)> = nodes
+            .map(|(n, c)| {
+                let key = (c.provider.as_str(), c.type_name.as_str());
+                let scheduling = *asked.entry(key).or_insert_with(|| match shared.cx.providers.get(&c.provider) {
+                    Some(p) if !c.data => p.scheduling(&c.type_name),
+                    _ => Scheduling::PerSlot,
+                });
+                (n, key, scheduling)
+            })
+            .collect();
+        Lanes::of(shared.cx.parallelism, scheduled)
+    }
+
+    /// Lanes for `parallelism` slots and nodes keyed by resource type.
+    fn of<K: std::hash::Hash + Eq>(parallelism: usize, nodes: impl IntoIterator<Item = (NodeIndex, K, Scheduling)>) -> Lanes {
+        let mut lanes = Lanes { ready: vec![Vec::new()], running: vec![0], bound: vec![parallelism.max(1)], lane_of: HashMap::new() };
+        let mut by_type: HashMap<K, usize> = HashMap::new();
+        for (n, key, scheduling) in nodes {
+            let lane = match scheduling {
+                Scheduling::PerSlot => 0,
+                Scheduling::Coalescing { max_in_flight } => *by_type.entry(key).or_insert_with(|| {
+                    lanes.ready.push(Vec::new());
+                    lanes.running.push(0);
+                    lanes.bound.push(max_in_flight.max(1));
+                    lanes.ready.len() - 1
+                }),
+            };
+            lanes.lane_of.insert(n, lane);
+        }
+        lanes
+    }
+
+    fn push(&mut self, n: NodeIndex) {
+        let lane = self.lane_of.get(&n).copied().unwrap_or(0);
+        self.ready[lane].push(n);
+    }
+
+    /// A ready node whose lane has room, now counted as running.
+    fn next_to_start(&mut self) -> Option<NodeIndex> {
+        let lane = (0..self.ready.len()).find(|&l| self.running[l] < self.bound[l] && !self.ready[l].is_empty())?;
+        self.running[lane] += 1;
+        self.ready[lane].pop()
+    }
+
+    fn finished(&mut self, n: NodeIndex) {
+        let lane = self.lane_of.get(&n).copied().unwrap_or(0);
+        self.running[lane] -= 1;
     }
 }
 
@@ -368,4 +441,44 @@ fn evaluate_outputs(shared: &Shared) -> BTreeMap<String, Value> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(lanes: &mut Lanes) -> Vec<usize> {
+        std::iter::from_fn(|| lanes.next_to_start()).map(|n| n.index()).collect()
+    }
+
+    #[test]
+    fn coalescing_operations_take_no_slot_and_keep_their_bound() {
+        // Nodes 0-3 take slots (parallelism 1); 4-9 are one coalescing type
+        // with a bound of 4.
+        let nodes = (0..10).map(|i| {
+            let scheduling = if i < 4 { Scheduling::PerSlot } else { Scheduling::Coalescing { max_in_flight: 4 } };
+            (NodeIndex::new(i), if i < 4 { "slow" } else { "rows" }, scheduling)
+        });
+        let mut lanes = Lanes::of(1, nodes);
+        for i in 0..10 {
+            lanes.push(NodeIndex::new(i));
+        }
+        let first = started(&mut lanes);
+        assert_eq!(first.iter().filter(|&&i| i < 4).count(), 1, "one slot: {first:?}");
+        assert_eq!(first.iter().filter(|&&i| i >= 4).count(), 4, "the coalescing bound, not the slot count: {first:?}");
+        // One row change ends: one more row change starts, no slow one.
+        lanes.finished(NodeIndex::new(first[first.len() - 1]));
+        let next = started(&mut lanes);
+        assert!(next.len() == 1 && next[0] >= 4, "{next:?}");
+    }
+
+    #[test]
+    fn each_coalescing_type_has_its_own_bound() {
+        let nodes = (0..6).map(|i| (NodeIndex::new(i), i % 2, Scheduling::Coalescing { max_in_flight: 2 }));
+        let mut lanes = Lanes::of(1, nodes);
+        for i in 0..6 {
+            lanes.push(NodeIndex::new(i));
+        }
+        assert_eq!(started(&mut lanes).len(), 4, "two types, two each");
+    }
 }

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Instant;
 use strata_provider::{
-    Imported, Instance, PlanRequest, PlanResponse, Provider, Result, Review, ReviewedChange, UndoRecord, Undoable, Value,
+    Imported, Instance, PlanRequest, PlanResponse, Provider, Result, Review, ReviewedChange, Scheduling, UndoRecord, Undoable,
+    Value,
 };
 use tracing::Instrument;
 use uuid::Uuid;
@@ -126,6 +127,10 @@ impl Provider for Logged {
 
     async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Imported>> {
         self.call("lookup", type_name, None, self.inner.lookup(type_name, import_id)).await
+    }
+
+    fn scheduling(&self, type_name: &str) -> Scheduling {
+        self.inner.scheduling(type_name)
     }
 
     async fn read_data(&self, type_name: &str, config: &Value) -> Result<Value> {

@@ -126,6 +126,31 @@ pub struct Imported {
     pub id: Option<Uuid>,
 }
 
+/// How the engine schedules the operations (create, update, delete) of one
+/// resource type during an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheduling {
+    /// Each operation takes one of the apply's `-parallelism` slots while it
+    /// runs: the right thing for calls that each cost the outside world real
+    /// work (booting a guest, copying an image).
+    #[default]
+    PerSlot,
+    /// The provider coalesces the operations that are in flight together
+    /// into one commit of the real system (one database transaction, one
+    /// reconfiguration of a daemon), so one operation costs little by itself
+    /// and many at once cost little more than one. The engine then starts
+    /// every ready operation of the type at once, up to `max_in_flight`, and
+    /// they take no `-parallelism` slot.
+    ///
+    /// What the provider promises in return: each operation still succeeds
+    /// or fails on its own (a shared commit that fails is retried per
+    /// operation, so one bad object fails only its own instance and the
+    /// others stand), and each call returns only once its own effect is
+    /// committed, so the engine's journal (a durable intent before every
+    /// call, the outcome after it) is unchanged.
+    Coalescing { max_in_flight: usize },
+}
+
 /// A provider instance, configured from one `provider` block.
 ///
 /// Every method may block on the outside world; the engine calls them
@@ -229,6 +254,12 @@ pub trait Provider: Send + Sync {
     /// changing it (for `import` blocks at plan time). `None`: no such object.
     async fn lookup(&self, type_name: &str, import_id: &str) -> Result<Option<Imported>> {
         Err(ProviderError::new(format!("{type_name} does not support import (asked for {import_id:?})")))
+    }
+
+    /// How the engine schedules this resource type's operations. The
+    /// default gives every operation a `-parallelism` slot.
+    fn scheduling(&self, _type_name: &str) -> Scheduling {
+        Scheduling::PerSlot
     }
 
     /// Reads a data source.

@@ -327,6 +327,15 @@ pub(crate) fn state(dom: &Domain, config: &Value) -> Result<Value> {
     let running = dom.is_active().map_err(err)?;
     let keep = |key: &str| config.get(key).clone();
     let mut m = definition_values(&doc, config);
+    // A running guest's Open vSwitch ports may have been re-tagged behind
+    // libvirt's back: their VLANs are read where they are in force.
+    let on_ovs = doc.descendants().any(|n| n.has_tag_name("virtualport") && n.attribute("type") == Some("openvswitch"));
+    if running && on_ovs {
+        let live = dom.xml_desc(0).map_err(err)?;
+        if let Some(Value::List(interfaces)) = m.get_mut("interfaces") {
+            crate::ovs_vlan::overlay(interfaces, &xml::parse(&live)?)?;
+        }
+    }
     m.extend([
         ("name".to_owned(), Value::from(dom.name().map_err(err)?)),
         ("running".to_owned(), if config.get("running").is_null() && running { Value::Null } else { Value::Bool(running) }),
@@ -590,6 +599,12 @@ pub(crate) fn apply_live(conn: &Connect, dom: &Domain, from: &Value, to: &Value,
             let node = live_nodes.get(i).ok_or_else(|| ProviderError::new(format!("the running guest has no NIC {i} to re-tag")))?;
             dom.update_device_flags(&with_vlans(&live_xml, node, &new_nics[i]), live)
                 .map_err(|e| ProviderError::new(format!("re-tagging NIC {i} live: {}", err(e))))?;
+            // libvirt writes the port only when its XML changes: a port
+            // re-tagged outside libvirt is put back here.
+            if let Some(Some(port)) = crate::ovs_vlan::ports_of(&live_doc).get(i) {
+                crate::ovs_vlan::write(port, &crate::ovs_vlan::Vlans::of_nic(&new_nics[i]))
+                    .map_err(|e| ProviderError::new(format!("re-tagging NIC {i} live: {e}")))?;
+            }
         }
         // Detach with the device's own live XML: libvirt matches on it.
         let live_ifaces: Vec<&str> = live_nodes.iter().map(|n| &live_xml[n.range()]).collect();

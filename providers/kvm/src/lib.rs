@@ -32,6 +32,7 @@ mod domain_restart;
 mod domain_undo;
 mod domain_xml;
 mod network;
+mod ovs_vlan;
 mod pool;
 mod secret;
 mod undo;

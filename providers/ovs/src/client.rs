@@ -26,6 +26,9 @@ pub enum OvsdbError {
     Transport(String),
     /// The server answered a request with an error (`{"error": ..}`).
     Rpc(String),
+    /// Nothing was sent: no ovs-vswitchd serves the database, so a change
+    /// would be stored but never realized.
+    NoVswitchd(String),
     /// One operation of a transaction failed; nothing was committed.
     /// `index` is the operation's position, or the number of operations for
     /// a commit-time failure (the trailing element).
@@ -35,7 +38,7 @@ pub enum OvsdbError {
 impl std::fmt::Display for OvsdbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OvsdbError::Transport(m) | OvsdbError::Rpc(m) => f.write_str(m),
+            OvsdbError::Transport(m) | OvsdbError::Rpc(m) | OvsdbError::NoVswitchd(m) => f.write_str(m),
             OvsdbError::Operation { error, details, .. } if details.is_empty() => f.write_str(error),
             OvsdbError::Operation { error, details, .. } => write!(f, "{error}: {details}"),
         }
@@ -44,7 +47,10 @@ impl std::fmt::Display for OvsdbError {
 
 impl From<OvsdbError> for ProviderError {
     fn from(e: OvsdbError) -> ProviderError {
-        ProviderError::new(format!("ovsdb-server: {e}"))
+        match e {
+            OvsdbError::NoVswitchd(m) => ProviderError::new(m),
+            e => ProviderError::new(format!("ovsdb-server: {e}")),
+        }
     }
 }
 

@@ -160,6 +160,9 @@ pub struct Snapshot {
     pub qos: HashMap<String, Row>,
     pub queues: HashMap<String, Row>,
     pub mirrors: HashMap<String, Row>,
+    /// Port UUID → index in `bridges` of the bridge holding it, built on
+    /// first use: refreshing N ports asks N times.
+    holders: std::sync::OnceLock<HashMap<String, usize>>,
 }
 
 /// The rows one write touches, named so that ovsdb-server finds them by its
@@ -246,6 +249,7 @@ impl Snapshot {
             qos: by_uuid(next()),
             queues: by_uuid(next()),
             mirrors: by_uuid(next()),
+            holders: Default::default(),
         })
     }
 
@@ -320,7 +324,16 @@ impl Snapshot {
 
     /// The bridge that holds the port row `port_uuid`.
     pub fn bridge_of(&self, port_uuid: &str) -> Option<&Row> {
-        self.bridges.iter().find(|b| uuids(b.get("ports")).iter().any(|p| p == port_uuid))
+        let holders = self.holders.get_or_init(|| {
+            let mut holders = HashMap::new();
+            for (i, b) in self.bridges.iter().enumerate() {
+                for p in uuids(b.get("ports")) {
+                    holders.entry(p).or_insert(i);
+                }
+            }
+            holders
+        });
+        holders.get(port_uuid).map(|&i| &self.bridges[i])
     }
 
     /// The interface rows of a port, in the port's order.
@@ -348,4 +361,40 @@ pub fn int_value(n: Option<i64>) -> Value {
 
 pub fn str_value(s: Option<String>) -> Value {
     s.map(Value::from).unwrap_or(Value::Null)
+}
+
+/// Where a queued read gets its snapshot.
+type SharedRead = tokio::sync::oneshot::Sender<Result<std::sync::Arc<Snapshot>, OvsdbError>>;
+
+/// Scoped reads that are asked for at the same time share one transaction:
+/// a burst of creates reads its rows before and after its commit together
+/// (one round trip, one pass of ovsdb-server) instead of one read each.
+/// Each caller gets a snapshot taken after it asked, of at least its rows.
+#[derive(Default)]
+pub struct ReadBatcher {
+    queue: std::sync::Mutex<Vec<(Scope, SharedRead)>>,
+    leader: tokio::sync::Mutex<()>,
+}
+
+impl ReadBatcher {
+    pub async fn take(&self, client: &Client, scope: Scope) -> Result<std::sync::Arc<Snapshot>, OvsdbError> {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.queue.lock().expect("read queue").push((scope, done));
+        {
+            // Whoever leads reads for everything queued so far.
+            let _lead = self.leader.lock().await;
+            let batch = std::mem::take(&mut *self.queue.lock().expect("read queue"));
+            if !batch.is_empty() {
+                let mut merged = Scope::default();
+                for (s, _) in &batch {
+                    merged.merge(s.clone());
+                }
+                let snapshot = Snapshot::take_scoped(client, &merged).await.map(std::sync::Arc::new);
+                for (_, done) in batch {
+                    let _ = done.send(snapshot.clone());
+                }
+            }
+        }
+        outcome.await.unwrap_or_else(|_| Err(OvsdbError::Transport("the shared read was dropped".into())))
+    }
 }

@@ -45,12 +45,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_provider::{
     Attribute, Block, Imported, Instance, PlanRequest, PlanResponse, Provider, ProviderError, ProviderFactory,
-    ProviderSchema, Result, Type, UndoRecord, UndoSupport, Undoable, Value,
+    ProviderSchema, Result, Scheduling, Type, UndoRecord, UndoSupport, Undoable, Value,
 };
 use uuid::Uuid;
 
 pub const DEFAULT_DB: &str = "unix:/var/run/openvswitch/db.sock";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many row changes the engine may hand over at once: one transaction
+/// of this many ports is still well under a second of vswitchd's work.
+const MAX_COALESCED: usize = 512;
 
 /// What a resource type knows about its rows. The provider drives it.
 pub(crate) trait Kind: Send + Sync {
@@ -172,6 +175,8 @@ struct OvsProvider {
     context: Mutex<Arc<Context>>,
     /// Concurrent changes share a transaction (see [`txn::Batcher`]).
     batcher: txn::Batcher,
+    /// And so do their reads (see [`datum::ReadBatcher`]).
+    reads: datum::ReadBatcher,
     /// The last refresh, until this provider writes.
     cached: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
     /// OpenFlow access for the flow resources.
@@ -231,16 +236,16 @@ impl OvsProvider {
 
     /// A fresh read for a write of the objects `values` describe: only their
     /// rows where the kind can say which, else every table.
-    async fn write_snapshot(&self, k: &dyn Kind, values: &[&Value]) -> Result<Snapshot> {
+    async fn write_snapshot(&self, k: &dyn Kind, values: &[&Value]) -> Result<Arc<Snapshot>> {
         *self.cached.lock().await = None;
         let mut scope = Scope::default();
         for v in values {
             match k.scope(v) {
                 Some(s) => scope.merge(s),
-                None => return Ok(Snapshot::take(&*self.client()?).await?),
+                None => return Ok(Arc::new(Snapshot::take(&*self.client()?).await?)),
             }
         }
-        Ok(Snapshot::take_scoped(&*self.client()?, &scope).await?)
+        Ok(self.reads.take(&*self.client()?, scope).await?)
     }
 
     /// What keeps `state` from being in force: vswitchd's rejection, or a
@@ -296,6 +301,7 @@ impl OvsProvider {
                 let now = Snapshot::take(&client).await?;
                 Err(ProviderError::new(format!("{what}: {}", drift_message(kind, &now, id, prior))))
             }
+            Err(OvsdbError::NoVswitchd(m)) => Err(ProviderError::new(m)),
             Err(e) => Err(ProviderError::new(format!("{what}: {}", ProviderError::from(e)))),
         }
     }
@@ -364,8 +370,6 @@ impl Provider for OvsProvider {
             return self.flow_apply(type_name, id, planned).await;
         }
         let k = kind(type_name)?;
-        let client = self.client()?;
-        txn::require_vswitchd(&client).await?;
         let mut planned = planned.clone();
         k.defaults(&mut planned, &self.context());
         let planned = &planned;
@@ -405,8 +409,6 @@ impl Provider for OvsProvider {
             return self.flow_apply(type_name, id, planned).await;
         }
         let k = kind(type_name)?;
-        let client = self.client()?;
-        txn::require_vswitchd(&client).await?;
         let snap = self.write_snapshot(k, &[prior, planned]).await?;
         let what = format!("update {type_name} {}", k.describe(prior));
         let ops = k.update(&snap, id, prior, planned, true)?;
@@ -430,12 +432,10 @@ impl Provider for OvsProvider {
             return self.flow_delete(type_name, id, prior).await;
         }
         let k = kind(type_name)?;
-        let client = self.client()?;
         let snap = self.write_snapshot(k, &[prior]).await?;
         if k.read(&snap, id, prior).is_none() {
             return Ok(());
         }
-        txn::require_vswitchd(&client).await?;
         let what = format!("delete {type_name} {}", k.describe(prior));
         let ops = k.delete(&snap, prior)?;
         self.commit(k, &snap, ops, &what, Some((id, prior))).await
@@ -517,6 +517,18 @@ impl Provider for OvsProvider {
         let k = kind(type_name)?;
         let snap = self.cached_snapshot().await?;
         Ok(k.lookup(&snap, import_id).map(|state| Imported { state, id: None }))
+    }
+
+    /// Bridges, ports, QoS and mirrors go through [`txn::Batcher`]: changes
+    /// in flight together share one transaction and one vswitchd
+    /// reconfiguration, so the engine may hand over many at once. Flow sets
+    /// and security groups are `ovs-ofctl` calls, one per bridge: per slot.
+    fn scheduling(&self, type_name: &str) -> Scheduling {
+        if RESOURCE_TYPES.contains(&type_name) {
+            Scheduling::Coalescing { max_in_flight: MAX_COALESCED }
+        } else {
+            Scheduling::PerSlot
+        }
     }
 
     async fn read_data(&self, type_name: &str, _config: &Value) -> Result<Value> {

@@ -5,7 +5,7 @@ use crate::client::{Client, OvsdbError};
 use crate::datum::uuid;
 use serde_json::{json, Value as Json};
 use std::time::{Duration, Instant};
-use strata_provider::{ProviderError, Result};
+use strata_provider::Result;
 
 /// The OVSDB lock ovs-vswitchd holds while it runs.
 const VSWITCHD_LOCK: &str = "ovs_vswitchd";
@@ -33,10 +33,14 @@ pub fn by_uuid(id: &str) -> Vec<Json> {
 /// database: ovsdb-server alone would store the change and nothing would
 /// ever realize it.
 pub async fn require_vswitchd(client: &Client) -> Result<()> {
+    Ok(vswitchd_serves(client).await?)
+}
+
+async fn vswitchd_serves(client: &Client) -> Result<(), OvsdbError> {
     if client.lock_is_held(VSWITCHD_LOCK).await? {
         Ok(())
     } else {
-        Err(ProviderError::new(format!(
+        Err(OvsdbError::NoVswitchd(format!(
             "ovs-vswitchd is not running for {}: ovsdb-server alone would store the change but nothing would realize it; start ovs-vswitchd (scripts/ovs-up.sh) and apply again",
             client.target()
         )))
@@ -55,6 +59,9 @@ async fn commit(client: &Client, root: &str, mut ops: Vec<Json>, comment: &str) 
     Ok(results[count + 1]["rows"][0]["next_cfg"].as_i64().unwrap_or(0))
 }
 
+/// Every transaction first checks that ovs-vswitchd holds its lock on the
+/// database ([`require_vswitchd`]), once per batch.
+///
 /// Changes that run at the same time share one transaction: vswitchd then
 /// reconfigures once for all of them instead of once each (a reconfiguration
 /// costs time in proportion to the bridge's size). Each change stays atomic
@@ -71,9 +78,15 @@ pub struct Batcher {
     queue: std::sync::Mutex<Vec<Submission>>,
     leader: tokio::sync::Mutex<()>,
     next: std::sync::atomic::AtomicU64,
-    /// The highest `cur_cfg` seen so far (it only grows).
-    realized: tokio::sync::Mutex<i64>,
+    /// The highest `cur_cfg` seen so far (it only grows), and when it was
+    /// last asked for.
+    realized: tokio::sync::Mutex<(i64, Option<Instant>)>,
 }
+
+/// How often, at most, all the waiting changes together ask for `cur_cfg`:
+/// a hundred waiters asking back to back would keep ovsdb-server (and so
+/// ovs-vswitchd, which reads its changes from it) busy answering them.
+const POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 struct Submission {
     ops: Vec<Json>,
@@ -109,12 +122,14 @@ impl Batcher {
         let mut pause = Duration::from_millis(1);
         loop {
             let cur_cfg = {
-                let mut seen = self.realized.lock().await;
-                if *seen < next_cfg {
+                let mut realized = self.realized.lock().await;
+                let (seen, asked) = &mut *realized;
+                if *seen < next_cfg && asked.is_none_or(|at| at.elapsed() >= POLL_INTERVAL) {
                     let r = client
                         .transact(vec![json!({"op": "select", "table": "Open_vSwitch", "where": by_uuid(root), "columns": ["cur_cfg"]})])
                         .await?;
                     *seen = (*seen).max(r[0]["rows"][0]["cur_cfg"].as_i64().unwrap_or(0));
+                    *asked = Some(Instant::now());
                 }
                 *seen
             };
@@ -127,12 +142,20 @@ impl Batcher {
                 )));
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(8));
+            pause = (pause * 2).min(Duration::from_millis(4));
         }
     }
 }
 
 async fn run_batch(client: &Client, root: &str, batch: Vec<Submission>) {
+    // Checked once per transaction, just before it: nothing is written
+    // that no vswitchd would realize.
+    if let Err(e) = vswitchd_serves(client).await {
+        for s in batch {
+            let _ = s.done.send(Err(e.clone()));
+        }
+        return;
+    }
     if batch.len() == 1 {
         let s = batch.into_iter().next().expect("one submission");
         let _ = s.done.send(commit(client, root, s.ops, &s.comment).await);
