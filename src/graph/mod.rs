@@ -78,6 +78,9 @@ pub struct Analysis {
     pub module_call_deps: BTreeMap<(Vec<String>, String), Vec<ResourceDep>>,
 }
 
+/// A resource by static module path and address.
+type ModuleResource = (Vec<String>, ResourceAddr);
+
 /// The block graph's nodes of one module, by name, borrowed from its
 /// configuration: references are resolved to node indices without building
 /// (and hashing) a [`GNode`] per reference.
@@ -348,7 +351,7 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     };
 
     // Resource-to-resource dependencies, following every other kind of node.
-    let mut reach: Vec<Option<BTreeSet<(Vec<String>, ResourceAddr)>>> = vec![None; graph.node_count()];
+    let mut reach: Vec<Option<BTreeSet<ModuleResource>>> = vec![None; graph.node_count()];
     for &i in &order {
         let node = &graph[i];
         let mut deps = Vec::new();
