@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate a benchmark configuration.
 
-usage: gen.py DIR N SHAPE [--terraform] [--change]
+usage: gen.py DIR N SHAPE [--terraform [--state]] [--change]
 
 SHAPE is one of
   flat       10 independent blocks of count = N/10, input = "value-${count.index}"
@@ -17,9 +17,15 @@ SHAPE is one of
 instead of main.strata.hcl with `strata_data`, for side-by-side runs.
 --change alters the input of one root block in the middle, so a plan after
 an apply of the unchanged configuration has exactly one in-place update.
+--state (realistic shape, with --terraform) also writes terraform.tfstate as
+Terraform's first apply of the unchanged configuration would leave it, so
+Terraform's plans can be timed at sizes whose apply takes Terraform hours
+(check it with `terraform plan -detailed-exitcode`: exit 0, no changes).
 """
+import json
 import os
 import sys
+import uuid
 
 
 def count_shape(n: int, shape: str, rtype: str) -> str:
@@ -151,10 +157,93 @@ def realistic(n: int, rtype: str, change: bool) -> tuple[str, str]:
     return "\n".join(root), "\n".join(module)
 
 
+def tf_type(value):
+    """The cty type JSON of a value as Terraform writes it for `dynamic`."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return ["tuple", [tf_type(v) for v in value]]
+    return ["object", {k: tf_type(v) for k, v in value.items()}]
+
+
+def terraform_state(n: int) -> dict:
+    """terraform.tfstate of the realistic shape, unchanged, after its apply:
+    every terraform_data with its id, input and output (= input), the
+    for_each instances by key, the module's blocks per call, and the output."""
+    in_module = n // 100
+    each = n // 10
+    root_blocks = n - 10 * in_module - each
+    rng = uuid.UUID(int=0x5712A7A)
+    counter = [0]
+
+    def new_id() -> str:
+        counter[0] += 1
+        return str(uuid.uuid5(rng, str(counter[0])))
+
+    provider = 'provider["terraform.io/builtin/terraform"]'
+    tiers = ("web", "app", "db")
+    ports = {"web": 443, "app": 8080, "db": 5432}
+    resources = []
+
+    def data(name, instances, module=None):
+        r = {"mode": "managed", "type": "terraform_data", "name": name, "provider": provider, "instances": instances}
+        if module:
+            r = {"module": module, **r}
+        resources.append(r)
+
+    def instance(value, deps, key=None):
+        inst = {"schema_version": 0}
+        if key is not None:
+            inst["index_key"] = key
+        typed = {"value": value, "type": tf_type(value)}
+        inst["attributes"] = {"id": new_id(), "input": typed, "output": typed, "triggers_replace": None}
+        inst["sensitive_attributes"] = []
+        if deps:
+            inst["dependencies"] = sorted(deps)
+        return inst
+
+    root_ids = []
+    for i in range(root_blocks):
+        refs = earlier(i)
+        value = {"deps": [root_ids[j] for j in refs], "name": f"bench-r{i}", "size": i % 97 + 1, "tier": tiers[i % 3]}
+        inst = instance(value, [f"terraform_data.r{j}" for j in refs])
+        root_ids.append(inst["attributes"]["id"])
+        data(f"r{i}", [inst])
+    svc = []
+    for k in range(each):
+        tier = tiers[k % 3]
+        value = {"after": root_ids[0], "name": f"bench-svc{k}", "port": ports[tier], "replicas": k % 5 + 1}
+        svc.append(instance(value, ["terraform_data.r0"], key=f"svc{k}"))
+    data("svc", sorted(svc, key=lambda x: x["index_key"]))
+    last = []
+    for m in range(10):
+        upstream = root_ids[root_blocks - 1 - m]
+        ids = []
+        for i in range(in_module):
+            refs = earlier(i)
+            deps = [ids[j] for j in refs] if i else [upstream]
+            value = {"deps": deps, "name": f"unit{m}-m{i}", "size": i % 97 + 1, "tier": tiers[i % 3]}
+            inst = instance(value, [f"module.unit{m}.terraform_data.m{j}" for j in refs] or [f"terraform_data.r{root_blocks - 1 - m}"])
+            ids.append(inst["attributes"]["id"])
+            data(f"m{i}", [inst], module=f"module.unit{m}")
+        last.append(ids[-1])
+    return {
+        "version": 4,
+        "terraform_version": "1.11.4",
+        "serial": 1,
+        "lineage": str(uuid.uuid4()),
+        "outputs": {"units": {"value": last, "type": tf_type(last)}},
+        "resources": resources,
+        "check_results": None,
+    }
+
+
 def main() -> int:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     flags = {a for a in sys.argv[1:] if a.startswith("--")}
-    if len(args) != 3 or args[2] not in ("flat", "layered", "realistic") or flags - {"--terraform", "--change"}:
+    if len(args) != 3 or args[2] not in ("flat", "layered", "realistic") or flags - {"--terraform", "--change", "--state"}:
         print(__doc__, file=sys.stderr)
         return 2
     out_dir, n, shape = args[0], int(args[1]), args[2]
@@ -174,6 +263,12 @@ def main() -> int:
         root = count_shape(n, shape, rtype)
     with open(os.path.join(out_dir, f"main.{ext}"), "w") as f:
         f.write(root)
+    if "--state" in flags:
+        if not terraform or shape != "realistic":
+            print("--state needs --terraform and the realistic shape", file=sys.stderr)
+            return 2
+        with open(os.path.join(out_dir, "terraform.tfstate"), "w") as f:
+            json.dump(terraform_state(n), f, indent=2)
     return 0
 
 

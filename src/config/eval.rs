@@ -40,6 +40,13 @@ pub trait Resolver {
     /// One instance (`key` = `Some`) or the whole expanded block (`None`: an
     /// object, a list for `count`, a map for `for_each`).
     fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String>;
+    /// The same, followed into by the attribute `names` after it as far as
+    /// [`read_path`] goes, with how many it followed: a resolver that holds
+    /// instances can read `r.x.id` without copying all of `r.x`.
+    fn resource_path(&self, addr: &ResourceAddr, key: Option<&InstanceKey>, names: &[&str]) -> Result<(Value, usize), String> {
+        let _ = names;
+        self.resource(addr, key).map(|v| (v, 0))
+    }
     fn path(&self, name: &str) -> Option<Value>;
     /// The selected workspace (`terraform.workspace`), if known here.
     fn workspace(&self) -> Option<String> {
@@ -243,7 +250,7 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
                 EvalError::at(expr, message)
             })
         }
-        Expression::Traversal(t) => traversal(expr, &t.expr, &t.operators.iter().map(|o| o.value().clone()).collect::<Vec<_>>(), scope),
+        Expression::Traversal(t) => traversal(expr, &t.expr, &t.operators.iter().map(|o| o.value()).collect::<Vec<_>>(), scope),
         Expression::UnaryOp(op) => {
             let v = eval(&op.expr, scope)?;
             if v.is_unknown() {
@@ -471,7 +478,7 @@ fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
 }
 
 /// Evaluates a traversal, resolving its root name.
-fn traversal(whole: &Expression, root: &Expression, ops: &[TraversalOperator], scope: &Scope) -> EvalResult {
+fn traversal(whole: &Expression, root: &Expression, ops: &[&TraversalOperator], scope: &Scope) -> EvalResult {
     let attr = |i: usize| match ops.get(i) {
         Some(TraversalOperator::GetAttr(a)) => Some(a.as_str()),
         _ => None,
@@ -565,7 +572,7 @@ fn traversal(whole: &Expression, root: &Expression, ops: &[TraversalOperator], s
 
 /// Looks up a resource, asking for one instance when the next operator is an
 /// index, so that `r.name[count.index]` does not build the whole collection.
-fn resource_value(whole: &Expression, addr: &ResourceAddr, ops: &[TraversalOperator], scope: &Scope) -> Result<(Value, usize), EvalError> {
+fn resource_value(whole: &Expression, addr: &ResourceAddr, ops: &[&TraversalOperator], scope: &Scope) -> Result<(Value, usize), EvalError> {
     let index = match ops.first() {
         Some(TraversalOperator::Index(e)) => Some(eval(e, scope)?),
         Some(TraversalOperator::LegacyIndex(i)) => Some(Value::from(*i.value() as i64)),
@@ -581,14 +588,52 @@ fn resource_value(whole: &Expression, addr: &ResourceAddr, ops: &[TraversalOpera
                 Value::String(s) => InstanceKey::Key(s.clone()),
                 other => return Err(EvalError::at(whole, format!("an instance key must be a number or a string, found {}", other.kind()))),
             };
-            let v = scope.resolver.resource(addr, Some(&key)).map_err(|m| EvalError::at(whole, crate::redact::scrub(&m, [&idx])))?;
-            Ok((mark(v, idx.is_sensitive()), 1))
+            let names = attribute_names(&ops[1..]);
+            let (v, read) =
+                scope.resolver.resource_path(addr, Some(&key), &names).map_err(|m| EvalError::at(whole, crate::redact::scrub(&m, [&idx])))?;
+            Ok((mark(v, idx.is_sensitive()), 1 + read))
         }
-        None => Ok((scope.resolver.resource(addr, None).map_err(|m| EvalError::at(whole, m))?, 0)),
+        None => {
+            let names = attribute_names(ops);
+            scope.resolver.resource_path(addr, None, &names).map_err(|m| EvalError::at(whole, m))
+        }
     }
 }
 
-fn apply_ops(whole: &Expression, mut value: Value, ops: &[TraversalOperator], scope: &Scope) -> EvalResult {
+/// The attribute names at the start of `ops` (`.a.b` of `r.x.a.b[0]`).
+fn attribute_names<'o>(ops: &[&'o TraversalOperator]) -> Vec<&'o str> {
+    ops.iter()
+        .map_while(|op| match op {
+            TraversalOperator::GetAttr(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Follows attribute names into `value` as far as plain (unmarked) objects
+/// have them, and copies only what it reaches: the same value `apply_ops`
+/// would reach by those names, without copying the rest of an instance.
+/// Returns how many names it followed; `apply_ops` does the rest (and
+/// reports what is missing).
+pub fn read_path(value: &Value, names: &[&str]) -> (Value, usize) {
+    let mut at = value;
+    let mut read = 0;
+    for name in names {
+        match at {
+            Value::Map(m) => match m.get(*name) {
+                Some(v) => {
+                    at = v;
+                    read += 1;
+                }
+                None => break,
+            },
+            _ => break,
+        }
+    }
+    (at.clone(), read)
+}
+
+fn apply_ops(whole: &Expression, mut value: Value, ops: &[&TraversalOperator], scope: &Scope) -> EvalResult {
     for (i, op) in ops.iter().enumerate() {
         if value.is_unknown() {
             return Ok(Value::Unknown);

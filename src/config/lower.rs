@@ -16,7 +16,9 @@ pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &
         }
     };
     let mut cx = Lowerer { file, diags };
-    for structure in body.iter() {
+    // The parsed tree is consumed: its expressions move into the model
+    // instead of being copied, and the rest of it is freed here.
+    for structure in body {
         match structure {
             Structure::Attribute(attr) => cx.error(
                 format!("unexpected attribute {:?} at the top level", attr.key.as_str()),
@@ -43,8 +45,8 @@ impl Lowerer<'_> {
         self.diags.push(Diagnostic::error(message, span, label));
     }
 
-    fn expr(&self, expr: &Expression) -> Expr {
-        Expr { expr: expr.clone(), file: self.file }
+    fn expr(&self, expr: Expression) -> Expr {
+        Expr { expr, file: self.file }
     }
 
     /// The block's labels, or a diagnostic if there are not exactly `n`.
@@ -61,9 +63,9 @@ impl Lowerer<'_> {
         None
     }
 
-    fn top_level_block(&mut self, config: &mut Config, block: &Block) {
+    fn top_level_block(&mut self, config: &mut Config, block: Block) {
         match block.ident.as_str() {
-            "terraform" | "strata" => self.settings(config, block),
+            "terraform" | "strata" => self.settings(config, &block),
             "provider" => self.provider(config, block),
             "variable" => self.variable(config, block),
             "locals" => self.locals(config, block),
@@ -71,8 +73,8 @@ impl Lowerer<'_> {
             "data" => self.resource(config, block, Mode::Data),
             "output" => self.output(config, block),
             "check" => self.check(config, block),
-            "moved" => self.moved(config, block),
-            "removed" => self.removed(config, block),
+            "moved" => self.moved(config, &block),
+            "removed" => self.removed(config, &block),
             "import" => self.import(config, block),
             "module" => self.module_call(config, block),
             other => self.error(
@@ -122,9 +124,10 @@ impl Lowerer<'_> {
         }
     }
 
-    fn provider(&mut self, config: &mut Config, block: &Block) {
-        let Some(labels) = self.labels(block, 1, "the provider name") else { return };
-        let mut body = self.body(&block.body);
+    fn provider(&mut self, config: &mut Config, block: Block) {
+        let Some(name) = self.labels(&block, 1, "the provider name").map(|l| l[0].to_owned()) else { return };
+        let span = block.span();
+        let mut body = self.body(block.body);
         let alias = match body.attrs.iter().position(|a| a.name == "alias") {
             Some(i) => {
                 let attr = body.attrs.remove(i);
@@ -138,11 +141,11 @@ impl Lowerer<'_> {
             }
             None => None,
         };
-        let provider = ProviderBlock { name: labels[0].to_owned(), alias, body, span: self.span(block.span()) };
+        let provider = ProviderBlock { name, alias, body, span: self.span(span.clone()) };
         if config.provider_block(&provider.config_addr()).is_some() {
             self.error(
                 format!("duplicate provider configuration {}", provider.config_addr()),
-                block.span(),
+                span,
                 "configured again here",
             );
             return;
@@ -150,8 +153,8 @@ impl Lowerer<'_> {
         config.providers.push(provider);
     }
 
-    fn variable(&mut self, config: &mut Config, block: &Block) {
-        let Some(labels) = self.labels(block, 1, "the variable name") else { return };
+    fn variable(&mut self, config: &mut Config, block: Block) {
+        let Some(labels) = self.labels(&block, 1, "the variable name") else { return };
         let name = labels[0].to_owned();
         let mut var = Variable {
             name: name.clone(),
@@ -163,26 +166,27 @@ impl Lowerer<'_> {
             validations: Vec::new(),
             span: self.span(block.span()),
         };
-        for structure in block.body.iter() {
+        let block_span = block.span();
+        for structure in block.body {
             match structure {
                 Structure::Attribute(attr) => match attr.key.as_str() {
                     "type" => match types::parse_type_constraint(&attr.value) {
                         Ok(ty) => var.ty = Some(ty),
                         Err(msg) => self.error(msg, attr.value.span(), "not a type"),
                     },
-                    "default" => var.default = Some(self.expr(&attr.value)),
+                    "default" => var.default = Some(self.expr(attr.value)),
                     "description" => var.description = self.literal_string(&attr.value),
                     "sensitive" => var.sensitive = self.literal_bool(&attr.value),
                     "nullable" => var.nullable = self.literal_bool(&attr.value),
                     other => self.error(format!("unexpected attribute {other:?} in variable"), attr.key.span(), "here"),
                 },
-                Structure::Block(inner) if inner.ident.as_str() == "validation" => {
-                    let condition = inner.body.get_attribute("condition");
-                    let message = inner.body.get_attribute("error_message");
+                Structure::Block(mut inner) if inner.ident.as_str() == "validation" => {
+                    let condition = inner.body.remove_attribute("condition");
+                    let message = inner.body.remove_attribute("error_message");
                     match (condition, message) {
                         (Some(c), Some(m)) => var
                             .validations
-                            .push(Validation { condition: self.expr(&c.value), error_message: self.expr(&m.value) }),
+                            .push(Validation { condition: self.expr(c.value), error_message: self.expr(m.value) }),
                         _ => self.error(
                             "a validation block needs condition and error_message",
                             inner.ident.span(),
@@ -196,14 +200,14 @@ impl Lowerer<'_> {
             }
         }
         if config.variables.contains_key(&name) {
-            self.error(format!("duplicate variable {name:?}"), block.span(), "declared again here");
+            self.error(format!("duplicate variable {name:?}"), block_span, "declared again here");
             return;
         }
         config.variables.insert(name, var);
     }
 
-    fn locals(&mut self, config: &mut Config, block: &Block) {
-        for structure in block.body.iter() {
+    fn locals(&mut self, config: &mut Config, block: Block) {
+        for structure in block.body {
             match structure {
                 Structure::Attribute(attr) => {
                     let name = attr.key.as_str().to_owned();
@@ -211,7 +215,8 @@ impl Lowerer<'_> {
                         self.error(format!("duplicate local value {name:?}"), attr.span(), "defined again here");
                         continue;
                     }
-                    let local = Local { name: name.clone(), expr: self.expr(&attr.value), span: self.span(attr.span()) };
+                    let span = self.span(attr.span());
+                    let local = Local { name: name.clone(), expr: self.expr(attr.value), span };
                     config.locals.insert(name, local);
                 }
                 Structure::Block(inner) => {
@@ -221,8 +226,8 @@ impl Lowerer<'_> {
         }
     }
 
-    fn resource(&mut self, config: &mut Config, block: &Block, mode: Mode) {
-        let Some(labels) = self.labels(block, 2, "the type and the name") else { return };
+    fn resource(&mut self, config: &mut Config, block: Block, mode: Mode) {
+        let Some(labels) = self.labels(&block, 2, "the type and the name") else { return };
         let addr = ResourceAddr::new(mode, labels[0], labels[1]);
         let header_end = block.labels.last().and_then(|l| l.span()).map(|s| s.end);
         let header = self.span(block.ident.span().map(|s| s.start..header_end.unwrap_or(s.end)));
@@ -237,18 +242,15 @@ impl Lowerer<'_> {
             span: self.span(block.span()),
             header,
         };
-        for structure in block.body.iter() {
+        let block_span = block.span();
+        for structure in block.body {
             match structure {
                 Structure::Attribute(attr) => match attr.key.as_str() {
-                    "count" => resource.count = Some(self.expr(&attr.value)),
-                    "for_each" => resource.for_each = Some(self.expr(&attr.value)),
-                    "depends_on" => resource.depends_on = self.expr_list(&attr.value),
+                    "count" => resource.count = Some(self.expr(attr.value)),
+                    "for_each" => resource.for_each = Some(self.expr(attr.value)),
+                    "depends_on" => resource.depends_on = self.expr_list(attr.value),
                     "provider" => resource.provider = self.provider_ref(&attr.value),
-                    _ => resource.body.attrs.push(AttrExpr {
-                        name: attr.key.as_str().to_owned(),
-                        expr: self.expr(&attr.value),
-                        span: self.span(attr.span()),
-                    }),
+                    _ => resource.body.attrs.push(self.attr_expr(attr)),
                 },
                 Structure::Block(inner) if inner.ident.as_str() == "lifecycle" => {
                     resource.lifecycle = self.lifecycle(inner);
@@ -268,15 +270,15 @@ impl Lowerer<'_> {
             );
         }
         if config.resources.contains_key(&addr) {
-            self.error(format!("duplicate {} {addr}", block.ident.as_str()), block.span(), "declared again here");
+            self.error(format!("duplicate {} {addr}", block.ident.as_str()), block_span, "declared again here");
             return;
         }
         config.resources.insert(addr, resource);
     }
 
-    fn lifecycle(&mut self, block: &Block) -> Lifecycle {
+    fn lifecycle(&mut self, block: Block) -> Lifecycle {
         let mut lc = Lifecycle::default();
-        for structure in block.body.iter() {
+        for structure in block.body {
             let Structure::Attribute(attr) = structure else {
                 if let Structure::Block(b) = structure {
                     match b.ident.as_str() {
@@ -290,7 +292,7 @@ impl Lowerer<'_> {
             match attr.key.as_str() {
                 "create_before_destroy" => lc.create_before_destroy = self.literal_bool(&attr.value),
                 "prevent_destroy" => lc.prevent_destroy = self.literal_bool(&attr.value),
-                "ignore_changes" => match &attr.value {
+                "ignore_changes" => match attr.value {
                     Expression::Variable(v) if v.as_str() == "all" => lc.ignore_all_changes = true,
                     value => {
                         for e in self.expr_list(value) {
@@ -307,7 +309,7 @@ impl Lowerer<'_> {
                         }
                     }
                 },
-                "replace_triggered_by" => lc.replace_triggered_by = self.expr_list(&attr.value),
+                "replace_triggered_by" => lc.replace_triggered_by = self.expr_list(attr.value),
                 other => self.error(format!("unexpected attribute {other:?} in lifecycle"), attr.key.span(), "here"),
             }
         }
@@ -315,11 +317,11 @@ impl Lowerer<'_> {
     }
 
     /// A block with a condition and an error message.
-    fn condition(&mut self, block: &Block, condition_key: &str) -> Option<Validation> {
-        let condition = block.body.get_attribute(condition_key);
-        let message = block.body.get_attribute("error_message");
+    fn condition(&mut self, mut block: Block, condition_key: &str) -> Option<Validation> {
+        let condition = block.body.remove_attribute(condition_key);
+        let message = block.body.remove_attribute("error_message");
         match (condition, message) {
-            (Some(c), Some(m)) => Some(Validation { condition: self.expr(&c.value), error_message: self.expr(&m.value) }),
+            (Some(c), Some(m)) => Some(Validation { condition: self.expr(c.value), error_message: self.expr(m.value) }),
             _ => {
                 self.error(
                     format!("a {} block needs {condition_key} and error_message", block.ident.as_str()),
@@ -331,10 +333,11 @@ impl Lowerer<'_> {
         }
     }
 
-    fn check(&mut self, config: &mut Config, block: &Block) {
-        let Some(labels) = self.labels(block, 1, "the check name") else { return };
+    fn check(&mut self, config: &mut Config, block: Block) {
+        let Some(name) = self.labels(&block, 1, "the check name").map(|l| l[0].to_owned()) else { return };
+        let span = self.span(block.span());
         let mut asserts = Vec::new();
-        for structure in block.body.iter() {
+        for structure in block.body {
             match structure {
                 Structure::Block(b) if b.ident.as_str() == "assert" => asserts.extend(self.condition(b, "condition")),
                 Structure::Block(b) => self.error(
@@ -345,7 +348,7 @@ impl Lowerer<'_> {
                 Structure::Attribute(a) => self.error("unexpected attribute in check", a.key.span(), "here"),
             }
         }
-        config.checks.push(Check { name: labels[0].to_owned(), asserts, span: self.span(block.span()) });
+        config.checks.push(Check { name, asserts, span });
     }
 
     /// An address written as a traversal (`strata_data.a[0]`), not a string.
@@ -389,22 +392,22 @@ impl Lowerer<'_> {
         config.removed.push(crate::config::Removed { from, destroy, span: self.span(block.span()) });
     }
 
-    fn import(&mut self, config: &mut Config, block: &Block) {
-        let Some(to) = self.address(block, "to") else { return };
+    fn import(&mut self, config: &mut Config, mut block: Block) {
+        let Some(to) = self.address(&block, "to") else { return };
         let Some(to) = to.as_instance() else {
             self.error("import needs a resource instance address in to", block.ident.span(), "not an instance");
             return;
         };
-        let Some(id) = block.body.get_attribute("id") else {
+        let Some(id) = block.body.remove_attribute("id") else {
             self.error("an import block needs id", block.ident.span(), "incomplete");
             return;
         };
-        let id = self.expr(&id.value);
+        let id = self.expr(id.value);
         config.imports.push(crate::config::Import { to, id, span: self.span(block.span()) });
     }
 
-    fn module_call(&mut self, config: &mut Config, block: &Block) {
-        let Some(labels) = self.labels(block, 1, "the module name") else { return };
+    fn module_call(&mut self, config: &mut Config, block: Block) {
+        let Some(labels) = self.labels(&block, 1, "the module name") else { return };
         let name = labels[0].to_owned();
         let header_end = block.labels.last().and_then(|l| l.span()).map(|s| s.end);
         let header = self.span(block.ident.span().map(|s| s.start..header_end.unwrap_or(s.end)));
@@ -418,7 +421,8 @@ impl Lowerer<'_> {
             span: self.span(block.span()),
             header,
         };
-        for structure in block.body.iter() {
+        let block_span = block.span();
+        for structure in block.body {
             match structure {
                 Structure::Attribute(attr) => match attr.key.as_str() {
                     "source" => match &attr.value {
@@ -427,14 +431,10 @@ impl Lowerer<'_> {
                     },
                     "version" => self.error("module versions need a registry, which is not supported yet", attr.span(), "here"),
                     "providers" => {} // Providers pass down implicitly.
-                    "count" => call.count = Some(self.expr(&attr.value)),
-                    "for_each" => call.for_each = Some(self.expr(&attr.value)),
-                    "depends_on" => call.depends_on = self.expr_list(&attr.value),
-                    _ => call.inputs.push(AttrExpr {
-                        name: attr.key.as_str().to_owned(),
-                        expr: self.expr(&attr.value),
-                        span: self.span(attr.span()),
-                    }),
+                    "count" => call.count = Some(self.expr(attr.value)),
+                    "for_each" => call.for_each = Some(self.expr(attr.value)),
+                    "depends_on" => call.depends_on = self.expr_list(attr.value),
+                    _ => call.inputs.push(self.attr_expr(attr)),
                 },
                 Structure::Block(inner) => {
                     self.error(format!("unexpected block {:?} in module", inner.ident.as_str()), inner.ident.span(), "here")
@@ -449,26 +449,27 @@ impl Lowerer<'_> {
             self.error("count and for_each cannot both be set", block.ident.span(), "choose one");
         }
         if config.module_calls.contains_key(&name) {
-            self.error(format!("duplicate module {name:?}"), block.span(), "declared again here");
+            self.error(format!("duplicate module {name:?}"), block_span, "declared again here");
             return;
         }
         config.module_calls.insert(name, call);
     }
 
-    fn output(&mut self, config: &mut Config, block: &Block) {
-        let Some(labels) = self.labels(block, 1, "the output name") else { return };
+    fn output(&mut self, config: &mut Config, block: Block) {
+        let Some(labels) = self.labels(&block, 1, "the output name") else { return };
         let name = labels[0].to_owned();
         let mut value = None;
         let mut output_sensitive = false;
         let mut description = None;
         let mut depends_on = Vec::new();
-        for structure in block.body.iter() {
+        let block_span = block.span();
+        for structure in block.body {
             match structure {
                 Structure::Attribute(attr) => match attr.key.as_str() {
-                    "value" => value = Some(self.expr(&attr.value)),
+                    "value" => value = Some(self.expr(attr.value)),
                     "sensitive" => output_sensitive = self.literal_bool(&attr.value),
                     "description" => description = self.literal_string(&attr.value),
-                    "depends_on" => depends_on = self.expr_list(&attr.value),
+                    "depends_on" => depends_on = self.expr_list(attr.value),
                     other => self.error(format!("unexpected attribute {other:?} in output"), attr.key.span(), "here"),
                 },
                 Structure::Block(inner) => {
@@ -481,22 +482,24 @@ impl Lowerer<'_> {
             return;
         };
         if config.outputs.contains_key(&name) {
-            self.error(format!("duplicate output {name:?}"), block.span(), "declared again here");
+            self.error(format!("duplicate output {name:?}"), block_span, "declared again here");
             return;
         }
-        let span = self.span(block.span());
+        let span = self.span(block_span);
         config.outputs.insert(name.clone(), Output { name, value, sensitive: output_sensitive, description, depends_on, span });
     }
 
-    fn body(&mut self, body: &Body) -> BodyExprs {
+    /// An attribute of a body, its expression moved out of the tree.
+    fn attr_expr(&self, attr: hcl::edit::structure::Attribute) -> AttrExpr {
+        let span = self.span(attr.span());
+        AttrExpr { name: attr.key.as_str().to_owned(), expr: self.expr(attr.value), span }
+    }
+
+    fn body(&mut self, body: Body) -> BodyExprs {
         let mut out = BodyExprs::default();
-        for structure in body.iter() {
+        for structure in body {
             match structure {
-                Structure::Attribute(attr) => out.attrs.push(AttrExpr {
-                    name: attr.key.as_str().to_owned(),
-                    expr: self.expr(&attr.value),
-                    span: self.span(attr.span()),
-                }),
+                Structure::Attribute(attr) => out.attrs.push(self.attr_expr(attr)),
                 Structure::Block(inner) => {
                     if let Some(block) = self.nested_block(inner) {
                         out.blocks.push(block);
@@ -508,24 +511,20 @@ impl Lowerer<'_> {
     }
 
     /// A nested block, or a `dynamic` block that generates them.
-    fn nested_block(&mut self, block: &Block) -> Option<NestedBlockExpr> {
+    fn nested_block(&mut self, block: Block) -> Option<NestedBlockExpr> {
+        let span = self.span(block.span());
         if block.ident.as_str() != "dynamic" {
-            return Some(NestedBlockExpr {
-                name: block.ident.as_str().to_owned(),
-                body: self.body(&block.body),
-                span: self.span(block.span()),
-                dynamic: None,
-            });
+            return Some(NestedBlockExpr { name: block.ident.as_str().to_owned(), body: self.body(block.body), span, dynamic: None });
         }
-        let labels = self.labels(block, 1, "the type of the generated blocks")?;
+        let labels = self.labels(&block, 1, "the type of the generated blocks")?;
         let name = labels[0].to_owned();
         let mut for_each = None;
         let mut iterator = name.clone();
         let mut content = None;
-        for structure in block.body.iter() {
+        for structure in block.body {
             match structure {
                 Structure::Attribute(attr) => match attr.key.as_str() {
-                    "for_each" => for_each = Some(self.expr(&attr.value)),
+                    "for_each" => for_each = Some(self.expr(attr.value)),
                     "iterator" => match &attr.value {
                         Expression::Variable(v) => iterator = v.as_str().to_owned(),
                         other => self.error("iterator must be a name", other.span(), "not a name"),
@@ -533,7 +532,7 @@ impl Lowerer<'_> {
                     "labels" => {}
                     other => self.error(format!("unexpected attribute {other:?} in dynamic block"), attr.key.span(), "here"),
                 },
-                Structure::Block(inner) if inner.ident.as_str() == "content" => content = Some(self.body(&inner.body)),
+                Structure::Block(inner) if inner.ident.as_str() == "content" => content = Some(self.body(inner.body)),
                 Structure::Block(inner) => {
                     self.error(format!("unexpected block {:?} in dynamic block", inner.ident.as_str()), inner.ident.span(), "expected content { ... }")
                 }
@@ -543,7 +542,7 @@ impl Lowerer<'_> {
             self.error("a dynamic block needs for_each and a content block", block.ident.span(), "incomplete dynamic block");
             return None;
         };
-        Some(NestedBlockExpr { name, body, span: self.span(block.span()), dynamic: Some(Dynamic { for_each, iterator }) })
+        Some(NestedBlockExpr { name, body, span, dynamic: Some(Dynamic { for_each, iterator }) })
     }
 
     fn provider_ref(&mut self, expr: &Expression) -> Option<(String, Option<String>, Span)> {
@@ -565,9 +564,9 @@ impl Lowerer<'_> {
         })
     }
 
-    fn expr_list(&mut self, expr: &Expression) -> Vec<Expr> {
+    fn expr_list(&mut self, expr: Expression) -> Vec<Expr> {
         match expr {
-            Expression::Array(items) => items.iter().map(|e| self.expr(e)).collect(),
+            Expression::Array(items) => items.into_iter().map(|e| self.expr(e)).collect(),
             _ => {
                 self.diags.push(Diagnostic::error("expected a list", self.span(expr.span()), "here"));
                 Vec::new()
@@ -589,7 +588,7 @@ impl Lowerer<'_> {
         match expr {
             Expression::String(s) => Some(s.value().to_string()),
             Expression::HeredocTemplate(_) | Expression::StringTemplate(_) => {
-                super::eval::constant(&self.expr(expr)).ok().and_then(|v| v.as_str().map(str::to_owned))
+                super::eval::constant(&self.expr(expr.clone())).ok().and_then(|v| v.as_str().map(str::to_owned))
             }
             _ => {
                 self.diags.push(Diagnostic::error("expected a string", self.span(expr.span()), "here"));

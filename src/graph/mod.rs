@@ -78,92 +78,115 @@ pub struct Analysis {
     pub module_call_deps: BTreeMap<(Vec<String>, String), Vec<ResourceDep>>,
 }
 
+/// A resource by static module path and address.
+type ModuleResource = (Vec<String>, ResourceAddr);
+
+/// The block graph's nodes of one module, by name, borrowed from its
+/// configuration: references are resolved to node indices without building
+/// (and hashing) a [`GNode`] per reference.
+#[derive(Default)]
+struct ModuleNodes<'c> {
+    variables: HashMap<&'c str, NodeIndex>,
+    locals: HashMap<&'c str, NodeIndex>,
+    resources: HashMap<&'c ResourceAddr, NodeIndex>,
+    outputs: HashMap<&'c str, NodeIndex>,
+    checks: HashMap<&'c str, NodeIndex>,
+    calls: HashMap<&'c str, NodeIndex>,
+}
+
 /// Checks every reference of the configuration and its modules, orders the
 /// blocks, and reports undeclared names and cycles (naming every member).
 pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut graph: DiGraph<GNode, ()> = DiGraph::new();
-    let mut index: HashMap<GNode, NodeIndex> = HashMap::new();
-    let mut spans: HashMap<GNode, Span> = HashMap::new();
+    let mut spans: Vec<Span> = Vec::new();
     let modules = root.modules();
+    let module_index: HashMap<&[String], usize> = modules.iter().enumerate().map(|(i, (path, _))| (path.as_slice(), i)).collect();
+    let mut nodes: Vec<ModuleNodes> = Vec::with_capacity(modules.len());
     for (path, config) in &modules {
-        let mut add = |n: Node, span: Option<Span>| {
-            let g = GNode::new(path, n);
-            if let Some(s) = span {
-                spans.insert(g.clone(), s);
-            }
-            let i = graph.add_node(g.clone());
-            index.insert(g, i);
+        let mut add = |n: Node, span: &Span| {
+            spans.push(span.clone());
+            graph.add_node(GNode::new(path, n))
         };
+        let mut m = ModuleNodes::default();
         for v in config.variables.values() {
-            add(Node::Variable(v.name.clone()), Some(v.span.clone()));
+            m.variables.insert(&v.name, add(Node::Variable(v.name.clone()), &v.span));
         }
         for l in config.locals.values() {
-            add(Node::Local(l.name.clone()), Some(l.span.clone()));
+            m.locals.insert(&l.name, add(Node::Local(l.name.clone()), &l.span));
         }
         for r in config.resources.values() {
-            add(Node::Resource(r.addr.clone()), Some(r.header.clone()));
+            m.resources.insert(&r.addr, add(Node::Resource(r.addr.clone()), &r.header));
         }
         for o in config.outputs.values() {
-            add(Node::Output(o.name.clone()), Some(o.span.clone()));
+            m.outputs.insert(&o.name, add(Node::Output(o.name.clone()), &o.span));
         }
         for c in &config.checks {
-            add(Node::Check(c.name.clone()), Some(c.span.clone()));
+            m.checks.insert(&c.name, add(Node::Check(c.name.clone()), &c.span));
         }
-        for m in config.module_calls.values() {
-            add(Node::ModuleCall(m.name.clone()), Some(m.header.clone()));
+        for call in config.module_calls.values() {
+            m.calls.insert(&call.name, add(Node::ModuleCall(call.name.clone()), &call.header));
         }
+        nodes.push(m);
     }
+    // The module (by index into `modules`) a call of module `m` runs.
+    let child_of = |m: usize, name: &str| -> Option<usize> {
+        let mut path = modules[m].0.clone();
+        path.push(name.to_owned());
+        module_index.get(path.as_slice()).copied()
+    };
 
-    // Direct references of every block: (from, to, index-expression).
-    let mut direct: BTreeMap<GNode, Vec<(GNode, Option<Expression>)>> = BTreeMap::new();
-    let mut call_edges: Vec<(GNode, GNode)> = Vec::new();
-    for (path, config) in &modules {
-        let mut check = |from: &GNode, expr: &Expr, bound: &[String], counted: Option<(bool, bool)>, diags: &mut Diagnostics| {
+    // Direct references of every block, by node index: (to, index-expression).
+    let mut direct: Vec<Vec<(NodeIndex, Option<Expression>)>> = vec![Vec::new(); graph.node_count()];
+    let mut call_edges: Vec<(NodeIndex, NodeIndex)> = Vec::new();
+    for (mi, (path, config)) in modules.iter().enumerate() {
+        let here = &nodes[mi];
+        let mut check = |from: NodeIndex, expr: &Expr, bound: &[String], counted: Option<(bool, bool)>, diags: &mut Diagnostics| {
             for r in references(&expr.expr) {
                 let span = Span::new(expr.file, r.range.clone());
-                let targets: Vec<(GNode, Option<Expression>)> = match r.target {
-                    RefTarget::Variable(name) => {
-                        if !config.variables.contains_key(&name) {
+                let mut targets: Vec<(NodeIndex, Option<Expression>)> = Vec::new();
+                match r.target {
+                    RefTarget::Variable(name) => match here.variables.get(name.as_str()) {
+                        Some(&i) => targets.push((i, None)),
+                        None => {
                             diags.push(Diagnostic::error(format!("reference to undeclared input variable var.{name}"), span, "not declared").with_help(format!("declare it with variable \"{name}\" {{}}")));
                             continue;
                         }
-                        vec![(GNode::new(path, Node::Variable(name)), None)]
-                    }
-                    RefTarget::Local(name) => {
-                        if !config.locals.contains_key(&name) {
+                    },
+                    RefTarget::Local(name) => match here.locals.get(name.as_str()) {
+                        Some(&i) => targets.push((i, None)),
+                        None => {
                             diags.push(Diagnostic::error(format!("reference to undeclared local value local.{name}"), span, "not declared"));
                             continue;
                         }
-                        vec![(GNode::new(path, Node::Local(name)), None)]
-                    }
+                    },
                     RefTarget::Resource { addr, index } => {
                         if addr.mode == Mode::Managed && bound.contains(&addr.type_name) {
                             continue;
                         }
-                        if !config.resources.contains_key(&addr) {
-                            let what = if addr.mode == Mode::Data { "data source" } else { "resource" };
-                            diags.push(Diagnostic::error(format!("reference to undeclared {what} {addr}"), span, "not declared"));
-                            continue;
+                        match here.resources.get(&addr) {
+                            Some(&i) => targets.push((i, index)),
+                            None => {
+                                let what = if addr.mode == Mode::Data { "data source" } else { "resource" };
+                                diags.push(Diagnostic::error(format!("reference to undeclared {what} {addr}"), span, "not declared"));
+                                continue;
+                            }
                         }
-                        vec![(GNode::new(path, Node::Resource(addr)), index)]
                     }
                     RefTarget::Module { name, output } => {
-                        let Some(child) = config.children.get(&name) else {
+                        let (Some(child), Some(ci)) = (config.children.get(&name), child_of(mi, &name)) else {
                             if !config.module_calls.contains_key(&name) {
                                 diags.push(Diagnostic::error(format!("reference to undeclared module module.{name}"), span, "not declared"));
                             }
                             continue;
                         };
-                        let mut child_path = path.clone();
-                        child_path.push(name.clone());
                         match output {
                             Some(o) if !child.outputs.contains_key(&o) => {
                                 diags.push(Diagnostic::error(format!("module {name:?} has no output {o:?}"), span, "no such output"));
                                 continue;
                             }
-                            Some(o) => vec![(GNode::new(&child_path, Node::Output(o)), None)],
-                            None => child.outputs.keys().map(|o| (GNode::new(&child_path, Node::Output(o.clone())), None)).collect(),
+                            Some(o) => targets.push((nodes[ci].outputs[o.as_str()], None)),
+                            None => targets.extend(child.outputs.keys().map(|o| (nodes[ci].outputs[o.as_str()], None))),
                         }
                     }
                     RefTarget::CountIndex => {
@@ -179,73 +202,72 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
                         continue;
                     }
                     RefTarget::SelfRef | RefTarget::Other(_) => continue,
-                };
+                }
                 for to in targets {
-                    if &to.0 == from {
-                        diags.push(Diagnostic::error(format!("{from} refers to itself"), span.clone(), "self-reference"));
+                    if to.0 == from {
+                        diags.push(Diagnostic::error(format!("{} refers to itself", graph[from]), span.clone(), "self-reference"));
                         continue;
                     }
-                    direct.entry(from.clone()).or_default().push(to);
+                    direct[from.index()].push(to);
                 }
             }
         };
         for l in config.locals.values() {
-            check(&GNode::new(path, Node::Local(l.name.clone())), &l.expr, &[], None, &mut diags);
+            check(here.locals[l.name.as_str()], &l.expr, &[], None, &mut diags);
         }
         for r in config.resources.values() {
-            let from = GNode::new(path, Node::Resource(r.addr.clone()));
+            let from = here.resources[&r.addr];
             let counted = Some((r.count.is_some(), r.for_each.is_some()));
             for e in r.count.iter().chain(&r.for_each) {
-                check(&from, e, &[], None, &mut diags);
+                check(from, e, &[], None, &mut diags);
             }
             for (e, bound) in all_body_exprs(&r.body) {
-                check(&from, e, &bound, counted, &mut diags);
+                check(from, e, &bound, counted, &mut diags);
             }
             for e in r.depends_on.iter().chain(&r.lifecycle.replace_triggered_by) {
-                check(&from, e, &[], counted, &mut diags);
+                check(from, e, &[], counted, &mut diags);
             }
             for v in r.lifecycle.preconditions.iter().chain(&r.lifecycle.postconditions) {
-                check(&from, &v.condition, &[], counted, &mut diags);
-                check(&from, &v.error_message, &[], counted, &mut diags);
+                check(from, &v.condition, &[], counted, &mut diags);
+                check(from, &v.error_message, &[], counted, &mut diags);
             }
         }
         for o in config.outputs.values() {
-            let from = GNode::new(path, Node::Output(o.name.clone()));
+            let from = here.outputs[o.name.as_str()];
             for e in std::iter::once(&o.value).chain(&o.depends_on) {
-                check(&from, e, &[], None, &mut diags);
+                check(from, e, &[], None, &mut diags);
             }
         }
         for c in &config.checks {
-            let from = GNode::new(path, Node::Check(c.name.clone()));
+            let from = here.checks[c.name.as_str()];
             for v in &c.asserts {
-                check(&from, &v.condition, &[], None, &mut diags);
-                check(&from, &v.error_message, &[], None, &mut diags);
+                check(from, &v.condition, &[], None, &mut diags);
+                check(from, &v.error_message, &[], None, &mut diags);
             }
         }
         for call in config.module_calls.values() {
-            let from = GNode::new(path, Node::ModuleCall(call.name.clone()));
+            let from = here.calls[call.name.as_str()];
             let counted = Some((call.count.is_some(), call.for_each.is_some()));
             for e in call.count.iter().chain(&call.for_each) {
-                check(&from, e, &[], None, &mut diags);
+                check(from, e, &[], None, &mut diags);
             }
             for e in call.inputs.iter().map(|a| &a.expr).chain(&call.depends_on) {
-                check(&from, e, &[], counted, &mut diags);
+                check(from, e, &[], counted, &mut diags);
             }
             // The child's variables take their values from this call.
-            let Some(child) = config.children.get(&call.name) else { continue };
-            let mut child_path = path.clone();
-            child_path.push(call.name.clone());
+            let (Some(child), Some(ci)) = (config.children.get(&call.name), child_of(mi, &call.name)) else { continue };
             // Everything in the child module comes after the call expands it.
+            let theirs = &nodes[ci];
             let child_nodes = child
                 .variables
                 .keys()
-                .map(|n| Node::Variable(n.clone()))
-                .chain(child.locals.keys().map(|n| Node::Local(n.clone())))
-                .chain(child.resources.keys().map(|a| Node::Resource(a.clone())))
-                .chain(child.outputs.keys().map(|n| Node::Output(n.clone())))
-                .chain(child.module_calls.keys().map(|n| Node::ModuleCall(n.clone())));
+                .map(|n| theirs.variables[n.as_str()])
+                .chain(child.locals.keys().map(|n| theirs.locals[n.as_str()]))
+                .chain(child.resources.keys().map(|a| theirs.resources[a]))
+                .chain(child.outputs.keys().map(|n| theirs.outputs[n.as_str()]))
+                .chain(child.module_calls.keys().map(|n| theirs.calls[n.as_str()]));
             for node in child_nodes {
-                call_edges.push((GNode::new(&child_path, node), from.clone()));
+                call_edges.push((node, from));
             }
             for v in child.variables.values() {
                 if v.default.is_none() && !call.inputs.iter().any(|a| a.name == v.name) {
@@ -289,34 +311,35 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     }
 
     for (var, call) in call_edges {
-        direct.entry(var).or_default().push((call, None));
+        direct[var.index()].push((call, None));
     }
-    // One edge per pair. `update_edge` would find duplicates by scanning the
-    // node's edges, which is quadratic for a local or variable every block
-    // names.
+    // One edge per pair, added in the order of the blocks' names (as the
+    // map this replaced had them), so evaluation order stays the same. A
+    // hash set finds duplicates: `update_edge` would scan the node's edges,
+    // which is quadratic for a local or variable every block names.
+    let mut by_name: Vec<NodeIndex> = graph.node_indices().filter(|i| !direct[i.index()].is_empty()).collect();
+    by_name.sort_by(|a, b| graph[*a].cmp(&graph[*b]));
     let mut edges: std::collections::HashSet<(NodeIndex, NodeIndex)> = std::collections::HashSet::new();
-    for (from, tos) in &direct {
-        for (to, _) in tos {
-            if let (Some(&a), Some(&b)) = (index.get(to), index.get(from)) {
-                if edges.insert((a, b)) {
-                    graph.add_edge(a, b, ());
-                }
+    for from in by_name {
+        for &(to, _) in &direct[from.index()] {
+            if edges.insert((to, from)) {
+                graph.add_edge(to, from, ());
             }
         }
     }
 
     let mut analysis = Analysis::default();
-    match toposort(&graph, None) {
-        Ok(order) => analysis.order = order.into_iter().map(|i| graph[i].clone()).collect(),
+    let order = match toposort(&graph, None) {
+        Ok(order) => order,
         Err(_) => {
             for scc in tarjan_scc(&graph) {
                 if scc.len() < 2 {
                     continue;
                 }
-                let mut members: Vec<&GNode> = scc.iter().map(|i| &graph[*i]).collect();
-                members.sort();
-                let names: Vec<String> = members.iter().map(|n| n.to_string()).collect();
-                let span = members.iter().find_map(|n| spans.get(*n)).cloned().unwrap_or_default();
+                let mut members: Vec<NodeIndex> = scc;
+                members.sort_by(|a, b| graph[*a].cmp(&graph[*b]));
+                let names: Vec<String> = members.iter().map(|n| graph[*n].to_string()).collect();
+                let span = members.first().map(|n| spans[n.index()].clone()).unwrap_or_default();
                 diags.push(Diagnostic::error(
                     format!("dependency cycle: {}", names.join(" -> ")),
                     span,
@@ -325,42 +348,40 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
             }
             return (analysis, diags);
         }
-    }
+    };
 
     // Resource-to-resource dependencies, following every other kind of node.
-    let mut reach: HashMap<&GNode, BTreeSet<(Vec<String>, ResourceAddr)>> = HashMap::new();
-    let deps_of = |node: &GNode, reach: &HashMap<&GNode, BTreeSet<(Vec<String>, ResourceAddr)>>| -> Vec<ResourceDep> {
-        let mut out = Vec::new();
-        for (to, index) in direct.get(node).into_iter().flatten() {
-            match &to.node {
-                Node::Resource(r) => out.push(ResourceDep {
-                    module: to.module.clone(),
+    let mut reach: Vec<Option<BTreeSet<ModuleResource>>> = vec![None; graph.node_count()];
+    for &i in &order {
+        let node = &graph[i];
+        let mut deps = Vec::new();
+        for (to, index) in &direct[i.index()] {
+            let target = &graph[*to];
+            match &target.node {
+                Node::Resource(r) => deps.push(ResourceDep {
+                    module: target.module.clone(),
                     addr: r.clone(),
-                    index: if to.module == node.module { index.clone() } else { None },
+                    index: if target.module == node.module { index.clone() } else { None },
                 }),
-                _ => out.extend(
-                    reach.get(to).into_iter().flatten().map(|(m, r)| ResourceDep { module: m.clone(), addr: r.clone(), index: None }),
+                _ => deps.extend(
+                    reach[to.index()].iter().flatten().map(|(m, r)| ResourceDep { module: m.clone(), addr: r.clone(), index: None }),
                 ),
             }
         }
-        out
-    };
-    for node in &analysis.order {
-        let deps = deps_of(node, &reach);
         match &node.node {
             Node::Resource(r) => {
-                analysis.resource_deps.insert((node.module.clone(), r.clone()), deps);
                 // Anything that depends on this resource depends on it alone.
-                let _ = r;
+                analysis.resource_deps.insert((node.module.clone(), r.clone()), deps);
             }
             other => {
                 if let Node::ModuleCall(name) = other {
                     analysis.module_call_deps.insert((node.module.clone(), name.clone()), deps.clone());
                 }
-                reach.insert(node, deps.into_iter().map(|d| (d.module, d.addr)).collect());
+                reach[i.index()] = Some(deps.into_iter().map(|d| (d.module, d.addr)).collect());
             }
         }
     }
+    analysis.order = order.into_iter().map(|i| graph[i].clone()).collect();
     (analysis, diags)
 }
 

@@ -14,7 +14,7 @@ use crate::config::types::convert_strict;
 use crate::config::{BodyExprs, Config, Diagnostic, Diagnostics, Resource, Span};
 use crate::graph::{self, Analysis, Node};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use strata_provider::{Block, Disruption, Nesting, Presence, ProviderSchema, Value};
+use strata_provider::{Block, Disruption, Nesting, Presence, ProviderSchema, Type, Value};
 use strata_state::Snapshot;
 use uuid::Uuid;
 
@@ -190,6 +190,8 @@ pub fn eval_body(body: &BodyExprs, schema: &Block, scope: &Scope, diags: &mut Di
     for (name, attr) in &schema.attributes {
         let value = match body.attr(name) {
             Some(a) => match eval(&a.expr.expr, scope) {
+                // `convert` to `any` is a copy; keep the value instead.
+                Ok(v) if attr.ty == Type::Any => v,
                 Ok(v) => match convert_strict(&v, &attr.ty) {
                     Ok(v) => v,
                     Err(e) => {
@@ -271,10 +273,11 @@ pub fn propose(config_value: &Value, prior: Option<&Value>, schema: &Block) -> V
     let mut out = BTreeMap::new();
     for (name, attr) in &schema.attributes {
         let configured = config_value.get(name);
-        let prior_value = prior.map(|p| p.get(name).clone());
+        // Copied only for the attributes that keep it.
+        let prior_value = || prior.map(|p| p.get(name).clone());
         let v = match attr.presence {
-            Presence::Computed => prior_value.unwrap_or(Value::Unknown),
-            Presence::OptionalComputed if configured.is_null() => prior_value.unwrap_or(Value::Unknown),
+            Presence::Computed => prior_value().unwrap_or(Value::Unknown),
+            Presence::OptionalComputed if configured.is_null() => prior_value().unwrap_or(Value::Unknown),
             _ => configured.clone(),
         };
         out.insert(name.clone(), v);
@@ -828,7 +831,7 @@ impl Planner<'_> {
             id: prior.map(|p| p.id).unwrap_or_else(Uuid::new_v4),
             prior_id: None,
             prior: prior_value.cloned(),
-            planned: Some(proposed.clone()),
+            planned: None,
             replace_because: Vec::new(),
             disruption: None,
             attribute_disruptions: BTreeMap::new(),
@@ -841,8 +844,12 @@ impl Planner<'_> {
             notes: Vec::new(),
             irreversible: None,
         };
-        let Some(prior_value) = prior_value else { return change };
+        let Some(prior_value) = prior_value else {
+            change.planned = Some(proposed);
+            return change;
+        };
         let changed = changed_attributes(prior_value, &proposed, schema);
+        change.planned = Some(proposed);
         let forced = self.input.options.replace.iter().any(|t| t.to_string() == address || t.matches(&crate::addr::parse_instance(address).unwrap_or_else(|_| r.addr.instance(InstanceKey::None))));
         refine(&mut change, schema, &changed, &BTreeMap::new());
         if forced {

@@ -7,7 +7,7 @@
 //! (planned values, unknowns) and apply time (real values as they arrive).
 
 use crate::addr::{InstanceAddr, InstanceKey, ModuleInstance, ResourceAddr};
-use crate::config::eval::{eval, Resolver, Scope};
+use crate::config::eval::{eval, read_path, Resolver, Scope};
 use crate::config::types::convert;
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
@@ -288,6 +288,23 @@ impl<'a> World<'a> {
     }
 }
 
+impl World<'_> {
+    /// One planned instance, borrowed, when `key` names it the way its block
+    /// expanded (no key for a single instance); `None` leaves every other
+    /// case, errors included, to [`Resolver::resource`].
+    fn instance_ref(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Option<&Value> {
+        let expansion = self.expansions.get(&(self.module.clone(), addr.clone()))?;
+        let key = match (expansion, key) {
+            (Expansion::Single, None) => InstanceKey::None,
+            (Expansion::Count(_), Some(k @ InstanceKey::Index(_))) | (Expansion::ForEach(_), Some(k @ InstanceKey::Key(_))) => k.clone(),
+            _ => return None,
+        };
+        // Planned instances are exactly the expansion's keys, so finding
+        // one proves the key in range.
+        self.instances.get(&InstanceAddr::in_module(&self.module, addr, key))
+    }
+}
+
 impl Resolver for World<'_> {
     fn variable(&self, name: &str) -> Option<Value> {
         if self.module.is_root() {
@@ -336,6 +353,13 @@ impl Resolver for World<'_> {
             (Expansion::Count(n), Some(k)) => Err(format!("{addr}{k} does not exist: {addr} has count = {n}")),
             (Expansion::ForEach(keys), Some(InstanceKey::Key(k))) if keys.contains(k) => Ok(instance(InstanceKey::Key(k.clone()))),
             (Expansion::ForEach(_), Some(k)) => Err(format!("{addr}{k} does not exist in its for_each")),
+        }
+    }
+
+    fn resource_path(&self, addr: &ResourceAddr, key: Option<&InstanceKey>, names: &[&str]) -> Result<(Value, usize), String> {
+        match self.instance_ref(addr, key) {
+            Some(value) => Ok(read_path(value, names)),
+            None => self.resource(addr, key).map(|v| (v, 0)),
         }
     }
 

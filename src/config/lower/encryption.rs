@@ -23,7 +23,7 @@ impl Lowerer<'_> {
                         self.error(format!("unknown key provider {:?}", labels[0]), inner.labels[0].span(), "only pbkdf2 exists");
                         continue;
                     }
-                    let body = self.body(&inner.body);
+                    let body = self.body(inner.body.clone());
                     if body.attr("passphrase").is_none() {
                         self.error("a pbkdf2 key provider needs a passphrase", inner.ident.span(), "here");
                     }
