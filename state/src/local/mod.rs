@@ -183,6 +183,22 @@ impl LocalStore {
         }
     }
 
+    /// Compacts the database file (giving its free pages back to the
+    /// disk); true if the file shrank. Only when no transaction is open.
+    fn compact(&self) -> bool {
+        let before = self.db_len().ok().flatten().unwrap_or(0);
+        let mut slot = self.db.lock().expect("db handle");
+        let Some(open) = slot.as_mut().and_then(Arc::get_mut) else {
+            return false;
+        };
+        let Handle::Write(db) = &mut open.handle else {
+            return false;
+        };
+        let compacted = guard::catch(|| while let Ok(true) = db.compact() {});
+        drop(slot);
+        compacted.is_ok() && self.db_len().ok().flatten().unwrap_or(0) < before
+    }
+
     /// The space to keep for rollback. Rollback writes about as much as the
     /// apply did, mostly into pages the database file already has free; the
     /// reserve covers its growth, which redb does in steps of a fraction of
@@ -382,7 +398,13 @@ impl StateStore for LocalStore {
         self.writable()?;
         let current = self.snapshot()?;
         // Before anything changes: space for rollback, and a copy to go back to.
-        match self.reserve.ensure(self.reserve_size()) {
+        let mut reserved = self.reserve.ensure(self.reserve_size());
+        if matches!(reserved, Err(StateError::NoSpace(_))) && self.compact() {
+            // A failed, rolled-back apply leaves the file grown with free
+            // pages, and the reserve is sized from the file.
+            reserved = self.reserve.ensure(self.reserve_size());
+        }
+        match reserved {
             // A destroy frees space and its deletes are not rolled back:
             // it must stay possible on a full disk.
             Err(StateError::NoSpace(_)) if operation == "destroy" => {}
