@@ -7,15 +7,14 @@
 //! saved plans are private (0600 in a 0700 directory) with or without it.
 
 mod common;
+#[path = "common/encrypted.rs"]
+mod encrypted;
 
 use common::*;
+use encrypted::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-const P1: &str = "first passphrase, long enough";
-const P2: &str = "second passphrase, long enough";
 
 fn config(encryption: &str, size: u32) -> String {
     format!(
@@ -76,62 +75,7 @@ fn one_key(extra_state: &str) -> String {
     )
 }
 
-/// A new primary key, the old one as fallback.
-const ROTATING: &str = r#"  encryption {
-    key_provider "pbkdf2" "new" {
-      passphrase = var.passphrase
-      iterations = 1000
-    }
-    key_provider "pbkdf2" "old" {
-      passphrase = var.old_passphrase
-      iterations = 1000
-    }
-    method "aes_gcm" "new" {
-      keys = key_provider.pbkdf2.new
-    }
-    method "aes_gcm" "old" {
-      keys = key_provider.pbkdf2.old
-    }
-    state {
-      method = method.aes_gcm.new
-      fallback {
-        method = method.aes_gcm.old
-      }
-    }
-  }"#;
-
-struct Case {
-    _root: tempfile::TempDir,
-    dir: PathBuf,
-    secret: String,
-}
-
 impl Case {
-    fn new() -> Case {
-        let root = scratch();
-        let dir = root.path().to_owned();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        Case { _root: root, dir, secret: format!("mArKeR-{:x}{:x}-secret", std::process::id(), nanos) }
-    }
-
-    fn run(&self, args: &[&str], passphrase: Option<&str>, old: Option<&str>) -> Output {
-        let mut cmd = command(&self.dir, args);
-        cmd.env("STRATA_VAR_pw", &self.secret);
-        if let Some(p) = passphrase {
-            cmd.env("STRATA_VAR_passphrase", p);
-        }
-        if let Some(p) = old {
-            cmd.env("STRATA_VAR_old_passphrase", p);
-        }
-        cmd.output().unwrap()
-    }
-
-    fn expect(&self, args: &[&str], passphrase: Option<&str>, old: Option<&str>, code: i32) -> Output {
-        let out = self.run(args, passphrase, old);
-        assert_eq!(out.status.code(), Some(code), "strata {args:?}\nstdout:\n{}\nstderr:\n{}", stdout(&out), stderr(&out));
-        out
-    }
-
     /// What must not change when a key is refused: every file under
     /// `.strata/` byte for byte, except the database, whose header redb
     /// touches on every writable open; its content is compared instead.

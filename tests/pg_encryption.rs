@@ -10,17 +10,17 @@
 mod common;
 #[path = "common/pg.rs"]
 mod pg_server;
+#[path = "common/encrypted.rs"]
+mod encrypted;
 
 use base64::Engine as _;
 use common::*;
+use encrypted::*;
 use pg_server::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-const P1: &str = "first passphrase, long enough";
-const P2: &str = "second passphrase, long enough";
 const WRONG: &str = "a wrong passphrase, long enough";
 
 /// Four objects that carry the secret, on the pg backend of `schema` (or
@@ -92,62 +92,7 @@ const ONE_KEY: &str = r#"  encryption {
     }
   }"#;
 
-/// A new primary key, the old one as fallback.
-const ROTATING: &str = r#"  encryption {
-    key_provider "pbkdf2" "new" {
-      passphrase = var.passphrase
-      iterations = 1000
-    }
-    key_provider "pbkdf2" "old" {
-      passphrase = var.old_passphrase
-      iterations = 1000
-    }
-    method "aes_gcm" "new" {
-      keys = key_provider.pbkdf2.new
-    }
-    method "aes_gcm" "old" {
-      keys = key_provider.pbkdf2.old
-    }
-    state {
-      method = method.aes_gcm.new
-      fallback {
-        method = method.aes_gcm.old
-      }
-    }
-  }"#;
-
-struct Case {
-    _root: tempfile::TempDir,
-    dir: PathBuf,
-    secret: String,
-}
-
 impl Case {
-    fn new() -> Case {
-        let root = scratch();
-        let dir = root.path().to_owned();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        Case { _root: root, dir, secret: format!("mArKeR-{:x}{:x}-secret", std::process::id(), nanos) }
-    }
-
-    fn command(&self, args: &[&str], passphrase: Option<&str>, old: Option<&str>) -> std::process::Command {
-        let mut cmd = command(&self.dir, args);
-        cmd.env("STRATA_VAR_pw", &self.secret);
-        if let Some(p) = passphrase {
-            cmd.env("STRATA_VAR_passphrase", p);
-        }
-        if let Some(p) = old {
-            cmd.env("STRATA_VAR_old_passphrase", p);
-        }
-        cmd
-    }
-
-    fn expect(&self, args: &[&str], passphrase: Option<&str>, old: Option<&str>, code: i32) -> Output {
-        let out = self.command(args, passphrase, old).output().unwrap();
-        assert_eq!(out.status.code(), Some(code), "strata {args:?}\nstdout:\n{}\nstderr:\n{}", stdout(&out), stderr(&out));
-        out
-    }
-
     /// The marker and both passphrases, in clear, hex (as `pg_dump` shows
     /// bytea) and base64 (at each of the three byte alignments).
     fn needles(&self) -> Vec<String> {
