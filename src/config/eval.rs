@@ -655,8 +655,8 @@ fn apply_ops(whole: &Expression, mut value: Value, ops: &[&TraversalOperator], s
                 // stays a list, a set becomes one); a single value becomes a
                 // one-element tuple.
                 let (items, kind) = match value.unmarked() {
-                    Value::List(items) if items.kind == strata_provider::ListKind::Set => (items.items.clone(), strata_provider::ListKind::List),
-                    Value::List(items) => (items.items.clone(), items.kind),
+                    Value::List(items) if items.kind == strata_provider::ListKind::Set => (items.to_vec(), strata_provider::ListKind::List),
+                    Value::List(items) => (items.to_vec(), items.kind),
                     Value::Null => (Vec::new(), strata_provider::ListKind::Tuple),
                     other => (vec![other.clone()], strata_provider::ListKind::Tuple),
                 };

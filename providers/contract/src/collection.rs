@@ -11,10 +11,19 @@
 //! the language's `==`, which compares types too, is the engine's.
 //! The kind is not serialised either: stored values are typed again by the
 //! schema or the configuration that reads them.
+//!
+//! The elements sit behind an [`Arc`], so a copy of a list or map is a
+//! reference count, not a walk of the tree: state, the plan's prior and
+//! planned values, the planner's instance values and the providers' review
+//! share one tree per instance instead of holding four to six copies.
+//! Values keep value semantics: writing through `DerefMut` (or `&mut`
+//! iteration) copies the elements first when they are shared
+//! ([`Arc::make_mut`]), so a change is never seen through another copy.
 
 use crate::Value;
 use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 /// Which sequence type a [`ListValue`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -38,49 +47,64 @@ pub enum MapKind {
     Map,
 }
 
-/// Elements of a tuple, list or set.
+/// Elements of a tuple, list or set (shared: see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct ListValue {
-    pub items: Vec<Value>,
+    pub items: Arc<Vec<Value>>,
     pub kind: ListKind,
 }
 
-/// Attributes of an object, or elements of a map.
+/// Attributes of an object, or elements of a map (shared: see the module
+/// docs).
 #[derive(Debug, Clone, Default)]
 pub struct MapValue {
-    pub entries: BTreeMap<String, Value>,
+    pub entries: Arc<BTreeMap<String, Value>>,
     pub kind: MapKind,
 }
 
 impl ListValue {
     pub fn new(items: Vec<Value>, kind: ListKind) -> ListValue {
-        ListValue { items, kind }
+        ListValue { items: Arc::new(items), kind }
     }
 
+    /// The elements, copied only if another value shares them.
     pub fn into_vec(self) -> Vec<Value> {
-        self.items
+        Arc::unwrap_or_clone(self.items)
+    }
+
+    /// Whether both are the same shared elements (then they are equal
+    /// without looking at them).
+    pub fn shares(&self, other: &ListValue) -> bool {
+        Arc::ptr_eq(&self.items, &other.items)
     }
 }
 
 impl MapValue {
     pub fn new(entries: BTreeMap<String, Value>, kind: MapKind) -> MapValue {
-        MapValue { entries, kind }
+        MapValue { entries: Arc::new(entries), kind }
     }
 
+    /// The entries, copied only if another value shares them.
     pub fn into_map(self) -> BTreeMap<String, Value> {
-        self.entries
+        Arc::unwrap_or_clone(self.entries)
+    }
+
+    /// Whether both are the same shared entries (then they are equal
+    /// without looking at them).
+    pub fn shares(&self, other: &MapValue) -> bool {
+        Arc::ptr_eq(&self.entries, &other.entries)
     }
 }
 
 impl PartialEq for ListValue {
     fn eq(&self, other: &ListValue) -> bool {
-        self.items == other.items
+        self.shares(other) || self.items == other.items
     }
 }
 
 impl PartialEq for MapValue {
     fn eq(&self, other: &MapValue) -> bool {
-        self.entries == other.entries
+        self.shares(other) || self.entries == other.entries
     }
 }
 
@@ -91,9 +115,10 @@ impl Deref for ListValue {
     }
 }
 
+/// Copies the elements first if they are shared.
 impl DerefMut for ListValue {
     fn deref_mut(&mut self) -> &mut Vec<Value> {
-        &mut self.items
+        Arc::make_mut(&mut self.items)
     }
 }
 
@@ -104,23 +129,24 @@ impl Deref for MapValue {
     }
 }
 
+/// Copies the entries first if they are shared.
 impl DerefMut for MapValue {
     fn deref_mut(&mut self) -> &mut BTreeMap<String, Value> {
-        &mut self.entries
+        Arc::make_mut(&mut self.entries)
     }
 }
 
 /// A plain vector is a tuple.
 impl From<Vec<Value>> for ListValue {
     fn from(items: Vec<Value>) -> ListValue {
-        ListValue { items, kind: ListKind::Tuple }
+        ListValue::new(items, ListKind::Tuple)
     }
 }
 
 /// A plain map is an object.
 impl From<BTreeMap<String, Value>> for MapValue {
     fn from(entries: BTreeMap<String, Value>) -> MapValue {
-        MapValue { entries, kind: MapKind::Object }
+        MapValue::new(entries, MapKind::Object)
     }
 }
 
@@ -140,7 +166,7 @@ impl IntoIterator for ListValue {
     type Item = Value;
     type IntoIter = std::vec::IntoIter<Value>;
     fn into_iter(self) -> Self::IntoIter {
-        self.items.into_iter()
+        self.into_vec().into_iter()
     }
 }
 
@@ -156,7 +182,7 @@ impl<'a> IntoIterator for &'a mut ListValue {
     type Item = &'a mut Value;
     type IntoIter = std::slice::IterMut<'a, Value>;
     fn into_iter(self) -> Self::IntoIter {
-        self.items.iter_mut()
+        Arc::make_mut(&mut self.items).iter_mut()
     }
 }
 
@@ -164,7 +190,7 @@ impl IntoIterator for MapValue {
     type Item = (String, Value);
     type IntoIter = std::collections::btree_map::IntoIter<String, Value>;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        self.into_map().into_iter()
     }
 }
 
@@ -180,6 +206,6 @@ impl<'a> IntoIterator for &'a mut MapValue {
     type Item = (&'a String, &'a mut Value);
     type IntoIter = std::collections::btree_map::IterMut<'a, String, Value>;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter_mut()
+        Arc::make_mut(&mut self.entries).iter_mut()
     }
 }

@@ -1,6 +1,6 @@
 //! Values exchanged between configuration, engine, state and providers.
 
-use serde::de::Deserializer;
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -115,22 +115,34 @@ impl Value {
         match (self, other) {
             (Value::Sensitive(a), b) => a.eq_unmarked(b),
             (a, Value::Sensitive(b)) => a.eq_unmarked(b),
-            (Value::List(a), Value::List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.eq_unmarked(b)),
+            (Value::List(a), Value::List(b)) => {
+                a.shares(b) || a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.eq_unmarked(b))
+            }
             (Value::Map(a), Value::Map(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.eq_unmarked(vb))
+                a.shares(b) || a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.eq_unmarked(vb))
             }
             (a, b) => a == b,
         }
     }
 
     pub fn deep_unmark(self) -> Value {
+        // A value without marks is kept as it is, still shared.
+        if !self.contains_sensitive() {
+            return self;
+        }
+        self.unmark_all()
+    }
+
+    fn unmark_all(self) -> Value {
         match self {
-            Value::Sensitive(v) => v.deep_unmark(),
-            Value::List(ListValue { items, kind }) => {
-                Value::List(ListValue::new(items.into_iter().map(Value::deep_unmark).collect(), kind))
+            Value::Sensitive(v) => v.unmark_all(),
+            Value::List(list) => {
+                let kind = list.kind;
+                Value::List(ListValue::new(list.into_vec().into_iter().map(Value::unmark_all).collect(), kind))
             }
-            Value::Map(MapValue { entries, kind }) => {
-                Value::Map(MapValue::new(entries.into_iter().map(|(k, v)| (k, v.deep_unmark())).collect(), kind))
+            Value::Map(map) => {
+                let kind = map.kind;
+                Value::Map(MapValue::new(map.into_map().into_iter().map(|(k, v)| (k, v.unmark_all())).collect(), kind))
             }
             v => v,
         }
@@ -139,28 +151,42 @@ impl Value {
     /// Copies the sensitive marks of `template` onto `self`, recursively, so
     /// a provider's (unmarked) result keeps the marks of what was planned.
     pub fn with_marks_from(self, template: &Value) -> Value {
+        // Nothing to copy: keep the value as it is, still shared.
+        if !template.contains_sensitive() {
+            return self;
+        }
+        self.copy_marks(template)
+    }
+
+    fn copy_marks(self, template: &Value) -> Value {
         match (self, template) {
             (v, Value::Sensitive(_)) => v.into_sensitive(),
-            (Value::Map(MapValue { entries, kind }), Value::Map(t)) => Value::Map(MapValue::new(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let v = match t.get(&k) {
-                            Some(tv) => v.with_marks_from(tv),
-                            None => v,
-                        };
-                        (k, v)
-                    })
-                    .collect(),
-                kind,
-            )),
-            (Value::List(ListValue { items, kind }), Value::List(t)) => Value::List(ListValue::new(
-                items.into_iter().enumerate().map(|(i, v)| match t.get(i) {
-                    Some(tv) => v.with_marks_from(tv),
-                    None => v,
-                }).collect(),
-                kind,
-            )),
+            (Value::Map(map), Value::Map(t)) => {
+                let kind = map.kind;
+                Value::Map(MapValue::new(
+                    map.into_map()
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let v = match t.get(&k) {
+                                Some(tv) => v.copy_marks(tv),
+                                None => v,
+                            };
+                            (k, v)
+                        })
+                        .collect(),
+                    kind,
+                ))
+            }
+            (Value::List(list), Value::List(t)) => {
+                let kind = list.kind;
+                Value::List(ListValue::new(
+                    list.into_vec().into_iter().enumerate().map(|(i, v)| match t.get(i) {
+                        Some(tv) => v.copy_marks(tv),
+                        None => v,
+                    }).collect(),
+                    kind,
+                ))
+            }
             (v, _) => v,
         }
     }
@@ -373,8 +399,8 @@ impl Serialize for Value {
                 },
             },
             Value::String(v) => s.serialize_str(v),
-            Value::List(items) => items.items.serialize(s),
-            Value::Map(m) => m.entries.serialize(s),
+            Value::List(items) => items.as_slice().serialize(s),
+            Value::Map(m) => (**m).serialize(s),
             Value::Unknown => {
                 let mut map = s.serialize_map(Some(1))?;
                 map.serialize_entry(UNKNOWN_KEY, &true)?;
@@ -389,10 +415,105 @@ impl Serialize for Value {
     }
 }
 
+/// Decodes straight into a value, without building a `serde_json::Value`
+/// first (that copy was half the cost of reading state); the result is the
+/// one [`Value::from_json`] gives for the same JSON.
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        let json = serde_json::Value::deserialize(d)?;
-        Ok(Value::from_json(json))
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+/// How serde_json (with `arbitrary_precision`) hands a number over: as a
+/// one-entry map under this key, holding the number's text.
+const JSON_NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// A number from its JSON text, as [`Value::from_json`] reads it.
+fn number_from_text(text: &str) -> Value {
+    match text.parse::<i64>() {
+        Ok(i) => Value::from(i),
+        Err(_) => text.parse::<Number>().map(Value::Number).unwrap_or(Value::Null),
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(match i64::try_from(n) {
+            Ok(i) => Value::from(i),
+            Err(_) => number_from_text(&n.to_string()),
+        })
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map(|n| Value::from_json_number(&n)).unwrap_or(Value::Null))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        Ok(Value::tuple(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = BTreeMap::new();
+        let Some(first) = map.next_key::<String>()? else { return Ok(Value::Map(entries.into())) };
+        if first == JSON_NUMBER_TOKEN {
+            let text: String = map.next_value()?;
+            return Ok(number_from_text(&text));
+        }
+        let value: Value = map.next_value()?;
+        entries.insert(first, value);
+        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            entries.insert(key, value);
+        }
+        // The two marks, exactly as `from_json` reads them.
+        if entries.len() == 1 {
+            if entries.contains_key(UNKNOWN_KEY) {
+                return Ok(Value::Unknown);
+            }
+            if let Some(inner) = entries.remove(SENSITIVE_KEY) {
+                return Ok(inner.into_sensitive());
+            }
+        }
+        Ok(Value::Map(entries.into()))
     }
 }
 
@@ -475,6 +596,49 @@ mod tests {
         // The largest payload is a number; a kind fits beside the 24 bytes
         // of a list or map, so values are no larger than before (40 bytes).
         assert_eq!(std::mem::size_of::<Value>(), std::mem::size_of::<Number>());
+    }
+
+    #[test]
+    fn decoding_agrees_with_from_json() {
+        let texts = [
+            r#"null"#,
+            r#"[true, false, 0, -0, 1, -7, 9223372036854775807, 9223372036854775808, -9223372036854775809]"#,
+            r#"[1.5, 1.0, 1e3, -2.5E-3, 0.1, 123456789012345678901234567890.5]"#,
+            r#"{"a": {"$unknown": true}, "b": {"$sensitive": {"c": [1, "x"]}}, "d": {"$unknown": true, "e": 1}}"#,
+            r#"{"$sensitive": {"$sensitive": "x"}}"#,
+            r#"{"$unknown": false}"#,
+            r#"{"k": "v", "k": "w", "": {}, "l": [[], {}, [null]]}"#,
+            r#""a string with \"quotes\" and \u00e9""#,
+        ];
+        for text in texts {
+            let direct: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let via_json = Value::from_json(serde_json::from_str::<serde_json::Value>(text).unwrap());
+            assert_eq!(direct, via_json, "{text}");
+            assert_eq!(format!("{direct:?}"), format!("{via_json:?}"), "{text}");
+            assert_eq!(serde_json::to_string(&direct).unwrap(), serde_json::to_string(&via_json).unwrap(), "{text}");
+        }
+    }
+
+    #[test]
+    fn copies_share_and_writes_do_not_leak_into_other_copies() {
+        let original = Value::object([("a", Value::tuple(vec![Value::from(1i64)])), ("b", Value::from("x"))]);
+        let mut copy = original.clone();
+        let (Value::Map(o), Value::Map(c)) = (&original, &copy) else { panic!("maps") };
+        assert!(o.shares(c), "a copy shares the entries");
+        if let Value::Map(m) = &mut copy {
+            m.insert("b".into(), Value::from("y"));
+            if let Some(Value::List(l)) = m.get_mut("a") {
+                l.push(Value::from(2i64));
+            }
+        }
+        assert_eq!(original.get("b"), &Value::from("x"), "the original is unchanged");
+        assert_eq!(original.get("a"), &Value::tuple(vec![Value::from(1i64)]));
+        assert_eq!(copy.get("b"), &Value::from("y"));
+        assert_eq!(copy.get("a"), &Value::tuple(vec![Value::from(1i64), Value::from(2i64)]));
+        assert_ne!(original, copy);
+        let unmarked = original.clone().deep_unmark();
+        let (Value::Map(o), Value::Map(u)) = (&original, &unmarked) else { panic!("maps") };
+        assert!(o.shares(u), "unmarking a value without marks keeps it shared");
     }
 
     #[test]
