@@ -288,6 +288,28 @@ pub fn propose(config_value: &Value, prior: Option<&Value>, schema: &Block) -> V
     Value::Map(out.into())
 }
 
+/// Replaces the attributes of `proposed` that are identical to the prior
+/// ones (kinds and marks included) by the prior values, which state, the
+/// change's prior and the planner's instance values already share: an
+/// unchanged instance then costs no copy of its value. When every attribute
+/// is identical, the whole prior value is taken.
+fn share_unchanged(proposed: &mut Value, prior: &Value) {
+    let (Value::Map(m), Value::Map(p)) = (&mut *proposed, prior) else { return };
+    if m.kind != p.kind {
+        return;
+    }
+    let mut all = m.len() == p.len();
+    for (name, v) in m.iter_mut() {
+        match p.get(name) {
+            Some(pv) if v.identical(pv) => *v = pv.clone(),
+            _ => all = false,
+        }
+    }
+    if all {
+        *proposed = prior.clone();
+    }
+}
+
 /// The attributes whose values differ between prior and proposed, ignoring
 /// sensitive marks.
 pub fn changed_attributes(prior: &Value, proposed: &Value, schema: &Block) -> Vec<String> {
@@ -820,6 +842,9 @@ impl Planner<'_> {
                     *v = p.get(name).clone();
                 }
             }
+        }
+        if let Some(p) = prior_value {
+            share_unchanged(&mut proposed, p);
         }
         let mut change = ResourceChange {
             address: address.to_owned(),

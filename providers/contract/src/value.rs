@@ -125,6 +125,24 @@ impl Value {
         }
     }
 
+    /// Equality that also compares the kinds of collections and sensitive
+    /// marks (`==` ignores kinds, [`Value::eq_unmarked`] marks too): one
+    /// value can stand for the other anywhere, so a planner may keep a shared
+    /// copy of the prior value instead of the one it just computed.
+    pub fn identical(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Sensitive(a), Value::Sensitive(b)) => a.identical(b),
+            (Value::List(a), Value::List(b)) => {
+                a.kind == b.kind && (a.shares(b) || a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.identical(b)))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                a.kind == b.kind
+                    && (a.shares(b) || a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.identical(vb)))
+            }
+            (a, b) => a == b,
+        }
+    }
+
     pub fn deep_unmark(self) -> Value {
         // A value without marks is kept as it is, still shared.
         if !self.contains_sensitive() {
@@ -639,6 +657,20 @@ mod tests {
         let unmarked = original.clone().deep_unmark();
         let (Value::Map(o), Value::Map(u)) = (&original, &unmarked) else { panic!("maps") };
         assert!(o.shares(u), "unmarking a value without marks keeps it shared");
+    }
+
+    #[test]
+    fn identical_compares_kinds_and_marks_too() {
+        let tuple = Value::tuple(vec![Value::from("a")]);
+        let list = Value::list(vec![Value::from("a")]);
+        assert_eq!(tuple, list);
+        assert!(!tuple.identical(&list), "kinds differ");
+        assert!(tuple.identical(&tuple.clone()));
+        assert!(!Value::from("x").identical(&Value::from("x").into_sensitive()), "marks differ");
+        let a = Value::object([("k", Value::from("x").into_sensitive()), ("l", tuple.clone())]);
+        let b = Value::object([("k", Value::from("x").into_sensitive()), ("l", Value::tuple(vec![Value::from("a")]))]);
+        assert!(a.identical(&b));
+        assert!(!a.identical(&Value::map(a.as_map().unwrap().clone())), "object against map");
     }
 
     #[test]
