@@ -5,6 +5,13 @@
 
 use super::*;
 
+/// redb's page cache. Its default (1 GiB) keeps every page a snapshot reads,
+/// so a plan over 100,000 instances held the whole 200 MB file in memory
+/// beside the decoded state; reading state is one pass over each page, which
+/// a cache does not speed up. Also the bound of the write buffer, which
+/// spills to the file (not durably) beyond it.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 impl LocalStore {
     /// How long the database file is, if it is there.
     pub(super) fn db_len(&self) -> Result<Option<u64>> {
@@ -60,6 +67,7 @@ impl LocalStore {
             fresh = false;
         }
         let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             // Verifies every page's checksum: a damaged file fails to open
             // instead of panicking later. The state is small; this is cheap.
@@ -92,7 +100,7 @@ impl LocalStore {
             return Ok(Open { handle: Handle::Absent, format: Format::Checked });
         }
         let path = self.db_path();
-        let handle = match redb::Builder::new().set_concurrency_mode(ConcurrencyMode::SingleWriter).open_read_only(&path) {
+        let handle = match redb::Builder::new().set_cache_size(CACHE_BYTES).set_concurrency_mode(ConcurrencyMode::SingleWriter).open_read_only(&path) {
             Ok(db) => Handle::Read(db),
             // Not closed cleanly (a killed apply) and no writer to repair
             // it: read a repaired private copy instead of the file itself.
