@@ -10,7 +10,8 @@ use crate::config::{Config, Diagnostic, Diagnostics, Expr, Span};
 use hcl::edit::expr::Expression;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use foldhash::{HashMap, HashSet, HashSetExt};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// A block of the configuration that takes part in evaluation order.
@@ -319,7 +320,7 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     // which is quadratic for a local or variable every block names.
     let mut by_name: Vec<NodeIndex> = graph.node_indices().filter(|i| !direct[i.index()].is_empty()).collect();
     by_name.sort_by(|a, b| graph[*a].cmp(&graph[*b]));
-    let mut edges: std::collections::HashSet<(NodeIndex, NodeIndex)> = std::collections::HashSet::new();
+    let mut edges: HashSet<(NodeIndex, NodeIndex)> = HashSet::with_capacity(graph.node_count() * 2);
     for from in by_name {
         for &(to, _) in &direct[from.index()] {
             if edges.insert((to, from)) {

@@ -159,11 +159,15 @@ pub fn load(ws: &Workspace, var_args: &[VarArg]) -> OpResult<Loaded> {
 /// `strata validate`: every problem at once, without touching state.
 pub fn validate(ws: &Workspace) -> OpResult<Diagnostics> {
     let (config, mut diags) = ws.load_config();
-    let (_, more) = plan::validate(&config, &ws.schemas());
+    let (analysis, more) = plan::validate(&config, &ws.schemas());
     diags.extend(more);
     if diags.has_errors() {
         return Err(OpError::Config(Box::new(config.sources), diags));
     }
+    // Validation ends the command: the model and its analysis are left to
+    // the exit of the process, which frees them at once, instead of freeing
+    // every expression one by one (as `Planned::release` does for a plan).
+    std::mem::forget((config, analysis));
     Ok(diags)
 }
 

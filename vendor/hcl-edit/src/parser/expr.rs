@@ -620,21 +620,50 @@ fn object_items<'i>(
 /// STRATA PATCH: the keys of one object literal seen so far. Identifier and
 /// string-literal keys (nearly all keys) are found by hash; `ObjectKey`'s
 /// equality never makes such a key equal to a key of another form, so only
-/// the remaining expression keys are compared one by one, as before.
+/// the remaining expression keys are compared one by one, as before. Most
+/// objects have a handful of keys, for which building hash sets (a string
+/// copy and a SipHash per key) cost more than comparing: the first
+/// [`UniqueKeys::SCAN`] keys of each kind are compared in place.
 #[derive(Default)]
 struct UniqueKeys {
-    idents: std::collections::HashSet<String>,
-    strings: std::collections::HashSet<String>,
+    idents: KeySet,
+    strings: KeySet,
     others: Vec<ObjectKey>,
 }
 
+/// Keys of one kind: a short list, then a hash set.
+#[derive(Default)]
+struct KeySet {
+    few: Vec<String>,
+    many: std::collections::HashSet<String>,
+}
+
+impl KeySet {
+    fn insert(&mut self, key: &str) -> bool {
+        if self.many.is_empty() {
+            if self.few.iter().any(|k| k == key) {
+                return false;
+            }
+            if self.few.len() < UniqueKeys::SCAN {
+                self.few.push(key.to_owned());
+                return true;
+            }
+            self.many.extend(self.few.drain(..));
+        }
+        self.many.insert(key.to_owned())
+    }
+}
+
 impl UniqueKeys {
+    /// Keys of a kind compared one by one before they go into a hash set.
+    const SCAN: usize = 16;
+
     /// Records `key`; false when an equal key was already there.
     fn insert(&mut self, key: &ObjectKey) -> bool {
         match key {
-            ObjectKey::Ident(ident) => self.idents.insert(ident.value().as_str().to_owned()),
+            ObjectKey::Ident(ident) => self.idents.insert(ident.value().as_str()),
             ObjectKey::Expression(Expression::String(string)) => {
-                self.strings.insert(string.value().clone())
+                self.strings.insert(string.value())
             }
             other => {
                 if self.others.contains(other) {
