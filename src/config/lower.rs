@@ -8,14 +8,14 @@ use hcl::edit::structure::{Block, Body, Structure};
 mod encryption;
 
 pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &mut Diagnostics) {
-    let body = match super::parse::parse_body(text) {
+    let body = match super::parse::parse_body_for_model(text) {
         Ok(body) => body,
         Err(e) => {
             diags.push(syntax_error(file, &e));
             return;
         }
     };
-    let mut cx = Lowerer { file, diags };
+    let mut cx = Lowerer { file, text, diags };
     // The parsed tree is consumed: its expressions move into the model
     // instead of being copied, and the rest of it is freed here.
     for structure in body {
@@ -32,6 +32,8 @@ pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &
 
 struct Lowerer<'a> {
     file: FileId,
+    /// The file's text: the tree's decor is spans into it.
+    text: &'a str,
     diags: &'a mut Diagnostics,
 }
 
@@ -211,13 +213,16 @@ impl Lowerer<'_> {
             match structure {
                 Structure::Attribute(attr) => {
                     let name = attr.key.as_str().to_owned();
-                    if config.locals.contains_key(&name) {
-                        self.error(format!("duplicate local value {name:?}"), attr.span(), "defined again here");
-                        continue;
+                    match config.locals.entry(name) {
+                        std::collections::btree_map::Entry::Occupied(taken) => {
+                            self.error(format!("duplicate local value {:?}", taken.key()), attr.span(), "defined again here")
+                        }
+                        std::collections::btree_map::Entry::Vacant(free) => {
+                            let span = self.span(attr.span());
+                            let name = free.key().clone();
+                            free.insert(Local { name, expr: self.expr(attr.value), span });
+                        }
                     }
-                    let span = self.span(attr.span());
-                    let local = Local { name: name.clone(), expr: self.expr(attr.value), span };
-                    config.locals.insert(name, local);
                 }
                 Structure::Block(inner) => {
                     self.error("blocks are not allowed in locals", inner.ident.span(), "here")
@@ -269,11 +274,15 @@ impl Lowerer<'_> {
                 "choose one of count and for_each",
             );
         }
-        if config.resources.contains_key(&addr) {
-            self.error(format!("duplicate {} {addr}", block.ident.as_str()), block_span, "declared again here");
-            return;
+        // One descent of the map (comparing addresses) instead of two.
+        match config.resources.entry(addr) {
+            std::collections::btree_map::Entry::Occupied(taken) => {
+                self.error(format!("duplicate {} {}", block.ident.as_str(), taken.key()), block_span, "declared again here")
+            }
+            std::collections::btree_map::Entry::Vacant(free) => {
+                free.insert(resource);
+            }
         }
-        config.resources.insert(addr, resource);
     }
 
     fn lifecycle(&mut self, block: Block) -> Lifecycle {
@@ -357,7 +366,9 @@ impl Lowerer<'_> {
             self.error(format!("a {} block needs {key}", block.ident.as_str()), block.ident.span(), "incomplete");
             return None;
         };
-        let text = attr.value.to_string();
+        // The address as written (the tree is not printed: its decor is
+        // spans into the text, see `parse_body_for_model`).
+        let text = attr.value.span().and_then(|range| self.text.get(range)).unwrap_or_default();
         match text.trim().parse::<crate::addr::Target>() {
             Ok(t) => Some(t),
             Err(e) => {

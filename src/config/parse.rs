@@ -52,6 +52,14 @@ pub fn parse_body(text: &str) -> Result<Body, SyntaxError> {
     hcl::edit::parser::parse_body(text).map_err(|e| SyntaxError::from_parser(text, &e))
 }
 
+/// A configuration file for the model: as [`parse_body`], but the tree's
+/// decor stays spans into `text` instead of being copied out (the model
+/// never prints the tree, so the copies were a string per node for nothing).
+pub fn parse_body_for_model(text: &str) -> Result<Body, SyntaxError> {
+    check_brackets(text)?;
+    hcl::edit::parser::parse_body_spanned(text).map_err(|e| SyntaxError::from_parser(text, &e))
+}
+
 /// One expression (`-var` values, the console, the fuzz target).
 pub fn parse_expr(text: &str) -> Result<Expression, SyntaxError> {
     check_brackets(text)?;

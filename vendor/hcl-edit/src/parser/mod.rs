@@ -54,6 +54,19 @@ pub fn parse_body(input: &str) -> Result<Body, Error> {
     Ok(body)
 }
 
+/// STRATA PATCH: parse an input into a [`Body`] whose decor (whitespace and
+/// comments around each node) is left as spans into `input` instead of being
+/// copied out of it: for readers that use the tree's values and spans and never
+/// print it, which saves a string per node. Printing such a body writes default
+/// spacing where the source had its own.
+///
+/// # Errors
+///
+/// Returns an error if the input does not resemble a valid HCL body.
+pub fn parse_body_spanned(input: &str) -> Result<Body, Error> {
+    parse_complete(input, body)
+}
+
 /// Parse an input into an [`Expression`].
 ///
 /// # Errors
