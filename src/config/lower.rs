@@ -8,36 +8,85 @@ use hcl::edit::structure::{Block, Body, Structure};
 mod encryption;
 
 pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &mut Diagnostics) {
-    let body = match super::parse::parse_body_for_model(text) {
-        Ok(body) => body,
+    // The file is lowered into a part of its own, piece by piece as it
+    // parses, and merged into the module once all of it has parsed: a file
+    // with a syntax error adds nothing but the error, as when it was parsed
+    // whole. Duplicates are looked for in both.
+    let mark = diags.0.len();
+    let mut part = Config::default();
+    let mut cx = Lowerer { file, text, earlier: config, diags };
+    let parsed = super::parse::parse_pieces_for_model(text, |body| cx.body_of_file(&mut part, body));
+    match parsed {
+        Ok(super::parse::Pieces::Done) => {}
+        Ok(super::parse::Pieces::Whole(body)) => {
+            cx.diags.0.truncate(mark);
+            part = Config::default();
+            cx.body_of_file(&mut part, body);
+        }
         Err(e) => {
+            diags.0.truncate(mark);
             diags.push(syntax_error(file, &e));
             return;
         }
-    };
-    let mut cx = Lowerer { file, text, diags };
-    // The parsed tree is consumed: its expressions move into the model
-    // instead of being copied, and the rest of it is freed here.
-    for structure in body {
-        match structure {
-            Structure::Attribute(attr) => cx.error(
-                format!("unexpected attribute {:?} at the top level", attr.key.as_str()),
-                attr.span(),
-                "attributes belong inside a block",
-            ),
-            Structure::Block(block) => cx.top_level_block(config, block),
+    }
+    merge(config, part);
+}
+
+/// Adds what a file's part holds to its module (no key is in both: the part
+/// was lowered against the module's, see `Lowerer::earlier`).
+fn merge(config: &mut Config, part: Config) {
+    fn extend<K: Ord, V>(into: &mut BTreeMap<K, V>, mut from: BTreeMap<K, V>) {
+        if into.is_empty() {
+            std::mem::swap(into, &mut from);
+        } else {
+            into.extend(from);
         }
     }
+    let Config { backend, encryption, providers, variables, locals, resources, outputs, checks, moved, removed, imports, module_calls, .. } = part;
+    if backend.is_some() {
+        config.backend = backend;
+    }
+    if encryption.is_some() {
+        config.encryption = encryption;
+    }
+    config.providers.extend(providers);
+    config.checks.extend(checks);
+    config.moved.extend(moved);
+    config.removed.extend(removed);
+    config.imports.extend(imports);
+    extend(&mut config.variables, variables);
+    extend(&mut config.locals, locals);
+    extend(&mut config.resources, resources);
+    extend(&mut config.outputs, outputs);
+    extend(&mut config.module_calls, module_calls);
 }
 
 struct Lowerer<'a> {
     file: FileId,
     /// The file's text: the tree's decor is spans into it.
     text: &'a str,
+    /// The module as the files before this one left it (for duplicates).
+    earlier: &'a Config,
     diags: &'a mut Diagnostics,
 }
 
 impl Lowerer<'_> {
+    /// A file's (piece of) body. The parsed tree is consumed: its
+    /// expressions move into the model instead of being copied, and the rest
+    /// of it is freed here.
+    fn body_of_file(&mut self, config: &mut Config, body: Body) {
+        for structure in body {
+            match structure {
+                Structure::Attribute(attr) => self.error(
+                    format!("unexpected attribute {:?} at the top level", attr.key.as_str()),
+                    attr.span(),
+                    "attributes belong inside a block",
+                ),
+                Structure::Block(block) => self.top_level_block(config, block),
+            }
+        }
+    }
+
     fn span(&self, range: Option<std::ops::Range<usize>>) -> Span {
         Span::new(self.file, range)
     }
@@ -144,7 +193,7 @@ impl Lowerer<'_> {
             None => None,
         };
         let provider = ProviderBlock { name, alias, body, span: self.span(span.clone()) };
-        if config.provider_block(&provider.config_addr()).is_some() {
+        if config.provider_block(&provider.config_addr()).is_some() || self.earlier.provider_block(&provider.config_addr()).is_some() {
             self.error(
                 format!("duplicate provider configuration {}", provider.config_addr()),
                 span,
@@ -201,7 +250,7 @@ impl Lowerer<'_> {
                 }
             }
         }
-        if config.variables.contains_key(&name) {
+        if config.variables.contains_key(&name) || self.earlier.variables.contains_key(&name) {
             self.error(format!("duplicate variable {name:?}"), block_span, "declared again here");
             return;
         }
@@ -213,6 +262,10 @@ impl Lowerer<'_> {
             match structure {
                 Structure::Attribute(attr) => {
                     let name = attr.key.as_str().to_owned();
+                    if self.earlier.locals.contains_key(&name) {
+                        self.error(format!("duplicate local value {name:?}"), attr.span(), "defined again here");
+                        continue;
+                    }
                     match config.locals.entry(name) {
                         std::collections::btree_map::Entry::Occupied(taken) => {
                             self.error(format!("duplicate local value {:?}", taken.key()), attr.span(), "defined again here")
@@ -273,6 +326,10 @@ impl Lowerer<'_> {
                 block.ident.span(),
                 "choose one of count and for_each",
             );
+        }
+        if self.earlier.resources.contains_key(&addr) {
+            self.error(format!("duplicate {} {addr}", block.ident.as_str()), block_span, "declared again here");
+            return;
         }
         // One descent of the map (comparing addresses) instead of two.
         match config.resources.entry(addr) {
@@ -459,7 +516,7 @@ impl Lowerer<'_> {
         if call.count.is_some() && call.for_each.is_some() {
             self.error("count and for_each cannot both be set", block.ident.span(), "choose one");
         }
-        if config.module_calls.contains_key(&name) {
+        if config.module_calls.contains_key(&name) || self.earlier.module_calls.contains_key(&name) {
             self.error(format!("duplicate module {name:?}"), block_span, "declared again here");
             return;
         }
@@ -492,7 +549,7 @@ impl Lowerer<'_> {
             self.error(format!("output {name:?} has no value"), block.ident.span(), "missing `value = ...`");
             return;
         };
-        if config.outputs.contains_key(&name) {
+        if config.outputs.contains_key(&name) || self.earlier.outputs.contains_key(&name) {
             self.error(format!("duplicate output {name:?}"), block_span, "declared again here");
             return;
         }

@@ -52,6 +52,48 @@ pub fn parse_body(text: &str) -> Result<Body, SyntaxError> {
     hcl::edit::parser::parse_body(text).map_err(|e| SyntaxError::from_parser(text, &e))
 }
 
+/// Bytes of source per piece of [`parse_pieces_for_model`]: small enough
+/// that a piece's syntax tree is a few MiB, large enough that pieces are few.
+const PIECE: usize = 256 * 1024;
+
+/// How [`parse_pieces_for_model`] ended.
+pub enum Pieces {
+    /// Every piece parsed and went to `each`.
+    Done,
+    /// A piece did not parse but the whole file does (a cut the scan got
+    /// wrong): what `each` got must be discarded; here is the whole body.
+    Whole(Body),
+}
+
+/// A configuration file for the model, parsed in pieces of whole top-level
+/// structures of about [`PIECE`] bytes, each handed to `each` and dropped
+/// before the next is parsed: the syntax tree of a large file (tens of times
+/// its size) never exists whole. Spans count from the start of `text`, and
+/// the decor stays spans into it (see [`parse_body_for_model`]).
+///
+/// # Errors
+///
+/// The whole file's syntax error, exactly as [`parse_body_for_model`]
+/// reports it (a piece that does not parse is parsed again as the whole
+/// file, for the parser's own error); what `each` got must be discarded.
+pub fn parse_pieces_for_model(text: &str, mut each: impl FnMut(Body)) -> Result<Pieces, SyntaxError> {
+    let (open, cuts) = unclosed_and_pieces(text, PIECE);
+    check_open(text, &open)?;
+    let mut start = 0;
+    for end in cuts.into_iter().chain(std::iter::once(text.len())) {
+        match hcl::edit::parser::parse_body_spanned_range(text, start..end) {
+            Ok(body) => each(body),
+            Err(_) => {
+                return hcl::edit::parser::parse_body_spanned(text)
+                    .map(Pieces::Whole)
+                    .map_err(|e| SyntaxError::from_parser(text, &e))
+            }
+        }
+        start = end;
+    }
+    Ok(Pieces::Done)
+}
+
 /// A configuration file for the model: as [`parse_body`], but the tree's
 /// decor stays spans into `text` instead of being copied out (the model
 /// never prints the tree, so the copies were a string per node for nothing).
@@ -88,7 +130,11 @@ impl Frame {
 
 /// Errs when more than [`MAX_UNCLOSED`] brackets are still open at the end.
 fn check_brackets(text: &str) -> Result<(), SyntaxError> {
-    let open = unclosed(text);
+    check_open(text, &unclosed(text))
+}
+
+/// Errs when more than [`MAX_UNCLOSED`] of `open` are open.
+fn check_open(text: &str, open: &[Frame]) -> Result<(), SyntaxError> {
     if open.len() <= MAX_UNCLOSED {
         return Ok(());
     }
@@ -126,6 +172,16 @@ fn skip_to(bytes: &[u8], mut i: usize, set: &[bool; 256]) -> usize {
 
 /// What is still open at the end of `text`, outermost first.
 fn unclosed(text: &str) -> Vec<Frame> {
+    unclosed_and_pieces(text, usize::MAX).0
+}
+
+/// What [`unclosed`] finds, and where `text` may be cut into pieces of about
+/// `piece` bytes or more: after the line ending of a line whose last token is
+/// a `}` that closes a top-level bracket (a block, or an attribute's object),
+/// which ends a structure (a line ending ends every top-level structure).
+fn unclosed_and_pieces(text: &str, piece: usize) -> (Vec<Frame>, Vec<usize>) {
+    let mut cuts = Vec::new();
+    let mut last_cut = 0;
     let bytes = text.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
     let mut i = 0;
@@ -184,6 +240,14 @@ fn unclosed(text: &str) -> Vec<Frame> {
                     b')' | b']' | b'}' => match stack.last() {
                         Some(Frame::Bracket(close, _)) if *close == b => {
                             stack.pop();
+                            if b == b'}' && stack.is_empty() && i + 1 - last_cut >= piece {
+                                let rest = &bytes[i + 1..];
+                                let blank = rest.iter().position(|&c| c != b' ' && c != b'\t' && c != b'\r');
+                                if let Some(at) = blank.filter(|&at| rest[at] == b'\n') {
+                                    last_cut = i + 1 + at + 1;
+                                    cuts.push(last_cut);
+                                }
+                            }
                         }
                         Some(Frame::Interpolation(_)) if b == b'}' => {
                             stack.pop();
@@ -212,7 +276,7 @@ fn unclosed(text: &str) -> Vec<Frame> {
         }
         i += 1;
     }
-    stack
+    (stack, cuts)
 }
 
 #[cfg(test)]

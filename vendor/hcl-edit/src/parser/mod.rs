@@ -67,6 +67,28 @@ pub fn parse_body_spanned(input: &str) -> Result<Body, Error> {
     parse_complete(input, body)
 }
 
+/// STRATA PATCH: parse the structures in `input[range]` into a [`Body`], as
+/// [`parse_body_spanned`] does, with every span counted from the start of
+/// `input` (so pieces of one file can be parsed and dropped one by one).
+/// `range` must start where a structure may start and end where one ends;
+/// else this errs, and the error (its location is within the piece) is not
+/// the whole file's.
+///
+/// # Errors
+///
+/// Returns an error if the piece does not resemble a valid HCL body.
+pub fn parse_body_spanned_range(input: &str, range: std::ops::Range<usize>) -> Result<Body, Error> {
+    let Some(upto) = input.get(..range.end) else {
+        return parse_body_spanned(input);
+    };
+    if !upto.is_char_boundary(range.start) {
+        return parse_body_spanned(input);
+    }
+    let mut stream = new_input(upto);
+    let _ = stream.next_slice(range.start);
+    body.parse(stream).map_err(|err| Error::from_parse_error(&err))
+}
+
 /// Parse an input into an [`Expression`].
 ///
 /// # Errors
