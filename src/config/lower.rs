@@ -665,3 +665,69 @@ impl Lowerer<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lowers `text` as one piece (the whole tree at once).
+    fn whole(text: &str) -> (Config, Diagnostics) {
+        let mut config = Config::default();
+        let mut diags = Diagnostics::default();
+        match super::super::parse::parse_body_for_model(text) {
+            Ok(body) => {
+                let earlier = Config::default();
+                let mut cx = Lowerer { file: FileId(0), text, earlier: &earlier, diags: &mut diags };
+                cx.body_of_file(&mut config, body);
+            }
+            Err(e) => diags.push(syntax_error(FileId(0), &e)),
+        }
+        (config, diags)
+    }
+
+    fn pieces(text: &str) -> (Config, Diagnostics) {
+        let mut config = Config::default();
+        let mut diags = Diagnostics::default();
+        lower_file(&mut config, FileId(0), text, &mut diags);
+        (config, diags)
+    }
+
+    /// A file of many pieces, with problems in several of them.
+    fn large(tail: &str) -> String {
+        let mut text = String::from("locals {\n  a = 1\n}\n");
+        for i in 0..6000 {
+            text.push_str(&format!(
+                "resource \"strata_data\" \"r{i}\" {{\n  input = {{\n    name = \"${{local.a}}-{i}\" # c\n    deps = [strata_data.r{}.id]\n  }}\n}}\n\n",
+                i / 2
+            ));
+            if i % 1500 == 7 {
+                text.push_str(&format!("resource \"strata_data\" \"r{}\" {{\n}}\nlocals {{\n  a = 2\n}}\nnot_a_block \"x\" {{}}\n", i / 3));
+            }
+        }
+        text.push_str(tail);
+        text
+    }
+
+    #[test]
+    fn a_large_file_lowers_in_pieces_as_it_does_whole() {
+        let text = large("output \"o\" {\n  value = <<EOT\n}\nEOT\n}\n");
+        let (_, cuts) = super::super::parse::unclosed_and_pieces(&text, super::super::parse::PIECE);
+        assert!(cuts.len() >= 2, "{cuts:?}");
+        let (a, da) = whole(&text);
+        let (b, db) = pieces(&text);
+        assert!(da.0.len() >= 12, "{:?}", da.0.len());
+        assert_eq!(format!("{:?}", da.0), format!("{:?}", db.0));
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(b.resources.len(), 6000);
+    }
+
+    #[test]
+    fn a_syntax_error_in_a_late_piece_is_the_whole_files_error_alone() {
+        let text = large("resource \"strata_data\" \"bad\" {\n  input = [1,\n}\n");
+        let (_, da) = whole(&text);
+        let (b, db) = pieces(&text);
+        assert_eq!(da.0.len(), 1);
+        assert_eq!(format!("{:?}", da.0), format!("{:?}", db.0));
+        assert!(b.resources.is_empty() && b.locals.is_empty());
+    }
+}

@@ -54,7 +54,7 @@ pub fn parse_body(text: &str) -> Result<Body, SyntaxError> {
 
 /// Bytes of source per piece of [`parse_pieces_for_model`]: small enough
 /// that a piece's syntax tree is a few MiB, large enough that pieces are few.
-const PIECE: usize = 256 * 1024;
+pub(crate) const PIECE: usize = 256 * 1024;
 
 /// How [`parse_pieces_for_model`] ended.
 pub enum Pieces {
@@ -109,7 +109,7 @@ pub fn parse_expr(text: &str) -> Result<Expression, SyntaxError> {
 }
 
 /// Where the scan is.
-enum Frame {
+pub(crate) enum Frame {
     /// An open `(`, `[` or `{` in code, with its closing byte.
     Bracket(u8, usize),
     /// `${` or `%{` inside a template, closed by `}`.
@@ -179,7 +179,7 @@ fn unclosed(text: &str) -> Vec<Frame> {
 /// `piece` bytes or more: after the line ending of a line whose last token is
 /// a `}` that closes a top-level bracket (a block, or an attribute's object),
 /// which ends a structure (a line ending ends every top-level structure).
-fn unclosed_and_pieces(text: &str, piece: usize) -> (Vec<Frame>, Vec<usize>) {
+pub(crate) fn unclosed_and_pieces(text: &str, piece: usize) -> (Vec<Frame>, Vec<usize>) {
     let mut cuts = Vec::new();
     let mut last_cut = 0;
     let bytes = text.as_bytes();
