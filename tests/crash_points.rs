@@ -35,11 +35,16 @@ variable "crash_point" {
   type    = string
   default = "before"
 }
+variable "coalesce" {
+  type    = number
+  default = null
+}
 provider "testing" {
   dir                = "${path.root}/world"
   fail_on_operation  = var.fail_on
   crash_on_operation = var.crash_on
   crash_point        = var.crash_point
+  coalesce           = var.coalesce
 }
 resource "testing_object" "updated" {
   name  = "updated"
@@ -253,6 +258,17 @@ fn a_stop_at_every_commit_and_call_boundary_recovers_without_orphans() {
     // main phase, which recovery rolls back.
     assert!(cases >= 60, "only {cases} stop points were exercised");
     assert!(rolled_back >= 30, "only {rolled_back} of {cases} stops were rolled back");
+}
+
+/// The same stops when the provider declares its operations coalescing:
+/// each pass of the walk starts its ready operations as one burst whose
+/// intents are journaled in one commit before any of them calls the
+/// provider, so the stops fall at other places of the same promises.
+#[test]
+fn a_stop_at_every_boundary_of_coalescing_operations_recovers_without_orphans() {
+    let (cases, rolled_back) = sweep(vec!["coalesce=64".into()]);
+    assert!(cases >= 40, "only {cases} stop points were exercised");
+    assert!(rolled_back >= 20, "only {rolled_back} of {cases} stops were rolled back");
 }
 
 #[test]

@@ -212,7 +212,7 @@ resource "ovs_port" "missing" {{
 
 /// The provider coalesces its row changes (`Scheduling::Coalescing`): the
 /// engine hands it every ready port at once, whatever `-parallelism` says,
-/// and they share a handful of transactions (each bumps `next_cfg` once).
+/// and they share one transaction (each bumps `next_cfg` once).
 /// One port vswitchd rejects fails only its own instance: with rollback the
 /// whole apply is undone as for any failure; with `--no-rollback` the other
 /// ports of the same batch stand and are in state.
@@ -267,10 +267,13 @@ resource "ovs_port" "p" {{
     let recorded = state(dir.path());
     assert_eq!(recorded.len(), 31, "bridge and 30 ports: {:?}", recorded.keys());
     assert!(!recorded.contains_key("ovs_port.bad"));
-    // One bridge, 31 ports and the rejected port's removal, with
-    // -parallelism 1: one transaction each would be 33.
+    // With -parallelism 1, one transaction each would be 33: the engine
+    // starts the 31 ports as one burst (their intents in one journal
+    // commit), so they share one transaction, after the bridge's and before
+    // the rejected port's removal. One more is allowed for a burst the OS
+    // scheduler split on a loaded machine.
     let commits = next_cfg() - cfg0;
-    assert!(commits <= 10, "{commits} transactions for 31 ports: the engine did not hand them over together");
+    assert!(commits <= 4, "{commits} transactions for a bridge and 31 ports: the engine did not hand the ports over together");
 
     // The configuration without the bad port: nothing left to do.
     write(dir.path(), "main.strata.hcl", &config(false));

@@ -18,6 +18,7 @@
 //! object in state or a pending intent that `ops::reconcile` resolves by
 //! identity; the apply log then tells recovery to finish, or roll back.
 
+mod burst;
 mod journal;
 mod node;
 pub mod rollback;
@@ -282,7 +283,9 @@ pub fn deposed_key(address: &str, id: Uuid) -> String {
 /// starts after a failure or Ctrl-C. Operations of resource types whose
 /// provider coalesces them ([`Scheduling::Coalescing`]) all start as soon as
 /// they are ready, up to the provider's bound, and take no slot; every other
-/// operation takes one of `parallelism` slots.
+/// operation takes one of `parallelism` slots. The coalescing operations
+/// started in one pass form a [`burst::Burst`]: their intents are journaled
+/// in one commit, then they all call the provider at once.
 async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, report: &mut ApplyReport) {
     if nodes.is_empty() {
         return;
@@ -313,6 +316,8 @@ async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, re
     let mut running = JoinSet::new();
     let mut stop = false;
     loop {
+        // The coalescing operations started in this pass, one burst per lane.
+        let mut bursts: HashMap<usize, Arc<burst::Burst>> = HashMap::new();
         while !stop {
             if shared.cx.cancel.is_cancelled() {
                 stop = true;
@@ -320,16 +325,27 @@ async fn walk(shared: &Arc<Shared>, nodes: &[&ResourceChange], reverse: bool, re
                 break;
             }
             let Some(n) = lanes.next_to_start() else { break };
+            let member = match lanes.lane(n) {
+                0 => None,
+                lane => Some(bursts.entry(lane).or_insert_with(|| burst::Burst::open(shared.cx.journal.clone())).join()),
+            };
             let change = by_index[&n].clone();
             let s = shared.clone();
             running.spawn(async move {
                 let started = Instant::now();
                 let _ = s.cx.events.send(Event::Started { address: change.address.clone(), action: change.action });
                 s.cx.in_flight.lock().expect("in-flight lock").insert(change.address.clone());
-                let result = if reverse { destroy_node(&s, &change).await } else { main_node(&s, &change).await };
+                let node = async { if reverse { destroy_node(&s, &change).await } else { main_node(&s, &change).await } };
+                let result = match member {
+                    Some(member) => member.scope(node).await,
+                    None => node.await,
+                };
                 s.cx.in_flight.lock().expect("in-flight lock").remove(&change.address);
                 (n, change, result, started.elapsed())
             });
+        }
+        for burst in bursts.values() {
+            burst.seal();
         }
         let next = tokio::select! {
             joined = running.join_next() => joined,
@@ -410,6 +426,11 @@ impl Lanes {
             lanes.lane_of.insert(n, lane);
         }
         lanes
+    }
+
+    /// The lane of `n`: 0 for the slots, else a coalescing type's.
+    fn lane(&self, n: NodeIndex) -> usize {
+        self.lane_of.get(&n).copied().unwrap_or(0)
     }
 
     fn push(&mut self, n: NodeIndex) {

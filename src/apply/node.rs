@@ -146,7 +146,7 @@ async fn journaled<T>(
     call: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<(u64, T), (u64, String)> {
     let seq = shared.cx.store.next_seq(1).map_err(|e| (0, e.to_string()))?;
-    shared.cx.journal.commit(vec![Write::Intent { seq, intent }]).await.map_err(|e| (seq, e))?;
+    super::burst::commit_intent(&shared.cx.journal, vec![Write::Intent { seq, intent }]).await.map_err(|e| (seq, e))?;
     call.await.map(|v| (seq, v)).map_err(|e| (seq, e))
 }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_provider::{
     Attribute, Block, Disruption, Imported, Instance, Nesting, PlanRequest, PlanResponse, Provider, ProviderError,
-    ProviderFactory, ProviderSchema, Result, Type, UndoRecord, UndoSupport, Undoable, Value,
+    ProviderFactory, ProviderSchema, Result, Scheduling, Type, UndoRecord, UndoSupport, Undoable, Value,
 };
 use uuid::Uuid;
 
@@ -40,6 +40,11 @@ impl ProviderFactory for TestingFactory {
             .attr(
                 "crash_on_operation",
                 Attribute::optional(Type::Number).describe("End the process abruptly at the Nth mutating call (1-based)."),
+            )
+            .attr(
+                "coalesce",
+                Attribute::optional(Type::Number)
+                    .describe("Declare the object types' operations coalescing, up to N in flight, as a provider that commits them together would."),
             )
             .attr(
                 "crash_point",
@@ -103,6 +108,8 @@ struct TestingProvider {
     operations: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// `coalesce`: 0 for per-slot scheduling.
+    coalesce: AtomicUsize,
 }
 
 impl TestingProvider {
@@ -241,6 +248,7 @@ impl Provider for TestingProvider {
         s.fail_on = config.get("fail_on_operation").as_f64().map(|n| n as u64);
         s.fail_from = config.get("fail_from_operation").as_f64().map(|n| n as u64);
         s.crash_on = config.get("crash_on_operation").as_f64().map(|n| n as u64);
+        self.coalesce.store(config.get("coalesce").as_f64().map(|n| n.max(0.0) as usize).unwrap_or(0), Ordering::SeqCst);
         s.crash_after = match config.get("crash_point").as_str() {
             None | Some("before") => false,
             Some("after") => true,
@@ -420,6 +428,14 @@ impl Provider for TestingProvider {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(ProviderError::new(format!("discard undo copy: {e}"))),
+        }
+    }
+
+    fn scheduling(&self, type_name: &str) -> Scheduling {
+        match self.coalesce.load(Ordering::SeqCst) {
+            0 => Scheduling::PerSlot,
+            _ if check_type(type_name).is_err() => Scheduling::PerSlot,
+            max_in_flight => Scheduling::Coalescing { max_in_flight },
         }
     }
 

@@ -129,6 +129,11 @@ impl Client {
         &self.target
     }
 
+    /// How long a request may wait for its reply.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Sends one request and waits for its reply's `result`.
     pub async fn request(&self, method: &str, params: Json) -> Result<Json, OvsdbError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -218,9 +223,11 @@ impl Client {
     /// `ovs_vswitchd` while it runs). Asks for the lock and gives it back at once.
     pub async fn lock_is_held(&self, name: &str) -> Result<bool, OvsdbError> {
         let _one_at_a_time = self.probing.lock().await;
-        let reply = self.request("lock", json!([name])).await?;
-        let held_by_other = reply.get("locked").and_then(Json::as_bool) == Some(false);
-        self.request("unlock", json!([name])).await?;
+        // Both requests go out at once (one round trip): the server handles
+        // a connection's requests in order, so the unlock follows the lock.
+        let (reply, unlocked) = tokio::join!(self.request("lock", json!([name])), self.request("unlock", json!([name])));
+        let held_by_other = reply?.get("locked").and_then(Json::as_bool) == Some(false);
+        unlocked?;
         Ok(held_by_other)
     }
 }

@@ -383,8 +383,9 @@ impl ReadBatcher {
         {
             // Whoever leads reads for everything queued so far.
             let _lead = self.leader.lock().await;
-            let batch = std::mem::take(&mut *self.queue.lock().expect("read queue"));
-            if !batch.is_empty() {
+            if !self.queue.lock().expect("read queue").is_empty() {
+                crate::txn::settle(|| self.queue.lock().expect("read queue").len()).await;
+                let batch = std::mem::take(&mut *self.queue.lock().expect("read queue"));
                 let mut merged = Scope::default();
                 for (s, _) in &batch {
                     merged.merge(s.clone());

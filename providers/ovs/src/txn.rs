@@ -70,23 +70,65 @@ async fn commit(client: &Client, root: &str, mut ops: Vec<Json>, comment: &str) 
 /// caused it and the others still commit.
 ///
 /// Commits are pipelined: the next batch is committed while ovs-vswitchd is
-/// still realizing the previous one, and one poll of `cur_cfg` at a time
-/// answers every waiting change, so that neither side idles while the other
-/// works.
-#[derive(Default)]
+/// still realizing the previous one. Realization is not polled: one waiting
+/// change at a time asks ovsdb-server to answer when `cur_cfg` has caught up
+/// (a `wait` with a timeout, which the server holds until ovs-vswitchd
+/// writes `cur_cfg`), and every other waiting change wakes on what it saw.
 pub struct Batcher {
     queue: std::sync::Mutex<Vec<Submission>>,
     leader: tokio::sync::Mutex<()>,
     next: std::sync::atomic::AtomicU64,
-    /// The highest `cur_cfg` seen so far (it only grows), and when it was
-    /// last asked for.
-    realized: tokio::sync::Mutex<(i64, Option<Instant>)>,
+    /// The highest `cur_cfg` seen so far (it only grows).
+    realized: tokio::sync::watch::Sender<i64>,
+    /// Held by the change that is asking ovsdb-server for `cur_cfg`.
+    asking: tokio::sync::Mutex<()>,
 }
 
-/// How often, at most, all the waiting changes together ask for `cur_cfg`:
-/// a hundred waiters asking back to back would keep ovsdb-server (and so
-/// ovs-vswitchd, which reads its changes from it) busy answering them.
-const POLL_INTERVAL: Duration = Duration::from_millis(2);
+impl Default for Batcher {
+    fn default() -> Batcher {
+        Batcher {
+            queue: Default::default(),
+            leader: Default::default(),
+            next: Default::default(),
+            realized: tokio::sync::watch::Sender::new(0),
+            asking: Default::default(),
+        }
+    }
+}
+
+/// How long a waiting change sleeps, at most, before it checks whether the
+/// change asking ovsdb-server for `cur_cfg` is still there.
+const RECHECK: Duration = Duration::from_millis(20);
+
+/// Waits until `queued` has stopped growing for a moment: changes the engine
+/// started together (a burst of ports, whose intents it journals in one
+/// commit) reach a batcher within a fraction of a millisecond of each other,
+/// and the first to arrive would otherwise commit (or read) alone, ahead of
+/// the rest, costing a second transaction and a second vswitchd
+/// reconfiguration. Yields first (free when the burst runs on this worker
+/// thread), then waits in steps of [`SETTLE_STEP`] while the queue grows
+/// (the burst's other tasks may be running on another worker).
+pub async fn settle(queued: impl Fn() -> usize) {
+    let started = Instant::now();
+    let mut seen = queued();
+    tokio::task::yield_now().await;
+    loop {
+        let now = queued();
+        if now == seen && started.elapsed() >= SETTLE_STEP {
+            return;
+        }
+        if started.elapsed() >= SETTLE_MAX {
+            return;
+        }
+        seen = now;
+        tokio::time::sleep(SETTLE_STEP).await;
+    }
+}
+
+/// The quiet time after which a batch is taken as complete.
+const SETTLE_STEP: Duration = Duration::from_micros(500);
+/// A batch is taken after this long even if changes keep arriving.
+const SETTLE_MAX: Duration = Duration::from_millis(10);
 
 struct Submission {
     ops: Vec<Json>,
@@ -105,52 +147,82 @@ impl Batcher {
         self.queue.lock().expect("batch queue").push(Submission { ops, comment: comment.to_owned(), done });
         {
             // Whoever leads takes everything queued so far, this one included
-            // unless an earlier leader already took it.
+            // unless an earlier leader already took it, once the changes
+            // started with it have caught up.
             let _lead = self.leader.lock().await;
-            let batch = std::mem::take(&mut *self.queue.lock().expect("batch queue"));
-            if !batch.is_empty() {
-                run_batch(client, root, batch).await;
+            if !self.queue.lock().expect("batch queue").is_empty() {
+                // Checked once per transaction, while the batch gathers:
+                // nothing is written that no vswitchd would realize.
+                let (_, serving) = tokio::join!(settle(|| self.queue.lock().expect("batch queue").len()), vswitchd_serves(client));
+                let batch = std::mem::take(&mut *self.queue.lock().expect("batch queue"));
+                run_batch(client, root, batch, serving).await;
             }
         }
         let next_cfg = outcome.await.unwrap_or_else(|_| Err(OvsdbError::Transport("the batched commit was dropped".into())))?;
         self.await_realized(client, root, next_cfg, timeout).await
     }
 
-    /// Polls `cur_cfg` until it reaches `next_cfg`.
+    /// Waits until `cur_cfg` reaches `next_cfg`.
     async fn await_realized(&self, client: &Client, root: &str, next_cfg: i64, timeout: Duration) -> Result<(), OvsdbError> {
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(1);
+        let deadline = Instant::now() + timeout;
+        let mut seen = self.realized.subscribe();
         loop {
-            let cur_cfg = {
-                let mut realized = self.realized.lock().await;
-                let (seen, asked) = &mut *realized;
-                if *seen < next_cfg && asked.is_none_or(|at| at.elapsed() >= POLL_INTERVAL) {
-                    let r = client
-                        .transact(vec![json!({"op": "select", "table": "Open_vSwitch", "where": by_uuid(root), "columns": ["cur_cfg"]})])
-                        .await?;
-                    *seen = (*seen).max(r[0]["rows"][0]["cur_cfg"].as_i64().unwrap_or(0));
-                    *asked = Some(Instant::now());
-                }
-                *seen
-            };
+            let cur_cfg = *seen.borrow_and_update();
             if cur_cfg >= next_cfg {
                 return Ok(());
             }
-            if start.elapsed() > timeout {
-                return Err(OvsdbError::Transport(format!(
-                    "the change was committed but ovs-vswitchd did not apply it within {timeout:?} (cur_cfg {cur_cfg}, next_cfg {next_cfg}): is ovs-vswitchd running?"
-                )));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(not_realized(timeout, cur_cfg, next_cfg));
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(4));
+            match self.asking.try_lock() {
+                Ok(_asking) => {
+                    let now = wait_for_cfg(client, root, next_cfg, left).await.map_err(|e| match e {
+                        e if e.is_wait_failure() => not_realized(timeout, cur_cfg, next_cfg),
+                        e => e,
+                    })?;
+                    self.realized.send_if_modified(|seen| {
+                        let grew = now > *seen;
+                        *seen = (*seen).max(now);
+                        grew
+                    });
+                }
+                // Someone else is asking: wake on what it sees (or check
+                // again after a while, in case it gave up).
+                Err(_) => {
+                    let _ = tokio::time::timeout(RECHECK.min(left), seen.changed()).await;
+                }
+            }
         }
     }
 }
 
-async fn run_batch(client: &Client, root: &str, batch: Vec<Submission>) {
-    // Checked once per transaction, just before it: nothing is written
-    // that no vswitchd would realize.
-    if let Err(e) = vswitchd_serves(client).await {
+/// Asks ovsdb-server to answer once `cur_cfg` is at least `next_cfg`, or
+/// after `left`; returns the `cur_cfg` it then saw.
+async fn wait_for_cfg(client: &Client, root: &str, next_cfg: i64, left: Duration) -> Result<i64, OvsdbError> {
+    // The server's wait ends before the client's own request timeout, so
+    // that a vswitchd that does not catch up is told apart from a silent
+    // ovsdb-server.
+    let hold = left.min(client.timeout().saturating_sub(client.timeout() / 10)).as_millis().max(1) as i64;
+    let results = client
+        .transact(vec![
+            json!({"op": "wait", "table": "Open_vSwitch", "timeout": hold,
+                   "where": [["_uuid", "==", uuid(root)], ["cur_cfg", "<", next_cfg]],
+                   "columns": ["cur_cfg"], "until": "==", "rows": []}),
+            json!({"op": "select", "table": "Open_vSwitch", "where": by_uuid(root), "columns": ["cur_cfg"]}),
+        ])
+        .await?;
+    Ok(results[1]["rows"][0]["cur_cfg"].as_i64().unwrap_or(0))
+}
+
+fn not_realized(timeout: Duration, cur_cfg: i64, next_cfg: i64) -> OvsdbError {
+    OvsdbError::Transport(format!(
+        "the change was committed but ovs-vswitchd did not apply it within {timeout:?} (cur_cfg {cur_cfg}, next_cfg {next_cfg}): is ovs-vswitchd running?"
+    ))
+}
+
+async fn run_batch(client: &Client, root: &str, batch: Vec<Submission>, serving: Result<(), OvsdbError>) {
+    if let Err(e) = serving {
         for s in batch {
             let _ = s.done.send(Err(e.clone()));
         }
