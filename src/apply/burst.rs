@@ -28,12 +28,15 @@ pub(super) struct Burst {
     state: Mutex<State>,
 }
 
+/// Where a member hears whether the burst's commit succeeded.
+type Ack = oneshot::Sender<Result<(), String>>;
+
 struct State {
     /// Members (and the walk, until it [`Burst::seal`]s) that have neither
     /// brought their intent nor left.
     expected: usize,
     writes: Vec<Write>,
-    waiting: Vec<oneshot::Sender<Result<(), String>>>,
+    waiting: Vec<Ack>,
 }
 
 /// One operation's place in a burst; leaving its task leaves the burst.
@@ -64,7 +67,7 @@ impl Burst {
 
     /// Counts one member (or the walk) done; `writes` and `ack` are what
     /// it brings. The last one commits everything brought, in one commit.
-    fn done_with(&self, brought: Option<(Vec<Write>, oneshot::Sender<Result<(), String>>)>) {
+    fn done_with(&self, brought: Option<(Vec<Write>, Ack)>) {
         let mut state = self.state.lock().expect("burst lock");
         if let Some((writes, ack)) = brought {
             state.writes.extend(writes);
