@@ -80,8 +80,10 @@ impl Burst {
         let writes = std::mem::take(&mut state.writes);
         let waiting = std::mem::take(&mut state.waiting);
         drop(state);
+        // Without a runtime the walk is gone and nobody waits for the answer.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let journal = self.journal.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let result = journal.commit(writes).await;
             for ack in waiting {
                 let _ = ack.send(result.clone());
