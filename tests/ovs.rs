@@ -270,10 +270,12 @@ resource "ovs_port" "p" {{
     // With -parallelism 1, one transaction each would be 33: the engine
     // starts the 31 ports as one burst (their intents in one journal
     // commit), so they share one transaction, after the bridge's and before
-    // the rejected port's removal. One more is allowed for a burst the OS
-    // scheduler split on a loaded machine.
+    // the rejected port's removal: 3. The provider gathers a batch until its
+    // queue has been quiet for about a millisecond, which a starved
+    // scheduler on a loaded machine can split (seen once in five suite runs
+    // at load 7), so a few more are allowed.
     let commits = next_cfg() - cfg0;
-    assert!(commits <= 4, "{commits} transactions for a bridge and 31 ports: the engine did not hand the ports over together");
+    assert!(commits <= 8, "{commits} transactions for a bridge and 31 ports: the engine did not hand the ports over together");
 
     // The configuration without the bad port: nothing left to do.
     write(dir.path(), "main.strata.hcl", &config(false));
