@@ -58,12 +58,14 @@ impl Journal {
                     while let Ok(more) = rx.try_recv() {
                         batch.push(more);
                     }
-                    let writes: Vec<Write> = batch.iter().flat_map(|(w, _)| w.clone()).collect();
-                    let (requests, write_count) = (batch.len(), writes.len());
+                    let (requests, write_count) = (batch.len(), batch.iter().map(|(w, _)| w.len()).sum::<usize>());
                     commits += 1;
                     crash.check(commits, false);
                     let started = std::time::Instant::now();
-                    let result = store.commit(writes).map_err(|e: StateError| e.to_string());
+                    let result = {
+                        let all: Vec<&[Write]> = batch.iter().map(|(w, _)| w.as_slice()).collect();
+                        store.commit_all(&all).map_err(|e: StateError| e.to_string())
+                    };
                     tracing::debug!(commit = commits, requests, writes = write_count, duration = ?started.elapsed(), ok = result.is_ok(), "state commit");
                     crash.check(commits, true);
                     if result.is_err() && batch.len() > 1 {

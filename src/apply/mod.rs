@@ -238,7 +238,10 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
         }
         Err(e) => report.failed.push(("state".into(), e)),
     }
-
+    // Every instance's values, left to the exit of the process, which frees
+    // them at once (as `ops::Planned::release` does with the plan) instead
+    // of one by one.
+    std::mem::forget(std::mem::take(&mut *shared.world.lock().expect("world lock")));
     report
 }
 

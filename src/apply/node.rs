@@ -2,10 +2,11 @@
 //! durable intent, each recorded with its undo step in one transaction.
 
 use super::{deposed_key, Shared};
-use crate::addr::{parse_instance, InstanceKey};
+use crate::addr::{parse_instance, InstanceAddr, InstanceKey};
 use crate::config::eval::Scope;
-use crate::config::Diagnostics;
+use crate::config::{Diagnostics, Resource};
 use crate::plan::{eval_body, mark_result, mark_sensitive, propose, Action, ResourceChange, World};
+use std::borrow::Cow;
 use std::sync::Arc;
 use strata_provider::{Block, Provider, UndoRecord, Undoable, Value};
 use strata_state::{InstanceRecord, Intent, Operation, UndoStep, Write};
@@ -33,25 +34,33 @@ fn remember_in_world(shared: &Shared, addr: crate::addr::InstanceAddr, value: Va
     shared.world.lock().expect("world lock").insert(addr, value);
 }
 
-/// Checks the instance's preconditions (`self_value` = `None`) or
-/// postconditions (`self_value` = its new state) with real values.
-fn check_conditions(shared: &Shared, change: &ResourceChange, self_value: Option<Value>) -> Result<(), String> {
-    let addr = parse_instance(&change.address)?;
-    let Some(resource) = shared.cx.config.module(&addr.module.static_path()).and_then(|c| c.resource(&addr.resource)) else {
-        return Ok(());
-    };
-    let (kind, conditions) = match self_value {
-        None => ("precondition", &resource.lifecycle.preconditions),
-        Some(_) => ("postcondition", &resource.lifecycle.postconditions),
+/// Which of an instance's conditions to check.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Conditions {
+    /// Before the call, with the values its dependencies have now.
+    Pre,
+    /// After it, with the instance's new state (from the world) as `self`.
+    Post,
+}
+
+/// Checks the instance's preconditions or postconditions with real values.
+fn check_conditions(shared: &Shared, change: &ResourceChange, node: &Node<'_>, which: Conditions) -> Result<(), String> {
+    let Some(resource) = node.resource else { return Ok(()) };
+    let (kind, conditions) = match which {
+        Conditions::Pre => ("precondition", &resource.lifecycle.preconditions),
+        Conditions::Post => ("postcondition", &resource.lifecycle.postconditions),
     };
     if conditions.is_empty() {
         return Ok(());
     }
+    let addr = &node.addr;
     let world = shared.world.lock().expect("world lock");
     let root = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions, &shared.calls).applying();
     let names = root.at(&addr.module).ok_or_else(|| format!("module {} is not in the configuration", addr.module))?;
     let mut scope = Scope::new(&names);
-    scope.self_value = self_value;
+    if which == Conditions::Post {
+        scope.self_value = Some(world.get(addr).cloned().unwrap_or_default());
+    }
     match &addr.key {
         InstanceKey::Index(i) => scope.count_index = Some(*i),
         InstanceKey::Key(k) => scope.each = Some((Value::from(k.as_str()), change.each_value.clone().unwrap_or_default())),
@@ -70,15 +79,9 @@ fn check_conditions(shared: &Shared, change: &ResourceChange, self_value: Option
 
 /// Re-evaluates the instance's configuration now that its dependencies have
 /// their real values, and merges it over the prior state.
-fn final_values(shared: &Shared, change: &ResourceChange, prior: Option<&Value>) -> Result<Value, String> {
-    let schema = schema(shared, change)?;
-    let addr = parse_instance(&change.address)?;
-    let resource = shared
-        .cx
-        .config
-        .module(&addr.module.static_path())
-        .and_then(|c| c.resource(&addr.resource))
-        .ok_or_else(|| format!("{} is not in the configuration", change.address))?;
+fn final_values(shared: &Shared, change: &ResourceChange, node: &Node<'_>, prior: Option<&Value>) -> Result<Value, String> {
+    let (addr, schema) = (&node.addr, node.schema);
+    let resource = node.resource.ok_or_else(|| format!("{} is not in the configuration", change.address))?;
     let world = shared.world.lock().expect("world lock");
     let root = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions, &shared.calls).applying();
     let names = root.at(&addr.module).ok_or_else(|| format!("module {} is not in the configuration", addr.module))?;
@@ -160,47 +163,83 @@ async fn resolve_failed(shared: &Shared, seq: u64, mut writes: Vec<Write>) -> Re
     shared.cx.journal.commit(writes).await
 }
 
+/// What a node looks up once about its instance: the address, the
+/// configuration block (absent for an orphan), the schema and provider.
+struct Node<'a> {
+    addr: InstanceAddr,
+    resource: Option<&'a Resource>,
+    schema: &'a Block,
+    provider: &'a Arc<dyn Provider>,
+}
+
+impl<'a> Node<'a> {
+    fn of(shared: &'a Shared, change: &ResourceChange) -> Result<Node<'a>, String> {
+        let addr = parse_instance(&change.address)?;
+        let resource = shared.cx.config.module(&addr.module.static_path()).and_then(|c| c.resource(&addr.resource));
+        Ok(Node { resource, schema: schema(shared, change)?, provider: provider(shared, change)?, addr })
+    }
+}
+
+/// `value` without its sensitive marks: borrowed when it has none, which is
+/// the usual case, instead of copied.
+fn unmarked(value: &Value) -> Cow<'_, Value> {
+    if value.contains_sensitive() {
+        Cow::Owned(value.clone().deep_unmark())
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// [`mark_result`] without its walks when the plan held nothing sensitive:
+/// then only the schema's sensitive attributes are marked.
+fn marked_result(value: Value, planned: &Value, schema: &Block) -> Value {
+    if planned.contains_sensitive() {
+        mark_result(value, planned, schema)
+    } else {
+        mark_sensitive(value, schema)
+    }
+}
+
 pub(super) async fn main_node(shared: &Shared, change: &ResourceChange) -> Result<(), String> {
-    let schema = schema(shared, change)?.clone();
-    let provider = provider(shared, change)?.clone();
-    let addr = parse_instance(&change.address)?;
+    let node = Node::of(shared, change)?;
+    let (schema, provider) = (node.schema, node.provider);
     match change.action {
         Action::Read => {
-            let config = final_values(shared, change, None)?;
-            let value = provider.read_data(&change.type_name, &config.clone().deep_unmark()).await.map_err(|e| crate::redact::provider_error(e, [&config]))?;
-            remember_in_world(shared, addr, mark_sensitive(value, &schema));
+            let config = final_values(shared, change, &node, None)?;
+            let value = provider.read_data(&change.type_name, &unmarked(&config)).await.map_err(|e| crate::redact::provider_error(e, [&config]))?;
+            remember_in_world(shared, node.addr, mark_sensitive(value, schema));
             Ok(())
         }
         Action::Create => {
-            let planned = final_values(shared, change, None)?;
-            check_conditions(shared, change, None)?;
-            let created = create(shared, &provider, &schema, change, planned, None).await?;
-            remember_in_world(shared, addr, created.attributes.clone());
-            check_conditions(shared, change, Some(created.attributes))
+            let planned = final_values(shared, change, &node, None)?;
+            check_conditions(shared, change, &node, Conditions::Pre)?;
+            let created = create(shared, provider, schema, change, planned, None).await?;
+            remember_in_world(shared, node.addr.clone(), created);
+            check_conditions(shared, change, &node, Conditions::Post)
         }
         Action::Update => {
             let prior = shared.cx.store_record(change)?;
-            let planned = final_values(shared, change, Some(&prior.attributes))?;
-            check_conditions(shared, change, None)?;
-            if planned.clone().deep_unmark() == prior.attributes.clone().deep_unmark() {
+            let planned = final_values(shared, change, &node, Some(&prior.attributes))?;
+            check_conditions(shared, change, &node, Conditions::Pre)?;
+            if *unmarked(&planned) == *unmarked(&prior.attributes) {
                 return Ok(()); // The plan's unknowns resolved to the prior values.
             }
-            let current = update(shared, &provider, &schema, change, &prior, planned).await?;
-            remember_in_world(shared, addr, current.attributes.clone());
-            check_conditions(shared, change, Some(current.attributes))
+            let current = update(shared, provider, schema, change, &prior, planned).await?;
+            remember_in_world(shared, node.addr.clone(), current.attributes);
+            check_conditions(shared, change, &node, Conditions::Post)
         }
         Action::Replace => {
             let prior = shared.cx.store_record(change)?;
             let old_id = change.prior_id.unwrap_or(prior.id);
             if !change.create_before_destroy {
-                retire(shared, &provider, change, &prior).await?;
+                retire(shared, provider, change, &prior).await?;
             }
-            let planned = final_values(shared, change, None)?;
-            check_conditions(shared, change, None)?;
+            let planned = final_values(shared, change, &node, None)?;
+            check_conditions(shared, change, &node, Conditions::Pre)?;
             let deposed = change.create_before_destroy.then(|| InstanceRecord { address: deposed_key(&change.address, old_id), ..prior.clone() });
-            let created = create(shared, &provider, &schema, change, planned, deposed.map(|d| (d, prior))).await?;
-            remember_in_world(shared, addr, created.attributes.clone());
-            check_conditions(shared, change, Some(created.attributes))
+            let created = create(shared, provider, schema, change, planned, deposed.map(|d| (d, prior))).await?;
+            remember_in_world(shared, node.addr.clone(), created);
+            check_conditions(shared, change, &node, Conditions::Post)
         }
         Action::NoOp | Action::Delete | Action::Forget => Ok(()),
     }
@@ -218,16 +257,16 @@ impl super::ApplyContext {
 /// found only by name would not be someone else's. With `replacing` (the
 /// deposed copy and the record it replaces), the prior object of a
 /// `create_before_destroy` replacement moves to its deposed key in the same
-/// transaction that records the new one.
+/// transaction that records the new one. Returns the new object's values.
 async fn create(
     shared: &Shared,
     provider: &Arc<dyn Provider>,
     schema: &Block,
     change: &ResourceChange,
     planned: Value,
-    replacing: Option<(InstanceRecord, InstanceRecord)>,
-) -> Result<InstanceRecord, String> {
-    let raw = planned.clone().deep_unmark();
+    mut replacing: Option<(InstanceRecord, InstanceRecord)>,
+) -> Result<Value, String> {
+    let raw = unmarked(&planned);
     if !provider.name_is_free(&change.type_name, &raw).await.map_err(|e| crate::redact::provider_error(e, [&planned]))? {
         return Err(format!(
             "a {} with this name already exists and Strata did not create it; it is left untouched. \
@@ -242,34 +281,38 @@ async fn create(
         Ok((seq, value)) => (seq, Ok(value)),
         Err((seq, e)) => (seq, Err(e)),
     };
-    let created = match &outcome {
-        Ok(value) => Some(value.clone()),
+    let created = match outcome {
+        Ok(value) => Ok(value),
         // A failed create may still have left an object (ours: its name was
         // free): adopt it so that nothing exists that the state does not know.
-        Err(_) => provider.find_by_identity(&change.type_name, id, &raw).await.ok().flatten(),
+        Err(e) => Err((e, provider.find_by_identity(&change.type_name, id, &raw).await.ok().flatten())),
     };
-    let mut writes = Vec::new();
-    let mut result = None;
-    if let Some(value) = created {
-        let new = record(change, id, mark_result(value, &planned, schema));
+    let mut writes = Vec::with_capacity(4);
+    let mut record_created = |value: Value, writes: &mut Vec<Write>| {
+        let new = record(change, id, marked_result(value, &planned, schema));
+        let attributes = new.attributes.clone();
         writes.push(Write::PutInstance(new.clone()));
-        let step = match replacing {
+        let step = match replacing.take() {
             Some((deposed, old)) => {
                 writes.push(Write::PutInstance(deposed));
-                UndoStep::Replaced { old, new: new.clone() }
+                UndoStep::Replaced { old, new }
             }
-            None => UndoStep::Created { record: new.clone() },
+            None => UndoStep::Created { record: new },
         };
         writes.push(Write::PutStep { seq, step });
-        result = Some(new);
-    }
-    match outcome {
-        Ok(_) => {
+        attributes
+    };
+    match created {
+        Ok(value) => {
+            let attributes = record_created(value, &mut writes);
             writes.push(Write::Resolve { seq });
             shared.cx.journal.commit(writes).await?;
-            Ok(result.expect("a successful create has a state"))
+            Ok(attributes)
         }
-        Err(e) => {
+        Err((e, found)) => {
+            if let Some(value) = found {
+                record_created(value, &mut writes);
+            }
             resolve_failed(shared, seq, writes).await?;
             Err(e)
         }
@@ -286,7 +329,7 @@ async fn update(
     prior: &InstanceRecord,
     planned: Value,
 ) -> Result<InstanceRecord, String> {
-    let (raw_prior, raw_planned) = (prior.attributes.clone().deep_unmark(), planned.clone().deep_unmark());
+    let (raw_prior, raw_planned) = (unmarked(&prior.attributes), unmarked(&planned));
     let undo: Option<UndoRecord> = provider
         .prepare_undo(&change.type_name, change.id, Undoable::Update { prior: &raw_prior, planned: &raw_planned })
         .await
@@ -296,7 +339,7 @@ async fn update(
     let call = async { provider.update(&change.type_name, change.id, &raw_prior, &raw_planned, undo.as_ref()).await.map_err(|e| crate::redact::provider_error(e, [&planned, &prior.attributes])) };
     match journaled(shared, intent, call).await {
         Ok((seq, value)) => {
-            let current = record(change, change.id, mark_result(value, &planned, schema));
+            let current = record(change, change.id, marked_result(value, &planned, schema));
             let step = UndoStep::Updated { prior: prior.clone(), current: current.clone(), undo };
             shared.cx.journal.commit(vec![Write::PutInstance(current.clone()), Write::PutStep { seq, step }, Write::Resolve { seq }]).await?;
             Ok(current)
@@ -308,13 +351,13 @@ async fn update(
             let now = provider.find_by_identity(&change.type_name, change.id, &raw_prior).await.ok().flatten();
             let current = match now {
                 Some(now) => {
-                    let current = record(change, change.id, mark_result(now, &planned, schema));
+                    let current = record(change, change.id, marked_result(now, &planned, schema));
                     writes.push(Write::PutInstance(current.clone()));
                     Some(current)
                 }
                 None => None,
             };
-            let changed = current.as_ref().is_some_and(|c| c.attributes.clone().deep_unmark() != raw_prior);
+            let changed = current.as_ref().is_some_and(|c| *unmarked(&c.attributes) != *raw_prior);
             if changed || undo.is_some() {
                 let step = UndoStep::Updated { prior: prior.clone(), current: current.unwrap_or_else(|| prior.clone()), undo };
                 writes.push(Write::PutStep { seq, step });
@@ -329,7 +372,7 @@ async fn update(
 /// out of the way: kept aside when the provider can (an undo record), else
 /// deleted, which rollback cannot undo (the plan said so).
 async fn retire(shared: &Shared, provider: &Arc<dyn Provider>, change: &ResourceChange, prior: &InstanceRecord) -> Result<(), String> {
-    let attrs = prior.attributes.clone().deep_unmark();
+    let attrs = unmarked(&prior.attributes);
     let undo = provider
         .prepare_undo(&prior.type_name, prior.id, Undoable::Retire { prior: &attrs })
         .await
@@ -360,7 +403,7 @@ async fn retire(shared: &Shared, provider: &Arc<dyn Provider>, change: &Resource
 /// (cleanup phase: not undone).
 async fn destroy(shared: &Shared, provider: &Arc<dyn Provider>, change: &ResourceChange, prior: &InstanceRecord) -> Result<(), String> {
     let intent = intent(shared, change, Operation::Delete, prior.id, None, Some(prior.clone()));
-    let attrs = prior.attributes.clone().deep_unmark();
+    let attrs = unmarked(&prior.attributes);
     let call = async { provider.delete(&prior.type_name, prior.id, &attrs).await.map_err(|e| crate::redact::provider_error(e, [&prior.attributes])) };
     match journaled(shared, intent, call).await {
         Ok((seq, ())) => {

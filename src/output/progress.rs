@@ -7,7 +7,7 @@
 use crate::apply::Event;
 use crate::plan::Action;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -93,6 +93,10 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
     });
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
     let mut running: HashMap<String, Running> = HashMap::new();
+    // The operations in flight by when they next say "Still ...", so that
+    // the next one due is found without looking at every operation (an
+    // apply may have thousands in flight).
+    let mut due_at: BTreeSet<(Instant, String)> = BTreeSet::new();
     let line = |multi: &MultiProgress, text: String| {
         if mode == Progress::Live {
             let _ = multi.println(text);
@@ -101,7 +105,7 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
         }
     };
     loop {
-        let next_report = running.values().map(|r| r.next_report).min();
+        let next_report = due_at.first().map(|(at, _)| *at);
         let event = tokio::select! {
             event = events.recv() => match event {
                 Some(event) => event,
@@ -109,12 +113,17 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
             },
             () = tokio::time::sleep_until(next_report.unwrap_or_else(Instant::now)), if next_report.is_some() => {
                 let now = Instant::now();
-                let mut due: Vec<(&String, &mut Running)> = running.iter_mut().filter(|(_, r)| r.next_report <= now).collect();
-                due.sort_by_key(|(address, _)| address.as_str());
-                for (address, r) in due {
+                let mut due = Vec::new();
+                while due_at.first().is_some_and(|(at, _)| *at <= now) {
+                    due.extend(due_at.pop_first().map(|(_, address)| address));
+                }
+                due.sort();
+                for address in due {
+                    let Some(r) = running.get_mut(&address) else { continue };
                     let doing = verb(r.action).0.to_lowercase();
                     eprintln_line(&format!("{address}: Still {doing}... [{} elapsed]", terraform_duration(now - r.started)));
                     r.next_report += interval;
+                    due_at.insert((r.next_report, address));
                 }
                 continue;
             }
@@ -133,6 +142,7 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
                 } else {
                     eprintln_line(&text);
                     let started = Instant::now();
+                    due_at.insert((started + interval, address.clone()));
                     running.insert(address, Running { action, started, next_report: started + interval });
                 }
             }
@@ -140,7 +150,9 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
                 if let Some(bar) = bars.remove(&address) {
                     bar.finish_and_clear();
                 }
-                running.remove(&address);
+                if let Some(r) = running.remove(&address) {
+                    due_at.remove(&(r.next_report, address.clone()));
+                }
                 if let Some(overall) = &overall {
                     overall.inc(1);
                 }
@@ -154,7 +166,9 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
                 if let Some(bar) = bars.remove(&address) {
                     bar.finish_and_clear();
                 }
-                running.remove(&address);
+                if let Some(r) = running.remove(&address) {
+                    due_at.remove(&(r.next_report, address.clone()));
+                }
                 line(&multi, format!("{address}: {} failed: {error}", verb(action).0));
             }
             Event::RollingBack { operations } => line(&multi, format!("Rolling back {operations} completed operation(s)...")),

@@ -311,6 +311,13 @@ pub trait StateStore: Send + Sync {
     fn snapshot(&self) -> Result<Snapshot>;
     /// Applies a batch of writes in one durable transaction.
     fn commit(&self, writes: Vec<Write>) -> Result<()>;
+    /// Applies several requests' writes, in order, in one durable
+    /// transaction (a group commit). The default copies them into one
+    /// [`StateStore::commit`]; a store that writes from borrowed writes
+    /// overrides it and copies nothing.
+    fn commit_all(&self, requests: &[&[Write]]) -> Result<()> {
+        self.commit(requests.iter().flat_map(|w| w.iter().cloned()).collect())
+    }
     /// Reserves `count` consecutive journal sequence numbers.
     fn next_seq(&self, count: u64) -> Result<u64>;
     /// Intents recorded but never resolved: calls interrupted by a crash.

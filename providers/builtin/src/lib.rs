@@ -18,8 +18,8 @@ pub use testing::TestingFactory;
 use async_trait::async_trait;
 use std::sync::Arc;
 use strata_provider::{
-    Attribute, Block, Disruption, Instance, Provider, ProviderError, ProviderFactory, ProviderSchema, Result, Type,
-    Value,
+    Attribute, Block, Disruption, Instance, Provider, ProviderError, ProviderFactory, ProviderSchema, Result, Scheduling,
+    Type, Value,
 };
 use uuid::Uuid;
 
@@ -70,6 +70,9 @@ impl ProviderFactory for StrataFactory {
 
 struct StrataProvider;
 
+/// How many `strata_data` operations may be in flight at once.
+const MAX_IN_FLIGHT: usize = 4096;
+
 fn data_state(id: Uuid, planned: &Value) -> Value {
     let input = planned.get("input").clone();
     Value::object([
@@ -99,6 +102,14 @@ impl Provider for StrataProvider {
     async fn create(&self, type_name: &str, id: Uuid, planned: &Value) -> Result<Value> {
         check_type(type_name)?;
         Ok(data_state(id, planned))
+    }
+
+    /// `strata_data` lives in state only: a create or update costs nothing
+    /// outside the engine, so there is nothing for `-parallelism` to spare
+    /// and every ready instance may start at once. The bound keeps one burst
+    /// of intents (and of outcomes) to a transaction of a few MiB.
+    fn scheduling(&self, _type_name: &str) -> Scheduling {
+        Scheduling::Coalescing { max_in_flight: MAX_IN_FLIGHT }
     }
 
     async fn read(&self, type_name: &str, instances: &[Instance<'_>]) -> Result<Vec<Option<Value>>> {

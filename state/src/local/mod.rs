@@ -209,7 +209,7 @@ impl LocalStore {
     }
 
     /// Commits `writes` in one transaction.
-    fn write_batch(&self, writes: &[Write]) -> Result<()> {
+    fn write_batch<'w>(&self, writes: impl Iterator<Item = &'w Write>) -> Result<()> {
         self.with_db(|open| {
             let Handle::Write(db) = &open.handle else {
                 return Err(StateError::Database("the state was opened read-only".into()));
@@ -228,11 +228,11 @@ impl LocalStore {
 
     /// New work (not undoing or finishing what was done) after the disk
     /// filled up: refused, so that the apply fails and rolls back.
-    fn refuses_new_work(&self, writes: &[Write]) -> Option<String> {
+    fn refuses_new_work<'w>(&self, mut writes: impl Iterator<Item = &'w Write>) -> Option<String> {
         if !self.out_of_space.load(Ordering::SeqCst) {
             return None;
         }
-        writes.iter().find_map(|w| match w {
+        writes.find_map(|w| match w {
             Write::Intent { intent, .. }
                 if !intent.rollback && matches!(intent.operation, Operation::Create | Operation::Update | Operation::Import) =>
             {
@@ -337,23 +337,28 @@ impl StateStore for LocalStore {
     }
 
     fn commit(&self, writes: Vec<Write>) -> Result<()> {
-        if writes.is_empty() {
+        self.commit_all(&[&writes])
+    }
+
+    fn commit_all(&self, requests: &[&[Write]]) -> Result<()> {
+        let writes = || requests.iter().flat_map(|w| w.iter());
+        if writes().next().is_none() {
             return Ok(());
         }
         self.writable()?;
-        if let Some(what) = self.refuses_new_work(&writes) {
+        if let Some(what) = self.refuses_new_work(writes()) {
             return Err(StateError::NoSpace(format!(
                 "the disk holding {} is full: {what} is not started, so that what was done can be rolled back",
                 self.dir.display()
             )));
         }
-        match self.write_batch(&writes) {
+        match self.write_batch(writes()) {
             Err(e) if e.is_out_of_space() && self.reserve.release() => {
                 // The handle is unusable after an I/O error: open again, in
                 // the space the reserve gave back, and write once more.
                 self.out_of_space.store(true, Ordering::SeqCst);
                 *self.db.lock().expect("db handle") = None;
-                self.write_batch(&writes)
+                self.write_batch(writes())
             }
             r => r,
         }
