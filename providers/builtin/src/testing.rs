@@ -168,6 +168,24 @@ impl TestingProvider {
     }
 }
 
+/// Removes the temporary files of writes a killed process left unfinished
+/// (`write_to`'s `NAME.RANDOM.tmp`), as a real system discards incomplete
+/// writes when it restarts: they never held an object or an undo point,
+/// which exist only once renamed into place.
+fn remove_unfinished_writes(dir: &Path) -> Result<()> {
+    let fail = |e: std::io::Error| ProviderError::new(format!("clean {}: {e}", dir.display()));
+    for entry in std::fs::read_dir(dir).map_err(fail)? {
+        let entry = entry.map_err(fail)?;
+        if entry.file_name().to_string_lossy().ends_with(".tmp") {
+            match std::fs::remove_file(entry.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 struct InFlight<'a> {
     count: &'a AtomicUsize,
     /// End the process once the call's effect is done (the guard is dropped).
@@ -242,6 +260,7 @@ impl Provider for TestingProvider {
     async fn configure(&self, config: &Value) -> Result<()> {
         let dir = config.get("dir").as_str().ok_or_else(|| ProviderError::new("dir must be a string"))?;
         std::fs::create_dir_all(dir).map_err(|e| ProviderError::new(format!("create {dir}: {e}")))?;
+        remove_unfinished_writes(Path::new(dir))?;
         let mut s = self.settings.lock().expect("settings lock");
         s.dir = PathBuf::from(dir);
         s.latency = Duration::from_millis(config.get("latency_ms").as_f64().unwrap_or(0.0) as u64);
