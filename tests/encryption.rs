@@ -22,20 +22,7 @@ fn config(encryption: &str, size: u32) -> String {
 terraform {{
 {encryption}
 }}
-variable "passphrase" {{
-  type      = string
-  sensitive = true
-  default   = null
-}}
-variable "old_passphrase" {{
-  type      = string
-  sensitive = true
-  default   = null
-}}
-variable "pw" {{
-  type      = string
-  sensitive = true
-}}
+{KEY_VARIABLES}
 provider "testing" {{
   dir = "${{path.root}}/world"
 }}

@@ -37,20 +37,7 @@ terraform {{
   {backend}
 {encryption}
 }}
-variable "passphrase" {{
-  type      = string
-  sensitive = true
-  default   = null
-}}
-variable "old_passphrase" {{
-  type      = string
-  sensitive = true
-  default   = null
-}}
-variable "pw" {{
-  type      = string
-  sensitive = true
-}}
+{KEY_VARIABLES}
 variable "gen" {{
   type    = number
   default = 0

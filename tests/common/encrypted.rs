@@ -12,6 +12,23 @@ use std::process::{Command, Output};
 pub const P1: &str = "first passphrase, long enough";
 pub const P2: &str = "second passphrase, long enough";
 
+/// The variables a case sets from the environment: both passphrases and
+/// the marker secret `pw`.
+pub const KEY_VARIABLES: &str = r#"variable "passphrase" {
+  type      = string
+  sensitive = true
+  default   = null
+}
+variable "old_passphrase" {
+  type      = string
+  sensitive = true
+  default   = null
+}
+variable "pw" {
+  type      = string
+  sensitive = true
+}"#;
+
 /// A new primary key, the old one as fallback.
 pub const ROTATING: &str = r#"  encryption {
     key_provider "pbkdf2" "new" {
