@@ -478,7 +478,16 @@ pub fn read_all(conn: &Connect, wanted: &[(Uuid, Value)]) -> Result<Vec<Option<V
     let by_uuid: BTreeMap<Uuid, &Domain> = all.iter().filter_map(|d| d.uuid().ok().map(|u| (u, d))).collect();
     wanted
         .iter()
-        .map(|(id, prior)| by_uuid.get(id).map(|d| state(d, prior).map(|s| keep_leases(s, prior))).transpose())
+        .map(|(id, prior)| {
+            let Some(dom) = by_uuid.get(id) else { return Ok(None) };
+            match state(dom, prior) {
+                Ok(s) => Ok(Some(keep_leases(s, prior))),
+                // Undefined by someone else since the listing: gone, as if
+                // it had not been listed.
+                Err(_) if crate::found(conn.lookup_domain_by_uuid(*id))?.is_none() => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
         .collect()
 }
 

@@ -247,7 +247,8 @@ fn wants_active(v: &Value) -> bool {
 fn reattach_guests(conn: &Connect, network: &str) -> Result<()> {
     let live = sys::VIR_DOMAIN_AFFECT_LIVE;
     for dom in crate::calls::call("virConnectListAllDomains", || conn.list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)).map_err(err)? {
-        let desc = dom.xml_desc(0).map_err(err)?;
+        // A guest undefined since the listing has no NIC left to reconnect.
+        let Some(desc) = crate::found(dom.xml_desc(0))? else { continue };
         let doc = xml::parse(&desc)?;
         for iface in doc.descendants().filter(|n| n.has_tag_name("interface") && n.attribute("type") == Some("network")) {
             let uses = iface.children().any(|c| c.has_tag_name("source") && c.attribute("network") == Some(network));
@@ -255,11 +256,13 @@ fn reattach_guests(conn: &Connect, network: &str) -> Result<()> {
                 continue;
             }
             let xml = &desc[iface.range()];
-            dom.detach_device_flags(xml, live).map_err(err)?;
+            if crate::found(dom.detach_device_flags(xml, live))?.is_none() {
+                break;
+            }
             // The guest acknowledges the unplug asynchronously.
             let mac = iface.children().find(|c| c.has_tag_name("mac")).and_then(|m| m.attribute("address")).unwrap_or_default();
             for _ in 0..100 {
-                if !dom.xml_desc(0).map_err(err)?.contains(mac) {
+                if !crate::found(dom.xml_desc(0))?.is_some_and(|now| now.contains(mac)) {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
@@ -267,7 +270,9 @@ fn reattach_guests(conn: &Connect, network: &str) -> Result<()> {
             let mac_xml = format!("<mac address='{mac}'/>");
             let model = iface.children().find(|c| c.has_tag_name("model")).and_then(|m| m.attribute("type")).unwrap_or("virtio");
             let fresh = format!("<interface type='network'><source network='{}'/>{mac_xml}<model type='{}'/></interface>", esc(network), esc(model));
-            dom.attach_device_flags(&fresh, live).map_err(err)?;
+            if crate::found(dom.attach_device_flags(&fresh, live))?.is_none() {
+                break;
+            }
         }
     }
     Ok(())

@@ -446,7 +446,8 @@ fn resize_in_running_guests(conn: &Connect, vol: &StorageVol, size: u64) -> Resu
     let pool = vol.lookup_storage_pool().and_then(|p| p.name()).map_err(err)?;
     let path = vol.path().map_err(err)?;
     for dom in crate::calls::call("virConnectListAllDomains", || conn.list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)).map_err(err)? {
-        let desc = dom.xml_desc(0).map_err(err)?;
+        // A guest undefined since the listing no longer uses the volume.
+        let Some(desc) = crate::found(dom.xml_desc(0))? else { continue };
         let doc = xml::parse(&desc)?;
         for disk in doc.descendants().filter(|n| n.has_tag_name("disk")) {
             let Some(source) = disk.children().find(|c| c.has_tag_name("source")) else { continue };
