@@ -161,7 +161,8 @@ pub fn discard_undo(conn: &Connect, local: bool, rec: &UndoRecord) -> Result<()>
         return Ok(());
     }
     for pool in crate::calls::call("virConnectListAllStoragePools", || conn.list_all_storage_pools(0)).map_err(err)? {
-        let desc = pool.xml_desc(0).map_err(err)?;
+        // A pool undefined since the listing no longer uses the directory.
+        let Some(desc) = crate::found(pool.xml_desc(0))? else { continue };
         if xml::text(&xml::parse(&desc)?, "path") == Some(path) {
             return Ok(());
         }
