@@ -163,7 +163,11 @@ impl LockFile {
         {
             let mut file = crate::files::create_private(&tmp).map_err(|e| self.io("write", e))?;
             let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
-            file.write_all(&body).and_then(|_| file.sync_all()).map_err(|e| self.io("write", e))?;
+            // Not synced: a lock protects against live processes, whose view
+            // of the file is the page cache. A crash of the machine ends the
+            // holder, and what it may leave (no lock, an empty one, or the
+            // whole record of a dead holder) is each handled below.
+            file.write_all(&body).map_err(|e| self.io("write", e))?;
         }
         let result = self.link_in(&tmp, &mut broken);
         let _ = std::fs::remove_file(&tmp);
@@ -176,8 +180,9 @@ impl LockFile {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let Some(holder) = self.holder()? else {
-                        // Gone since, or left empty by a writer killed mid-write.
-                        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() == 0) {
+                        // Gone since, or left empty (or zeroed) by a writer
+                        // killed mid-write or by a machine crash.
+                        if std::fs::read(&self.path).is_ok_and(|b| b.iter().all(|&b| b == 0)) {
                             let _ = std::fs::remove_file(&self.path);
                         }
                         continue;
@@ -204,7 +209,9 @@ impl LockFile {
 
     pub(crate) fn holder(&self) -> Result<Option<LockInfo>> {
         match std::fs::read(&self.path) {
-            Ok(bytes) if bytes.is_empty() => Ok(None),
+            // Empty, or zeros: what a machine crash can leave of a record
+            // written without fsync (see `acquire`).
+            Ok(bytes) if bytes.iter().all(|&b| b == 0) => Ok(None),
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| StateError::LockCorrupt { path: self.path.clone(), detail: e.to_string() }),

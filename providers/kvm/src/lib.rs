@@ -17,6 +17,9 @@
 //!   is converged by the next plan instead of being taken as done.
 //! - **Batch refresh.** `read` lists all objects of a kind in one call and
 //!   matches them to instances, instead of one lookup per instance.
+//! - **libvirt is loaded on first use.** The patched `virt-sys`
+//!   (vendor/virt-sys) opens `libvirt.so.0` with dlopen when `configure`
+//!   runs, so commands that use no kvm resource never pay for mapping it.
 //! - **Blocking calls stay off the runtime.** Every libvirt call runs in
 //!   `spawn_blocking`; libvirt's default error printer is disabled, so its
 //!   messages reach the user only through Strata's diagnostics.
@@ -186,6 +189,9 @@ impl KvmProvider {
 impl Provider for KvmProvider {
     async fn configure(&self, config: &Value) -> Result<()> {
         let uri = config.get("uri").as_str().unwrap_or(DEFAULT_URI).to_owned();
+        // libvirt is opened here, not at process start (vendor/virt-sys): a
+        // host without it gets this error instead of an abort at the first call.
+        virt::sys::load().map_err(|why| ProviderError::new(format!("libvirt is not available: {why}")))?;
         virt::error::clear_error_callback();
         let open_uri = uri.clone();
         let conn = tokio::task::spawn_blocking(move || Connect::open(Some(&open_uri)))

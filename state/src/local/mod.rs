@@ -16,7 +16,7 @@
 //! written, a read-only directory works, and so does reading while another
 //! process applies (redb's single-writer mode lets readers follow its commits).
 
-use crate::files::{self, Reserve, Sidecar};
+use crate::files::{self, Rename, Reserve, Sidecar};
 use crate::lock::LockFile;
 use crate::tables::{self, db_err, decode, Format, Writer};
 use crate::tables::{APPLY, APPLY_KEY, CURRENT_VERSION_KEY, DIGESTS, HISTORY, INSTANCES, JOURNAL, META, META_KEY, OUTPUTS, STEPS};
@@ -415,7 +415,13 @@ impl StateStore for LocalStore {
             Err(StateError::NoSpace(_)) if operation == "destroy" => {}
             r => r?,
         }
-        let backup_serial = match files::copy_atomically(&self.db_path(), &self.dir.join(BACKUP_FILE)) {
+        // The backup's and state.meta's renames below are not made durable
+        // (no directory fsync): a crash that undoes them leaves the previous
+        // backup, whole and checked again by `restore-backup`, and a
+        // state.meta one version behind the database, which the next open
+        // accepts and rewrites; what must survive a crash from here on is in
+        // state.redb, whose commits are durable.
+        let backup_serial = match files::copy_atomically(&self.db_path(), &self.dir.join(BACKUP_FILE), Rename::Deferred) {
             Ok(()) => Some(current.meta.serial),
             // The backup of an earlier change stays: still a way back.
             Err(e) if e.is_out_of_space() && operation == "destroy" => {
@@ -466,7 +472,7 @@ impl StateStore for LocalStore {
             }
             tx.commit().map_err(db_err)
         })?;
-        Sidecar { lineage: current.meta.lineage, serial, backup_serial }.write(&self.sidecar_path())?;
+        Sidecar { lineage: current.meta.lineage, serial, backup_serial }.write(&self.sidecar_path(), Rename::Deferred)?;
         Ok(serial)
     }
 
@@ -542,7 +548,7 @@ impl StateStore for LocalStore {
             }
             tx.commit().map_err(db_err)
         })?;
-        Sidecar { lineage: last.meta.lineage, serial: last.meta.serial, backup_serial: None }.write(&self.sidecar_path())
+        Sidecar { lineage: last.meta.lineage, serial: last.meta.serial, backup_serial: None }.write(&self.sidecar_path(), Rename::Durable)
     }
 
     fn retire(&self) -> Result<String> {
@@ -594,8 +600,8 @@ impl StateStore for LocalStore {
             std::fs::rename(&path, &aside)
                 .map_err(|source| StateError::Io { context: format!("move {} aside", path.display()), source })?;
         }
-        files::copy_atomically(&backup, &path)?;
-        Sidecar { lineage: meta.lineage, serial: meta.serial, backup_serial: Some(meta.serial) }.write(&self.sidecar_path())?;
+        files::copy_atomically(&backup, &path, Rename::Durable)?;
+        Sidecar { lineage: meta.lineage, serial: meta.serial, backup_serial: Some(meta.serial) }.write(&self.sidecar_path(), Rename::Durable)?;
         Ok(meta)
     }
 }

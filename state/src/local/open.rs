@@ -86,7 +86,7 @@ impl LocalStore {
         self.check_sidecar(&meta, sidecar.as_ref())?;
         if sidecar.as_ref().map(|s| (s.lineage, s.serial)) != Some((meta.lineage, meta.serial)) {
             let backup_serial = sidecar.and_then(|s| s.backup_serial);
-            Sidecar { lineage: meta.lineage, serial: meta.serial, backup_serial }.write(&self.sidecar_path())?;
+            Sidecar { lineage: meta.lineage, serial: meta.serial, backup_serial }.write(&self.sidecar_path(), Rename::Durable)?;
         }
         self.seq.fetch_max(next, Ordering::SeqCst);
         Ok(Open { handle: Handle::Write(db), format })

@@ -246,6 +246,38 @@ fn a_damaged_state_can_be_restored_from_the_backup_of_the_last_change() {
 }
 
 #[test]
+fn a_crash_that_undoes_the_renames_of_begin_version_leaves_a_usable_state() {
+    // `begin_version` does not fsync the directory after replacing the
+    // backup and state.meta: a machine crash may bring both old files back
+    // while the database (durable commits) is at the new version.
+    let dir = tempdir();
+    let store = LocalStore::new(&dir);
+    store.begin_version("apply", "me").unwrap();
+    store.commit(vec![Write::PutInstance(record("strata_data.a"))]).unwrap();
+    drop(store);
+    let old_meta = std::fs::read(dir.join(META_FILE)).unwrap();
+    let old_backup = std::fs::read(dir.join(BACKUP_FILE)).unwrap();
+    let store = LocalStore::new(&dir);
+    assert_eq!(store.begin_version("apply", "me").unwrap(), 2);
+    store.commit(vec![Write::PutInstance(record("strata_data.b"))]).unwrap();
+    drop(store);
+    std::fs::write(dir.join(META_FILE), &old_meta).unwrap();
+    std::fs::write(dir.join(BACKUP_FILE), &old_backup).unwrap();
+
+    let store = LocalStore::new(&dir);
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.meta.serial, 2);
+    assert_eq!(snap.instances.keys().collect::<Vec<_>>(), vec!["strata_data.a", "strata_data.b"]);
+    drop(store);
+    let meta: Sidecar = serde_json::from_slice(&std::fs::read(dir.join(META_FILE)).unwrap()).unwrap();
+    assert_eq!(meta.serial, 2, "the open caught state.meta up with the database");
+    // The older backup is still a whole, checked way back.
+    std::fs::write(dir.join(DB_FILE), b"").unwrap();
+    let restored = LocalStore::new(&dir).restore_backup().unwrap();
+    assert_eq!(restored.serial, 0);
+}
+
+#[test]
 fn another_states_database_is_refused() {
     let (dir, _) = populated();
     let (other, _) = populated();
@@ -343,6 +375,23 @@ fn a_corrupt_lock_file_is_reported_with_the_way_out_and_can_be_cleared() {
     assert!(err.to_string().contains("strata force-unlock"), "{err}");
     assert!(matches!(store.force_unlock("corrupt").unwrap(), BrokenLock::Corrupt(_)));
     assert!(store.lock(&LockInfo::for_this_process("apply")).unwrap().is_none());
+}
+
+#[test]
+fn a_lock_file_a_machine_crash_left_empty_or_zeroed_is_no_lock() {
+    // The lock record is written without fsync: after a power loss the file
+    // may be there with its data lost. Neither is a holder nor needs a
+    // force-unlock.
+    for leftover in [&b""[..], &[0u8; 180][..]] {
+        let dir = tempdir();
+        let store = LocalStore::new(&dir);
+        std::fs::write(dir.join("lock.json"), leftover).unwrap();
+        assert_eq!(store.lock_holder().unwrap(), None);
+        let me = LockInfo::for_this_process("apply");
+        assert_eq!(store.lock(&me).unwrap(), None, "taken over a {}-byte leftover", leftover.len());
+        assert_eq!(store.lock_holder().unwrap().map(|h| h.id), Some(me.id.clone()));
+        store.unlock(&me).unwrap();
+    }
 }
 
 #[test]
