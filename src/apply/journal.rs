@@ -2,6 +2,7 @@
 //! before the operation proceeds; batching the writes of concurrent
 //! operations into one transaction keeps that cost per batch, not per write.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use strata_state::{StateError, StateStore, Write};
@@ -42,6 +43,10 @@ impl CrashPoint {
 #[derive(Clone)]
 pub struct Journal {
     tx: mpsc::Sender<Request>,
+    /// Set once a commit was asked to store an undo step that carries a
+    /// provider's undo record (an undo point that keeping the apply must
+    /// discard), whether or not that commit succeeded.
+    undo_points: Arc<AtomicBool>,
 }
 
 impl Journal {
@@ -83,11 +88,20 @@ impl Journal {
                 }
             })
             .expect("spawn journal thread");
-        Journal { tx }
+        Journal { tx, undo_points: Arc::default() }
+    }
+
+    /// True when this journal may have stored an undo point: only then must
+    /// keeping an apply it journaled from its start read the log back.
+    pub fn wrote_undo_points(&self) -> bool {
+        self.undo_points.load(Ordering::SeqCst)
     }
 
     /// Commits `writes` durably (together with whatever else is queued).
     pub async fn commit(&self, writes: Vec<Write>) -> Result<(), String> {
+        if writes.iter().any(|w| matches!(w, Write::PutStep { step, .. } if step.undo_point().is_some())) {
+            self.undo_points.store(true, Ordering::SeqCst);
+        }
         let (ack, done) = oneshot::channel();
         self.tx.send((writes, ack)).map_err(|_| "the journal thread stopped".to_owned())?;
         done.await.map_err(|_| "the journal thread stopped".to_owned())?

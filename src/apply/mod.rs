@@ -231,7 +231,11 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
     } else if plan.mode == crate::plan::PlanMode::Destroy && report.failed.is_empty() {
         let _ = shared.cx.journal.commit(vec![Write::SetOutputs(BTreeMap::new())]).await;
     }
-    match undoer(&shared).keep().await {
+    // The log is read back only when it may hold undo points to discard:
+    // reading and decoding every step of a large apply for nothing was 8 %
+    // of a 100,000-instance first apply.
+    let kept = if shared.cx.journal.wrote_undo_points() { undoer(&shared).keep().await } else { undoer(&shared).keep_without_undo_points().await };
+    match kept {
         Ok(outcome) => {
             report.cleanup_failed |= !outcome.failed.is_empty();
             report.left_to_clean.extend(outcome.failed.into_iter().map(|(a, why)| format!("{a}: {why}")));

@@ -76,12 +76,7 @@ impl Undoer<'_> {
         let Some(log) = self.store.apply_log().map_err(|e| e.to_string())? else { return Ok(Outcome::default()) };
         let mut outcome = Outcome::default();
         for (seq, step) in log.steps {
-            let (record, undo) = match &step {
-                UndoStep::Updated { current, undo: Some(undo), .. } => (current, undo),
-                UndoStep::Retired { prior, undo: Some(undo) } => (prior, undo),
-                UndoStep::Imported { record, undo: Some(undo) } => (record, undo),
-                _ => continue,
-            };
+            let Some((record, undo)) = step.undo_point() else { continue };
             let intent = step_intent(log.record.apply_id, Operation::DiscardUndo, record, None, Some(undo.clone()));
             let result = self
                 .journaled(intent, async {
@@ -108,6 +103,15 @@ impl Undoer<'_> {
             self.journal.commit(vec![Write::SetApplyPhase(strata_state::ApplyPhase::Cleanup)]).await?;
         }
         Ok(outcome)
+    }
+
+    /// [`Undoer::keep`] for an apply whose log holds no undo point (its
+    /// journal stored none since the apply began, see
+    /// [`Journal::wrote_undo_points`]): ends the apply without reading back
+    /// its steps, which there is nothing to discard in.
+    pub async fn keep_without_undo_points(&self) -> Result<Outcome, String> {
+        self.journal.commit(vec![Write::EndApply]).await?;
+        Ok(Outcome::default())
     }
 
     fn provider(&self, record: &InstanceRecord) -> Result<&Arc<dyn Provider>, String> {

@@ -39,6 +39,7 @@ mod local;
 mod lock;
 mod private;
 mod record;
+mod shared_json;
 mod tables;
 
 pub use backend::{check_workspace_name, Access, Backend, LocalBackend, DEFAULT_WORKSPACE};
@@ -179,6 +180,20 @@ pub enum UndoStep {
         #[serde(default)]
         undo: Option<UndoRecord>,
     },
+}
+
+impl UndoStep {
+    /// The provider's undo record the step keeps (a snapshot, an object kept
+    /// aside...) with the record it belongs to: the undo point that keeping
+    /// the apply discards. Creates and replacements keep none.
+    pub fn undo_point(&self) -> Option<(&InstanceRecord, &UndoRecord)> {
+        match self {
+            UndoStep::Updated { current, undo: Some(undo), .. } => Some((current, undo)),
+            UndoStep::Retired { prior, undo: Some(undo) } => Some((prior, undo)),
+            UndoStep::Imported { record, undo: Some(undo) } => Some((record, undo)),
+            _ => None,
+        }
+    }
 }
 
 /// The journaled apply in progress: its record and its completed steps in

@@ -17,6 +17,7 @@
 //! process applies (redb's single-writer mode lets readers follow its commits).
 
 use crate::files::{self, Rename, Reserve, Sidecar};
+use crate::shared_json::RecordJson;
 use crate::lock::LockFile;
 use crate::tables::{self, db_err, decode, Format, Writer};
 use crate::tables::{APPLY, APPLY_KEY, CURRENT_VERSION_KEY, DIGESTS, HISTORY, INSTANCES, JOURNAL, META, META_KEY, OUTPUTS, STEPS};
@@ -217,8 +218,9 @@ impl LocalStore {
             let tx = db.begin_write().map_err(db_err)?;
             {
                 let mut w = Writer::new(&tx, &self.enc);
+                let mut records = RecordJson::default();
                 for write in writes {
-                    apply_write(&mut w, write)?;
+                    apply_write(&mut w, &mut records, write)?;
                 }
                 w.finish()?;
             }
@@ -249,11 +251,13 @@ fn read_meta(tx: &ReadTransaction, format: Format, enc: &Encryption) -> Result<M
     decode("state record", &bytes)
 }
 
-fn apply_write(w: &mut Writer<'_>, write: &Write) -> Result<()> {
+/// Applies one write of a batch; `records` keeps the JSON of the instance
+/// records written so far, which the undo steps after them reuse.
+fn apply_write<'w>(w: &mut Writer<'_>, records: &mut RecordJson<'w>, write: &'w Write) -> Result<()> {
     match write {
         Write::Intent { seq, intent } => w.put(JOURNAL, *seq, intent),
         Write::Resolve { seq } => w.remove(JOURNAL, *seq),
-        Write::PutInstance(record) => w.put(INSTANCES, record.address.as_str(), record),
+        Write::PutInstance(record) => w.put_json(INSTANCES, record.address.as_str(), records.encode(record)),
         Write::RemoveInstance { address } => w.remove(INSTANCES, address.as_str()),
         Write::SetOutputs(outputs) => {
             w.clear(OUTPUTS)?;
@@ -277,7 +281,7 @@ fn apply_write(w: &mut Writer<'_>, write: &Write) -> Result<()> {
             w.remove(APPLY, APPLY_KEY)?;
             w.clear(STEPS)
         }
-        Write::PutStep { seq, step } => w.put(STEPS, *seq, step),
+        Write::PutStep { seq, step } => w.put_json(STEPS, *seq, &records.step(step)),
         Write::RemoveStep { seq } => w.remove(STEPS, *seq),
     }
 }
