@@ -123,42 +123,45 @@ const COMMENT_MARK: &str = "\u{E000}strata-comment\u{E000}";
 /// comments one column after the longest line of the run, whatever the lines hold (attributes,
 /// block headers, closing brackets).
 fn align_comments(text: &str) -> String {
-    let lines: Vec<&str> = text.split('\n').collect();
     // The line's text in front of its trailing comment and the comment, where there is one.
-    let split: Vec<Option<(&str, &str)>> = lines
-        .iter()
-        .map(|line| {
-            // A substring search costs a searcher's set-up per line; most lines hold no mark,
-            // which a byte search tells.
-            if !line.contains('\u{E000}') {
-                return None;
-            }
-            let (code, comment) = line.split_once(COMMENT_MARK)?;
-            (comment.starts_with('#') || comment.starts_with("//"))
-                .then(|| (code.trim_end(), comment))
-        })
-        .collect();
-    let mut out = Vec::with_capacity(lines.len());
+    fn split(line: &str) -> Option<(&str, &str)> {
+        // A substring search costs a searcher's set-up per line; most lines hold no mark,
+        // which a byte search tells.
+        if !line.contains('\u{E000}') {
+            return None;
+        }
+        let (code, comment) = line.split_once(COMMENT_MARK)?;
+        (comment.starts_with('#') || comment.starts_with("//")).then(|| (code.trim_end(), comment))
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out = String::with_capacity(text.len());
     let mut start = 0;
     while start < lines.len() {
-        if split[start].is_none() {
-            out.push(lines[start].to_owned());
+        if start > 0 {
+            out.push('\n');
+        }
+        if split(lines[start]).is_none() {
+            out.push_str(lines[start]);
             start += 1;
             continue;
         }
         let mut end = start;
-        while end < lines.len() && split[end].is_some() {
+        while end < lines.len() && split(lines[end]).is_some() {
             end += 1;
         }
-        let run: Vec<(&str, &str)> = split[start..end].iter().flatten().copied().collect();
+        let run: Vec<(&str, &str)> = lines[start..end].iter().filter_map(|line| split(line)).collect();
         let column = run.iter().map(|(code, _)| width(code)).max().unwrap_or(0);
-        for (code, comment) in run {
-            let padding = " ".repeat(column - width(code) + 1);
-            out.push(format!("{code}{padding}{comment}"));
+        for (index, (code, comment)) in run.into_iter().enumerate() {
+            if index > 0 {
+                out.push('\n');
+            }
+            out.push_str(code);
+            out.extend(std::iter::repeat_n(' ', column - width(code) + 1));
+            out.push_str(comment);
         }
         start = end;
     }
-    out.join("\n")
+    out
 }
 
 fn placeholder(kind: &str, i: usize) -> String {
@@ -984,7 +987,8 @@ fn set_raw(decor: &mut Decor, side: Side, text: &str) {
 /// Whether a gap holds only spaces inside a line: no line break, no comment. Only such gaps get
 /// their spacing normalised; anything else is the layout's business.
 fn blank(raw: &str) -> bool {
-    trivia(raw).is_empty()
+    // Most gaps are a space or nothing, which needs no scan for comments.
+    raw.bytes().all(|byte| byte == b' ') || trivia(raw).is_empty()
 }
 
 fn spaces(space: bool) -> &'static str {
