@@ -47,20 +47,31 @@ const INDENT: &str = "  ";
 ///
 /// Returns the parser's error if `source` is not valid HCL.
 pub fn format_source(source: &str) -> Result<String, super::parse::SyntaxError> {
-    let mut body = super::parse::parse_body(source)?;
-    // hcl-edit dedents `<<-` heredocs when parsing and re-indents them when printing, which
-    // loses text (fuzzing found lines cut short and unstable indentation), and re-escapes
-    // quoted templates inside directives on every pass. Templates therefore leave the tree as
-    // placeholders and come back verbatim from the source.
-    let mut heredocs = HeredocStash {
-        source,
-        originals: Vec::new(),
-    };
-    heredocs.visit_body_mut(&mut body);
-    Formatter::new(source, &heredocs.originals).file(&mut body);
+    format_in_pieces(source, super::parse::PIECE)
+}
+
+/// [`format_source`], with a large file parsed, formatted and printed one piece of about `piece`
+/// bytes of whole top-level blocks at a time (see `parse::parse_pieces_for_fmt`), so that its
+/// syntax tree, tens of times the size of the text, never exists whole. Formatting a top-level
+/// structure depends on its neighbours only through whether one comes before it (a blank line
+/// may separate them) and through `=` alignment, which never runs past a block; what depends on
+/// the printed text as a whole (templates put back, trailing comments aligned, the end of the
+/// file) is done once on all of it. The result is the same as formatting the file whole.
+fn format_in_pieces(source: &str, piece: usize) -> Result<String, super::parse::SyntaxError> {
+    let mut printed = String::with_capacity(source.len() + source.len() / 8);
+    let mut originals = Vec::new();
+    let mut follows = false;
+    let parsed = super::parse::parse_pieces_for_fmt(source, piece, |body, last| {
+        follows = format_piece(source, body, follows, last, &mut printed, &mut originals);
+    })?;
+    if let super::parse::Pieces::Whole(body) = parsed {
+        printed.clear();
+        originals.clear();
+        format_piece(source, body, false, true, &mut printed, &mut originals);
+    }
     // Drop what layout leaves after the last token or comment (line breaks, indentation before
     // end of input), so that the file ends with exactly one newline.
-    let text = restore_stashed(&body.to_string(), &heredocs.originals);
+    let text = restore_stashed(&printed, &originals);
     let text = align_comments(&text);
     let text = text.trim_end();
     Ok(if text.is_empty() {
@@ -68,6 +79,35 @@ pub fn format_source(source: &str) -> Result<String, super::parse::SyntaxError> 
     } else {
         format!("{text}\n")
     })
+}
+
+/// Formats one piece of a file and prints it after `printed`: `follows` says whether a
+/// structure came before the piece, `last` whether the file ends with it. Templates and literals
+/// go to `originals`, numbered on from the earlier pieces'. Returns whether a structure has now
+/// been printed.
+fn format_piece(
+    source: &str,
+    mut body: Body,
+    follows: bool,
+    last: bool,
+    printed: &mut String,
+    originals: &mut Vec<(&'static str, String)>,
+) -> bool {
+    // hcl-edit dedents `<<-` heredocs when parsing and re-indents them when printing, which
+    // loses text (fuzzing found lines cut short and unstable indentation), and re-escapes
+    // quoted templates inside directives on every pass. Templates therefore leave the tree as
+    // placeholders and come back verbatim from the source.
+    let mut heredocs = HeredocStash {
+        source,
+        originals: std::mem::take(originals),
+    };
+    heredocs.visit_body_mut(&mut body);
+    *originals = heredocs.originals;
+    Formatter::new(source, originals).file(&mut body, follows, last);
+    use std::fmt::Write as _;
+    // Writing to a `String` cannot fail.
+    let _ = write!(printed, "{body}");
+    follows || !body.is_empty()
 }
 
 /// Placeholders start with a private-use character no configuration contains.
@@ -83,37 +123,45 @@ const COMMENT_MARK: &str = "\u{E000}strata-comment\u{E000}";
 /// comments one column after the longest line of the run, whatever the lines hold (attributes,
 /// block headers, closing brackets).
 fn align_comments(text: &str) -> String {
-    let lines: Vec<&str> = text.split('\n').collect();
     // The line's text in front of its trailing comment and the comment, where there is one.
-    let split: Vec<Option<(&str, &str)>> = lines
-        .iter()
-        .map(|line| {
-            let (code, comment) = line.split_once(COMMENT_MARK)?;
-            (comment.starts_with('#') || comment.starts_with("//"))
-                .then(|| (code.trim_end(), comment))
-        })
-        .collect();
-    let mut out = Vec::with_capacity(lines.len());
+    fn split(line: &str) -> Option<(&str, &str)> {
+        // A substring search costs a searcher's set-up per line; most lines hold no mark,
+        // which a byte search tells.
+        if !line.contains('\u{E000}') {
+            return None;
+        }
+        let (code, comment) = line.split_once(COMMENT_MARK)?;
+        (comment.starts_with('#') || comment.starts_with("//")).then(|| (code.trim_end(), comment))
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out = String::with_capacity(text.len());
     let mut start = 0;
     while start < lines.len() {
-        if split[start].is_none() {
-            out.push(lines[start].to_owned());
+        if start > 0 {
+            out.push('\n');
+        }
+        if split(lines[start]).is_none() {
+            out.push_str(lines[start]);
             start += 1;
             continue;
         }
         let mut end = start;
-        while end < lines.len() && split[end].is_some() {
+        while end < lines.len() && split(lines[end]).is_some() {
             end += 1;
         }
-        let run: Vec<(&str, &str)> = split[start..end].iter().flatten().copied().collect();
+        let run: Vec<(&str, &str)> = lines[start..end].iter().filter_map(|line| split(line)).collect();
         let column = run.iter().map(|(code, _)| width(code)).max().unwrap_or(0);
-        for (code, comment) in run {
-            let padding = " ".repeat(column - width(code) + 1);
-            out.push(format!("{code}{padding}{comment}"));
+        for (index, (code, comment)) in run.into_iter().enumerate() {
+            if index > 0 {
+                out.push('\n');
+            }
+            out.push_str(code);
+            out.extend(std::iter::repeat_n(' ', column - width(code) + 1));
+            out.push_str(comment);
         }
         start = end;
     }
-    out.join("\n")
+    out
 }
 
 fn placeholder(kind: &str, i: usize) -> String {
@@ -172,7 +220,7 @@ impl HeredocStash<'_> {
             // `%` wrong (`"%$${a}"` comes back as `"%${a}"`, a template): a literal whose
             // printed form is not its source text is kept as written.
             Expression::String(_)
-                if self.source.get(expr.span().unwrap_or(0..0)) != Some(&bare(expr)) =>
+                if !self.source.get(expr.span().unwrap_or(0..0)).is_some_and(|text| bare_is(expr, text)) =>
             {
                 Some(LITERAL_MARK)
             }
@@ -251,21 +299,29 @@ impl<'a> Formatter<'a> {
         }
     }
 
-    fn file(&mut self, body: &mut Body) {
+    /// The top level of a file, or of one piece of it: `follows` says whether a structure came
+    /// before, `last` whether the file ends with this piece.
+    fn file(&mut self, body: &mut Body, follows: bool, last: bool) {
         body.set_prefer_omit_trailing_newline(false);
-        self.body(body, 0);
+        self.body(body, 0, follows);
+        if !last {
+            // A piece ends right after a line break; what follows is the next piece's.
+            return;
+        }
         // Comments after the last structure end the file.
         let end = Gap {
             line_start: true,
             inner: 0,
             next: 0,
-            blank_before: !body.is_empty(),
+            blank_before: follows || !body.is_empty(),
             blank_after: false,
         };
         self.suffix(body.decor_mut(), end);
     }
 
-    fn body(&mut self, body: &mut Body, depth: usize) {
+    /// The structures of a body at `depth`; `follows` says whether a structure came before the
+    /// first (in an earlier piece of the file).
+    fn body(&mut self, body: &mut Body, depth: usize, follows: bool) {
         for index in 0..body.len() {
             let Some(structure) = body.get_mut(index) else {
                 continue;
@@ -277,7 +333,7 @@ impl<'a> Formatter<'a> {
                 line_start: true,
                 inner: depth,
                 next: depth,
-                blank_before: index > 0,
+                blank_before: index > 0 || follows,
                 blank_after: true,
             };
             self.prefix(structure.decor_mut(), above);
@@ -320,7 +376,7 @@ impl<'a> Formatter<'a> {
         }
         // The body's prefix is the rest of the `{` line: at most a trailing comment.
         set_line_end_prefix(body.decor_mut());
-        self.body(body, depth + 1);
+        self.body(body, depth + 1, false);
         let close = Gap {
             line_start: true,
             inner: depth + 1,
@@ -931,7 +987,8 @@ fn set_raw(decor: &mut Decor, side: Side, text: &str) {
 /// Whether a gap holds only spaces inside a line: no line break, no comment. Only such gaps get
 /// their spacing normalised; anything else is the layout's business.
 fn blank(raw: &str) -> bool {
-    trivia(raw).is_empty()
+    // Most gaps are a space or nothing, which needs no scan for comments.
+    raw.bytes().all(|byte| byte == b' ') || trivia(raw).is_empty()
 }
 
 fn spaces(space: bool) -> &'static str {
@@ -1195,7 +1252,7 @@ impl Row {
     fn new(key_width: usize, value: &Expression) -> Row {
         // Heredocs stand in the tree as placeholders (see `HeredocStash`); they span lines.
         let heredoc = matches!(value, Expression::String(s) if s.value().starts_with(HEREDOC_MARK));
-        let single_line = !bare(value).contains('\n') && !heredoc;
+        let single_line = !heredoc && !bare_spans_lines(value);
         Row {
             // A heredoc's first line is complete, so terraform fmt aligns it with the lines above.
             eligible: single_line || heredoc,
@@ -1325,9 +1382,49 @@ fn stashed<'o>(expr: &Expression, originals: &'o [(&'static str, String)]) -> Op
 
 /// An expression as printed, without its surrounding decor.
 fn bare(expr: &Expression) -> String {
-    let mut expr = expr.clone();
-    expr.decor_mut().clear();
-    expr.to_string()
+    let mut text = String::new();
+    // Writing to a `String` cannot fail.
+    let _ = expr.encode_undecorated(&mut text);
+    text
+}
+
+/// Whether `expr` printed without its surrounding decor holds a line break, without building
+/// the text: asked of every value alignment sees, objects within objects again at each level.
+fn bare_spans_lines(expr: &Expression) -> bool {
+    /// Stops the printing at the first line break.
+    struct LineBreak;
+    impl std::fmt::Write for LineBreak {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            if text.contains('\n') {
+                Err(std::fmt::Error)
+            } else {
+                Ok(())
+            }
+        }
+    }
+    expr.encode_undecorated(&mut LineBreak).is_err()
+}
+
+/// Whether `expr` printed without its surrounding decor is exactly `expected`, without building
+/// the text.
+fn bare_is(expr: &Expression, expected: &str) -> bool {
+    /// Consumes `rest` as the printed text matches it; stops at the first difference.
+    struct Matches<'t> {
+        rest: &'t str,
+    }
+    impl std::fmt::Write for Matches<'_> {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            match self.rest.strip_prefix(text) {
+                Some(rest) => {
+                    self.rest = rest;
+                    Ok(())
+                }
+                None => Err(std::fmt::Error),
+            }
+        }
+    }
+    let mut matches = Matches { rest: expected };
+    expr.encode_undecorated(&mut matches).is_ok() && matches.rest.is_empty()
 }
 
 /// Display width, counting characters as terraform fmt does.
@@ -1361,6 +1458,46 @@ mod tests {
         }
         assert!(!formatted.contains('\u{E000}'), "a placeholder was left:\n{formatted}");
         assert_eq!(format_source(&formatted).expect("output parses"), formatted);
+    }
+
+    /// Formatting a file in pieces of whole top-level blocks gives what formatting it whole
+    /// does, at every piece size, including the cases where the pieces must not be kept apart.
+    #[test]
+    fn a_file_formatted_in_pieces_is_formatted_as_a_whole() {
+        let blocks = [
+            "resource \"x\" \"a\" {\nname = \"a\" # one\nlong_name = 1\n} # after a\n",
+            "\n\n\n# above b\n\nresource   \"x\" \"b\" { # b\n  tags = {\nk = \"${var.v}\"\n  kk = \"%{if c}x%{endif}\"\n}\n}\n",
+            "locals {\n  s = <<-EOT\n    keep   \n  EOT\n  t = \"${x}\"\n}\n",
+            "b {}\n",
+            "top = 1\n",
+            "longer_top = 2\nc {\n  d = [\n\n1,\n]\n}\n",
+            "single = { a = 1 }\nafter_single = 2\n",
+            "e { f = 1 }\r\ng {\r\n  h = -  1 # minus\r\n}\r\n",
+            "/* block\n   comment */ j {\n}\n",
+            "k {\n  l = \"\u{E000}strata-literal-0\u{E000}\"\n}\n",
+        ];
+        let mut inputs: Vec<String> = Vec::new();
+        inputs.push(blocks.concat());
+        inputs.push(blocks.iter().rev().copied().collect::<String>());
+        inputs.push(format!("{}\n\n# trailing comment\n\n", blocks.concat()));
+        inputs.push(format!("{}top = 3\n", blocks.concat()));
+        inputs.push(format!("{}z {{\n}}\n", blocks.concat()).repeat(3));
+        inputs.push(format!("{}   \n", blocks.concat()));
+        inputs.push(format!("{}unclosed {{\n", blocks.concat()));
+        inputs.push(format!("{}bad = \n", blocks.concat()));
+        for input in &inputs {
+            let whole = super::format_in_pieces(input, usize::MAX);
+            for piece in [1, 2, 7, 40, 64, 150, 300] {
+                assert_eq!(super::format_in_pieces(input, piece), whole, "piece size {piece}, input:\n{input}");
+            }
+        }
+        // The pieces are really formatted apart (not all sent back whole).
+        let clean = format!("{}{}", blocks[0], blocks[2]).repeat(5);
+        let mut pieces = 0;
+        let parsed = super::super::parse::parse_pieces_for_fmt(&clean, 1, |_, _| pieces += 1);
+        // A cut follows each `}` that ends a line (not the one with a comment after it).
+        assert!(matches!(parsed, Ok(super::super::parse::Pieces::Done)) && pieces >= 5, "{pieces} pieces");
+        assert_eq!(super::format_in_pieces(&clean, 1), super::format_in_pieces(&clean, usize::MAX));
     }
 
     #[test]

@@ -94,6 +94,53 @@ pub fn parse_pieces_for_model(text: &str, mut each: impl FnMut(Body)) -> Result<
     Ok(Pieces::Done)
 }
 
+/// A file for the formatter, parsed in pieces of whole top-level structures
+/// of about `piece` bytes, as [`parse_pieces_for_model`] does but with the
+/// decor copied out (as [`parse_body`] does), so that each piece can be
+/// formatted, printed and dropped before the next is parsed. `each` gets
+/// each piece and whether it is the file's last. A file of one piece, and
+/// pieces that do not parse alone or whose cut the formatter cannot keep,
+/// come back as [`Pieces::Whole`] (what `each` got must then be discarded).
+///
+/// # Errors
+///
+/// The whole file's syntax error, exactly as [`parse_body`] reports it.
+pub(crate) fn parse_pieces_for_fmt(text: &str, piece: usize, mut each: impl FnMut(Body, bool)) -> Result<Pieces, SyntaxError> {
+    let (open, cuts) = unclosed_and_pieces(text, piece);
+    check_open(text, &open)?;
+    let whole = || hcl::edit::parser::parse_body(text).map(Pieces::Whole).map_err(|e| SyntaxError::from_parser(text, &e));
+    if cuts.is_empty() {
+        return whole();
+    }
+    // The parser refuses an attribute defined twice in one body, and pieces
+    // are parsed apart: the keys of the pieces' top-level attributes so far.
+    let mut keys = std::collections::HashSet::new();
+    let mut start = 0;
+    let ends: Vec<usize> = cuts.into_iter().chain(std::iter::once(text.len())).collect();
+    for (index, &end) in ends.iter().enumerate() {
+        let last = index + 1 == ends.len();
+        let Ok(body) = hcl::edit::parser::parse_body_range(text, start..end) else {
+            return whole();
+        };
+        let mut redefined = false;
+        for structure in body.iter() {
+            if let hcl::edit::structure::Structure::Attribute(attribute) = structure {
+                redefined |= !keys.insert(attribute.key.as_str().to_owned());
+            }
+        }
+        // `=` aligns across consecutive single-line attributes, so a piece
+        // must not end with an attribute (`a = {}`); after a block no run of
+        // them continues.
+        let ends_with_block = matches!(body.iter().last(), Some(hcl::edit::structure::Structure::Block(_)));
+        if redefined || (!last && !ends_with_block) {
+            return whole();
+        }
+        each(body, last);
+        start = end;
+    }
+    Ok(Pieces::Done)
+}
+
 /// A configuration file for the model: as [`parse_body`], but the tree's
 /// decor stays spans into `text` instead of being copied out (the model
 /// never prints the tree, so the copies were a string per node for nothing).
@@ -134,7 +181,7 @@ fn check_brackets(text: &str) -> Result<(), SyntaxError> {
 }
 
 /// Errs when more than [`MAX_UNCLOSED`] of `open` are open.
-fn check_open(text: &str, open: &[Frame]) -> Result<(), SyntaxError> {
+pub(crate) fn check_open(text: &str, open: &[Frame]) -> Result<(), SyntaxError> {
     if open.len() <= MAX_UNCLOSED {
         return Ok(());
     }

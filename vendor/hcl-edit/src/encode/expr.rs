@@ -47,6 +47,39 @@ impl EncodeDecorated for Expression {
     }
 }
 
+/// STRATA PATCH: an expression as printed without its own decor, written
+/// straight to `out`: what printing a clone with cleared decor gives, without
+/// the clone (Strata's formatter asks this of every value it aligns).
+impl Expression {
+    /// Writes the expression as it prints, leaving out its own prefix and
+    /// suffix decor (the decor of the nodes inside it is printed).
+    ///
+    /// # Errors
+    ///
+    /// Returns an error if `out` does.
+    pub fn encode_undecorated(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        let buf = &mut EncodeState::new(out);
+        match self {
+            Expression::Null(v) => v.encode(buf),
+            Expression::Bool(v) => v.encode(buf),
+            Expression::Number(v) => v.encode(buf),
+            Expression::String(v) => encode_quoted_string(buf, v),
+            Expression::Array(v) => v.encode(buf),
+            Expression::Object(v) => v.encode(buf),
+            Expression::StringTemplate(v) => v.encode(buf),
+            Expression::HeredocTemplate(v) => v.encode(buf),
+            Expression::Parenthesis(v) => v.encode(buf),
+            Expression::Variable(v) => v.encode(buf),
+            Expression::ForExpr(v) => v.encode(buf),
+            Expression::Conditional(v) => v.encode(buf),
+            Expression::FuncCall(v) => v.encode(buf),
+            Expression::UnaryOp(v) => v.encode(buf),
+            Expression::BinaryOp(v) => v.encode(buf),
+            Expression::Traversal(v) => v.encode(buf),
+        }
+    }
+}
+
 impl Encode for Parenthesis {
     fn encode(&self, buf: &mut EncodeState) -> fmt::Result {
         buf.write_char('(')?;

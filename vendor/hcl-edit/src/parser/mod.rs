@@ -89,6 +89,24 @@ pub fn parse_body_spanned_range(input: &str, range: std::ops::Range<usize>) -> R
     body.parse(stream).map_err(|err| Error::from_parse_error(&err))
 }
 
+/// STRATA PATCH: parse the structures in `input[range]` into a [`Body`], as
+/// [`parse_body`] does (decor copied out of the input), with every span
+/// counted from the start of `input`: a large file can be parsed, used and
+/// dropped one piece of whole structures at a time. `range` must start where
+/// a structure may start and end where one ends; else this errs (or, for a
+/// range that does not fall on character boundaries, parses all of `input`,
+/// as [`parse_body_spanned_range`] does).
+///
+/// # Errors
+///
+/// Returns an error if the piece does not resemble a valid HCL body; its
+/// location is within the piece and it is not the whole file's.
+pub fn parse_body_range(input: &str, range: std::ops::Range<usize>) -> Result<Body, Error> {
+    let mut body = parse_body_spanned_range(input, range)?;
+    body.despan(input);
+    Ok(body)
+}
+
 /// Parse an input into an [`Expression`].
 ///
 /// # Errors
