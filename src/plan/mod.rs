@@ -270,6 +270,17 @@ fn marked(v: Value, sensitive: bool) -> Value {
     }
 }
 
+/// Whether `propose` gives an attribute the prior's value (unknown when
+/// there is none) rather than the configured one: computed attributes, and
+/// optional-computed ones left unset. `proposes_prior` follows the same rule.
+fn keeps_prior(attr: &strata_provider::Attribute, configured: &Value) -> bool {
+    match attr.presence {
+        Presence::Computed => true,
+        Presence::OptionalComputed => configured.is_null(),
+        _ => false,
+    }
+}
+
 /// Merges evaluated configuration with prior state: computed attributes keep
 /// their prior values (or are unknown for a create), so the result is what
 /// the instance will look like after apply as far as the engine knows.
@@ -278,11 +289,10 @@ pub fn propose(config_value: &Value, prior: Option<&Value>, schema: &Block) -> V
     for (name, attr) in &schema.attributes {
         let configured = config_value.get(name);
         // Copied only for the attributes that keep it.
-        let prior_value = || prior.map(|p| p.get(name).clone());
-        let v = match attr.presence {
-            Presence::Computed => prior_value().unwrap_or(Value::Unknown),
-            Presence::OptionalComputed if configured.is_null() => prior_value().unwrap_or(Value::Unknown),
-            _ => configured.clone(),
+        let v = if keeps_prior(attr, configured) {
+            prior.map_or(Value::Unknown, |p| p.get(name).clone())
+        } else {
+            configured.clone()
         };
         out.insert(name.clone(), v);
     }
@@ -335,11 +345,7 @@ fn proposes_prior(config_value: &Value, prior: &Value, schema: &Block, ignored: 
             continue; // takes the prior's value
         }
         let configured = config_value.get(name);
-        let v = match attr.presence {
-            Presence::Computed => pv,
-            Presence::OptionalComputed if configured.is_null() => pv,
-            _ => configured,
-        };
+        let v = if keeps_prior(attr, configured) { pv } else { configured };
         if !v.identical(pv) {
             return false;
         }
