@@ -1,6 +1,12 @@
 //! Group commit of state writes. Every operation's writes must be durable
 //! before the operation proceeds; batching the writes of concurrent
 //! operations into one transaction keeps that cost per batch, not per write.
+//!
+//! Writes that nothing needs durable on their own (an apply's beginning, its
+//! phase change to cleanup, its outputs: see [`Journal::defer`]) wait for the
+//! next commit and go into its transaction, first, so that an apply of one
+//! burst of operations costs three durable commits (intents, outcomes, end)
+//! instead of six.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -8,7 +14,13 @@ use std::sync::Arc;
 use strata_state::{StateError, StateStore, Write};
 use tokio::sync::oneshot;
 
-type Request = (Vec<Write>, oneshot::Sender<Result<(), String>>);
+type Ack = oneshot::Sender<Result<(), String>>;
+
+/// What the journal thread is asked: a commit, or writes for the next one.
+enum Request {
+    Commit(Vec<Write>, Ack),
+    Defer(Vec<Write>),
+}
 
 /// Test hook of the fault-injection suite: `STRATA_TEST_CRASH_COMMIT` set to
 /// `before:N` or `after:N` ends the process abruptly (as `kill -9` would)
@@ -58,31 +70,47 @@ impl Journal {
             .name("strata-journal".into())
             .spawn(move || {
                 let mut commits = 0u64;
+                // Deferred writes not yet in a successful commit.
+                let mut deferred: Vec<Write> = Vec::new();
+                let mut batch: Vec<(Vec<Write>, Ack)> = Vec::new();
                 while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while let Ok(more) = rx.try_recv() {
-                        batch.push(more);
+                    for request in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                        match request {
+                            Request::Commit(writes, ack) => batch.push((writes, ack)),
+                            Request::Defer(writes) => deferred.extend(writes),
+                        }
                     }
-                    let (requests, write_count) = (batch.len(), batch.iter().map(|(w, _)| w.len()).sum::<usize>());
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let (requests, write_count) = (batch.len(), deferred.len() + batch.iter().map(|(w, _)| w.len()).sum::<usize>());
                     commits += 1;
                     crash.check(commits, false);
                     let started = std::time::Instant::now();
                     let result = {
-                        let all: Vec<&[Write]> = batch.iter().map(|(w, _)| w.as_slice()).collect();
+                        let all: Vec<&[Write]> = std::iter::once(deferred.as_slice()).chain(batch.iter().map(|(w, _)| w.as_slice())).collect();
                         store.commit_all(&all).map_err(|e: StateError| e.to_string())
                     };
                     tracing::debug!(commit = commits, requests, writes = write_count, duration = ?started.elapsed(), ok = result.is_ok(), "state commit");
                     crash.check(commits, true);
+                    if result.is_ok() {
+                        deferred.clear();
+                    }
                     if result.is_err() && batch.len() > 1 {
                         // One operation's write may be refused (the store
                         // refuses new work on a full disk) while the others'
-                        // outcomes must still be recorded: commit each alone.
-                        for (writes, ack) in batch {
-                            let _ = ack.send(store.commit(writes).map_err(|e| e.to_string()));
+                        // outcomes must still be recorded: commit each alone,
+                        // the deferred writes with the first that succeeds.
+                        for (writes, ack) in batch.drain(..) {
+                            let result = store.commit_all(&[&deferred, &writes]).map_err(|e| e.to_string());
+                            if result.is_ok() {
+                                deferred.clear();
+                            }
+                            let _ = ack.send(result);
                         }
                         continue;
                     }
-                    for (_, ack) in batch {
+                    for (_, ack) in batch.drain(..) {
                         let _ = ack.send(result.clone());
                     }
                 }
@@ -97,13 +125,30 @@ impl Journal {
         self.undo_points.load(Ordering::SeqCst)
     }
 
-    /// Commits `writes` durably (together with whatever else is queued).
+    /// Commits `writes` durably (together with whatever else is queued and
+    /// what was deferred); empty `writes` commit only what was deferred.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<(), String> {
         if writes.iter().any(|w| matches!(w, Write::PutStep { step, .. } if step.undo_point().is_some())) {
             self.undo_points.store(true, Ordering::SeqCst);
         }
         let (ack, done) = oneshot::channel();
-        self.tx.send((writes, ack)).map_err(|_| "the journal thread stopped".to_owned())?;
+        self.tx.send(Request::Commit(writes, ack)).map_err(|_| "the journal thread stopped".to_owned())?;
         done.await.map_err(|_| "the journal thread stopped".to_owned())?
+    }
+
+    /// Queues `writes` for the next commit, whoever asks for it: they are
+    /// written first in its transaction, atomically with it. For writes that
+    /// must be durable before the next provider call or the end of the apply,
+    /// but not on their own: a crash before that commit leaves the state as
+    /// a crash just before them does.
+    pub fn defer(&self, writes: Vec<Write>) {
+        if writes.is_empty() {
+            return;
+        }
+        if writes.iter().any(|w| matches!(w, Write::PutStep { step, .. } if step.undo_point().is_some())) {
+            self.undo_points.store(true, Ordering::SeqCst);
+        }
+        // A stopped thread commits nothing more: the next commit says so.
+        let _ = self.tx.send(Request::Defer(writes));
     }
 }

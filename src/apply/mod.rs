@@ -155,10 +155,9 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
         started_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         pid: std::process::id(),
     };
-    if let Err(e) = shared.cx.journal.commit(vec![Write::BeginApply(begin)]).await {
-        report.failed.push(("state".into(), e));
-        return report;
-    }
+    // Durable with the first intent, in the same transaction: an apply that
+    // has called no provider yet has nothing for recovery to end.
+    shared.cx.journal.defer(vec![Write::BeginApply(begin)]);
 
     // Imports first: what they adopt is then known to every other node.
     for change in plan.changes.iter().filter(|c| c.importing.is_some()) {
@@ -174,6 +173,12 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
 
     let main_ok = report.failed.is_empty() && !report.interrupted;
     if !main_ok {
+        // What was deferred (the apply's beginning when no intent was
+        // written, the refresh's drift) is written before the log is read.
+        if let Err(e) = shared.cx.journal.commit(Vec::new()).await {
+            report.failed.push(("state".into(), e));
+            return report;
+        }
         let undoer = undoer(&shared);
         let ending = if shared.cx.rollback && !report.interrupted { undoer.roll_back().await } else { undoer.keep().await };
         match ending {
@@ -187,11 +192,10 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
         return report;
     }
 
-    // Cleanup: the changes stand from here on.
-    if let Err(e) = shared.cx.journal.commit(vec![Write::SetApplyPhase(ApplyPhase::Cleanup)]).await {
-        report.failed.push(("state".into(), e));
-        return report;
-    }
+    // Cleanup: the changes stand from here on. Durable with the next commit
+    // (the first destroy's intent, or the end): until then a crash finds the
+    // apply in its main phase, as it would a crash just before this point.
+    shared.cx.journal.defer(vec![Write::SetApplyPhase(ApplyPhase::Cleanup)]);
     let mut cleanup: Vec<ResourceChange> = plan.changes.iter().filter(|c| in_cleanup_phase(c)).cloned().collect();
     for c in &plan.changes {
         if deposes(c) {
@@ -221,15 +225,13 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
             }
         }
     }
-    // Outputs first, so that a crash after them leaves only the discards.
+    // Outputs first, so that a crash after them leaves only the discards:
+    // they go with the next commit, the first discard's intent or the end.
     if report.failed.is_empty() && !report.interrupted && plan.mode != crate::plan::PlanMode::Destroy {
         report.outputs = evaluate_outputs(&shared);
-        let outputs = report.outputs.clone();
-        if let Err(e) = shared.cx.journal.commit(vec![Write::SetOutputs(outputs)]).await {
-            report.failed.push(("outputs".into(), e));
-        }
+        shared.cx.journal.defer(vec![Write::SetOutputs(report.outputs.clone())]);
     } else if plan.mode == crate::plan::PlanMode::Destroy && report.failed.is_empty() {
-        let _ = shared.cx.journal.commit(vec![Write::SetOutputs(BTreeMap::new())]).await;
+        shared.cx.journal.defer(vec![Write::SetOutputs(BTreeMap::new())]);
     }
     // The log is read back only when it may hold undo points to discard:
     // reading and decoding every step of a large apply for nothing was 8 %

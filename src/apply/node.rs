@@ -160,7 +160,7 @@ async fn resolve_failed(shared: &Shared, seq: u64, mut writes: Vec<Write>) -> Re
         return Ok(());
     }
     writes.push(Write::Resolve { seq });
-    shared.cx.journal.commit(writes).await
+    super::burst::commit_outcome(&shared.cx.journal, writes).await
 }
 
 /// What a node looks up once about its instance: the address, the
@@ -306,7 +306,7 @@ async fn create(
         Ok(value) => {
             let attributes = record_created(value, &mut writes);
             writes.push(Write::Resolve { seq });
-            shared.cx.journal.commit(writes).await?;
+            super::burst::commit_outcome(&shared.cx.journal, writes).await?;
             Ok(attributes)
         }
         Err((e, found)) => {
@@ -341,7 +341,7 @@ async fn update(
         Ok((seq, value)) => {
             let current = record(change, change.id, marked_result(value, &planned, schema));
             let step = UndoStep::Updated { prior: prior.clone(), current: current.clone(), undo };
-            shared.cx.journal.commit(vec![Write::PutInstance(current.clone()), Write::PutStep { seq, step }, Write::Resolve { seq }]).await?;
+            super::burst::commit_outcome(&shared.cx.journal, vec![Write::PutInstance(current.clone()), Write::PutStep { seq, step }, Write::Resolve { seq }]).await?;
             Ok(current)
         }
         Err((seq, e)) => {
@@ -390,7 +390,7 @@ async fn retire(shared: &Shared, provider: &Arc<dyn Provider>, change: &Resource
         Ok((seq, ())) => {
             let step = UndoStep::Retired { prior: prior.clone(), undo };
             let writes = vec![Write::RemoveInstance { address: prior.address.clone() }, Write::PutStep { seq, step }, Write::Resolve { seq }];
-            shared.cx.journal.commit(writes).await
+            super::burst::commit_outcome(&shared.cx.journal, writes).await
         }
         Err((seq, e)) => {
             resolve_failed(shared, seq, Vec::new()).await?;
@@ -407,7 +407,7 @@ async fn destroy(shared: &Shared, provider: &Arc<dyn Provider>, change: &Resourc
     let call = async { provider.delete(&prior.type_name, prior.id, &attrs).await.map_err(|e| crate::redact::provider_error(e, [&prior.attributes])) };
     match journaled(shared, intent, call).await {
         Ok((seq, ())) => {
-            shared.cx.journal.commit(vec![Write::RemoveInstance { address: prior.address.clone() }, Write::Resolve { seq }]).await
+            super::burst::commit_outcome(&shared.cx.journal, vec![Write::RemoveInstance { address: prior.address.clone() }, Write::Resolve { seq }]).await
         }
         Err((seq, e)) => {
             resolve_failed(shared, seq, Vec::new()).await?;
@@ -455,7 +455,7 @@ pub(super) async fn import_node(shared: &Shared, change: &ResourceChange) -> Res
                 remember_in_world(shared, addr, adopted.attributes.clone());
             }
             let step = UndoStep::Imported { record: adopted.clone(), undo };
-            shared.cx.journal.commit(vec![Write::PutInstance(adopted), Write::PutStep { seq, step }, Write::Resolve { seq }]).await
+            super::burst::commit_outcome(&shared.cx.journal, vec![Write::PutInstance(adopted), Write::PutStep { seq, step }, Write::Resolve { seq }]).await
         }
         Err((seq, e)) => {
             resolve_failed(shared, seq, Vec::new()).await?;

@@ -61,12 +61,16 @@ pub async fn apply(ws: &Workspace, planned: &Planned, opts: ApplyOptions, events
             writes.push(Write::PutInstance(record.clone()));
         }
     }
-    ws.store.commit(writes)?;
     // Imports run inside the apply, journaled like every other change.
     if plan.mode == PlanMode::RefreshOnly {
+        ws.store.commit(writes)?;
         return Ok(ApplyReport::default());
     }
+    // Drift and moves go into the apply's first commit: a crash before it
+    // leaves the state as the plan found it, which the next refresh reads
+    // again.
     let journal = Journal::start(ws.store.clone());
+    journal.defer(writes);
     let cx = ApplyContext {
         config: planned.loaded.config.clone(),
         schemas: planned.loaded.schemas.clone(),
