@@ -55,15 +55,7 @@ impl LocalStore {
             // pages leaves a temporary file (cleaned up later), never a
             // half-written state.redb that every later command refuses.
             let tmp = files::temp_path(&self.dir, DB_FILE);
-            let made = redb::Builder::new().create(&tmp).map_err(|e| self.open_error(e)).and_then(|mut db| {
-                init(&db, false, &self.enc)?;
-                // redb makes a new file about 1 MiB long and gives the free
-                // tail back only half at a time, one durable commit each: an
-                // apply of a few commits left a small state in a file of
-                // 540 KiB, copied whole into the backup before every apply.
-                db.compact().map_err(|e| StateError::Database(e.to_string()))?;
-                Ok(())
-            });
+            let made = redb::Builder::new().create(&tmp).map_err(|e| self.open_error(e)).and_then(|db| init(&db, false, &self.enc).map(drop));
             if let Err(e) = made {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e);
