@@ -443,3 +443,61 @@ resource "testing_object" "late" {
     assert_eq!((without_generation(world(dir.path())), comparable(state(dir.path()))), before);
     assert_no_orphans(dir.path());
 }
+
+/// One burst of coalescing creates is three journal commits: the apply's
+/// beginning with every intent, every outcome, then the apply's end (the
+/// cleanup phase, the outputs and the end in one). A stop at each of those
+/// boundaries recovers exactly: before the first nothing was called and
+/// there is nothing to recover; after the first the intents and the apply
+/// log are there together, so recovery rolls back an apply that made
+/// nothing; after the outcomes it rolls back all of them; after the end
+/// nothing is left to do and everything stands.
+#[test]
+fn one_burst_of_creates_is_three_journal_commits_and_a_stop_at_each_recovers() {
+    const BURST: &str = r#"
+provider "testing" {
+  dir      = "${path.root}/world"
+  coalesce = 16
+}
+resource "testing_object" "o" {
+  count = 8
+  name  = "o-${count.index}"
+}
+output "first" {
+  value = testing_object.o[0].id
+}
+"#;
+    let stopped = |point: &str| {
+        let dir = scratch();
+        write(dir.path(), "main.strata.hcl", BURST);
+        let out = command(dir.path(), &["apply", "-auto-approve"]).env("STRATA_TEST_CRASH_COMMIT", point).output().unwrap();
+        (dir, out)
+    };
+    // A stop before a fourth commit is never reached.
+    let (dir, out) = stopped("before:4");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!((world(dir.path()).len(), state(dir.path()).len()), (8, 8));
+    expect(dir.path(), &["output", "first"], 0);
+
+    for (point, created, recovery) in [
+        ("before:1", 0, None),
+        ("after:1", 0, Some("rolling it back (0 operation(s) to undo)")),
+        ("after:2", 8, Some("rolling it back (8 operation(s) to undo)")),
+        ("before:3", 8, Some("rolling it back (8 operation(s) to undo)")),
+        ("after:3", 8, None),
+    ] {
+        let (dir, out) = stopped(point);
+        assert_eq!(out.status.code(), Some(137), "{point}: {}", stderr(&out));
+        assert_eq!(world(dir.path()).len(), created, "{point}: objects made before the stop");
+        let recovered = run(dir.path(), &["plan"]);
+        let said = format!("{}{}", stdout(&recovered), stderr(&recovered));
+        assert!(recovered.status.success(), "{point}: {said}");
+        match recovery {
+            Some(line) => assert!(said.contains(line), "{point}: recovery should say {line:?}:\n{said}"),
+            None => assert!(!said.contains("was interrupted") && !said.contains("reconcil"), "{point}: nothing to recover:\n{said}"),
+        }
+        let kept = if point == "after:3" { 8 } else { 0 };
+        assert_eq!((world(dir.path()).len(), state(dir.path()).len()), (kept, kept), "{point}: after recovery");
+        assert_eq!(run(dir.path(), &["output", "first"]).status.success(), kept == 8, "{point}: outputs only with the apply's end");
+    }
+}
