@@ -95,6 +95,24 @@ pub struct LocalStore {
     out_of_space: AtomicBool,
     /// How records are encrypted at rest (by default: not).
     enc: Arc<Encryption>,
+    /// The version [`StateStore::begin_version`] began, written by the next
+    /// commit.
+    pending_version: Mutex<Option<PendingVersion>>,
+}
+
+/// A version begun and not written yet. Its records go into the transaction
+/// of the next commit (an apply's first intents), so that beginning a
+/// version costs no commit of its own; `state.meta` is written once that
+/// commit is durable, never ahead of the database. A crash before it leaves
+/// the state at the version before, with nothing done since. A version that
+/// no commit follows (a command that changed nothing) is not kept.
+struct PendingVersion {
+    /// The state as the version began, kept in the history.
+    current: Snapshot,
+    serial: u64,
+    operation: String,
+    user: String,
+    sidecar: Sidecar,
 }
 
 impl LocalStore {
@@ -121,6 +139,7 @@ impl LocalStore {
             reserve: Reserve::new(dir.join(RESERVE_FILE)),
             out_of_space: AtomicBool::new(false),
             enc: Encryption::none(),
+            pending_version: Mutex::new(None),
         }
     }
 
@@ -209,15 +228,20 @@ impl LocalStore {
         MIN_RESERVE.max(len / 2)
     }
 
-    /// Commits `writes` in one transaction.
+    /// Commits `writes` in one transaction, after the records of a version
+    /// begun and not written yet.
     fn write_batch<'w>(&self, writes: impl Iterator<Item = &'w Write>) -> Result<()> {
-        self.with_db(|open| {
+        let pending = self.pending_version.lock().expect("pending version").take();
+        let committed = self.with_db(|open| {
             let Handle::Write(db) = &open.handle else {
                 return Err(StateError::Database("the state was opened read-only".into()));
             };
             let tx = db.begin_write().map_err(db_err)?;
             {
                 let mut w = Writer::new(&tx, &self.enc);
+                if let Some(version) = &pending {
+                    write_version(&mut w, version)?;
+                }
                 let mut records = RecordJson::default();
                 for write in writes {
                     apply_write(&mut w, &mut records, write)?;
@@ -225,7 +249,16 @@ impl LocalStore {
                 w.finish()?;
             }
             tx.commit().map_err(db_err)
-        })
+        });
+        match (committed, pending) {
+            (Ok(()), Some(version)) => version.sidecar.write(&self.sidecar_path(), Rename::Deferred),
+            // Not written: the next commit tries again.
+            (Err(e), Some(version)) => {
+                *self.pending_version.lock().expect("pending version") = Some(version);
+                Err(e)
+            }
+            (committed, None) => committed,
+        }
     }
 
     /// New work (not undoing or finishing what was done) after the disk
@@ -249,6 +282,24 @@ impl LocalStore {
 fn read_meta(tx: &ReadTransaction, format: Format, enc: &Encryption) -> Result<Meta> {
     let bytes = tables::read_one(tx, META, META_KEY, format, enc)?.ok_or_else(|| StateError::Corrupt("it has no state record".into()))?;
     decode("state record", &bytes)
+}
+
+/// Writes the records of a version begun by `begin_version`: the state as
+/// it began kept in the history, the new version number and its record.
+fn write_version(w: &mut Writer<'_>, version: &PendingVersion) -> Result<()> {
+    let PendingVersion { current, serial, operation, user, .. } = version;
+    // Key rotation: what the fallback key (or no key) wrote is written again
+    // under the primary one, history and journal too.
+    w.reencrypt_stale()?;
+    let current_info = match w.get(META, CURRENT_VERSION_KEY)? {
+        Some(bytes) => decode::<VersionInfo>("version record", &bytes)?,
+        None => VersionInfo { serial: current.meta.serial, created_at: now(), operation: "init".into(), user: user.clone(), instances: 0 },
+    };
+    let kept = KeptVersion { info: VersionInfo { instances: current.instances.len(), ..current_info }, snapshot: current.clone() };
+    w.put(HISTORY, current.meta.serial, &kept)?;
+    w.put(META, META_KEY, &Meta { lineage: current.meta.lineage, serial: *serial })?;
+    let info = VersionInfo { serial: *serial, created_at: now(), operation: operation.clone(), user: user.clone(), instances: current.instances.len() };
+    w.put(META, CURRENT_VERSION_KEY, &info)
 }
 
 /// Applies one write of a batch; `records` keeps the JSON of the instance
@@ -346,7 +397,7 @@ impl StateStore for LocalStore {
 
     fn commit_all(&self, requests: &[&[Write]]) -> Result<()> {
         let writes = || requests.iter().flat_map(|w| w.iter());
-        if writes().next().is_none() {
+        if writes().next().is_none() && self.pending_version.lock().expect("pending version").is_none() {
             return Ok(());
         }
         self.writable()?;
@@ -440,43 +491,10 @@ impl StateStore for LocalStore {
             Err(e) => return Err(e),
         };
         let serial = current.meta.serial + 1;
-        self.with_db(|open| {
-            let Handle::Write(db) = &open.handle else {
-                return Err(StateError::Database("the state was opened read-only".into()));
-            };
-            let tx = db.begin_write().map_err(db_err)?;
-            {
-                let mut w = Writer::new(&tx, &self.enc);
-                // Key rotation: what the fallback key (or no key) wrote is
-                // written again under the primary one, history and journal too.
-                w.reencrypt_stale()?;
-                let current_info = match w.get(META, CURRENT_VERSION_KEY)? {
-                    Some(bytes) => decode::<VersionInfo>("version record", &bytes)?,
-                    None => VersionInfo {
-                        serial: current.meta.serial,
-                        created_at: now(),
-                        operation: "init".into(),
-                        user: user.to_owned(),
-                        instances: 0,
-                    },
-                };
-                let kept =
-                    KeptVersion { info: VersionInfo { instances: current.instances.len(), ..current_info }, snapshot: current.clone() };
-                w.put(HISTORY, current.meta.serial, &kept)?;
-                w.put(META, META_KEY, &Meta { lineage: current.meta.lineage, serial })?;
-                let info = VersionInfo {
-                    serial,
-                    created_at: now(),
-                    operation: operation.to_owned(),
-                    user: user.to_owned(),
-                    instances: current.instances.len(),
-                };
-                w.put(META, CURRENT_VERSION_KEY, &info)?;
-                w.finish()?;
-            }
-            tx.commit().map_err(db_err)
-        })?;
-        Sidecar { lineage: current.meta.lineage, serial, backup_serial }.write(&self.sidecar_path(), Rename::Deferred)?;
+        // Written by the next commit: see `PendingVersion`.
+        let sidecar = Sidecar { lineage: current.meta.lineage, serial, backup_serial };
+        let version = PendingVersion { current, serial, operation: operation.to_owned(), user: user.to_owned(), sidecar };
+        *self.pending_version.lock().expect("pending version") = Some(version);
         Ok(serial)
     }
 

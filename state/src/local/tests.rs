@@ -476,3 +476,41 @@ fn a_full_disk_spends_the_reserve_on_the_writes_that_finish_work_and_refuses_new
     let _ = std::process::Command::new("umount").arg(&mount).status();
     result.unwrap();
 }
+
+#[test]
+fn a_begun_version_is_written_by_the_next_commit_and_state_meta_only_after_it() {
+    let dir = tempdir();
+    let sidecar_serial = || serde_json::from_slice::<Sidecar>(&std::fs::read(dir.join(META_FILE)).unwrap()).unwrap().serial;
+    let store = LocalStore::new(&dir);
+    store.begin_version("apply", "me").unwrap();
+    store.commit(vec![Write::PutInstance(record("strata_data.a"))]).unwrap();
+    drop(store);
+    assert_eq!(sidecar_serial(), 1);
+
+    // Begun, then the process ends before any commit (as a kill -9 before
+    // an apply's first intents would): nothing of version 2 is anywhere,
+    // and state.meta is never ahead of the database.
+    let store = LocalStore::new(&dir);
+    assert_eq!(store.begin_version("apply", "me").unwrap(), 2);
+    assert_eq!(sidecar_serial(), 1, "state.meta waits for the commit");
+    drop(store);
+    let store = LocalStore::new(&dir);
+    assert_eq!(store.snapshot().unwrap().meta.serial, 1);
+    assert_eq!(store.history().unwrap().iter().map(|v| v.serial).collect::<Vec<_>>(), vec![0, 1]);
+
+    // Begun, then committed: the version and the write in one transaction.
+    assert_eq!(store.begin_version("destroy", "me").unwrap(), 2);
+    store.commit(vec![Write::RemoveInstance { address: "strata_data.a".into() }]).unwrap();
+    assert_eq!(sidecar_serial(), 2);
+    drop(store);
+    let store = LocalStore::new(&dir);
+    let history = store.history().unwrap();
+    assert_eq!(history.iter().map(|v| (v.serial, v.operation.as_str())).collect::<Vec<_>>(), vec![(0, "init"), (1, "apply"), (2, "destroy")]);
+    assert_eq!(store.version(1).unwrap().instances.len(), 1);
+    assert!(store.snapshot().unwrap().instances.is_empty());
+
+    // A commit with no writes still writes a begun version.
+    assert_eq!(store.begin_version("apply -refresh-only", "me").unwrap(), 3);
+    store.commit(Vec::new()).unwrap();
+    assert_eq!((store.snapshot().unwrap().meta.serial, sidecar_serial()), (3, 3));
+}
