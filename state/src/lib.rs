@@ -341,7 +341,9 @@ pub trait StateStore: Send + Sync {
     fn apply_log(&self) -> Result<Option<ApplyLog>>;
 
     /// Starts a new version: keeps the current one in history and bumps the
-    /// serial. Returns the new serial.
+    /// serial. Returns the new serial. A store may write the version with
+    /// the next commit instead of on its own (the local store does); until
+    /// then a crash leaves the version before, with nothing changed since.
     fn begin_version(&self, operation: &str, user: &str) -> Result<u64>;
     fn history(&self) -> Result<Vec<VersionInfo>>;
     /// A version kept in history.
