@@ -489,6 +489,12 @@ impl FromStr for Number {
             Some(rest) => (true, rest),
             None => (false, t.strip_prefix('+').unwrap_or(t)),
         };
+        // A plain integer (almost every literal of a configuration) needs no
+        // big-number arithmetic; the result is the same canonical value.
+        if (1..=18).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) {
+            let n: u64 = t.parse().map_err(|_| invalid())?;
+            return Ok(if n == 0 { Number::zero() } else { Number::round(negative, BigUint::from(n), 0, false) });
+        }
         let (significand, exponent) = match t.find(['e', 'E']) {
             Some(at) => (&t[..at], t[at + 1..].parse::<i64>().map_err(|_| invalid())?),
             None => (t, 0),
@@ -561,6 +567,15 @@ impl From<i64> for Number {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_integers_parse_to_what_the_general_path_makes() {
+        for text in ["0", "-0", "7", "-7", "0012", "+42", "999999999999999999", "-123456789012345678"] {
+            let general = format!("{text}e0");
+            assert_eq!(text.parse::<Number>(), general.parse::<Number>(), "{text}");
+        }
+        assert_eq!("5".parse::<Number>(), Ok(Number::from_i64(5)));
+    }
 
     fn n(s: &str) -> Number {
         s.parse().unwrap()
