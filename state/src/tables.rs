@@ -171,22 +171,72 @@ pub(crate) fn seq_key(bytes: &[u8]) -> Result<u64> {
     Ok(u64::from_le_bytes(bytes))
 }
 
+/// The tables a [`Writer`] keeps open between its writes: opening one looks
+/// it up in redb's table tree and closing it writes its root back, which
+/// cost a tenth of a large apply's journal work when done for every record.
+#[derive(Default)]
+pub(crate) struct OpenTables<'t> {
+    by_name: Vec<(String, redb::Table<'t, &'static str, &'static [u8]>)>,
+    by_seq: Vec<(String, redb::Table<'t, u64, &'static [u8]>)>,
+}
+
+/// The key types of the state's tables, each with its kind of open table.
+pub(crate) trait TableKey: Key + Sized + 'static {
+    fn kept<'c, 't>(open: &'c mut OpenTables<'t>) -> &'c mut Vec<(String, redb::Table<'t, Self, &'static [u8]>)>;
+}
+
+impl TableKey for &'static str {
+    fn kept<'c, 't>(open: &'c mut OpenTables<'t>) -> &'c mut Vec<(String, redb::Table<'t, Self, &'static [u8]>)> {
+        &mut open.by_name
+    }
+}
+
+impl TableKey for u64 {
+    fn kept<'c, 't>(open: &'c mut OpenTables<'t>) -> &'c mut Vec<(String, redb::Table<'t, Self, &'static [u8]>)> {
+        &mut open.by_seq
+    }
+}
+
 /// Checked writes within one write transaction; [`Writer::finish`] stores
-/// the digests of the tables it touched.
+/// the digests of the tables it touched. The tables it writes stay open
+/// until it is finished or dropped, or until it opens another way
+/// ([`Writer::close_tables`]); meanwhile only the writer may open tables of
+/// the transaction (redb refuses a table that is open already).
 pub(crate) struct Writer<'t> {
     tx: &'t WriteTransaction,
     enc: &'t Encryption,
     digests: BTreeMap<String, Digest>,
+    open: OpenTables<'t>,
 }
 
 impl<'t> Writer<'t> {
     /// Writes records encrypted as `enc` says.
     pub fn new(tx: &'t WriteTransaction, enc: &'t Encryption) -> Writer<'t> {
-        Writer { tx, enc, digests: BTreeMap::new() }
+        Writer { tx, enc, digests: BTreeMap::new(), open: OpenTables::default() }
+    }
+
+    /// Closes the tables kept open, before a table is opened another way.
+    pub fn close_tables(&mut self) {
+        self.open = OpenTables::default();
+    }
+
+    /// The table `def`, opened on first use and kept open.
+    fn table<K: TableKey>(&mut self, def: TableDefinition<'static, K, &'static [u8]>) -> Result<&mut redb::Table<'t, K, &'static [u8]>> {
+        let at = match K::kept(&mut self.open).iter().position(|(n, _)| n == def.name()) {
+            Some(at) => at,
+            None => {
+                let table = self.tx.open_table(def).map_err(db_err)?;
+                let kept = K::kept(&mut self.open);
+                kept.push((def.name().to_owned(), table));
+                kept.len() - 1
+            }
+        };
+        Ok(&mut K::kept(&mut self.open)[at].1)
     }
 
     fn digest(&mut self, table: &str) -> Result<&mut Digest> {
         if !self.digests.contains_key(table) {
+            // Never kept open: only `finish` writes digests.
             let digests = self.tx.open_table(DIGESTS).map_err(db_err)?;
             let current = match digests.get(table).map_err(db_err)? {
                 Some(bytes) => {
@@ -205,7 +255,7 @@ impl<'t> Writer<'t> {
         self.digests.insert(table.to_owned(), Digest::default());
     }
 
-    pub fn put<'k, K: Key + 'static, T: Serialize>(
+    pub fn put<'k, K: TableKey, T: Serialize>(
         &mut self,
         def: TableDefinition<'static, K, &'static [u8]>,
         key: K::SelfType<'k>,
@@ -218,7 +268,7 @@ impl<'t> Writer<'t> {
     }
 
     /// Stores a record's JSON as it is (already encoded), encrypted anew.
-    pub fn put_json<'k, K: Key + 'static>(
+    pub fn put_json<'k, K: TableKey>(
         &mut self,
         def: TableDefinition<'static, K, &'static [u8]>,
         key: K::SelfType<'k>,
@@ -230,7 +280,7 @@ impl<'t> Writer<'t> {
         self.store(def, key, &name, &kb, sealed)
     }
 
-    fn store<'k, K: Key + 'static>(
+    fn store<'k, K: TableKey>(
         &mut self,
         def: TableDefinition<'static, K, &'static [u8]>,
         key: K::SelfType<'k>,
@@ -238,11 +288,7 @@ impl<'t> Writer<'t> {
         kb: &[u8],
         sealed: record::Sealed,
     ) -> Result<()> {
-        let old = {
-            let mut table = self.tx.open_table(def).map_err(db_err)?;
-            let old = table.insert(key, sealed.bytes.as_slice()).map_err(db_err)?.map(|g| g.value().to_vec());
-            old
-        };
+        let old = self.table(def)?.insert(key, sealed.bytes.as_slice()).map_err(db_err)?.map(|g| g.value().to_vec());
         let old = match old {
             Some(bytes) => verify(name, kb, &bytes, Format::Checked)?.1,
             None => None,
@@ -255,14 +301,10 @@ impl<'t> Writer<'t> {
         Ok(())
     }
 
-    pub fn remove<'k, K: Key + 'static>(&mut self, def: TableDefinition<'static, K, &'static [u8]>, key: K::SelfType<'k>) -> Result<()> {
+    pub fn remove<'k, K: TableKey>(&mut self, def: TableDefinition<'static, K, &'static [u8]>, key: K::SelfType<'k>) -> Result<()> {
         let name = def.name().to_owned();
         let kb = key_bytes::<K>(&key);
-        let old = {
-            let mut table = self.tx.open_table(def).map_err(db_err)?;
-            let old = table.remove(key).map_err(db_err)?.map(|g| g.value().to_vec());
-            old
-        };
+        let old = self.table(def)?.remove(key).map_err(db_err)?.map(|g| g.value().to_vec());
         if let Some(bytes) = old {
             let checksum = verify(&name, &kb, &bytes, Format::Checked)?.1;
             let digest = self.digest(&name)?;
@@ -273,19 +315,20 @@ impl<'t> Writer<'t> {
         Ok(())
     }
 
-    pub fn clear<K: Key + 'static>(&mut self, def: TableDefinition<'static, K, &'static [u8]>) -> Result<()> {
-        self.tx.open_table(def).map_err(db_err)?.retain(|_, _| false).map_err(db_err)?;
+    pub fn clear<K: TableKey>(&mut self, def: TableDefinition<'static, K, &'static [u8]>) -> Result<()> {
+        self.table(def)?.retain(|_, _| false).map_err(db_err)?;
         self.reset_digest(def.name());
         Ok(())
     }
 
     /// Reads a record inside the transaction, verified.
     pub fn get<'k, K: Key + 'static>(
-        &self,
+        &mut self,
         def: TableDefinition<'static, K, &'static [u8]>,
         key: K::SelfType<'k>,
     ) -> Result<Option<Vec<u8>>> {
         let kb = key_bytes::<K>(&key);
+        self.close_tables();
         let table = self.tx.open_table(def).map_err(db_err)?;
         let Some(bytes) = table.get(key).map_err(db_err)? else {
             return Ok(None);
@@ -314,7 +357,8 @@ impl<'t> Writer<'t> {
         Ok(count)
     }
 
-    fn stale<K: Key + 'static>(&self, def: TableDefinition<'static, K, &'static [u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn stale<K: Key + 'static>(&mut self, def: TableDefinition<'static, K, &'static [u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.close_tables();
         let table = self.tx.open_table(def).map_err(db_err)?;
         let mut out = Vec::new();
         for entry in table.iter().map_err(db_err)? {
@@ -330,7 +374,8 @@ impl<'t> Writer<'t> {
         Ok(out)
     }
 
-    pub fn finish(self) -> Result<()> {
+    pub fn finish(mut self) -> Result<()> {
+        self.close_tables();
         let mut digests = self.tx.open_table(DIGESTS).map_err(db_err)?;
         for (name, digest) in &self.digests {
             let sealed = record::seal(DIGESTS.name(), name.as_bytes(), digest);
@@ -345,6 +390,7 @@ impl<'t> Writer<'t> {
 pub(crate) fn migrate_to_checked(tx: &WriteTransaction, enc: &Encryption) -> Result<()> {
     let mut writer = Writer::new(tx, enc);
     for def in STR_TABLES {
+        writer.close_tables();
         let records = raw_records(tx, def)?;
         writer.clear(def)?;
         for (key, payload) in records {
@@ -354,6 +400,7 @@ pub(crate) fn migrate_to_checked(tx: &WriteTransaction, enc: &Encryption) -> Res
         }
     }
     for def in SEQ_TABLES {
+        writer.close_tables();
         let records = raw_records(tx, def)?;
         writer.clear(def)?;
         for (key, payload) in records {
