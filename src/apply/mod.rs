@@ -101,6 +101,10 @@ struct Shared {
     expansions: HashMap<(crate::addr::ModuleInstance, ResourceAddr), Expansion>,
     calls: crate::plan::Calls,
     variables: BTreeMap<String, Value>,
+    /// The locals and module variables that read nothing apply changes,
+    /// evaluated once for the whole apply (`World::remembering_stable`).
+    /// Locked after `world`, only by `node::final_values`.
+    stable: Mutex<crate::plan::Memo>,
 }
 
 /// Applies `plan`. Never panics on provider failure: everything is reported.
@@ -144,6 +148,7 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
         expansions,
         calls: plan.module_calls.iter().map(|(m, name, c)| ((m.clone(), name.clone()), c.clone())).collect(),
         variables: plan.variables.clone(),
+        stable: Mutex::default(),
         cx,
     });
     let mut report = ApplyReport::default();

@@ -83,7 +83,8 @@ fn final_values(shared: &Shared, change: &ResourceChange, node: &Node<'_>, prior
     let (addr, schema) = (&node.addr, node.schema);
     let resource = node.resource.ok_or_else(|| format!("{} is not in the configuration", change.address))?;
     let world = shared.world.lock().expect("world lock");
-    let root = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions, &shared.calls).applying();
+    let stable = shared.stable.lock().expect("stable values lock");
+    let root = World::new(&shared.cx.config, &shared.variables, &world, &shared.expansions, &shared.calls).applying().remembering_stable(&stable);
     let names = root.at(&addr.module).ok_or_else(|| format!("module {} is not in the configuration", addr.module))?;
     let mut scope = Scope::new(&names);
     match &addr.key {

@@ -6,7 +6,7 @@ mod model;
 mod world;
 
 pub use model::*;
-pub use world::{CallExpansion, Calls, Expansion, World};
+pub use world::{CallExpansion, Calls, Expansion, Memo, World};
 
 use crate::addr::{InstanceAddr, InstanceKey, ModuleInstance, Mode, ResourceAddr, Target};
 use crate::config::eval::{eval, Scope};

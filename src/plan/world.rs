@@ -11,7 +11,7 @@ use crate::config::eval::{eval, read_path, Resolver, Scope};
 use crate::config::types::convert;
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use strata_provider::Value;
 
@@ -53,8 +53,8 @@ type LocalValues = HashMap<String, Result<Value, String>>;
 /// Sound because the planner walks blocks in dependency order: a local (or a
 /// module variable) is first evaluated by a block that depends on it, after
 /// everything it depends on has been planned, and nothing it reads changes
-/// afterwards. Apply evaluates with values that arrive as it goes, so it does
-/// not share one.
+/// afterwards. Apply evaluates with values that arrive as it goes, so it
+/// shares only what reads none of them ([`World::remembering_stable`]).
 #[derive(Debug, Default)]
 pub struct Memo {
     locals: RefCell<HashMap<ModuleInstance, LocalValues>>,
@@ -78,6 +78,13 @@ pub struct World<'a> {
     module_vars: RefCell<HashMap<String, Value>>,
     /// Shared with every other view of the same plan, when there is one.
     memo: Option<&'a Memo>,
+    /// The memo holds only the locals and module variables whose value
+    /// read nothing that changes as apply goes (see [`World::remembering_stable`]).
+    stable_only: bool,
+    /// Whether what is being evaluated has read something that changes as
+    /// apply goes: an instance, a module's outputs, a function's result
+    /// (`uuid()` differs per call), or a local or module variable that did.
+    read_changing: Cell<bool>,
     /// Evaluating during apply: `timestamp()` and friends become known.
     apply: bool,
 }
@@ -102,6 +109,8 @@ impl<'a> World<'a> {
             locals: RefCell::new(HashMap::new()),
             module_vars: RefCell::new(HashMap::new()),
             memo: None,
+            stable_only: false,
+            read_changing: Cell::new(false),
             apply: false,
         }
     }
@@ -113,47 +122,80 @@ impl<'a> World<'a> {
         self
     }
 
-    fn cached_local(&self, name: &str) -> Option<Result<Value, String>> {
-        match self.memo {
-            Some(memo) => memo.locals.borrow().get(&self.module).and_then(|m| m.get(name)).cloned(),
-            None => self.locals.borrow().get(name).cloned(),
+    /// Apply time, with a memo of what stays put: locals and module
+    /// variables that read no instance, no module output and call no
+    /// function are evaluated once for the whole apply instead of once per
+    /// instance that names them (a `local.tiers` object, a module's
+    /// `var.name`). Sound because nothing else they can read changes while
+    /// the apply runs: variables, `path`, `terraform.workspace`, the
+    /// module calls' `count.index` and `each` were fixed by the plan. The
+    /// others are evaluated per view, as before.
+    pub fn remembering_stable(mut self, memo: &'a Memo) -> World<'a> {
+        self.memo = Some(memo);
+        self.stable_only = true;
+        self
+    }
+
+    /// A value found in this view's own cache rather than the shared memo:
+    /// with `stable_only`, one that read something changing.
+    fn found_in_view<T>(&self, found: Option<T>) -> Option<T> {
+        if found.is_some() && self.stable_only {
+            self.read_changing.set(true);
         }
+        found
+    }
+
+    fn cached_local(&self, name: &str) -> Option<Result<Value, String>> {
+        if let Some(memo) = self.memo {
+            let shared = memo.locals.borrow().get(&self.module).and_then(|m| m.get(name)).cloned();
+            if shared.is_some() || !self.stable_only {
+                return shared;
+            }
+        }
+        self.found_in_view(self.locals.borrow().get(name).cloned())
     }
 
     fn is_local_cached(&self, name: &str) -> bool {
-        match self.memo {
-            Some(memo) => memo.locals.borrow().get(&self.module).is_some_and(|m| m.contains_key(name)),
-            None => self.locals.borrow().contains_key(name),
-        }
+        let shared = self.memo.is_some_and(|memo| memo.locals.borrow().get(&self.module).is_some_and(|m| m.contains_key(name)));
+        shared || ((self.memo.is_none() || self.stable_only) && self.locals.borrow().contains_key(name))
     }
 
-    fn remember_local(&self, name: &str, value: Result<Value, String>) {
+    /// Remembers a local; `stable`: its evaluation read nothing changing.
+    fn remember_local(&self, name: &str, value: Result<Value, String>, stable: bool) {
         match self.memo {
-            Some(memo) => {
+            Some(memo) if stable || !self.stable_only => {
                 memo.locals.borrow_mut().entry(self.module.clone()).or_default().insert(name.to_owned(), value);
             }
-            None => {
+            _ => {
                 self.locals.borrow_mut().insert(name.to_owned(), value);
             }
         }
     }
 
     fn cached_module_var(&self, name: &str) -> Option<Value> {
-        match self.memo {
-            Some(memo) => memo.module_vars.borrow().get(&self.module).and_then(|m| m.get(name)).cloned(),
-            None => self.module_vars.borrow().get(name).cloned(),
+        if let Some(memo) = self.memo {
+            let shared = memo.module_vars.borrow().get(&self.module).and_then(|m| m.get(name)).cloned();
+            if shared.is_some() || !self.stable_only {
+                return shared;
+            }
         }
+        self.found_in_view(self.module_vars.borrow().get(name).cloned())
     }
 
-    fn remember_module_var(&self, name: &str, value: Value) {
+    fn remember_module_var(&self, name: &str, value: Value, stable: bool) {
         match self.memo {
-            Some(memo) => {
+            Some(memo) if stable || !self.stable_only => {
                 memo.module_vars.borrow_mut().entry(self.module.clone()).or_default().insert(name.to_owned(), value);
             }
-            None => {
+            _ => {
                 self.module_vars.borrow_mut().insert(name.to_owned(), value);
             }
         }
+    }
+
+    /// Notes that the evaluation under way read something changing.
+    fn reads_changing(&self) {
+        self.read_changing.set(true);
     }
 
     /// The same, for evaluating during apply.
@@ -171,6 +213,7 @@ impl<'a> World<'a> {
             module: module.clone(),
             locals: RefCell::new(HashMap::new()),
             module_vars: RefCell::new(HashMap::new()),
+            read_changing: Cell::new(false),
             ..*self
         })
     }
@@ -209,7 +252,11 @@ impl<'a> World<'a> {
         let value = match call.inputs.iter().find(|a| a.name == name) {
             Some(input) => {
                 let scope = parent_world.call_scope(Scope::new(&parent_world), &parent, call_name, key);
-                eval(&input.expr.expr, &scope).unwrap_or(Value::Unknown)
+                let value = eval(&input.expr.expr, &scope).unwrap_or(Value::Unknown);
+                if parent_world.read_changing.get() {
+                    self.reads_changing();
+                }
+                value
             }
             None => match &decl.default {
                 Some(d) => crate::config::eval::constant(d).unwrap_or(Value::Unknown),
@@ -221,7 +268,7 @@ impl<'a> World<'a> {
             None => value,
         };
         let value = if decl.sensitive { value.into_sensitive() } else { value };
-        self.remember_module_var(name, value.clone());
+        self.remember_module_var(name, value.clone(), !parent_world.read_changing.get());
         Some(value)
     }
 
@@ -232,6 +279,7 @@ impl<'a> World<'a> {
             return v;
         }
         let local = &self.config.locals[name];
+        let outer_read_changing = self.read_changing.replace(false);
         let v = eval(&local.expr.expr, &Scope::new(self)).map_err(|e| {
             if e.message.starts_with("in local.") {
                 e.message
@@ -239,7 +287,9 @@ impl<'a> World<'a> {
                 format!("in local.{name}: {}", e.message)
             }
         });
-        self.remember_local(name, v.clone());
+        let read_changing = self.read_changing.get();
+        self.read_changing.set(outer_read_changing || read_changing);
+        self.remember_local(name, v.clone(), !read_changing);
         v
     }
 
@@ -293,6 +343,7 @@ impl World<'_> {
     /// expanded (no key for a single instance); `None` leaves every other
     /// case, errors included, to [`Resolver::resource`].
     fn instance_ref(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Option<&Value> {
+        self.reads_changing();
         let expansion = self.expansions.get(&(self.module.clone(), addr.clone()))?;
         let key = match (expansion, key) {
             (Expansion::Single, None) => InstanceKey::None,
@@ -332,6 +383,7 @@ impl Resolver for World<'_> {
     }
 
     fn resource(&self, addr: &ResourceAddr, key: Option<&InstanceKey>) -> Result<Value, String> {
+        self.reads_changing();
         if !self.config.resources.contains_key(addr) {
             return Err(format!("{addr} is not declared"));
         }
@@ -364,6 +416,7 @@ impl Resolver for World<'_> {
     }
 
     fn module(&self, name: &str, key: Option<&InstanceKey>) -> Result<Value, String> {
+        self.reads_changing();
         let Some(call) = self.calls.get(&(self.module.clone(), name.to_owned())) else {
             return if self.config.module_calls.contains_key(name) { Ok(Value::Unknown) } else { Err(format!("no module {name:?}")) };
         };
@@ -382,6 +435,7 @@ impl Resolver for World<'_> {
     }
 
     fn functions(&self) -> crate::config::functions::FunctionContext {
+        self.reads_changing();
         // Terraform resolves relative paths against the working directory,
         // which is the root module's (`file("${path.module}/x")` in a module).
         crate::config::functions::FunctionContext { base_dir: self.root.dir.clone(), apply: self.apply }
@@ -443,5 +497,46 @@ mod path_tests {
         assert_eq!(relative_module_path(root, Path::new("/work/env/../shared")), "../shared");
         assert_eq!(relative_module_path(Path::new("."), Path::new("./modules/x")), "modules/x");
         assert_eq!(relative_module_path(Path::new("."), Path::new(".")), ".");
+    }
+}
+
+#[cfg(test)]
+mod apply_memo_tests {
+    use super::*;
+    use crate::addr::parse_instance;
+
+    #[test]
+    fn apply_shares_only_the_locals_that_read_nothing_changing() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let source = r#"
+locals {
+  fixed  = { label = "web" }
+  named  = "${local.fixed.label}-${strata_data.a.id}"
+  called = upper(local.fixed.label)
+}
+
+resource "strata_data" "a" {
+  input = "a"
+}
+"#;
+        std::fs::write(dir.path().join("main.strata.hcl"), source).expect("write the configuration");
+        let (config, diags) = Config::load(dir.path());
+        assert!(!diags.iter().any(|d| d.is_error()), "{diags:?}");
+        let a = parse_instance("strata_data.a").expect("an address");
+        let expansions = HashMap::from([((a.module.clone(), a.resource.clone()), Expansion::Single)]);
+        let (variables, calls, memo) = (BTreeMap::new(), Calls::default(), Memo::default());
+        let planned = HashMap::from([(a.clone(), Value::object([("id", Value::Unknown)]))]);
+        let created = HashMap::from([(a.clone(), Value::object([("id", Value::from("id-1"))]))]);
+        let local = |instances: &HashMap<InstanceAddr, Value>, name: &str| {
+            World::new(&config, &variables, instances, &expansions, &calls).applying().remembering_stable(&memo).local(name)
+        };
+        assert_eq!(local(&planned, "named"), Ok(Value::Unknown));
+        assert_eq!(local(&planned, "called"), Ok(Value::from("WEB")));
+        // The instance arrived: a local that names it sees it, one that
+        // names none was kept from the first evaluation.
+        assert_eq!(local(&created, "named"), Ok(Value::from("web-id-1")));
+        assert_eq!(local(&created, "fixed"), Ok(Value::object([("label", Value::from("web"))])));
+        let shared: Vec<String> = memo.locals.borrow()[&ModuleInstance::root()].keys().cloned().collect();
+        assert_eq!(shared, vec!["fixed".to_owned()], "only the local that reads no instance and calls no function is shared");
     }
 }
