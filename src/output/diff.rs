@@ -9,6 +9,7 @@
 
 use super::Shell;
 use anstyle::AnsiColor;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use strata_provider::{Block, Value};
 
@@ -21,11 +22,12 @@ pub(super) enum Change {
     Delete,
 }
 
-/// One output line: nesting depth, the symbol column, the text.
+/// One output line: nesting depth, the symbol column, the text (borrowed
+/// when it is a constant: `}`, `]`, `EOT`).
 struct Line {
     depth: usize,
     change: Change,
-    text: String,
+    text: Cow<'static, str>,
 }
 
 /// A rendered value: `head` continues the line that names it (`name = `,
@@ -44,7 +46,7 @@ impl Rendered {
     /// Text after the value's last line: `,` in a list, `-> null`, comments.
     fn append(&mut self, text: &str) {
         match self.body.last_mut() {
-            Some(last) => last.text.push_str(text),
+            Some(last) => last.text.to_mut().push_str(text),
             None => self.head.push_str(text),
         }
     }
@@ -54,24 +56,38 @@ impl Rendered {
 /// Strata's disruption markers).
 pub(super) type Markers = BTreeMap<String, String>;
 
-/// The attribute lines of a resource (or drifted object), each indented for
-/// the body of `resource "T" "N" {`. `hide_unchanged` is Terraform's
-/// behaviour for updates; creates and deletes show everything. With the
-/// resource type's schema, its nested blocks print as blocks.
-pub(super) fn attribute_lines(
+/// The attribute lines of a resource (or drifted object), each after
+/// `indent` for the body of `resource "T" "N" {` and ending in a newline (a
+/// blank line without its indentation), written straight into `out`: a plan
+/// of 100,000 creates prints millions of them. `hide_unchanged` is
+/// Terraform's behaviour for updates; creates and deletes show everything.
+/// With the resource type's schema, its nested blocks print as blocks.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn write_attribute_lines(
+    out: &mut String,
+    indent: &str,
     shell: &Shell,
     before: &Value,
     after: &Value,
     markers: &Markers,
     hide_unchanged: bool,
     schema: Option<&Block>,
-) -> Vec<String> {
+) {
     let empty = BTreeMap::new();
     let b = before.unmarked().as_map().unwrap_or(&empty);
     let a = after.unmarked().as_map().unwrap_or(&empty);
     let mut lines = Vec::new();
     block_body(&mut lines, 1, b, a, markers, hide_unchanged, schema);
-    lines.into_iter().map(|l| paint_line(shell, l)).collect()
+    for line in &lines {
+        let start = out.len();
+        out.push_str(indent);
+        let painted = out.len();
+        paint_line(out, shell, line);
+        if out.len() == painted {
+            out.truncate(start);
+        }
+        out.push('\n');
+    }
 }
 
 /// The body of a resource or nested block: its attributes, then its nested
@@ -123,13 +139,13 @@ fn block_body(
             let map = |v: Option<&Value>| v.and_then(|v| v.unmarked().as_map().cloned()).unwrap_or_default();
             let (b, a) = (map(b), map(a));
             if std::mem::take(&mut first_shown) {
-                lines.push(Line { depth, change: Change::NoOp, text: String::new() });
+                lines.push(Line { depth, change: Change::NoOp, text: Cow::Borrowed("") });
             }
             let head = match marker.filter(|_| change != Change::NoOp) {
                 Some(m) => format!("{name} {{ # {m}"),
                 None => format!("{name} {{"),
             };
-            lines.push(Line { depth, change, text: head });
+            lines.push(Line { depth, change, text: head.into() });
             match change {
                 Change::Delete => block_body(lines, depth + 1, &b, &empty, &Markers::new(), false, Some(&nested.block)),
                 Change::Create => block_body(lines, depth + 1, &empty, &a, &Markers::new(), false, Some(&nested.block)),
@@ -139,21 +155,33 @@ fn block_body(
         }
     }
     if hidden > 0 {
-        lines.push(Line { depth, change: Change::NoOp, text: String::new() });
-        lines.push(Line { depth, change: Change::NoOp, text: unchanged(hidden, "block") });
+        lines.push(Line { depth, change: Change::NoOp, text: Cow::Borrowed("") });
+        lines.push(Line { depth, change: Change::NoOp, text: unchanged(hidden, "block").into() });
     }
 }
 
-fn paint_line(shell: &Shell, line: Line) -> String {
-    let symbol = match line.change {
-        Change::NoOp => " ".to_owned(),
-        Change::Create => shell.paint(AnsiColor::Green.on_default(), "+"),
-        Change::Update => shell.paint(AnsiColor::Yellow.on_default(), "~"),
-        Change::Delete => shell.paint(AnsiColor::Red.on_default(), "-"),
-    };
+/// Appends `line` to `out`: its indentation, symbol and text, without
+/// trailing whitespace (a line that is only whitespace appends nothing).
+fn paint_line(out: &mut String, shell: &Shell, line: &Line) {
+    let start = out.len();
     // The caller indents depth 1 already (the resource body).
-    let indent = "    ".repeat(line.depth.saturating_sub(1));
-    format!("{indent}{symbol} {}", line.text).trim_end().to_owned()
+    for _ in 1..line.depth {
+        out.push_str("    ");
+    }
+    let (color, symbol) = match line.change {
+        Change::NoOp => (None, " "),
+        Change::Create => (Some(AnsiColor::Green), "+"),
+        Change::Update => (Some(AnsiColor::Yellow), "~"),
+        Change::Delete => (Some(AnsiColor::Red), "-"),
+    };
+    match color.filter(|_| shell.color()) {
+        Some(color) => out.push_str(&shell.paint(color.on_default(), symbol)),
+        None => out.push_str(symbol),
+    }
+    out.push(' ');
+    out.push_str(&line.text);
+    let kept = out[start..].trim_end().len();
+    out.truncate(start + kept);
 }
 
 /// Null, or at the top level an empty list (no nested blocks): not shown.
@@ -188,14 +216,14 @@ fn identifying(name: &str) -> bool {
 }
 
 /// An object key as HCL writes it: bare when it is an identifier.
-fn key_text(key: &str) -> String {
+fn key_text(key: &str) -> Cow<'_, str> {
     let mut chars = key.chars();
     let identifier = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
     if identifier {
-        key.to_owned()
+        key.into()
     } else {
-        serde_json::to_string(key).expect("strings serialize")
+        serde_json::to_string(key).expect("strings serialize").into()
     }
 }
 
@@ -236,11 +264,11 @@ fn object_body(
             Some(m) => format!("{name} = {} # {m}", value.head),
             None => format!("{name} = {}", value.head),
         };
-        lines.push(Line { depth, change, text: head });
+        lines.push(Line { depth, change, text: head.into() });
         lines.extend(value.body);
     }
     if hidden > 0 {
-        lines.push(Line { depth, change: Change::NoOp, text: unchanged(hidden, "attribute") });
+        lines.push(Line { depth, change: Change::NoOp, text: unchanged(hidden, "attribute").into() });
     }
 }
 
@@ -268,7 +296,7 @@ fn whole(depth: usize, value: &Value, change: Change) -> Rendered {
             let mut body = Vec::new();
             for (k, v) in shown {
                 let inner = whole(depth + 1, v, change);
-                body.push(Line { depth: depth + 1, change, text: format!("{:<width$} = {}", key_text(k), inner.head) });
+                body.push(Line { depth: depth + 1, change, text: format!("{:<width$} = {}", key_text(k), inner.head).into() });
                 body.extend(inner.body);
             }
             body.push(Line { depth, change: Change::NoOp, text: "}".into() });
@@ -279,7 +307,7 @@ fn whole(depth: usize, value: &Value, change: Change) -> Rendered {
             for item in items {
                 let mut inner = whole(depth + 1, item, change);
                 inner.append(",");
-                body.push(Line { depth: depth + 1, change, text: inner.head });
+                body.push(Line { depth: depth + 1, change, text: inner.head.into() });
                 body.extend(inner.body);
             }
             body.push(Line { depth, change: Change::NoOp, text: "]".into() });
@@ -287,7 +315,7 @@ fn whole(depth: usize, value: &Value, change: Change) -> Rendered {
         }
         Value::String(s) if s.contains('\n') => {
             let mut body: Vec<Line> =
-                s.lines().map(|l| Line { depth: depth + 1, change: Change::NoOp, text: l.to_owned() }).collect();
+                s.lines().map(|l| Line { depth: depth + 1, change: Change::NoOp, text: l.to_owned().into() }).collect();
             body.push(Line { depth, change: Change::NoOp, text: "EOT".into() });
             Rendered { head: "<<-EOT".into(), body }
         }
@@ -323,7 +351,7 @@ fn update(depth: usize, before: &Value, after: &Value) -> Rendered {
                     similar::ChangeTag::Equal => Change::NoOp,
                 };
                 let text = change.value().trim_end_matches('\n').trim_end_matches('\r').to_owned();
-                body.push(Line { depth: depth + 1, change: change_kind, text });
+                body.push(Line { depth: depth + 1, change: change_kind, text: text.into() });
             }
             body.push(Line { depth, change: Change::NoOp, text: "EOT".into() });
             Rendered { head: "<<-EOT".into(), body }
@@ -398,7 +426,7 @@ fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
     let mut show_next = false;
     let emit = |body: &mut Vec<Line>, mut e: Element| {
         e.rendered.append(",");
-        body.push(Line { depth: element_depth, change: e.change, text: e.rendered.head });
+        body.push(Line { depth: element_depth, change: e.change, text: e.rendered.head.into() });
         body.extend(e.rendered.body);
     };
     for element in elements {
@@ -409,7 +437,7 @@ fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
         show_next = false;
         if !nested {
             if pending.len() > 1 {
-                body.push(Line { depth: element_depth, change: Change::NoOp, text: unchanged(pending.len() - 1, "element") });
+                body.push(Line { depth: element_depth, change: Change::NoOp, text: unchanged(pending.len() - 1, "element").into() });
             }
             if let Some(last) = pending.pop() {
                 emit(&mut body, last);
@@ -420,7 +448,7 @@ fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
         emit(&mut body, element);
     }
     if !pending.is_empty() {
-        body.push(Line { depth: element_depth, change: Change::NoOp, text: unchanged(pending.len(), "element") });
+        body.push(Line { depth: element_depth, change: Change::NoOp, text: unchanged(pending.len(), "element").into() });
     }
     body.push(Line { depth, change: Change::NoOp, text: "]".into() });
     Rendered { head: "[".into(), body }
@@ -429,6 +457,13 @@ fn list_update(depth: usize, before: &[Value], after: &[Value]) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The attribute lines, one `String` each, without indentation.
+    fn attribute_lines(shell: &Shell, before: &Value, after: &Value, markers: &Markers, hide_unchanged: bool, schema: Option<&Block>) -> Vec<String> {
+        let mut text = String::new();
+        write_attribute_lines(&mut text, "", shell, before, after, markers, hide_unchanged, schema);
+        text.lines().map(str::to_owned).collect()
+    }
 
     fn lines(before: Value, after: Value) -> String {
         attribute_lines(&Shell::new(true, false), &before, &after, &Markers::new(), true, None).join("\n")

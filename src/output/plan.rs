@@ -5,7 +5,7 @@ use super::Shell;
 use crate::addr::Mode;
 use crate::plan::{Action, Plan, PlanMode, ResourceChange, Schemas};
 use anstyle::AnsiColor;
-use super::diff::{attribute_lines, Markers};
+use super::diff::{write_attribute_lines, Markers};
 use std::fmt::Write as _;
 use strata_provider::{Block, Disruption, Value};
 
@@ -19,9 +19,7 @@ pub fn render_plan(shell: &Shell, plan: &Plan, schemas: &Schemas) -> String {
                 Some(after) => {
                     let _ = writeln!(out, "  # {} changed", d.address);
                     let schema = plan.changes.iter().find(|c| c.address == d.address).and_then(|c| schema_of(schemas, c));
-                    for line in attribute_lines(shell, &d.before, after, &Markers::new(), true, schema) {
-                        indented(&mut out, "      ", &line);
-                    }
+                    write_attribute_lines(&mut out, "      ", shell, &d.before, after, &Markers::new(), true, schema);
                 }
                 None => {
                     let _ = writeln!(out, "  # {} was deleted", d.address);
@@ -99,15 +97,6 @@ fn schema_of<'s>(schemas: &'s Schemas, c: &ResourceChange) -> Option<&'s Block> 
     schemas.resource(provider, if c.data { Mode::Data } else { Mode::Managed }, &c.type_name)
 }
 
-/// A line of the plan, its indentation left out when it is blank.
-fn indented(out: &mut String, indent: &str, line: &str) {
-    if line.is_empty() {
-        out.push('\n');
-    } else {
-        let _ = writeln!(out, "{indent}{line}");
-    }
-}
-
 fn render_change(shell: &Shell, c: &ResourceChange, schema: Option<&Block>, out: &mut String) {
     let what = match c.action {
         Action::Create => "will be created".to_owned(),
@@ -159,9 +148,7 @@ fn render_change(shell: &Shell, c: &ResourceChange, schema: Option<&Block>, out:
         _ => (c.prior.as_ref().unwrap_or(&empty), c.planned.as_ref().unwrap_or(&empty)),
     };
     let hide_unchanged = matches!(c.action, Action::Update | Action::Replace | Action::NoOp);
-    for line in attribute_lines(shell, before, after, &markers(c), hide_unchanged, schema) {
-        indented(out, "      ", &line);
-    }
+    write_attribute_lines(out, "      ", shell, before, after, &markers(c), hide_unchanged, schema);
     out.push_str("    }\n");
 }
 
