@@ -15,7 +15,7 @@ pub(super) async fn apply_cmd(
     if flags.json {
         output::json_ui::version();
     }
-    let (planned, _guard) = match &plan_file {
+    let (mut planned, _guard) = match &plan_file {
         Some(path) => {
             refuse_planning_flags(flags)?;
             let guard = take_lock(shell, ws, operation, &session.lock)?;
@@ -72,6 +72,10 @@ pub(super) async fn apply_cmd(
             return Ok(1);
         }
     }
+    // The block graph's analysis served planning only: freed before the
+    // apply, whose values reuse the memory (the peak of a large apply is
+    // at its end).
+    drop(std::mem::take(&mut planned.loaded.analysis));
     let cancel = CancellationToken::new();
     let in_flight = Arc::new(Mutex::new(BTreeSet::new()));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
