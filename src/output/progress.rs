@@ -97,14 +97,21 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
     // the next one due is found without looking at every operation (an
     // apply may have thousands in flight).
     let mut due_at: BTreeSet<(Instant, String)> = BTreeSet::new();
-    let line = |multi: &MultiProgress, text: String| {
+    // The lines of events that arrived together, written in one go when the
+    // queue runs dry: a large apply reports 200,000 lines, one write each
+    // was a system call per line.
+    let mut pending = String::new();
+    let line = |multi: &MultiProgress, pending: &mut String, text: String| {
         if mode == Progress::Live {
             let _ = multi.println(text);
         } else {
-            eprintln_line(&text);
+            push_line(pending, &text);
         }
     };
     loop {
+        if events.is_empty() || pending.len() >= PENDING_BYTES {
+            flush_lines(&mut pending);
+        }
         let next_report = due_at.first().map(|(at, _)| *at);
         let event = tokio::select! {
             event = events.recv() => match event {
@@ -112,6 +119,7 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
                 None => break,
             },
             () = tokio::time::sleep_until(next_report.unwrap_or_else(Instant::now)), if next_report.is_some() => {
+                flush_lines(&mut pending);
                 let now = Instant::now();
                 let mut due = Vec::new();
                 while due_at.first().is_some_and(|(at, _)| *at <= now) {
@@ -140,7 +148,7 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
                     bar.enable_steady_tick(Duration::from_millis(200));
                     bars.insert(address, bar);
                 } else {
-                    eprintln_line(&text);
+                    push_line(&mut pending, &text);
                     let started = Instant::now();
                     due_at.insert((started + interval, address.clone()));
                     running.insert(address, Running { action, started, next_report: started + interval });
@@ -160,7 +168,7 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
                     (Action::Delete | Action::Forget | Action::NoOp, _) | (_, None) => String::new(),
                     (_, Some(id)) => format!(" [id={id}]"),
                 };
-                line(&multi, format!("{address}: {} after {}{id}", verb(action).1, terraform_duration(elapsed)));
+                line(&multi, &mut pending, format!("{address}: {} after {}{id}", verb(action).1, terraform_duration(elapsed)));
             }
             Event::Failed { address, action, error } => {
                 if let Some(bar) = bars.remove(&address) {
@@ -169,17 +177,19 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
                 if let Some(r) = running.remove(&address) {
                     due_at.remove(&(r.next_report, address.clone()));
                 }
-                line(&multi, format!("{address}: {} failed: {error}", verb(action).0));
+                line(&multi, &mut pending, format!("{address}: {} failed: {error}", verb(action).0));
             }
-            Event::RollingBack { operations } => line(&multi, format!("Rolling back {operations} completed operation(s)...")),
-            Event::RolledBack { address, what } => line(&multi, format!("{address}: rolled back ({what})")),
-            Event::RollbackFailed { address, error } => line(&multi, format!("{address}: could NOT be rolled back: {error}")),
+            Event::RollingBack { operations } => line(&multi, &mut pending, format!("Rolling back {operations} completed operation(s)...")),
+            Event::RolledBack { address, what } => line(&multi, &mut pending, format!("{address}: rolled back ({what})")),
+            Event::RollbackFailed { address, error } => line(&multi, &mut pending, format!("{address}: could NOT be rolled back: {error}")),
             Event::Interrupted { in_flight } => line(
                 &multi,
+                &mut pending,
                 format!("Interrupted. Still in flight, finishing: {}", if in_flight.is_empty() { "nothing".into() } else { in_flight.join(", ") }),
             ),
         }
     }
+    flush_lines(&mut pending);
     for (_, bar) in bars {
         bar.finish_and_clear();
     }
@@ -190,6 +200,22 @@ pub async fn run(mode: Progress, mut events: UnboundedReceiver<Event>, expected:
 
 fn eprintln_line(text: &str) {
     super::write_stderr(format!("{text}\n").as_bytes());
+}
+
+/// Written before this many bytes of progress wait, even with more events
+/// queued.
+const PENDING_BYTES: usize = 64 * 1024;
+
+fn push_line(pending: &mut String, text: &str) {
+    pending.push_str(text);
+    pending.push('\n');
+}
+
+fn flush_lines(pending: &mut String) {
+    if !pending.is_empty() {
+        super::write_stderr(pending.as_bytes());
+        pending.clear();
+    }
 }
 
 #[cfg(test)]
