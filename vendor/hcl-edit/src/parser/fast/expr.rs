@@ -124,8 +124,9 @@ impl Cursor<'_> {
             Some(b'-') => self.minus(state)?,
             Some(b'!') => self.unary_op(state)?,
             Some(b'(') => self.parenthesis(state)?,
+            Some(b'<') => self.heredoc(state)?,
             Some(b) if b.is_ascii_alphabetic() || b == b'_' => self.identlike(state)?,
-            // Heredocs (`<`), non-ASCII identifiers and errors.
+            // Non-ASCII identifiers and errors.
             _ => return Err(Decline),
         }
         state.on_span(start..self.pos);

@@ -1,11 +1,13 @@
-//! Quoted strings of the fast parser: a plain string when it holds no
-//! interpolation, else a string template, as winnow's `alt((string,
-//! string_template))` decides. Template directives (`%{`) are left to
-//! winnow.
+//! Quoted strings and heredocs of the fast parser. A quoted string is a
+//! plain string when it holds no interpolation, else a string template, as
+//! winnow's `alt((string, string_template))` decides. Template directives
+//! (`%{`) are left to winnow.
 
 use super::{Cursor, Decline, Fast};
-use crate::template::{Element, Interpolation, StringTemplate, Strip};
-use crate::{Decorate, RawString, SetSpan, Spanned};
+use crate::expr::Expression;
+use crate::parser::state::ExprParseState;
+use crate::template::{Element, HeredocTemplate, Interpolation, StringTemplate, Strip, Template};
+use crate::{Decorate, Ident, RawString, SetSpan, Span, Spanned};
 
 /// A quoted string: its value, or its template.
 pub(super) enum Quoted {
@@ -136,5 +138,150 @@ impl Cursor<'_> {
         let mut element = Element::Interpolation(interpolation);
         element.set_span(start..self.pos);
         Ok(element)
+    }
+
+    /// winnow's `heredoc`: `<<DELIM` or `<<-DELIM`, a line ending, the
+    /// template, and the delimiter alone on its line (after spaces).
+    pub(super) fn heredoc(&mut self, state: &mut ExprParseState) -> Fast<()> {
+        if !self.at(b"<<") {
+            return Err(Decline);
+        }
+        self.pos += 2;
+        let indented = self.eat(b'-');
+        let (delimiter, _) = self.ident_str()?;
+        self.expect(b'\n')?;
+
+        let start = self.pos;
+        let mut template = if self.at_heredoc_end(delimiter)? {
+            Template::default()
+        } else {
+            Template::from(self.heredoc_elements(delimiter)?)
+        };
+        template.set_span(start..self.pos);
+
+        let trailing = self.pos;
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.pos += 1;
+        }
+        let trailing = trailing..self.pos;
+        if !self.at_heredoc_end(delimiter)? {
+            return Err(Decline);
+        }
+        self.pos += delimiter.len();
+
+        let mut heredoc = HeredocTemplate::new(Ident::new_unchecked(delimiter), template);
+        // As winnow's `heredoc` (STRATA PATCH 4).
+        if indented {
+            heredoc.set_indent(0);
+        }
+        heredoc.set_trailing(RawString::from_span(trailing));
+        state.on_expr_term(Expression::HeredocTemplate(Box::new(heredoc)));
+        Ok(())
+    }
+
+    /// Whether spaces, `delimiter` and no identifier character follow.
+    fn at_heredoc_end(&self, delimiter: &str) -> Fast<bool> {
+        let mut at = self.pos;
+        while matches!(self.bytes.get(at), Some(b' ' | b'\t')) {
+            at += 1;
+        }
+        let Some(rest) = self.bytes.get(at..) else {
+            return Ok(false);
+        };
+        if !rest.starts_with(delimiter.as_bytes()) {
+            return Ok(false);
+        }
+        match rest.get(delimiter.len()) {
+            Some(&b) if b >= 0x80 => Err(Decline),
+            Some(&b) => Ok(!(b.is_ascii_alphanumeric() || b == b'_' || b == b'-')),
+            None => Ok(true),
+        }
+    }
+
+    /// The elements of a non-empty heredoc, up to and including the line
+    /// ending before its end delimiter (which joins the last literal).
+    fn heredoc_elements(&mut self, delimiter: &str) -> Fast<Vec<Element>> {
+        let mut elements = Vec::new();
+        let mut literal = String::new();
+        let mut literal_start = self.pos;
+        loop {
+            let run = self.pos;
+            let end = self.heredoc_literal_run(delimiter)?;
+            literal.push_str(self.slice(run..self.pos)?);
+            if end {
+                break;
+            }
+            match (self.peek(), self.peek_at(1), self.peek_at(2)) {
+                (Some(b'$'), Some(b'$'), Some(b'{')) => {
+                    self.pos += 3;
+                    literal.push_str("${");
+                }
+                (Some(b'%'), Some(b'%'), Some(b'{')) => {
+                    self.pos += 3;
+                    literal.push_str("%{");
+                }
+                (Some(b'$'), Some(b'{'), _) => {
+                    if self.pos > literal_start {
+                        let mut element =
+                            Element::Literal(Spanned::new(std::mem::take(&mut literal)));
+                        element.set_span(literal_start..self.pos);
+                        elements.push(element);
+                    }
+                    elements.push(self.interpolation()?);
+                    literal_start = self.pos;
+                }
+                // Directives, and the end of the input.
+                _ => return Err(Decline),
+            }
+        }
+        if self.pos > literal_start {
+            let mut element = Element::Literal(Spanned::new(literal));
+            element.set_span(literal_start..self.pos);
+            elements.push(element);
+        }
+        // The line ending before the delimiter.
+        let line_ending = self.pos;
+        self.expect(b'\n')?;
+        match elements.last_mut() {
+            Some(Element::Literal(literal)) => {
+                let start = literal.span().ok_or(Decline)?.start;
+                literal.push('\n');
+                literal.set_span(start..self.pos);
+            }
+            _ => {
+                let mut literal = Spanned::new(String::from("\n"));
+                literal.set_span(line_ending..self.pos);
+                elements.push(Element::Literal(literal));
+            }
+        }
+        Ok(elements)
+    }
+
+    /// Skips heredoc text up to a `${`/`%{` (escaped or not), or up to the
+    /// line ending before the end delimiter (then true).
+    fn heredoc_literal_run(&mut self, delimiter: &str) -> Fast<bool> {
+        while let Some(b) = self.peek() {
+            match b {
+                b'$' | b'%' => {
+                    let next = self.peek_at(1);
+                    if next == Some(b'{') || (next == Some(b) && self.peek_at(2) == Some(b'{')) {
+                        return Ok(false);
+                    }
+                    self.pos += 1;
+                }
+                b'\n' => {
+                    self.pos += 1;
+                    let ends = self.at_heredoc_end(delimiter)?;
+                    self.pos -= 1;
+                    if ends {
+                        return Ok(true);
+                    }
+                    self.pos += 1;
+                }
+                b'\r' => return Err(Decline),
+                _ => self.pos += 1,
+            }
+        }
+        Ok(false)
     }
 }
