@@ -31,7 +31,7 @@ impl Cursor<'_> {
         Ok(state.into_expr())
     }
 
-    fn expr(&mut self) -> Fast<Expression> {
+    pub(super) fn expr(&mut self) -> Fast<Expression> {
         let mut state = ExprParseState::default();
         self.nested(|c| c.expr_inner(&mut state))?;
         Ok(state.into_expr())
@@ -57,7 +57,7 @@ impl Cursor<'_> {
     }
 
     /// winnow's `decorated(ws, parse, ws)` around an expression.
-    fn ws_decorated(
+    pub(super) fn ws_decorated(
         &mut self,
         parse: impl FnOnce(&mut Self) -> Fast<Expression>,
     ) -> Fast<Expression> {
@@ -72,7 +72,7 @@ impl Cursor<'_> {
         Ok(expr)
     }
 
-    fn ws_decorated_ident(&mut self) -> Fast<Decorated<Ident>> {
+    pub(super) fn ws_decorated_ident(&mut self) -> Fast<Decorated<Ident>> {
         let prefix = self.ws()?;
         let mut ident = self.ident()?;
         let suffix = self.ws()?;

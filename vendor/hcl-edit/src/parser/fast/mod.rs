@@ -8,7 +8,7 @@
 //! one sets the same (it even reuses the same parse states, `BodyParseState`
 //! and `ExprParseState`). It is safe by construction in one direction only,
 //! and that is the one that matters: whenever it meets anything it does not
-//! handle (template directives, function namespaces, a carriage
+//! handle (function namespaces, a carriage
 //! return, a non-ASCII identifier, ...) or any error at all, it *declines*
 //! and the winnow parser parses the text, so every error and its message
 //! stays hcl-edit's. It must never accept a text and build a tree different
