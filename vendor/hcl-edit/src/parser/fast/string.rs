@@ -58,6 +58,18 @@ impl Cursor<'_> {
 
     pub(super) fn quoted(&mut self) -> Fast<Quoted> {
         self.expect(b'"')?;
+        // Most strings are plain text: one copy, without the general
+        // element machinery.
+        let start = self.pos;
+        while self.peek().is_some_and(|b| !matches!(b, b'"' | b'\\' | b'$' | b'%')) {
+            self.pos += 1;
+        }
+        if self.peek() == Some(b'"') {
+            let string = self.slice(start..self.pos)?.to_owned();
+            self.pos += 1;
+            return Ok(Quoted::String(string));
+        }
+        self.pos = start;
         let (mut elements, stop) = self.elements(Text::Quoted)?;
         if stop != Stop::Quote {
             return Err(Decline);
@@ -87,7 +99,6 @@ impl Cursor<'_> {
             }
             match (self.peek(), self.peek_at(1), self.peek_at(2)) {
                 (None, _, _) if matches!(text, Text::Unquoted) => break Stop::End,
-                (None, _, _) => return Err(Decline),
                 (Some(b'"'), _, _) => break Stop::Quote,
                 (Some(b'\\'), _, _) => {
                     let escaped = self.escaped_char()?;
@@ -406,17 +417,14 @@ impl Cursor<'_> {
         }
         let line_ending = self.pos;
         self.expect(b'\n')?;
-        match elements.last_mut() {
-            Some(Element::Literal(literal)) => {
-                let start = literal.span().ok_or(Decline)?.start;
-                literal.push('\n');
-                literal.set_span(start..self.pos);
-            }
-            _ => {
-                let mut literal = Spanned::new(String::from("\n"));
-                literal.set_span(line_ending..self.pos);
-                elements.push(Element::Literal(literal));
-            }
+        if let Some(Element::Literal(literal)) = elements.last_mut() {
+            let start = literal.span().ok_or(Decline)?.start;
+            literal.push('\n');
+            literal.set_span(start..self.pos);
+        } else {
+            let mut literal = Spanned::new(String::from("\n"));
+            literal.set_span(line_ending..self.pos);
+            elements.push(Element::Literal(literal));
         }
         Ok(elements)
     }

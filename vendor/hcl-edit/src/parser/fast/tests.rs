@@ -41,9 +41,10 @@ fn check(input: &str, tally: &mut Tally) {
 
 fn assert_same(input: &str, fast: &Body, winnow: &Body) {
     let (fast_tree, winnow_tree) = (format!("{fast:?}"), format!("{winnow:?}"));
-    if fast_tree != winnow_tree {
-        panic!("trees differ on {input:?}\nfast:   {fast_tree}\nwinnow: {winnow_tree}");
-    }
+    assert!(
+        fast_tree == winnow_tree,
+        "trees differ on {input:?}\nfast:   {fast_tree}\nwinnow: {winnow_tree}"
+    );
     let (mut fast, mut winnow) = (fast.clone(), winnow.clone());
     fast.despan(input);
     winnow.despan(input);
