@@ -311,3 +311,51 @@ fn generated_realistic_configuration_is_never_declined() {
     std::fs::remove_dir_all(&dir).unwrap();
     eprintln!("generated: {tally:?}");
 }
+
+/// Random edits (a fixed-seed xorshift, so failures reproduce): each input
+/// gets one to four insertions, deletions or replacements drawn from the
+/// grammar's tokens and odd bytes.
+#[test]
+fn random_edits_parse_as_winnow_parses_them() {
+    const TOKENS: &[&str] = &[
+        " ", "\n", "\t", "\r\n", "#", "//", "/*", "*/", "{", "}", "[", "]", "(", ")", "\"", "\\",
+        "${", "%{", "$${", "~", "=", "==", ":", "?", ",", ".", "..", "...", "=>", "-", "!", "*",
+        "<<", "<<EOT\n", "\nEOT\n", "for ", " in ", "if ", "else", "endif", "endfor", "a", "_",
+        "0", "1.5", "1e3", "é", "null", "true", "::", "&&", "||", "<=", "%",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut inputs: Vec<String> = SNIPPETS.iter().map(|s| (*s).to_owned()).collect();
+    inputs.extend(workspace_files().into_iter().map(|(_, text)| text).filter(|t| t.len() < 4000));
+    let mut tally = Tally::default();
+    for round in 0..40_000usize {
+        let Some(base) = inputs.get(round % inputs.len()) else {
+            break;
+        };
+        let mut text = base.clone();
+        for _ in 0..=(next() % 4) {
+            let boundaries: Vec<usize> =
+                (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+            let at = boundaries[(next() as usize) % boundaries.len()];
+            let token = TOKENS[(next() as usize) % TOKENS.len()];
+            let end = boundaries
+                .iter()
+                .copied()
+                .find(|&i| i > at)
+                .unwrap_or(at);
+            match next() % 3 {
+                0 => text.insert_str(at, token),
+                1 => text.replace_range(at..end, ""),
+                _ => text.replace_range(at..end, token),
+            }
+        }
+        check(&text, &mut tally);
+    }
+    eprintln!("random edits: {tally:?}");
+    assert!(tally.accepted > 1000, "{tally:?}");
+}
