@@ -625,7 +625,7 @@ fn object_items<'i>(
 /// copy and a SipHash per key) cost more than comparing: the first
 /// [`UniqueKeys::SCAN`] keys of each kind are compared in place.
 #[derive(Default)]
-struct UniqueKeys {
+pub(super) struct UniqueKeys {
     idents: KeySet,
     strings: KeySet,
     others: Vec<ObjectKey>,
@@ -659,7 +659,7 @@ impl UniqueKeys {
     const SCAN: usize = 16;
 
     /// Records `key`; false when an equal key was already there.
-    fn insert(&mut self, key: &ObjectKey) -> bool {
+    pub(super) fn insert(&mut self, key: &ObjectKey) -> bool {
         match key {
             ObjectKey::Ident(ident) => self.idents.insert(ident.value().as_str()),
             ObjectKey::Expression(Expression::String(string)) => {

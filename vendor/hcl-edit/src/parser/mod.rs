@@ -2,6 +2,7 @@
 
 mod error;
 mod expr;
+mod fast;
 mod nesting;
 mod number;
 mod pratt;
@@ -10,7 +11,9 @@ mod state;
 mod string;
 mod structure;
 mod template;
-#[cfg(test)]
+// STRATA PATCH: upstream's parser tests need its unpublished `testdata`
+// crate; the fast parser's differential tests (`fast/tests.rs`) run instead.
+#[cfg(all(test, strata_upstream_testdata))]
 mod tests;
 mod trivia;
 
@@ -49,7 +52,7 @@ use self::prelude::*;
 ///
 /// Returns an error if the input does not resemble a valid HCL body.
 pub fn parse_body(input: &str) -> Result<Body, Error> {
-    let mut body = parse_complete(input, body)?;
+    let mut body = parse_body_spanned(input)?;
     body.despan(input);
     Ok(body)
 }
@@ -64,7 +67,12 @@ pub fn parse_body(input: &str) -> Result<Body, Error> {
 ///
 /// Returns an error if the input does not resemble a valid HCL body.
 pub fn parse_body_spanned(input: &str) -> Result<Body, Error> {
-    parse_complete(input, body)
+    // STRATA PATCH: the fast parser first; it declines what it does not
+    // handle, and every error, to the winnow parser (see `fast`).
+    match fast::parse_body(input, 0) {
+        Some(body) => Ok(body),
+        None => parse_complete(input, body),
+    }
 }
 
 /// STRATA PATCH: parse the structures in `input[range]` into a [`Body`], as
@@ -83,6 +91,9 @@ pub fn parse_body_spanned_range(input: &str, range: std::ops::Range<usize>) -> R
     };
     if !upto.is_char_boundary(range.start) {
         return parse_body_spanned(input);
+    }
+    if let Some(body) = fast::parse_body(upto, range.start) {
+        return Ok(body);
     }
     let mut stream = new_input(upto);
     let _ = stream.next_slice(range.start);
