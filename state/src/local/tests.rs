@@ -555,8 +555,12 @@ fn records_decoded_in_place_give_what_the_copying_read_gives_errors_included() {
     let (in_place, copied) = instances_both_ways(&dir, &none);
     assert!(in_place.as_ref().unwrap_err().contains("encrypt"), "{in_place:?}");
     assert_eq!(in_place, copied);
-    // With the key: the one that does not decode.
-    let (in_place, copied) = instances_both_ways(&dir, &aes);
+    // With the key (and plain records allowed): the one that does not decode.
+    let aes_or_plain = Encryption::new(
+        crate::encryption::Method::AesGcm { name: "k".into(), key: Arc::new(crate::encryption::Pbkdf2Key::new("k", "pass", 1000)) },
+        Some(crate::encryption::Method::Unencrypted { name: "migrate".into() }),
+    );
+    let (in_place, copied) = instances_both_ways(&dir, &aes_or_plain);
     assert!(in_place.as_ref().unwrap_err().contains("instance record"), "{in_place:?}");
     assert_eq!(in_place, copied);
     // Without the encrypted one: the one that does not decode.
