@@ -130,30 +130,34 @@ pub(crate) fn read_all<K: Key + 'static>(
     out.into_iter().map(|(key, payload)| decrypt(enc, &name, &key, payload).map(|p| (key, p))).collect()
 }
 
-/// [`read_all`] followed by `decode` of every record, in key order, without
-/// holding a copy of every payload: where the configuration decrypts
+/// [`read_all`] followed by `decode` of every record, in key order, into
+/// `C` (a map is filled as it is read), without holding a copy of every
+/// payload: where the configuration decrypts
 /// nothing (no key and no fallback: a plain payload is read as it is),
 /// each payload is decoded straight from redb's page, as it is verified.
 /// The result, errors included, is the one of `read_all` and then a loop
 /// of `decode` over its records: a damaged record (first in key order),
 /// then the table's digest, then the first record that does not decrypt,
 /// then the first that `decode` refuses.
-pub(crate) fn read_decoded<K: Key + 'static, T>(
+pub(crate) fn read_decoded<K: Key + 'static, T, C: Default + Extend<T>>(
     tx: &ReadTransaction,
     def: TableDefinition<'static, K, &'static [u8]>,
     format: Format,
     enc: &Encryption,
     mut decode: impl FnMut(&[u8], &[u8]) -> Result<T>,
-) -> Result<Vec<T>> {
+) -> Result<C> {
+    let mut out = C::default();
     if !enc.reads_as_stored() {
-        return read_all(tx, def, format, enc)?.into_iter().map(|(key, payload)| decode(&key, &payload)).collect();
+        for (key, payload) in read_all(tx, def, format, enc)? {
+            out.extend(Some(decode(&key, &payload)?));
+        }
+        return Ok(out);
     }
     let name = def.name();
     let Some(table) = open_for_read(tx, def, format)? else {
-        return Ok(Vec::new());
+        return Ok(out);
     };
     let mut digest = Digest::default();
-    let mut out = Vec::new();
     // Reported only once the table is known whole and intact, in the
     // order `read_all` and a decoding loop after it report them.
     let (mut undecryptable, mut undecodable) = (None, None);
@@ -178,7 +182,7 @@ pub(crate) fn read_decoded<K: Key + 'static, T>(
             continue;
         }
         match decode(key, payload) {
-            Ok(value) => out.push(value),
+            Ok(value) => out.extend(Some(value)),
             Err(e) => undecodable = Some(e),
         }
     }

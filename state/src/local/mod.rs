@@ -347,9 +347,7 @@ fn empty_snapshot() -> Snapshot {
 
 fn read_snapshot(tx: &ReadTransaction, format: Format, enc: &Encryption) -> Result<Snapshot> {
     let meta = read_meta(tx, format, enc)?;
-    // Decoded as they are read, in key order: the maps are built from
-    // sorted entries in one pass.
-    let instances = tables::read_decoded(tx, INSTANCES, format, enc, |key, payload| {
+    let instances: BTreeMap<String, InstanceRecord> = tables::read_decoded(tx, INSTANCES, format, enc, |key, payload| {
         let address = tables::str_key_ref(key)?;
         let record: InstanceRecord = decode("instance record", payload)?;
         if record.address != address {
@@ -357,9 +355,8 @@ fn read_snapshot(tx: &ReadTransaction, format: Format, enc: &Encryption) -> Resu
         }
         Ok((record.address.clone(), record))
     })?;
-    let instances: BTreeMap<String, InstanceRecord> = instances.into_iter().collect();
-    let outputs = tables::read_decoded(tx, OUTPUTS, format, enc, |key, payload| Ok((tables::str_key(key)?, decode("output", payload)?)))?;
-    let outputs: BTreeMap<String, _> = outputs.into_iter().collect();
+    let outputs: BTreeMap<String, _> =
+        tables::read_decoded(tx, OUTPUTS, format, enc, |key, payload| Ok((tables::str_key(key)?, decode("output", payload)?)))?;
     // The meta table's digest covers the version records beside `meta`.
     tables::read_all(tx, META, format, enc)?;
     Ok(Snapshot { meta, instances, outputs })

@@ -520,7 +520,7 @@ fn instances_both_ways(dir: &Path, enc: &Encryption) -> (std::result::Result<Vec
     let db = Database::open(dir.join(DB_FILE)).unwrap();
     let tx = db.begin_read().unwrap();
     let decode_one = |key: &[u8], payload: &[u8]| -> Result<(String, InstanceRecord)> { Ok((tables::str_key(key)?, decode("instance record", payload)?)) };
-    let in_place = tables::read_decoded(&tx, INSTANCES, Format::Checked, enc, decode_one).map_err(|e| e.to_string());
+    let in_place = tables::read_decoded::<_, _, Vec<_>>(&tx, INSTANCES, Format::Checked, enc, decode_one).map_err(|e| e.to_string());
     let copied = tables::read_all(&tx, INSTANCES, Format::Checked, enc)
         .and_then(|all| all.iter().map(|(k, p)| decode_one(k, p)).collect::<Result<Vec<_>>>())
         .map_err(|e| e.to_string());
