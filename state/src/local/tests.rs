@@ -513,6 +513,7 @@ fn a_begun_version_is_written_by_the_next_commit_and_state_meta_only_after_it() 
     assert_eq!(store.begin_version("apply -refresh-only", "me").unwrap(), 3);
     store.commit(Vec::new()).unwrap();
     assert_eq!((store.snapshot().unwrap().meta.serial, sidecar_serial()), (3, 3));
+}
 
 /// The snapshot's instances as `read_decoded` gives them and as
 /// `read_all` followed by a decoding loop gives them (errors as text).
