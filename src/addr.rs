@@ -30,10 +30,14 @@ impl ResourceAddr {
 
 impl fmt::Display for ResourceAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Pieces written one by one: a plan formats every address, and
+        // `write!` parses its format string each time.
         if self.mode == Mode::Data {
             f.write_str("data.")?;
         }
-        write!(f, "{}.{}", self.type_name, self.name)
+        f.write_str(&self.type_name)?;
+        f.write_str(".")?;
+        f.write_str(&self.name)
     }
 }
 
@@ -111,9 +115,11 @@ impl InstanceAddr {
 impl fmt::Display for InstanceAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.module.is_root() {
-            write!(f, "{}.", self.module)?;
+            fmt::Display::fmt(&self.module, f)?;
+            f.write_str(".")?;
         }
-        write!(f, "{}{}", self.resource, self.key)
+        fmt::Display::fmt(&self.resource, f)?;
+        fmt::Display::fmt(&self.key, f)
     }
 }
 

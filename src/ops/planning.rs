@@ -217,7 +217,20 @@ async fn review_with_providers(plan: &mut Plan, loaded: &Loaded, providers: &Has
         fn unmark(v: Option<&Value>) -> Option<std::borrow::Cow<'_, Value>> {
             v.map(|v| if v.contains_sensitive() { std::borrow::Cow::Owned(v.clone().deep_unmark()) } else { std::borrow::Cow::Borrowed(v) })
         }
-        let unmarked: Vec<_> = changes.iter().map(|c| (unmark(c.prior), unmark(c.planned))).collect();
+        // An unchanged instance's planned value is its prior one, shared:
+        // looked at once.
+        let same_tree = |c: &ReviewedChange| match (c.prior, c.planned) {
+            (Some(Value::Map(a)), Some(Value::Map(b))) => a.shares(b) && a.kind == b.kind,
+            _ => false,
+        };
+        let unmarked: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                let prior = unmark(c.prior);
+                let planned = if same_tree(c) { prior.clone() } else { unmark(c.planned) };
+                (prior, planned)
+            })
+            .collect();
         let changes: Vec<ReviewedChange> = changes
             .iter()
             .zip(&unmarked)

@@ -403,8 +403,8 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
         diags: Diagnostics::default(),
         // Sized for a plan that keeps what state has: growing a map of
         // 100,000 instances rehashes every key about seventeen times.
-        instances: HashMap::with_capacity(input.state.instances.len()),
-        expansions: HashMap::new(),
+        instances: FastMap::with_capacity_and_hasher(input.state.instances.len(), Default::default()),
+        expansions: FastMap::default(),
         calls: HashMap::new(),
         module_instances: HashMap::from([(Vec::new(), vec![ModuleInstance::root()])]),
         changes: Vec::new(),
@@ -550,8 +550,8 @@ struct Planner<'a> {
     input: &'a PlanInput<'a>,
     diags: Diagnostics,
     /// Planned values of every instance planned so far, for references.
-    instances: HashMap<InstanceAddr, Value>,
-    expansions: HashMap<(ModuleInstance, ResourceAddr), Expansion>,
+    instances: FastMap<InstanceAddr, Value>,
+    expansions: FastMap<(ModuleInstance, ResourceAddr), Expansion>,
     calls: Calls,
     /// Instances of each module (by static path) expanded so far.
     module_instances: HashMap<Vec<String>, Vec<ModuleInstance>>,
@@ -566,11 +566,11 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    fn world(&self) -> World<'_> {
+    fn world(&self) -> World<'_, foldhash::fast::RandomState> {
         World::new(self.input.config, self.input.variables, &self.instances, &self.expansions, &self.calls).remembering(&self.memo)
     }
 
-    fn world_at(&self, module: &ModuleInstance) -> World<'_> {
+    fn world_at(&self, module: &ModuleInstance) -> World<'_, foldhash::fast::RandomState> {
         self.world().at(module).expect("planned module instances have configurations")
     }
 

@@ -12,7 +12,9 @@ use crate::config::types::convert;
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use strata_provider::Value;
 
 /// How a resource block or a module call expanded into instances.
@@ -62,14 +64,16 @@ pub struct Memo {
 }
 
 /// Values of variables, locals, resource instances and module outputs, as
-/// seen from one module instance.
-pub struct World<'a> {
+/// seen from one module instance. `H` hashes the maps of planned instances
+/// and expansions: the planner's own use a faster hash than the standard
+/// one (every reference to an instance looks up both).
+pub struct World<'a, H = RandomState> {
     root: &'a Config,
     config: &'a Config,
     module: ModuleInstance,
     variables: &'a BTreeMap<String, Value>,
-    instances: &'a HashMap<InstanceAddr, Value>,
-    expansions: &'a HashMap<(ModuleInstance, ResourceAddr), Expansion>,
+    instances: &'a HashMap<InstanceAddr, Value, H>,
+    expansions: &'a HashMap<(ModuleInstance, ResourceAddr), Expansion, H>,
     calls: &'a Calls,
     /// Locals and module variables are evaluated on first use and
     /// remembered (locals with their error); the analysis has already
@@ -89,15 +93,15 @@ pub struct World<'a> {
     apply: bool,
 }
 
-impl<'a> World<'a> {
+impl<'a, H: BuildHasher> World<'a, H> {
     /// The root module's view.
     pub fn new(
         root: &'a Config,
         variables: &'a BTreeMap<String, Value>,
-        instances: &'a HashMap<InstanceAddr, Value>,
-        expansions: &'a HashMap<(ModuleInstance, ResourceAddr), Expansion>,
+        instances: &'a HashMap<InstanceAddr, Value, H>,
+        expansions: &'a HashMap<(ModuleInstance, ResourceAddr), Expansion, H>,
         calls: &'a Calls,
-    ) -> World<'a> {
+    ) -> World<'a, H> {
         World {
             root,
             config: root,
@@ -117,7 +121,7 @@ impl<'a> World<'a> {
 
     /// The same, remembering locals and module variables in `memo` for every
     /// view derived from this one (see [`Memo`]).
-    pub fn remembering(mut self, memo: &'a Memo) -> World<'a> {
+    pub fn remembering(mut self, memo: &'a Memo) -> World<'a, H> {
         self.memo = Some(memo);
         self
     }
@@ -130,7 +134,7 @@ impl<'a> World<'a> {
     /// the apply runs: variables, `path`, `terraform.workspace`, the
     /// module calls' `count.index` and `each` were fixed by the plan. The
     /// others are evaluated per view, as before.
-    pub fn remembering_stable(mut self, memo: &'a Memo) -> World<'a> {
+    pub fn remembering_stable(mut self, memo: &'a Memo) -> World<'a, H> {
         self.memo = Some(memo);
         self.stable_only = true;
         self
@@ -199,14 +203,14 @@ impl<'a> World<'a> {
     }
 
     /// The same, for evaluating during apply.
-    pub fn applying(mut self) -> World<'a> {
+    pub fn applying(mut self) -> World<'a, H> {
         self.apply = true;
         self
     }
 
     /// The view of another module instance. `None` if its configuration is
     /// not loaded.
-    pub fn at(&self, module: &ModuleInstance) -> Option<World<'a>> {
+    pub fn at(&self, module: &ModuleInstance) -> Option<World<'a, H>> {
         let config = self.root.module(&module.static_path())?;
         Some(World {
             config,
@@ -338,7 +342,7 @@ impl<'a> World<'a> {
     }
 }
 
-impl World<'_> {
+impl<H: BuildHasher> World<'_, H> {
     /// One planned instance, borrowed, when `key` names it the way its block
     /// expanded (no key for a single instance); `None` leaves every other
     /// case, errors included, to [`Resolver::resource`].
@@ -356,7 +360,7 @@ impl World<'_> {
     }
 }
 
-impl Resolver for World<'_> {
+impl<H: BuildHasher> Resolver for World<'_, H> {
     fn variable(&self, name: &str) -> Option<Value> {
         if self.module.is_root() {
             self.variables.get(name).cloned()

@@ -142,6 +142,12 @@ impl Encryption {
         matches!(self.primary, Some(Method::AesGcm { .. }))
     }
 
+    /// True when [`Encryption::decrypt`] gives every plain payload back as
+    /// it is, as current data: no key and no fallback are configured.
+    pub(crate) fn reads_as_stored(&self) -> bool {
+        matches!(self.primary, None | Some(Method::Unencrypted { .. })) && self.fallback.is_none()
+    }
+
     /// True when a fallback method is configured: only then can stored data
     /// be readable yet not current (and due to be rewritten).
     pub fn has_fallback(&self) -> bool {

@@ -60,7 +60,15 @@ fn decrypt(enc: &Encryption, table: &str, key: &[u8], payload: Vec<u8>) -> Resul
 }
 
 pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, payload: &[u8]) -> Result<T> {
-    serde_json::from_slice(payload).map_err(|e| StateError::Corrupt(format!("{what}: {e}")))
+    // Reading bytes, serde_json checks the UTF-8 of every string it meets
+    // (a call per string: a tenth of decoding state); one check of the
+    // whole payload is cheaper. A payload that is not UTF-8 is left to
+    // `from_slice`, for its message.
+    let decoded = match std::str::from_utf8(payload) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(payload),
+    };
+    decoded.map_err(|e| StateError::Corrupt(format!("{what}: {e}")))
 }
 
 fn key_bytes<K: Key>(key: &K::SelfType<'_>) -> Vec<u8> {
@@ -69,10 +77,15 @@ fn key_bytes<K: Key>(key: &K::SelfType<'_>) -> Vec<u8> {
 
 /// A verified record's payload and checksum.
 fn verify(table: &str, key: &[u8], bytes: &[u8], format: Format) -> Result<(Vec<u8>, Option<u64>)> {
+    verify_in_place(table, key, bytes, format).map(|(payload, checksum)| (payload.to_vec(), checksum))
+}
+
+/// [`verify`] without copying the payload out of `bytes`.
+fn verify_in_place<'b>(table: &str, key: &[u8], bytes: &'b [u8], format: Format) -> Result<(&'b [u8], Option<u64>)> {
     let describe = || format!("record {:?} of table {table}", String::from_utf8_lossy(key));
     match record::open(table, key, bytes) {
-        Ok(Opened::Checked { payload, checksum }) => Ok((payload.to_vec(), Some(checksum))),
-        Ok(Opened::Unchecked(payload)) if format == Format::Legacy => Ok((payload.to_vec(), None)),
+        Ok(Opened::Checked { payload, checksum }) => Ok((payload, Some(checksum))),
+        Ok(Opened::Unchecked(payload)) if format == Format::Legacy => Ok((payload, None)),
         Ok(Opened::Unchecked(_)) => Err(StateError::Corrupt(format!("{} has no checksum", describe()))),
         Err(why) => Err(StateError::Corrupt(format!("{}: {why}", describe()))),
     }
@@ -115,6 +128,71 @@ pub(crate) fn read_all<K: Key + 'static>(
         check_digest(tx, &name, &digest)?;
     }
     out.into_iter().map(|(key, payload)| decrypt(enc, &name, &key, payload).map(|p| (key, p))).collect()
+}
+
+/// [`read_all`] followed by `decode` of every record, in key order, into
+/// `C` (a map is filled as it is read), without holding a copy of every
+/// payload: where the configuration decrypts
+/// nothing (no key and no fallback: a plain payload is read as it is),
+/// each payload is decoded straight from redb's page, as it is verified.
+/// The result, errors included, is the one of `read_all` and then a loop
+/// of `decode` over its records: a damaged record (first in key order),
+/// then the table's digest, then the first record that does not decrypt,
+/// then the first that `decode` refuses.
+pub(crate) fn read_decoded<K: Key + 'static, T, C: Default + Extend<T>>(
+    tx: &ReadTransaction,
+    def: TableDefinition<'static, K, &'static [u8]>,
+    format: Format,
+    enc: &Encryption,
+    mut decode: impl FnMut(&[u8], &[u8]) -> Result<T>,
+) -> Result<C> {
+    let mut out = C::default();
+    if !enc.reads_as_stored() {
+        for (key, payload) in read_all(tx, def, format, enc)? {
+            out.extend(Some(decode(&key, &payload)?));
+        }
+        return Ok(out);
+    }
+    let name = def.name();
+    let Some(table) = open_for_read(tx, def, format)? else {
+        return Ok(out);
+    };
+    let mut digest = Digest::default();
+    // Reported only once the table is known whole and intact, in the
+    // order `read_all` and a decoding loop after it report them.
+    let (mut undecryptable, mut undecodable) = (None, None);
+    for entry in table.iter().map_err(db_err)? {
+        let (k, v) = entry.map_err(db_err)?;
+        let key_value = k.value();
+        let key_bytes = K::as_bytes(&key_value);
+        let key = key_bytes.as_ref();
+        let (payload, checksum) = verify_in_place(name, key, v.value(), format)?;
+        if let Some(c) = checksum {
+            digest.add(c);
+        }
+        if undecryptable.is_some() {
+            continue;
+        }
+        if crate::encryption::is_encrypted(payload) {
+            // No key to open it with: the error `decrypt` gives.
+            undecryptable = decrypt(enc, name, key, payload.to_vec()).err();
+            continue;
+        }
+        if undecodable.is_some() {
+            continue;
+        }
+        match decode(key, payload) {
+            Ok(value) => out.extend(Some(value)),
+            Err(e) => undecodable = Some(e),
+        }
+    }
+    if format == Format::Checked {
+        check_digest(tx, name, &digest)?;
+    }
+    match undecryptable.or(undecodable) {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 fn check_digest(tx: &ReadTransaction, name: &str, digest: &Digest) -> Result<()> {
@@ -163,7 +241,11 @@ fn open_for_read<K: Key + 'static>(
 }
 
 pub(crate) fn str_key(bytes: &[u8]) -> Result<String> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| StateError::Corrupt("a record key is not UTF-8".into()))
+    str_key_ref(bytes).map(str::to_owned)
+}
+
+pub(crate) fn str_key_ref(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|_| StateError::Corrupt("a record key is not UTF-8".into()))
 }
 
 pub(crate) fn seq_key(bytes: &[u8]) -> Result<u64> {

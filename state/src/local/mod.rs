@@ -347,19 +347,16 @@ fn empty_snapshot() -> Snapshot {
 
 fn read_snapshot(tx: &ReadTransaction, format: Format, enc: &Encryption) -> Result<Snapshot> {
     let meta = read_meta(tx, format, enc)?;
-    let mut instances = BTreeMap::new();
-    for (key, payload) in tables::read_all(tx, INSTANCES, format, enc)? {
-        let address = tables::str_key(&key)?;
-        let record: InstanceRecord = decode("instance record", &payload)?;
+    let instances: BTreeMap<String, InstanceRecord> = tables::read_decoded(tx, INSTANCES, format, enc, |key, payload| {
+        let address = tables::str_key_ref(key)?;
+        let record: InstanceRecord = decode("instance record", payload)?;
         if record.address != address {
             return Err(StateError::Corrupt(format!("the record under {address:?} is for {:?}", record.address)));
         }
-        instances.insert(address, record);
-    }
-    let mut outputs = BTreeMap::new();
-    for (key, payload) in tables::read_all(tx, OUTPUTS, format, enc)? {
-        outputs.insert(tables::str_key(&key)?, decode("output", &payload)?);
-    }
+        Ok((record.address.clone(), record))
+    })?;
+    let outputs: BTreeMap<String, _> =
+        tables::read_decoded(tx, OUTPUTS, format, enc, |key, payload| Ok((tables::str_key(key)?, decode("output", payload)?)))?;
     // The meta table's digest covers the version records beside `meta`.
     tables::read_all(tx, META, format, enc)?;
     Ok(Snapshot { meta, instances, outputs })

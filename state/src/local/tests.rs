@@ -514,3 +514,70 @@ fn a_begun_version_is_written_by_the_next_commit_and_state_meta_only_after_it() 
     store.commit(Vec::new()).unwrap();
     assert_eq!((store.snapshot().unwrap().meta.serial, sidecar_serial()), (3, 3));
 }
+
+/// The snapshot's instances as `read_decoded` gives them and as
+/// `read_all` followed by a decoding loop gives them (errors as text).
+fn instances_both_ways(dir: &Path, enc: &Encryption) -> (std::result::Result<Vec<(String, InstanceRecord)>, String>, std::result::Result<Vec<(String, InstanceRecord)>, String>) {
+    let db = Database::open(dir.join(DB_FILE)).unwrap();
+    let tx = db.begin_read().unwrap();
+    let decode_one = |key: &[u8], payload: &[u8]| -> Result<(String, InstanceRecord)> { Ok((tables::str_key(key)?, decode("instance record", payload)?)) };
+    let in_place = tables::read_decoded::<_, _, Vec<_>>(&tx, INSTANCES, Format::Checked, enc, decode_one).map_err(|e| e.to_string());
+    let copied = tables::read_all(&tx, INSTANCES, Format::Checked, enc)
+        .and_then(|all| all.iter().map(|(k, p)| decode_one(k, p)).collect::<Result<Vec<_>>>())
+        .map_err(|e| e.to_string());
+    (in_place, copied)
+}
+
+#[test]
+fn records_decoded_in_place_give_what_the_copying_read_gives_errors_included() {
+    let dir = tempdir();
+    let store = LocalStore::new(&dir);
+    store.begin_version("apply", "me").unwrap();
+    store.commit((0..5).map(|i| Write::PutInstance(record(&format!("strata_data.r{i}")))).collect()).unwrap();
+    drop(store);
+    let none = Encryption::none();
+    let (in_place, copied) = instances_both_ways(&dir, &none);
+    assert_eq!(in_place.as_ref().unwrap().len(), 5);
+    assert_eq!(in_place, copied);
+
+    let aes = Encryption::new(crate::encryption::Method::AesGcm { name: "k".into(), key: Arc::new(crate::encryption::Pbkdf2Key::new("k", "pass", 1000)) }, None);
+    let rewrite = |enc: &Encryption, f: &dyn Fn(&mut Writer<'_>)| {
+        let db = Database::open(dir.join(DB_FILE)).unwrap();
+        let tx = db.begin_write().unwrap();
+        let mut w = Writer::new(&tx, enc);
+        f(&mut w);
+        w.finish().unwrap();
+        tx.commit().unwrap();
+    };
+    // A sealed record that is no instance record, and after it one sealed
+    // under a key this reader lacks: the key is reported, as before.
+    rewrite(&none, &|w| w.put(INSTANCES, "strata_data.r1", &serde_json::json!({"not": "a record"})).unwrap());
+    rewrite(&aes, &|w| w.put(INSTANCES, "strata_data.r3", &record("strata_data.r3")).unwrap());
+    let (in_place, copied) = instances_both_ways(&dir, &none);
+    assert!(in_place.as_ref().unwrap_err().contains("encrypt"), "{in_place:?}");
+    assert_eq!(in_place, copied);
+    // With the key (and plain records allowed): the one that does not decode.
+    let aes_or_plain = Encryption::new(
+        crate::encryption::Method::AesGcm { name: "k".into(), key: Arc::new(crate::encryption::Pbkdf2Key::new("k", "pass", 1000)) },
+        Some(crate::encryption::Method::Unencrypted { name: "migrate".into() }),
+    );
+    let (in_place, copied) = instances_both_ways(&dir, &aes_or_plain);
+    assert!(in_place.as_ref().unwrap_err().contains("instance record"), "{in_place:?}");
+    assert_eq!(in_place, copied);
+    // Without the encrypted one: the one that does not decode.
+    rewrite(&none, &|w| w.remove(INSTANCES, "strata_data.r3").unwrap());
+    let (in_place, copied) = instances_both_ways(&dir, &none);
+    assert!(in_place.as_ref().unwrap_err().contains("instance record"), "{in_place:?}");
+    assert_eq!(in_place, copied);
+    // A record gone behind the digest's back: the digest, before decoding.
+    {
+        let db = Database::open(dir.join(DB_FILE)).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(INSTANCES).unwrap().remove("strata_data.r4").unwrap();
+        tx.commit().unwrap();
+    }
+    let (in_place, copied) = instances_both_ways(&dir, &none);
+    assert!(in_place.as_ref().unwrap_err().contains("digest"), "{in_place:?}");
+    assert_eq!(in_place, copied);
+    std::fs::remove_dir_all(&dir).ok();
+}
