@@ -329,23 +329,11 @@ pub(crate) fn nfc(text: &str) -> String {
 fn number_literal(n: &hcl::edit::Formatted<hcl::Number>) -> Result<Number, String> {
     match n.as_repr().map(|raw| &**raw).filter(|raw| !raw.is_empty()) {
         Some(raw) => match raw.strip_prefix('-') {
-            Some(digits) => decimal_literal(digits.trim_start()).map(|n| n.neg()),
-            None => decimal_literal(raw),
+            Some(digits) => digits.trim_start().parse::<Number>().map(|n| n.neg()),
+            None => raw.parse(),
         },
         None => n.value().to_string().parse(),
     }
-}
-
-/// A literal's text as a number. Whole numbers of up to 18 digits (every
-/// literal of most configurations, evaluated once per instance) skip the
-/// general decimal parser, which gives the same number for them.
-fn decimal_literal(text: &str) -> Result<Number, String> {
-    if (1..=18).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = text.parse::<i64>() {
-            return Ok(Number::from_i64(n));
-        }
-    }
-    text.parse()
 }
 
 fn number(v: &Value, at: &Expression) -> Result<Number, EvalError> {
