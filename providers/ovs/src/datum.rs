@@ -160,6 +160,10 @@ pub struct Snapshot {
     pub qos: HashMap<String, Row>,
     pub queues: HashMap<String, Row>,
     pub mirrors: HashMap<String, Row>,
+    /// Whether ovs-vswitchd held its lock on the database when this was
+    /// read: a read for a write asks in the same round trip, so that the
+    /// write need not ask again ([`crate::txn::Batcher`]).
+    pub vswitchd_serving: bool,
     /// Port UUID → index in `bridges` of the bridge holding it, built on
     /// first use: refreshing N ports asks N times.
     holders: std::sync::OnceLock<HashMap<String, usize>>,
@@ -186,6 +190,108 @@ impl Scope {
         self.ports.extend(other.ports);
         self.port_ids.extend(other.port_ids);
         self.interfaces.extend(other.interfaces);
+    }
+}
+
+/// What a write reads back in the transaction that finds it realized
+/// (see [`crate::txn::Batcher`]).
+#[derive(Debug, Clone)]
+pub enum ReadBack {
+    Nothing,
+    /// The rows a [`Scope`] names.
+    Rows(Scope),
+    /// Every managed table.
+    Everything,
+}
+
+impl ReadBack {
+    /// What reads both `self` and `other`.
+    pub fn merge(self, other: ReadBack) -> ReadBack {
+        match (self, other) {
+            (ReadBack::Everything, _) | (_, ReadBack::Everything) => ReadBack::Everything,
+            (ReadBack::Nothing, other) | (other, ReadBack::Nothing) => other,
+            (ReadBack::Rows(mut a), ReadBack::Rows(b)) => {
+                a.merge(b);
+                ReadBack::Rows(a)
+            }
+        }
+    }
+}
+
+/// The selects of a snapshot, to run alone or at the end of another
+/// transaction, and how to build the snapshot from their results.
+pub struct Read {
+    ops: Vec<Json>,
+    shape: ReadShape,
+}
+
+enum ReadShape {
+    Nothing,
+    /// One select per table of [`TABLES`].
+    Everything,
+    /// The root's `_uuid`, then one select per entry.
+    Rows(Vec<&'static str>),
+}
+
+impl Read {
+    pub fn of(back: &ReadBack) -> Read {
+        match back {
+            ReadBack::Nothing => Read { ops: Vec::new(), shape: ReadShape::Nothing },
+            ReadBack::Everything => Read { ops: TABLES.iter().map(|t| select(t, Vec::new())).collect(), shape: ReadShape::Everything },
+            ReadBack::Rows(scope) => {
+                let by_name = |name: &String| vec![json!(["name", "==", name])];
+                let mut ops = vec![json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["_uuid"]})];
+                let mut tables = Vec::new();
+                let mut push = |table: &'static str, conditions: Vec<Json>| {
+                    ops.push(select(table, conditions));
+                    tables.push(table);
+                };
+                for name in &scope.bridges {
+                    push("Bridge", by_name(name));
+                }
+                for id in &scope.bridge_ids {
+                    push("Bridge", vec![json!(["_uuid", "==", uuid(id)])]);
+                }
+                for port in &scope.holders_of {
+                    push("Bridge", vec![json!(["ports", "includes", uuid(port)])]);
+                }
+                for name in &scope.ports {
+                    push("Port", by_name(name));
+                }
+                for id in &scope.port_ids {
+                    push("Port", vec![json!(["_uuid", "==", uuid(id)])]);
+                }
+                for name in &scope.interfaces {
+                    push("Interface", by_name(name));
+                }
+                Read { ops, shape: ReadShape::Rows(tables) }
+            }
+        }
+    }
+
+    /// The selects, to append to a transaction.
+    pub fn ops(&self) -> impl Iterator<Item = Json> + '_ {
+        self.ops.iter().cloned()
+    }
+
+    /// Runs the selects as a transaction of their own.
+    pub async fn run(self, client: &Client) -> Result<Snapshot, OvsdbError> {
+        let results = if self.ops.is_empty() { Vec::new() } else { client.transact(self.ops.clone()).await? };
+        self.finish(client, results).await
+    }
+
+    /// The snapshot, from the results of [`Read::ops`] (a scoped read may
+    /// need one more round trip: see [`Snapshot::take_scoped`]).
+    pub async fn finish(self, client: &Client, results: Vec<Json>) -> Result<Snapshot, OvsdbError> {
+        match self.shape {
+            ReadShape::Nothing => Ok(Snapshot::default()),
+            ReadShape::Everything => Ok(Snapshot::of_tables(results)),
+            ReadShape::Rows(tables) => {
+                let mut snap = Snapshot::of_scoped(&tables, results);
+                snap.complete_interfaces(client).await?;
+                Ok(snap)
+            }
+        }
     }
 }
 
@@ -231,26 +337,7 @@ fn select(table: &str, conditions: Vec<Json>) -> Json {
 
 impl Snapshot {
     pub async fn take(client: &Client) -> Result<Snapshot, OvsdbError> {
-        let ops = TABLES.iter().map(|t| select(t, Vec::new())).collect();
-        let results = client.transact(ops).await?;
-        let mut tables = results.into_iter().map(|r| match r.get("rows") {
-            Some(Json::Array(rows)) => rows.iter().filter_map(|r| r.as_object().cloned()).collect::<Vec<Row>>(),
-            _ => Vec::new(),
-        });
-        let mut next = || tables.next().unwrap_or_default();
-        let by_uuid = |rows: Vec<Row>| rows.into_iter().map(|r| (row_uuid(&r), r)).collect::<HashMap<_, _>>();
-        let root = next().into_iter().next().unwrap_or_default();
-        let bridges = next();
-        Ok(Snapshot {
-            root,
-            bridges,
-            ports: by_uuid(next()),
-            interfaces: by_uuid(next()),
-            qos: by_uuid(next()),
-            queues: by_uuid(next()),
-            mirrors: by_uuid(next()),
-            holders: Default::default(),
-        })
+        Read::of(&ReadBack::Everything).run(client).await
     }
 
     /// Only the rows `scope` names, in one transaction: what a write of one
@@ -258,36 +345,36 @@ impl Snapshot {
     /// second round trip fetches interfaces the names did not reach (a bond
     /// whose members changed outside Strata).
     pub async fn take_scoped(client: &Client, scope: &Scope) -> Result<Snapshot, OvsdbError> {
-        let by_name = |name: &String| vec![json!(["name", "==", name])];
-        let mut ops = vec![json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["_uuid"]})];
-        let mut tables = Vec::new();
-        let mut push = |table: &'static str, conditions: Vec<Json>| {
-            ops.push(select(table, conditions));
-            tables.push(table);
-        };
-        for name in &scope.bridges {
-            push("Bridge", by_name(name));
+        Read::of(&ReadBack::Rows(scope.clone())).run(client).await
+    }
+
+    /// Every table, from the results of [`Read`]'s selects of them.
+    fn of_tables(results: Vec<Json>) -> Snapshot {
+        let mut tables = results.into_iter().map(rows_of);
+        let mut next = || tables.next().unwrap_or_default();
+        let by_uuid = |rows: Vec<Row>| rows.into_iter().map(|r| (row_uuid(&r), r)).collect::<HashMap<_, _>>();
+        let root = next().into_iter().next().unwrap_or_default();
+        let bridges = next();
+        Snapshot {
+            root,
+            bridges,
+            ports: by_uuid(next()),
+            interfaces: by_uuid(next()),
+            qos: by_uuid(next()),
+            queues: by_uuid(next()),
+            mirrors: by_uuid(next()),
+            ..Snapshot::default()
         }
-        for id in &scope.bridge_ids {
-            push("Bridge", vec![json!(["_uuid", "==", uuid(id)])]);
-        }
-        for port in &scope.holders_of {
-            push("Bridge", vec![json!(["ports", "includes", uuid(port)])]);
-        }
-        for name in &scope.ports {
-            push("Port", by_name(name));
-        }
-        for id in &scope.port_ids {
-            push("Port", vec![json!(["_uuid", "==", uuid(id)])]);
-        }
-        for name in &scope.interfaces {
-            push("Interface", by_name(name));
-        }
-        let mut results = client.transact(ops).await?.into_iter();
+    }
+
+    /// The rows of a scoped read, from the results of its selects (the
+    /// root's first, then one per entry of `tables`).
+    fn of_scoped(tables: &[&'static str], results: Vec<Json>) -> Snapshot {
+        let mut results = results.into_iter();
         let mut snap = Snapshot { root: results.next().map(rows_of).and_then(|r| r.into_iter().next()).unwrap_or_default(), ..Snapshot::default() };
-        for (table, result) in tables.into_iter().zip(results) {
+        for (table, result) in tables.iter().zip(results) {
             for row in rows_of(result) {
-                match table {
+                match *table {
                     "Bridge" if snap.bridges.iter().any(|b| row_uuid(b) == row_uuid(&row)) => {}
                     "Bridge" => snap.bridges.push(row),
                     "Port" => {
@@ -299,15 +386,20 @@ impl Snapshot {
                 }
             }
         }
+        snap
+    }
+
+    /// Reads the interfaces of its ports that the names did not reach.
+    async fn complete_interfaces(&mut self, client: &Client) -> Result<(), OvsdbError> {
         let missing: BTreeSet<String> =
-            snap.ports.values().flat_map(|p| uuids(p.get("interfaces"))).filter(|u| !snap.interfaces.contains_key(u)).collect();
+            self.ports.values().flat_map(|p| uuids(p.get("interfaces"))).filter(|u| !self.interfaces.contains_key(u)).collect();
         if !missing.is_empty() {
             let ops = missing.iter().map(|u| select("Interface", vec![json!(["_uuid", "==", uuid(u)])])).collect();
             for row in client.transact(ops).await?.into_iter().flat_map(rows_of) {
-                snap.interfaces.insert(row_uuid(&row), row);
+                self.interfaces.insert(row_uuid(&row), row);
             }
         }
-        Ok(snap)
+        Ok(())
     }
 
     pub fn root_uuid(&self) -> String {
@@ -366,10 +458,12 @@ pub fn str_value(s: Option<String>) -> Value {
 /// Where a queued read gets its snapshot.
 type SharedRead = tokio::sync::oneshot::Sender<Result<std::sync::Arc<Snapshot>, OvsdbError>>;
 
-/// Scoped reads that are asked for at the same time share one transaction:
-/// a burst of creates reads its rows before and after its commit together
-/// (one round trip, one pass of ovsdb-server) instead of one read each.
-/// Each caller gets a snapshot taken after it asked, of at least its rows.
+/// Scoped reads for writes that are asked for at the same time share one
+/// transaction: a burst of creates reads its rows before its commit
+/// together (one round trip, one pass of ovsdb-server) instead of one read
+/// each, and asks in the same round trip whether ovs-vswitchd serves the
+/// database. Each caller gets a snapshot taken after it asked, of at least
+/// its rows.
 #[derive(Default)]
 pub struct ReadBatcher {
     queue: std::sync::Mutex<Vec<(Scope, SharedRead)>>,
@@ -390,7 +484,11 @@ impl ReadBatcher {
                 for (s, _) in &batch {
                     merged.merge(s.clone());
                 }
-                let snapshot = Snapshot::take_scoped(client, &merged).await.map(std::sync::Arc::new);
+                let (snapshot, serving) = tokio::join!(Snapshot::take_scoped(client, &merged), crate::txn::vswitchd_serves(client));
+                let snapshot = snapshot.map(|mut s| {
+                    s.vswitchd_serving = serving.is_ok();
+                    std::sync::Arc::new(s)
+                });
                 for (_, done) in batch {
                     let _ = done.send(snapshot.clone());
                 }

@@ -37,7 +37,7 @@ mod txn;
 pub use client::{Client, OvsdbError};
 
 use async_trait::async_trait;
-use datum::{Scope, Snapshot};
+use datum::{ReadBack, Scope, Snapshot};
 use host::HostFacts;
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
@@ -235,17 +235,20 @@ impl OvsProvider {
     }
 
     /// A fresh read for a write of the objects `values` describe: only their
-    /// rows where the kind can say which, else every table.
+    /// rows where the kind can say which, else every table; with it, whether
+    /// ovs-vswitchd serves the database (one round trip for both).
     async fn write_snapshot(&self, k: &dyn Kind, values: &[&Value]) -> Result<Arc<Snapshot>> {
         *self.cached.lock().await = None;
-        let mut scope = Scope::default();
-        for v in values {
-            match k.scope(v) {
-                Some(s) => scope.merge(s),
-                None => return Ok(Arc::new(Snapshot::take(&*self.client()?).await?)),
+        let client = self.client()?;
+        match rows_of(k, values) {
+            ReadBack::Rows(scope) => Ok(self.reads.take(&client, scope).await?),
+            _ => {
+                let (snapshot, serving) = tokio::join!(Snapshot::take(&client), txn::vswitchd_serves(&client));
+                let mut snapshot = snapshot?;
+                snapshot.vswitchd_serving = serving.is_ok();
+                Ok(Arc::new(snapshot))
             }
         }
-        Ok(self.reads.take(&*self.client()?, scope).await?)
     }
 
     /// What keeps `state` from being in force: vswitchd's rejection, or a
@@ -288,14 +291,23 @@ impl OvsProvider {
         Ok(Client::connect(&format!("unix:{path}"), self.timeout()).await?)
     }
 
-    /// Commits `ops` as one transaction and waits for vswitchd. A failed
-    /// guard becomes an error that says what changed since the plan.
-    async fn commit(&self, kind: &dyn Kind, snap: &Snapshot, ops: Vec<Json>, what: &str, prior: Option<(Uuid, &Value)>) -> Result<()> {
+    /// Commits `ops` as one transaction, waits for vswitchd and returns the
+    /// rows of `read_back` as they were once it had realized the change. A
+    /// failed guard becomes an error that says what changed since the plan.
+    async fn commit(
+        &self,
+        kind: &dyn Kind,
+        snap: &Snapshot,
+        ops: Vec<Json>,
+        what: &str,
+        prior: Option<(Uuid, &Value)>,
+        read_back: ReadBack,
+    ) -> Result<Arc<Snapshot>> {
         let client = self.client()?;
-        let outcome = self.batcher.commit(&client, &snap.root_uuid(), ops, what, self.timeout()).await;
+        let outcome = self.batcher.commit(&client, &snap.root_uuid(), ops, what, read_back, snap.vswitchd_serving, self.timeout()).await;
         *self.cached.lock().await = None;
         match outcome {
-            Ok(()) => Ok(()),
+            Ok(now) => Ok(now),
             Err(e) if e.is_wait_failure() => {
                 let Some((id, prior)) = prior else { return Err(e.into()) };
                 let now = Snapshot::take(&client).await?;
@@ -305,6 +317,19 @@ impl OvsProvider {
             Err(e) => Err(ProviderError::new(format!("{what}: {}", ProviderError::from(e)))),
         }
     }
+}
+
+/// What a write of the objects `values` describe reads: their rows where
+/// the kind can say which, else every table.
+fn rows_of(k: &dyn Kind, values: &[&Value]) -> ReadBack {
+    let mut scope = Scope::default();
+    for v in values {
+        match k.scope(v) {
+            Some(s) => scope.merge(s),
+            None => return ReadBack::Everything,
+        }
+    }
+    ReadBack::Rows(scope)
 }
 
 /// Says which attributes of the object changed since the plan saw `prior`.
@@ -376,17 +401,17 @@ impl Provider for OvsProvider {
         let snap = self.write_snapshot(k, &[planned]).await?;
         let what = format!("create {type_name} {}", k.describe(planned));
         let ops = k.create(&snap, id, planned)?;
-        self.commit(k, &snap, ops, &what, None).await?;
-        let now = self.write_snapshot(k, &[planned]).await?;
+        let now = self.commit(k, &snap, ops, &what, None, rows_of(k, &[planned])).await?;
         let state = k
             .find(&now, id)
             .ok_or_else(|| ProviderError::new(format!("{what}: committed, but the row is not in the database")))?;
         if let Some(reason) = self.problem(k, type_name, &now, &state).await {
             // vswitchd refused it: take the rows out again before failing.
             let undo = k.delete(&now, &state)?;
-            let removed = self.commit(k, &now, undo, &format!("remove rejected {type_name} {}", k.describe(planned)), None).await;
+            let removed =
+                self.commit(k, &now, undo, &format!("remove rejected {type_name} {}", k.describe(planned)), None, ReadBack::Nothing).await;
             let cleanup = match removed {
-                Ok(()) => "it was removed again".to_owned(),
+                Ok(_) => "it was removed again".to_owned(),
                 Err(e) => format!("removing it again failed too: {e}"),
             };
             return Err(ProviderError::new(format!("ovs-vswitchd rejected {type_name} {}: {reason}; {cleanup}", k.describe(planned))));
@@ -412,14 +437,14 @@ impl Provider for OvsProvider {
         let snap = self.write_snapshot(k, &[prior, planned]).await?;
         let what = format!("update {type_name} {}", k.describe(prior));
         let ops = k.update(&snap, id, prior, planned, true)?;
-        self.commit(k, &snap, ops, &what, Some((id, prior))).await?;
-        let now = self.write_snapshot(k, &[prior, planned]).await?;
+        let now = self.commit(k, &snap, ops, &what, Some((id, prior)), rows_of(k, &[prior, planned])).await?;
         let state = k.read(&now, id, prior).ok_or_else(|| ProviderError::new(format!("{what}: the row vanished after the commit")))?;
         if let Some(reason) = self.problem(k, type_name, &now, &state).await {
             let restore = k.update(&now, id, &state, prior, false)?;
-            let restored = self.commit(k, &now, restore, &format!("restore rejected {type_name} {}", k.describe(prior)), None).await;
+            let restored =
+                self.commit(k, &now, restore, &format!("restore rejected {type_name} {}", k.describe(prior)), None, ReadBack::Nothing).await;
             let cleanup = match restored {
-                Ok(()) => "the previous values were restored".to_owned(),
+                Ok(_) => "the previous values were restored".to_owned(),
                 Err(e) => format!("restoring the previous values failed too: {e}"),
             };
             return Err(ProviderError::new(format!("ovs-vswitchd rejected the change to {type_name} {}: {reason}; {cleanup}", k.describe(prior))));
@@ -438,7 +463,7 @@ impl Provider for OvsProvider {
         }
         let what = format!("delete {type_name} {}", k.describe(prior));
         let ops = k.delete(&snap, prior)?;
-        self.commit(k, &snap, ops, &what, Some((id, prior))).await
+        self.commit(k, &snap, ops, &what, Some((id, prior)), ReadBack::Nothing).await.map(|_| ())
     }
 
     async fn find_by_identity(&self, type_name: &str, id: Uuid, _planned: &Value) -> Result<Option<Value>> {
@@ -493,8 +518,7 @@ impl Provider for OvsProvider {
         }
         txn::require_vswitchd(&*self.client()?).await?;
         let ops = k.update(&snap, id, &current, &target, false)?;
-        self.commit(k, &snap, ops, &format!("restore {type_name} {}", k.describe(prior)), None).await?;
-        let now = self.fresh_snapshot().await?;
+        let now = self.commit(k, &snap, ops, &format!("restore {type_name} {}", k.describe(prior)), None, ReadBack::Everything).await?;
         k.read(&now, id, prior).ok_or_else(|| ProviderError::new(format!("restore {type_name}: the row vanished")))
     }
 
@@ -507,8 +531,7 @@ impl Provider for OvsProvider {
         // Tag the row with the identity, changing nothing else.
         txn::require_vswitchd(&*self.client()?).await?;
         let ops = k.update(&snap, id, &found, &found, true)?;
-        self.commit(k, &snap, ops, &format!("import {type_name} {import_id:?}"), Some((id, &found))).await?;
-        let now = self.fresh_snapshot().await?;
+        let now = self.commit(k, &snap, ops, &format!("import {type_name} {import_id:?}"), Some((id, &found)), ReadBack::Everything).await?;
         let state = k.read(&now, id, &found).unwrap_or(found);
         Ok(Imported { state, id: None })
     }

@@ -1,9 +1,11 @@
 //! One change, one OVSDB transaction: the guards that assert what the plan
-//! saw, the bump of `next_cfg`, and the wait until ovs-vswitchd realized it.
+//! saw, the bump of `next_cfg`, and the wait until ovs-vswitchd realized it,
+//! which brings back the rows the change reads.
 
 use crate::client::{Client, OvsdbError};
-use crate::datum::uuid;
+use crate::datum::{uuid, Read, ReadBack, Snapshot};
 use serde_json::{json, Value as Json};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strata_provider::Result;
 
@@ -36,7 +38,7 @@ pub async fn require_vswitchd(client: &Client) -> Result<()> {
     Ok(vswitchd_serves(client).await?)
 }
 
-async fn vswitchd_serves(client: &Client) -> Result<(), OvsdbError> {
+pub(crate) async fn vswitchd_serves(client: &Client) -> Result<(), OvsdbError> {
     if client.lock_is_held(VSWITCHD_LOCK).await? {
         Ok(())
     } else {
@@ -60,7 +62,8 @@ async fn commit(client: &Client, root: &str, mut ops: Vec<Json>, comment: &str) 
 }
 
 /// Every transaction first checks that ovs-vswitchd holds its lock on the
-/// database ([`require_vswitchd`]), once per batch.
+/// database ([`require_vswitchd`]), once per batch, unless every change in
+/// it was built on a read that asked already ([`Snapshot::vswitchd_serving`]).
 ///
 /// Changes that run at the same time share one transaction: vswitchd then
 /// reconfigures once for all of them instead of once each (a reconfiguration
@@ -70,35 +73,19 @@ async fn commit(client: &Client, root: &str, mut ops: Vec<Json>, comment: &str) 
 /// caused it and the others still commit.
 ///
 /// Commits are pipelined: the next batch is committed while ovs-vswitchd is
-/// still realizing the previous one. Realization is not polled: one waiting
-/// change at a time asks ovsdb-server to answer when `cur_cfg` has caught up
-/// (a `wait` with a timeout, which the server holds until ovs-vswitchd
-/// writes `cur_cfg`), and every other waiting change wakes on what it saw.
+/// still realizing the previous one. Realization is not polled: the batch's
+/// leader asks ovsdb-server for a transaction that starts with a `wait`
+/// until `cur_cfg` has caught up (which the server holds until ovs-vswitchd
+/// writes `cur_cfg`, in the same transaction as the interfaces' `ofport` and
+/// `error`) and goes on with the selects the batch's changes read back, so
+/// that the rows arrive with the news that they are realized, in one round
+/// trip.
+#[derive(Default)]
 pub struct Batcher {
     queue: std::sync::Mutex<Vec<Submission>>,
     leader: tokio::sync::Mutex<()>,
     next: std::sync::atomic::AtomicU64,
-    /// The highest `cur_cfg` seen so far (it only grows).
-    realized: tokio::sync::watch::Sender<i64>,
-    /// Held by the change that is asking ovsdb-server for `cur_cfg`.
-    asking: tokio::sync::Mutex<()>,
 }
-
-impl Default for Batcher {
-    fn default() -> Batcher {
-        Batcher {
-            queue: Default::default(),
-            leader: Default::default(),
-            next: Default::default(),
-            realized: tokio::sync::watch::Sender::new(0),
-            asking: Default::default(),
-        }
-    }
-}
-
-/// How long a waiting change sleeps, at most, before it checks whether the
-/// change asking ovsdb-server for `cur_cfg` is still there.
-const RECHECK: Duration = Duration::from_millis(20);
 
 /// Waits until `queued` has stopped growing for a moment: changes the engine
 /// started together (a burst of ports, whose intents it journals in one
@@ -130,89 +117,110 @@ const SETTLE_STEP: Duration = Duration::from_micros(500);
 /// A batch is taken after this long even if changes keep arriving.
 const SETTLE_MAX: Duration = Duration::from_millis(10);
 
+/// What a change gets back: the rows it asked for, read once it was realized.
+type Realized = Result<Arc<Snapshot>, OvsdbError>;
+
 struct Submission {
     ops: Vec<Json>,
     comment: String,
-    /// The `next_cfg` the change's transaction reached, or why it failed.
-    done: tokio::sync::oneshot::Sender<Result<i64, OvsdbError>>,
+    read_back: ReadBack,
+    /// The read the change was built on found ovs-vswitchd serving.
+    vswitchd_seen: bool,
+    done: tokio::sync::oneshot::Sender<Realized>,
 }
 
 impl Batcher {
     /// Commits `ops` (with the next_cfg bump), possibly together with other
-    /// changes submitted meanwhile, and waits until ovs-vswitchd applied it.
-    pub async fn commit(&self, client: &Client, root: &str, ops: Vec<Json>, comment: &str, timeout: Duration) -> Result<(), OvsdbError> {
+    /// changes submitted meanwhile, waits until ovs-vswitchd applied it, and
+    /// returns `read_back` as it was then (at least those rows).
+    /// `vswitchd_seen`: the rows `ops` were built from were read together
+    /// with a check that ovs-vswitchd serves the database.
+    pub async fn commit(
+        &self,
+        client: &Client,
+        root: &str,
+        ops: Vec<Json>,
+        comment: &str,
+        read_back: ReadBack,
+        vswitchd_seen: bool,
+        timeout: Duration,
+    ) -> Realized {
         let (done, outcome) = tokio::sync::oneshot::channel();
         let tag = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ops = ops.into_iter().map(|op| rename_handles(op, &format!("c{tag}_"))).collect();
-        self.queue.lock().expect("batch queue").push(Submission { ops, comment: comment.to_owned(), done });
-        {
+        self.queue.lock().expect("batch queue").push(Submission { ops, comment: comment.to_owned(), read_back, vswitchd_seen, done });
+        let committed = {
             // Whoever leads takes everything queued so far, this one included
             // unless an earlier leader already took it, once the changes
             // started with it have caught up.
             let _lead = self.leader.lock().await;
-            if !self.queue.lock().expect("batch queue").is_empty() {
-                // Checked once per transaction, while the batch gathers:
-                // nothing is written that no vswitchd would realize.
-                let (_, serving) = tokio::join!(settle(|| self.queue.lock().expect("batch queue").len()), vswitchd_serves(client));
+            if self.queue.lock().expect("batch queue").is_empty() {
+                Vec::new()
+            } else {
+                // Nothing is written that no vswitchd would realize: checked
+                // while the batch gathers, unless the reads already did.
+                let probe = async { if vswitchd_seen { None } else { Some(vswitchd_serves(client).await) } };
+                let (_, probed) = tokio::join!(settle(|| self.queue.lock().expect("batch queue").len()), probe);
                 let batch = std::mem::take(&mut *self.queue.lock().expect("batch queue"));
-                run_batch(client, root, batch, serving).await;
+                let serving = match probed {
+                    Some(serving) => serving,
+                    None if batch.iter().all(|s| s.vswitchd_seen) => Ok(()),
+                    None => vswitchd_serves(client).await,
+                };
+                run_batch(client, root, batch, serving).await
             }
-        }
-        let next_cfg = outcome.await.unwrap_or_else(|_| Err(OvsdbError::Transport("the batched commit was dropped".into())))?;
-        self.await_realized(client, root, next_cfg, timeout).await
+        };
+        // The leader lock is free again: the next batch commits while
+        // vswitchd realizes this one.
+        realize(client, root, committed, timeout).await;
+        outcome.await.unwrap_or_else(|_| Err(OvsdbError::Transport("the batched commit was dropped".into())))
     }
+}
 
-    /// Waits until `cur_cfg` reaches `next_cfg`.
-    async fn await_realized(&self, client: &Client, root: &str, next_cfg: i64, timeout: Duration) -> Result<(), OvsdbError> {
-        let deadline = Instant::now() + timeout;
-        let mut seen = self.realized.subscribe();
-        loop {
-            let cur_cfg = *seen.borrow_and_update();
-            if cur_cfg >= next_cfg {
-                return Ok(());
+/// Waits until the changes of `committed` (with the `next_cfg` each
+/// reached) are realized and hands each the rows they read back, read in
+/// that same transaction.
+async fn realize(client: &Client, root: &str, committed: Vec<(Submission, i64)>, timeout: Duration) {
+    let Some(next_cfg) = committed.iter().map(|(_, n)| *n).max() else { return };
+    let read_back = committed.iter().fold(ReadBack::Nothing, |all, (s, _)| all.merge(s.read_back.clone()));
+    let realized = realized_read(client, root, next_cfg, timeout, Read::of(&read_back)).await.map(Arc::new);
+    for (s, _) in committed {
+        let _ = s.done.send(realized.clone());
+    }
+}
+
+/// Asks ovsdb-server to run `read` once `cur_cfg` is at least `next_cfg`,
+/// for at most `timeout`.
+async fn realized_read(client: &Client, root: &str, next_cfg: i64, timeout: Duration, read: Read) -> Result<Snapshot, OvsdbError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let cur_cfg = current_cfg(client, root).await?;
+            return Err(not_realized(timeout, cur_cfg, next_cfg));
+        }
+        // The server's wait ends before the client's own request timeout, so
+        // that a vswitchd that does not catch up is told apart from a silent
+        // ovsdb-server.
+        let hold = left.min(client.timeout().saturating_sub(client.timeout() / 10)).as_millis().max(1) as i64;
+        let mut ops = vec![json!({"op": "wait", "table": "Open_vSwitch", "timeout": hold,
+                                  "where": [["_uuid", "==", uuid(root)], ["cur_cfg", "<", next_cfg]],
+                                  "columns": ["cur_cfg"], "until": "==", "rows": []})];
+        ops.extend(read.ops());
+        match client.transact(ops).await {
+            Ok(mut results) => {
+                let rows = results.split_off(1);
+                return read.finish(client, rows).await;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(not_realized(timeout, cur_cfg, next_cfg));
-            }
-            match self.asking.try_lock() {
-                Ok(_asking) => {
-                    let now = wait_for_cfg(client, root, next_cfg, left).await.map_err(|e| match e {
-                        e if e.is_wait_failure() => not_realized(timeout, cur_cfg, next_cfg),
-                        e => e,
-                    })?;
-                    self.realized.send_if_modified(|seen| {
-                        let grew = now > *seen;
-                        *seen = (*seen).max(now);
-                        grew
-                    });
-                }
-                // Someone else is asking: wake on what it sees (or check
-                // again after a while, in case it gave up).
-                Err(_) => {
-                    let _ = tokio::time::timeout(RECHECK.min(left), seen.changed()).await;
-                }
-            }
+            Err(e) if e.is_wait_failure() => continue,
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// Asks ovsdb-server to answer once `cur_cfg` is at least `next_cfg`, or
-/// after `left`; returns the `cur_cfg` it then saw.
-async fn wait_for_cfg(client: &Client, root: &str, next_cfg: i64, left: Duration) -> Result<i64, OvsdbError> {
-    // The server's wait ends before the client's own request timeout, so
-    // that a vswitchd that does not catch up is told apart from a silent
-    // ovsdb-server.
-    let hold = left.min(client.timeout().saturating_sub(client.timeout() / 10)).as_millis().max(1) as i64;
-    let results = client
-        .transact(vec![
-            json!({"op": "wait", "table": "Open_vSwitch", "timeout": hold,
-                   "where": [["_uuid", "==", uuid(root)], ["cur_cfg", "<", next_cfg]],
-                   "columns": ["cur_cfg"], "until": "==", "rows": []}),
-            json!({"op": "select", "table": "Open_vSwitch", "where": by_uuid(root), "columns": ["cur_cfg"]}),
-        ])
-        .await?;
-    Ok(results[1]["rows"][0]["cur_cfg"].as_i64().unwrap_or(0))
+async fn current_cfg(client: &Client, root: &str) -> Result<i64, OvsdbError> {
+    let results = client.transact(vec![json!({"op": "select", "table": "Open_vSwitch", "where": by_uuid(root), "columns": ["cur_cfg"]})]).await?;
+    Ok(results[0]["rows"][0]["cur_cfg"].as_i64().unwrap_or(0))
 }
 
 fn not_realized(timeout: Duration, cur_cfg: i64, next_cfg: i64) -> OvsdbError {
@@ -221,39 +229,49 @@ fn not_realized(timeout: Duration, cur_cfg: i64, next_cfg: i64) -> OvsdbError {
     ))
 }
 
-async fn run_batch(client: &Client, root: &str, batch: Vec<Submission>, serving: Result<(), OvsdbError>) {
+/// Commits `batch`, as one transaction when it can; answers the changes
+/// that failed and returns the others with the `next_cfg` they reached.
+async fn run_batch(client: &Client, root: &str, batch: Vec<Submission>, serving: Result<(), OvsdbError>) -> Vec<(Submission, i64)> {
+    let mut committed = Vec::new();
+    let mut answer = |s: Submission, outcome: Result<i64, OvsdbError>| match outcome {
+        Ok(next_cfg) => committed.push((s, next_cfg)),
+        Err(e) => {
+            let _ = s.done.send(Err(e));
+        }
+    };
     if let Err(e) = serving {
         for s in batch {
-            let _ = s.done.send(Err(e.clone()));
+            answer(s, Err(e.clone()));
         }
-        return;
-    }
-    if batch.len() == 1 {
+    } else if batch.len() == 1 {
         let s = batch.into_iter().next().expect("one submission");
-        let _ = s.done.send(commit(client, root, s.ops, &s.comment).await);
-        return;
+        let outcome = commit(client, root, s.ops.clone(), &s.comment).await;
+        answer(s, outcome);
+    } else {
+        let ops: Vec<Json> = batch.iter().flat_map(|s| s.ops.iter().cloned()).collect();
+        let comment = format!("{} changes: {}", batch.len(), batch.iter().map(|s| s.comment.as_str()).collect::<Vec<_>>().join("; "));
+        match commit(client, root, ops, &comment).await {
+            Ok(next_cfg) => {
+                for s in batch {
+                    answer(s, Ok(next_cfg));
+                }
+            }
+            // No answer: whether it committed is unknown, the same for every change.
+            Err(OvsdbError::Transport(m)) => {
+                for s in batch {
+                    answer(s, Err(OvsdbError::Transport(m.clone())));
+                }
+            }
+            // Nothing was committed: each change on its own.
+            Err(_) => {
+                for s in batch {
+                    let outcome = commit(client, root, s.ops.clone(), &s.comment).await;
+                    answer(s, outcome);
+                }
+            }
+        }
     }
-    let ops: Vec<Json> = batch.iter().flat_map(|s| s.ops.iter().cloned()).collect();
-    let comment = format!("{} changes: {}", batch.len(), batch.iter().map(|s| s.comment.as_str()).collect::<Vec<_>>().join("; "));
-    match commit(client, root, ops, &comment).await {
-        Ok(next_cfg) => {
-            for s in batch {
-                let _ = s.done.send(Ok(next_cfg));
-            }
-        }
-        // No answer: whether it committed is unknown, the same for every change.
-        Err(OvsdbError::Transport(m)) => {
-            for s in batch {
-                let _ = s.done.send(Err(OvsdbError::Transport(m.clone())));
-            }
-        }
-        // Nothing was committed: each change on its own.
-        Err(_) => {
-            for s in batch {
-                let _ = s.done.send(commit(client, root, s.ops, &s.comment).await);
-            }
-        }
-    }
+    committed
 }
 
 /// Prefixes the transaction-local row names (`uuid-name`, `named-uuid`) of
