@@ -240,6 +240,19 @@ pub async fn configure_providers(
     wanted.extend(loaded.config.providers.iter().map(|p| p.config_addr()));
     wanted.extend(extra);
     let mut out = HashMap::new();
+    configure_more_providers(ws, loaded, wanted, &mut out).await?;
+    Ok(out)
+}
+
+/// Configures a provider instance for each address of `wanted` that
+/// `configured` does not hold yet, and adds it there.
+pub async fn configure_more_providers(
+    ws: &Workspace,
+    loaded: &Loaded,
+    wanted: impl IntoIterator<Item = String>,
+    configured: &mut HashMap<String, Arc<dyn Provider>>,
+) -> OpResult<()> {
+    let wanted: BTreeSet<String> = wanted.into_iter().filter(|addr| !configured.contains_key(addr)).collect();
     for addr in wanted {
         let name = addr.split('.').next().unwrap_or(&addr).to_owned();
         let factory = ws.factory(&name).ok_or_else(|| match crate::providers::left_out(&name) {
@@ -269,7 +282,7 @@ pub async fn configure_providers(
             .configure(&config_value.clone().deep_unmark())
             .await
             .map_err(|e| format!("configuring provider {addr}: {}", crate::redact::provider_error(e, [&config_value])))?;
-        out.insert(addr, provider);
+        configured.insert(addr, provider);
     }
-    Ok(out)
+    Ok(())
 }

@@ -228,7 +228,7 @@ fn row_id(prior: &Value) -> Result<&str> {
 
 fn by_identity(snap: &Snapshot, id: Uuid) -> Option<&Row> {
     let id = id.to_string();
-    snap.bridges.iter().find(|b| strata_id(b).as_deref() == Some(id.as_str()))
+    snap.bridges.iter().find(|b| strata_id(b) == Some(id.as_str()))
 }
 
 /// The columns Strata sets, from a state or plan (name and refs excluded).

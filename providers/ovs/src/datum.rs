@@ -106,9 +106,17 @@ pub fn row_name(row: &Row) -> &str {
     row.get("name").and_then(Json::as_str).unwrap_or_default()
 }
 
-/// The Strata identity a row carries, if any.
-pub fn strata_id(row: &Row) -> Option<String> {
-    map_of(row.get("external_ids")).remove(STRATA_ID)
+/// The Strata identity a row carries, if any (read in place: refresh and
+/// every write's read-back ask it of every port in the snapshot).
+pub fn strata_id(row: &Row) -> Option<&str> {
+    let Some(Json::Array(a)) = row.get("external_ids") else { return None };
+    if a.len() != 2 || a[0] != "map" {
+        return None;
+    }
+    a[1].as_array()?.iter().find_map(|pair| match pair.as_array().map(Vec::as_slice) {
+        Some([Json::String(k), Json::String(v)]) if k == STRATA_ID => Some(v.as_str()),
+        _ => None,
+    })
 }
 
 /// `external_ids` as the user sees them: without Strata's identity key;
@@ -167,6 +175,9 @@ pub struct Snapshot {
     /// Port UUID → index in `bridges` of the bridge holding it, built on
     /// first use: refreshing N ports asks N times.
     holders: std::sync::OnceLock<HashMap<String, usize>>,
+    /// Strata identity → UUID of the port row tagged with it, built on first
+    /// use: a burst of 100 creates looks up 100 identities in one snapshot.
+    tagged_ports: std::sync::OnceLock<HashMap<String, String>>,
 }
 
 /// The rows one write touches, named so that ovsdb-server finds them by its
@@ -426,6 +437,20 @@ impl Snapshot {
             holders
         });
         holders.get(port_uuid).map(|&i| &self.bridges[i])
+    }
+
+    /// The port row tagged with the Strata identity `id`.
+    pub fn port_tagged(&self, id: &str) -> Option<&Row> {
+        let tagged = self.tagged_ports.get_or_init(|| {
+            let mut tagged = HashMap::new();
+            for (uuid, row) in &self.ports {
+                if let Some(tag) = strata_id(row) {
+                    tagged.entry(tag.to_owned()).or_insert_with(|| uuid.clone());
+                }
+            }
+            tagged
+        });
+        tagged.get(id).and_then(|uuid| self.ports.get(uuid))
     }
 
     /// The interface rows of a port, in the port's order.

@@ -105,7 +105,7 @@ fn row_id(prior: &Value) -> Result<&str> {
 
 fn by_identity(snap: &Snapshot, id: Uuid) -> Option<&Row> {
     let id = id.to_string();
-    snap.mirrors.values().find(|r| strata_id(r).as_deref() == Some(id.as_str()))
+    snap.mirrors.values().find(|r| strata_id(r) == Some(id.as_str()))
 }
 
 fn bridge_row<'a>(snap: &'a Snapshot, v: &Value) -> Result<&'a Row> {

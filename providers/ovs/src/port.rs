@@ -4,7 +4,7 @@
 
 use crate::datum::{
     self, atoms, external_ids_with_identity, int_of, map_of, named, opt_i64, opt_str, row_name, row_uuid, set, str_of,
-    strata_id, string_map, strings_value, user_ids, uuid, value_strings, Row, Scope, Snapshot, STRATA_ID,
+    string_map, strings_value, user_ids, uuid, value_strings, Row, Scope, Snapshot, STRATA_ID,
 };
 use crate::txn::{by_uuid, cond, guard};
 use crate::{bridge, Context, Kind};
@@ -342,8 +342,7 @@ fn row_id(prior: &Value) -> Result<&str> {
 }
 
 fn by_identity(snap: &Snapshot, id: Uuid) -> Option<&Row> {
-    let id = id.to_string();
-    snap.ports.values().find(|p| strata_id(p).as_deref() == Some(id.as_str()))
+    snap.port_tagged(&id.to_string())
 }
 
 fn interface_names(v: &Value) -> Vec<String> {

@@ -163,7 +163,7 @@ fn row_id(prior: &Value) -> Result<&str> {
 
 fn by_identity(snap: &Snapshot, id: Uuid) -> Option<&Row> {
     let id = id.to_string();
-    snap.qos.values().find(|r| strata_id(r).as_deref() == Some(id.as_str()))
+    snap.qos.values().find(|r| strata_id(r) == Some(id.as_str()))
 }
 
 fn columns(v: &Value) -> serde_json::Map<String, Json> {
