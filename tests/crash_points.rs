@@ -444,16 +444,18 @@ resource "testing_object" "late" {
     assert_no_orphans(dir.path());
 }
 
-/// One burst of coalescing creates is three journal commits: the apply's
-/// beginning with every intent, every outcome, then the apply's end (the
-/// cleanup phase, the outputs and the end in one). A stop at each of those
-/// boundaries recovers exactly: before the first nothing was called and
-/// there is nothing to recover; after the first the intents and the apply
-/// log are there together, so recovery rolls back an apply that made
-/// nothing; after the outcomes it rolls back all of them; after the end
-/// nothing is left to do and everything stands.
+/// One burst of coalescing creates is two journal commits: the apply's
+/// beginning with every intent, then the apply's end (every outcome, the
+/// cleanup phase, the outputs and the end in one: outcomes without an undo
+/// point ride on the next commit). A stop at each of those boundaries
+/// recovers exactly: before the first nothing was called and there is
+/// nothing to recover; after the first the intents and the apply log are
+/// there together, so recovery rolls back an apply that made nothing;
+/// before the end every object is made but no outcome is durable, so
+/// recovery finds each by its identity and rolls all of them back; after
+/// the end nothing is left to do and everything stands.
 #[test]
-fn one_burst_of_creates_is_three_journal_commits_and_a_stop_at_each_recovers() {
+fn one_burst_of_creates_is_two_journal_commits_and_a_stop_at_each_recovers() {
     const BURST: &str = r#"
 provider "testing" {
   dir      = "${path.root}/world"
@@ -473,8 +475,8 @@ output "first" {
         let out = command(dir.path(), &["apply", "-auto-approve"]).env("STRATA_TEST_CRASH_COMMIT", point).output().unwrap();
         (dir, out)
     };
-    // A stop before a fourth commit is never reached.
-    let (dir, out) = stopped("before:4");
+    // A stop before a third commit is never reached.
+    let (dir, out) = stopped("before:3");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!((world(dir.path()).len(), state(dir.path()).len()), (8, 8));
     expect(dir.path(), &["output", "first"], 0);
@@ -482,9 +484,8 @@ output "first" {
     for (point, created, recovery) in [
         ("before:1", 0, None),
         ("after:1", 0, Some("rolling it back (0 operation(s) to undo)")),
-        ("after:2", 8, Some("rolling it back (8 operation(s) to undo)")),
-        ("before:3", 8, Some("rolling it back (8 operation(s) to undo)")),
-        ("after:3", 8, None),
+        ("before:2", 8, Some("rolling it back (8 operation(s) to undo)")),
+        ("after:2", 8, None),
     ] {
         let (dir, out) = stopped(point);
         assert_eq!(out.status.code(), Some(137), "{point}: {}", stderr(&out));
@@ -496,8 +497,53 @@ output "first" {
             Some(line) => assert!(said.contains(line), "{point}: recovery should say {line:?}:\n{said}"),
             None => assert!(!said.contains("was interrupted") && !said.contains("reconcil"), "{point}: nothing to recover:\n{said}"),
         }
-        let kept = if point == "after:3" { 8 } else { 0 };
+        let kept = if point == "after:2" { 8 } else { 0 };
         assert_eq!((world(dir.path()).len(), state(dir.path()).len()), (kept, kept), "{point}: after recovery");
         assert_eq!(run(dir.path(), &["output", "first"]).status.success(), kept == 8, "{point}: outputs only with the apply's end");
+        assert_no_orphans(dir.path());
+    }
+}
+
+/// A burst's deferred outcomes ride on the next commit, here the intent of
+/// an object that depends on the burst: durable before that object's call.
+/// Commits: the burst's intents; the dependent's intent with the burst's
+/// outcomes; the end with the dependent's outcome. A stop at each boundary
+/// leaves the world and the state agreeing after recovery (the main phase
+/// rolled back, unless the end was durable), nothing orphaned.
+#[test]
+fn a_bursts_deferred_outcomes_ride_on_its_dependents_intent_and_a_stop_at_each_commit_recovers() {
+    const CHAIN: &str = r#"
+provider "testing" {
+  dir      = "${path.root}/world"
+  coalesce = 16
+}
+resource "testing_object" "o" {
+  count = 4
+  name  = "o-${count.index}"
+}
+resource "testing_object" "after" {
+  name = "after-${length(testing_object.o)}-${testing_object.o[0].id}"
+}
+"#;
+    let stopped = |point: &str| {
+        let dir = scratch();
+        write(dir.path(), "main.strata.hcl", CHAIN);
+        let out = command(dir.path(), &["apply", "-auto-approve"]).env("STRATA_TEST_CRASH_COMMIT", point).output().unwrap();
+        (dir, out)
+    };
+    let (dir, out) = stopped("before:4");
+    assert_eq!(out.status.code(), Some(0), "a stop before a fourth commit is never reached: {}", stderr(&out));
+    assert_eq!((world(dir.path()).len(), state(dir.path()).len()), (5, 5));
+
+    for (point, created) in [("before:2", 4), ("after:2", 4), ("before:3", 5), ("after:3", 5)] {
+        let (dir, out) = stopped(point);
+        assert_eq!(out.status.code(), Some(137), "{point}: {}", stderr(&out));
+        assert_eq!(world(dir.path()).len(), created, "{point}: objects made before the stop");
+        let recovered = run(dir.path(), &["plan"]);
+        let said = format!("{}{}", stdout(&recovered), stderr(&recovered));
+        assert!(recovered.status.success(), "{point}: {said}");
+        let kept = if point == "after:3" { 5 } else { 0 };
+        assert_eq!((world(dir.path()).len(), state(dir.path()).len()), (kept, kept), "{point}: after recovery\n{said}");
+        assert_no_orphans(dir.path());
     }
 }

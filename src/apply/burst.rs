@@ -18,12 +18,15 @@
 //!
 //! The outcomes go the same way: the members that journaled their intent in
 //! the burst's commit record what their call did (the next commit each asks
-//! for) in one commit too, once the last of them has its answer or has left.
+//! for) together too, once the last of them has its answer or has left.
 //! A coalescing provider answers them all at once, so waiting costs nothing,
 //! and 100 ports take one commit for their outcomes instead of one per
 //! group the journal thread happened to gather (four, for 100 OVS ports).
-//! Nothing waits on an outcome being durable but the operation's dependents,
-//! which wait for the whole burst anyway when the provider answers together.
+//! Nothing waits on an outcome being durable but the operation's dependents
+//! (whose intents' commit carries it) and the apply's end, so outcomes
+//! without an undo point are deferred to the next commit
+//! ([`Journal::defer`]): the last burst of an apply shares the end's commit,
+//! and one burst of creates is two commits, intents and end.
 
 use super::Journal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,11 +119,31 @@ impl Burst {
         self.commit(ready);
     }
 
-    /// Counts one member done with its outcome; the last one commits every
-    /// outcome brought, in one commit.
+    /// Counts one member done with its outcome; the last one hands every
+    /// outcome brought to the journal together: deferred to the next commit
+    /// when none of them holds an undo point, else in a commit of their own.
+    ///
+    /// Deferred outcomes are durable before anything else calls a provider
+    /// to change the world (its intent's commit carries them, first), before
+    /// a failed apply reads its log back (it commits what was deferred
+    /// first) and with the apply's end otherwise, so the last burst of an
+    /// apply shares the end's commit. Until then a crash finds the members'
+    /// intents without outcomes, as a crash just before the outcomes'
+    /// commit would, and recovery asks the provider what each call left
+    /// (`find_by_identity`). An undo point is the exception: keeping an
+    /// apply reads the undo points back from the durable log to discard
+    /// them, without a commit first.
     fn outcome_done(&self, brought: Option<(Vec<Write>, Ack)>) {
         let ready = self.state.lock().expect("burst lock").outcomes.done_with(brought);
-        self.commit(ready);
+        match ready {
+            Some((writes, waiting)) if !writes.iter().any(holds_undo_point) => {
+                self.journal.defer(writes);
+                for ack in waiting {
+                    let _ = ack.send(Ok(()));
+                }
+            }
+            ready => self.commit(ready),
+        }
     }
 
     fn commit(&self, ready: Option<(Vec<Write>, Vec<Ack>)>) {
@@ -135,6 +158,11 @@ impl Burst {
             }
         });
     }
+}
+
+/// Whether `write` stores an undo step with a provider's undo record.
+fn holds_undo_point(write: &Write) -> bool {
+    matches!(write, Write::PutStep { step, .. } if step.undo_point().is_some())
 }
 
 impl Member {
