@@ -509,7 +509,9 @@ impl ReadBatcher {
                 for (s, _) in &batch {
                     merged.merge(s.clone());
                 }
-                let (snapshot, serving) = tokio::join!(Snapshot::take_scoped(client, &merged), crate::txn::vswitchd_serves(client));
+                // The probe goes out first: the server answers a connection's
+                // requests in order, and it is the cheaper one.
+                let (serving, snapshot) = tokio::join!(crate::txn::vswitchd_serves(client), Snapshot::take_scoped(client, &merged));
                 let snapshot = snapshot.map(|mut s| {
                     s.vswitchd_serving = serving.is_ok();
                     std::sync::Arc::new(s)

@@ -243,7 +243,7 @@ impl OvsProvider {
         match rows_of(k, values) {
             ReadBack::Rows(scope) => Ok(self.reads.take(&client, scope).await?),
             _ => {
-                let (snapshot, serving) = tokio::join!(Snapshot::take(&client), txn::vswitchd_serves(&client));
+                let (serving, snapshot) = tokio::join!(txn::vswitchd_serves(&client), Snapshot::take(&client));
                 let mut snapshot = snapshot?;
                 snapshot.vswitchd_serving = serving.is_ok();
                 Ok(Arc::new(snapshot))
