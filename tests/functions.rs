@@ -29,7 +29,7 @@ use strata::config::unify::same_type;
 use strata_provider::Value;
 
 fn evaluate(src: &str, resolver: &dyn Resolver) -> Result<Value, EvalError> {
-    let expr = hcl::edit::parser::parse_expr(src)
+    let expr = strata::config::parse::parse_expr(src)
         .map_err(|e| EvalError { message: format!("cannot parse {src:?}: {e}"), range: None })?;
     eval(&expr, &Scope::new(resolver))
 }
