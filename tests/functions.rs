@@ -103,8 +103,9 @@ fn multi_line_cases() {
                 continue;
             };
             let [got, want] = [pair.get(0), pair.get(1)].map(|e| e.expect("two elements"));
-            let got = eval(got, &Scope::new(&NoNames));
-            let want = eval(want, &Scope::new(&NoNames)).expect("the expected side evaluates");
+            let [got, want] = [got, want].map(strata::config::parse::model_expr);
+            let got = eval(&got, &Scope::new(&NoNames));
+            let want = eval(&want, &Scope::new(&NoNames)).expect("the expected side evaluates");
             let expected_error = want.as_str().and_then(|w| w.strip_prefix("error: "));
             let problem = match (got, expected_error) {
                 (Err(e), Some(text)) if e.message.contains(text) => None,

@@ -154,7 +154,13 @@ pub fn parse_body_for_model(text: &str) -> Result<Body, SyntaxError> {
 pub fn parse_expr(text: &str) -> Result<Node, SyntaxError> {
     check_brackets(text)?;
     let expr = hcl::edit::parser::parse_expr(text).map_err(|e| SyntaxError::from_parser(text, &e))?;
-    Ok(super::lower::expr::node(&expr, &mut Default::default()))
+    Ok(model_expr(&expr))
+}
+
+/// An expression hcl-edit parsed, in the model's tree (for tests that read
+/// expressions out of a parsed file of cases).
+pub fn model_expr(expr: &hcl::edit::expr::Expression) -> Node {
+    super::lower::expr::node(expr, &mut Default::default())
 }
 
 /// Where the scan is.
