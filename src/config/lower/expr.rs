@@ -7,15 +7,16 @@ use crate::config::ast::{self, Kind, Name, Node, ObjectKey, Operator};
 use crate::config::eval::nfc;
 use hcl::edit::expr::{Expression, TraversalOperator};
 use hcl::edit::Span as _;
-use std::collections::HashSet;
 use strata_provider::Number;
 
 /// The names of one file (or piece of one), each kept once. A table per
 /// lowering, not a global one, so pieces can be lowered on threads of
 /// their own; the names are `Arc`s, so the trees they end up in are
-/// `Send + Sync` whichever table made them.
+/// `Send + Sync` whichever table made them. Hashed with foldhash: SipHash
+/// was most of the table's cost, and names are not attacker-chosen keys of
+/// a long-lived map.
 #[derive(Default)]
-pub struct Names(HashSet<Name>);
+pub struct Names(foldhash::HashSet<Name>);
 
 impl Names {
     pub fn name(&mut self, text: &str) -> Name {

@@ -44,7 +44,8 @@ pub fn file(template: &Template) -> ast::Template {
 }
 
 pub fn lower(template: &Template, layout: Layout, names: &mut Names) -> ast::Template {
-    if let [Element::Interpolation(only)] = template.iter().collect::<Vec<_>>()[..] {
+    let mut elements = template.iter();
+    if let (Some(Element::Interpolation(only)), None) = (elements.next(), elements.next()) {
         return ast::Template { lone: true, parts: Box::new([Part::Interpolation(node(&only.expr, names))]) };
     }
     let mut tokens = Vec::new();
