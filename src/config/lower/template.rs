@@ -199,3 +199,43 @@ fn link_ends(parts: &mut [Part]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ast::{Kind, Part};
+
+    fn parts(src: &str) -> (bool, Vec<String>) {
+        let node = crate::config::parse::parse_expr(src).unwrap();
+        let Kind::Template(t) = node.kind else { panic!("{src}: not a template") };
+        let shown = t
+            .parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => format!("{t:?}"),
+                Part::Interpolation(_) => "${}".into(),
+                Part::If { else_at, end, .. } => format!("if({else_at:?},{end})"),
+                Part::Else => "else".into(),
+                Part::EndIf => "endif".into(),
+                Part::For(f) => format!("for({})", f.end),
+                Part::EndFor => "endfor".into(),
+            })
+            .collect();
+        (t.lone, shown)
+    }
+
+    #[test]
+    fn heredocs_are_flushed_and_stripped_once_with_texts_joined() {
+        let (lone, shown) = parts("<<-EOT\n    a\n      b ${x}\n    %{ if c }yes%{ else }no%{ endif }\n    EOT");
+        assert!(!lone);
+        assert_eq!(shown, [r#""a\n  b ""#, "${}", r#""\n""#, "if(Some(5),7)", r#""yes""#, "else", r#""no""#, "endif", r#""\n""#]);
+        let (_, shown) = parts(r#""a %{ if c ~} yes %{~ endif } b""#);
+        assert_eq!(shown, [r#""a ""#, "if(None,3)", r#""yes""#, "endif", r#"" b""#]);
+    }
+
+    #[test]
+    fn a_lone_interpolation_keeps_its_value_and_directives_know_their_ends() {
+        assert_eq!(parts(r#""${x}""#), (true, vec!["${}".to_owned()]));
+        let (_, shown) = parts(r#""%{ for v in xs }[${v}]%{ endfor }!""#);
+        assert_eq!(shown, ["for(4)", r#""[""#, "${}", r#""]""#, "endfor", r#""!""#]);
+    }
+}
