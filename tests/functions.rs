@@ -29,7 +29,7 @@ use strata::config::unify::same_type;
 use strata_provider::Value;
 
 fn evaluate(src: &str, resolver: &dyn Resolver) -> Result<Value, EvalError> {
-    let expr = hcl::edit::parser::parse_expr(src)
+    let expr = strata::config::parse::parse_expr(src)
         .map_err(|e| EvalError { message: format!("cannot parse {src:?}: {e}"), range: None })?;
     eval(&expr, &Scope::new(resolver))
 }
@@ -103,8 +103,9 @@ fn multi_line_cases() {
                 continue;
             };
             let [got, want] = [pair.get(0), pair.get(1)].map(|e| e.expect("two elements"));
-            let got = eval(got, &Scope::new(&NoNames));
-            let want = eval(want, &Scope::new(&NoNames)).expect("the expected side evaluates");
+            let [got, want] = [got, want].map(strata::config::parse::model_expr);
+            let got = eval(&got, &Scope::new(&NoNames));
+            let want = eval(&want, &Scope::new(&NoNames)).expect("the expected side evaluates");
             let expected_error = want.as_str().and_then(|w| w.strip_prefix("error: "));
             let problem = match (got, expected_error) {
                 (Err(e), Some(text)) if e.message.contains(text) => None,

@@ -1,4 +1,5 @@
-//! The expression evaluator: hcl-edit expressions in, [`Value`]s out.
+//! The expression evaluator: the model's expressions (`config::ast`) in,
+//! [`Value`]s out.
 //!
 //! Strata evaluates the syntax tree itself rather than through hcl-rs,
 //! because Terraform semantics need two things hcl-rs lacks: values that are
@@ -11,8 +12,7 @@ use super::functions;
 use super::types::{convert, key_string};
 use super::Expr;
 use crate::addr::{InstanceKey, Mode, ResourceAddr};
-use hcl::edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
-use hcl::edit::Span as _;
+use super::ast::{BinaryOperator, Kind, Name, Node, ObjectKey, Operator, UnaryOperator};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use strata_provider::{Number, Type, Value};
@@ -25,7 +25,7 @@ pub struct EvalError {
 }
 
 impl EvalError {
-    pub(crate) fn at(expr: &Expression, message: impl Into<String>) -> EvalError {
+    pub(crate) fn at(expr: &Node, message: impl Into<String>) -> EvalError {
         EvalError { message: message.into(), range: expr.span() }
     }
 }
@@ -90,7 +90,7 @@ pub struct Scope<'a> {
     pub each: Option<(Value, Value)>,
     pub self_value: Option<Value>,
     /// Variables of enclosing `for` expressions and template `for` directives.
-    bound: Vec<(String, Value)>,
+    bound: Vec<(Name, Value)>,
 }
 
 impl<'a> Scope<'a> {
@@ -100,19 +100,19 @@ impl<'a> Scope<'a> {
 
     /// A scope with `name` bound to `value` (dynamic block iterators).
     pub fn with_bound(&self, name: &str, value: Value) -> Scope<'a> {
-        self.bind(&[(name, value)])
+        self.bind(&[(&Name::from(name), value)])
     }
 
-    pub(crate) fn bind(&self, names: &[(&str, Value)]) -> Scope<'a> {
+    pub(crate) fn bind(&self, names: &[(&Name, Value)]) -> Scope<'a> {
         let mut s = self.clone();
         for (n, v) in names {
-            s.bound.push(((*n).to_owned(), v.clone()));
+            s.bound.push(((*n).clone(), v.clone()));
         }
         s
     }
 
     fn bound(&self, name: &str) -> Option<&Value> {
-        self.bound.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.bound.iter().rev().find(|(n, _)| &**n == name).map(|(_, v)| v)
     }
 }
 
@@ -153,46 +153,46 @@ pub fn constant(expr: &Expr) -> EvalResult {
 }
 
 /// Evaluates `expr` in `scope`.
-pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
-    match expr {
-        Expression::Null(_) => Ok(Value::Null),
-        Expression::Bool(b) => Ok(Value::Bool(*b.value())),
-        Expression::Number(n) => number_literal(n).map(Value::Number).map_err(|e| EvalError::at(expr, e)),
-        Expression::String(s) => Ok(Value::String(nfc(s.value()))),
-        Expression::Array(items) => items.iter().map(|e| eval(e, scope)).collect::<Result<_, _>>().map(Value::List),
-        Expression::Object(obj) => {
+pub fn eval(expr: &Node, scope: &Scope) -> EvalResult {
+    match &expr.kind {
+        Kind::Null => Ok(Value::Null),
+        Kind::Bool(b) => Ok(Value::Bool(*b)),
+        Kind::Number(n) => Ok(Value::Number((**n).clone())),
+        Kind::BadNumber(message) => Err(EvalError::at(expr, &**message)),
+        Kind::String(s) => Ok(Value::String((**s).to_owned())),
+        Kind::Array(items) => items.iter().map(|e| eval(e, scope)).collect::<Result<_, _>>().map(Value::List),
+        Kind::Object(obj) => {
             let mut out = BTreeMap::new();
             let mut sensitive_key = false;
             for (key, value) in obj.iter() {
                 let k = match key {
-                    ObjectKey::Ident(i) => Value::String(i.as_str().to_owned()),
-                    ObjectKey::Expression(e) => eval(e, scope)?,
+                    ObjectKey::Ident(i) => Value::String((**i).to_owned()),
+                    ObjectKey::Expr(e) => eval(e, scope)?,
                 };
                 if k.is_unknown() {
                     return Ok(Value::Unknown);
                 }
                 sensitive_key |= k.is_sensitive();
                 let k = key_string(&k)
-                    .ok_or_else(|| EvalError::at(value.expr(), format!("an object key must be a string, found {}", k.kind())))?;
-                out.insert(k, eval(value.expr(), scope)?);
+                    .ok_or_else(|| EvalError::at(value, format!("an object key must be a string, found {}", k.kind())))?;
+                out.insert(k, eval(value, scope)?);
             }
             Ok(mark(Value::Map(out.into()), sensitive_key))
         }
-        Expression::StringTemplate(t) => super::template::quoted(t, scope),
-        Expression::HeredocTemplate(h) => super::template::heredoc(h, scope),
-        Expression::Parenthesis(p) => eval(p.inner(), scope),
-        Expression::Variable(v) => match scope.bound(v.as_str()) {
+        Kind::Template(t) => super::template::render(t, scope),
+        Kind::Parenthesis(inner) => eval(inner, scope),
+        Kind::Variable(v) => match scope.bound(v) {
             Some(value) => Ok(value.clone()),
-            None => match v.as_str() {
+            None => match &**v {
                 "count" | "each" | "var" | "local" | "path" | "data" | "terraform" | "module" => {
-                    Err(EvalError::at(expr, format!("{} must be followed by an attribute", v.as_str())))
+                    Err(EvalError::at(expr, format!("{v} must be followed by an attribute")))
                 }
                 "self" => scope.self_value.clone().ok_or_else(|| EvalError::at(expr, "self is not available here")),
                 name => Err(EvalError::at(expr, format!("a reference to a resource type must be followed by a name: {name}.NAME"))),
             },
         },
-        Expression::Conditional(c) => {
-            let cond = eval(&c.cond_expr, scope)?;
+        Kind::Conditional(c) => {
+            let cond = eval(&c.cond, scope)?;
             if cond.is_unknown() {
                 return Ok(Value::Unknown);
             }
@@ -200,18 +200,17 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
             let b = convert(&cond, &Type::Bool)
                 .ok()
                 .and_then(|v| v.as_bool())
-                .ok_or_else(|| EvalError::at(&c.cond_expr, format!("the condition must be a bool, found {}", cond.kind())))?;
-            let (chosen, other) = if b { (&c.true_expr, &c.false_expr) } else { (&c.false_expr, &c.true_expr) };
+                .ok_or_else(|| EvalError::at(&c.cond, format!("the condition must be a bool, found {}", cond.kind())))?;
+            let (chosen, other) = if b { (&c.if_true, &c.if_false) } else { (&c.if_false, &c.if_true) };
             let result = eval(chosen, scope)?;
             Ok(mark(conditional_result(result, other, b, scope).map_err(|m| EvalError::at(expr, m))?, sensitive))
         }
-        Expression::FuncCall(call) if matches!(call.name.name.as_str(), "can" | "try") => {
+        Kind::FuncCall(call) if matches!(&*call.name, "can" | "try") => {
             // Both need their arguments unevaluated: an error in an argument
             // is their input, not a failure.
-            let name = call.name.name.as_str();
-            let args: Vec<&Expression> = call.args.iter().collect();
-            if name == "can" {
-                let [arg] = args.as_slice() else { return Err(EvalError::at(expr, "can: expects 1 argument")) };
+            let args = &call.args[..];
+            if &*call.name == "can" {
+                let [arg] = args else { return Err(EvalError::at(expr, "can: expects 1 argument")) };
                 return Ok(match eval(arg, scope) {
                     Ok(v) if v.contains_unknown() => Value::Unknown,
                     Ok(_) => Value::Bool(true),
@@ -219,7 +218,7 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
                 });
             }
             let mut errors = Vec::new();
-            for arg in &args {
+            for arg in args {
                 match eval(arg, scope) {
                     Ok(v) if v.contains_unknown() => return Ok(Value::Unknown),
                     Ok(v) => return Ok(v),
@@ -228,13 +227,13 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
             }
             Err(EvalError::at(expr, format!("try: no argument succeeded: {}", errors.join("; "))))
         }
-        Expression::FuncCall(call) => {
-            let name = call.name.name.as_str();
+        Kind::FuncCall(call) => {
+            let name = &*call.name;
             let mut args = Vec::with_capacity(call.args.len());
             for a in call.args.iter() {
                 args.push(eval(a, scope)?);
             }
-            if call.args.expand_final() {
+            if call.expand_final {
                 let last = args.pop().unwrap_or_default();
                 let sensitive = last.is_sensitive();
                 match last.unmarked() {
@@ -250,21 +249,21 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
                 EvalError::at(expr, message)
             })
         }
-        Expression::Traversal(t) => traversal(expr, &t.expr, &t.operators.iter().map(|o| o.value()).collect::<Vec<_>>(), scope),
-        Expression::UnaryOp(op) => {
+        Kind::Traversal(t) => traversal(expr, &t.root, &t.ops, scope),
+        Kind::Unary(op) => {
             let v = eval(&op.expr, scope)?;
             if v.is_unknown() {
                 return Ok(Value::Unknown);
             }
             let sensitive = v.is_sensitive();
-            let result = match op.operator.value() {
+            let result = match op.op {
                 UnaryOperator::Neg => number(&v, &op.expr).map(|n| Value::Number(n.neg())),
                 UnaryOperator::Not => boolean(&v, &op.expr).map(|b| Value::Bool(!b)),
             }?;
             Ok(mark(result, sensitive))
         }
-        Expression::BinaryOp(op) => binary(op.operator.value(), &op.lhs_expr, &op.rhs_expr, scope),
-        Expression::ForExpr(f) => for_expr(f, scope),
+        Kind::Binary(op) => binary(&op.op, &op.lhs, &op.rhs, scope),
+        Kind::For(f) => for_expr(f, scope),
     }
 }
 
@@ -273,7 +272,7 @@ pub fn eval(expr: &Expression, scope: &Scope) -> EvalResult {
 /// without a common type are an error even when the condition is known.
 /// The other branch is evaluated for its type only: its errors are not the
 /// result's (it then counts as unknown, as in HCL).
-fn conditional_result(result: Value, other: &Expression, chose_true: bool, scope: &Scope) -> Result<Value, String> {
+fn conditional_result(result: Value, other: &Node, chose_true: bool, scope: &Scope) -> Result<Value, String> {
     use super::unify::{friendly_name, type_of, unify};
     if result.is_null() || result.is_unknown() {
         return Ok(result);
@@ -322,28 +321,14 @@ pub(crate) fn nfc(text: &str) -> String {
     }
 }
 
-/// A number literal's exact value: from its source text (the patched
-/// parser keeps it; `1e400` and 30-digit integers are beyond its `f64`),
-/// from the `f64` only for literals built in code. A negated literal's text
-/// is `-` then optional blanks then the digits.
-fn number_literal(n: &hcl::edit::Formatted<hcl::Number>) -> Result<Number, String> {
-    match n.as_repr().map(|raw| &**raw).filter(|raw| !raw.is_empty()) {
-        Some(raw) => match raw.strip_prefix('-') {
-            Some(digits) => digits.trim_start().parse::<Number>().map(|n| n.neg()),
-            None => raw.parse(),
-        },
-        None => n.value().to_string().parse(),
-    }
-}
-
-fn number(v: &Value, at: &Expression) -> Result<Number, EvalError> {
+fn number(v: &Value, at: &Node) -> Result<Number, EvalError> {
     convert(v, &Type::Number)
         .ok()
         .and_then(|v| v.as_number().cloned())
         .ok_or_else(|| EvalError::at(at, format!("expected a number, found {}", describe(v))))
 }
 
-pub(crate) fn boolean(v: &Value, at: &Expression) -> Result<bool, EvalError> {
+pub(crate) fn boolean(v: &Value, at: &Node) -> Result<bool, EvalError> {
     convert(v, &Type::Bool)
         .ok()
         .and_then(|v| v.as_bool())
@@ -359,11 +344,11 @@ pub(crate) fn describe(v: &Value) -> String {
 }
 
 /// An arithmetic result, or Terraform's error for infinities and `0/0`.
-fn arithmetic(result: Result<Number, strata_provider::NumberError>, at: &Expression) -> Result<Number, EvalError> {
+fn arithmetic(result: Result<Number, strata_provider::NumberError>, at: &Node) -> Result<Number, EvalError> {
     result.map_err(|e| EvalError::at(at, format!("error during operation: {e}")))
 }
 
-fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope) -> EvalResult {
+fn binary(op: &BinaryOperator, lhs: &Node, rhs: &Node, scope: &Scope) -> EvalResult {
     let l = eval(lhs, scope)?;
     // `&&` and `||` short-circuit on a known left side, as in Terraform.
     match (op, l.unmarked()) {
@@ -403,7 +388,7 @@ fn binary(op: &BinaryOperator, lhs: &Expression, rhs: &Expression, scope: &Scope
 }
 
 /// The (key, value) pairs a `for` iterates: indexes of a list, keys of a map.
-pub(crate) fn iterate(coll: &Value, at: &Expression) -> Result<Vec<(Value, Value)>, EvalError> {
+pub(crate) fn iterate(coll: &Value, at: &Node) -> Result<Vec<(Value, Value)>, EvalError> {
     let sensitive = coll.is_sensitive();
     match coll.unmarked() {
         Value::List(items) => Ok(items
@@ -418,13 +403,11 @@ pub(crate) fn iterate(coll: &Value, at: &Expression) -> Result<Vec<(Value, Value
     }
 }
 
-fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
-    let coll = eval(&f.intro.collection_expr, scope)?;
+fn for_expr(f: &super::ast::ForExpr, scope: &Scope) -> EvalResult {
+    let coll = eval(&f.collection, scope)?;
     if coll.is_unknown() {
         return Ok(Value::Unknown);
     }
-    let key_var = f.intro.key_var.as_ref().map(|k| k.as_str());
-    let value_var = f.intro.value_var.as_str();
     let mut list = Vec::new();
     let mut map: BTreeMap<String, Value> = BTreeMap::new();
     // A map key is plain text and cannot carry a mark: a map with a key made
@@ -432,23 +415,23 @@ fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
     // a result filtered by a sensitive condition or made from a sensitive
     // collection: which elements it has tells about the secret.
     let mut sensitive = coll.is_sensitive();
-    for (k, v) in iterate(&coll, &f.intro.collection_expr)? {
-        let inner = match key_var {
-            Some(kv) => scope.bind(&[(kv, k), (value_var, v)]),
-            None => scope.bind(&[(value_var, v)]),
+    for (k, v) in iterate(&coll, &f.collection)? {
+        let inner = match &f.key_var {
+            Some(kv) => scope.bind(&[(kv, k), (&f.value_var, v)]),
+            None => scope.bind(&[(&f.value_var, v)]),
         };
         if let Some(cond) = &f.cond {
-            let c = eval(&cond.expr, &inner)?;
+            let c = eval(cond, &inner)?;
             if c.is_unknown() {
                 return Ok(Value::Unknown);
             }
             sensitive |= c.is_sensitive();
-            if !boolean(&c, &cond.expr)? {
+            if !boolean(&c, cond)? {
                 continue;
             }
         }
-        let value = eval(&f.value_expr, &inner)?;
-        match &f.key_expr {
+        let value = eval(&f.value, &inner)?;
+        match &f.key {
             None => list.push(value),
             Some(key_expr) => {
                 let key = eval(key_expr, &inner)?;
@@ -474,17 +457,17 @@ fn for_expr(f: &hcl::edit::expr::ForExpr, scope: &Scope) -> EvalResult {
             }
         }
     }
-    Ok(mark(if f.key_expr.is_some() { Value::Map(map.into()) } else { Value::List(list.into()) }, sensitive))
+    Ok(mark(if f.key.is_some() { Value::Map(map.into()) } else { Value::List(list.into()) }, sensitive))
 }
 
 /// Evaluates a traversal, resolving its root name.
-fn traversal(whole: &Expression, root: &Expression, ops: &[&TraversalOperator], scope: &Scope) -> EvalResult {
+fn traversal(whole: &Node, root: &Node, ops: &[Operator], scope: &Scope) -> EvalResult {
     let attr = |i: usize| match ops.get(i) {
-        Some(TraversalOperator::GetAttr(a)) => Some(a.as_str()),
+        Some(Operator::GetAttr(a)) => Some(&**a),
         _ => None,
     };
-    let (value, rest) = match root {
-        Expression::Variable(v) if scope.bound(v.as_str()).is_none() => match v.as_str() {
+    let (value, rest) = match &root.kind {
+        Kind::Variable(v) if scope.bound(v).is_none() => match &**v {
             "var" => {
                 let name = attr(0).ok_or_else(|| EvalError::at(whole, "expected var.NAME"))?;
                 let value = scope
@@ -533,8 +516,8 @@ fn traversal(whole: &Expression, root: &Expression, ops: &[&TraversalOperator], 
             "module" => {
                 let Some(name) = attr(0) else { return Err(EvalError::at(whole, "expected module.NAME")) };
                 let key = match ops.get(1) {
-                    Some(TraversalOperator::Index(e)) => Some(eval(e, scope)?),
-                    Some(TraversalOperator::LegacyIndex(i)) => Some(Value::from(*i.value() as i64)),
+                    Some(Operator::Index(e)) => Some(eval(e, scope)?),
+                    Some(Operator::LegacyIndex(i)) => Some(Value::from(*i as i64)),
                     _ => None,
                 };
                 match key {
@@ -565,17 +548,17 @@ fn traversal(whole: &Expression, root: &Expression, ops: &[&TraversalOperator], 
                     .map(|(v, used)| (v, 1 + used))?
             }
         },
-        other => (eval(other, scope)?, 0),
+        _ => (eval(root, scope)?, 0),
     };
     apply_ops(whole, value, &ops[rest..], scope)
 }
 
 /// Looks up a resource, asking for one instance when the next operator is an
 /// index, so that `r.name[count.index]` does not build the whole collection.
-fn resource_value(whole: &Expression, addr: &ResourceAddr, ops: &[&TraversalOperator], scope: &Scope) -> Result<(Value, usize), EvalError> {
+fn resource_value(whole: &Node, addr: &ResourceAddr, ops: &[Operator], scope: &Scope) -> Result<(Value, usize), EvalError> {
     let index = match ops.first() {
-        Some(TraversalOperator::Index(e)) => Some(eval(e, scope)?),
-        Some(TraversalOperator::LegacyIndex(i)) => Some(Value::from(*i.value() as i64)),
+        Some(Operator::Index(e)) => Some(eval(e, scope)?),
+        Some(Operator::LegacyIndex(i)) => Some(Value::from(*i as i64)),
         _ => None,
     };
     match index {
@@ -601,10 +584,10 @@ fn resource_value(whole: &Expression, addr: &ResourceAddr, ops: &[&TraversalOper
 }
 
 /// The attribute names at the start of `ops` (`.a.b` of `r.x.a.b[0]`).
-fn attribute_names<'o>(ops: &[&'o TraversalOperator]) -> Vec<&'o str> {
+fn attribute_names<'o>(ops: &'o [Operator]) -> Vec<&'o str> {
     ops.iter()
         .map_while(|op| match op {
-            TraversalOperator::GetAttr(name) => Some(name.as_str()),
+            Operator::GetAttr(name) => Some(&**name),
             _ => None,
         })
         .collect()
@@ -633,24 +616,24 @@ pub fn read_path(value: &Value, names: &[&str]) -> (Value, usize) {
     (at.clone(), read)
 }
 
-fn apply_ops(whole: &Expression, mut value: Value, ops: &[&TraversalOperator], scope: &Scope) -> EvalResult {
+fn apply_ops(whole: &Node, mut value: Value, ops: &[Operator], scope: &Scope) -> EvalResult {
     for (i, op) in ops.iter().enumerate() {
         if value.is_unknown() {
             return Ok(Value::Unknown);
         }
         let sensitive = value.is_sensitive();
         value = match op {
-            TraversalOperator::GetAttr(name) => match value.unmarked() {
+            Operator::GetAttr(name) => match value.unmarked() {
                 Value::Map(m) => m
-                    .get(name.as_str())
+                    .get(&**name)
                     .cloned()
-                    .ok_or_else(|| EvalError::at(whole, format!("this object has no attribute {:?}", name.as_str())))?,
-                Value::Null => return Err(EvalError::at(whole, format!("cannot read attribute {:?} of null", name.as_str()))),
-                other => return Err(EvalError::at(whole, format!("cannot read attribute {:?} of a {}", name.as_str(), other.kind()))),
+                    .ok_or_else(|| EvalError::at(whole, format!("this object has no attribute {:?}", &**name)))?,
+                Value::Null => return Err(EvalError::at(whole, format!("cannot read attribute {:?} of null", &**name))),
+                other => return Err(EvalError::at(whole, format!("cannot read attribute {:?} of a {}", &**name, other.kind()))),
             },
-            TraversalOperator::Index(e) => index(whole, &value, eval(e, scope)?)?,
-            TraversalOperator::LegacyIndex(n) => index(whole, &value, Value::from(*n.value() as i64))?,
-            TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
+            Operator::Index(e) => index(whole, &value, eval(e, scope)?)?,
+            Operator::LegacyIndex(n) => index(whole, &value, Value::from(*n as i64))?,
+            Operator::AttrSplat | Operator::FullSplat => {
                 // The result keeps the kind of what was splatted (a list
                 // stays a list, a set becomes one); a single value becomes a
                 // one-element tuple.
@@ -666,7 +649,7 @@ fn apply_ops(whole: &Expression, mut value: Value, ops: &[&TraversalOperator], s
                 // right after it, and the rest to the list it made, as in HCL
                 // (`x.*.a[0]` is the first `a`, `x[*].a[0]` each `a`'s first).
                 let each = match op {
-                    TraversalOperator::AttrSplat(_) => rest.iter().take_while(|o| matches!(o, TraversalOperator::GetAttr(_))).count(),
+                    Operator::AttrSplat => rest.iter().take_while(|o| matches!(o, Operator::GetAttr(_))).count(),
                     _ => rest.len(),
                 };
                 let mapped = items
@@ -685,7 +668,7 @@ fn apply_ops(whole: &Expression, mut value: Value, ops: &[&TraversalOperator], s
 /// Indexes a list or map. A sensitive key marks the element it selects, and
 /// neither a sensitive key nor the length of a sensitive list is quoted in
 /// an error.
-fn index(whole: &Expression, value: &Value, idx: Value) -> EvalResult {
+fn index(whole: &Node, value: &Value, idx: Value) -> EvalResult {
     if idx.is_unknown() {
         return Ok(Value::Unknown);
     }
@@ -748,7 +731,7 @@ mod tests {
     }
 
     fn check(src: &str, expected: Value) {
-        let expr = hcl::edit::parser::parse_expr(src).unwrap();
+        let expr = crate::config::parse::parse_expr(src).unwrap();
         let mut scope = Scope::new(&Names);
         scope.count_index = Some(1);
         assert_eq!(eval(&expr, &scope).unwrap(), expected, "{src}");
@@ -790,7 +773,7 @@ mod tests {
     #[test]
     fn errors_never_quote_a_secret() {
         for src in ["tonumber(var.pw)", "{a = 1}[var.pw]", "[1][var.pw]", "{for k in [var.pw, var.pw] : k => 1}", "var.pw + 1"] {
-            let expr = hcl::edit::parser::parse_expr(src).unwrap();
+            let expr = crate::config::parse::parse_expr(src).unwrap();
             let err = eval(&expr, &Scope::new(&Names)).unwrap_err();
             assert!(!err.message.contains("hunter2"), "{src}: {}", err.message);
         }
@@ -798,11 +781,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let expr = hcl::edit::parser::parse_expr("var.nope + 1").unwrap();
+        let expr = crate::config::parse::parse_expr("var.nope + 1").unwrap();
         let err = eval(&expr, &Scope::new(&Names)).unwrap_err();
         assert_eq!(err.message, "undeclared input variable var.nope");
         assert_eq!(err.range, Some(0..8));
-        let expr = hcl::edit::parser::parse_expr("var.tags.nope").unwrap();
+        let expr = crate::config::parse::parse_expr("var.tags.nope").unwrap();
         assert!(eval(&expr, &Scope::new(&Names)).unwrap_err().message.contains("no attribute \"nope\""));
     }
 }

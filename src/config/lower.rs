@@ -3,9 +3,12 @@
 
 use super::*;
 use hcl::edit::expr::{Expression, TraversalOperator};
+use hcl::edit::Span as _;
 use hcl::edit::structure::{Block, Body, Structure};
 
 mod encryption;
+pub(crate) mod expr;
+pub(crate) mod template;
 
 pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &mut Diagnostics) {
     // The file is lowered into a part of its own, piece by piece as it
@@ -14,7 +17,7 @@ pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &
     // whole. Duplicates are looked for in both.
     let mark = diags.0.len();
     let mut part = Config::default();
-    let mut cx = Lowerer { file, text, earlier: config, diags };
+    let mut cx = Lowerer { file, text, earlier: config, diags, names: expr::Names::default() };
     let parsed = super::parse::parse_pieces_for_model(text, |body| cx.body_of_file(&mut part, body));
     match parsed {
         Ok(super::parse::Pieces::Done) => {}
@@ -68,6 +71,8 @@ struct Lowerer<'a> {
     /// The module as the files before this one left it (for duplicates).
     earlier: &'a Config,
     diags: &'a mut Diagnostics,
+    /// The names of the file's expressions, each kept once.
+    names: expr::Names,
 }
 
 impl Lowerer<'_> {
@@ -96,8 +101,13 @@ impl Lowerer<'_> {
         self.diags.push(Diagnostic::error(message, span, label));
     }
 
-    fn expr(&self, expr: Expression) -> Expr {
-        Expr { expr, file: self.file }
+    /// An expression of the model; the parsed one is dropped here.
+    fn expr(&mut self, expr: Expression) -> Expr {
+        self.expr_of(&expr)
+    }
+
+    fn expr_of(&mut self, expr: &Expression) -> Expr {
+        Expr { expr: expr::node(expr, &mut self.names), file: self.file }
     }
 
     /// The block's labels, or a diagnostic if there are not exactly `n`.
@@ -178,18 +188,27 @@ impl Lowerer<'_> {
     fn provider(&mut self, config: &mut Config, block: Block) {
         let Some(name) = self.labels(&block, 1, "the provider name").map(|l| l[0].to_owned()) else { return };
         let span = block.span();
-        let mut body = self.body(block.body);
-        let alias = match body.attrs.iter().position(|a| a.name == "alias") {
-            Some(i) => {
-                let attr = body.attrs.remove(i);
-                match &attr.expr.expr {
-                    Expression::String(s) => Some(s.value().to_string()),
-                    _ => {
-                        self.diags.push(Diagnostic::error("alias must be a string literal", attr.expr.span(), "here"));
-                        None
-                    }
+        let mut alias_attr = None;
+        let rest: Body = block
+            .body
+            .into_iter()
+            .filter_map(|s| match s {
+                Structure::Attribute(a) if alias_attr.is_none() && a.key.as_str() == "alias" => {
+                    alias_attr = Some(a);
+                    None
                 }
-            }
+                s => Some(s),
+            })
+            .collect();
+        let body = self.body(rest);
+        let alias = match alias_attr {
+            Some(attr) => match &attr.value {
+                Expression::String(s) => Some(s.value().to_string()),
+                other => {
+                    self.error("alias must be a string literal", other.span(), "here");
+                    None
+                }
+            },
             None => None,
         };
         let provider = ProviderBlock { name, alias, body, span: self.span(span.clone()) };
@@ -362,13 +381,11 @@ impl Lowerer<'_> {
                     Expression::Variable(v) if v.as_str() == "all" => lc.ignore_all_changes = true,
                     value => {
                         for e in self.expr_list(value) {
-                            match &e.expr {
-                                Expression::Variable(v) => lc.ignore_changes.push(v.as_str().to_owned()),
-                                Expression::Traversal(t) => match (&t.expr, t.operators.first().map(|o| o.value())) {
-                                    (Expression::Variable(v), _) => lc.ignore_changes.push(v.as_str().to_owned()),
-                                    (_, Some(TraversalOperator::GetAttr(_))) | (_, _) => self.diags.push(
-                                        Diagnostic::error("expected an attribute name", e.span(), "here"),
-                                    ),
+                            match &e.expr.kind {
+                                ast::Kind::Variable(v) => lc.ignore_changes.push(v.to_string()),
+                                ast::Kind::Traversal(t) => match &t.root.kind {
+                                    ast::Kind::Variable(v) => lc.ignore_changes.push(v.to_string()),
+                                    _ => self.diags.push(Diagnostic::error("expected an attribute name", e.span(), "here")),
                                 },
                                 _ => self.diags.push(Diagnostic::error("expected an attribute name", e.span(), "here")),
                             }
@@ -558,7 +575,7 @@ impl Lowerer<'_> {
     }
 
     /// An attribute of a body, its expression moved out of the tree.
-    fn attr_expr(&self, attr: hcl::edit::structure::Attribute) -> AttrExpr {
+    fn attr_expr(&mut self, attr: hcl::edit::structure::Attribute) -> AttrExpr {
         let span = self.span(attr.span());
         AttrExpr { name: attr.key.as_str().to_owned(), expr: self.expr(attr.value), span }
     }
@@ -656,7 +673,7 @@ impl Lowerer<'_> {
         match expr {
             Expression::String(s) => Some(s.value().to_string()),
             Expression::HeredocTemplate(_) | Expression::StringTemplate(_) => {
-                super::eval::constant(&self.expr(expr.clone())).ok().and_then(|v| v.as_str().map(str::to_owned))
+                super::eval::constant(&self.expr_of(expr)).ok().and_then(|v| v.as_str().map(str::to_owned))
             }
             _ => {
                 self.diags.push(Diagnostic::error("expected a string", self.span(expr.span()), "here"));
@@ -677,7 +694,7 @@ mod tests {
         match super::super::parse::parse_body_for_model(text) {
             Ok(body) => {
                 let earlier = Config::default();
-                let mut cx = Lowerer { file: FileId(0), text, earlier: &earlier, diags: &mut diags };
+                let mut cx = Lowerer { file: FileId(0), text, earlier: &earlier, diags: &mut diags, names: expr::Names::default() };
                 cx.body_of_file(&mut config, body);
             }
             Err(e) => diags.push(syntax_error(FileId(0), &e)),

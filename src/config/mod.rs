@@ -5,6 +5,7 @@
 //! Everything here returns results plus [`Diagnostics`]; nothing stops at the
 //! first problem, so `strata validate` reports every problem at once.
 
+pub mod ast;
 pub mod diag;
 pub mod eval;
 pub mod fmt;
@@ -20,8 +21,6 @@ pub mod vars;
 pub use diag::{Diagnostic, Diagnostics, FileId, Severity, Sources, Span};
 
 use crate::addr::{Mode, ResourceAddr};
-use hcl::edit::expr::Expression;
-use hcl::edit::Span as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use strata_provider::Type;
@@ -35,7 +34,7 @@ pub const AUTO_VARS_SUFFIX: &str = ".auto.stratavars.hcl";
 /// An unevaluated expression and the file it came from.
 #[derive(Debug, Clone)]
 pub struct Expr {
-    pub expr: Expression,
+    pub expr: ast::Node,
     pub file: FileId,
 }
 

@@ -11,7 +11,7 @@
 //! Below that bound the parser's own error stands (2^MAX_UNCLOSED steps are
 //! quick).
 
-use hcl::edit::expr::Expression;
+use super::ast::Node;
 use hcl::edit::structure::Body;
 use std::ops::Range;
 
@@ -149,10 +149,18 @@ pub fn parse_body_for_model(text: &str) -> Result<Body, SyntaxError> {
     hcl::edit::parser::parse_body_spanned(text).map_err(|e| SyntaxError::from_parser(text, &e))
 }
 
-/// One expression (`-var` values, the console, the fuzz target).
-pub fn parse_expr(text: &str) -> Result<Expression, SyntaxError> {
+/// One expression (`-var` values, the console, the fuzz target), in the
+/// model's tree.
+pub fn parse_expr(text: &str) -> Result<Node, SyntaxError> {
     check_brackets(text)?;
-    hcl::edit::parser::parse_expr(text).map_err(|e| SyntaxError::from_parser(text, &e))
+    let expr = hcl::edit::parser::parse_expr(text).map_err(|e| SyntaxError::from_parser(text, &e))?;
+    Ok(model_expr(&expr))
+}
+
+/// An expression hcl-edit parsed, in the model's tree (for tests that read
+/// expressions out of a parsed file of cases).
+pub fn model_expr(expr: &hcl::edit::expr::Expression) -> Node {
+    super::lower::expr::node(expr, &mut Default::default())
 }
 
 /// Where the scan is.

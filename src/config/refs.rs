@@ -1,10 +1,8 @@
-//! Which names an expression refers to, found statically on the syntax tree.
+//! Which names an expression refers to, found statically on the model's tree.
 //! The graph is built from these; evaluation resolves them.
 
+use super::ast::{Kind, Name, Node, ObjectKey, Operator, Part, Template};
 use crate::addr::{Mode, ResourceAddr};
-use hcl::edit::expr::{Expression, ObjectKey, TraversalOperator};
-use hcl::edit::template::{Directive, Element, Template};
-use hcl::edit::Span as _;
 use std::ops::Range;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -13,7 +11,7 @@ pub enum RefTarget {
     Local(String),
     /// A resource or data block; `index` is the expression in
     /// `type.name[index]`, if any, so the graph can link single instances.
-    Resource { addr: ResourceAddr, index: Option<Expression> },
+    Resource { addr: ResourceAddr, index: Option<Node> },
     /// `module.NAME` or `module.NAME.OUTPUT` (possibly with an instance key).
     Module { name: String, output: Option<String> },
     CountIndex,
@@ -30,113 +28,104 @@ pub struct Reference {
 
 /// Every reference in `expr`, in source order. Variables bound by `for`
 /// expressions and template `for` directives are not references.
-pub fn references(expr: &Expression) -> Vec<Reference> {
+pub fn references(expr: &Node) -> Vec<Reference> {
     let mut out = Vec::new();
     walk(expr, &mut Vec::new(), &mut out);
     out
 }
 
-fn walk(expr: &Expression, bound: &mut Vec<String>, out: &mut Vec<Reference>) {
-    match expr {
-        Expression::Null(_) | Expression::Bool(_) | Expression::Number(_) | Expression::String(_) => {}
-        Expression::Array(items) => items.iter().for_each(|e| walk(e, bound, out)),
-        Expression::Object(obj) => {
+fn walk<'e>(expr: &'e Node, bound: &mut Vec<&'e Name>, out: &mut Vec<Reference>) {
+    match &expr.kind {
+        Kind::Null | Kind::Bool(_) | Kind::Number(_) | Kind::BadNumber(_) | Kind::String(_) => {}
+        Kind::Array(items) => items.iter().for_each(|e| walk(e, bound, out)),
+        Kind::Object(obj) => {
             for (k, v) in obj.iter() {
-                if let ObjectKey::Expression(e) = k {
+                if let ObjectKey::Expr(e) = k {
                     // A bare identifier in parentheses is a key expression, a
                     // bare one a literal key: only walk real expressions.
-                    if !matches!(e, Expression::Variable(_)) {
+                    if !matches!(e.kind, Kind::Variable(_)) {
                         walk(e, bound, out);
                     }
                 }
-                walk(v.expr(), bound, out);
+                walk(v, bound, out);
             }
         }
-        Expression::StringTemplate(t) => t.iter().for_each(|e| element(e, bound, out)),
-        Expression::HeredocTemplate(h) => template(&h.template, bound, out),
-        Expression::Parenthesis(p) => walk(p.inner(), bound, out),
-        Expression::Variable(v) => root(expr, v.as_str(), &[], bound, out),
-        Expression::Conditional(c) => {
-            walk(&c.cond_expr, bound, out);
-            walk(&c.true_expr, bound, out);
-            walk(&c.false_expr, bound, out);
+        Kind::Template(t) => template(t, bound, out),
+        Kind::Parenthesis(inner) => walk(inner, bound, out),
+        Kind::Variable(v) => root(expr, v, &[], bound, out),
+        Kind::Conditional(c) => {
+            walk(&c.cond, bound, out);
+            walk(&c.if_true, bound, out);
+            walk(&c.if_false, bound, out);
         }
-        Expression::FuncCall(call) => call.args.iter().for_each(|a| walk(a, bound, out)),
-        Expression::Traversal(t) => {
-            let ops: Vec<&TraversalOperator> = t.operators.iter().map(|o| o.value()).collect();
-            match &t.expr {
-                Expression::Variable(v) => root(expr, v.as_str(), &ops, bound, out),
-                other => walk(other, bound, out),
+        Kind::FuncCall(call) => call.args.iter().for_each(|a| walk(a, bound, out)),
+        Kind::Traversal(t) => {
+            match &t.root.kind {
+                Kind::Variable(v) => root(expr, v, &t.ops, bound, out),
+                _ => walk(&t.root, bound, out),
             }
-            for op in ops {
-                if let TraversalOperator::Index(e) = op {
+            for op in t.ops.iter() {
+                if let Operator::Index(e) = op {
                     walk(e, bound, out);
                 }
             }
         }
-        Expression::UnaryOp(op) => walk(&op.expr, bound, out),
-        Expression::BinaryOp(op) => {
-            walk(&op.lhs_expr, bound, out);
-            walk(&op.rhs_expr, bound, out);
+        Kind::Unary(op) => walk(&op.expr, bound, out),
+        Kind::Binary(op) => {
+            walk(&op.lhs, bound, out);
+            walk(&op.rhs, bound, out);
         }
-        Expression::ForExpr(f) => {
-            walk(&f.intro.collection_expr, bound, out);
+        Kind::For(f) => {
+            walk(&f.collection, bound, out);
             let n = bound.len();
-            bound.extend(f.intro.key_var.iter().map(|k| k.as_str().to_owned()));
-            bound.push(f.intro.value_var.as_str().to_owned());
-            if let Some(k) = &f.key_expr {
+            bound.extend(&f.key_var);
+            bound.push(&f.value_var);
+            if let Some(k) = &f.key {
                 walk(k, bound, out);
             }
-            walk(&f.value_expr, bound, out);
+            walk(&f.value, bound, out);
             if let Some(c) = &f.cond {
-                walk(&c.expr, bound, out);
+                walk(c, bound, out);
             }
             bound.truncate(n);
         }
     }
 }
 
-fn template(t: &Template, bound: &mut Vec<String>, out: &mut Vec<Reference>) {
-    t.iter().for_each(|e| element(e, bound, out));
-}
-
-fn element(e: &Element, bound: &mut Vec<String>, out: &mut Vec<Reference>) {
-    match e {
-        Element::Literal(_) => {}
-        Element::Interpolation(i) => walk(&i.expr, bound, out),
-        Element::Directive(d) => match &**d {
-            Directive::If(i) => {
-                walk(&i.if_expr.cond_expr, bound, out);
-                template(&i.if_expr.template, bound, out);
-                if let Some(e) = &i.else_expr {
-                    template(&e.template, bound, out);
+/// A template's parts in order; a `for` directive's names are bound from
+/// it to its `EndFor`.
+fn template<'e>(t: &'e Template, bound: &mut Vec<&'e Name>, out: &mut Vec<Reference>) {
+    let mut scopes = Vec::new();
+    for part in t.parts.iter() {
+        match part {
+            Part::Text(_) | Part::Else | Part::EndIf => {}
+            Part::Interpolation(e) | Part::If { cond: e, .. } => walk(e, bound, out),
+            Part::For(f) => {
+                walk(&f.collection, bound, out);
+                scopes.push(bound.len());
+                bound.extend(&f.key_var);
+                bound.push(&f.value_var);
+            }
+            Part::EndFor => {
+                if let Some(n) = scopes.pop() {
+                    bound.truncate(n);
                 }
             }
-            // hcl-edit's own visitor skips this collection (see research);
-            // walking the tree by hand avoids that bug.
-            Directive::For(f) => {
-                walk(&f.for_expr.collection_expr, bound, out);
-                let n = bound.len();
-                bound.extend(f.for_expr.key_var.iter().map(|k| k.as_str().to_owned()));
-                bound.push(f.for_expr.value_var.as_str().to_owned());
-                template(&f.for_expr.template, bound, out);
-                bound.truncate(n);
-            }
-        },
+        }
     }
 }
 
-fn root(expr: &Expression, name: &str, ops: &[&TraversalOperator], bound: &[String], out: &mut Vec<Reference>) {
-    if bound.iter().any(|b| b == name) {
+fn root(expr: &Node, name: &str, ops: &[Operator], bound: &[&Name], out: &mut Vec<Reference>) {
+    if bound.iter().any(|b| &***b == name) {
         return;
     }
     let attr = |i: usize| match ops.get(i) {
-        Some(TraversalOperator::GetAttr(a)) => Some(a.as_str().to_owned()),
+        Some(Operator::GetAttr(a)) => Some(a.to_string()),
         _ => None,
     };
     let index_at = |i: usize| match ops.get(i) {
-        Some(TraversalOperator::Index(e)) => Some(e.clone()),
-        Some(TraversalOperator::LegacyIndex(n)) => Some(Expression::from(*n.value() as i64)),
+        Some(Operator::Index(e)) => Some(e.clone()),
+        Some(Operator::LegacyIndex(n)) => Some(Node::number(strata_provider::Number::from(*n as i64))),
         _ => None,
     };
     let target = match name {
@@ -173,7 +162,7 @@ mod tests {
     #[test]
     fn finds_references_and_skips_bound_names() {
         let src = r#"[for x in var.list : "${x}-${local.p}-${strata_data.a[count.index].id}-%{ for y in var.ys }${y}%{ endfor }"]"#;
-        let refs = references(&hcl::edit::parser::parse_expr(src).unwrap());
+        let refs = references(&crate::config::parse::parse_expr(src).unwrap());
         let names: Vec<String> = refs
             .iter()
             .map(|r| match &r.target {

@@ -8,6 +8,8 @@ use strata_provider::{Number, Type, Value};
 
 /// Reads a type constraint written as an expression: `string`, `list(number)`,
 /// `map(any)`, `object({ name = string })`, `tuple([...])`, `optional(T)`.
+/// It reads the parsed tree, at lowering: the model keeps the type, not
+/// the expression.
 pub fn parse_type_constraint(expr: &Expression) -> Result<Type, String> {
     match expr {
         Expression::Variable(v) => match v.as_str() {
@@ -48,7 +50,8 @@ pub fn parse_type_constraint(expr: &Expression) -> Result<Type, String> {
                                         [ty] => (parse_type_constraint(ty)?, None),
                                         [ty, default] => {
                                             let scope = super::eval::Scope::new(&super::eval::NoNames);
-                                            let d = super::eval::eval(default, &scope)
+                                            let default = super::lower::expr::node(default, &mut Default::default());
+                                            let d = super::eval::eval(&default, &scope)
                                                 .map_err(|e| format!("the default of optional(...) must be a constant: {}", e.message))?;
                                             (parse_type_constraint(ty)?, Some(Box::new(d)))
                                         }

@@ -198,6 +198,7 @@ fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Ori
     };
     use hcl::edit::Span as _;
     let mut undeclared = 0;
+    let mut names = super::lower::expr::Names::default();
     for attr in body.attributes() {
         let name = attr.key.as_str().to_owned();
         let span = Span::new(file, attr.span());
@@ -210,7 +211,8 @@ fn load_file(config: &mut Config, path: &Path, given: &mut BTreeMap<String, (Ori
             }
             continue;
         }
-        given.insert(name, (Origin::Expr(Expr { expr: attr.value.clone(), file }), Some(span)));
+        let expr = super::lower::expr::node(&attr.value, &mut names);
+        given.insert(name, (Origin::Expr(Expr { expr, file }), Some(span)));
     }
     if undeclared > MAX_UNDECLARED_SHOWN {
         diags.push(

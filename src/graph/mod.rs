@@ -7,7 +7,7 @@
 use crate::addr::{Mode, ResourceAddr};
 use crate::config::refs::{references, RefTarget};
 use crate::config::{Config, Diagnostic, Diagnostics, Expr, Span};
-use hcl::edit::expr::Expression;
+use crate::config::ast;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use foldhash::{HashMap, HashSet, HashSetExt};
@@ -64,7 +64,7 @@ pub struct ResourceDep {
     pub addr: ResourceAddr,
     /// The index in `addr[index]` when referenced directly, in the same
     /// module, with one; lets the planner link single instances.
-    pub index: Option<Expression>,
+    pub index: Option<ast::Node>,
 }
 
 /// The result of analysing a configuration's references.
@@ -138,14 +138,14 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     };
 
     // Direct references of every block, by node index: (to, index-expression).
-    let mut direct: Vec<Vec<(NodeIndex, Option<Expression>)>> = vec![Vec::new(); graph.node_count()];
+    let mut direct: Vec<Vec<(NodeIndex, Option<ast::Node>)>> = vec![Vec::new(); graph.node_count()];
     let mut call_edges: Vec<(NodeIndex, NodeIndex)> = Vec::new();
     for (mi, (path, config)) in modules.iter().enumerate() {
         let here = &nodes[mi];
         let mut check = |from: NodeIndex, expr: &Expr, bound: &[String], counted: Option<(bool, bool)>, diags: &mut Diagnostics| {
             for r in references(&expr.expr) {
                 let span = Span::new(expr.file, r.range.clone());
-                let mut targets: Vec<(NodeIndex, Option<Expression>)> = Vec::new();
+                let mut targets: Vec<(NodeIndex, Option<ast::Node>)> = Vec::new();
                 match r.target {
                     RefTarget::Variable(name) => match here.variables.get(name.as_str()) {
                         Some(&i) => targets.push((i, None)),

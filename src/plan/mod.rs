@@ -1311,12 +1311,12 @@ fn invalid_for_each(fe: &crate::config::Expr, found: &str) -> Diagnostic {
 
 /// A list written as one (`[...]`, `[for ...]`), as opposed to a set from
 /// `toset`, a variable or a reference.
-fn is_tuple_syntax(expr: &hcl::edit::expr::Expression) -> bool {
-    use hcl::edit::expr::Expression;
-    match expr {
-        Expression::Array(_) => true,
-        Expression::ForExpr(f) => f.key_expr.is_none(),
-        Expression::Parenthesis(p) => is_tuple_syntax(p.inner()),
+fn is_tuple_syntax(expr: &crate::config::ast::Node) -> bool {
+    use crate::config::ast::Kind;
+    match &expr.kind {
+        Kind::Array(_) => true,
+        Kind::For(f) => f.key.is_none(),
+        Kind::Parenthesis(inner) => is_tuple_syntax(inner),
         _ => false,
     }
 }

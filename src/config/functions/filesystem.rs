@@ -270,6 +270,7 @@ fn templatestring(args: Args, cx: &FunctionContext) -> Result {
 fn render_template(source: &str, vars: &Value, cx: &FunctionContext) -> Result {
     let vars = map(vars).map_err(|_| "the vars argument must be a map or an object".to_owned())?;
     let template = hcl::edit::parser::parse_template(source).map_err(|e| format!("failed to parse the template: {e}"))?;
+    let template = crate::config::lower::template::file(&template);
     let resolver = TemplateScope { cx };
     let mut scope = Scope::new(&resolver);
     for (name, value) in vars {
@@ -280,5 +281,5 @@ fn render_template(source: &str, vars: &Value, cx: &FunctionContext) -> Result {
         }
         scope = scope.with_bound(name, value.clone());
     }
-    crate::config::template::file(&template, &scope).map_err(|e| e.message)
+    crate::config::template::render(&template, &scope).map_err(|e| e.message)
 }
