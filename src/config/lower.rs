@@ -104,89 +104,158 @@ struct Joined<'c, 'f> {
 /// A file whose pieces are being joined.
 struct FileJoin {
     index: usize,
+    /// Its pieces so far.
+    ranges: Vec<std::ops::Range<usize>>,
     part: Config,
     diags: Diagnostics,
     attributes: HashSet<String>,
+    fallback: Fallback,
+}
+
+/// How a file is lowered when its pieces cannot simply be joined.
+#[derive(PartialEq)]
+enum Fallback {
+    /// They can.
+    None,
+    /// A piece declares a name an earlier one does: the pieces are lowered
+    /// again one after the other, each knowing those before it, which finds
+    /// the duplicates where one thread would have.
+    OneByOne,
     /// A piece did not parse alone, or defined a top-level attribute an
-    /// earlier one defined: the file is parsed whole (as the parser takes a
-    /// file, it refuses an attribute defined twice).
-    whole: bool,
+    /// earlier one defined: the file is parsed whole (the parser refuses an
+    /// attribute defined twice in a body), and its error stands alone.
+    Whole,
 }
 
 impl Joined<'_, '_> {
     fn take(&mut self, piece: &Piece, lowered: Option<LoweredPiece>) {
         if self.current.as_ref().is_none_or(|f| f.index != piece.index) {
             self.finish_file();
-            let first = FileJoin { index: piece.index, part: Config::default(), diags: Diagnostics::default(), attributes: HashSet::new(), whole: false };
-            self.current = Some(first);
+            self.current = Some(FileJoin {
+                index: piece.index,
+                ranges: Vec::new(),
+                part: Config::default(),
+                diags: Diagnostics::default(),
+                attributes: HashSet::new(),
+                fallback: Fallback::None,
+            });
         }
-        let Some(joining) = self.current.as_mut().filter(|f| !f.whole) else { return };
+        let Some(joining) = self.current.as_mut() else { return };
+        joining.ranges.push(piece.range.clone());
+        if joining.fallback == Fallback::Whole {
+            return;
+        }
         let Some(lowered) = lowered else {
-            joining.whole = true;
+            joining.fallback = Fallback::Whole;
             return;
         };
-        for name in lowered.attributes {
-            if !joining.attributes.insert(name) {
-                joining.whole = true;
-                return;
-            }
-        }
-        let (file, text) = self.files[piece.index];
-        if declares_any(&lowered.part, &[&joining.part, &*self.config]) {
-            // Lowered after what came before, it finds the duplicates; the
-            // piece parsed alone before, so it parses again.
-            let Some(body) = super::parse::parse_piece_for_model(text, piece.range.clone()) else {
-                joining.whole = true;
-                return;
-            };
-            let mut cx = Lowerer { file, text, earlier: self.config, diags: &mut joining.diags };
-            cx.body_of_file(&mut joining.part, body);
+        if !lowered.attributes.into_iter().all(|name| joining.attributes.insert(name)) {
+            joining.fallback = Fallback::Whole;
             return;
         }
-        joining.diags.extend(lowered.diags);
-        merge(&mut joining.part, lowered.part);
+        if joining.fallback == Fallback::None {
+            if join(&mut joining.part, lowered.part) {
+                joining.diags.extend(lowered.diags);
+            } else {
+                joining.fallback = Fallback::OneByOne;
+            }
+        }
     }
 
     /// Joins the file being joined into the module.
     fn finish_file(&mut self) {
-        let Some(joining) = self.current.take() else { return };
-        let index = joining.index;
-        if !joining.whole {
-            self.done[index] = joining.diags;
-            merge(self.config, joining.part);
-            return;
+        let Some(mut joining) = self.current.take() else { return };
+        let (file, text) = self.files[joining.index];
+        if joining.fallback == Fallback::None && declares_any(&joining.part, self.config) {
+            joining.fallback = Fallback::OneByOne;
         }
-        drop(joining);
-        let (file, text) = self.files[index];
-        let mut diags = Diagnostics::default();
-        match super::parse::parse_whole_for_model(text) {
-            Ok(body) => {
-                let mut part = Config::default();
-                Lowerer { file, text, earlier: self.config, diags: &mut diags }.body_of_file(&mut part, body);
-                merge(self.config, part);
+        let diags = match joining.fallback {
+            Fallback::None => {
+                merge(self.config, joining.part);
+                joining.diags
             }
-            Err(e) => diags.push(syntax_error(file, &e)),
-        }
-        self.done[index] = diags;
+            Fallback::OneByOne => {
+                let (mut part, mut diags) = (Config::default(), Diagnostics::default());
+                let mut cx = Lowerer { file, text, earlier: self.config, diags: &mut diags };
+                // Every piece parsed alone before, so it parses again.
+                for body in joining.ranges.into_iter().filter_map(|range| super::parse::parse_piece_for_model(text, range)) {
+                    cx.body_of_file(&mut part, body);
+                }
+                merge(self.config, part);
+                diags
+            }
+            Fallback::Whole => {
+                let mut diags = Diagnostics::default();
+                match super::parse::parse_whole_for_model(text) {
+                    Ok(body) => {
+                        let mut part = Config::default();
+                        Lowerer { file, text, earlier: self.config, diags: &mut diags }.body_of_file(&mut part, body);
+                        merge(self.config, part);
+                    }
+                    Err(e) => diags.push(syntax_error(file, &e)),
+                }
+                diags
+            }
+        };
+        self.done[joining.index] = diags;
     }
 }
 
 /// Whether `part` declares a name (a variable, local value, resource,
-/// output, module call or provider configuration) one of `earlier` does.
-fn declares_any(part: &Config, earlier: &[&Config]) -> bool {
-    fn any_key<K: Ord, V>(mine: &BTreeMap<K, V>, theirs: impl Fn(&Config) -> &BTreeMap<K, V>, earlier: &[&Config]) -> bool {
-        earlier.iter().map(|c| theirs(c)).filter(|m| !m.is_empty()).any(|m| mine.keys().any(|k| m.contains_key(k)))
+/// output, module call or provider configuration) `earlier` does.
+fn declares_any(part: &Config, earlier: &Config) -> bool {
+    fn any_key<K: Ord, V>(mine: &BTreeMap<K, V>, theirs: &BTreeMap<K, V>) -> bool {
+        !theirs.is_empty() && mine.keys().any(|k| theirs.contains_key(k))
     }
-    any_key(&part.variables, |c| &c.variables, earlier)
-        || any_key(&part.locals, |c| &c.locals, earlier)
-        || any_key(&part.resources, |c| &c.resources, earlier)
-        || any_key(&part.outputs, |c| &c.outputs, earlier)
-        || any_key(&part.module_calls, |c| &c.module_calls, earlier)
-        || part.providers.iter().any(|p| earlier.iter().any(|c| c.provider_block(&p.config_addr()).is_some()))
+    any_key(&part.variables, &earlier.variables)
+        || any_key(&part.locals, &earlier.locals)
+        || any_key(&part.resources, &earlier.resources)
+        || any_key(&part.outputs, &earlier.outputs)
+        || any_key(&part.module_calls, &earlier.module_calls)
+        || part.providers.iter().any(|p| earlier.provider_block(&p.config_addr()).is_some())
 }
 
-/// Adds what a part holds to the module or file it belongs to (no name is
-/// in both: see `declares_any`).
+/// [`merge`], but false, and `config` left with some of `part` in it, when
+/// `part` declares a name `config` does: one look-up per name instead of a
+/// look-up and an insertion.
+fn join(config: &mut Config, part: Config) -> bool {
+    fn join_map<K: Ord, V>(into: &mut BTreeMap<K, V>, mut from: BTreeMap<K, V>) -> bool {
+        if into.is_empty() {
+            std::mem::swap(into, &mut from);
+            return true;
+        }
+        from.into_iter().all(|(k, v)| match into.entry(k) {
+            std::collections::btree_map::Entry::Vacant(free) => {
+                free.insert(v);
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
+        })
+    }
+    let Config { backend, encryption, providers, variables, locals, resources, outputs, checks, moved, removed, imports, module_calls, .. } = part;
+    if providers.iter().any(|p| config.provider_block(&p.config_addr()).is_some()) {
+        return false;
+    }
+    if backend.is_some() {
+        config.backend = backend;
+    }
+    if encryption.is_some() {
+        config.encryption = encryption;
+    }
+    config.providers.extend(providers);
+    config.checks.extend(checks);
+    config.moved.extend(moved);
+    config.removed.extend(removed);
+    config.imports.extend(imports);
+    join_map(&mut config.variables, variables)
+        && join_map(&mut config.locals, locals)
+        && join_map(&mut config.resources, resources)
+        && join_map(&mut config.outputs, outputs)
+        && join_map(&mut config.module_calls, module_calls)
+}
+
+/// Adds what a file's part holds to its module (no name is in both: see
+/// `declares_any`).
 fn merge(config: &mut Config, part: Config) {
     fn extend<K: Ord, V>(into: &mut BTreeMap<K, V>, mut from: BTreeMap<K, V>) {
         if into.is_empty() {

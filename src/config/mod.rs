@@ -11,7 +11,7 @@ pub mod fmt;
 pub mod functions;
 mod lower;
 pub mod parse;
-mod pieces;
+pub(crate) mod pieces;
 pub mod refs;
 mod template;
 pub mod types;

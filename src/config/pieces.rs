@@ -106,3 +106,4 @@ pub(crate) fn in_order<J: Sync, T: Send>(jobs: &[J], threads: usize, work: impl 
         }
     });
 }
+
