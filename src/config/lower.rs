@@ -31,7 +31,7 @@ pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &
 /// those of lowering the files whole one after the other.
 pub(super) fn lower_files(config: &mut Config, files: &[(FileId, &str)]) -> Vec<Diagnostics> {
     let threads = super::pieces::threads_for(files.iter().map(|(_, text)| text.len()).sum());
-    lower_files_in(config, files, super::pieces::piece_size, threads)
+    lower_files_in(config, files, |len| super::pieces::piece_size(len, super::pieces::PIECE), threads)
 }
 
 /// [`lower_files`] with pieces of `piece_size(file length)` bytes, on up to

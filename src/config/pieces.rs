@@ -40,11 +40,11 @@ pub(crate) fn threads() -> usize {
 
 /// The piece size for a file of `len` bytes: [`PIECE`] on one core; with
 /// more, about four pieces per thread (so that uneven pieces even out),
-/// within [`MIN_PIECE`]..=[`PIECE`].
-pub(crate) fn piece_size(len: usize) -> usize {
+/// within [`MIN_PIECE`]..=`most`.
+pub(crate) fn piece_size(len: usize, most: usize) -> usize {
     match threads() {
         1 => PIECE,
-        n => (len / (4 * n)).clamp(MIN_PIECE, PIECE),
+        n => (len / (4 * n)).clamp(MIN_PIECE, most.max(MIN_PIECE)),
     }
 }
 
