@@ -5,7 +5,9 @@
 //! own, so the pieces can be shared out among threads. The results are
 //! handed back on the calling thread one by one in piece order, as soon as a
 //! result and every one before it are ready, so whoever joins them sees
-//! exactly the sequence a single thread would have produced.
+//! exactly the sequence a single thread would have produced. The block
+//! graph's reference search (`graph::analyze`) shares out chunks of blocks
+//! the same way.
 //!
 //! Scoped threads of the standard library rather than rayon: there is one
 //! fork and one join per file set, the jobs are few (tens) and coarse
