@@ -25,10 +25,11 @@ pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &
 /// into its file's, a file's into the module once all of it has parsed, so
 /// a file with a syntax error adds nothing but the error, as when it was
 /// parsed whole. A piece is lowered without knowing the pieces and files
-/// before it, so where it declares a name they declare too, the duplicate
-/// it missed is found by parsing it again and lowering it after them, as
-/// one thread would have: the model and every diagnostic, in its order, are
-/// those of lowering the files whole one after the other.
+/// before it, so where one declares a name they declare too, the file's
+/// pieces are parsed again and lowered one after the other after them, as
+/// one thread would have done, which finds the duplicates where it found
+/// them: the model and every diagnostic, in its order, are those of
+/// lowering the files whole one after the other.
 pub(super) fn lower_files(config: &mut Config, files: &[(FileId, &str)]) -> Vec<Diagnostics> {
     let threads = super::pieces::threads_for(files.iter().map(|(_, text)| text.len()).sum());
     lower_files_in(config, files, |len| super::pieces::piece_size(len, super::pieces::PIECE), threads)
