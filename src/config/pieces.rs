@@ -109,3 +109,38 @@ pub(crate) fn in_order<J: Sync, T: Send>(jobs: &[J], threads: usize, work: impl 
     });
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_taken_in_job_order_whatever_finishes_first() {
+        // Early jobs take longest, so later results arrive first.
+        let jobs: Vec<u64> = (0..200).collect();
+        let work = |&job: &u64| {
+            std::thread::sleep(std::time::Duration::from_micros(200u64.saturating_sub(job) * 5));
+            job * job
+        };
+        for threads in [1, 2, 3, 8] {
+            let mut taken = Vec::new();
+            in_order(&jobs, threads, work, |index, result| taken.push((index, result)));
+            let expected: Vec<(usize, u64)> = jobs.iter().map(|&j| (j as usize, j * j)).collect();
+            assert_eq!(taken, expected, "{threads} threads");
+        }
+        let mut none = 0;
+        in_order(&[] as &[u64], 2, work, |_, _| none += 1);
+        assert_eq!(none, 0);
+    }
+
+    #[test]
+    fn small_inputs_stay_on_one_thread_and_pieces_stay_within_bounds() {
+        assert_eq!(threads_for(THREADED_FROM - 1), 1);
+        assert_eq!(threads_for(THREADED_FROM), threads());
+        for len in [0, 1000, 100_000, 1 << 20, 16 << 20] {
+            let size = piece_size(len, PIECE);
+            assert!(size == PIECE || (MIN_PIECE..=PIECE).contains(&size), "{len}: {size}");
+            assert!(piece_size(len, 64 * 1024) <= 64 * 1024, "{len}");
+        }
+    }
+}
