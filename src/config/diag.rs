@@ -6,7 +6,7 @@ use miette::{LabeledSpan, NamedSource, SourceSpan};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Index of a source file in [`Sources`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -43,14 +43,14 @@ impl Sources {
         &self.files[id.0 as usize].1.text
     }
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &Path, &str)> {
-        self.files.iter().enumerate().map(|(i, (p, t))| (FileId(i as u32), p.as_path(), &*t.text))
+        self.files.iter().enumerate().map(|(i, (p, t))| (FileId(i as u32), p.as_path(), t.text.as_str()))
     }
     /// One-based line and column of a byte offset.
     pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
         let snippet = &self.files[file.0 as usize].1;
         let offset = offset.min(snippet.text.len());
         let line = snippet.line_of(offset);
-        let start = snippet.line_starts[line];
+        let start = snippet.line_starts()[line];
         let col = snippet.text.get(start..offset).map_or(0, |l| l.chars().count()) + 1;
         (line + 1, col)
     }
@@ -59,22 +59,28 @@ impl Sources {
 /// A file's text and where its lines start, shared by every diagnostic in
 /// it: a report reads only the lines around its span, so rendering many
 /// diagnostics of a large file costs what they show, not the file each time.
+/// The line starts are found when the first diagnostic needs them: most
+/// loads report nothing.
 #[derive(Debug, Clone)]
 struct Snippet {
-    text: Arc<str>,
-    /// Byte offset of each line's first byte (the first is 0).
-    line_starts: Arc<[usize]>,
+    /// The text as read (an `Arc<str>` would copy it).
+    text: Arc<String>,
+    line_starts: Arc<OnceLock<Box<[usize]>>>,
 }
 
 impl Snippet {
     fn new(text: String) -> Snippet {
-        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        Snippet { text: text.into(), line_starts }
+        Snippet { text: Arc::new(text), line_starts: Arc::default() }
+    }
+
+    /// Byte offset of each line's first byte (the first is 0).
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect())
     }
 
     /// Zero-based line of a byte offset.
     fn line_of(&self, offset: usize) -> usize {
-        self.line_starts.partition_point(|&start| start <= offset).saturating_sub(1)
+        self.line_starts().partition_point(|&start| start <= offset).saturating_sub(1)
     }
 }
 
@@ -88,7 +94,7 @@ impl miette::SourceCode for Snippet {
         // miette's own reading scans from the start of the text; start it a
         // few lines above the span instead, and shift what it finds back.
         let first_line = self.line_of(span.offset().min(self.text.len())).saturating_sub(context_lines_before);
-        let base = self.line_starts[first_line];
+        let base = self.line_starts()[first_line];
         let window = &self.text.as_bytes()[base..];
         let local = SourceSpan::from((span.offset().saturating_sub(base), span.len()));
         let found = window.read_span(&local, context_lines_before, context_lines_after)?;

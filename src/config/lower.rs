@@ -5,38 +5,261 @@ use super::*;
 use hcl::edit::expr::{Expression, TraversalOperator};
 use hcl::edit::Span as _;
 use hcl::edit::structure::{Block, Body, Structure};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 mod encryption;
 pub(crate) mod expr;
 pub(crate) mod template;
 
+/// Lowers one file into its module.
 pub(super) fn lower_file(config: &mut Config, file: FileId, text: &str, diags: &mut Diagnostics) {
-    // The file is lowered into a part of its own, piece by piece as it
-    // parses, and merged into the module once all of it has parsed: a file
-    // with a syntax error adds nothing but the error, as when it was parsed
-    // whole. Duplicates are looked for in both.
-    let mark = diags.0.len();
-    let mut part = Config::default();
-    let mut cx = Lowerer { file, text, earlier: config, diags, names: expr::Names::default() };
-    let parsed = super::parse::parse_pieces_for_model(text, |body| cx.body_of_file(&mut part, body));
-    match parsed {
-        Ok(super::parse::Pieces::Done) => {}
-        Ok(super::parse::Pieces::Whole(body)) => {
-            cx.diags.0.truncate(mark);
-            part = Config::default();
-            cx.body_of_file(&mut part, body);
-        }
-        Err(e) => {
-            diags.0.truncate(mark);
-            diags.push(syntax_error(file, &e));
-            return;
-        }
+    for lowered in lower_files(config, &[(file, text)]) {
+        diags.extend(lowered);
     }
-    merge(config, part);
 }
 
-/// Adds what a file's part holds to its module (no key is in both: the part
-/// was lowered against the module's, see `Lowerer::earlier`).
+/// Lowers the files of a module, in order, into `config`, and returns each
+/// file's diagnostics.
+///
+/// Each file is cut into pieces of whole top-level blocks; every piece is
+/// parsed and lowered on its own (on every core, see `pieces::in_order`)
+/// into a part of its own, and the parts join in source order: a piece's
+/// into its file's, a file's into the module once all of it has parsed, so
+/// a file with a syntax error adds nothing but the error, as when it was
+/// parsed whole. A piece is lowered without knowing the pieces and files
+/// before it, so where one declares a name they declare too, the file's
+/// pieces are parsed again and lowered one after the other after them, as
+/// one thread would have done, which finds the duplicates where it found
+/// them: the model and every diagnostic, in its order, are those of
+/// lowering the files whole one after the other.
+pub(super) fn lower_files(config: &mut Config, files: &[(FileId, &str)]) -> Vec<Diagnostics> {
+    let threads = super::pieces::threads_for(files.iter().map(|(_, text)| text.len()).sum());
+    lower_files_in(config, files, |len| super::pieces::piece_size(len, super::pieces::PIECE), threads)
+}
+
+/// [`lower_files`] with pieces of `piece_size(file length)` bytes, on up to
+/// `threads` threads.
+fn lower_files_in(config: &mut Config, files: &[(FileId, &str)], piece_size: impl Fn(usize) -> usize, threads: usize) -> Vec<Diagnostics> {
+    let mut joined = Joined { config, files, done: files.iter().map(|_| Diagnostics::default()).collect(), current: None };
+    let mut jobs = Vec::new();
+    for (index, &(file, text)) in files.iter().enumerate() {
+        match super::parse::pieces(text, piece_size(text.len())) {
+            Ok(ranges) => jobs.extend(ranges.into_iter().map(|range| Piece { index, range })),
+            Err(e) => joined.done[index].push(syntax_error(file, &e)),
+        }
+    }
+    // Once a piece of a file does not parse, the file is parsed again whole:
+    // its other pieces need not be.
+    let failed: Vec<AtomicBool> = files.iter().map(|_| AtomicBool::new(false)).collect();
+    let lower = |piece: &Piece| {
+        let (file, text) = files[piece.index];
+        if failed[piece.index].load(Ordering::Relaxed) {
+            return None;
+        }
+        let lowered = LoweredPiece::new(file, text, piece.range.clone());
+        if lowered.is_none() {
+            failed[piece.index].store(true, Ordering::Relaxed);
+        }
+        lowered
+    };
+    super::pieces::in_order(&jobs, threads, lower, |at, lowered| joined.take(&jobs[at], lowered));
+    joined.finish_file();
+    joined.done
+}
+
+/// A piece of a file: the file's index in `lower_files`, and its bytes.
+struct Piece {
+    index: usize,
+    range: std::ops::Range<usize>,
+}
+
+/// A piece lowered on its own.
+struct LoweredPiece {
+    part: Config,
+    diags: Diagnostics,
+    /// The names of its top-level attributes (which are errors; the parser
+    /// refuses one defined twice in a file, see `Joined::take`).
+    attributes: Vec<String>,
+}
+
+impl LoweredPiece {
+    /// `None` when the piece does not parse alone.
+    fn new(file: FileId, text: &str, range: std::ops::Range<usize>) -> Option<LoweredPiece> {
+        let body = super::parse::parse_piece_for_model(text, range)?;
+        let attributes = body.iter().filter_map(Structure::as_attribute).map(|a| a.key.as_str().to_owned()).collect();
+        let (mut part, mut diags, earlier) = (Config::default(), Diagnostics::default(), Config::default());
+        Lowerer { file, text, earlier: &earlier, diags: &mut diags, names: expr::Names::default() }.body_of_file(&mut part, body);
+        Some(LoweredPiece { part, diags, attributes })
+    }
+}
+
+/// The pieces lowered so far, joined in source order.
+struct Joined<'c, 'f> {
+    /// The module, with the files joined so far.
+    config: &'c mut Config,
+    files: &'f [(FileId, &'f str)],
+    /// Each file's diagnostics.
+    done: Vec<Diagnostics>,
+    /// The file whose pieces are being joined.
+    current: Option<FileJoin>,
+}
+
+/// A file whose pieces are being joined.
+struct FileJoin {
+    index: usize,
+    /// Its pieces so far.
+    ranges: Vec<std::ops::Range<usize>>,
+    part: Config,
+    diags: Diagnostics,
+    attributes: HashSet<String>,
+    fallback: Fallback,
+}
+
+/// How a file is lowered when its pieces cannot simply be joined.
+#[derive(PartialEq)]
+enum Fallback {
+    /// They can.
+    None,
+    /// A piece declares a name an earlier one does: the pieces are lowered
+    /// again one after the other, each knowing those before it, which finds
+    /// the duplicates where one thread would have.
+    OneByOne,
+    /// A piece did not parse alone, or defined a top-level attribute an
+    /// earlier one defined: the file is parsed whole (the parser refuses an
+    /// attribute defined twice in a body), and its error stands alone.
+    Whole,
+}
+
+impl Joined<'_, '_> {
+    fn take(&mut self, piece: &Piece, lowered: Option<LoweredPiece>) {
+        if self.current.as_ref().is_none_or(|f| f.index != piece.index) {
+            self.finish_file();
+            self.current = Some(FileJoin {
+                index: piece.index,
+                ranges: Vec::new(),
+                part: Config::default(),
+                diags: Diagnostics::default(),
+                attributes: HashSet::new(),
+                fallback: Fallback::None,
+            });
+        }
+        let Some(joining) = self.current.as_mut() else { return };
+        joining.ranges.push(piece.range.clone());
+        if joining.fallback == Fallback::Whole {
+            return;
+        }
+        let Some(lowered) = lowered else {
+            joining.fallback = Fallback::Whole;
+            return;
+        };
+        if !lowered.attributes.into_iter().all(|name| joining.attributes.insert(name)) {
+            joining.fallback = Fallback::Whole;
+            return;
+        }
+        if joining.fallback == Fallback::None {
+            if join(&mut joining.part, lowered.part) {
+                joining.diags.extend(lowered.diags);
+            } else {
+                joining.fallback = Fallback::OneByOne;
+            }
+        }
+    }
+
+    /// Joins the file being joined into the module.
+    fn finish_file(&mut self) {
+        let Some(mut joining) = self.current.take() else { return };
+        let (file, text) = self.files[joining.index];
+        if joining.fallback == Fallback::None && declares_any(&joining.part, self.config) {
+            joining.fallback = Fallback::OneByOne;
+        }
+        let diags = match joining.fallback {
+            Fallback::None => {
+                merge(self.config, joining.part);
+                joining.diags
+            }
+            Fallback::OneByOne => {
+                let (mut part, mut diags) = (Config::default(), Diagnostics::default());
+                let mut cx = Lowerer { file, text, earlier: self.config, diags: &mut diags, names: expr::Names::default() };
+                // Every piece parsed alone before, so it parses again.
+                for body in joining.ranges.into_iter().filter_map(|range| super::parse::parse_piece_for_model(text, range)) {
+                    cx.body_of_file(&mut part, body);
+                }
+                merge(self.config, part);
+                diags
+            }
+            Fallback::Whole => {
+                let mut diags = Diagnostics::default();
+                match super::parse::parse_whole_for_model(text) {
+                    Ok(body) => {
+                        let mut part = Config::default();
+                        Lowerer { file, text, earlier: self.config, diags: &mut diags, names: expr::Names::default() }.body_of_file(&mut part, body);
+                        merge(self.config, part);
+                    }
+                    Err(e) => diags.push(syntax_error(file, &e)),
+                }
+                diags
+            }
+        };
+        self.done[joining.index] = diags;
+    }
+}
+
+/// Whether `part` declares a name (a variable, local value, resource,
+/// output, module call or provider configuration) `earlier` does.
+fn declares_any(part: &Config, earlier: &Config) -> bool {
+    fn any_key<K: Ord, V>(mine: &BTreeMap<K, V>, theirs: &BTreeMap<K, V>) -> bool {
+        !theirs.is_empty() && mine.keys().any(|k| theirs.contains_key(k))
+    }
+    any_key(&part.variables, &earlier.variables)
+        || any_key(&part.locals, &earlier.locals)
+        || any_key(&part.resources, &earlier.resources)
+        || any_key(&part.outputs, &earlier.outputs)
+        || any_key(&part.module_calls, &earlier.module_calls)
+        || part.providers.iter().any(|p| earlier.provider_block(&p.config_addr()).is_some())
+}
+
+/// [`merge`], but false, and `config` left with some of `part` in it, when
+/// `part` declares a name `config` does: one look-up per name instead of a
+/// look-up and an insertion.
+fn join(config: &mut Config, part: Config) -> bool {
+    fn join_map<K: Ord, V>(into: &mut BTreeMap<K, V>, mut from: BTreeMap<K, V>) -> bool {
+        if into.is_empty() {
+            std::mem::swap(into, &mut from);
+            return true;
+        }
+        from.into_iter().all(|(k, v)| match into.entry(k) {
+            std::collections::btree_map::Entry::Vacant(free) => {
+                free.insert(v);
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
+        })
+    }
+    let Config { backend, encryption, providers, variables, locals, resources, outputs, checks, moved, removed, imports, module_calls, .. } = part;
+    if providers.iter().any(|p| config.provider_block(&p.config_addr()).is_some()) {
+        return false;
+    }
+    if backend.is_some() {
+        config.backend = backend;
+    }
+    if encryption.is_some() {
+        config.encryption = encryption;
+    }
+    config.providers.extend(providers);
+    config.checks.extend(checks);
+    config.moved.extend(moved);
+    config.removed.extend(removed);
+    config.imports.extend(imports);
+    join_map(&mut config.variables, variables)
+        && join_map(&mut config.locals, locals)
+        && join_map(&mut config.resources, resources)
+        && join_map(&mut config.outputs, outputs)
+        && join_map(&mut config.module_calls, module_calls)
+}
+
+/// Adds what a file's part holds to its module (no name is in both: see
+/// `declares_any`).
 fn merge(config: &mut Config, part: Config) {
     fn extend<K: Ord, V>(into: &mut BTreeMap<K, V>, mut from: BTreeMap<K, V>) {
         if into.is_empty() {
@@ -71,7 +294,7 @@ struct Lowerer<'a> {
     /// The module as the files before this one left it (for duplicates).
     earlier: &'a Config,
     diags: &'a mut Diagnostics,
-    /// The names of the file's expressions, each kept once.
+    /// The names of the piece's (or file's) expressions, each kept once.
     names: expr::Names,
 }
 
@@ -725,17 +948,33 @@ mod tests {
         text
     }
 
+    /// Lowers `files` as one module, in pieces of `piece` bytes on `threads` threads: the
+    /// module and each file's diagnostics, printed.
+    fn module(files: &[&str], piece: usize, threads: usize) -> (String, Vec<String>) {
+        let mut config = Config::default();
+        let files: Vec<(FileId, &str)> = files.iter().enumerate().map(|(i, text)| (FileId(i as u32), *text)).collect();
+        let diags = lower_files_in(&mut config, &files, |_| piece, threads);
+        (format!("{config:?}"), diags.iter().map(|d| format!("{:?}", d.0)).collect())
+    }
+
+    /// Piece sizes and thread counts to compare: one thread with the default pieces, and
+    /// threads given pieces as small as a block.
+    const SPLITS: [(usize, usize); 5] = [(super::super::pieces::PIECE, 1), (super::super::pieces::PIECE, 2), (32 * 1024, 2), (4096, 3), (1, 2)];
+
     #[test]
     fn a_large_file_lowers_in_pieces_as_it_does_whole() {
         let text = large("output \"o\" {\n  value = <<EOT\n}\nEOT\n}\n");
-        let (_, cuts) = super::super::parse::unclosed_and_pieces(&text, super::super::parse::PIECE);
-        assert!(cuts.len() >= 2, "{cuts:?}");
+        let ranges = super::super::parse::pieces(&text, super::super::pieces::PIECE).unwrap();
+        assert!(ranges.len() >= 3, "{ranges:?}");
         let (a, da) = whole(&text);
-        let (b, db) = pieces(&text);
         assert!(da.0.len() >= 12, "{:?}", da.0.len());
+        assert_eq!(a.resources.len(), 6000);
+        let (b, db) = pieces(&text);
         assert_eq!(format!("{:?}", da.0), format!("{:?}", db.0));
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
-        assert_eq!(b.resources.len(), 6000);
+        for (piece, threads) in SPLITS {
+            assert_eq!(module(&[&text], piece, threads), (format!("{a:?}"), vec![format!("{:?}", da.0)]), "{piece} bytes, {threads} threads");
+        }
     }
 
     #[test]
@@ -746,5 +985,46 @@ mod tests {
         assert_eq!(da.0.len(), 1);
         assert_eq!(format!("{:?}", da.0), format!("{:?}", db.0));
         assert!(b.resources.is_empty() && b.locals.is_empty());
+        // Errors in the first and the last piece: still the whole file's one error.
+        let both = format!("a = (\n{text}");
+        let (_, whole_error) = whole(&both);
+        for (piece, threads) in SPLITS {
+            let (_, diags) = module(&[&both], piece, threads);
+            assert_eq!(diags, vec![format!("{:?}", whole_error.0)], "{piece} bytes, {threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_top_level_attribute_defined_in_two_pieces_is_the_parsers_error() {
+        let text = format!("top = 1\n{}top = 2\n", large(""));
+        let (_, da) = whole(&text);
+        assert_eq!(da.0.len(), 1);
+        assert!(da.0[0].message.contains("redefined"), "{:?}", da.0);
+        for (piece, threads) in SPLITS {
+            assert_eq!(module(&[&text], piece, threads).1, vec![format!("{:?}", da.0)], "{piece} bytes, {threads} threads");
+        }
+        // Once each, in different pieces: an error of lowering for each.
+        let once = format!("one = 1\n{}two = 2\n", large(""));
+        let (_, da) = whole(&once);
+        assert_eq!(da.0.iter().filter(|d| d.message.contains("unexpected attribute")).count(), 2);
+        assert_eq!(module(&[&once], 1, 2).1, vec![format!("{:?}", da.0)]);
+    }
+
+    #[test]
+    fn the_files_of_a_module_lower_together_as_one_after_the_other() {
+        // The second file declares again what the first does (in its first and last piece),
+        // the third has a syntax error, the fourth is small and clean.
+        let first = large("");
+        let second = format!("variable \"v\" {{}}\nresource \"strata_data\" \"r5\" {{\n}}\n{}locals {{\n  a = 3\n}}\n", large("").replace("\"r", "\"s"));
+        let third = large("x = [\n");
+        let fourth = "variable \"v\" {}\noutput \"o\" {\n  value = 1\n}\n";
+        let files = [first.as_str(), &second, &third, fourth];
+        let one_by_one = module(&files, usize::MAX, 1);
+        assert!(one_by_one.1[1].contains("duplicate resource strata_data.r5") && one_by_one.1[1].contains("duplicate local value"), "{}", one_by_one.1[1]);
+        assert!(one_by_one.1[2].contains("syntax error"), "{}", one_by_one.1[2]);
+        assert!(one_by_one.1[3].contains("duplicate variable"), "{}", one_by_one.1[3]);
+        for (piece, threads) in SPLITS {
+            assert!(module(&files, piece, threads) == one_by_one, "{piece} bytes, {threads} threads");
+        }
     }
 }

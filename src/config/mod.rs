@@ -12,6 +12,7 @@ pub mod fmt;
 pub mod functions;
 mod lower;
 pub mod parse;
+pub(crate) mod pieces;
 pub mod refs;
 mod template;
 pub mod types;
@@ -409,11 +410,25 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
                 .with_help("Strata reads *.strata.hcl files, not Terraform's *.tf"),
         );
     }
-    for path in files {
-        let display = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.clone());
-        if let Some(file) = read_source(&path, display, sources, diags) {
-            let text = sources.text(file).to_owned();
-            lower::lower_file(&mut config, file, &text, diags);
+    // Every file is read first, so that all of them are parsed together
+    // (the pieces of all of them shared out among the cores); a file's
+    // problems are reported in its place, as if each had been read and
+    // parsed before the next.
+    let read: Vec<(Diagnostics, Option<FileId>)> = files
+        .iter()
+        .map(|path| {
+            let display = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.clone());
+            let mut problems = Diagnostics::default();
+            let file = read_source(path, display, sources, &mut problems);
+            (problems, file)
+        })
+        .collect();
+    let texts: Vec<(FileId, &str)> = read.iter().filter_map(|(_, file)| *file).map(|file| (file, sources.text(file))).collect();
+    let mut lowered = lower::lower_files(&mut config, &texts).into_iter();
+    for (problems, file) in read {
+        diags.extend(problems);
+        if file.is_some() {
+            diags.extend(lowered.next().unwrap_or_default());
         }
     }
     let calls: Vec<ModuleCall> = config.module_calls.values().cloned().collect();

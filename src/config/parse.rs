@@ -52,93 +52,51 @@ pub fn parse_body(text: &str) -> Result<Body, SyntaxError> {
     hcl::edit::parser::parse_body(text).map_err(|e| SyntaxError::from_parser(text, &e))
 }
 
-/// Bytes of source per piece of [`parse_pieces_for_model`]: small enough
-/// that a piece's syntax tree is a few MiB, large enough that pieces are few.
-pub(crate) const PIECE: usize = 256 * 1024;
-
-/// How [`parse_pieces_for_model`] ended.
-pub enum Pieces {
-    /// Every piece parsed and went to `each`.
-    Done,
-    /// A piece did not parse but the whole file does (a cut the scan got
-    /// wrong): what `each` got must be discarded; here is the whole body.
-    Whole(Body),
-}
-
-/// A configuration file for the model, parsed in pieces of whole top-level
-/// structures of about [`PIECE`] bytes, each handed to `each` and dropped
-/// before the next is parsed: the syntax tree of a large file (tens of times
-/// its size) never exists whole. Spans count from the start of `text`, and
-/// the decor stays spans into it (see [`parse_body_for_model`]).
+/// Where `text` may be cut into pieces of about `piece` bytes of whole
+/// top-level structures that parse apart (see [`unclosed_and_pieces`]): the
+/// byte ranges of the pieces, in order, covering all of it (one range when
+/// there is no cut).
 ///
 /// # Errors
 ///
-/// The whole file's syntax error, exactly as [`parse_body_for_model`]
-/// reports it (a piece that does not parse is parsed again as the whole
-/// file, for the parser's own error); what `each` got must be discarded.
-pub fn parse_pieces_for_model(text: &str, mut each: impl FnMut(Body)) -> Result<Pieces, SyntaxError> {
-    let (open, cuts) = unclosed_and_pieces(text, PIECE);
-    check_open(text, &open)?;
-    let mut start = 0;
-    for end in cuts.into_iter().chain(std::iter::once(text.len())) {
-        match hcl::edit::parser::parse_body_spanned_range(text, start..end) {
-            Ok(body) => each(body),
-            Err(_) => {
-                return hcl::edit::parser::parse_body_spanned(text)
-                    .map(Pieces::Whole)
-                    .map_err(|e| SyntaxError::from_parser(text, &e))
-            }
-        }
-        start = end;
-    }
-    Ok(Pieces::Done)
-}
-
-/// A file for the formatter, parsed in pieces of whole top-level structures
-/// of about `piece` bytes, as [`parse_pieces_for_model`] does but with the
-/// decor copied out (as [`parse_body`] does), so that each piece can be
-/// formatted, printed and dropped before the next is parsed. `each` gets
-/// each piece and whether it is the file's last. A file of one piece, and
-/// pieces that do not parse alone or whose cut the formatter cannot keep,
-/// come back as [`Pieces::Whole`] (what `each` got must then be discarded).
-///
-/// # Errors
-///
-/// The whole file's syntax error, exactly as [`parse_body`] reports it.
-pub(crate) fn parse_pieces_for_fmt(text: &str, piece: usize, mut each: impl FnMut(Body, bool)) -> Result<Pieces, SyntaxError> {
+/// When too many brackets are never closed, as [`parse_body`] reports it.
+pub(crate) fn pieces(text: &str, piece: usize) -> Result<Vec<Range<usize>>, SyntaxError> {
     let (open, cuts) = unclosed_and_pieces(text, piece);
     check_open(text, &open)?;
-    let whole = || hcl::edit::parser::parse_body(text).map(Pieces::Whole).map_err(|e| SyntaxError::from_parser(text, &e));
-    if cuts.is_empty() {
-        return whole();
-    }
-    // The parser refuses an attribute defined twice in one body, and pieces
-    // are parsed apart: the keys of the pieces' top-level attributes so far.
-    let mut keys = std::collections::HashSet::new();
     let mut start = 0;
-    let ends: Vec<usize> = cuts.into_iter().chain(std::iter::once(text.len())).collect();
-    for (index, &end) in ends.iter().enumerate() {
-        let last = index + 1 == ends.len();
-        let Ok(body) = hcl::edit::parser::parse_body_range(text, start..end) else {
-            return whole();
-        };
-        let mut redefined = false;
-        for structure in body.iter() {
-            if let hcl::edit::structure::Structure::Attribute(attribute) = structure {
-                redefined |= !keys.insert(attribute.key.as_str().to_owned());
-            }
-        }
-        // `=` aligns across consecutive single-line attributes, so a piece
-        // must not end with an attribute (`a = {}`); after a block no run of
-        // them continues.
-        let ends_with_block = matches!(body.iter().last(), Some(hcl::edit::structure::Structure::Block(_)));
-        if redefined || (!last && !ends_with_block) {
-            return whole();
-        }
-        each(body, last);
+    let ranges = cuts.into_iter().chain(std::iter::once(text.len())).map(|end| {
+        let range = start..end;
         start = end;
-    }
-    Ok(Pieces::Done)
+        range
+    });
+    Ok(ranges.collect())
+}
+
+/// One piece (from [`pieces`]) of a configuration file for the model, spans
+/// counted from the start of `text`, decor as spans into it (see
+/// [`parse_body_for_model`]). `None` when the piece does not parse alone:
+/// the file has a syntax error, or the scan cut it where it should not have;
+/// [`parse_whole_for_model`] tells which.
+pub(crate) fn parse_piece_for_model(text: &str, range: Range<usize>) -> Option<Body> {
+    hcl::edit::parser::parse_body_spanned_range(text, range).ok()
+}
+
+/// A file whose brackets [`pieces`] checked, whole, for the model: what
+/// stands when a piece did not parse alone.
+pub(crate) fn parse_whole_for_model(text: &str) -> Result<Body, SyntaxError> {
+    hcl::edit::parser::parse_body_spanned(text).map_err(|e| SyntaxError::from_parser(text, &e))
+}
+
+/// One piece (from [`pieces`]) of a file for the formatter: as
+/// [`parse_piece_for_model`], but with the decor copied out, as
+/// [`parse_body`] does, so that the piece can be printed.
+pub(crate) fn parse_piece_for_fmt(text: &str, range: Range<usize>) -> Option<Body> {
+    hcl::edit::parser::parse_body_range(text, range).ok()
+}
+
+/// A file whose brackets [`pieces`] checked, whole, for the formatter.
+pub(crate) fn parse_whole_for_fmt(text: &str) -> Result<Body, SyntaxError> {
+    hcl::edit::parser::parse_body(text).map_err(|e| SyntaxError::from_parser(text, &e))
 }
 
 /// A configuration file for the model: as [`parse_body`], but the tree's

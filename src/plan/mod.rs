@@ -93,7 +93,7 @@ pub fn validate(config: &Config, schemas: &Schemas) -> (Analysis, Diagnostics) {
             ));
             continue;
         };
-        check_body(&r.body, schema, &r.header, &r.addr.to_string(), &mut diags);
+        check_body(&r.body, schema, &r.header, &r.addr, &mut diags);
         if let Some((name, alias, span)) = &r.provider {
             if alias.is_some() && config.provider_block(&r.provider_config_addr()).is_none() {
                 diags.push(Diagnostic::error(
@@ -126,8 +126,9 @@ pub fn validate(config: &Config, schemas: &Schemas) -> (Analysis, Diagnostics) {
     (analysis, diags)
 }
 
-/// Unknown attributes and blocks, and missing required attributes.
-fn check_body(body: &BodyExprs, schema: &Block, block_span: &Span, what: &str, diags: &mut Diagnostics) {
+/// Unknown attributes and blocks, and missing required attributes; `what`
+/// names the block in messages (printed only for a problem).
+fn check_body(body: &BodyExprs, schema: &Block, block_span: &Span, what: &dyn std::fmt::Display, diags: &mut Diagnostics) {
     for a in &body.attrs {
         match schema.attributes.get(&a.name) {
             None => diags.push(
@@ -154,13 +155,22 @@ fn check_body(body: &BodyExprs, schema: &Block, block_span: &Span, what: &str, d
     for b in &body.blocks {
         match schema.blocks.get(&b.name) {
             None => diags.push(Diagnostic::error(format!("{what} has no block type {:?}", b.name), b.span.clone(), "unknown block")),
-            Some(nested) => check_body(&b.body, &nested.block, &b.span, &format!("{what}.{}", b.name), diags),
+            Some(nested) => check_body(&b.body, &nested.block, &b.span, &NestedName(what, &b.name), diags),
         }
         if schema.blocks.get(&b.name).is_some_and(|n| n.nesting == Nesting::Single)
             && body.blocks.iter().filter(|o| o.name == b.name).count() > 1
         {
             diags.push(Diagnostic::error(format!("{what} allows at most one {:?} block", b.name), b.span.clone(), "repeated"));
         }
+    }
+}
+
+/// A nested block's name in messages: `what.name`.
+struct NestedName<'a>(&'a dyn std::fmt::Display, &'a str);
+
+impl std::fmt::Display for NestedName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
     }
 }
 
