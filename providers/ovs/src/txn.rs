@@ -92,27 +92,25 @@ pub struct Batcher {
 /// commit) reach a batcher within a fraction of a millisecond of each other,
 /// and the first to arrive would otherwise commit (or read) alone, ahead of
 /// the rest, costing a second transaction and a second vswitchd
-/// reconfiguration. Yields rather than sleeps: the burst's other tasks run
-/// between the yields (on this worker thread; those on another run
-/// meanwhile), and tokio's timer counts in whole milliseconds, so a sleep of
-/// [`SETTLE_STEP`] took 1-2 ms, twice per burst (its read and its commit).
-/// The price is a worker thread that polls for at most that step once the
-/// burst is in, about half a millisecond of CPU.
+/// reconfiguration. Yields first (free when the burst runs on this worker
+/// thread), then waits in steps of [`SETTLE_STEP`] while the queue grows
+/// (the burst's other tasks may be running on another worker). The steps
+/// are timer sleeps, which tokio rounds up to its 1 ms tick: polling by
+/// yielding for exactly the step split bursts on a loaded machine (the
+/// burst's other tasks were not scheduled within half a millisecond; the
+/// ovs7 entry in BENCHMARKS.md).
 pub async fn settle(queued: impl Fn() -> usize) {
     let started = Instant::now();
     let mut seen = queued();
-    let mut quiet_since = started;
+    tokio::task::yield_now().await;
     loop {
-        tokio::task::yield_now().await;
         let now = queued();
-        if now != seen {
-            seen = now;
-            quiet_since = Instant::now();
-        }
-        if quiet_since.elapsed() >= SETTLE_STEP || started.elapsed() >= SETTLE_MAX {
+        if (now == seen && started.elapsed() >= SETTLE_STEP) || started.elapsed() >= SETTLE_MAX {
             tracing::debug!(target: "strata::ovsdb", queued = now, waited = ?started.elapsed(), "batch gathered");
             return;
         }
+        seen = now;
+        tokio::time::sleep(SETTLE_STEP).await;
     }
 }
 
