@@ -4,7 +4,8 @@
 # directory and network namespace (install with scripts/ovs-up.sh):
 #   - 100 internal ports created on one bridge by one `strata apply`, against
 #     the same ports made with one `ovs-vsctl add-port` call each, and with
-#     one `ovs-vsctl` call that adds all 100 in one transaction
+#     one `ovs-vsctl` call that adds all 100 in one transaction, and with one
+#     raw OVSDB transaction and wait (bench/ovs_floor.py: the floor)
 #   - a no-op plan over 505 rows (5 bridges of 100 ports), refresh included
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,13 +72,18 @@ args=(); for i in $(seq 100); do args+=(-- add-port vb "vp$i" tag="$i" -- set in
 one=$(secs ovs-vsctl "${args[@]}")
 ovs-vsctl del-br vb
 echo "100 ports, one ovs-vsctl transaction: $one s (the loop / this = $(echo "scale=1; $vsctl / $one" | bc)x, the most any client can reach)"
+# The floor under that: the same ports by one raw transaction and one wait
+# for vswitchd on one connection (no process start, no monitor, no read).
+ovs-vsctl add-br vb -- set bridge vb datapath_type=netdev
+python3 bench/ovs_floor.py "$run/db.sock" vb 100 many
+ovs-vsctl del-br vb
 else vsctl=1; fi
 
 config 1 100
 "$bin" --chdir "$work" apply -auto-approve -target 'ovs_bridge.b' >/dev/null
-strata=$(secs "$bin" --chdir "$work" apply -auto-approve)
+strata=$(secs /usr/bin/time -f '%U %S' -o "$work/cpu" "$bin" --chdir "$work" apply -auto-approve)
 test "$(ovs-vsctl list-ports bb0 | wc -l)" = 100
-echo "100 ports, one strata apply: $strata s ($(echo "scale=1; $vsctl / $strata" | bc)x faster)"
+echo "100 ports, one strata apply: $strata s ($(echo "scale=1; $vsctl / $strata" | bc)x faster; user+sys $(awk '{print $1 + $2}' "$work/cpu") s)"
 
 # 400 more ports on 4 more bridges (the first 100 stay).
 config 5 100

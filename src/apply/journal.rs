@@ -72,36 +72,53 @@ impl Journal {
                 let mut commits = 0u64;
                 // Deferred writes not yet in a successful commit.
                 let mut deferred: Vec<Write> = Vec::new();
-                let mut batch: Vec<(Vec<Write>, Ack)> = Vec::new();
+                let mut batch: Vec<Vec<Write>> = Vec::new();
+                let mut acks: Vec<Ack> = Vec::new();
                 while let Ok(first) = rx.recv() {
                     for request in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
                         match request {
-                            Request::Commit(writes, ack) => batch.push((writes, ack)),
+                            Request::Commit(writes, ack) => {
+                                batch.push(writes);
+                                acks.push(ack);
+                            }
                             Request::Defer(writes) => deferred.extend(writes),
                         }
                     }
                     if batch.is_empty() {
                         continue;
                     }
-                    let (requests, write_count) = (batch.len(), deferred.len() + batch.iter().map(|(w, _)| w.len()).sum::<usize>());
+                    let (requests, write_count) = (batch.len(), deferred.len() + batch.iter().map(Vec::len).sum::<usize>());
                     commits += 1;
                     crash.check(commits, false);
                     let started = std::time::Instant::now();
-                    let result = {
-                        let all: Vec<&[Write]> = std::iter::once(deferred.as_slice()).chain(batch.iter().map(|(w, _)| w.as_slice())).collect();
-                        store.commit_all(&all).map_err(|e: StateError| e.to_string())
+                    let mut result = Ok(());
+                    // The requests hear as soon as the commit is durable,
+                    // before the store's own later work (state.meta).
+                    let later = {
+                        let all: Vec<&[Write]> = std::iter::once(deferred.as_slice()).chain(batch.iter().map(Vec::as_slice)).collect();
+                        store.commit_all_then(&all, &mut |committed: &Result<(), StateError>| {
+                            result = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
+                            tracing::debug!(commit = commits, requests, writes = write_count, duration = ?started.elapsed(), ok = result.is_ok(), "state commit");
+                            crash.check(commits, true);
+                            if result.is_ok() || requests == 1 {
+                                for ack in acks.drain(..) {
+                                    let _ = ack.send(result.clone());
+                                }
+                            }
+                        })
                     };
-                    tracing::debug!(commit = commits, requests, writes = write_count, duration = ?started.elapsed(), ok = result.is_ok(), "state commit");
-                    crash.check(commits, true);
+                    if let Err(e) = later {
+                        tracing::warn!(commit = commits, error = %e, "after a durable state commit: {e}; the next commit tries again");
+                    }
                     if result.is_ok() {
                         deferred.clear();
                     }
-                    if result.is_err() && batch.len() > 1 {
+                    if result.is_err() && requests > 1 {
                         // One operation's write may be refused (the store
                         // refuses new work on a full disk) while the others'
                         // outcomes must still be recorded: commit each alone,
                         // the deferred writes with the first that succeeds.
-                        for (writes, ack) in batch.drain(..) {
+                        for (writes, ack) in batch.drain(..).zip(acks.drain(..)) {
                             let result = store.commit_all(&[&deferred, &writes]).map_err(|e| e.to_string());
                             if result.is_ok() {
                                 deferred.clear();
@@ -110,9 +127,7 @@ impl Journal {
                         }
                         continue;
                     }
-                    for (_, ack) in batch.drain(..) {
-                        let _ = ack.send(result.clone());
-                    }
+                    batch.clear();
                 }
             })
             .expect("spawn journal thread");

@@ -333,6 +333,16 @@ pub trait StateStore: Send + Sync {
     fn commit_all(&self, requests: &[&[Write]]) -> Result<()> {
         self.commit(requests.iter().flat_map(|w| w.iter().cloned()).collect())
     }
+    /// [`StateStore::commit_all`], handing its result to `durable` as soon
+    /// as the writes are durable (or failed), ahead of the store's own work
+    /// that nothing waits on (the local store's `state.meta`, which may lag
+    /// the database), so that whoever waits on the commit hears first.
+    /// Returns how that later work went; the store keeps what failed for
+    /// its next commit. The default has no such work.
+    fn commit_all_then(&self, requests: &[&[Write]], durable: &mut dyn FnMut(&Result<()>)) -> Result<()> {
+        durable(&self.commit_all(requests));
+        Ok(())
+    }
     /// Reserves `count` consecutive journal sequence numbers.
     fn next_seq(&self, count: u64) -> Result<u64>;
     /// Intents recorded but never resolved: calls interrupted by a crash.

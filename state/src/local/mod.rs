@@ -98,6 +98,18 @@ pub struct LocalStore {
     /// The version [`StateStore::begin_version`] began, written by the next
     /// commit.
     pending_version: Mutex<Option<PendingVersion>>,
+    /// The `state.meta` of a version whose first commit is durable, not
+    /// written yet ([`StateStore::commit_all_then`] writes it once the
+    /// commit is answered; every other commit before it returns).
+    sidecar_due: Mutex<Option<Sidecar>>,
+}
+
+impl Drop for LocalStore {
+    /// A `state.meta` still due (its write after the commit failed) gets a
+    /// last try; if that fails too, the next open rewrites it.
+    fn drop(&mut self) {
+        let _ = self.write_due_sidecar();
+    }
 }
 
 /// A version begun and not written yet. Its records go into the transaction
@@ -140,6 +152,7 @@ impl LocalStore {
             out_of_space: AtomicBool::new(false),
             enc: Encryption::none(),
             pending_version: Mutex::new(None),
+            sidecar_due: Mutex::new(None),
         }
     }
 
@@ -251,13 +264,63 @@ impl LocalStore {
             tx.commit().map_err(db_err)
         });
         match (committed, pending) {
-            (Ok(()), Some(version)) => version.sidecar.write(&self.sidecar_path(), Rename::Deferred),
+            (Ok(()), Some(version)) => {
+                *self.sidecar_due.lock().expect("due sidecar") = Some(version.sidecar);
+                Ok(())
+            }
             // Not written: the next commit tries again.
             (Err(e), Some(version)) => {
                 *self.pending_version.lock().expect("pending version") = Some(version);
                 Err(e)
             }
             (committed, None) => committed,
+        }
+    }
+
+    /// Writes the `state.meta` a durable commit left due. Until it is
+    /// written, state.meta is one version behind the database, which is
+    /// what a crash just after the commit leaves and the next open accepts
+    /// (and rewrites). Kept due if it fails.
+    fn write_due_sidecar(&self) -> Result<()> {
+        let mut due = self.sidecar_due.lock().expect("due sidecar");
+        let Some(sidecar) = due.as_ref() else { return Ok(()) };
+        let written = match sidecar.write(&self.sidecar_path(), Rename::Deferred) {
+            // As a commit that hit a full disk: in the space the reserve gives back.
+            Err(e) if e.is_out_of_space() && self.reserve.release() => {
+                self.out_of_space.store(true, Ordering::SeqCst);
+                sidecar.write(&self.sidecar_path(), Rename::Deferred)
+            }
+            r => r,
+        };
+        if written.is_ok() {
+            *due = None;
+        }
+        written
+    }
+
+    /// A commit as [`StateStore::commit_all`] makes it, without writing the
+    /// `state.meta` it may leave due.
+    fn commit_writes(&self, requests: &[&[Write]]) -> Result<()> {
+        let writes = || requests.iter().flat_map(|w| w.iter());
+        if writes().next().is_none() && self.pending_version.lock().expect("pending version").is_none() {
+            return Ok(());
+        }
+        self.writable()?;
+        if let Some(what) = self.refuses_new_work(writes()) {
+            return Err(StateError::NoSpace(format!(
+                "the disk holding {} is full: {what} is not started, so that what was done can be rolled back",
+                self.dir.display()
+            )));
+        }
+        match self.write_batch(writes()) {
+            Err(e) if e.is_out_of_space() && self.reserve.release() => {
+                // The handle is unusable after an I/O error: open again, in
+                // the space the reserve gave back, and write once more.
+                self.out_of_space.store(true, Ordering::SeqCst);
+                *self.db.lock().expect("db handle") = None;
+                self.write_batch(writes())
+            }
+            r => r,
         }
     }
 
@@ -393,27 +456,13 @@ impl StateStore for LocalStore {
     }
 
     fn commit_all(&self, requests: &[&[Write]]) -> Result<()> {
-        let writes = || requests.iter().flat_map(|w| w.iter());
-        if writes().next().is_none() && self.pending_version.lock().expect("pending version").is_none() {
-            return Ok(());
-        }
-        self.writable()?;
-        if let Some(what) = self.refuses_new_work(writes()) {
-            return Err(StateError::NoSpace(format!(
-                "the disk holding {} is full: {what} is not started, so that what was done can be rolled back",
-                self.dir.display()
-            )));
-        }
-        match self.write_batch(writes()) {
-            Err(e) if e.is_out_of_space() && self.reserve.release() => {
-                // The handle is unusable after an I/O error: open again, in
-                // the space the reserve gave back, and write once more.
-                self.out_of_space.store(true, Ordering::SeqCst);
-                *self.db.lock().expect("db handle") = None;
-                self.write_batch(writes())
-            }
-            r => r,
-        }
+        self.commit_writes(requests)?;
+        self.write_due_sidecar()
+    }
+
+    fn commit_all_then(&self, requests: &[&[Write]], durable: &mut dyn FnMut(&Result<()>)) -> Result<()> {
+        durable(&self.commit_writes(requests));
+        self.write_due_sidecar()
     }
 
     fn next_seq(&self, count: u64) -> Result<u64> {
