@@ -52,20 +52,21 @@ struct State {
     outcomes: Gathering,
 }
 
-/// Writes the burst gathers into one commit.
+/// Writes the burst gathers into one commit, as each member brought them
+/// (moving thousands of writes into one vector cost more than writing them).
 #[derive(Default)]
 struct Gathering {
     expected: usize,
-    writes: Vec<Write>,
+    writes: Vec<Vec<Write>>,
     waiting: Vec<Ack>,
 }
 
 impl Gathering {
     /// Counts one expected member done, with what it brings; once none is
     /// expected any more, what to commit and who waits for it.
-    fn done_with(&mut self, brought: Option<(Vec<Write>, Ack)>) -> Option<(Vec<Write>, Vec<Ack>)> {
+    fn done_with(&mut self, brought: Option<(Vec<Write>, Ack)>) -> Option<(Vec<Vec<Write>>, Vec<Ack>)> {
         if let Some((writes, ack)) = brought {
-            self.writes.extend(writes);
+            self.writes.push(writes);
             self.waiting.push(ack);
         }
         self.expected -= 1;
@@ -136,8 +137,8 @@ impl Burst {
     fn outcome_done(&self, brought: Option<(Vec<Write>, Ack)>) {
         let ready = self.state.lock().expect("burst lock").outcomes.done_with(brought);
         match ready {
-            Some((writes, waiting)) if !writes.iter().any(holds_undo_point) => {
-                self.journal.defer(writes);
+            Some((writes, waiting)) if !writes.iter().flatten().any(holds_undo_point) => {
+                self.journal.defer_groups(writes);
                 for ack in waiting {
                     let _ = ack.send(Ok(()));
                 }
@@ -146,13 +147,13 @@ impl Burst {
         }
     }
 
-    fn commit(&self, ready: Option<(Vec<Write>, Vec<Ack>)>) {
+    fn commit(&self, ready: Option<(Vec<Vec<Write>>, Vec<Ack>)>) {
         let Some((writes, waiting)) = ready else { return };
         // Without a runtime the walk is gone and nobody waits for the answer.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let journal = self.journal.clone();
         runtime.spawn(async move {
-            let result = journal.commit(writes).await;
+            let result = journal.commit_groups(writes).await;
             for ack in waiting {
                 let _ = ack.send(result.clone());
             }

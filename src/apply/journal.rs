@@ -17,9 +17,11 @@ use tokio::sync::oneshot;
 type Ack = oneshot::Sender<Result<(), String>>;
 
 /// What the journal thread is asked: a commit, or writes for the next one.
+/// Both carry the writes as the groups they were gathered in (a burst's
+/// members' own vectors), written in order without being copied into one.
 enum Request {
-    Commit(Vec<Write>, Ack),
-    Defer(Vec<Write>),
+    Commit(Vec<Vec<Write>>, Ack),
+    Defer(Vec<Vec<Write>>),
 }
 
 /// Test hook of the fault-injection suite: `STRATA_TEST_CRASH_COMMIT` set to
@@ -71,23 +73,24 @@ impl Journal {
             .spawn(move || {
                 let mut commits = 0u64;
                 // Deferred writes not yet in a successful commit.
-                let mut deferred: Vec<Write> = Vec::new();
-                let mut batch: Vec<Vec<Write>> = Vec::new();
+                let mut deferred: Vec<Vec<Write>> = Vec::new();
+                let mut batch: Vec<Vec<Vec<Write>>> = Vec::new();
                 let mut acks: Vec<Ack> = Vec::new();
                 while let Ok(first) = rx.recv() {
                     for request in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
                         match request {
-                            Request::Commit(writes, ack) => {
-                                batch.push(writes);
+                            Request::Commit(groups, ack) => {
+                                batch.push(groups);
                                 acks.push(ack);
                             }
-                            Request::Defer(writes) => deferred.extend(writes),
+                            Request::Defer(groups) => deferred.extend(groups),
                         }
                     }
                     if batch.is_empty() {
                         continue;
                     }
-                    let (requests, write_count) = (batch.len(), deferred.len() + batch.iter().map(Vec::len).sum::<usize>());
+                    let count = |groups: &[Vec<Write>]| groups.iter().map(Vec::len).sum::<usize>();
+                    let (requests, write_count) = (batch.len(), count(&deferred) + batch.iter().map(|groups| count(groups)).sum::<usize>());
                     commits += 1;
                     crash.check(commits, false);
                     let started = std::time::Instant::now();
@@ -95,7 +98,7 @@ impl Journal {
                     // The requests hear as soon as the commit is durable,
                     // before the store's own later work (state.meta).
                     let later = {
-                        let all: Vec<&[Write]> = std::iter::once(deferred.as_slice()).chain(batch.iter().map(Vec::as_slice)).collect();
+                        let all: Vec<&[Write]> = deferred.iter().chain(batch.iter().flatten()).map(Vec::as_slice).collect();
                         store.commit_all_then(&all, &mut |committed: &Result<(), StateError>| {
                             result = committed.as_ref().map(|_| ()).map_err(|e| e.to_string());
                             tracing::debug!(commit = commits, requests, writes = write_count, duration = ?started.elapsed(), ok = result.is_ok(), "state commit");
@@ -118,8 +121,9 @@ impl Journal {
                         // refuses new work on a full disk) while the others'
                         // outcomes must still be recorded: commit each alone,
                         // the deferred writes with the first that succeeds.
-                        for (writes, ack) in batch.drain(..).zip(acks.drain(..)) {
-                            let result = store.commit_all(&[&deferred, &writes]).map_err(|e| e.to_string());
+                        for (groups, ack) in batch.drain(..).zip(acks.drain(..)) {
+                            let all: Vec<&[Write]> = deferred.iter().chain(&groups).map(Vec::as_slice).collect();
+                            let result = store.commit_all(&all).map_err(|e| e.to_string());
                             if result.is_ok() {
                                 deferred.clear();
                             }
@@ -143,12 +147,21 @@ impl Journal {
     /// Commits `writes` durably (together with whatever else is queued and
     /// what was deferred); empty `writes` commit only what was deferred.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<(), String> {
-        if writes.iter().any(|w| matches!(w, Write::PutStep { step, .. } if step.undo_point().is_some())) {
+        self.commit_groups(vec![writes]).await
+    }
+
+    /// [`Journal::commit`] of several groups of writes, in order.
+    pub async fn commit_groups(&self, groups: Vec<Vec<Write>>) -> Result<(), String> {
+        self.note_undo_points(&groups);
+        let (ack, done) = oneshot::channel();
+        self.tx.send(Request::Commit(groups, ack)).map_err(|_| "the journal thread stopped".to_owned())?;
+        done.await.map_err(|_| "the journal thread stopped".to_owned())?
+    }
+
+    fn note_undo_points(&self, groups: &[Vec<Write>]) {
+        if groups.iter().flatten().any(|w| matches!(w, Write::PutStep { step, .. } if step.undo_point().is_some())) {
             self.undo_points.store(true, Ordering::SeqCst);
         }
-        let (ack, done) = oneshot::channel();
-        self.tx.send(Request::Commit(writes, ack)).map_err(|_| "the journal thread stopped".to_owned())?;
-        done.await.map_err(|_| "the journal thread stopped".to_owned())?
     }
 
     /// Queues `writes` for the next commit, whoever asks for it: they are
@@ -157,13 +170,17 @@ impl Journal {
     /// but not on their own: a crash before that commit leaves the state as
     /// a crash just before them does.
     pub fn defer(&self, writes: Vec<Write>) {
-        if writes.is_empty() {
+        self.defer_groups(vec![writes]);
+    }
+
+    /// [`Journal::defer`] of several groups of writes, in order.
+    pub fn defer_groups(&self, mut groups: Vec<Vec<Write>>) {
+        groups.retain(|g| !g.is_empty());
+        if groups.is_empty() {
             return;
         }
-        if writes.iter().any(|w| matches!(w, Write::PutStep { step, .. } if step.undo_point().is_some())) {
-            self.undo_points.store(true, Ordering::SeqCst);
-        }
+        self.note_undo_points(&groups);
         // A stopped thread commits nothing more: the next commit says so.
-        let _ = self.tx.send(Request::Defer(writes));
+        let _ = self.tx.send(Request::Defer(groups));
     }
 }
