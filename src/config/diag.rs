@@ -36,6 +36,15 @@ impl Sources {
         self.files.push((path, Snippet::new(text)));
         FileId(self.files.len() as u32 - 1)
     }
+    /// How many files there are.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+    /// Adds the files of `range` again (their texts shared), as reading
+    /// them again would.
+    pub fn repeat(&mut self, range: std::ops::Range<usize>) {
+        self.files.extend_from_within(range);
+    }
     pub fn path(&self, id: FileId) -> &Path {
         &self.files[id.0 as usize].0
     }

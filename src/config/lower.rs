@@ -158,7 +158,7 @@ impl Joined<'_, '_> {
             return;
         }
         if joining.fallback == Fallback::None {
-            if join(&mut joining.part, lowered.part) {
+            if join(&mut joining.part, lowered.part, Duplicates::Refuse) {
                 joining.diags.extend(lowered.diags);
             } else {
                 joining.fallback = Fallback::OneByOne;
@@ -175,7 +175,7 @@ impl Joined<'_, '_> {
         }
         let diags = match joining.fallback {
             Fallback::None => {
-                merge(self.config, joining.part);
+                join(self.config, joining.part, Duplicates::Absent);
                 joining.diags
             }
             Fallback::OneByOne => {
@@ -185,7 +185,7 @@ impl Joined<'_, '_> {
                 for body in joining.ranges.into_iter().filter_map(|range| super::parse::parse_piece_for_model(text, range)) {
                     cx.body_of_file(&mut part, body);
                 }
-                merge(self.config, part);
+                join(self.config, part, Duplicates::Absent);
                 diags
             }
             Fallback::Whole => {
@@ -194,7 +194,7 @@ impl Joined<'_, '_> {
                     Ok(body) => {
                         let mut part = Config::default();
                         Lowerer { file, text, earlier: self.config, diags: &mut diags, names: expr::Names::default() }.body_of_file(&mut part, body);
-                        merge(self.config, part);
+                        join(self.config, part, Duplicates::Absent);
                     }
                     Err(e) => diags.push(syntax_error(file, &e)),
                 }
@@ -219,13 +219,27 @@ fn declares_any(part: &Config, earlier: &Config) -> bool {
         || part.providers.iter().any(|p| earlier.provider_block(&p.config_addr()).is_some())
 }
 
-/// [`merge`], but false, and `config` left with some of `part` in it, when
-/// `part` declares a name `config` does: one look-up per name instead of a
-/// look-up and an insertion.
-fn join(config: &mut Config, part: Config) -> bool {
-    fn join_map<K: Ord, V>(into: &mut BTreeMap<K, V>, mut from: BTreeMap<K, V>) -> bool {
+/// What [`join`] does with a name `part` declares that `config` already does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Duplicates {
+    /// Stop and answer false, `config` left with some of `part` in it: one
+    /// look-up per name instead of a look-up and an insertion.
+    Refuse,
+    /// There are none (see `declares_any`, and the lowerer drops a name
+    /// `earlier` declares): insert without looking.
+    Absent,
+}
+
+/// Adds what a file's part holds to its module; false when `duplicates` is
+/// [`Duplicates::Refuse`] and `part` declares a name `config` does.
+fn join(config: &mut Config, part: Config, duplicates: Duplicates) -> bool {
+    fn join_map<K: Ord, V>(into: &mut BTreeMap<K, V>, mut from: BTreeMap<K, V>, duplicates: Duplicates) -> bool {
         if into.is_empty() {
             std::mem::swap(into, &mut from);
+            return true;
+        }
+        if duplicates == Duplicates::Absent {
+            into.extend(from);
             return true;
         }
         from.into_iter().all(|(k, v)| match into.entry(k) {
@@ -237,7 +251,7 @@ fn join(config: &mut Config, part: Config) -> bool {
         })
     }
     let Config { backend, encryption, providers, variables, locals, resources, outputs, checks, moved, removed, imports, module_calls, .. } = part;
-    if providers.iter().any(|p| config.provider_block(&p.config_addr()).is_some()) {
+    if duplicates == Duplicates::Refuse && providers.iter().any(|p| config.provider_block(&p.config_addr()).is_some()) {
         return false;
     }
     if backend.is_some() {
@@ -251,40 +265,11 @@ fn join(config: &mut Config, part: Config) -> bool {
     config.moved.extend(moved);
     config.removed.extend(removed);
     config.imports.extend(imports);
-    join_map(&mut config.variables, variables)
-        && join_map(&mut config.locals, locals)
-        && join_map(&mut config.resources, resources)
-        && join_map(&mut config.outputs, outputs)
-        && join_map(&mut config.module_calls, module_calls)
-}
-
-/// Adds what a file's part holds to its module (no name is in both: see
-/// `declares_any`).
-fn merge(config: &mut Config, part: Config) {
-    fn extend<K: Ord, V>(into: &mut BTreeMap<K, V>, mut from: BTreeMap<K, V>) {
-        if into.is_empty() {
-            std::mem::swap(into, &mut from);
-        } else {
-            into.extend(from);
-        }
-    }
-    let Config { backend, encryption, providers, variables, locals, resources, outputs, checks, moved, removed, imports, module_calls, .. } = part;
-    if backend.is_some() {
-        config.backend = backend;
-    }
-    if encryption.is_some() {
-        config.encryption = encryption;
-    }
-    config.providers.extend(providers);
-    config.checks.extend(checks);
-    config.moved.extend(moved);
-    config.removed.extend(removed);
-    config.imports.extend(imports);
-    extend(&mut config.variables, variables);
-    extend(&mut config.locals, locals);
-    extend(&mut config.resources, resources);
-    extend(&mut config.outputs, outputs);
-    extend(&mut config.module_calls, module_calls);
+    join_map(&mut config.variables, variables, duplicates)
+        && join_map(&mut config.locals, locals, duplicates)
+        && join_map(&mut config.resources, resources, duplicates)
+        && join_map(&mut config.outputs, outputs, duplicates)
+        && join_map(&mut config.module_calls, module_calls, duplicates)
 }
 
 struct Lowerer<'a> {

@@ -22,8 +22,9 @@ pub mod vars;
 pub use diag::{Diagnostic, Diagnostics, FileId, Severity, Sources, Span};
 
 use crate::addr::{Mode, ResourceAddr};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use strata_provider::Type;
 
 /// Configuration files end with this, so they can sit beside Terraform's `.tf`.
@@ -318,8 +319,9 @@ pub struct Config {
     pub removed: Vec<Removed>,
     pub imports: Vec<Import>,
     pub module_calls: BTreeMap<String, ModuleCall>,
-    /// The configuration of each called module, by call name.
-    pub children: BTreeMap<String, Config>,
+    /// The configuration of each called module, by call name; calls of one
+    /// source directory from one module share it (it is loaded once).
+    pub children: BTreeMap<String, Arc<Config>>,
 }
 
 impl Config {
@@ -432,6 +434,11 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
         }
     }
     let calls: Vec<ModuleCall> = config.module_calls.values().cloned().collect();
+    // Calls of one directory from here load the same module in the same
+    // context (the same modules on the way), so it is loaded once and
+    // shared; each later call still adds the module's files to `sources`
+    // and repeats its problems, as loading it again would.
+    let mut loaded: HashMap<PathBuf, LoadedModule> = HashMap::new();
     for call in calls {
         let local = call.source.starts_with("./") || call.source.starts_with("../");
         if !local {
@@ -482,11 +489,34 @@ fn load_module(dir: &Path, root: &Path, sources: &mut Sources, diags: &mut Diagn
             );
             continue;
         }
-        let child = load_module(&child_dir, root, sources, diags, calling);
+        let child = match loaded.get(&canonical) {
+            Some(done) => {
+                sources.repeat(done.files.clone());
+                diags.0.extend(done.problems.iter().cloned());
+                done.config.clone()
+            }
+            None => {
+                let (first_file, first_problem) = (sources.len(), diags.0.len());
+                let child = Arc::new(load_module(&child_dir, root, sources, diags, calling));
+                let files = first_file..sources.len();
+                let problems = diags.0[first_problem..].to_vec();
+                loaded.insert(canonical, LoadedModule { config: child.clone(), files, problems });
+                child
+            }
+        };
         config.children.insert(call.name.clone(), child);
     }
     calling.pop();
     config
+}
+
+/// A module loaded for a call, for the next calls of its directory.
+struct LoadedModule {
+    config: Arc<Config>,
+    /// The entries of `sources` its loading added.
+    files: std::ops::Range<usize>,
+    /// The problems its loading reported.
+    problems: Vec<Diagnostic>,
 }
 
 /// The diagnostic for a file the parser refuses.
@@ -534,4 +564,29 @@ pub fn config_files(dir: &Path, suffix: &str) -> std::io::Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_of_one_directory_share_its_module_and_repeat_its_files_and_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("m")).unwrap();
+        let module = "resource \"strata_data\" \"x\" {\n  input = 1\n}\nresource \"strata_data\" \"x\" {\n  input = 2\n}\n";
+        std::fs::write(dir.path().join("m/main.strata.hcl"), module).unwrap();
+        let root = "module \"a\" {\n  source = \"./m\"\n}\nmodule \"b\" {\n  source = \"./m\"\n}\n";
+        std::fs::write(dir.path().join("main.strata.hcl"), root).unwrap();
+        let (config, diags) = Config::load(dir.path());
+        assert!(Arc::ptr_eq(&config.children["a"], &config.children["b"]));
+        assert_eq!(config.children["a"].resources.len(), 1);
+        // The fingerprint of a saved plan hashes the module's file once per call.
+        let module_files = config.sources.iter().filter(|(_, path, _)| path.ends_with("m/main.strata.hcl")).count();
+        assert_eq!(module_files, 2);
+        // The duplicate block is reported once per call, as two loads would.
+        assert_eq!(diags.0.len(), 2, "{diags:?}");
+        assert_eq!(diags.0[0], diags.0[1]);
+        assert!(diags.0[0].message.contains("strata_data.x"), "{diags:?}");
+    }
 }
