@@ -522,7 +522,23 @@ impl StateStore for LocalStore {
         // state.meta one version behind the database, which the next open
         // accepts and rewrites; what must survive a crash from here on is in
         // state.redb, whose commits are durable.
-        let backup_serial = match files::copy_atomically(&self.db_path(), &self.dir.join(BACKUP_FILE), Rename::Deferred) {
+        let backup_path = self.dir.join(BACKUP_FILE);
+        let copy = || files::copy_atomically(&self.db_path(), &backup_path, Rename::Deferred);
+        let mut copied = copy();
+        if matches!(&copied, Err(e) if e.is_out_of_space()) && operation != "destroy" {
+            // The new backup is written beside the old one before it
+            // replaces it, so it needs the room of two. A rolled-back apply
+            // that filled the disk leaves the file grown with free pages:
+            // give them back first; then give up the older backup, which
+            // goes back one version further than the one being written.
+            if self.compact() {
+                copied = copy();
+            }
+            if matches!(&copied, Err(e) if e.is_out_of_space()) && std::fs::remove_file(&backup_path).is_ok() {
+                copied = copy();
+            }
+        }
+        let backup_serial = match copied {
             Ok(()) => Some(current.meta.serial),
             // The backup of an earlier change stays: still a way back.
             Err(e) if e.is_out_of_space() && operation == "destroy" => {
