@@ -4,9 +4,12 @@
 //!
 //! Writes that nothing needs durable on their own (an apply's beginning, its
 //! phase change to cleanup, its outputs: see [`Journal::defer`]) wait for the
-//! next commit and go into its transaction, first, so that an apply of one
-//! burst of operations costs three durable commits (intents, outcomes, end)
-//! instead of six.
+//! next commit and go into its transaction, first. A burst's outcomes
+//! without an undo point are deferred too (`apply::burst`), so an apply of
+//! one burst of creates costs two durable commits (version, apply record
+//! and intents; outcomes, cleanup phase, outputs and end) instead of six.
+//! The store's work after a commit is durable (`state.meta`) runs after the
+//! commit's requests have heard (`StateStore::commit_all_then`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
