@@ -17,7 +17,9 @@ if readelf -d "$strata" | grep NEEDED | grep -i libvirt || ldd "$strata" | grep 
     exit 1
 fi
 
-libvirt=$(ldconfig -p | awk '$1 == "libvirt.so.0" { print $NF; exit }')
+# awk reads to the end: exiting at the first match would kill ldconfig with
+# SIGPIPE, which pipefail turns into this script's exit status (141).
+libvirt=$(ldconfig -p | awk '$1 == "libvirt.so.0" && !found { print $NF; found = 1 }')
 if [ -z "$libvirt" ]; then
     echo "FAIL: this check needs libvirt installed (bash scripts/libvirt-up.sh)" >&2
     exit 1

@@ -16,10 +16,10 @@ if [[ -s "$out/vmlinuz" && -s "$out/initrd.img" && "$(cat "$out/version" 2>/dev/
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')"
+kernel_pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ && !found {print $2; found = 1}' || true)"
 if [[ -z "$kernel_pkg" ]]; then
   apt-get update -qq
-  kernel_pkg="$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')"
+  kernel_pkg="$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ && !found {print $2; found = 1}')"
 fi
 apt-get download -qq busybox-static "$kernel_pkg" >/dev/null 2>&1
 mkdir x && for d in *.deb; do dpkg-deb -x "$d" x; done
@@ -27,7 +27,7 @@ mkdir -p root/bin root/lib/modules root/dev root/proc root/sys root/mnt
 cp x/bin/busybox root/bin/busybox
 for m in button evdev virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover \
          net_failover virtio_net virtio_blk virtio_balloon cdrom isofs; do
-  f="$(find x/lib/modules -name "$m.ko*" | head -1)"
+  f="$(find x/lib/modules -name "$m.ko*" -print -quit)"
   [[ -n "$f" ]] && cp "$f" root/lib/modules/
 done
 cat > root/init <<'INIT'
