@@ -63,9 +63,32 @@ fn lower_files_in(config: &mut Config, files: &[(FileId, &str)], piece_size: imp
         }
         lowered
     };
+    let before = joined.config.resources.len();
     super::pieces::in_order(&jobs, threads, lower, |at, lowered| joined.take(&jobs[at], lowered));
     joined.finish_file();
+    // The resources are most of a large module, kept for the whole run.
+    if joined.config.resources.len() >= 2 * before.max(REPACK_FROM) {
+        repack(&mut joined.config.resources);
+    }
     joined.done
+}
+
+/// How many resources a module needs before [`repack`] is worth a pass.
+const REPACK_FROM: usize = 64;
+
+/// Rebuilds a map from its entries in order, which fills every node.
+///
+/// The joins insert a piece's names one by one among the others', in an
+/// order that is not the map's, so nodes split and stay between half and
+/// three quarters full: a quarter or more of the map, whose entries are a
+/// resource each, is room nothing takes (issue 12). Built from sorted
+/// entries, nodes are full. Done only when this load has at least doubled
+/// the map, so repeated loads stay linear; the entries moved out free the
+/// old nodes as they go.
+fn repack<K: Ord, V>(map: &mut BTreeMap<K, V>) {
+    let mut entries = Vec::with_capacity(map.len());
+    entries.extend(std::mem::take(map));
+    *map = entries.into_iter().collect();
 }
 
 /// A piece of a file: the file's index in `lower_files`, and its bytes.
@@ -522,7 +545,7 @@ impl Lowerer<'_> {
             for_each: None,
             depends_on: Vec::new(),
             provider: None,
-            lifecycle: Lifecycle::default(),
+            lifecycle: LifecycleBlock::default(),
             body: BodyExprs::default(),
             span: self.span(block.span()),
             header,
@@ -538,7 +561,7 @@ impl Lowerer<'_> {
                     _ => resource.body.attrs.push(self.attr_expr(attr)),
                 },
                 Structure::Block(inner) if inner.ident.as_str() == "lifecycle" => {
-                    resource.lifecycle = self.lifecycle(inner);
+                    resource.lifecycle = LifecycleBlock::new(self.lifecycle(inner));
                 }
                 Structure::Block(inner) => {
                     if let Some(block) = self.nested_block(inner) {
@@ -547,6 +570,7 @@ impl Lowerer<'_> {
                 }
             }
         }
+        resource.body.shrink_to_fit();
         if resource.count.is_some() && resource.for_each.is_some() {
             self.error(
                 "count and for_each cannot both be set",
@@ -734,6 +758,7 @@ impl Lowerer<'_> {
                 }
             }
         }
+        call.inputs.shrink_to_fit();
         if call.source.is_empty() {
             self.error(format!("module {name:?} has no source"), block.ident.span(), "add source = \"./path\"");
             return;
@@ -800,6 +825,7 @@ impl Lowerer<'_> {
                 }
             }
         }
+        out.shrink_to_fit();
         out
     }
 
