@@ -973,6 +973,45 @@ mod tests {
     const SPLITS: [(usize, usize); 5] = [(super::super::pieces::PIECE, 1), (super::super::pieces::PIECE, 2), (32 * 1024, 2), (4096, 3), (1, 2)];
 
     #[test]
+    fn integer_literals_are_inline_and_evaluate_as_numbers() {
+        let cases = [
+            ("5", Some(5)),
+            ("007", Some(7)),
+            ("-  12", Some(-12)),
+            ("999999999999999999", Some(999_999_999_999_999_999)),
+            ("-0", None),
+            ("9999999999999999999", None),
+            ("1e3", None),
+            ("1.5", None),
+        ];
+        for (text, inline) in cases {
+            let (config, diags) = whole(&format!("locals {{\n  x = {text}\n}}\n"));
+            assert!(diags.0.is_empty(), "{text}: {:?}", diags.0);
+            let expr = &config.locals["x"].expr;
+            match (&expr.expr.kind, inline) {
+                (ast::Kind::Int(i), Some(want)) => assert_eq!(*i, want, "{text}"),
+                (ast::Kind::Number(_), None) => {}
+                (other, _) => panic!("{text}: {other:?}"),
+            }
+            let digits = text.trim_start_matches(['-', ' ']);
+            let want = digits.parse::<strata_provider::Number>().unwrap();
+            let want = if text.starts_with('-') { want.neg() } else { want };
+            assert_eq!(super::super::eval::constant(expr).unwrap(), strata_provider::Value::Number(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn only_a_lifecycle_block_that_says_something_is_kept() {
+        let (config, _) = whole(
+            "resource \"strata_data\" \"a\" {\n}\nresource \"strata_data\" \"b\" {\n  lifecycle {\n  }\n}\nresource \"strata_data\" \"c\" {\n  lifecycle {\n    prevent_destroy = true\n  }\n}\n",
+        );
+        let lifecycle = |name: &str| &config.resources[&ResourceAddr::new(Mode::Managed, "strata_data", name)].lifecycle;
+        assert!(lifecycle("a").0.is_none() && lifecycle("b").0.is_none());
+        assert!(!lifecycle("a").prevent_destroy && lifecycle("a").preconditions.is_empty());
+        assert!(lifecycle("c").0.is_some() && lifecycle("c").prevent_destroy);
+    }
+
+    #[test]
     fn a_large_file_lowers_in_pieces_as_it_does_whole() {
         let text = large("output \"o\" {\n  value = <<EOT\n}\nEOT\n}\n");
         let ranges = super::super::parse::pieces(&text, super::super::pieces::PIECE).unwrap();
