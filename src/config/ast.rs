@@ -74,6 +74,10 @@ pub enum Kind {
     Null,
     Bool(bool),
     Number(Box<Number>),
+    /// A number literal of decimal digits that fits an `i64` (counts, ports,
+    /// sizes: most literals), kept inline instead of a boxed `Number` and
+    /// its mantissa's allocation; evaluates as that `Number`.
+    Int(i64),
     /// A number literal whose text does not read as a number: the message,
     /// reported where it is evaluated (as when the text was read then).
     BadNumber(Box<str>),
@@ -97,8 +101,9 @@ pub enum Kind {
 pub enum ObjectKey {
     /// `name = ...`: the name is the key.
     Ident(Name),
-    /// `"name" = ...` or `(expr) = ...`.
-    Expr(Node),
+    /// `"name" = ...` or `(expr) = ...`: boxed, so the far more common
+    /// identifier key keeps an object's entries small.
+    Expr(Box<Node>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +131,9 @@ pub struct Traversal {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operator {
     GetAttr(Name),
-    Index(Node),
+    /// `[expr]`: boxed, so the far more common `.name` keeps a traversal's
+    /// operators at the size of a name.
+    Index(Box<Node>),
     /// `x.0`.
     LegacyIndex(u64),
     /// `.*`: applies the attribute names after it to each element.
@@ -177,8 +184,10 @@ pub struct Template {
 pub enum Part {
     Text(Box<str>),
     Interpolation(Node),
-    /// `%{ if cond }`, with the indexes of its `Else` (if any) and `EndIf`.
-    If { cond: Node, else_at: Option<u32>, end: u32 },
+    /// `%{ if cond }`, with the indexes of its `Else` (if any) and `EndIf`;
+    /// the condition boxed, so text and interpolations, the common parts,
+    /// are not padded to the directive's size.
+    If { cond: Box<Node>, else_at: Option<u32>, end: u32 },
     Else,
     EndIf,
     /// `%{ for k, v in coll }`, with the index of its `EndFor`.
@@ -194,6 +203,15 @@ pub struct ForDirective {
     pub end: u32,
 }
 
+// The sizes the model's memory depends on (issue 12): every expression is
+// a `Node`, every `.name` an `Operator`, every object entry an `ObjectKey`
+// and a `Node`, every piece of a template a `Part`. A change that grows one
+// fails to compile here instead of costing every block unnoticed.
+const _: () = assert!(std::mem::size_of::<Node>() == 32);
+const _: () = assert!(std::mem::size_of::<Operator>() == 24);
+const _: () = assert!(std::mem::size_of::<ObjectKey>() == 16);
+const _: () = assert!(std::mem::size_of::<Part>() == 32);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,8 +220,9 @@ mod tests {
     #[test]
     fn nodes_are_small() {
         assert_eq!(std::mem::size_of::<Node>(), 32);
-        assert_eq!(std::mem::size_of::<Operator>(), 32);
-        assert!(std::mem::size_of::<Part>() <= 48);
+        assert_eq!(std::mem::size_of::<Operator>(), 24);
+        assert_eq!(std::mem::size_of::<ObjectKey>(), 16);
+        assert_eq!(std::mem::size_of::<Part>(), 32);
     }
 
     #[test]

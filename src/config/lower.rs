@@ -63,9 +63,32 @@ fn lower_files_in(config: &mut Config, files: &[(FileId, &str)], piece_size: imp
         }
         lowered
     };
+    let before = joined.config.resources.len();
     super::pieces::in_order(&jobs, threads, lower, |at, lowered| joined.take(&jobs[at], lowered));
     joined.finish_file();
+    // The resources are most of a large module, kept for the whole run.
+    if joined.config.resources.len() >= 2 * before.max(REPACK_FROM) {
+        repack(&mut joined.config.resources);
+    }
     joined.done
+}
+
+/// How many resources a module needs before [`repack`] is worth a pass.
+const REPACK_FROM: usize = 64;
+
+/// Rebuilds a map from its entries in order, which fills every node.
+///
+/// The joins insert a piece's names one by one among the others', in an
+/// order that is not the map's, so nodes split and stay between half and
+/// three quarters full: a quarter or more of the map, whose entries are a
+/// resource each, is room nothing takes (issue 12). Built from sorted
+/// entries, nodes are full. Done only when this load has at least doubled
+/// the map, so repeated loads stay linear; the entries moved out free the
+/// old nodes as they go.
+fn repack<K: Ord, V>(map: &mut BTreeMap<K, V>) {
+    let mut entries = Vec::with_capacity(map.len());
+    entries.extend(std::mem::take(map));
+    *map = entries.into_iter().collect();
 }
 
 /// A piece of a file: the file's index in `lower_files`, and its bytes.
@@ -522,7 +545,7 @@ impl Lowerer<'_> {
             for_each: None,
             depends_on: Vec::new(),
             provider: None,
-            lifecycle: Lifecycle::default(),
+            lifecycle: LifecycleBlock::default(),
             body: BodyExprs::default(),
             span: self.span(block.span()),
             header,
@@ -538,7 +561,7 @@ impl Lowerer<'_> {
                     _ => resource.body.attrs.push(self.attr_expr(attr)),
                 },
                 Structure::Block(inner) if inner.ident.as_str() == "lifecycle" => {
-                    resource.lifecycle = self.lifecycle(inner);
+                    resource.lifecycle = LifecycleBlock::new(self.lifecycle(inner));
                 }
                 Structure::Block(inner) => {
                     if let Some(block) = self.nested_block(inner) {
@@ -547,6 +570,7 @@ impl Lowerer<'_> {
                 }
             }
         }
+        resource.body.shrink_to_fit();
         if resource.count.is_some() && resource.for_each.is_some() {
             self.error(
                 "count and for_each cannot both be set",
@@ -734,6 +758,7 @@ impl Lowerer<'_> {
                 }
             }
         }
+        call.inputs.shrink_to_fit();
         if call.source.is_empty() {
             self.error(format!("module {name:?} has no source"), block.ident.span(), "add source = \"./path\"");
             return;
@@ -800,6 +825,7 @@ impl Lowerer<'_> {
                 }
             }
         }
+        out.shrink_to_fit();
         out
     }
 
@@ -945,6 +971,45 @@ mod tests {
     /// Piece sizes and thread counts to compare: one thread with the default pieces, and
     /// threads given pieces as small as a block.
     const SPLITS: [(usize, usize); 5] = [(super::super::pieces::PIECE, 1), (super::super::pieces::PIECE, 2), (32 * 1024, 2), (4096, 3), (1, 2)];
+
+    #[test]
+    fn integer_literals_are_inline_and_evaluate_as_numbers() {
+        let cases = [
+            ("5", Some(5)),
+            ("007", Some(7)),
+            ("-  12", Some(-12)),
+            ("999999999999999999", Some(999_999_999_999_999_999)),
+            ("-0", None),
+            ("9999999999999999999", None),
+            ("1e3", None),
+            ("1.5", None),
+        ];
+        for (text, inline) in cases {
+            let (config, diags) = whole(&format!("locals {{\n  x = {text}\n}}\n"));
+            assert!(diags.0.is_empty(), "{text}: {:?}", diags.0);
+            let expr = &config.locals["x"].expr;
+            match (&expr.expr.kind, inline) {
+                (ast::Kind::Int(i), Some(want)) => assert_eq!(*i, want, "{text}"),
+                (ast::Kind::Number(_), None) => {}
+                (other, _) => panic!("{text}: {other:?}"),
+            }
+            let digits = text.trim_start_matches(['-', ' ']);
+            let want = digits.parse::<strata_provider::Number>().unwrap();
+            let want = if text.starts_with('-') { want.neg() } else { want };
+            assert_eq!(super::super::eval::constant(expr).unwrap(), strata_provider::Value::Number(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn only_a_lifecycle_block_that_says_something_is_kept() {
+        let (config, _) = whole(
+            "resource \"strata_data\" \"a\" {\n}\nresource \"strata_data\" \"b\" {\n  lifecycle {\n  }\n}\nresource \"strata_data\" \"c\" {\n  lifecycle {\n    prevent_destroy = true\n  }\n}\n",
+        );
+        let lifecycle = |name: &str| &config.resources[&ResourceAddr::new(Mode::Managed, "strata_data", name)].lifecycle;
+        assert!(lifecycle("a").0.is_none() && lifecycle("b").0.is_none());
+        assert!(!lifecycle("a").prevent_destroy && lifecycle("a").preconditions.is_empty());
+        assert!(lifecycle("c").0.is_some() && lifecycle("c").prevent_destroy);
+    }
 
     #[test]
     fn a_large_file_lowers_in_pieces_as_it_does_whole() {

@@ -63,6 +63,13 @@ pub struct BodyExprs {
 }
 
 impl BodyExprs {
+    /// Frees the room left by pushing: a body is kept for the whole run,
+    /// and a vector grown by one push holds four (issue 12).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.attrs.shrink_to_fit();
+        self.blocks.shrink_to_fit();
+    }
+
     pub fn attr(&self, name: &str) -> Option<&AttrExpr> {
         self.attrs.iter().find(|a| a.name == name)
     }
@@ -232,6 +239,44 @@ pub struct Lifecycle {
     pub postconditions: Vec<Validation>,
 }
 
+/// A resource's `lifecycle` block, which most resources do not have: kept
+/// behind a pointer, and none at all when it is empty, so a resource without
+/// one pays a pointer instead of the block's ~100 bytes (issue 12). Reads
+/// as a [`Lifecycle`].
+#[derive(Debug, Clone, Default)]
+pub struct LifecycleBlock(Option<Box<Lifecycle>>);
+
+/// What a resource without a `lifecycle` block reads.
+static NO_LIFECYCLE: Lifecycle = Lifecycle {
+    create_before_destroy: false,
+    prevent_destroy: false,
+    ignore_changes: Vec::new(),
+    ignore_all_changes: false,
+    replace_triggered_by: Vec::new(),
+    preconditions: Vec::new(),
+    postconditions: Vec::new(),
+};
+
+impl LifecycleBlock {
+    pub fn new(lifecycle: Lifecycle) -> LifecycleBlock {
+        let empty = !lifecycle.create_before_destroy
+            && !lifecycle.prevent_destroy
+            && !lifecycle.ignore_all_changes
+            && lifecycle.ignore_changes.is_empty()
+            && lifecycle.replace_triggered_by.is_empty()
+            && lifecycle.preconditions.is_empty()
+            && lifecycle.postconditions.is_empty();
+        LifecycleBlock((!empty).then(|| Box::new(lifecycle)))
+    }
+}
+
+impl std::ops::Deref for LifecycleBlock {
+    type Target = Lifecycle;
+    fn deref(&self) -> &Lifecycle {
+        self.0.as_deref().unwrap_or(&NO_LIFECYCLE)
+    }
+}
+
 /// A `resource` or `data` block.
 #[derive(Debug, Clone)]
 pub struct Resource {
@@ -242,7 +287,7 @@ pub struct Resource {
     /// `provider = NAME` or `NAME.ALIAS`; `None` means the default
     /// configuration of the provider named by the type's prefix.
     pub provider: Option<(String, Option<String>, Span)>,
-    pub lifecycle: Lifecycle,
+    pub lifecycle: LifecycleBlock,
     pub body: BodyExprs,
     pub span: Span,
     /// The span of the block header, for labels under diagnostics.

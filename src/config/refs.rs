@@ -36,7 +36,7 @@ pub fn references(expr: &Node) -> Vec<Reference> {
 
 fn walk<'e>(expr: &'e Node, bound: &mut Vec<&'e Name>, out: &mut Vec<Reference>) {
     match &expr.kind {
-        Kind::Null | Kind::Bool(_) | Kind::Number(_) | Kind::BadNumber(_) | Kind::String(_) => {}
+        Kind::Null | Kind::Bool(_) | Kind::Number(_) | Kind::Int(_) | Kind::BadNumber(_) | Kind::String(_) => {}
         Kind::Array(items) => items.iter().for_each(|e| walk(e, bound, out)),
         Kind::Object(obj) => {
             for (k, v) in obj.iter() {
@@ -99,7 +99,8 @@ fn template<'e>(t: &'e Template, bound: &mut Vec<&'e Name>, out: &mut Vec<Refere
     for part in t.parts.iter() {
         match part {
             Part::Text(_) | Part::Else | Part::EndIf => {}
-            Part::Interpolation(e) | Part::If { cond: e, .. } => walk(e, bound, out),
+            Part::Interpolation(e) => walk(e, bound, out),
+            Part::If { cond, .. } => walk(cond, bound, out),
             Part::For(f) => {
                 walk(&f.collection, bound, out);
                 scopes.push(bound.len());
@@ -124,7 +125,7 @@ fn root(expr: &Node, name: &str, ops: &[Operator], bound: &[&Name], out: &mut Ve
         _ => None,
     };
     let index_at = |i: usize| match ops.get(i) {
-        Some(Operator::Index(e)) => Some(e.clone()),
+        Some(Operator::Index(e)) => Some((**e).clone()),
         Some(Operator::LegacyIndex(n)) => Some(Node::number(strata_provider::Number::from(*n as i64))),
         _ => None,
     };

@@ -51,9 +51,12 @@ fn kind(expr: &Expression, names: &mut Names) -> Kind {
     match expr {
         Expression::Null(_) => Kind::Null,
         Expression::Bool(b) => Kind::Bool(*b.value()),
-        Expression::Number(n) => match number_literal(n) {
-            Ok(n) => Kind::Number(Box::new(n)),
-            Err(message) => Kind::BadNumber(message.into()),
+        Expression::Number(n) => match int_literal(n) {
+            Some(i) => Kind::Int(i),
+            None => match number_literal(n) {
+                Ok(n) => Kind::Number(Box::new(n)),
+                Err(message) => Kind::BadNumber(message.into()),
+            },
         },
         Expression::String(s) => Kind::String(names.literal(s.value())),
         Expression::Array(items) => Kind::Array(nodes(items.iter(), names)),
@@ -62,7 +65,7 @@ fn kind(expr: &Expression, names: &mut Names) -> Kind {
                 .map(|(key, value)| {
                     let key = match key {
                         hcl::edit::expr::ObjectKey::Ident(i) => ObjectKey::Ident(names.name(i.as_str())),
-                        hcl::edit::expr::ObjectKey::Expression(e) => ObjectKey::Expr(node(e, names)),
+                        hcl::edit::expr::ObjectKey::Expression(e) => ObjectKey::Expr(Box::new(node(e, names))),
                     };
                     (key, node(value.expr(), names))
                 })
@@ -110,10 +113,30 @@ fn kind(expr: &Expression, names: &mut Names) -> Kind {
 fn operator(op: &TraversalOperator, names: &mut Names) -> Operator {
     match op {
         TraversalOperator::GetAttr(name) => Operator::GetAttr(names.name(name.as_str())),
-        TraversalOperator::Index(e) => Operator::Index(node(e, names)),
+        TraversalOperator::Index(e) => Operator::Index(Box::new(node(e, names))),
         TraversalOperator::LegacyIndex(i) => Operator::LegacyIndex(*i.value()),
         TraversalOperator::AttrSplat(_) => Operator::AttrSplat,
         TraversalOperator::FullSplat(_) => Operator::FullSplat,
+    }
+}
+
+/// A literal of at most 18 decimal digits (so it fits an `i64`), maybe
+/// negated, other than `-0`: the same value [`number_literal`] reads, kept
+/// inline (`Kind::Int`).
+fn int_literal(n: &hcl::edit::Formatted<hcl::Number>) -> Option<i64> {
+    let raw = n.as_repr().map(|raw| &**raw)?;
+    let (negative, digits) = match raw.strip_prefix('-') {
+        Some(digits) => (true, digits.trim_start()),
+        None => (false, raw),
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: i64 = digits.parse().ok()?;
+    match (negative, value) {
+        (true, 0) => None,
+        (true, v) => Some(-v),
+        (false, v) => Some(v),
     }
 }
 

@@ -71,7 +71,7 @@ fn flatten(template: &Template, per_line: bool, names: &mut Names, out: &mut Vec
             Element::Directive(d) => match &**d {
                 Directive::If(d) => {
                     let cond = node(&d.if_expr.cond_expr, names);
-                    out.push((Token::Part(Part::If { cond, else_at: None, end: 0 }), d.if_expr.strip));
+                    out.push((Token::Part(Part::If { cond: Box::new(cond), else_at: None, end: 0 }), d.if_expr.strip));
                     flatten(&d.if_expr.template, per_line, names, out);
                     if let Some(e) = &d.else_expr {
                         out.push((Token::Part(Part::Else), e.strip));
