@@ -208,7 +208,17 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     let mut reach: Vec<Option<BTreeSet<ModuleResource>>> = vec![None; graph.node_count()];
     for &i in &order {
         let node = &graph[i];
-        let mut deps = Vec::new();
+        // Sized exactly: the vectors of resources stay in the analysis for
+        // the whole plan, and one grown by pushing has room for four (a
+        // dependency is over a hundred bytes) where most have one or two.
+        let len = direct[i.index()]
+            .iter()
+            .map(|(to, _)| match &graph[*to].node {
+                Node::Resource(_) => 1,
+                _ => reach[to.index()].as_ref().map_or(0, BTreeSet::len),
+            })
+            .sum();
+        let mut deps = Vec::with_capacity(len);
         for (to, index) in &direct[i.index()] {
             let target = &graph[*to];
             match &target.node {
