@@ -426,14 +426,14 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
     };
     let state = input.state;
     if input.options.mode != PlanMode::Destroy {
-        for node in &input.analysis.order {
+        for (i, node) in input.analysis.order.iter().enumerate() {
             let Some(config) = input.config.module(&node.module) else { continue };
             let instances = planner.module_instances.get(&node.module).cloned().unwrap_or_default();
             match &node.node {
                 Node::Resource(addr) => {
                     if let Some(r) = config.resource(addr) {
                         for m in &instances {
-                            planner.plan_resource(m, r);
+                            planner.plan_resource(m, r, input.analysis.resource_deps(i));
                         }
                     }
                 }
@@ -489,9 +489,10 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
             resource: instance_addr
                 .as_ref()
                 .map(|i| InstanceAddr { key: InstanceKey::None, ..i.clone() }.to_string())
-                .unwrap_or_default(),
-            type_name: record.type_name.clone(),
-            provider: record.provider.clone(),
+                .unwrap_or_default()
+                .into(),
+            type_name: record.type_name.as_str().into(),
+            provider: record.provider.as_str().into(),
             data: false,
             action,
             id: record.id,
@@ -618,6 +619,14 @@ impl ByAddress {
     fn get(&self, changes: &[ResourceChange], address: &str) -> Option<usize> {
         self.table.find(self.hash(address), |&j| changes[j].address == address).copied()
     }
+}
+
+/// The names every change of one block has: built once per block and
+/// shared by its instances' changes.
+struct BlockNames {
+    resource: std::sync::Arc<str>,
+    type_name: std::sync::Arc<str>,
+    provider: std::sync::Arc<str>,
 }
 
 /// One instance of an expanded block: its key and, for `for_each`, `each.value`.
@@ -816,20 +825,23 @@ impl Planner<'_> {
         Some((Expansion::Single, vec![(InstanceKey::None, None)]))
     }
 
-    fn plan_resource(&mut self, module: &ModuleInstance, r: &Resource) {
+    /// Plans every instance of block `r` in one module instance; `deps` are
+    /// the resources the block depends on.
+    fn plan_resource(&mut self, module: &ModuleInstance, r: &Resource, deps: &[graph::ResourceDep]) {
         let input = self.input;
         let Some(schema) = input.schemas.resource(r.provider_name(), r.addr.mode, &r.addr.type_name) else { return };
         let what = InstanceAddr::in_module(module, &r.addr, InstanceKey::None).to_string();
         let Some((expansion, keys)) = self.expand(module, r.count.as_ref(), r.for_each.as_ref(), &what) else { return };
         self.expansions.insert((module.clone(), r.addr.clone()), expansion);
         let static_path = module.static_path();
-        let mut deps: Vec<&graph::ResourceDep> = input.analysis.resource_deps.get(&(static_path.clone(), r.addr.clone())).into_iter().flatten().collect();
+        let mut deps: Vec<&graph::ResourceDep> = deps.iter().collect();
         // Resources in a module also wait for what its calls depend on.
         for depth in 0..static_path.len() {
             let key = (static_path[..depth].to_vec(), static_path[depth].clone());
             deps.extend(input.analysis.module_call_deps.get(&key).into_iter().flatten());
         }
-        let provider = r.provider_config_addr();
+        // Shared by the changes of every instance of the block.
+        let names = BlockNames { resource: what.as_str().into(), type_name: r.addr.type_name.as_str().into(), provider: r.provider_config_addr().into() };
         for (key, each_value) in keys {
             let addr = InstanceAddr::in_module(module, &r.addr, key.clone());
             let address = addr.to_string();
@@ -859,13 +871,11 @@ impl Planner<'_> {
             if failed {
                 continue;
             }
-            let mut change = if r.addr.mode == Mode::Data {
-                self.plan_data(r, &address, config_value, dependencies)
+            let change = if r.addr.mode == Mode::Data {
+                self.plan_data(&names, &address, config_value, dependencies)
             } else {
-                self.plan_managed(r, schema, &address, config_value, triggered, dependencies, each_value)
+                self.plan_managed(r, &names, schema, &address, config_value, triggered, dependencies, each_value)
             };
-            change.resource = what.clone();
-            change.provider = provider.clone();
             if !r.lifecycle.postconditions.is_empty() {
                 if let Some(planned) = change.planned.clone() {
                     let world = self.world_at(module);
@@ -936,17 +946,16 @@ impl Planner<'_> {
         None
     }
 
-    fn plan_data(&mut self, r: &Resource, address: &str, config_value: Value, dependencies: BTreeSet<String>) -> ResourceChange {
+    fn plan_data(&mut self, names: &BlockNames, address: &str, config_value: Value, dependencies: BTreeSet<String>) -> ResourceChange {
         let (action, planned) = match self.input.data.get(address) {
             Some(v) => (Action::NoOp, v.clone()),
             None => (Action::Read, config_value),
         };
         ResourceChange {
             address: address.to_owned(),
-            // Both set by the caller, once per block.
-            resource: String::new(),
-            type_name: r.addr.type_name.clone(),
-            provider: String::new(),
+            resource: names.resource.clone(),
+            type_name: names.type_name.clone(),
+            provider: names.provider.clone(),
             data: true,
             action,
             id: Uuid::nil(),
@@ -971,6 +980,7 @@ impl Planner<'_> {
     fn plan_managed(
         &mut self,
         r: &Resource,
+        names: &BlockNames,
         schema: &Block,
         address: &str,
         config_value: Value,
@@ -1003,10 +1013,9 @@ impl Planner<'_> {
         };
         let mut change = ResourceChange {
             address: address.to_owned(),
-            // Both set by the caller, once per block.
-            resource: String::new(),
-            type_name: r.addr.type_name.clone(),
-            provider: String::new(),
+            resource: names.resource.clone(),
+            type_name: names.type_name.clone(),
+            provider: names.provider.clone(),
             data: false,
             action: Action::Create,
             id: prior.map(|p| p.id).unwrap_or_else(Uuid::new_v4),
@@ -1309,7 +1318,7 @@ fn condition_diagnostic(address: &str, kind: &str, v: &crate::config::Validation
 pub fn mark_irreversible(plan: &mut Plan, schemas: &Schemas) {
     for change in plan.changes.iter_mut().filter(|c| !c.data) {
         let provider = change.provider.split('.').next().unwrap_or_default();
-        let support = schemas.0.get(provider).and_then(|p| p.undo.get(&change.type_name)).copied().unwrap_or_default();
+        let support = schemas.0.get(provider).and_then(|p| p.undo.get(&*change.type_name)).copied().unwrap_or_default();
         let from_provider = change.irreversible.take().filter(|_| change.action != Action::NoOp);
         change.irreversible = match change.action {
             Action::Replace if !change.create_before_destroy && !support.retire => Some(format!(
