@@ -412,8 +412,8 @@ impl Lanes {
         let mut asked: HashMap<(&str, &str), Scheduling> = HashMap::new();
         let scheduled: Vec<(NodeIndex, (&str, &str), Scheduling)> = nodes
             .map(|(n, c)| {
-                let key = (c.provider.as_str(), c.type_name.as_str());
-                let scheduling = *asked.entry(key).or_insert_with(|| match shared.cx.providers.get(&c.provider) {
+                let key = (&*c.provider, &*c.type_name);
+                let scheduling = *asked.entry(key).or_insert_with(|| match shared.cx.providers.get(&*c.provider) {
                     Some(p) if !c.data => p.scheduling(&c.type_name),
                     _ => Scheduling::PerSlot,
                 });

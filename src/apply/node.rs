@@ -16,7 +16,7 @@ fn provider<'a>(shared: &'a Shared, change: &ResourceChange) -> Result<&'a Arc<d
     shared
         .cx
         .providers
-        .get(&change.provider)
+        .get(&*change.provider)
         .ok_or_else(|| format!("provider {} is not configured", change.provider))
 }
 
@@ -117,8 +117,8 @@ fn record(change: &ResourceChange, id: Uuid, attributes: Value) -> InstanceRecor
     InstanceRecord {
         address: change.address.clone(),
         id,
-        type_name: change.type_name.clone(),
-        provider: change.provider.clone(),
+        type_name: change.type_name.to_string(),
+        provider: change.provider.to_string(),
         attributes,
         dependencies: change.dependencies.clone(),
         create_before_destroy: change.create_before_destroy,
@@ -131,8 +131,8 @@ fn intent(shared: &Shared, change: &ResourceChange, op: Operation, id: Uuid, pla
         operation: op,
         address: prior.as_ref().map(|p| p.address.clone()).unwrap_or_else(|| change.address.clone()),
         id,
-        type_name: change.type_name.clone(),
-        provider: change.provider.clone(),
+        type_name: change.type_name.to_string(),
+        provider: change.provider.to_string(),
         planned,
         prior,
         rollback: false,

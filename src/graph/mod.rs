@@ -72,13 +72,22 @@ pub struct ResourceDep {
 pub struct Analysis {
     /// Evaluation order of the blocks of every module (dependencies first).
     pub order: Vec<GNode>,
-    /// Resources each resource (by module and address) depends on (a hash
-    /// map: only looked up, and a B-tree's insertions in evaluation order
-    /// were a sixth of analysing 100,000 blocks).
-    pub resource_deps: HashMap<(Vec<String>, ResourceAddr), Vec<ResourceDep>>,
+    /// The resources each block of `order` depends on, at the block's
+    /// position (empty for blocks other than resources): the planner walks
+    /// `order`, so a position finds them without a map keyed by a copy of
+    /// every resource's module path and address (a sixth of the analysis's
+    /// memory at 100,000 blocks). See [`Analysis::resource_deps`].
+    pub resource_deps: Vec<Vec<ResourceDep>>,
     /// Resources each module call depends on (its inputs, count, for_each
     /// and depends_on), so the module's resources wait for them.
     pub module_call_deps: BTreeMap<(Vec<String>, String), Vec<ResourceDep>>,
+}
+
+impl Analysis {
+    /// The resources the block at `order[i]` depends on.
+    pub fn resource_deps(&self, i: usize) -> &[ResourceDep] {
+        self.resource_deps.get(i).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// A resource by static module path and address.
@@ -182,7 +191,7 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     }
 
     let mut analysis = Analysis::default();
-    analysis.resource_deps.reserve(nodes.iter().map(|m| m.resources.len()).sum());
+    analysis.resource_deps.reserve(graph.node_count());
     let order = match toposort(&graph, None) {
         Ok(order) => order,
         Err(_) => {
@@ -208,7 +217,17 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     let mut reach: Vec<Option<BTreeSet<ModuleResource>>> = vec![None; graph.node_count()];
     for &i in &order {
         let node = &graph[i];
-        let mut deps = Vec::new();
+        // Sized exactly: the vectors of resources stay in the analysis for
+        // the whole plan, and one grown by pushing has room for four (a
+        // dependency is over a hundred bytes) where most have one or two.
+        let len = direct[i.index()]
+            .iter()
+            .map(|(to, _)| match &graph[*to].node {
+                Node::Resource(_) => 1,
+                _ => reach[to.index()].as_ref().map_or(0, BTreeSet::len),
+            })
+            .sum();
+        let mut deps = Vec::with_capacity(len);
         for (to, index) in &direct[i.index()] {
             let target = &graph[*to];
             match &target.node {
@@ -223,11 +242,12 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
             }
         }
         match &node.node {
-            Node::Resource(r) => {
+            Node::Resource(_) => {
                 // Anything that depends on this resource depends on it alone.
-                analysis.resource_deps.insert((node.module.clone(), r.clone()), deps);
+                analysis.resource_deps.push(deps);
             }
             other => {
+                analysis.resource_deps.push(Vec::new());
                 if let Node::ModuleCall(name) = other {
                     analysis.module_call_deps.insert((node.module.clone(), name.clone()), deps.clone());
                 }

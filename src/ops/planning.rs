@@ -99,9 +99,9 @@ pub async fn plan(ws: &Workspace, req: &PlanRequest) -> OpResult<Planned> {
             break (plan, diags);
         }
         for c in reads {
-            let provider = providers.get(&c.provider).ok_or_else(|| format!("provider {} is not configured", c.provider))?;
+            let provider = providers.get(&*c.provider).ok_or_else(|| format!("provider {} is not configured", c.provider))?;
             let config = c.planned.clone().unwrap_or_default().deep_unmark();
-            let value = if c.type_name == remote_state::REMOTE_STATE {
+            let value = if *c.type_name == *remote_state::REMOTE_STATE {
                 remote_state::read_remote_state(ws, &c.address, &config)?
             } else {
                 provider.read_data(&c.type_name, &config).await.map_err(|e| format!("reading {}: {}", c.address, crate::redact::provider_error(e, c.planned.iter())))?
@@ -175,7 +175,7 @@ async fn lookup_imports(
 /// resource's block.
 fn validate_with_providers(plan: &Plan, loaded: &Loaded, providers: &HashMap<String, Arc<dyn Provider>>, diags: &mut Diagnostics) {
     for change in &plan.changes {
-        let (Some(planned), Some(provider)) = (&change.planned, providers.get(&change.provider)) else { continue };
+        let (Some(planned), Some(provider)) = (&change.planned, providers.get(&*change.provider)) else { continue };
         if !change.is_change() {
             continue;
         }
@@ -202,7 +202,7 @@ async fn review_with_providers(plan: &mut Plan, loaded: &Loaded, providers: &Has
         let changes: Vec<ReviewedChange> = plan
             .changes
             .iter()
-            .filter(|c| !c.data && &c.provider == addr)
+            .filter(|c| !c.data && *c.provider == **addr)
             .map(|c| ReviewedChange {
                 address: &c.address,
                 type_name: &c.type_name,
@@ -282,7 +282,7 @@ async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &H
         let Some(planned) = change.planned.clone() else { continue };
         let provider_name = change.provider.split('.').next().unwrap_or_default().to_owned();
         let Some(schema) = schemas.resource(&provider_name, crate::addr::Mode::Managed, &change.type_name) else { continue };
-        let Some(provider) = providers.get(&change.provider) else { continue };
+        let Some(provider) = providers.get(&*change.provider) else { continue };
         let prior_raw = change.prior.clone().map(Value::deep_unmark);
         let proposed_raw = planned.clone().deep_unmark();
         let response = provider

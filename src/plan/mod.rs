@@ -417,21 +417,23 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
         expansions: FastMap::default(),
         calls: HashMap::new(),
         module_instances: HashMap::from([(Vec::new(), vec![ModuleInstance::root()])]),
-        changes: Vec::new(),
-        by_addr: FastMap::with_capacity_and_hasher(input.state.instances.len(), Default::default()),
+        // Sized like the maps: a change is a few hundred bytes, and growing
+        // by doubling would leave up to half of the vector's room unused.
+        changes: Vec::with_capacity(input.state.instances.len()),
+        by_addr: ByAddress::with_capacity(input.state.instances.len()),
         memo: world::Memo::default(),
         prior: input.state.instances.iter().map(|(address, record)| (address.as_str(), record)).collect(),
     };
     let state = input.state;
     if input.options.mode != PlanMode::Destroy {
-        for node in &input.analysis.order {
+        for (i, node) in input.analysis.order.iter().enumerate() {
             let Some(config) = input.config.module(&node.module) else { continue };
             let instances = planner.module_instances.get(&node.module).cloned().unwrap_or_default();
             match &node.node {
                 Node::Resource(addr) => {
                     if let Some(r) = config.resource(addr) {
                         for m in &instances {
-                            planner.plan_resource(m, r);
+                            planner.plan_resource(m, r, input.analysis.resource_deps(i));
                         }
                     }
                 }
@@ -448,7 +450,7 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
     }
     // Instances in state but not (or no longer) in configuration.
     for (address, record) in &state.instances {
-        if planner.by_addr.contains_key(address) {
+        if planner.by_addr.get(&planner.changes, address).is_some() {
             continue;
         }
         let instance_addr = crate::addr::parse_instance(address.split('~').next().unwrap_or(address)).ok();
@@ -487,9 +489,10 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
             resource: instance_addr
                 .as_ref()
                 .map(|i| InstanceAddr { key: InstanceKey::None, ..i.clone() }.to_string())
-                .unwrap_or_default(),
-            type_name: record.type_name.clone(),
-            provider: record.provider.clone(),
+                .unwrap_or_default()
+                .into(),
+            type_name: record.type_name.as_str().into(),
+            provider: record.provider.as_str().into(),
             data: false,
             action,
             id: record.id,
@@ -522,11 +525,11 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
     }
     let outputs = planner.plan_outputs();
     planner.run_checks();
-    let Planner { changes, diags, calls, .. } = planner;
+    let Planner { mut changes, diags, calls, .. } = planner;
     let mut module_calls: Vec<(ModuleInstance, String, CallExpansion)> =
         calls.into_iter().map(|((m, name), c)| (m, name, c)).collect();
     module_calls.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let changes = sorted_by_address(changes);
+    sort_by_address(&mut changes);
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         mode: input.options.mode,
@@ -543,14 +546,87 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
     (plan, diags)
 }
 
-/// The changes in address order. Sorts their positions and moves each
-/// change once: sorting the changes themselves moves every one of them
-/// about log n times (a change is a few hundred bytes). Stable, as before.
-fn sorted_by_address(changes: Vec<ResourceChange>) -> Vec<ResourceChange> {
+/// The changes in address order, sorted in place. Sorts their positions,
+/// then moves the changes along the permutation's cycles: sorting the
+/// changes themselves moves every one of them about log n times (a change
+/// is a few hundred bytes), and collecting them into a second vector would
+/// hold two vectors of every change at once (the plan's peak at 100,000
+/// instances). Stable, as before.
+fn sort_by_address(changes: &mut [ResourceChange]) {
     let mut order: Vec<usize> = (0..changes.len()).collect();
     order.sort_by(|&a, &b| changes[a].address.cmp(&changes[b].address));
-    let mut slots: Vec<Option<ResourceChange>> = changes.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    apply_permutation(changes, &mut order);
+}
+
+/// Reorders `items` so that position `i` holds what was at `order[i]`,
+/// with swaps along each cycle of the permutation. Leaves `order` the
+/// identity.
+fn apply_permutation<T>(items: &mut [T], order: &mut [usize]) {
+    debug_assert_eq!(items.len(), order.len());
+    for start in 0..order.len() {
+        // Position `j` wants what was at `order[j]`; after the swap, the
+        // item that was at `start` travels on to the next position of the
+        // cycle, until the cycle closes at `start`.
+        let mut j = start;
+        while order[j] != start {
+            let k = order[j];
+            items.swap(j, k);
+            order[j] = j;
+            j = k;
+        }
+        order[j] = j;
+    }
+}
+
+/// The planner's changes by address: positions in its vector, hashed by
+/// the changes' own address strings. A map keyed by address would hold a
+/// second copy of every address (100,000 small strings for a large plan).
+struct ByAddress {
+    table: hashbrown::HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl ByAddress {
+    fn with_capacity(n: usize) -> ByAddress {
+        ByAddress { table: hashbrown::HashTable::with_capacity(n), hasher: Default::default() }
+    }
+
+    fn hash(&self, address: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(address)
+    }
+
+    /// Indexes `changes[i]`; a later change of the same address takes the
+    /// place of the earlier one, as a map's insert would.
+    fn insert(&mut self, changes: &[ResourceChange], i: usize) {
+        let address = changes[i].address.as_str();
+        let hash = self.hash(address);
+        let hasher = &self.hasher;
+        let rehash = |&j: &usize| {
+            use std::hash::BuildHasher;
+            hasher.hash_one(changes[j].address.as_str())
+        };
+        match self.table.entry(hash, |&j| changes[j].address == address, rehash) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = i,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(i);
+            }
+        }
+    }
+
+    /// The position of the change of `address` in `changes` (the vector the
+    /// positions were indexed from).
+    fn get(&self, changes: &[ResourceChange], address: &str) -> Option<usize> {
+        self.table.find(self.hash(address), |&j| changes[j].address == address).copied()
+    }
+}
+
+/// The names every change of one block has: built once per block and
+/// shared by its instances' changes.
+struct BlockNames {
+    resource: std::sync::Arc<str>,
+    type_name: std::sync::Arc<str>,
+    provider: std::sync::Arc<str>,
 }
 
 /// One instance of an expanded block: its key and, for `for_each`, `each.value`.
@@ -566,7 +642,7 @@ struct Planner<'a> {
     /// Instances of each module (by static path) expanded so far.
     module_instances: HashMap<Vec<String>, Vec<ModuleInstance>>,
     changes: Vec<ResourceChange>,
-    by_addr: FastMap<String, usize>,
+    by_addr: ByAddress,
     /// Locals and module variables, evaluated once per module instance.
     memo: world::Memo,
     /// State's records by address, hashed: state's own map is a B-tree of
@@ -640,8 +716,8 @@ impl Planner<'_> {
     }
 
     fn push(&mut self, change: ResourceChange) {
-        self.by_addr.insert(change.address.clone(), self.changes.len());
         self.changes.push(change);
+        self.by_addr.insert(&self.changes, self.changes.len() - 1);
     }
 
     /// Evaluates `count`/`for_each` into the instance keys (with each.value).
@@ -749,20 +825,23 @@ impl Planner<'_> {
         Some((Expansion::Single, vec![(InstanceKey::None, None)]))
     }
 
-    fn plan_resource(&mut self, module: &ModuleInstance, r: &Resource) {
+    /// Plans every instance of block `r` in one module instance; `deps` are
+    /// the resources the block depends on.
+    fn plan_resource(&mut self, module: &ModuleInstance, r: &Resource, deps: &[graph::ResourceDep]) {
         let input = self.input;
         let Some(schema) = input.schemas.resource(r.provider_name(), r.addr.mode, &r.addr.type_name) else { return };
         let what = InstanceAddr::in_module(module, &r.addr, InstanceKey::None).to_string();
         let Some((expansion, keys)) = self.expand(module, r.count.as_ref(), r.for_each.as_ref(), &what) else { return };
         self.expansions.insert((module.clone(), r.addr.clone()), expansion);
         let static_path = module.static_path();
-        let mut deps: Vec<&graph::ResourceDep> = input.analysis.resource_deps.get(&(static_path.clone(), r.addr.clone())).into_iter().flatten().collect();
+        let mut deps: Vec<&graph::ResourceDep> = deps.iter().collect();
         // Resources in a module also wait for what its calls depend on.
         for depth in 0..static_path.len() {
             let key = (static_path[..depth].to_vec(), static_path[depth].clone());
             deps.extend(input.analysis.module_call_deps.get(&key).into_iter().flatten());
         }
-        let provider = r.provider_config_addr();
+        // Shared by the changes of every instance of the block.
+        let names = BlockNames { resource: what.as_str().into(), type_name: r.addr.type_name.as_str().into(), provider: r.provider_config_addr().into() };
         for (key, each_value) in keys {
             let addr = InstanceAddr::in_module(module, &r.addr, key.clone());
             let address = addr.to_string();
@@ -792,13 +871,11 @@ impl Planner<'_> {
             if failed {
                 continue;
             }
-            let mut change = if r.addr.mode == Mode::Data {
-                self.plan_data(r, &address, config_value, dependencies)
+            let change = if r.addr.mode == Mode::Data {
+                self.plan_data(&names, &address, config_value, dependencies)
             } else {
-                self.plan_managed(r, schema, &address, config_value, triggered, dependencies, each_value)
+                self.plan_managed(r, &names, schema, &address, config_value, triggered, dependencies, each_value)
             };
-            change.resource = what.clone();
-            change.provider = provider.clone();
             if !r.lifecycle.postconditions.is_empty() {
                 if let Some(planned) = change.planned.clone() {
                     let world = self.world_at(module);
@@ -858,7 +935,7 @@ impl Planner<'_> {
                 let dep = graph::ResourceDep { module: module.static_path(), addr: addr.clone(), index };
                 for k in self.dependency_keys(module, &dep, scope) {
                     let a = InstanceAddr::in_module(module, &addr, k).to_string();
-                    if let Some(&i) = self.by_addr.get(&a) {
+                    if let Some(i) = self.by_addr.get(&self.changes, &a) {
                         if matches!(self.changes[i].action, Action::Create | Action::Update | Action::Replace) {
                             return Some(format!("replace_triggered_by: {a} changes"));
                         }
@@ -869,17 +946,16 @@ impl Planner<'_> {
         None
     }
 
-    fn plan_data(&mut self, r: &Resource, address: &str, config_value: Value, dependencies: BTreeSet<String>) -> ResourceChange {
+    fn plan_data(&mut self, names: &BlockNames, address: &str, config_value: Value, dependencies: BTreeSet<String>) -> ResourceChange {
         let (action, planned) = match self.input.data.get(address) {
             Some(v) => (Action::NoOp, v.clone()),
             None => (Action::Read, config_value),
         };
         ResourceChange {
             address: address.to_owned(),
-            // Both set by the caller, once per block.
-            resource: String::new(),
-            type_name: r.addr.type_name.clone(),
-            provider: String::new(),
+            resource: names.resource.clone(),
+            type_name: names.type_name.clone(),
+            provider: names.provider.clone(),
             data: true,
             action,
             id: Uuid::nil(),
@@ -904,6 +980,7 @@ impl Planner<'_> {
     fn plan_managed(
         &mut self,
         r: &Resource,
+        names: &BlockNames,
         schema: &Block,
         address: &str,
         config_value: Value,
@@ -936,10 +1013,9 @@ impl Planner<'_> {
         };
         let mut change = ResourceChange {
             address: address.to_owned(),
-            // Both set by the caller, once per block.
-            resource: String::new(),
-            type_name: r.addr.type_name.clone(),
-            provider: String::new(),
+            resource: names.resource.clone(),
+            type_name: names.type_name.clone(),
+            provider: names.provider.clone(),
             data: false,
             action: Action::Create,
             id: prior.map(|p| p.id).unwrap_or_else(Uuid::new_v4),
@@ -1034,7 +1110,7 @@ impl Planner<'_> {
                 }
                 if opts.mode == PlanMode::Destroy {
                     stack.extend(self.changes.iter().filter(|c| c.dependencies.contains(&a)).map(|c| c.address.clone()));
-                } else if let Some(&i) = self.by_addr.get(&a) {
+                } else if let Some(i) = self.by_addr.get(&self.changes, &a) {
                     stack.extend(self.changes[i].dependencies.iter().cloned());
                 }
             }
@@ -1242,7 +1318,7 @@ fn condition_diagnostic(address: &str, kind: &str, v: &crate::config::Validation
 pub fn mark_irreversible(plan: &mut Plan, schemas: &Schemas) {
     for change in plan.changes.iter_mut().filter(|c| !c.data) {
         let provider = change.provider.split('.').next().unwrap_or_default();
-        let support = schemas.0.get(provider).and_then(|p| p.undo.get(&change.type_name)).copied().unwrap_or_default();
+        let support = schemas.0.get(provider).and_then(|p| p.undo.get(&*change.type_name)).copied().unwrap_or_default();
         let from_provider = change.irreversible.take().filter(|_| change.action != Action::NoOp);
         change.irreversible = match change.action {
             Action::Replace if !change.create_before_destroy && !support.retire => Some(format!(
@@ -1328,5 +1404,63 @@ fn is_tuple_syntax(expr: &crate::config::ast::Node) -> bool {
         Kind::For(f) => f.key.is_none(),
         Kind::Parenthesis(inner) => is_tuple_syntax(inner),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod permutation_tests {
+    use super::apply_permutation;
+
+    /// What `apply_permutation` must do, the plain way.
+    fn by_collecting(items: &[u32], order: &[usize]) -> Vec<u32> {
+        order.iter().map(|&i| items[i]).collect()
+    }
+
+    #[test]
+    fn reorders_along_every_cycle() {
+        let cases: Vec<Vec<usize>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 1, 2],
+            vec![1, 0],
+            vec![2, 0, 1],
+            vec![1, 2, 0],
+            // Two cycles and a fixed point.
+            vec![1, 0, 2, 5, 3, 4],
+            vec![4, 3, 2, 1, 0],
+        ];
+        for order in cases {
+            let items: Vec<u32> = (0..order.len() as u32).map(|i| i * 10).collect();
+            let expected = by_collecting(&items, &order);
+            let (mut got, mut order) = (items, order);
+            apply_permutation(&mut got, &mut order);
+            assert_eq!(got, expected);
+            assert!(order.iter().enumerate().all(|(i, &o)| i == o), "order left as the identity");
+        }
+    }
+
+    #[test]
+    fn agrees_with_collecting_on_every_permutation_of_five() {
+        fn permutations(n: usize) -> Vec<Vec<usize>> {
+            if n == 0 {
+                return vec![vec![]];
+            }
+            let mut out = Vec::new();
+            for p in permutations(n - 1) {
+                for at in 0..n {
+                    let mut q = p.clone();
+                    q.insert(at, n - 1);
+                    out.push(q);
+                }
+            }
+            out
+        }
+        for order in permutations(5) {
+            let items: Vec<u32> = vec![7, 3, 9, 1, 5];
+            let expected = by_collecting(&items, &order);
+            let (mut got, mut order) = (items, order);
+            apply_permutation(&mut got, &mut order);
+            assert_eq!(got, expected);
+        }
     }
 }

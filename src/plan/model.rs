@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use strata_provider::{Disruption, Value};
 use uuid::Uuid;
 
@@ -49,10 +50,13 @@ pub enum PlanMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
     pub address: String,
-    pub resource: String,
-    pub type_name: String,
+    /// The resource's address without the instance key. This and the next
+    /// two are the same for every instance of a block, so they are shared
+    /// (and serialized as plain strings).
+    pub resource: Arc<str>,
+    pub type_name: Arc<str>,
     /// Provider configuration address (`strata`, `kvm.remote`).
-    pub provider: String,
+    pub provider: Arc<str>,
     pub data: bool,
     pub action: Action,
     /// The instance's identity: the existing one, or a fresh one for a create.

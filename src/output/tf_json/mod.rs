@@ -257,7 +257,7 @@ fn output_change(o: &OutputChange) -> Json {
 
 /// What a drifted instance looked like before and after refresh.
 fn resource_drift(plan: &Plan, d: &crate::plan::Drift) -> Json {
-    let provider = plan.changes.iter().find(|c| c.address == d.address).map_or("", |c| c.provider.as_str());
+    let provider = plan.changes.iter().find(|c| c.address == d.address).map_or("", |c| &*c.provider);
     let (mut out, _) = resource_header(&d.address, provider);
     out.insert(
         "change".into(),

@@ -12,6 +12,14 @@ use super::*;
 /// spills to the file (not durably) beyond it.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
+/// redb's page cache for a read-only open, which has no write buffer to
+/// bound: the snapshot reads each page once (its cursors hold the branch
+/// pages on their path themselves), and the point lookups of `state show`
+/// and the like touch a handful of pages, so a cache the size of the
+/// writable one's only kept 32 MiB of pages read once. Enough for every
+/// branch page of a 100,000-instance file.
+const READ_ONLY_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 impl LocalStore {
     /// How long the database file is, if it is there.
     pub(super) fn db_len(&self) -> Result<Option<u64>> {
@@ -100,7 +108,7 @@ impl LocalStore {
             return Ok(Open { handle: Handle::Absent, format: Format::Checked });
         }
         let path = self.db_path();
-        let handle = match redb::Builder::new().set_cache_size(CACHE_BYTES).set_concurrency_mode(ConcurrencyMode::SingleWriter).open_read_only(&path) {
+        let handle = match redb::Builder::new().set_cache_size(READ_ONLY_CACHE_BYTES).set_concurrency_mode(ConcurrencyMode::SingleWriter).open_read_only(&path) {
             Ok(db) => Handle::Read(db),
             // Not closed cleanly (a killed apply) and no writer to repair
             // it: read a repaired private copy instead of the file itself.
@@ -131,7 +139,13 @@ impl LocalStore {
             std::fs::File::open(path).map_err(|source| StateError::Io { context: format!("read {}", path.display()), source })?;
         std::io::copy(&mut source, &mut tmp.as_file())
             .map_err(|source| StateError::Io { context: "copy the state to read it".into(), source })?;
-        redb::Builder::new().set_check_integrity_on_open(true).create(tmp.path()).map_err(|e| self.open_error(e))
+        // Only read from, like a read-only open (redb's default cache of 1 GiB
+        // would keep every page of the copy).
+        redb::Builder::new()
+            .set_cache_size(READ_ONLY_CACHE_BYTES)
+            .set_check_integrity_on_open(true)
+            .create(tmp.path())
+            .map_err(|e| self.open_error(e))
         // The temp file is removed here; the open database keeps its descriptor.
     }
 
