@@ -628,7 +628,7 @@ mod tests {
     fn iterators_run_both_ways_and_know_their_length() {
         let mut v: VecMap<i32, i32> = (0..5).map(|i| (i, i * 10)).collect();
         assert_eq!(v.iter().len(), 5);
-        assert_eq!(v.iter().rev().next(), Some((&4, &40)));
+        assert_eq!(v.iter().next_back(), Some((&4, &40)));
         assert_eq!(v.iter().nth(2), Some((&2, &20)));
         assert_eq!(v.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
         for (_, x) in &mut v {
