@@ -4,7 +4,7 @@
 use hcl::edit::expr::{Expression, ObjectKey};
 use std::collections::BTreeMap;
 use super::unify::{type_of, unify};
-use strata_provider::{Number, Type, Value};
+use strata_provider::{Number, Type, Value, VecMap};
 
 /// Reads a type constraint written as an expression: `string`, `list(number)`,
 /// `map(any)`, `object({ name = string })`, `tuple([...])`, `optional(T)`.
@@ -154,7 +154,8 @@ fn convert_as(value: &Value, ty: &Type, extra: Extra) -> Result<Value, String> {
         Type::Map(elem) => match value {
             Value::Map(m) => {
                 let elem = element_target(elem, m.values(), "map")?;
-                let mut out = BTreeMap::new();
+                // In key order: each insert is an append.
+                let mut out = VecMap::with_capacity(m.len());
                 for (k, v) in m.iter() {
                     out.insert(k.clone(), convert_as(v, &elem, extra).map_err(|e| format!("key {k:?}: {e}"))?);
                 }

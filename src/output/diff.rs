@@ -11,7 +11,7 @@ use super::Shell;
 use anstyle::AnsiColor;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use strata_provider::{Block, Value};
+use strata_provider::{Block, Value, VecMap};
 
 /// What happens to one value, as the symbol in front of its line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub(super) fn write_attribute_lines(
     hide_unchanged: bool,
     schema: Option<&Block>,
 ) {
-    let empty = BTreeMap::new();
+    let empty = VecMap::new();
     let b = before.unmarked().as_map().unwrap_or(&empty);
     let a = after.unmarked().as_map().unwrap_or(&empty);
     let mut lines = Vec::new();
@@ -95,8 +95,8 @@ pub(super) fn write_attribute_lines(
 fn block_body(
     lines: &mut Vec<Line>,
     depth: usize,
-    before: &BTreeMap<String, Value>,
-    after: &BTreeMap<String, Value>,
+    before: &VecMap<String, Value>,
+    after: &VecMap<String, Value>,
     markers: &Markers,
     hide_unchanged: bool,
     schema: Option<&Block>,
@@ -113,8 +113,8 @@ fn block_body(
         Some(v) => !v.is_sensitive(),
     };
     let is_block = |k: &String| schema.blocks.contains_key(k) && unmarked_blocks(before.get(k)) && unmarked_blocks(after.get(k));
-    let attributes = |m: &BTreeMap<String, Value>| m.iter().filter(|(k, _)| !is_block(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let (before_attributes, after_attributes): (BTreeMap<String, Value>, BTreeMap<String, Value>) = (attributes(before), attributes(after));
+    let attributes = |m: &VecMap<String, Value>| m.iter().filter(|(k, _)| !is_block(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let (before_attributes, after_attributes): (VecMap<String, Value>, VecMap<String, Value>) = (attributes(before), attributes(after));
     let has_attributes = before_attributes.keys().chain(after_attributes.keys()).any(|k| !(is_unset(before.get(k), true) && is_unset(after.get(k), true)));
     object_body(lines, depth, &before_attributes, &after_attributes, markers, hide_unchanged, true);
     let mut hidden = 0;
@@ -135,7 +135,7 @@ fn block_body(
                 hidden += 1;
                 continue;
             }
-            let empty = BTreeMap::new();
+            let empty = VecMap::new();
             let map = |v: Option<&Value>| v.and_then(|v| v.unmarked().as_map().cloned()).unwrap_or_default();
             let (b, a) = (map(b), map(a));
             if std::mem::take(&mut first_shown) {
@@ -232,8 +232,8 @@ fn key_text(key: &str) -> Cow<'_, str> {
 fn object_body(
     lines: &mut Vec<Line>,
     depth: usize,
-    before: &BTreeMap<String, Value>,
-    after: &BTreeMap<String, Value>,
+    before: &VecMap<String, Value>,
+    after: &VecMap<String, Value>,
     markers: &Markers,
     hide_unchanged: bool,
     top_level: bool,

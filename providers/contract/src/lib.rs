@@ -22,12 +22,14 @@ mod number;
 pub mod schema;
 mod undo;
 mod value;
+pub mod vec_map;
 
 pub use schema::{Attribute, Block, Disruption, Nesting, Presence, ProviderSchema, Type};
 pub use number::{Number, NumberError};
 pub use undo::{UndoRecord, UndoSupport, Undoable};
 pub use collection::{ListKind, ListValue, MapKind, MapValue};
 pub use value::Value;
+pub use vec_map::VecMap;
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;

@@ -3,10 +3,9 @@
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 use crate::collection::{ListKind, ListValue, MapKind, MapValue};
-use crate::Number;
+use crate::{Number, VecMap};
 
 /// A dynamically typed value, as HCL and Terraform know them, plus two marks:
 /// `Unknown` (not known until apply) and `Sensitive` (redacted whenever printed).
@@ -54,7 +53,7 @@ impl Value {
     }
 
     /// A map (every element of one type), as `tomap` makes.
-    pub fn map(entries: BTreeMap<String, Value>) -> Value {
+    pub fn map(entries: VecMap<String, Value>) -> Value {
         Value::Map(MapValue::new(entries, MapKind::Map))
     }
 
@@ -271,7 +270,7 @@ impl Value {
         self.as_number().and_then(Number::to_i64)
     }
 
-    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+    pub fn as_map(&self) -> Option<&VecMap<String, Value>> {
         match self.unmarked() {
             Value::Map(m) => Some(&m.entries),
             _ => None,
@@ -507,21 +506,28 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(item) = seq.next_element::<Value>()? {
             items.push(item);
         }
+        // JSON gives no length, so a short list grew to room for four: state
+        // holds a few hundred thousand of them (dependency lists, mostly of
+        // one id), each kept as long as the snapshot is.
+        items.shrink_to_fit();
         Ok(Value::tuple(items))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = BTreeMap::new();
-        let Some(first) = map.next_key::<String>()? else { return Ok(Value::Map(entries.into())) };
+        let Some(first) = map.next_key::<String>()? else { return Ok(Value::Map(VecMap::new().into())) };
         if first == JSON_NUMBER_TOKEN {
             let text: String = map.next_value()?;
             return Ok(number_from_text(&text));
         }
         let value: Value = map.next_value()?;
-        entries.insert(first, value);
+        // Collected, then sorted once (a no-op for the sorted objects state
+        // holds), so a large object in any order decodes in O(n log n).
+        let mut pairs = Vec::with_capacity(map.size_hint().map_or(0, |rest| rest.saturating_add(1)).min(4096));
+        pairs.push((first, value));
         while let Some((key, value)) = map.next_entry::<String, Value>()? {
-            entries.insert(key, value);
+            pairs.push((key, value));
         }
+        let mut entries: VecMap<String, Value> = pairs.into_iter().collect();
         // The two marks, exactly as `from_json` reads them.
         if entries.len() == 1 {
             if entries.contains_key(UNKNOWN_KEY) {
@@ -603,7 +609,7 @@ mod tests {
 
     #[test]
     fn kinds_are_not_stored_so_old_state_still_reads() {
-        let typed = Value::object([("l", Value::list(vec![Value::from("a")])), ("m", Value::map(BTreeMap::new()))]);
+        let typed = Value::object([("l", Value::list(vec![Value::from("a")])), ("m", Value::map(VecMap::new()))]);
         let text = serde_json::to_string(&typed).unwrap();
         assert_eq!(text, r#"{"l":["a"],"m":{}}"#, "the same JSON as before kinds existed");
         let back: Value = serde_json::from_str(&text).unwrap();
@@ -704,7 +710,7 @@ mod tests {
             (&marked, &marked, true),
             (&marked, &Value::object([("a", Value::from("x"))]), false),
             (&Value::from("x").into_sensitive(), &Value::from("y"), false),
-            (&Value::tuple(vec![Value::Null]), &Value::Map(BTreeMap::new().into()), false),
+            (&Value::tuple(vec![Value::Null]), &Value::Map(VecMap::new().into()), false),
             (&Value::Unknown, &Value::Unknown.into_sensitive(), true),
         ];
         for (a, b, equal) in cases {

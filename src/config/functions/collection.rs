@@ -12,7 +12,7 @@ use super::{
 };
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use strata_provider::{ListKind, ListValue, MapKind, Number, Type, Value};
+use strata_provider::{ListKind, ListValue, MapKind, Number, Type, Value, VecMap};
 
 pub(super) const FUNCTIONS: Table = &[
     ("alltrue", Function::Pure(alltrue)),
@@ -255,7 +255,9 @@ fn merge(args: Args) -> Result {
     let types: Vec<Type> = args.iter().map(type_of).collect();
     let one_map_type = types.iter().all(|t| matches!(t, Type::Map(_)) && *t == types[0]);
     let args: Vec<Value> = args.into_iter().filter(|m| !m.is_null()).collect();
-    let mut out = BTreeMap::new();
+    // `extend` sorts each argument in at once: linear for maps, which are
+    // sorted already.
+    let mut out = VecMap::new();
     for m in args {
         match m {
             Value::Map(entries) => out.extend(entries),
@@ -425,7 +427,7 @@ fn zipmap(args: Args) -> Result {
     if ks.len() != vs.len() {
         return Err(format!("number of keys ({}) does not match number of values ({})", ks.len(), vs.len()));
     }
-    let entries: BTreeMap<String, Value> = ks.into_iter().zip(vs.iter().cloned()).collect();
+    let entries: VecMap<String, Value> = ks.into_iter().zip(vs.iter().cloned()).collect();
     Ok(match &vs_value {
         Value::List(l) if l.kind == ListKind::Tuple => Value::Map(entries.into()),
         _ => Value::map(entries),

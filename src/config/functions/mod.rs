@@ -21,8 +21,7 @@ mod string;
 mod yaml;
 
 use super::types::convert;
-use std::collections::BTreeMap;
-use strata_provider::{Number, Type, Value};
+use strata_provider::{Number, Type, Value, VecMap};
 
 type Args = Vec<Value>;
 type Result<T = Value> = std::result::Result<T, String>;
@@ -160,7 +159,7 @@ fn into_list(v: Value) -> Result<Vec<Value>> {
     }
 }
 
-fn map(v: &Value) -> Result<&BTreeMap<String, Value>> {
+fn map(v: &Value) -> Result<&VecMap<String, Value>> {
     not_null(v)?;
     v.as_map().ok_or_else(|| format!("expected a map or object, found {}", v.kind()))
 }
