@@ -4,10 +4,17 @@
 //! `1e-400` are numbers, integers of up to 154 digits are exact, `1/3` has
 //! 154 significant digits, `0.1 + 0.2 == 0.3`, and every value prints as the
 //! shortest decimal that reads back to it, as Go's `Text('f', -1)` prints it.
+//!
+//! Almost every number of a configuration or a state is a small integer
+//! (a port, a count, a size), and values are most of the memory of a large
+//! plan: such integers are stored inline as an `i64`, without allocating,
+//! and only other numbers carry a boxed big mantissa. A `Number` is 16
+//! bytes, so a `Value` is 24 (a string's size).
 
 use num_bigint::BigUint;
 use num_integer::Integer;
 use num_traits::{One, ToPrimitive, Zero};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
@@ -24,13 +31,26 @@ const MAX_DECIMAL_EXPONENT: i64 = 100_000;
 pub struct Number(Repr);
 
 /// Canonical, so that the derived equality and hash are numeric equality:
-/// a finite mantissa is odd (or zero, with exponent 0 and no sign).
+/// every integer that fits an `i64` (zero included, which has no sign) is
+/// `Small`, and only other finite numbers are `Big`, with an odd mantissa.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Repr {
-    /// `(-1)^negative · mantissa · 2^exponent`, mantissa at most 512 bits.
-    Finite { negative: bool, mantissa: BigUint, exponent: i64 },
+    Small(i64),
+    /// Boxed so that the common case stays two words.
+    Big(Box<Finite>),
     Infinite { negative: bool },
 }
+
+/// `(-1)^negative · mantissa · 2^exponent`, mantissa odd and at most 512
+/// bits, and not an integer that fits an `i64`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Finite {
+    negative: bool,
+    mantissa: BigUint,
+    exponent: i64,
+}
+
+const _: () = assert!(std::mem::size_of::<Number>() == 16);
 
 /// An operation without a numeric result, worded as Terraform words it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +66,24 @@ impl std::error::Error for NumberError {}
 
 impl Number {
     pub const fn zero() -> Number {
-        Number(Repr::Finite { negative: false, mantissa: BigUint::ZERO, exponent: 0 })
+        Number(Repr::Small(0))
+    }
+
+    /// `±mantissa · 2^exponent` in its canonical form; the mantissa is
+    /// already odd (or zero) and at most 512 bits.
+    fn canonical(negative: bool, mantissa: BigUint, exponent: i64) -> Number {
+        if mantissa.is_zero() {
+            return Number::zero();
+        }
+        // Both at most 64 bits wide, so the shift cannot overflow.
+        if exponent >= 0 && exponent as u64 + mantissa.bits() <= 64 {
+            let magnitude = mantissa.to_u64().unwrap_or(0) << exponent;
+            let small = if negative { 0i64.checked_sub_unsigned(magnitude) } else { i64::try_from(magnitude).ok() };
+            if let Some(n) = small {
+                return Number(Repr::Small(n));
+            }
+        }
+        Number(Repr::Big(Box::new(Finite { negative, mantissa, exponent })))
     }
 
     pub fn infinity(negative: bool) -> Number {
@@ -76,7 +113,7 @@ impl Number {
             }
         }
         let zeros = mantissa.trailing_zeros().unwrap_or(0);
-        Number(Repr::Finite { negative, mantissa: mantissa >> zeros, exponent: exponent + zeros as i64 })
+        Number::canonical(negative, mantissa >> zeros, exponent + zeros as i64)
     }
 
     /// `±numerator / denominator`, rounded once.
@@ -103,24 +140,43 @@ impl Number {
         format!("{n:e}").parse().ok()
     }
 
-    pub fn from_i64(n: i64) -> Number {
-        Number::round(n < 0, BigUint::from(n.unsigned_abs()), 0, false)
+    pub const fn from_i64(n: i64) -> Number {
+        Number(Repr::Small(n))
     }
 
-    fn finite(&self) -> Option<(bool, &BigUint, i64)> {
+    /// The sign, odd mantissa (zero for zero) and exponent of a finite
+    /// number; a small integer's mantissa is built on the way.
+    fn finite(&self) -> Option<(bool, Cow<'_, BigUint>, i64)> {
         match &self.0 {
-            Repr::Finite { negative, mantissa, exponent } => Some((*negative, mantissa, *exponent)),
+            Repr::Small(0) => Some((false, Cow::Owned(BigUint::ZERO), 0)),
+            Repr::Small(n) => {
+                let magnitude = n.unsigned_abs();
+                let zeros = magnitude.trailing_zeros();
+                Some((*n < 0, Cow::Owned(BigUint::from(magnitude >> zeros)), zeros as i64))
+            }
+            Repr::Big(f) => Some((f.negative, Cow::Borrowed(&f.mantissa), f.exponent)),
             Repr::Infinite { .. } => None,
         }
     }
 
+    fn small(&self) -> Option<i64> {
+        match self.0 {
+            Repr::Small(n) => Some(n),
+            _ => None,
+        }
+    }
+
     pub fn to_f64(&self) -> f64 {
+        if let Some(n) = self.small() {
+            // Rounded to nearest, as the general path below rounds.
+            return n as f64;
+        }
         let Some((negative, mantissa, exponent)) = self.finite() else {
             return if self.is_negative() { f64::NEG_INFINITY } else { f64::INFINITY };
         };
         // The top 64 bits (rounding twice is below f64's resolution here).
         let drop = mantissa.bits().saturating_sub(64);
-        let top = (mantissa >> drop).to_u64().unwrap_or(u64::MAX) as f64;
+        let top = (&*mantissa >> drop).to_u64().unwrap_or(u64::MAX) as f64;
         let mut scale = exponent.saturating_add(drop as i64);
         let mut f = top;
         while scale != 0 && f != 0.0 && f.is_finite() {
@@ -137,16 +193,8 @@ impl Number {
 
     /// The value as an integer, if it is one and fits.
     pub fn to_i64(&self) -> Option<i64> {
-        let (negative, mantissa, exponent) = self.finite()?;
-        if !(0..=63).contains(&exponent) {
-            return mantissa.is_zero().then_some(0);
-        }
-        let magnitude = (mantissa << exponent as u64).to_u64()?;
-        if negative {
-            0i64.checked_sub_unsigned(magnitude)
-        } else {
-            i64::try_from(magnitude).ok()
-        }
+        // Every integer that fits is small (see `Repr`).
+        self.small()
     }
 
     /// The number as JSON, with every digit; `None` for an infinity.
@@ -158,11 +206,15 @@ impl Number {
     }
 
     pub fn is_integer(&self) -> bool {
-        self.finite().is_some_and(|(_, m, e)| e >= 0 || m.is_zero())
+        match &self.0 {
+            Repr::Small(_) => true,
+            Repr::Big(f) => f.exponent >= 0,
+            Repr::Infinite { .. } => false,
+        }
     }
 
     pub fn is_zero(&self) -> bool {
-        self.finite().is_some_and(|(_, m, _)| m.is_zero())
+        matches!(self.0, Repr::Small(0))
     }
 
     pub fn is_infinite(&self) -> bool {
@@ -170,14 +222,19 @@ impl Number {
     }
 
     pub fn is_negative(&self) -> bool {
-        match self.0 {
-            Repr::Finite { negative, .. } | Repr::Infinite { negative } => negative,
+        match &self.0 {
+            Repr::Small(n) => *n < 0,
+            Repr::Big(f) => f.negative,
+            Repr::Infinite { negative } => *negative,
         }
     }
 
     pub fn add(&self, o: &Number) -> Result<Number, NumberError> {
+        if let Some(sum) = self.small().zip(o.small()).and_then(|(a, b)| a.checked_add(b)) {
+            return Ok(Number(Repr::Small(sum)));
+        }
         match (self.finite(), o.finite()) {
-            (Some(a), Some(b)) => Ok(add_finite(a, b)),
+            (Some((na, a, ea)), Some((nb, b, eb))) => Ok(add_finite((na, &a, ea), (nb, &b, eb))),
             (None, None) if self.is_negative() != o.is_negative() => {
                 Err(NumberError("can't subtract infinity from itself"))
             }
@@ -191,9 +248,12 @@ impl Number {
     }
 
     pub fn mul(&self, o: &Number) -> Result<Number, NumberError> {
+        if let Some(product) = self.small().zip(o.small()).and_then(|(a, b)| a.checked_mul(b)) {
+            return Ok(Number(Repr::Small(product)));
+        }
         let negative = self.is_negative() != o.is_negative();
         match (self.finite(), o.finite()) {
-            (Some((_, a, ea)), Some((_, b, eb))) => Ok(Number::round(negative, a * b, ea + eb, false)),
+            (Some((_, a, ea)), Some((_, b, eb))) => Ok(Number::round(negative, &*a * &*b, ea + eb, false)),
             _ if self.is_zero() || o.is_zero() => Err(NumberError("can't multiply zero by infinity")),
             _ => Ok(Number::infinity(negative)),
         }
@@ -212,7 +272,7 @@ impl Number {
             (Some(_), None) => Ok(Number::zero()),
             (Some((_, a, ea)), Some((_, b, eb))) => {
                 // a·2^ea / b·2^eb = (a / b) · 2^(ea-eb)
-                let q = Number::from_ratio(negative, a.clone(), b);
+                let q = Number::from_ratio(negative, a.into_owned(), &b);
                 Ok(q.scale_by_power_of_two(ea - eb))
             }
         }
@@ -227,27 +287,34 @@ impl Number {
         if o.is_zero() {
             return Ok(self.clone());
         }
+        // Rust's `%` truncates too; only `i64::MIN % -1` overflows.
+        if let Some(r) = self.small().zip(o.small()).and_then(|(a, b)| a.checked_rem(b)) {
+            return Ok(Number(Repr::Small(r)));
+        }
         // Exactly, then rounded once (cty rounds the quotient first, which
         // only differs when it has more than 512 integer bits).
         let quotient = self.div(o)?.trunc();
         self.sub(&quotient.mul(o)?)
     }
 
+    /// Scaling can make an integer of a fraction or the other way, so the
+    /// result is canonicalised again.
     fn scale_by_power_of_two(self, by: i64) -> Number {
-        match self.0 {
-            Repr::Finite { negative, mantissa, exponent } if !mantissa.is_zero() => {
-                Number(Repr::Finite { negative, mantissa, exponent: exponent + by })
-            }
-            other => Number(other),
+        match self.finite() {
+            Some((negative, mantissa, exponent)) => Number::canonical(negative, mantissa.into_owned(), exponent + by),
+            None => self,
         }
     }
 
     pub fn neg(&self) -> Number {
         match &self.0 {
-            Repr::Finite { mantissa, .. } if mantissa.is_zero() => self.clone(),
-            Repr::Finite { negative, mantissa, exponent } => {
-                Number(Repr::Finite { negative: !negative, mantissa: mantissa.clone(), exponent: *exponent })
-            }
+            Repr::Small(n) => match n.checked_neg() {
+                Some(m) => Number(Repr::Small(m)),
+                // -i64::MIN = 2^63 leaves the small integers.
+                None => Number::canonical(false, BigUint::one(), 63),
+            },
+            // And 2^63 negated enters them.
+            Repr::Big(f) => Number::canonical(!f.negative, f.mantissa.clone(), f.exponent),
             Repr::Infinite { negative } => Number::infinity(!negative),
         }
     }
@@ -264,7 +331,7 @@ impl Number {
         match self.finite() {
             Some((negative, mantissa, exponent)) if exponent < 0 => {
                 // The mantissa is odd, so a negative exponent means a fraction.
-                let mut whole = mantissa >> (-exponent) as u64;
+                let mut whole = &*mantissa >> (-exponent) as u64;
                 if away_from_zero {
                     whole += 1u32;
                 }
@@ -286,6 +353,7 @@ impl Number {
 
     pub fn cmp_num(&self, o: &Number) -> Ordering {
         let (a, b) = match (&self.0, &o.0) {
+            (Repr::Small(x), Repr::Small(y)) => return x.cmp(y),
             (Repr::Infinite { negative: x }, Repr::Infinite { negative: y }) => return y.cmp(x),
             (Repr::Infinite { negative }, _) => {
                 return if *negative { Ordering::Less } else { Ordering::Greater };
@@ -293,21 +361,18 @@ impl Number {
             (_, Repr::Infinite { negative }) => {
                 return if *negative { Ordering::Greater } else { Ordering::Less };
             }
-            (Repr::Finite { negative: x, .. }, Repr::Finite { negative: y, .. }) => (*x, *y),
+            _ => (self.is_negative(), o.is_negative()),
         };
         if self.is_zero() || o.is_zero() || a != b {
             let sign = |n: &Number| if n.is_zero() { 0 } else if n.is_negative() { -1 } else { 1 };
             return sign(self).cmp(&sign(o));
         }
-        let magnitude = match self.sub(o).expect("finite numbers subtract") {
+        // The sign of the difference is the order itself, whatever the
+        // operands' signs (reversing it for negatives had `-2 < -1` false).
+        match self.sub(o).expect("finite numbers subtract") {
             d if d.is_zero() => Ordering::Equal,
             d if d.is_negative() => Ordering::Less,
             _ => Ordering::Greater,
-        };
-        if a {
-            magnitude.reverse()
-        } else {
-            magnitude
         }
     }
 
@@ -493,7 +558,9 @@ impl FromStr for Number {
         // big-number arithmetic; the result is the same canonical value.
         if (1..=18).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) {
             let n: u64 = t.parse().map_err(|_| invalid())?;
-            return Ok(if n == 0 { Number::zero() } else { Number::round(negative, BigUint::from(n), 0, false) });
+            // At most 18 digits: below i64::MAX, and no negative zero.
+            let n = n as i64;
+            return Ok(Number(Repr::Small(if negative { -n } else { n })));
         }
         let (significand, exponent) = match t.find(['e', 'E']) {
             Some(at) => (&t[..at], t[at + 1..].parse::<i64>().map_err(|_| invalid())?),
@@ -526,21 +593,21 @@ impl FromStr for Number {
 impl fmt::Display for Number {
     /// Shortest plain decimal, as Terraform prints numbers (`+Inf`, `-Inf`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some((negative, mantissa, exponent)) = self.finite() else {
-            return f.write_str(if self.is_negative() { "-Inf" } else { "+Inf" });
-        };
         if let Some(i) = self.to_i64() {
             return write!(f, "{i}");
         }
+        let Some((negative, mantissa, exponent)) = self.finite() else {
+            return f.write_str(if self.is_negative() { "-Inf" } else { "+Inf" });
+        };
         let mut out = String::new();
         if negative {
             out.push('-');
         }
         if exponent >= 0 && mantissa.bits() + exponent as u64 <= PRECISION {
             // An integer exactly representable: its shortest form is itself.
-            out.push_str(&(mantissa << exponent as u64).to_string());
+            out.push_str(&(&*mantissa << exponent as u64).to_string());
         } else {
-            Number::shortest_decimal(mantissa, exponent).write_plain(&mut out);
+            Number::shortest_decimal(&mantissa, exponent).write_plain(&mut out);
         }
         f.write_str(&out)
     }
@@ -579,6 +646,94 @@ mod tests {
 
     fn n(s: &str) -> Number {
         s.parse().unwrap()
+    }
+
+    /// The general (boxed) representation of an integer, built the slow
+    /// way, to compare the inline one against.
+    fn general(s: &str) -> Number {
+        let (negative, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        Number::round(negative, digits.parse().unwrap(), 0, false)
+    }
+
+    #[test]
+    fn integers_that_fit_an_i64_are_inline_and_no_others() {
+        for i in [0, 1, -1, 2, 1 << 40, -(1 << 40), i64::MAX, i64::MIN, i64::MIN + 1, i64::MAX - 1] {
+            let text = i.to_string();
+            assert_eq!(Number::from_i64(i), general(&text), "{i}");
+            assert!(matches!(general(&text).0, Repr::Small(m) if m == i), "{i}");
+            assert_eq!(n(&text), Number::from_i64(i));
+            assert_eq!(n(&format!("{text}.0")), Number::from_i64(i));
+            assert_eq!(n(&format!("{text}e0")), Number::from_i64(i));
+            assert_eq!(Number::from_i64(i).to_i64(), Some(i));
+            assert_eq!(Number::from_i64(i).to_string(), text);
+        }
+        for text in ["9223372036854775808", "-9223372036854775809", "18446744073709551616", "1e19", "0.5", "-0.5"] {
+            let x = n(text);
+            assert!(matches!(x.0, Repr::Big(_)), "{text}");
+            assert_eq!(x.to_i64(), None, "{text}");
+        }
+        assert_eq!(n("9223372036854775808").to_string(), "9223372036854775808");
+        assert_eq!(n("-9223372036854775809").to_string(), "-9223372036854775809");
+        assert!(n("9223372036854775808").is_integer() && !n("0.5").is_integer());
+    }
+
+    #[test]
+    fn negative_zero_is_zero() {
+        for text in ["-0", "-0.0", "-0e5", "-000"] {
+            assert_eq!(n(text), Number::zero(), "{text}");
+            assert!(!n(text).is_negative(), "{text}");
+            assert_eq!(n(text).to_string(), "0");
+        }
+        assert_eq!(Number::zero().neg(), Number::zero());
+        assert_eq!(n("5").sub(&n("5")).unwrap(), Number::zero());
+        assert_eq!(n("-5").mul(&n("0")).unwrap(), Number::zero());
+        assert_eq!(n("-0.5").ceil(), Number::zero());
+        assert!(!n("-0.5").trunc().is_negative());
+        assert_eq!(n("-1").div(&n("1e400")).unwrap().cmp_num(&Number::zero()), Ordering::Less);
+    }
+
+    #[test]
+    fn arithmetic_enters_and_leaves_the_inline_integers() {
+        let (max, min) = (Number::from_i64(i64::MAX), Number::from_i64(i64::MIN));
+        let one = Number::from_i64(1);
+        // Overflowing i64 falls back to exact big arithmetic.
+        assert_eq!(max.add(&one).unwrap(), n("9223372036854775808"));
+        assert_eq!(min.sub(&one).unwrap(), n("-9223372036854775809"));
+        assert_eq!(max.mul(&max).unwrap().to_string(), "85070591730234615847396907784232501249");
+        assert_eq!(min.neg(), n("9223372036854775808"));
+        assert_eq!(min.abs().to_string(), "9223372036854775808");
+        assert_eq!(min.div(&n("-1")).unwrap(), n("9223372036854775808"));
+        assert_eq!(min.rem(&n("-1")).unwrap(), Number::zero());
+        assert_eq!(min.mul(&n("-1")).unwrap().to_string(), "9223372036854775808");
+        // And big results that fit come back inline.
+        assert_eq!(n("9223372036854775808").neg(), min);
+        assert_eq!(n("9223372036854775808").sub(&one).unwrap(), max);
+        assert_eq!(n("-9223372036854775809").add(&one).unwrap(), min);
+        assert_eq!(n("18446744073709551616").div(&n("2")).unwrap(), n("9223372036854775808"));
+        assert_eq!(n("18446744073709551616").div(&n("4")).unwrap(), Number::from_i64(1 << 62));
+        assert_eq!(n("1e30").div(&n("1e20")).unwrap(), Number::from_i64(10_000_000_000));
+        assert_eq!(n("2.5").mul(&n("4")).unwrap(), Number::from_i64(10));
+        assert_eq!(n("0.1").add(&n("0.9")).unwrap(), one);
+        assert_eq!(n("7.5").floor(), Number::from_i64(7));
+        assert_eq!(n("-7.5").floor(), Number::from_i64(-8));
+        assert_eq!(n("1e19").rem(&n("7")).unwrap(), Number::from_i64(10_000_000_000_000_000_000u64.rem_euclid(7) as i64));
+        // And inline ones leave for fractions.
+        assert_eq!(n("7").div(&n("2")).unwrap(), n("3.5"));
+        assert_eq!(n("-7").div(&n("2")).unwrap().to_string(), "-3.5");
+        assert_eq!(n("6").div(&n("3")).unwrap(), Number::from_i64(2));
+        assert_eq!(n("-7").rem(&n("-3")).unwrap(), n("-1"));
+        assert_eq!(n("7").rem(&n("-3")).unwrap(), n("1"));
+        // Comparisons across the two representations.
+        assert!(max < n("9223372036854775808") && n("-9223372036854775809") < min);
+        assert!(n("0.5") < one && n("-0.5") > n("-1") && n("1e400") > max && n("-1e400") < min);
+        assert!(n("-3.5") < n("-2.5") && n("-3.5") < n("-2") && n("-2") < n("-1.5") && n("-1e30") < n("-1e29"));
+        assert_eq!(min.to_f64(), -9223372036854775808.0);
+        assert_eq!(max.to_f64(), 9223372036854775807.0);
+        assert_eq!(n("9007199254740993").to_f64(), 9007199254740992.0);
+        assert_eq!(Number::from_i64(-3).to_json().unwrap().to_string(), "-3");
     }
 
     #[test]
