@@ -63,7 +63,7 @@ fn check_conditions(shared: &Shared, change: &ResourceChange, node: &Node<'_>, w
     }
     match &addr.key {
         InstanceKey::Index(i) => scope.count_index = Some(*i),
-        InstanceKey::Key(k) => scope.each = Some((Value::from(k.as_str()), change.each_value.clone().unwrap_or_default())),
+        InstanceKey::Key(k) => scope.each = Some((Value::from(k.as_str()), change.each_value.as_deref().cloned().unwrap_or_default())),
         InstanceKey::None => {}
     }
     for v in conditions {
@@ -89,7 +89,7 @@ fn final_values(shared: &Shared, change: &ResourceChange, node: &Node<'_>, prior
     let mut scope = Scope::new(&names);
     match &addr.key {
         InstanceKey::Index(i) => scope.count_index = Some(*i),
-        InstanceKey::Key(k) => scope.each = Some((Value::from(k.as_str()), change.each_value.clone().unwrap_or_default())),
+        InstanceKey::Key(k) => scope.each = Some((Value::from(k.as_str()), change.each_value.as_deref().cloned().unwrap_or_default())),
         InstanceKey::None => {}
     }
     let mut diags = Diagnostics::default();

@@ -390,6 +390,8 @@ pub async fn run(cli: Cli) -> i32 {
             | Command::State(StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::History | StateCommand::Pull)
             | Command::Workspace(_)
     );
+    // Commands that take the lock and plan, but write (almost) nothing.
+    let reads_mostly = matches!(&cli.command, Command::Plan { .. } | Command::Validate { .. } | Command::Graph { .. });
     // fmt works on files alone: opening the workspace would parse them all.
     let command = match cli.command {
         Command::Fmt { check, diff, paths } => {
@@ -400,7 +402,13 @@ pub async fn run(cli: Cli) -> i32 {
         }
         other => other,
     };
-    let opened = if reads_only { Workspace::open_read_only(&dir) } else { Workspace::open(&dir) };
+    let opened = if reads_only {
+        Workspace::open_read_only(&dir)
+    } else if reads_mostly {
+        Workspace::open_read_mostly(&dir)
+    } else {
+        Workspace::open(&dir)
+    };
     let ws = match opened {
         Ok(ws) => ws,
         Err(e) => {

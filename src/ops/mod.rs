@@ -87,6 +87,14 @@ impl Workspace {
         Self::open_with(dir, Access::ReadWrite)
     }
 
+    /// The workspace for commands that take the lock but mostly read the
+    /// state (plan): as [`Workspace::open`], and the backend may keep less
+    /// of what it reads in memory. `apply` plans too, and keeps `open`'s
+    /// buffers for its writes.
+    pub fn open_read_mostly(dir: &Path) -> OpResult<Workspace> {
+        Self::open_with(dir, Access::ReadMostly)
+    }
+
     /// The workspace for commands that only read the state: they write
     /// nothing, and work on a read-only state and during another's apply.
     pub fn open_read_only(dir: &Path) -> OpResult<Workspace> {

@@ -1028,7 +1028,7 @@ impl Planner<'_> {
             reason: None,
             dependencies: dependencies.into_iter().collect(),
             create_before_destroy: r.lifecycle.create_before_destroy,
-            each_value,
+            each_value: each_value.map(Box::new),
             moved_from: self.input.moved.get(address).cloned(),
             importing: self.input.importing.get(address).cloned(),
             notes: Vec::new(),

@@ -21,6 +21,11 @@ pub const DEFAULT_WORKSPACE: &str = "default";
 pub enum Access {
     /// For commands that change state (and take the lock).
     ReadWrite,
+    /// For commands that take the lock and may write, but mostly read the
+    /// state (a plan): the rights of [`Access::ReadWrite`], and a hint that
+    /// the backend may size its buffers for one pass of reading rather
+    /// than for the writes of an apply.
+    ReadMostly,
     /// For commands that only read: nothing is written, not even a lock,
     /// and reading works while another process applies.
     ReadOnly,
@@ -127,6 +132,7 @@ impl Backend for LocalBackend {
         let dir = self.workspace_dir(workspace);
         let store = match access {
             Access::ReadWrite => LocalStore::new(&dir),
+            Access::ReadMostly => LocalStore::read_mostly(&dir),
             Access::ReadOnly => LocalStore::read_only(&dir),
         };
         Ok(Arc::new(store.with_encryption(self.enc.clone())))

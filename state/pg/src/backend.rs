@@ -67,7 +67,8 @@ impl Backend for PgBackend {
         check_workspace_name(workspace)?;
         let config = self.config(workspace);
         let store = match access {
-            Access::ReadWrite => PgStore::new(&config)?,
+            // Postgres keeps its own buffers: reading mostly changes nothing here.
+            Access::ReadWrite | Access::ReadMostly => PgStore::new(&config)?,
             Access::ReadOnly => PgStore::read_only(&config)?,
         };
         Ok(Arc::new(store.with_encryption(self.enc.clone())))

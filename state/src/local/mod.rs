@@ -37,6 +37,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 mod open;
+use open::{CACHE_BYTES, READ_CACHE_BYTES};
 
 const DB_FILE: &str = "state.redb";
 const META_FILE: &str = "state.meta";
@@ -55,6 +56,8 @@ struct KeptVersion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
     ReadWrite,
+    /// Writable, with a page cache sized for reading (see `open.rs`).
+    ReadMostly,
     ReadOnly,
 }
 
@@ -134,6 +137,13 @@ impl LocalStore {
         Self::with_access(dir, Access::ReadWrite)
     }
 
+    /// A store for commands that take the lock and may write but mostly
+    /// read (a plan): as [`LocalStore::new`], with the smaller page cache
+    /// of a read-only open.
+    pub fn read_mostly(dir: &Path) -> LocalStore {
+        Self::with_access(dir, Access::ReadMostly)
+    }
+
     /// A store that only reads: it never writes a byte, works on a
     /// read-only directory and while another process applies.
     pub fn read_only(dir: &Path) -> LocalStore {
@@ -202,7 +212,8 @@ impl LocalStore {
             return Ok(open.clone());
         }
         let open = Arc::new(match self.access {
-            Access::ReadWrite => self.open_writable()?,
+            Access::ReadWrite => self.open_writable(CACHE_BYTES)?,
+            Access::ReadMostly => self.open_writable(READ_CACHE_BYTES)?,
             Access::ReadOnly => self.open_readable()?,
         });
         *slot = Some(open.clone());
@@ -211,7 +222,7 @@ impl LocalStore {
 
     fn writable(&self) -> Result<()> {
         match self.access {
-            Access::ReadWrite => Ok(()),
+            Access::ReadWrite | Access::ReadMostly => Ok(()),
             Access::ReadOnly => Err(StateError::Database("the state was opened read-only".into())),
         }
     }

@@ -5,20 +5,22 @@
 
 use super::*;
 
-/// redb's page cache. Its default (1 GiB) keeps every page a snapshot reads,
-/// so a plan over 100,000 instances held the whole 200 MB file in memory
-/// beside the decoded state; reading state is one pass over each page, which
-/// a cache does not speed up. Also the bound of the write buffer, which
-/// spills to the file (not durably) beyond it.
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// redb's page cache of a writable open for commands that change state.
+/// Its default (1 GiB) keeps every page a snapshot reads, so a plan over
+/// 100,000 instances held the whole 200 MB file in memory beside the decoded
+/// state; reading state is one pass over each page, which a cache does not
+/// speed up. Also the bound of the write buffer, which spills to the file
+/// (not durably) beyond it: an apply's writes are faster with this much.
+pub(super) const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// redb's page cache for a read-only open, which has no write buffer to
-/// bound: the snapshot reads each page once (its cursors hold the branch
-/// pages on their path themselves), and the point lookups of `state show`
-/// and the like touch a handful of pages, so a cache the size of the
-/// writable one's only kept 32 MiB of pages read once. Enough for every
-/// branch page of a 100,000-instance file.
-const READ_ONLY_CACHE_BYTES: usize = 4 * 1024 * 1024;
+/// redb's page cache for opens that mostly read (a read-only open, and the
+/// writable open of a plan, which writes at most a few records): the
+/// snapshot reads each page once (its cursors hold the branch pages on their
+/// path themselves), and the point lookups of `state show` and the like
+/// touch a handful of pages, so a cache the size of [`CACHE_BYTES`] only
+/// kept 32 MiB of pages read once. Enough for every branch page of a
+/// 100,000-instance file.
+pub(super) const READ_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 impl LocalStore {
     /// How long the database file is, if it is there.
@@ -49,7 +51,9 @@ impl LocalStore {
         }
     }
 
-    pub(super) fn open_writable(&self) -> Result<Open> {
+    /// Opens the database to write, with a page cache (and write buffer) of
+    /// `cache_bytes`.
+    pub(super) fn open_writable(&self, cache_bytes: usize) -> Result<Open> {
         crate::private::create_dir(&self.dir)?;
         files::remove_dead_temps(&self.dir);
         let sidecar = Sidecar::read(&self.sidecar_path())?;
@@ -75,7 +79,7 @@ impl LocalStore {
             fresh = false;
         }
         let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
+            .set_cache_size(cache_bytes)
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             // Verifies every page's checksum: a damaged file fails to open
             // instead of panicking later. The state is small; this is cheap.
@@ -108,7 +112,7 @@ impl LocalStore {
             return Ok(Open { handle: Handle::Absent, format: Format::Checked });
         }
         let path = self.db_path();
-        let handle = match redb::Builder::new().set_cache_size(READ_ONLY_CACHE_BYTES).set_concurrency_mode(ConcurrencyMode::SingleWriter).open_read_only(&path) {
+        let handle = match redb::Builder::new().set_cache_size(READ_CACHE_BYTES).set_concurrency_mode(ConcurrencyMode::SingleWriter).open_read_only(&path) {
             Ok(db) => Handle::Read(db),
             // Not closed cleanly (a killed apply) and no writer to repair
             // it: read a repaired private copy instead of the file itself.
@@ -142,7 +146,7 @@ impl LocalStore {
         // Only read from, like a read-only open (redb's default cache of 1 GiB
         // would keep every page of the copy).
         redb::Builder::new()
-            .set_cache_size(READ_ONLY_CACHE_BYTES)
+            .set_cache_size(READ_CACHE_BYTES)
             .set_check_integrity_on_open(true)
             .create(tmp.path())
             .map_err(|e| self.open_error(e))

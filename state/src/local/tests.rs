@@ -80,6 +80,23 @@ fn second_locker_is_refused_and_dead_holders_are_broken() {
     assert!(store.lock_holder().unwrap().is_none());
 }
 
+#[test]
+fn a_store_that_mostly_reads_locks_and_writes_as_a_writable_one() {
+    // Only its page cache differs: a plan's store still takes the lock and
+    // may write, and what it writes the others read.
+    let (dir, expected) = populated();
+    let store = LocalStore::read_mostly(&dir);
+    assert_eq!(everything(&store).unwrap(), expected);
+    let me = LockInfo::for_this_process("plan");
+    assert_eq!(store.lock(&me).unwrap(), None);
+    assert!(matches!(LocalStore::new(&dir).lock(&LockInfo::for_this_process("apply")), Err(StateError::Locked(_))));
+    store.begin_version("apply", "me").unwrap();
+    store.commit(vec![Write::PutInstance(record("strata_data.new"))]).unwrap();
+    store.unlock(&me).unwrap();
+    drop(store);
+    assert!(LocalStore::read_only(&dir).snapshot().unwrap().instances.contains_key("strata_data.new"));
+}
+
 fn dead_pid() -> u32 {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();
