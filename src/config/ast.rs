@@ -60,7 +60,7 @@ impl Node {
 
     /// A literal made in code (the index of `x.0`, as `x[0]`).
     pub fn number(n: Number) -> Node {
-        Node::new(Kind::Number(Box::new(n)), None)
+        Node::new(Kind::Number(n), None)
     }
 
     /// The byte range of the whole expression in its file.
@@ -73,11 +73,9 @@ impl Node {
 pub enum Kind {
     Null,
     Bool(bool),
-    Number(Box<Number>),
-    /// A number literal of decimal digits that fits an `i64` (counts, ports,
-    /// sizes: most literals), kept inline instead of a boxed `Number` and
-    /// its mantissa's allocation; evaluates as that `Number`.
-    Int(i64),
+    /// Inline: a `Number` is two words, and one that is an integer fitting
+    /// an `i64` (counts, ports, sizes: most literals) allocates nothing.
+    Number(Number),
     /// A number literal whose text does not read as a number: the message,
     /// reported where it is evaluated (as when the text was read then).
     BadNumber(Box<str>),

@@ -157,8 +157,7 @@ pub fn eval(expr: &Node, scope: &Scope) -> EvalResult {
     match &expr.kind {
         Kind::Null => Ok(Value::Null),
         Kind::Bool(b) => Ok(Value::Bool(*b)),
-        Kind::Number(n) => Ok(Value::Number((**n).clone())),
-        Kind::Int(i) => Ok(Value::Number(Number::from(*i))),
+        Kind::Number(n) => Ok(Value::Number(n.clone())),
         Kind::BadNumber(message) => Err(EvalError::at(expr, &**message)),
         Kind::String(s) => Ok(Value::String((**s).to_owned())),
         Kind::Array(items) => items.iter().map(|e| eval(e, scope)).collect::<Result<_, _>>().map(Value::List),

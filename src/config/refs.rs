@@ -36,7 +36,7 @@ pub fn references(expr: &Node) -> Vec<Reference> {
 
 fn walk<'e>(expr: &'e Node, bound: &mut Vec<&'e Name>, out: &mut Vec<Reference>) {
     match &expr.kind {
-        Kind::Null | Kind::Bool(_) | Kind::Number(_) | Kind::Int(_) | Kind::BadNumber(_) | Kind::String(_) => {}
+        Kind::Null | Kind::Bool(_) | Kind::Number(_) | Kind::BadNumber(_) | Kind::String(_) => {}
         Kind::Array(items) => items.iter().for_each(|e| walk(e, bound, out)),
         Kind::Object(obj) => {
             for (k, v) in obj.iter() {

@@ -79,7 +79,7 @@ pub struct ResourceChange {
     pub create_before_destroy: bool,
     /// For `for_each` instances, `each.value` (needed to re-evaluate at apply).
     /// Boxed: most instances have none, and every change carries the field
-    /// (a `Value` inline is 40 bytes, 4 MB over 100,000 changes).
+    /// (an `Option<Value>` inline is 24 bytes, the box 8).
     pub each_value: Option<Box<Value>>,
     /// The address this instance had in state before a `moved` block.
     #[serde(default)]

@@ -52,9 +52,9 @@ fn kind(expr: &Expression, names: &mut Names) -> Kind {
         Expression::Null(_) => Kind::Null,
         Expression::Bool(b) => Kind::Bool(*b.value()),
         Expression::Number(n) => match int_literal(n) {
-            Some(i) => Kind::Int(i),
+            Some(i) => Kind::Number(Number::from_i64(i)),
             None => match number_literal(n) {
-                Ok(n) => Kind::Number(Box::new(n)),
+                Ok(n) => Kind::Number(n),
                 Err(message) => Kind::BadNumber(message.into()),
             },
         },
@@ -121,8 +121,8 @@ fn operator(op: &TraversalOperator, names: &mut Names) -> Operator {
 }
 
 /// A literal of at most 18 decimal digits (so it fits an `i64`), maybe
-/// negated, other than `-0`: the same value [`number_literal`] reads, kept
-/// inline (`Kind::Int`).
+/// negated, other than `-0`: the same value [`number_literal`] reads,
+/// without its general parse.
 fn int_literal(n: &hcl::edit::Formatted<hcl::Number>) -> Option<i64> {
     let raw = n.as_repr().map(|raw| &**raw)?;
     let (negative, digits) = match raw.strip_prefix('-') {
