@@ -528,8 +528,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
         // Collected, then sorted once (a no-op for the sorted objects state
         // holds), so a large object in any order decodes in O(n log n).
         let mut pairs = Vec::with_capacity(map.size_hint().map_or(0, |rest| rest.saturating_add(1)).min(4096));
+        let mut siblings = RecentComposites::default();
+        siblings.note(&pairs, &value);
         pairs.push((first, value));
         while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            let value = siblings.share(&pairs, value);
+            siblings.note(&pairs, &value);
             pairs.push((key, value));
         }
         let mut entries: VecMap<String, Value> = pairs.into_iter().collect();
@@ -543,6 +547,71 @@ impl<'de> Visitor<'de> for ValueVisitor {
             }
         }
         Ok(Value::Map(entries.into()))
+    }
+}
+
+/// How many earlier composite entries of the same object a decoded entry is
+/// compared with: enough for `input` and `output` side by side, few enough
+/// that a wide object still decodes in linear time.
+const SIBLINGS_COMPARED: usize = 4;
+
+/// The positions of the last few entries of an object being decoded whose
+/// value is a non-empty list or map (possibly under a sensitive mark): the
+/// candidates [`RecentComposites::share`] compares a new entry with.
+///
+/// A `strata_data` record (and `terraform_data`-style records in general)
+/// holds an `output` equal to its `input`. In memory at apply the two share
+/// one tree, but their JSON is two copies, and decoding it made two trees,
+/// a third of a decoded state's memory. Values are shared immutably (an
+/// [`Arc`](std::sync::Arc) and copy on write), so decoding an entry equal
+/// to an earlier sibling into a copy of that sibling's tree changes nothing
+/// anyone can observe but the memory.
+#[derive(Default)]
+struct RecentComposites {
+    /// Indices into the object's entries, oldest first; `len` are in use.
+    at: [usize; SIBLINGS_COMPARED],
+    len: usize,
+}
+
+impl RecentComposites {
+    /// Whether `value` holds a tree worth sharing: a scalar is copied as
+    /// cheaply as it is compared, and an empty collection allocates nothing.
+    fn is_composite(value: &Value) -> bool {
+        match value {
+            Value::List(items) => !items.is_empty(),
+            Value::Map(entries) => !entries.is_empty(),
+            Value::Sensitive(inner) => Self::is_composite(inner),
+            _ => false,
+        }
+    }
+
+    /// Records that `value` is about to be pushed at `pairs.len()`.
+    fn note(&mut self, pairs: &[(String, Value)], value: &Value) {
+        if !Self::is_composite(value) {
+            return;
+        }
+        if self.len == SIBLINGS_COMPARED {
+            self.at.rotate_left(1);
+            self.len -= 1;
+        }
+        self.at[self.len] = pairs.len();
+        self.len += 1;
+    }
+
+    /// `value`, or a copy of the most recent earlier entry that is
+    /// [`identical`](Value::identical) to it (kinds and sensitive marks
+    /// included), which shares that entry's tree.
+    fn share(&self, pairs: &[(String, Value)], value: Value) -> Value {
+        if !Self::is_composite(&value) {
+            return value;
+        }
+        let earlier = self.at[..self.len].iter().rev().filter_map(|&i| pairs.get(i)).map(|(_, v)| v);
+        for sibling in earlier {
+            if sibling.identical(&value) {
+                return sibling.clone();
+            }
+        }
+        value
     }
 }
 
@@ -647,6 +716,42 @@ mod tests {
             assert_eq!(format!("{direct:?}"), format!("{via_json:?}"), "{text}");
             assert_eq!(serde_json::to_string(&direct).unwrap(), serde_json::to_string(&via_json).unwrap(), "{text}");
         }
+    }
+
+    #[test]
+    fn decoding_shares_an_entry_equal_to_an_earlier_sibling() {
+        let text = r#"{"id": "x", "input": {"deps": ["a"], "n": 1}, "output": {"deps": ["a"], "n": 1},
+            "other": {"deps": ["a"], "n": 2}, "secret": {"$sensitive": {"deps": ["a"], "n": 1}},
+            "again": {"$sensitive": {"deps": ["a"], "n": 1}}, "list": [1, 2], "list2": [1, 2], "e": {}, "f": {}}"#;
+        let decoded: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(decoded, Value::from_json(serde_json::from_str(text).unwrap()), "the same value as before");
+        let map = |key: &str| match decoded.get(key).unmarked() {
+            Value::Map(m) => m.clone(),
+            other => panic!("{key}: {other:?}"),
+        };
+        assert!(map("input").shares(&map("output")), "output shares input's tree");
+        assert!(!map("input").shares(&map("other")), "a different value is its own tree");
+        assert!(decoded.get("secret").is_sensitive() && decoded.get("again").is_sensitive());
+        assert!(!map("input").shares(&map("secret")), "a sensitive value is not shared with a plain one");
+        assert!(map("secret").shares(&map("again")), "two equal sensitive values share");
+        let (Value::List(a), Value::List(b)) = (decoded.get("list"), decoded.get("list2")) else { panic!("lists") };
+        assert!(a.shares(b));
+        // A write through one copy leaves the other as it was.
+        let mut output = decoded.get("output").clone();
+        if let Value::Map(m) = &mut output {
+            m.insert("n".into(), Value::from(3i64));
+        }
+        assert_eq!(decoded.get("output").get("n"), &Value::from(1i64));
+        assert_eq!(decoded.get("input").get("n"), &Value::from(1i64));
+        assert_eq!(output.get("n"), &Value::from(3i64));
+    }
+
+    #[test]
+    fn a_wide_object_of_equal_values_decodes_whole() {
+        let text = format!("{{{}}}", (0..1000).map(|i| format!(r#""k{i:04}": {{"v": [{}]}}"#, i % 7)).collect::<Vec<_>>().join(","));
+        let decoded: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(decoded, Value::from_json(serde_json::from_str(&text).unwrap()));
+        assert_eq!(serde_json::to_string(&decoded).unwrap(), serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&text).unwrap()).unwrap());
     }
 
     #[test]
