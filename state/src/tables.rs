@@ -131,32 +131,32 @@ pub(crate) fn read_all<K: Key + 'static>(
 }
 
 /// [`read_all`] followed by `decode` of every record, in key order, into
-/// `C` (a map is filled as it is read), without holding a copy of every
-/// payload: where the configuration decrypts
+/// `C`, without holding a copy of every payload. The records are gathered
+/// in key order and `C` is built from them at once: a `BTreeMap` built from
+/// sorted entries packs its nodes full, where inserting one record at a
+/// time leaves them about half empty (a sixth of a decoded state's memory
+/// at 100,000 instances). Where the configuration decrypts
 /// nothing (no key and no fallback: a plain payload is read as it is),
 /// each payload is decoded straight from redb's page, as it is verified.
 /// The result, errors included, is the one of `read_all` and then a loop
 /// of `decode` over its records: a damaged record (first in key order),
 /// then the table's digest, then the first record that does not decrypt,
 /// then the first that `decode` refuses.
-pub(crate) fn read_decoded<K: Key + 'static, T, C: Default + Extend<T>>(
+pub(crate) fn read_decoded<K: Key + 'static, T, C: FromIterator<T>>(
     tx: &ReadTransaction,
     def: TableDefinition<'static, K, &'static [u8]>,
     format: Format,
     enc: &Encryption,
     mut decode: impl FnMut(&[u8], &[u8]) -> Result<T>,
 ) -> Result<C> {
-    let mut out = C::default();
     if !enc.reads_as_stored() {
-        for (key, payload) in read_all(tx, def, format, enc)? {
-            out.extend(Some(decode(&key, &payload)?));
-        }
-        return Ok(out);
+        return read_all(tx, def, format, enc)?.into_iter().map(|(key, payload)| decode(&key, &payload)).collect();
     }
     let name = def.name();
     let Some(table) = open_for_read(tx, def, format)? else {
-        return Ok(out);
+        return Ok(C::from_iter(std::iter::empty()));
     };
+    let mut out = Vec::new();
     let mut digest = Digest::default();
     // Reported only once the table is known whole and intact, in the
     // order `read_all` and a decoding loop after it report them.
@@ -182,7 +182,7 @@ pub(crate) fn read_decoded<K: Key + 'static, T, C: Default + Extend<T>>(
             continue;
         }
         match decode(key, payload) {
-            Ok(value) => out.extend(Some(value)),
+            Ok(value) => out.push(value),
             Err(e) => undecodable = Some(e),
         }
     }
@@ -191,7 +191,7 @@ pub(crate) fn read_decoded<K: Key + 'static, T, C: Default + Extend<T>>(
     }
     match undecryptable.or(undecodable) {
         Some(e) => Err(e),
-        None => Ok(out),
+        None => Ok(out.into_iter().collect()),
     }
 }
 
