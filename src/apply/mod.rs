@@ -165,7 +165,7 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
     shared.cx.journal.defer(vec![Write::BeginApply(begin)]);
 
     // Imports first: what they adopt is then known to every other node.
-    for change in plan.changes.iter().filter(|c| c.importing.is_some()) {
+    for change in plan.changes.iter().filter(|c| c.details().importing.is_some()) {
         if let Err(e) = import_node(&shared, change).await {
             report.failed.push((change.address.clone(), e));
             break;
@@ -204,16 +204,15 @@ pub async fn apply(plan: &Plan, state: &strata_state::Snapshot, cx: ApplyContext
     let mut cleanup: Vec<ResourceChange> = plan.changes.iter().filter(|c| in_cleanup_phase(c)).cloned().collect();
     for c in &plan.changes {
         if deposes(c) {
-            if let (Some(prior_id), Some(prior)) = (c.prior_id, &c.prior) {
-                cleanup.push(ResourceChange {
-                    address: deposed_key(&c.address, prior_id),
-                    action: Action::Delete,
-                    id: prior_id,
-                    prior: Some(prior.clone()),
-                    planned: None,
-                    dependencies: Vec::new(),
-                    ..c.clone()
-                });
+            if let (Some(prior_id), Some(prior)) = (c.details().prior_id, &c.prior) {
+                let mut deposed = c.clone();
+                deposed.address = deposed_key(&c.address, prior_id);
+                deposed.action = Action::Delete;
+                deposed.id = prior_id;
+                deposed.prior = Some(prior.clone());
+                deposed.planned = None;
+                deposed.dependencies = Vec::new();
+                cleanup.push(deposed);
             }
         }
     }
@@ -269,7 +268,7 @@ fn in_cleanup_phase(c: &ResourceChange) -> bool {
 /// A `create_before_destroy` replacement, whose old object is destroyed in
 /// the cleanup phase as a deposed object of its own.
 fn deposes(c: &ResourceChange) -> bool {
-    c.action == Action::Replace && c.create_before_destroy && c.prior_id.is_some() && c.prior.is_some()
+    c.action == Action::Replace && c.create_before_destroy && c.details().prior_id.is_some() && c.prior.is_some()
 }
 
 /// How many operations applying `plan` reports (one [`Event::Started`]

@@ -231,7 +231,7 @@ pub(super) async fn main_node(shared: &Shared, change: &ResourceChange) -> Resul
         }
         Action::Replace => {
             let prior = shared.cx.store_record(change)?;
-            let old_id = change.prior_id.unwrap_or(prior.id);
+            let old_id = change.details().prior_id.unwrap_or(prior.id);
             if !change.create_before_destroy {
                 retire(shared, provider, change, &prior).await?;
             }
@@ -250,7 +250,7 @@ impl super::ApplyContext {
     /// The current state record of the instance a change is about.
     fn store_record(&self, change: &ResourceChange) -> Result<InstanceRecord, String> {
         let prior = change.prior.clone().ok_or_else(|| format!("{} has no prior state", change.address))?;
-        Ok(record(change, change.prior_id.unwrap_or(change.id), prior))
+        Ok(record(change, change.details().prior_id.unwrap_or(change.id), prior))
     }
 }
 
@@ -436,7 +436,7 @@ pub(super) async fn destroy_node(shared: &Shared, change: &ResourceChange) -> Re
 /// Adopts the object an `import` block names, under a durable intent (the
 /// provider may re-tag it with the instance's identity).
 pub(super) async fn import_node(shared: &Shared, change: &ResourceChange) -> Result<(), String> {
-    let import_id = change.importing.clone().unwrap_or_default();
+    let import_id = change.details().importing.clone().unwrap_or_default();
     let provider = provider(shared, change)?.clone();
     let planned = Value::object([("import_id", Value::from(import_id.as_str()))]);
     let undo = provider

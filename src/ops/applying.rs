@@ -54,8 +54,8 @@ pub async fn apply(ws: &Workspace, planned: &Planned, opts: ApplyOptions, events
         }
     }
     // Renames from `moved` blocks, then adoptions from `import` blocks.
-    for change in plan.changes.iter().filter(|c| c.moved_from.is_some()) {
-        let from = change.moved_from.clone().expect("filtered on moved_from");
+    for change in plan.changes.iter().filter(|c| c.details().moved_from.is_some()) {
+        let from = change.details().moved_from.clone().expect("filtered on moved_from");
         if let Some(record) = planned.state.instances.get(&change.address) {
             writes.push(Write::RemoveInstance { address: from });
             writes.push(Write::PutInstance(record.clone()));

@@ -266,7 +266,7 @@ async fn review_with_providers(plan: &mut Plan, loaded: &Loaded, providers: &Has
     let mut warnings = Diagnostics::default();
     for (address, note) in notes {
         match plan.changes.iter_mut().find(|c| c.address == address && c.is_change()) {
-            Some(change) => change.notes.push(note),
+            Some(change) => change.edit_details(|d| d.notes.push(note)),
             None => warnings.push(config::Diagnostic::error(format!("{address}: {note}"), Default::default(), "").warning()),
         }
     }
@@ -289,11 +289,15 @@ async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &H
             .plan(strata_provider::PlanRequest { type_name: &change.type_name, prior: prior_raw.as_ref(), proposed: &proposed_raw })
             .await
             .map_err(|e| format!("planning {}: {}", change.address, crate::redact::provider_error(e, [&planned].into_iter().chain(change.prior.as_ref()))))?;
-        change.notes = response.notes.iter().map(|n| crate::redact::scrub(n, [&planned].into_iter().chain(change.prior.as_ref()))).collect();
-        change.irreversible = response.irreversible.as_deref().map(|n| crate::redact::scrub(n, [&planned].into_iter().chain(change.prior.as_ref())));
+        let notes = response.notes.iter().map(|n| crate::redact::scrub(n, [&planned].into_iter().chain(change.prior.as_ref()))).collect();
+        let irreversible = response.irreversible.as_deref().map(|n| crate::redact::scrub(n, [&planned].into_iter().chain(change.prior.as_ref())));
+        change.edit_details(|d| {
+            d.notes = notes;
+            d.irreversible = irreversible;
+        });
         // The provider saw unmarked values; its planned values get the marks back.
         let refined_planned = response.planned.map(|p| plan::mark_result(p, &planned, schema));
-        let (Some(prior), false) = (change.prior.clone(), change.reason.is_some() || change.action == Action::Create) else {
+        let (Some(prior), false) = (change.prior.clone(), change.details().reason.is_some() || change.action == Action::Create) else {
             if let Some(p) = refined_planned {
                 change.planned = Some(p);
             }
@@ -308,7 +312,7 @@ async fn refine_with_providers(plan: &mut Plan, schemas: &Schemas, providers: &H
         plan::refine(change, schema, &changed, &response.disruptions);
         if was_replace && change.action != Action::Replace {
             // The provider can do it in place after all: keep the identity.
-            if let Some(prior_id) = change.prior_id.take() {
+            if let Some(prior_id) = change.edit_details(|d| d.prior_id.take()) {
                 change.id = prior_id;
             }
         }

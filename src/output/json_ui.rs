@@ -105,8 +105,8 @@ fn shown(address: &str) -> String {
 /// The UI's name of a planned action.
 fn ui_action(c: &ResourceChange) -> &'static str {
     match c.action {
-        Action::NoOp if c.moved_from.is_some() => "move",
-        Action::NoOp if c.importing.is_some() => "import",
+        Action::NoOp if c.details().moved_from.is_some() => "move",
+        Action::NoOp if c.details().importing.is_some() => "import",
         Action::NoOp => "noop",
         Action::Create => "create",
         Action::Update => "update",
@@ -169,13 +169,13 @@ pub fn plan(plan: &Plan) {
         let mut change = Map::new();
         change.insert("resource".into(), resource(&c.address));
         change.insert("action".into(), json!(action));
-        if let Some(from) = &c.moved_from {
+        if let Some(from) = &c.details().moved_from {
             change.insert("previous_resource".into(), resource(from));
         }
         if let Some(reason) = tf_json::action_reason(c) {
             change.insert("reason".into(), json!(ui_reason(reason)));
         }
-        if let Some(id) = &c.importing {
+        if let Some(id) = &c.details().importing {
             change.insert("importing".into(), json!({"id": id}));
         }
         tf_json::strata_extras(c, &mut change);
@@ -185,7 +185,7 @@ pub fn plan(plan: &Plan) {
         };
         emit("info", &format!("{}: {verb}", c.address), "planned_change", fields(json!({"change": change})));
     }
-    let import = plan.changes.iter().filter(|c| c.importing.is_some()).count();
+    let import = plan.changes.iter().filter(|c| c.details().importing.is_some()).count();
     let add = plan.count(Action::Create) + plan.count(Action::Replace);
     let change = plan.count(Action::Update);
     let remove = plan.count(Action::Delete) + plan.count(Action::Replace);

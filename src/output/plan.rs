@@ -48,8 +48,8 @@ pub fn render_plan(shell: &Shell, plan: &Plan, schemas: &Schemas) -> String {
         render_change(shell, c, schema_of(schemas, c), &mut out);
         out.push('\n');
     }
-    let imports = plan.changes.iter().filter(|c| c.importing.is_some()).count();
-    let moves = plan.changes.iter().filter(|c| c.moved_from.is_some()).count();
+    let imports = plan.changes.iter().filter(|c| c.details().importing.is_some()).count();
+    let moves = plan.changes.iter().filter(|c| c.details().moved_from.is_some()).count();
     let forgets = plan.count(Action::Forget);
     let adds = plan.count(Action::Create) + plan.count(Action::Replace);
     let changes_n = plan.count(Action::Update);
@@ -101,8 +101,8 @@ fn render_change(shell: &Shell, c: &ResourceChange, schema: Option<&Block>, out:
     let what = match c.action {
         Action::Create => "will be created".to_owned(),
         Action::Update => format!("will be updated in place ({})", c.disruption.unwrap_or(Disruption::Live)),
-        Action::Replace if !c.replace_because.is_empty() => {
-            format!("must be replaced ({} forces replacement)", c.replace_because.join(", "))
+        Action::Replace if !c.details().replace_because.is_empty() => {
+            format!("must be replaced ({} forces replacement)", c.details().replace_because.join(", "))
         }
         Action::Replace => "must be replaced".to_owned(),
         Action::Delete => "will be destroyed".to_owned(),
@@ -111,23 +111,23 @@ fn render_change(shell: &Shell, c: &ResourceChange, schema: Option<&Block>, out:
         Action::NoOp => "is unchanged".to_owned(),
     };
     let _ = write!(out, "  # {} {what}", c.address);
-    if let Some(reason) = &c.reason {
+    if let Some(reason) = &c.details().reason {
         let _ = write!(out, " ({reason})");
     }
-    if let Some(from) = &c.moved_from {
+    if let Some(from) = &c.details().moved_from {
         let _ = write!(out, "\n  # (moved from {from})");
     }
-    if let Some(id) = &c.importing {
+    if let Some(id) = &c.details().importing {
         let _ = write!(out, "\n  # (imported from {id:?})");
     }
     if c.disruption == Some(Disruption::DataLoss) {
         out.push_str(&shell.paint(AnsiColor::Red.on_default().bold(), " — DATA LOSS"));
     }
     out.push('\n');
-    for note in &c.notes {
+    for note in &c.details().notes {
         let _ = writeln!(out, "  # note: {note}");
     }
-    if let Some(why) = &c.irreversible {
+    if let Some(why) = &c.details().irreversible {
         let warning = format!("  # rollback cannot restore this: {why}");
         let _ = writeln!(out, "{}", shell.paint(AnsiColor::Red.on_default(), &warning));
     }
@@ -156,12 +156,13 @@ fn render_change(shell: &Shell, c: &ResourceChange, schema: Option<&Block>, out:
 /// live change (the header names the resource's overall disruption).
 fn markers(c: &ResourceChange) -> Markers {
     let mut markers: Markers = c
+        .details()
         .attribute_disruptions
         .iter()
         .filter(|(_, d)| matches!(d, Disruption::Restart | Disruption::DataLoss))
         .map(|(name, d)| (name.clone(), d.to_string()))
         .collect();
-    for name in &c.replace_because {
+    for name in &c.details().replace_because {
         markers.insert(name.clone(), "forces replacement".into());
     }
     markers

@@ -496,20 +496,13 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
             data: false,
             action,
             id: record.id,
-            prior_id: None,
             prior: Some(record.attributes.clone()),
             planned: None,
-            replace_because: Vec::new(),
             disruption: None,
-            attribute_disruptions: BTreeMap::new(),
-            reason: Some(reason),
             dependencies: record.dependencies.iter().filter(|d| state.instances.contains_key(*d)).cloned().collect(),
             create_before_destroy: record.create_before_destroy,
             each_value: None,
-            moved_from: None,
-            importing: None,
-            notes: Vec::new(),
-            irreversible: None,
+            details: Some(Box::new(ChangeDetails { reason: Some(reason), ..ChangeDetails::default() })),
         };
         planner.push(change);
     }
@@ -959,20 +952,13 @@ impl Planner<'_> {
             data: true,
             action,
             id: Uuid::nil(),
-            prior_id: None,
             prior: None,
             planned: Some(planned),
-            replace_because: Vec::new(),
             disruption: None,
-            attribute_disruptions: BTreeMap::new(),
-            reason: None,
             dependencies: dependencies.into_iter().collect(),
             create_before_destroy: false,
             each_value: None,
-            moved_from: None,
-            importing: None,
-            notes: Vec::new(),
-            irreversible: None,
+            details: None,
         }
     }
 
@@ -1019,21 +1005,21 @@ impl Planner<'_> {
             data: false,
             action: Action::Create,
             id: prior.map(|p| p.id).unwrap_or_else(Uuid::new_v4),
-            prior_id: None,
             prior: prior_value.cloned(),
             planned: None,
-            replace_because: Vec::new(),
             disruption: None,
-            attribute_disruptions: BTreeMap::new(),
-            reason: None,
             dependencies: dependencies.into_iter().collect(),
             create_before_destroy: r.lifecycle.create_before_destroy,
             each_value: each_value.map(Box::new),
-            moved_from: self.input.moved.get(address).cloned(),
-            importing: self.input.importing.get(address).cloned(),
-            notes: Vec::new(),
-            irreversible: None,
+            details: None,
         };
+        let (moved_from, importing) = (self.input.moved.get(address), self.input.importing.get(address));
+        if moved_from.is_some() || importing.is_some() {
+            change.edit_details(|d| {
+                d.moved_from = moved_from.cloned();
+                d.importing = importing.cloned();
+            });
+        }
         let Some(prior_value) = prior_value else {
             change.planned = Some(proposed);
             return change;
@@ -1044,10 +1030,10 @@ impl Planner<'_> {
         refine(&mut change, schema, &changed, &BTreeMap::new());
         if forced {
             change.action = Action::Replace;
-            change.reason = Some("requested with -replace".into());
+            change.edit_details(|d| d.reason = Some("requested with -replace".into()));
         } else if let Some(reason) = triggered {
             change.action = Action::Replace;
-            change.reason = Some(reason);
+            change.edit_details(|d| d.reason = Some(reason));
         }
         if change.action == Action::Replace {
             self.mark_replacement(&mut change, schema, r);
@@ -1066,7 +1052,8 @@ impl Planner<'_> {
     }
 
     fn mark_replacement(&mut self, change: &mut ResourceChange, schema: &Block, r: &Resource) {
-        change.prior_id = Some(change.id);
+        let replaced = change.id;
+        change.edit_details(|d| d.prior_id = Some(replaced));
         change.id = Uuid::new_v4();
         change.planned = Some(propose(
             change.planned.as_ref().expect("managed changes have planned values"),
@@ -1136,7 +1123,7 @@ impl Planner<'_> {
             if !keep.contains(&c.address) {
                 c.action = Action::NoOp;
                 c.planned = c.prior.clone();
-                if let Some(prior_id) = c.prior_id.take() {
+                if let Some(prior_id) = c.edit_details(|d| d.prior_id.take()) {
                     c.id = prior_id;
                 }
             }
@@ -1319,8 +1306,8 @@ pub fn mark_irreversible(plan: &mut Plan, schemas: &Schemas) {
     for change in plan.changes.iter_mut().filter(|c| !c.data) {
         let provider = change.provider.split('.').next().unwrap_or_default();
         let support = schemas.0.get(provider).and_then(|p| p.undo.get(&*change.type_name)).copied().unwrap_or_default();
-        let from_provider = change.irreversible.take().filter(|_| change.action != Action::NoOp);
-        change.irreversible = match change.action {
+        let from_provider = change.edit_details(|d| d.irreversible.take()).filter(|_| change.action != Action::NoOp);
+        let irreversible = match change.action {
             Action::Replace if !change.create_before_destroy && !support.retire => Some(format!(
                 "the old object is destroyed before its replacement is created and {} cannot keep it aside; \
                  create_before_destroy = true avoids this",
@@ -1332,6 +1319,9 @@ pub fn mark_irreversible(plan: &mut Plan, schemas: &Schemas) {
             )),
             _ => from_provider,
         };
+        if irreversible.is_some() {
+            change.edit_details(|d| d.irreversible = irreversible);
+        }
     }
 }
 
@@ -1341,8 +1331,8 @@ pub fn refine(change: &mut ResourceChange, schema: &Block, changed: &[String], o
         return;
     }
     let (per_attr, max) = classify(changed, schema, overrides);
-    change.replace_because = per_attr.iter().filter(|(_, d)| **d == Disruption::Replace).map(|(n, _)| n.clone()).collect();
-    change.action = if !change.replace_because.is_empty() {
+    let replace_because: Vec<String> = per_attr.iter().filter(|(_, d)| **d == Disruption::Replace).map(|(n, _)| n.clone()).collect();
+    change.action = if !replace_because.is_empty() {
         Action::Replace
     } else if max.is_some() {
         Action::Update
@@ -1350,7 +1340,14 @@ pub fn refine(change: &mut ResourceChange, schema: &Block, changed: &[String], o
         Action::NoOp
     };
     change.disruption = max;
-    change.attribute_disruptions = per_attr;
+    // An unchanged instance (most of a plan) has neither: no details to box.
+    if replace_because.is_empty() && per_attr.is_empty() && change.details.is_none() {
+        return;
+    }
+    change.edit_details(|d| {
+        d.replace_because = replace_because;
+        d.attribute_disruptions = per_attr;
+    });
 }
 
 fn unknown_expansion(what: &str, addr: &str, expr: &crate::config::Expr) -> Diagnostic {

@@ -173,11 +173,11 @@ pub fn actions(c: &ResourceChange) -> Json {
 
 /// Terraform's `action_reason` for a change, where one of its reasons fits.
 pub fn action_reason(c: &ResourceChange) -> Option<&'static str> {
-    let reason = c.reason.as_deref().unwrap_or_default();
+    let reason = c.details().reason.as_deref().unwrap_or_default();
     match c.action {
         Action::Replace if reason == "requested with -replace" => Some("replace_by_request"),
-        Action::Replace if !c.replace_because.is_empty() => Some("replace_because_cannot_update"),
-        Action::Replace if c.reason.is_some() => Some("replace_by_triggers"),
+        Action::Replace if !c.details().replace_because.is_empty() => Some("replace_because_cannot_update"),
+        Action::Replace if c.details().reason.is_some() => Some("replace_by_triggers"),
         Action::Delete if reason.contains("count/for_each") => {
             match locate(&c.address).addr.map(|a| a.key) {
                 Some(InstanceKey::Key(_)) => Some("delete_because_each_key"),
@@ -206,18 +206,18 @@ pub fn resource_change(c: &ResourceChange) -> Json {
     change.insert("after_unknown".into(), object_marks(after, unknown_marks));
     change.insert("before_sensitive".into(), before.map_or(json!(false), |b| object_marks(Some(b), sensitive_marks)));
     change.insert("after_sensitive".into(), after.map_or(json!(false), |a| object_marks(Some(a), sensitive_marks)));
-    if c.action == Action::Replace && !c.replace_because.is_empty() {
-        let paths: Vec<Json> = c.replace_because.iter().map(|p| json!(p.split('.').collect::<Vec<_>>())).collect();
+    if c.action == Action::Replace && !c.details().replace_because.is_empty() {
+        let paths: Vec<Json> = c.details().replace_because.iter().map(|p| json!(p.split('.').collect::<Vec<_>>())).collect();
         change.insert("replace_paths".into(), Json::Array(paths));
     }
-    if let Some(id) = &c.importing {
+    if let Some(id) = &c.details().importing {
         change.insert("importing".into(), json!({"id": id}));
     }
     out.insert("change".into(), Json::Object(change));
     if let Some(reason) = action_reason(c) {
         out.insert("action_reason".into(), json!(reason));
     }
-    if let Some(from) = &c.moved_from {
+    if let Some(from) = &c.details().moved_from {
         out.insert("previous_address".into(), json!(from));
     }
     strata_extras(c, &mut out);
@@ -227,10 +227,10 @@ pub fn resource_change(c: &ResourceChange) -> Json {
 /// Strata's additional keys on a change, beside Terraform's.
 pub fn strata_extras(c: &ResourceChange, out: &mut Map<String, Json>) {
     out.insert("disruption".into(), json!(c.disruption));
-    out.insert("attribute_disruptions".into(), json!(c.attribute_disruptions));
-    out.insert("notes".into(), json!(c.notes));
-    out.insert("rollback_cannot_restore".into(), json!(c.irreversible));
-    if let Some(reason) = &c.reason {
+    out.insert("attribute_disruptions".into(), json!(c.details().attribute_disruptions));
+    out.insert("notes".into(), json!(c.details().notes));
+    out.insert("rollback_cannot_restore".into(), json!(c.details().irreversible));
+    if let Some(reason) = &c.details().reason {
         out.insert("reason_detail".into(), json!(reason));
     }
 }
