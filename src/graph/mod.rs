@@ -56,16 +56,31 @@ impl fmt::Display for GNode {
 }
 
 /// A dependency of a resource on another resource, directly or through
-/// locals, variables, module calls and module outputs.
-#[derive(Debug, Clone)]
-pub struct ResourceDep {
+/// locals, variables, module calls and module outputs, as the planner reads
+/// it: borrowed from the analysis (see [`StoredDep`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceDep<'a> {
     /// The module (static path) the depended-on resource is in.
-    pub module: Vec<String>,
-    pub addr: ResourceAddr,
+    pub module: &'a [String],
+    pub addr: &'a ResourceAddr,
     /// The index in `addr[index]` when referenced directly, in the same
     /// module, with one; lets the planner link single instances.
-    pub index: Option<ast::Node>,
+    pub index: Option<&'a ast::Node>,
 }
+
+/// A resource dependency as the analysis keeps it for the whole plan: the
+/// depended-on resource's position in [`Analysis::order`], whose node holds
+/// its module path and address, instead of a copy of both (over a hundred
+/// bytes and two strings per dependency, a sixth of the plan's configuration
+/// side at 100,000 blocks; issue 12). The index expression, which few
+/// references have, is boxed.
+#[derive(Debug, Clone)]
+struct StoredDep {
+    target: u32,
+    index: Option<Box<ast::Node>>,
+}
+
+const _: () = assert!(std::mem::size_of::<StoredDep>() <= 16);
 
 /// The result of analysing a configuration's references.
 #[derive(Debug, Default)]
@@ -75,23 +90,35 @@ pub struct Analysis {
     /// The resources each block of `order` depends on, at the block's
     /// position (empty for blocks other than resources): the planner walks
     /// `order`, so a position finds them without a map keyed by a copy of
-    /// every resource's module path and address (a sixth of the analysis's
-    /// memory at 100,000 blocks). See [`Analysis::resource_deps`].
-    pub resource_deps: Vec<Vec<ResourceDep>>,
+    /// every resource's module path and address. See [`Analysis::resource_deps`].
+    resource_deps: Vec<Box<[StoredDep]>>,
     /// Resources each module call depends on (its inputs, count, for_each
     /// and depends_on), so the module's resources wait for them.
-    pub module_call_deps: BTreeMap<(Vec<String>, String), Vec<ResourceDep>>,
+    module_call_deps: BTreeMap<(Vec<String>, String), Box<[StoredDep]>>,
 }
 
 impl Analysis {
     /// The resources the block at `order[i]` depends on.
-    pub fn resource_deps(&self, i: usize) -> &[ResourceDep] {
-        self.resource_deps.get(i).map_or(&[], Vec::as_slice)
+    pub fn resource_deps(&self, i: usize) -> impl Iterator<Item = ResourceDep<'_>> + '_ {
+        self.resource_deps.get(i).into_iter().flat_map(|deps| deps.iter()).filter_map(|d| self.dep(d))
+    }
+
+    /// The resources the call of module `name` in module `module` (static
+    /// path) depends on.
+    pub fn module_call_deps<'s>(&'s self, module: &[String], name: &str) -> impl Iterator<Item = ResourceDep<'s>> + 's {
+        // The map is small (one entry per module call), and keyed by owned
+        // paths; a lookup builds one key.
+        let key = (module.to_vec(), name.to_owned());
+        self.module_call_deps.get(&key).into_iter().flat_map(|deps| deps.iter()).filter_map(|d| self.dep(d))
+    }
+
+    fn dep<'s>(&'s self, d: &'s StoredDep) -> Option<ResourceDep<'s>> {
+        let target = self.order.get(d.target as usize)?;
+        let Node::Resource(addr) = &target.node else { return None };
+        Some(ResourceDep { module: &target.module, addr, index: d.index.as_deref() })
     }
 }
 
-/// A resource by static module path and address.
-type ModuleResource = (Vec<String>, ResourceAddr);
 
 /// The block graph's nodes of one module, by name, borrowed from its
 /// configuration: references are resolved to node indices without building
@@ -214,12 +241,17 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
     };
 
     // Resource-to-resource dependencies, following every other kind of node.
-    let mut reach: Vec<Option<BTreeSet<ModuleResource>>> = vec![None; graph.node_count()];
+    // A dependency names its resource by the resource's position in `order`.
+    let mut position = vec![0u32; graph.node_count()];
+    for (p, &i) in order.iter().enumerate() {
+        position[i.index()] = u32::try_from(p).unwrap_or(u32::MAX);
+    }
+    let mut reach: Vec<Option<BTreeSet<u32>>> = vec![None; graph.node_count()];
     for &i in &order {
         let node = &graph[i];
-        // Sized exactly: the vectors of resources stay in the analysis for
-        // the whole plan, and one grown by pushing has room for four (a
-        // dependency is over a hundred bytes) where most have one or two.
+        // Sized exactly: the dependencies stay in the analysis for the
+        // whole plan, and a vector grown by pushing has room for four where
+        // most have one or two.
         let len = direct[i.index()]
             .iter()
             .map(|(to, _)| match &graph[*to].node {
@@ -227,34 +259,33 @@ pub fn analyze(root: &Config) -> (Analysis, Diagnostics) {
                 _ => reach[to.index()].as_ref().map_or(0, BTreeSet::len),
             })
             .sum();
-        let mut deps = Vec::with_capacity(len);
+        let mut deps: Vec<StoredDep> = Vec::with_capacity(len);
         for (to, index) in &direct[i.index()] {
             let target = &graph[*to];
             match &target.node {
-                Node::Resource(r) => deps.push(ResourceDep {
-                    module: target.module.clone(),
-                    addr: r.clone(),
-                    index: if target.module == node.module { index.clone() } else { None },
+                Node::Resource(_) => deps.push(StoredDep {
+                    target: position[to.index()],
+                    index: if target.module == node.module { index.clone().map(Box::new) } else { None },
                 }),
-                _ => deps.extend(
-                    reach[to.index()].iter().flatten().map(|(m, r)| ResourceDep { module: m.clone(), addr: r.clone(), index: None }),
-                ),
+                _ => deps.extend(reach[to.index()].iter().flatten().map(|&target| StoredDep { target, index: None })),
             }
         }
         match &node.node {
             Node::Resource(_) => {
                 // Anything that depends on this resource depends on it alone.
-                analysis.resource_deps.push(deps);
+                analysis.resource_deps.push(deps.into_boxed_slice());
             }
             other => {
-                analysis.resource_deps.push(Vec::new());
+                analysis.resource_deps.push(Box::default());
+                let reached = deps.iter().map(|d| d.target).collect();
                 if let Node::ModuleCall(name) = other {
-                    analysis.module_call_deps.insert((node.module.clone(), name.clone()), deps.clone());
+                    analysis.module_call_deps.insert((node.module.clone(), name.clone()), deps.into_boxed_slice());
                 }
-                reach[i.index()] = Some(deps.into_iter().map(|d| (d.module, d.addr)).collect());
+                reach[i.index()] = Some(reached);
             }
         }
     }
+    drop(reach);
     // The graph is done with: its nodes move into the order.
     let mut nodes: Vec<Option<GNode>> = graph.into_nodes_edges().0.into_iter().map(|n| Some(n.weight)).collect();
     analysis.order = order.into_iter().filter_map(|i| nodes[i.index()].take()).collect();

@@ -433,7 +433,7 @@ pub fn plan(input: PlanInput<'_>) -> (Plan, Diagnostics) {
                 Node::Resource(addr) => {
                     if let Some(r) = config.resource(addr) {
                         for m in &instances {
-                            planner.plan_resource(m, r, input.analysis.resource_deps(i));
+                            planner.plan_resource(m, r, i);
                         }
                     }
                 }
@@ -692,17 +692,17 @@ impl Planner<'_> {
     }
 
     /// The planned instances of a resource dependency, as seen from `module`.
-    fn dependency_instances(&self, module: &ModuleInstance, dep: &graph::ResourceDep, scope: &Scope) -> Vec<InstanceAddr> {
+    fn dependency_instances(&self, module: &ModuleInstance, dep: &graph::ResourceDep<'_>, scope: &Scope) -> Vec<InstanceAddr> {
         if dep.module == module.static_path() {
-            return self.dependency_keys(module, dep, scope).into_iter().map(|k| InstanceAddr::in_module(module, &dep.addr, k)).collect();
+            return self.dependency_keys(module, dep, scope).into_iter().map(|k| InstanceAddr::in_module(module, dep.addr, k)).collect();
         }
         let mut out = Vec::new();
-        for other in self.module_instances.get(&dep.module).into_iter().flatten() {
+        for other in self.module_instances.get(dep.module).into_iter().flatten() {
             if !Self::compatible(module, other) {
                 continue;
             }
             if let Some(e) = self.expansions.get(&(other.clone(), dep.addr.clone())) {
-                out.extend(e.keys().into_iter().map(|k| InstanceAddr::in_module(other, &dep.addr, k)));
+                out.extend(e.keys().into_iter().map(|k| InstanceAddr::in_module(other, dep.addr, k)));
             }
         }
         out
@@ -818,20 +818,19 @@ impl Planner<'_> {
         Some((Expansion::Single, vec![(InstanceKey::None, None)]))
     }
 
-    /// Plans every instance of block `r` in one module instance; `deps` are
-    /// the resources the block depends on.
-    fn plan_resource(&mut self, module: &ModuleInstance, r: &Resource, deps: &[graph::ResourceDep]) {
+    /// Plans every instance of block `r` in one module instance; `position`
+    /// is the block's in the analysis's order, which has its dependencies.
+    fn plan_resource(&mut self, module: &ModuleInstance, r: &Resource, position: usize) {
         let input = self.input;
         let Some(schema) = input.schemas.resource(r.provider_name(), r.addr.mode, &r.addr.type_name) else { return };
         let what = InstanceAddr::in_module(module, &r.addr, InstanceKey::None).to_string();
         let Some((expansion, keys)) = self.expand(module, r.count.as_ref(), r.for_each.as_ref(), &what) else { return };
         self.expansions.insert((module.clone(), r.addr.clone()), expansion);
         let static_path = module.static_path();
-        let mut deps: Vec<&graph::ResourceDep> = deps.iter().collect();
+        let mut deps: Vec<graph::ResourceDep> = input.analysis.resource_deps(position).collect();
         // Resources in a module also wait for what its calls depend on.
         for depth in 0..static_path.len() {
-            let key = (static_path[..depth].to_vec(), static_path[depth].clone());
-            deps.extend(input.analysis.module_call_deps.get(&key).into_iter().flatten());
+            deps.extend(input.analysis.module_call_deps(&static_path[..depth], &static_path[depth]));
         }
         // Shared by the changes of every instance of the block.
         let names = BlockNames { resource: what.as_str().into(), type_name: r.addr.type_name.as_str().into(), provider: r.provider_config_addr().into() };
@@ -907,10 +906,10 @@ impl Planner<'_> {
 
     /// The instance keys of a dependency in the same module instance,
     /// narrowed by its index expression.
-    fn dependency_keys(&self, module: &ModuleInstance, dep: &graph::ResourceDep, scope: &Scope) -> Vec<InstanceKey> {
+    fn dependency_keys(&self, module: &ModuleInstance, dep: &graph::ResourceDep<'_>, scope: &Scope) -> Vec<InstanceKey> {
         let expansion = self.expansions.get(&(module.clone(), dep.addr.clone()));
         let all = || expansion.map(|e| e.keys()).unwrap_or_default();
-        let Some(index) = &dep.index else { return all() };
+        let Some(index) = dep.index else { return all() };
         match eval(index, scope).map(|v| v.deep_unmark()) {
             Ok(Value::Number(n)) if matches!(expansion, Some(Expansion::Count(_))) && n.is_integer() => {
                 vec![InstanceKey::Index(n.to_i64().unwrap_or(-1))]
@@ -925,7 +924,8 @@ impl Planner<'_> {
         for e in &r.lifecycle.replace_triggered_by {
             for reference in crate::config::refs::references(&e.expr) {
                 let crate::config::refs::RefTarget::Resource { addr, index } = reference.target else { continue };
-                let dep = graph::ResourceDep { module: module.static_path(), addr: addr.clone(), index };
+                let static_path = module.static_path();
+                let dep = graph::ResourceDep { module: &static_path, addr: &addr, index: index.as_ref() };
                 for k in self.dependency_keys(module, &dep, scope) {
                     let a = InstanceAddr::in_module(module, &addr, k).to_string();
                     if let Some(i) = self.by_addr.get(&self.changes, &a) {
