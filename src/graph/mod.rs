@@ -119,7 +119,6 @@ impl Analysis {
     }
 }
 
-
 /// The block graph's nodes of one module, by name, borrowed from its
 /// configuration: references are resolved to node indices without building
 /// (and hashing) a [`GNode`] per reference.
